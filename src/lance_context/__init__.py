@@ -1,0 +1,84 @@
+"""lance-context: durable, versioned, multimodal memory for AI agents, in one Lance dataset.
+
+Example:
+    >>> from lance_context import ContextStore, ContextRecord, HashingEmbedder
+    >>> store = ContextStore.open("memory.lance", embedder=HashingEmbedder())  # doctest: +SKIP
+    >>> store.add(ContextRecord.from_content("Paris in spring", run_id="trip"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from ._embedders import (
+    Embedder,
+    HashingEmbedder,
+    LangChainEmbedder,
+    LlamaIndexEmbedder,
+    SentenceTransformerEmbedder,
+    as_embedder,
+)
+from ._errors import (
+    CommitConflictError,
+    EmbedderMismatchError,
+    EmbedderUnavailableError,
+    EmbeddingError,
+    ForkSafetyError,
+    InvalidFilterError,
+    InvalidRecordError,
+    LanceContextError,
+    NotAContextStoreError,
+    PayloadTooLargeError,
+    ReadOnlyError,
+    ReadOnlyVersionError,
+    SchemaVersionError,
+    SearchError,
+    StorageUnavailableError,
+    StoreError,
+    UnsupportedContentError,
+    VersionNotFoundError,
+)
+from ._maintenance import CompactionPolicy, IndexPolicy
+from ._records import ContextRecord, Relationship, StateMetadata
+from ._search import SearchHit
+from ._store import DEFAULT_EMBEDDER, ContextStore, StoreLimits
+from ._versions import VersionDiff, VersionInfo
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_EMBEDDER",
+    "CommitConflictError",
+    "CompactionPolicy",
+    "ContextRecord",
+    "ContextStore",
+    "Embedder",
+    "EmbedderMismatchError",
+    "EmbedderUnavailableError",
+    "EmbeddingError",
+    "ForkSafetyError",
+    "HashingEmbedder",
+    "IndexPolicy",
+    "InvalidFilterError",
+    "InvalidRecordError",
+    "LanceContextError",
+    "LangChainEmbedder",
+    "LlamaIndexEmbedder",
+    "NotAContextStoreError",
+    "PayloadTooLargeError",
+    "ReadOnlyError",
+    "ReadOnlyVersionError",
+    "Relationship",
+    "SchemaVersionError",
+    "SearchError",
+    "SearchHit",
+    "SentenceTransformerEmbedder",
+    "StateMetadata",
+    "StorageUnavailableError",
+    "StoreError",
+    "StoreLimits",
+    "UnsupportedContentError",
+    "VersionDiff",
+    "VersionInfo",
+    "VersionNotFoundError",
+    "__version__",
+    "as_embedder",
+]

@@ -1,0 +1,108 @@
+"""Columnar conversion between ContextRecords and Arrow tables of the store schema."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from ._records import (
+    ContextRecord,
+    metadata_to_json,
+    row_to_record,
+    state_to_row,
+)
+from ._schema import RELATIONSHIP_TYPE, STATE_METADATA_TYPE
+
+__all__ = ["records_to_table", "table_to_records", "vectors_to_array"]
+
+
+def vectors_to_array(
+    vectors: Sequence[npt.NDArray[np.float32] | None], dimension: int
+) -> pa.FixedSizeListArray:
+    """A fixed-size-list array of float32 vectors; None entries become nulls."""
+    count = len(vectors)
+    flat = np.zeros((count, dimension), dtype=np.float32)
+    mask = np.zeros(count, dtype=bool)
+    for i, vector in enumerate(vectors):
+        if vector is None:
+            mask[i] = True
+        else:
+            flat[i] = vector
+    values = pa.array(flat.reshape(-1), type=pa.float32())
+    array = pa.FixedSizeListArray.from_arrays(values, dimension)
+    if mask.any():
+        array = pa.FixedSizeListArray.from_arrays(
+            values, dimension, mask=pa.array(mask, type=pa.bool_())
+        )
+    return array
+
+
+def records_to_table(
+    records: Sequence[ContextRecord],
+    vectors: Sequence[npt.NDArray[np.float32] | None],
+    schema: pa.Schema,
+    first_seq: int,
+) -> pa.Table:
+    """Build one Arrow table for a batch, in the store's column order."""
+    metadata = [metadata_to_json(r.metadata, r.id) for r in records]
+    columns: dict[str, pa.Array] = {
+        "id": pa.array([r.id for r in records], pa.string()),
+        "run_id": pa.array([r.run_id for r in records], pa.string()),
+        "seq": pa.array(np.arange(first_seq, first_seq + len(records), dtype=np.int64)),
+        "created_at": pa.array([r.created_at for r in records], pa.timestamp("us", tz="UTC")),
+        "role": pa.array([r.role for r in records], pa.string()),
+        "content_type": pa.array([r.content_type for r in records], pa.string()),
+        "text_payload": pa.array([r.text_payload for r in records], pa.large_string()),
+        "binary_payload": pa.array([r.binary_payload for r in records], pa.large_binary()),
+        "state_metadata": pa.array(
+            [state_to_row(r.state_metadata) for r in records], STATE_METADATA_TYPE
+        ),
+        "metadata": pa.array(metadata, pa.large_string()),
+        "metadata_index": pa.array(metadata, pa.json_()),
+        "relationships": pa.array(
+            [
+                [
+                    {"target_id": rel.target_id, "relation": rel.relation, "weight": rel.weight}
+                    for rel in r.relationships
+                ]
+                for r in records
+            ],
+            pa.list_(RELATIONSHIP_TYPE),
+        ),
+    }
+    if "embedding" in schema.names:
+        dimension = schema.field("embedding").type.list_size
+        columns["embedding"] = vectors_to_array(vectors, dimension)
+    return pa.Table.from_arrays(
+        [columns[name] for name in schema.names], schema=schema
+    )
+
+
+def _vector_rows(table: pa.Table) -> list[npt.NDArray[np.float32] | None]:
+    if "embedding" not in table.column_names:
+        return [None] * table.num_rows
+    column = table.column("embedding").combine_chunks()
+    dimension = column.type.list_size
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    flat = column.flatten().to_numpy(zero_copy_only=False)
+    if column.null_count:
+        # flatten() drops null slots; rebuild the dense matrix row by row.
+        dense = np.zeros((len(column), dimension), dtype=np.float32)
+        dense[valid] = flat.reshape(-1, dimension)
+    else:
+        dense = flat.reshape(-1, dimension)
+    return [dense[i].copy() if valid[i] else None for i in range(len(column))]
+
+
+def table_to_records(table: pa.Table) -> list[ContextRecord]:
+    """Turn rows of the store schema (any subset of extra columns) into records."""
+    vectors = _vector_rows(table)
+    plain = table.drop_columns([c for c in ("embedding", "metadata_index") if c in table.column_names])
+    records = []
+    for row, vector in zip(plain.to_pylist(), vectors, strict=True):
+        row["embedding"] = vector
+        records.append(row_to_record(row))
+    return records

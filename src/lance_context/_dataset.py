@@ -1,0 +1,193 @@
+"""The one place that talks to Lance: opening, refreshing, committing, retrying.
+
+Every Lance or pyarrow error raised by a store operation passes through
+:meth:`DatasetHandle.call`, which retries commit conflicts with bounded backoff and
+translates anything else with ``translate_lance_error``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+import lance
+import pyarrow as pa
+
+from ._errors import (
+    CommitConflictError,
+    ForkSafetyError,
+    LanceContextError,
+    NotAContextStoreError,
+    SchemaVersionError,
+    StorageUnavailableError,
+    VersionNotFoundError,
+    translate_lance_error,
+)
+from ._schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
+
+__all__ = ["MAIN_BRANCH", "DatasetHandle", "next_seqs"]
+
+log = logging.getLogger("lance_context")
+T = TypeVar("T")
+MAIN_BRANCH = "main"
+
+_clock_lock = threading.Lock()
+_last_seq = 0
+
+
+def next_seqs(count: int) -> int:
+    """Reserve ``count`` consecutive sequence numbers; return the first.
+
+    A hybrid logical clock: wall-clock nanoseconds, never going backwards in this
+    process, so records sort in append order within a writer and by time across writers.
+    """
+    global _last_seq
+    with _clock_lock:
+        first = max(time.time_ns(), _last_seq + 1)
+        _last_seq = first + max(count, 1) - 1
+        return first
+
+
+def _is_missing(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "not found" in text or "does not exist" in text or "no such file" in text
+
+
+class DatasetHandle:
+    """A Lance dataset on one branch, refreshed to its latest version on demand."""
+
+    def __init__(
+        self,
+        uri: str,
+        storage_options: Mapping[str, str] | None,
+        *,
+        branch: str = MAIN_BRANCH,
+        retries: int = 8,
+    ) -> None:
+        """Open the dataset at ``uri`` (it must exist) on ``branch``."""
+        self.uri = uri
+        self.storage_options = dict(storage_options or {})
+        self.branch = branch
+        self.retries = retries
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
+        self._ds: lance.LanceDataset = self.call(self._open, "open the store")
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in messages (object-store credentials)."""
+        return tuple(v for v in self.storage_options.values() if isinstance(v, str))
+
+    def _open(self) -> lance.LanceDataset:
+        ds = lance.dataset(self.uri, storage_options=self.storage_options or None)
+        if self.branch != MAIN_BRANCH:
+            if self.branch not in ds.branches.list():
+                raise VersionNotFoundError(f"no branch named {self.branch!r}")
+            ds = ds.checkout_version((self.branch, None))
+        check_context_schema(ds, self.uri)
+        return ds
+
+    def check_fork(self) -> None:
+        """Refuse use after ``fork()``: Lance's runtime does not survive it."""
+        if os.getpid() != self._pid:
+            raise ForkSafetyError(
+                "this store was opened in another process and used after fork(); Lance is "
+                "not fork-safe. Open the store again in the child, or use the 'spawn' start "
+                "method for multiprocessing."
+            )
+
+    def call(self, fn: Callable[[], T], action: str, *, retry: bool = True) -> T:
+        """Run ``fn`` with conflict retries and error translation."""
+        self.check_fork()
+        attempts = self.retries if retry else 1
+        for attempt in range(attempts):
+            try:
+                return fn()
+            except LanceContextError:
+                raise
+            except (OSError, ValueError, RuntimeError, pa.ArrowException) as exc:
+                translated = translate_lance_error(exc, action, self.secrets)
+                retryable = isinstance(translated, (CommitConflictError, StorageUnavailableError))
+                if retryable and attempt + 1 < attempts:
+                    time.sleep(min(2.0, 0.02 * 2**attempt) * (0.5 + random.random()))
+                    continue
+                raise translated from exc
+        raise AssertionError("unreachable")
+
+    def latest(self) -> lance.LanceDataset:
+        """The dataset at the latest version of this handle's branch."""
+        self.check_fork()
+        with self._lock:
+            ds = self._ds
+            if ds.latest_version != ds.version:
+                self.call(ds.checkout_latest, "refresh to the latest version")
+            return ds
+
+    def at(self, version: int) -> lance.LanceDataset:
+        """The dataset as it was at ``version`` of this branch."""
+        self.check_fork()
+        ref: int | tuple[str, int] = version if self.branch == MAIN_BRANCH else (self.branch, version)
+
+        def checkout() -> lance.LanceDataset:
+            try:
+                return self._ds.checkout_version(ref)
+            except (OSError, ValueError, RuntimeError) as exc:
+                if _is_missing(exc):
+                    raise VersionNotFoundError(
+                        f"version {version} of branch {self.branch!r} does not exist "
+                        "(or was removed by cleanup)"
+                    ) from exc
+                raise
+
+        return self.call(checkout, f"check out version {version}", retry=False)
+
+    def replace(self, ds: lance.LanceDataset) -> None:
+        """Adopt a dataset object returned by a write (it is at the new version)."""
+        with self._lock:
+            self._ds = ds
+
+
+def check_context_schema(ds: lance.LanceDataset, uri: str) -> None:
+    """Raise unless ``ds`` is a context store this version of lance-context can read."""
+    metadata = ds.schema.metadata or {}
+    raw = metadata.get(SCHEMA_VERSION_KEY.encode())
+    if raw is None:
+        raise NotAContextStoreError(
+            f"{uri} is a Lance dataset but not a lance-context store; "
+            "open a new path to create one"
+        )
+    if int(raw) > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{uri} was written by a newer lance-context (schema version {int(raw)}, "
+            f"this one reads up to {SCHEMA_VERSION}); upgrade lance-context"
+        )
+
+
+def dataset_exists(uri: str, storage_options: Mapping[str, str] | None) -> bool:
+    """Whether a Lance dataset exists at ``uri``; raise if the path holds something else."""
+    if "://" not in uri or uri.startswith("file://"):
+        path = uri.removeprefix("file://")
+        if not os.path.exists(path):
+            return False
+        if not os.path.isdir(path):
+            raise NotAContextStoreError(f"{uri} is a file, not a lance-context store")
+        if os.path.isdir(os.path.join(path, "_versions")):
+            return True
+        if os.listdir(path):
+            raise NotAContextStoreError(
+                f"{uri} is a non-empty folder that is not a lance-context store"
+            )
+        return False
+    try:
+        lance.dataset(uri, storage_options=dict(storage_options or {}) or None)
+    except (OSError, ValueError, RuntimeError) as exc:
+        if _is_missing(exc):
+            return False
+        secrets = tuple((storage_options or {}).values())
+        raise translate_lance_error(exc, f"open {uri}", secrets) from exc
+    return True

@@ -1,0 +1,190 @@
+"""Every error lance-context raises, under one base.
+
+```
+LanceContextError
+├── StoreError                      the dataset could not be opened, read or written
+│   ├── NotAContextStoreError       the path holds something that is not a context store
+│   ├── SchemaVersionError          the store was written by a newer lance-context
+│   ├── CommitConflictError         a write kept conflicting with other writers
+│   ├── ForkSafetyError             a store handle was used in a forked child process
+│   └── StorageUnavailableError     the object store did not answer in time
+├── ReadOnlyError                   a write on a read-only store or view
+│   └── ReadOnlyVersionError        a write while a past version is checked out
+├── VersionNotFoundError (KeyError) no such version, tag or branch
+├── InvalidRecordError (ValueError) a record that cannot be stored as given
+│   ├── UnsupportedContentError     content of a type no codec handles
+│   ├── PayloadTooLargeError        content over the per-record size limit
+│   └── EmbeddingError              an embedding of the wrong size, NaN or inf
+├── InvalidFilterError (ValueError) a filter that cannot be compiled
+├── EmbedderMismatchError           the store was built with another embedder
+├── EmbedderUnavailableError (ImportError) the embedder's package is missing
+└── SearchError (ValueError)        a search that cannot run as asked
+```
+
+Errors from Lance and pyarrow are translated in one place, `translate_lance_error`,
+and re-raised with ``from exc`` so the original stays in the traceback.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "CommitConflictError",
+    "EmbedderMismatchError",
+    "EmbedderUnavailableError",
+    "EmbeddingError",
+    "ForkSafetyError",
+    "InvalidFilterError",
+    "InvalidRecordError",
+    "LanceContextError",
+    "NotAContextStoreError",
+    "PayloadTooLargeError",
+    "ReadOnlyError",
+    "ReadOnlyVersionError",
+    "SchemaVersionError",
+    "SearchError",
+    "StorageUnavailableError",
+    "StoreError",
+    "UnsupportedContentError",
+    "VersionNotFoundError",
+    "redact",
+    "translate_lance_error",
+]
+
+
+class LanceContextError(Exception):
+    """Base class of every error raised by lance-context."""
+
+
+class StoreError(LanceContextError):
+    """The underlying Lance dataset could not be opened, read or written."""
+
+
+class NotAContextStoreError(StoreError):
+    """The location holds data that is not a lance-context store."""
+
+
+class SchemaVersionError(StoreError):
+    """The store was written by a newer version of lance-context."""
+
+
+class CommitConflictError(StoreError):
+    """A write could not be committed after bounded retries; nothing of it was applied."""
+
+
+class ForkSafetyError(StoreError):
+    """A store opened before ``fork()`` was used in the child process."""
+
+
+class StorageUnavailableError(StoreError):
+    """The storage backend did not answer (for example an object store that went away)."""
+
+
+class ReadOnlyError(LanceContextError):
+    """A write was attempted on a store opened read-only."""
+
+
+class ReadOnlyVersionError(ReadOnlyError):
+    """A write was attempted while a past version is checked out."""
+
+
+class VersionNotFoundError(LanceContextError, KeyError):
+    """No such version, tag or branch."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidRecordError(LanceContextError, ValueError):
+    """A record that cannot be stored as given. Nothing of its batch was written."""
+
+
+class UnsupportedContentError(InvalidRecordError, TypeError):
+    """Content of a type that no codec handles."""
+
+
+class PayloadTooLargeError(InvalidRecordError):
+    """A record's payload is larger than the store's per-record limit."""
+
+
+class EmbeddingError(InvalidRecordError):
+    """An embedding of the wrong dimension, or one holding NaN or infinity."""
+
+
+class InvalidFilterError(LanceContextError, ValueError):
+    """A filter (``where`` dict, roles, time range) that cannot be compiled."""
+
+
+class EmbedderMismatchError(LanceContextError, ValueError):
+    """The store was built with a different embedder or dimension than the one given."""
+
+
+class EmbedderUnavailableError(LanceContextError, ImportError):
+    """The package an embedder needs is not installed."""
+
+
+class SearchError(LanceContextError, ValueError):
+    """A search that cannot run as asked (no embedder, unknown mode, ...)."""
+
+
+_SECRET_PATTERN = re.compile(
+    r"(?i)((?:secret|password|token|key|credential|session)[\w-]*['\"]?\s*[:=]\s*['\"]?)([^'\",\s}]+)"
+)
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Return ``text`` with credential-looking values and the given secrets masked."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return _SECRET_PATTERN.sub(r"\1***", text)
+
+
+_NOT_FOUND_MARKERS = ("not found", "does not exist", "no such file", "notfound")
+_CONFLICT_MARKERS = ("commit conflict", "conflict", "retryable", "preempted")
+_UNAVAILABLE_MARKERS = (
+    "connection refused",
+    "connect error",
+    "error trying to connect",
+    "timed out",
+    "timeout",
+    "dns error",
+    "broken pipe",
+    "connection reset",
+    "io error",
+    "generic s3 error",
+    "error sending request",
+)
+
+
+def translate_lance_error(
+    exc: BaseException, action: str, secrets: tuple[str, ...] = ()
+) -> LanceContextError:
+    """Map an exception from Lance or pyarrow to the matching lance-context error.
+
+    Args:
+        exc: The exception raised by Lance or pyarrow.
+        action: What the store was doing, for the message (``"append 3 records"``).
+        secrets: Values (object-store keys) that must never appear in the message.
+
+    Returns:
+        The error to raise, with ``raise translated from exc``.
+    """
+    if isinstance(exc, LanceContextError):
+        return exc
+    detail = redact(str(exc).split("\n", 1)[0][:500], secrets)
+    lowered = detail.lower()
+    if any(m in lowered for m in _CONFLICT_MARKERS):
+        return CommitConflictError(
+            f"could not {action}: it conflicted with another writer ({detail}). "
+            "Nothing was written; retry the call."
+        )
+    if any(m in lowered for m in _UNAVAILABLE_MARKERS):
+        return StorageUnavailableError(
+            f"could not {action}: the storage did not answer ({detail}). "
+            "Nothing was written; check the storage and retry."
+        )
+    if any(m in lowered for m in _NOT_FOUND_MARKERS):
+        return VersionNotFoundError(f"could not {action}: {detail}")
+    return StoreError(f"could not {action}: {detail}")

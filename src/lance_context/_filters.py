@@ -1,0 +1,281 @@
+"""The escaping module: every filter sent to Lance is built here, from values, never pasted.
+
+User values (run ids, roles, ids, metadata keys and values) only ever enter SQL as
+literals produced by :func:`sql_string` (single quotes doubled; Lance's SQL takes
+backslashes literally) or as numbers checked to be finite. Column names come from a
+fixed list, never from the caller.
+
+The ``where`` dict form (shared by the store and every adapter):
+
+```python
+{"role": "user"}                                  # equality on a record field
+{"metadata.topic": {"$in": ["travel", "food"]}}   # metadata key (top level)
+{("metadata", "a", "b"): {"$gte": 3}}             # nested metadata path
+{"$or": [{"role": "user"}, {"metadata.pinned": True}], "$not": {"role": "tool"}}
+```
+
+Operators: ``$eq $ne $in $nin $gt $gte $lt $lte $contains $exists``; combinators
+``$and $or $not``. A key that is not a record field is read as a metadata key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from ._errors import InvalidFilterError
+
+__all__ = [
+    "RECORD_FIELDS",
+    "and_",
+    "compile_where",
+    "eq",
+    "in_",
+    "json_text",
+    "sql_string",
+    "time_range",
+]
+
+#: Record fields a filter may name, mapped to their column.
+RECORD_FIELDS: dict[str, str] = {
+    "id": "id",
+    "run_id": "run_id",
+    "role": "role",
+    "content_type": "content_type",
+    "created_at": "created_at",
+    "text": "text_payload",
+    "text_payload": "text_payload",
+}
+
+_COMPARISONS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+_OPERATORS = frozenset({"$eq", "$ne", "$in", "$nin", "$contains", "$exists", *_COMPARISONS})
+
+
+def sql_string(value: str) -> str:
+    """A SQL string literal for ``value``: the only way a user string enters a filter."""
+    if not isinstance(value, str):
+        raise InvalidFilterError(f"expected a string filter value, got {type(value).__name__}")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_number(value: float) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidFilterError(f"expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise InvalidFilterError("filter numbers must be finite")
+    return repr(float(value)) if isinstance(value, float) else str(int(value))
+
+
+def _sql_timestamp(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise InvalidFilterError("datetime filter values must be timezone-aware")
+    iso = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"TIMESTAMP {sql_string(iso)}"
+
+
+def _literal(column: str, value: object) -> str:
+    if column == "created_at":
+        if not isinstance(value, datetime):
+            raise InvalidFilterError("created_at filters take timezone-aware datetimes")
+        return _sql_timestamp(value)
+    if isinstance(value, str):
+        return sql_string(value)
+    raise InvalidFilterError(f"field {column!r} takes string values, got {value!r}")
+
+
+def eq(column: str, value: str) -> str:
+    """``column = 'value'`` with the value escaped."""
+    return f"{column} = {sql_string(value)}"
+
+
+def in_(column: str, values: Iterable[str]) -> str:
+    """``column IN (...)`` with every value escaped; an empty set matches nothing."""
+    items = [sql_string(v) for v in values]
+    if not items:
+        return "false"
+    return f"{column} IN ({', '.join(items)})"
+
+
+def and_(*clauses: str | None) -> str | None:
+    """Join clauses with AND, skipping empty ones; None when nothing remains."""
+    parts = [c for c in clauses if c]
+    if not parts:
+        return None
+    return " AND ".join(f"({c})" for c in parts)
+
+
+def time_range(since: datetime | None, until: datetime | None) -> str | None:
+    """``created_at`` bounds: since inclusive, until exclusive."""
+    parts = []
+    if since is not None:
+        parts.append(f"created_at >= {_sql_timestamp(since)}")
+    if until is not None:
+        parts.append(f"created_at < {_sql_timestamp(until)}")
+    return and_(*parts)
+
+
+def json_text(value: object) -> str:
+    """The compact JSON text Lance's JSON functions produce for ``value``."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidFilterError(f"filter value {value!r} is not JSON-able: {exc}") from exc
+
+
+def _metadata_node(path: Sequence[str]) -> str:
+    node = "metadata_index"
+    for key in path:
+        if not isinstance(key, str):
+            raise InvalidFilterError(f"metadata keys must be strings, got {key!r}")
+        node = f"json_get({node}, {sql_string(key)})"
+    return node
+
+
+def _text(node: str) -> str:
+    """The JSON text of a metadata node (NULL when the key is missing)."""
+    return f"json_extract({node}, '$')"
+
+
+def _resolve(key: object) -> tuple[str, bool]:
+    """Map a where-dict key to (SQL expression, is_metadata)."""
+    if isinstance(key, tuple):
+        if len(key) < 2 or key[0] != "metadata":
+            raise InvalidFilterError(f"a tuple key must look like ('metadata', 'key', ...): {key!r}")
+        return _metadata_node(key[1:]), True
+    if not isinstance(key, str) or not key:
+        raise InvalidFilterError(f"filter keys must be non-empty strings, got {key!r}")
+    if key.startswith("metadata."):
+        return _metadata_node([key[len("metadata.") :]]), True
+    if key in RECORD_FIELDS:
+        return RECORD_FIELDS[key], False
+    return _metadata_node([key]), True
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _metadata_eq(node: str, value: object) -> str:
+    node = _text(node)
+    if value is None:
+        return f"({node} IS NULL OR {node} = 'null')"
+    if _is_number(value):
+        return f"try_cast({node} AS DOUBLE) = {_sql_number(value)}"  # type: ignore[arg-type]
+    return f"{node} = {sql_string(json_text(value))}"
+
+
+def _metadata_compare(node: str, op: str, value: object) -> str:
+    node = _text(node)
+    if _is_number(value):
+        return f"try_cast({node} AS DOUBLE) {op} {_sql_number(value)}"  # type: ignore[arg-type]
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    if isinstance(value, str):
+        return f"(starts_with({node}, '\"') AND {node} {op} {sql_string(json_text(value))})"
+    raise InvalidFilterError(f"{op} compares numbers, strings or datetimes, not {value!r}")
+
+
+def _metadata_contains(node: str, value: object) -> str:
+    array_match = f"json_array_contains({node}, '$', {sql_string(json_text(value))})"
+    node = _text(node)
+    if isinstance(value, str):
+        inner = json_text(value)[1:-1]
+        if not inner:
+            return f"starts_with({node}, '\"') OR {array_match}"
+        return f"((starts_with({node}, '\"') AND strpos({node}, {sql_string(inner)}) > 0) OR {array_match})"
+    return array_match
+
+
+def _column_condition(column: str, op: str, value: object) -> str:
+    if op == "$eq":
+        return f"{column} = {_literal(column, value)}"
+    if op == "$ne":
+        return f"{column} <> {_literal(column, value)}"
+    if op in ("$in", "$nin"):
+        values = _as_list(value, op)
+        clause = "false" if not values else f"{column} IN ({', '.join(_literal(column, v) for v in values)})"
+        return clause if op == "$in" else f"NOT ({clause})"
+    if op in _COMPARISONS:
+        return f"{column} {_COMPARISONS[op]} {_literal(column, value)}"
+    if op == "$contains":
+        if not isinstance(value, str):
+            raise InvalidFilterError("$contains on a record field takes a string")
+        return f"strpos({column}, {sql_string(value)}) > 0"
+    if op == "$exists":
+        return f"{column} IS {'NOT ' if value else ''}NULL"
+    raise InvalidFilterError(f"unknown operator {op!r}")
+
+
+def _metadata_condition(node: str, op: str, value: object) -> str:
+    if op == "$eq":
+        return _metadata_eq(node, value)
+    if op == "$ne":
+        return f"NOT coalesce({_metadata_eq(node, value)}, false)"
+    if op in ("$in", "$nin"):
+        values = _as_list(value, op)
+        clause = " OR ".join(f"({_metadata_eq(node, v)})" for v in values) or "false"
+        return f"({clause})" if op == "$in" else f"NOT coalesce(({clause}), false)"
+    if op in _COMPARISONS:
+        return _metadata_compare(node, _COMPARISONS[op], value)
+    if op == "$contains":
+        return _metadata_contains(node, value)
+    if op == "$exists":
+        return f"{_text(node)} IS {'NOT ' if value else ''}NULL"
+    raise InvalidFilterError(f"unknown operator {op!r}")
+
+
+def _as_list(value: object, op: str) -> list[object]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidFilterError(f"{op} takes a list of values, got {value!r}")
+    return list(value)
+
+
+def _field_clause(key: object, spec: object) -> str:
+    expression, is_metadata = _resolve(key)
+    if isinstance(spec, Mapping):
+        conditions = spec.items()
+        if not conditions:
+            raise InvalidFilterError(f"empty operator dict for {key!r}")
+    else:
+        conditions = [("$eq", spec)]  # type: ignore[list-item]
+    parts = []
+    for op, value in conditions:
+        if op not in _OPERATORS:
+            raise InvalidFilterError(
+                f"unknown operator {op!r}; use one of {', '.join(sorted(_OPERATORS))}"
+            )
+        build = _metadata_condition if is_metadata else _column_condition
+        parts.append(build(expression, op, value))
+    return " AND ".join(f"({p})" for p in parts)
+
+
+def compile_where(where: Mapping[Any, Any] | None) -> str | None:
+    """Compile a ``where`` dict into a Lance SQL filter, escaping every value.
+
+    Args:
+        where: The filter dict (see the module docstring), or None.
+
+    Returns:
+        The SQL filter, or None when there is nothing to filter.
+
+    Raises:
+        InvalidFilterError: For unknown operators, bad values or malformed dicts.
+    """
+    if where is None:
+        return None
+    if not isinstance(where, Mapping):
+        raise InvalidFilterError(f"where must be a dict, got {type(where).__name__}")
+    parts: list[str] = []
+    for key, spec in where.items():
+        if key in ("$and", "$or"):
+            subs = [compile_where(s) or "true" for s in _as_list(spec, key)]
+            joiner = " AND " if key == "$and" else " OR "
+            parts.append(joiner.join(f"({s})" for s in subs) or ("true" if key == "$and" else "false"))
+        elif key == "$not":
+            parts.append(f"NOT coalesce(({compile_where(spec) or 'true'}), false)")
+        else:
+            parts.append(_field_clause(key, spec))
+    return and_(*parts)

@@ -1,0 +1,299 @@
+"""The record model: what one entry of an agent's context holds."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ._codecs import decode_content, encode_content
+from ._errors import InvalidRecordError
+
+__all__ = ["ContextRecord", "Relationship", "StateMetadata", "new_id", "utc_now"]
+
+Vector = npt.NDArray[np.float32]
+
+
+def new_id() -> str:
+    """A new random record id."""
+    return uuid.uuid4().hex
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class StateMetadata:
+    """Agent state at the time of a record (the seed's ``state_metadata``).
+
+    Attributes:
+        step: The agent's step counter.
+        active_plan_id: The plan the agent was following.
+        tokens_used: Tokens spent so far.
+        custom: Any other JSON-able state.
+
+    Example:
+        >>> StateMetadata(step=3, active_plan_id="plan-1", tokens_used=120).step
+        3
+    """
+
+    step: int | None = None
+    active_plan_id: str | None = None
+    tokens_used: int | None = None
+    custom: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Relationship:
+    """An edge from a record to another record (GraphRAG-style links).
+
+    Attributes:
+        target_id: The id of the record this one points to.
+        relation: The kind of link, such as ``"replies_to"`` or ``"cites"``.
+        weight: An optional strength of the link.
+
+    Example:
+        >>> Relationship("msg-1", "replies_to").relation
+        'replies_to'
+    """
+
+    target_id: str
+    relation: str
+    weight: float | None = None
+
+
+@dataclass(kw_only=True)
+class ContextRecord:
+    """One entry of an agent's context: a message, an image, a table, a tool result...
+
+    Build one from a Python object with :meth:`from_content`; read it back with
+    :attr:`content`.
+
+    Attributes:
+        id: Unique id in the store; generated when not given.
+        run_id: The session, conversation or run the record belongs to.
+        role: Who produced it: ``user``, ``assistant``, ``tool``, ``system``, ...
+        created_at: Timezone-aware creation time (UTC); set when not given.
+        content_type: MIME type of the payload.
+        text_payload: The text content, if any.
+        binary_payload: The binary content, if any.
+        state_metadata: Agent state at the time of the record.
+        embedding: A float32 vector, produced on append when the store embeds.
+        metadata: JSON-able metadata, returned exactly as given.
+        relationships: Links to other records.
+
+    Example:
+        >>> record = ContextRecord.from_content("hello", role="user", run_id="chat-1")
+        >>> record.content, record.content_type
+        ('hello', 'text/plain')
+    """
+
+    run_id: str = "default"
+    role: str = "user"
+    id: str = field(default_factory=new_id)
+    created_at: datetime = field(default_factory=utc_now)
+    content_type: str = "text/plain"
+    text_payload: str | None = None
+    binary_payload: bytes | None = None
+    state_metadata: StateMetadata | None = None
+    embedding: Vector | None = field(default=None, repr=False)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    relationships: list[Relationship] = field(default_factory=list)
+
+    @classmethod
+    def from_content(
+        cls,
+        content: object,
+        *,
+        role: str = "user",
+        run_id: str = "default",
+        content_type: str | None = None,
+        text: str | None = None,
+        **fields: Any,
+    ) -> ContextRecord:
+        """Build a record from a Python object (see the codecs table in ``_codecs``).
+
+        Args:
+            content: A str, dict/list, bytes, PIL image, Arrow table or DataFrame.
+            role: Who produced the content.
+            run_id: The session the record belongs to.
+            content_type: A MIME type to record instead of the inferred one.
+            text: Searchable text for binary content (a caption, alt text).
+            **fields: Any other record field (``id``, ``metadata``, ``embedding``...).
+        """
+        encoded = encode_content(content, content_type)
+        return cls(
+            role=role,
+            run_id=run_id,
+            content_type=encoded.content_type,
+            text_payload=encoded.text if encoded.text is not None else text,
+            binary_payload=encoded.data,
+            **fields,
+        )
+
+    @property
+    def content(self) -> Any:
+        """The stored content decoded into the kind of object it was made from."""
+        return decode_content(self.content_type, self.text_payload, self.binary_payload)
+
+    @property
+    def text(self) -> str | None:
+        """The text payload (the message text, or a caption for binary content)."""
+        return self.text_payload
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ContextRecord):
+            return NotImplemented
+        mine, theirs = self.embedding, other.embedding
+        same_vector = (mine is None and theirs is None) or (
+            mine is not None and theirs is not None and np.array_equal(mine, theirs)
+        )
+        return same_vector and _comparable(self) == _comparable(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _comparable(record: ContextRecord) -> tuple[object, ...]:
+    return (
+        record.id,
+        record.run_id,
+        record.role,
+        record.created_at,
+        record.content_type,
+        record.text_payload,
+        record.binary_payload,
+        record.state_metadata,
+        record.metadata,
+        record.relationships,
+    )
+
+
+def _check_text(value: object, name: str, *, allow_empty: bool = True) -> str:
+    if not isinstance(value, str):
+        raise InvalidRecordError(f"{name} must be a str, got {type(value).__name__}")
+    if not allow_empty and not value:
+        raise InvalidRecordError(f"{name} must not be empty")
+    return value
+
+
+def _check_json(value: object, name: str) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRecordError(f"{name} must be JSON-serializable: {exc}") from exc
+
+
+def check_embedding(vector: object, dimension: int | None, record_id: str) -> Vector:
+    """Validate one vector: right dimension, finite values. Returns it as float32."""
+    from ._errors import EmbeddingError
+
+    try:
+        array = np.asarray(vector, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise EmbeddingError(f"record {record_id!r}: embedding is not numeric: {exc}") from exc
+    if array.ndim != 1:
+        raise EmbeddingError(f"record {record_id!r}: embedding must be one-dimensional")
+    if dimension is None:
+        raise EmbeddingError(
+            f"record {record_id!r} has an embedding but the store has no vector column; "
+            "open the store with an embedder or dimension="
+        )
+    if array.shape[0] != dimension:
+        raise EmbeddingError(
+            f"record {record_id!r}: embedding has {array.shape[0]} dimensions, "
+            f"the store expects {dimension}"
+        )
+    if not np.isfinite(array).all():
+        raise EmbeddingError(f"record {record_id!r}: embedding contains NaN or infinity")
+    return array
+
+
+def validate_record(record: object) -> ContextRecord:
+    """Check a record's fields before anything is written; raise a precise error."""
+    if not isinstance(record, ContextRecord):
+        raise InvalidRecordError(
+            f"expected a ContextRecord, got {type(record).__name__}; "
+            "build one with ContextRecord.from_content(...)"
+        )
+    _check_text(record.id, "id", allow_empty=False)
+    _check_text(record.run_id, "run_id", allow_empty=False)
+    _check_text(record.role, "role", allow_empty=False)
+    _check_text(record.content_type, "content_type", allow_empty=False)
+    if record.text_payload is not None:
+        _check_text(record.text_payload, "text_payload")
+    if record.binary_payload is not None and not isinstance(record.binary_payload, bytes):
+        raise InvalidRecordError("binary_payload must be bytes")
+    if not isinstance(record.created_at, datetime) or record.created_at.tzinfo is None:
+        raise InvalidRecordError(
+            f"record {record.id!r}: created_at must be a timezone-aware datetime"
+        )
+    if not isinstance(record.metadata, Mapping):
+        raise InvalidRecordError(f"record {record.id!r}: metadata must be a dict")
+    for key in record.metadata:
+        if not isinstance(key, str):
+            raise InvalidRecordError(
+                f"record {record.id!r}: metadata keys must be str, got {key!r}"
+            )
+    for rel in record.relationships:
+        if not isinstance(rel, Relationship):
+            raise InvalidRecordError("relationships must be Relationship objects")
+        if rel.weight is not None and not math.isfinite(rel.weight):
+            raise InvalidRecordError("relationship weight must be finite")
+    return record
+
+
+def state_to_row(state: StateMetadata | None) -> dict[str, Any] | None:
+    """Arrow struct value for a StateMetadata."""
+    if state is None:
+        return None
+    if not isinstance(state, StateMetadata):
+        raise InvalidRecordError("state_metadata must be a StateMetadata")
+    return {
+        "step": state.step,
+        "active_plan_id": state.active_plan_id,
+        "tokens_used": state.tokens_used,
+        "custom": _check_json(state.custom, "state_metadata.custom"),
+    }
+
+
+def metadata_to_json(metadata: Mapping[str, Any], record_id: str) -> str:
+    """The exact JSON text stored for a record's metadata."""
+    return _check_json(dict(metadata), f"record {record_id!r}: metadata")
+
+
+def row_to_record(row: Mapping[str, Any]) -> ContextRecord:
+    """Build a ContextRecord from one row (a dict of column values)."""
+    state = row.get("state_metadata")
+    vector = row.get("embedding")
+    relationships: Sequence[Mapping[str, Any]] = row.get("relationships") or ()
+    return ContextRecord(
+        id=row["id"],
+        run_id=row["run_id"],
+        role=row["role"],
+        created_at=row["created_at"].astimezone(timezone.utc),
+        content_type=row["content_type"],
+        text_payload=row.get("text_payload"),
+        binary_payload=row.get("binary_payload"),
+        state_metadata=None
+        if state is None
+        else StateMetadata(
+            step=state["step"],
+            active_plan_id=state["active_plan_id"],
+            tokens_used=state["tokens_used"],
+            custom=json.loads(state["custom"]) if state["custom"] else {},
+        ),
+        embedding=None if vector is None else np.asarray(vector, dtype=np.float32),
+        metadata=json.loads(row["metadata"]) if row.get("metadata") else {},
+        relationships=[
+            Relationship(r["target_id"], r["relation"], r["weight"]) for r in relationships
+        ],
+    )

@@ -1,0 +1,585 @@
+"""ContextStore: an agent's durable, versioned, multimodal memory in one Lance dataset."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import lance
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from ._arrow import records_to_table, table_to_records
+from ._dataset import MAIN_BRANCH, DatasetHandle, dataset_exists, next_seqs
+from ._embedders import Embedder, as_embedder, to_matrix
+from ._errors import (
+    EmbedderMismatchError,
+    EmbeddingError,
+    InvalidFilterError,
+    InvalidRecordError,
+    LanceContextError,
+    PayloadTooLargeError,
+    ReadOnlyError,
+    ReadOnlyVersionError,
+    translate_lance_error,
+)
+from ._filters import and_, compile_where, eq, in_, time_range
+from ._history import HistoryMixin
+from ._maintenance import CompactionPolicy, IndexPolicy, compact_if_due, unindexed_rows
+from ._records import ContextRecord, check_embedding, validate_record
+from ._schema import EmbedderInfo, build_schema, embedding_dimension, read_embedder_info
+from ._search import SearchMixin
+from ._versions import OP_KEY
+
+__all__ = ["DEFAULT_EMBEDDER", "ContextStore", "StoreLimits"]
+
+log = logging.getLogger("lance_context")
+
+
+class _DefaultEmbedder:
+    """Sentinel: the store's recorded embedder, or the default model for a new store."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT_EMBEDDER"
+
+
+DEFAULT_EMBEDDER: Any = _DefaultEmbedder()
+
+_INDEXES = (("run_id", "BITMAP"), ("id", "BTREE"), ("text_payload", "INVERTED"))
+
+
+@dataclass(frozen=True)
+class StoreLimits:
+    """Guards on what one record may hold.
+
+    Example:
+        >>> StoreLimits(max_record_bytes=1024).max_record_bytes
+        1024
+    """
+
+    max_record_bytes: int = 64 * 1024 * 1024
+    """Largest text plus binary payload of one record, in bytes."""
+
+
+def _resolve_embedder(
+    embedder: object, recorded: EmbedderInfo | None, exists: bool
+) -> Embedder | None:
+    if embedder is DEFAULT_EMBEDDER:
+        if not exists:
+            from ._embedders import SentenceTransformerEmbedder
+
+            return SentenceTransformerEmbedder()
+        if recorded is None:
+            return None
+        return _rebuild_embedder(recorded)
+    if embedder is None:
+        return None
+    return as_embedder(embedder)
+
+
+def _rebuild_embedder(info: EmbedderInfo) -> Embedder | None:
+    from ._embedders import HashingEmbedder, SentenceTransformerEmbedder
+
+    if info.name.startswith("sentence-transformers/"):
+        return SentenceTransformerEmbedder(info.name.removeprefix("sentence-transformers/"))
+    if info.name == "hashing":
+        return HashingEmbedder(info.dimension)
+    return None  # a framework object: the caller must pass it again to embed
+
+
+class ContextStore(HistoryMixin, SearchMixin):
+    """Durable, versioned, multimodal memory for agents, in one Lance dataset.
+
+    Every write is a new version; reads see the latest version of the store's branch,
+    or the version checked out with :meth:`checkout`.
+
+    Example:
+        >>> store = ContextStore.open("memory.lance", embedder=HashingEmbedder())  # doctest: +SKIP
+        >>> store.add(ContextRecord.from_content("hi", role="user", run_id="s1"))  # doctest: +SKIP
+        >>> [r.content for r in store.records("s1")]                               # doctest: +SKIP
+        ['hi']
+    """
+
+    def __init__(
+        self,
+        handle: DatasetHandle,
+        *,
+        embedder: Embedder | None,
+        read_only: bool = False,
+        pinned_version: int | None = None,
+        compaction: CompactionPolicy | None = None,
+        indexing: IndexPolicy | None = None,
+        limits: StoreLimits | None = None,
+    ) -> None:
+        """Use :meth:`open`; this wires an already-open dataset handle."""
+        self._handle = handle
+        self.embedder = embedder
+        self.read_only = read_only
+        self._pinned = pinned_version
+        self.compaction = compaction or CompactionPolicy()
+        self.indexing = indexing or IndexPolicy()
+        self.limits = limits or StoreLimits()
+        self._write_lock = threading.RLock()
+        schema = handle.latest().schema
+        self.dimension = embedding_dimension(schema)
+        self._recorded_embedder = read_embedder_info(
+            {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
+        )
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(
+        cls,
+        uri: str,
+        *,
+        storage_options: Mapping[str, str] | None = None,
+        embedder: Any = DEFAULT_EMBEDDER,
+        dimension: int | None = None,
+        read_only: bool = False,
+        branch: str = MAIN_BRANCH,
+        compaction: CompactionPolicy | None = None,
+        indexing: IndexPolicy | None = None,
+        limits: StoreLimits | None = None,
+    ) -> ContextStore:
+        """Open the store at ``uri``, creating it when nothing is there.
+
+        Args:
+            uri: A local path or an object-store URI (``s3://bucket/prefix``).
+            storage_options: Object-store settings (endpoint, region, credentials).
+                They are never written into the dataset or into error messages.
+            embedder: What embeds records on append. Default: the embedder the store
+                was built with, or ``SentenceTransformerEmbedder()`` for a new store.
+                ``None`` turns embedding off. LangChain and LlamaIndex embedding
+                objects are accepted as they are.
+            dimension: Vector dimension for a store without an embedder that will
+                receive caller-made embeddings.
+            read_only: Refuse every write.
+            branch: The branch to open (``main`` by default).
+            compaction: Automatic compaction policy.
+            indexing: Index policy.
+            limits: Per-record limits.
+
+        Raises:
+            NotAContextStoreError: The location holds something else.
+            EmbedderMismatchError: The embedder differs from the one the store was built with.
+        """
+        uri = str(uri)
+        exists = dataset_exists(uri, storage_options)
+        if not exists:
+            if read_only:
+                raise ReadOnlyError(f"no store at {uri} and read_only=True: nothing to open")
+            chosen = _resolve_embedder(embedder, None, exists=False)
+            _create(uri, storage_options, chosen, dimension)
+        handle = DatasetHandle(uri, storage_options, branch=branch)
+        schema = handle.latest().schema
+        recorded = read_embedder_info({k.decode(): v.decode() for k, v in (schema.metadata or {}).items()})
+        chosen = _resolve_embedder(embedder, recorded, exists=True)
+        _check_embedder(chosen, recorded, embedding_dimension(schema), uri)
+        return cls(
+            handle,
+            embedder=chosen,
+            read_only=read_only,
+            compaction=compaction,
+            indexing=indexing,
+            limits=limits,
+        )
+
+    @property
+    def uri(self) -> str:
+        """Where the store lives."""
+        return self._handle.uri
+
+    def close(self) -> None:
+        """Release the store (Lance holds no locks; this drops cached state)."""
+
+    def __enter__(self) -> ContextStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = f"version={self._pinned}" if self._pinned is not None else "latest"
+        return f"ContextStore({self.uri!r}, branch={self.branch_name!r}, {where})"
+
+    # ------------------------------------------------------------------ datasets
+    def _read_ds(self, version: int | None = None) -> lance.LanceDataset:
+        target = version if version is not None else self._pinned
+        return self._handle.latest() if target is None else self._handle.at(target)
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError("this store was opened read_only=True; open it writable to write")
+        if self._pinned is not None:
+            raise ReadOnlyVersionError(
+                f"version {self._pinned} is checked out, so the store is read-only. "
+                "Call checkout_latest() to write on top of the latest version, "
+                f"restore({self._pinned}) to make this state the latest, or "
+                f"branch('name', from_version={self._pinned}) to continue from it on a branch."
+            )
+
+    # ------------------------------------------------------------------ writes
+    def add(self, records: ContextRecord | Iterable[ContextRecord]) -> int:
+        """Append records in one atomic commit; return the new version.
+
+        Records without an embedding are embedded in one batched call when the store
+        has an embedder. Nothing of the batch is written if any record is invalid or
+        the embedder fails.
+
+        Raises:
+            InvalidRecordError: A record is invalid (nothing written).
+            ReadOnlyVersionError: A past version is checked out.
+        """
+        return self._write(records, op="add")
+
+    def upsert(self, records: ContextRecord | Iterable[ContextRecord]) -> int:
+        """Insert records, replacing any stored record with the same id; one commit."""
+        return self._write(records, op="upsert")
+
+    def _write(self, records: ContextRecord | Iterable[ContextRecord], op: str) -> int:
+        self._check_writable()
+        batch = self._prepare(records)
+        if not batch:
+            return self.version()
+        vectors = self._vectors_for(batch)
+        with self._write_lock:
+            schema = self._handle.latest().schema
+            table = records_to_table(batch, vectors, schema, next_seqs(len(batch)))
+            version = self._commit(table, op)
+            self._maintain()
+        return version
+
+    def _prepare(self, records: ContextRecord | Iterable[ContextRecord]) -> list[ContextRecord]:
+        batch = [records] if isinstance(records, ContextRecord) else list(records)
+        seen: set[str] = set()
+        for record in batch:
+            validate_record(record)
+            if record.id in seen:
+                raise InvalidRecordError(f"record id {record.id!r} appears twice in one batch")
+            seen.add(record.id)
+            size = len(record.text_payload.encode()) if record.text_payload else 0
+            size += len(record.binary_payload or b"")
+            if size > self.limits.max_record_bytes:
+                raise PayloadTooLargeError(
+                    f"record {record.id!r} holds {size} bytes, over the store's limit of "
+                    f"{self.limits.max_record_bytes}; raise StoreLimits.max_record_bytes "
+                    "or store the content elsewhere and keep a reference"
+                )
+        return batch
+
+    def _vectors_for(self, batch: Sequence[ContextRecord]) -> list[npt.NDArray[np.float32] | None]:
+        vectors: list[npt.NDArray[np.float32] | None] = []
+        for record in batch:
+            given = record.embedding
+            vectors.append(None if given is None else check_embedding(given, self.dimension, record.id))
+        if self.embedder is None or self.dimension is None:
+            return vectors
+        self._embed_missing(batch, vectors)
+        return vectors
+
+    def _embed_missing(
+        self, batch: Sequence[ContextRecord], vectors: list[npt.NDArray[np.float32] | None]
+    ) -> None:
+        assert self.embedder is not None
+        embedder = self.embedder
+        texts = [i for i, r in enumerate(batch) if vectors[i] is None and r.text_payload]
+        images_fn = getattr(embedder, "embed_images", None)
+        images = [
+            i
+            for i, r in enumerate(batch)
+            if vectors[i] is None
+            and not r.text_payload
+            and callable(images_fn)
+            and r.binary_payload is not None
+            and r.content_type.startswith("image/")
+        ]
+        try:
+            if texts:
+                out = embedder.embed_texts([batch[i].text_payload or "" for i in texts])
+                matrix = to_matrix(out, len(texts), embedder.dimension, embedder.name)
+                for row, i in enumerate(texts):
+                    vectors[i] = matrix[row]
+            if images and callable(images_fn):
+                out = images_fn([batch[i].content for i in images])
+                matrix = to_matrix(out, len(images), embedder.dimension, embedder.name)
+                for row, i in enumerate(images):
+                    vectors[i] = matrix[row]
+        except LanceContextError:
+            raise
+        except Exception as exc:
+            raise EmbeddingError(
+                f"embedder {embedder.name!r} failed ({type(exc).__name__}: {exc}); nothing was written"
+            ) from exc
+
+    def _commit(self, table: pa.Table, op: str) -> int:
+        props = {OP_KEY: op, "lance_context.rows": str(table.num_rows)}
+        handle = self._handle
+
+        def append() -> int:
+            ds = handle.latest()
+            new = lance.write_dataset(table, ds, mode="append", transaction_properties=props)
+            handle.replace(new)
+            return int(new.version)
+
+        def merge() -> int:
+            ds = handle.latest()
+            builder = ds.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+            builder.execute(table)
+            return int(ds.version)
+
+        return handle.call(append if op == "add" else merge, f"{op} {table.num_rows} records")
+
+    def delete(
+        self,
+        ids: str | Iterable[str] | None = None,
+        *,
+        run_id: str | None = None,
+        where: Mapping[Any, Any] | None = None,
+    ) -> int:
+        """Delete records by id, by session, or by filter (all given must match).
+
+        The deletion is a new version: older versions still show the records.
+
+        Returns:
+            The new version (the current one when nothing matched).
+        """
+        self._check_writable()
+        id_list = [ids] if isinstance(ids, str) else (None if ids is None else list(ids))
+        if id_list is None and run_id is None and where is None:
+            raise InvalidFilterError("delete() needs ids, run_id or where; to drop everything use where={}")
+        predicate = and_(
+            None if id_list is None else in_("id", id_list),
+            None if run_id is None else eq("run_id", run_id),
+            compile_where(where) if where else None,
+        ) or "true"
+        with self._write_lock:
+            ds = self._handle.latest()
+            if ds.count_rows(filter=predicate) == 0:
+                return int(ds.version)
+
+            def run() -> int:
+                target = self._handle.latest()
+                target.delete(predicate)
+                return int(target.version)
+
+            version = self._handle.call(run, "delete records")
+            self._maintain()
+            return version
+
+    # ------------------------------------------------------------------ maintenance
+    def _maintain(self) -> None:
+        """Compact and refresh indexes when due. Never fails the write that called it."""
+        try:
+            ds = self._handle.latest()
+            if self.compaction.enabled and compact_if_due(ds, self.compaction):
+                ds = self._handle.latest()
+            if unindexed_rows(ds, "run_id_idx") >= self.indexing.refresh_unindexed_rows:
+                ds.optimize.optimize_indices()
+            self._maybe_build_vector_index(ds)
+        except Exception as exc:  # compaction is an optimisation: the commit is safe
+            log.warning("lance-context maintenance skipped: %s", translate_lance_error(exc, "maintain"))
+
+    def _maybe_build_vector_index(self, ds: lance.LanceDataset) -> None:
+        if self.dimension is None or any(
+            i["name"] == "embedding_idx" for i in ds.list_indices()
+        ):
+            return
+        if ds.count_rows() < self.indexing.vector_index_min_rows:
+            return
+        self.build_vector_index()
+
+    def build_vector_index(self) -> None:
+        """Build (or rebuild) the approximate vector index now."""
+        self._check_writable()
+        if self.dimension is None:
+            raise LanceContextError("this store has no vector column to index")
+        ds = self._handle.latest()
+        rows = ds.count_rows(filter="embedding IS NOT NULL")
+        partitions = max(1, min(1024, int(rows**0.5)))
+        kind = self.indexing.vector_index_type
+        options: dict[str, Any] = {"num_partitions": partitions}
+        if kind == "IVF_PQ":
+            options["num_sub_vectors"] = _sub_vectors(self.dimension)
+        self._handle.call(
+            lambda: ds.create_index("embedding", kind, name="embedding_idx", metric="cosine", replace=True, **options),
+            "build the vector index",
+        )
+
+    def compact(self) -> None:
+        """Merge every small fragment now and refresh indexes (a new version)."""
+        self._check_writable()
+        with self._write_lock:
+            ds = self._handle.latest()
+            self._handle.call(
+                lambda: ds.optimize.compact_files(
+                    target_rows_per_fragment=self.compaction.max_rows_per_fragment
+                ),
+                "compact the store",
+            )
+            self._handle.call(lambda: self._handle.latest().optimize.optimize_indices(), "refresh indexes")
+
+    # ------------------------------------------------------------------ reads
+    def _filter(
+        self,
+        run_id: str | None,
+        roles: str | Iterable[str] | None,
+        since: datetime | None,
+        until: datetime | None,
+        where: Mapping[Any, Any] | None,
+    ) -> str | None:
+        if run_id is not None and not isinstance(run_id, str):
+            raise InvalidFilterError(f"run_id must be a str, got {type(run_id).__name__}")
+        role_list = [roles] if isinstance(roles, str) else (None if roles is None else list(roles))
+        return and_(
+            None if run_id is None else eq("run_id", run_id),
+            None if role_list is None else in_("role", role_list),
+            time_range(since, until),
+            compile_where(where),
+        )
+
+    def _scan(self, filter_sql: str | None, version: int | None = None) -> pa.Table:
+        ds = self._read_ds(version)
+        return self._handle.call(
+            lambda: ds.to_table(filter=filter_sql), "read records", retry=False
+        )
+
+    def records(
+        self,
+        run_id: str | None = None,
+        *,
+        roles: str | Iterable[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        where: Mapping[Any, Any] | None = None,
+        limit: int | None = None,
+        last: int | None = None,
+        offset: int = 0,
+    ) -> list[ContextRecord]:
+        """Records in append order, filtered.
+
+        Args:
+            run_id: Only this session's records.
+            roles: Only these roles.
+            since: Created at or after this time.
+            until: Created before this time.
+            where: A filter dict (see ``lance_context._filters``).
+            limit: At most this many, from the start (after ``offset``).
+            last: Only the newest ``last`` records (still oldest first).
+            offset: Skip this many from the start.
+        """
+        table = self._scan(self._filter(run_id, roles, since, until, where))
+        table = table.sort_by([("seq", "ascending"), ("id", "ascending")])
+        if last is not None:
+            table = table.slice(max(0, table.num_rows - last))
+        if offset:
+            table = table.slice(offset)
+        if limit is not None:
+            table = table.slice(0, limit)
+        found = table_to_records(table)
+        if run_id is not None and any(r.run_id != run_id for r in found):
+            raise AssertionError("filter returned another session's record")  # defence in depth
+        return found
+
+    def count(
+        self,
+        run_id: str | None = None,
+        *,
+        roles: str | Iterable[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        where: Mapping[Any, Any] | None = None,
+    ) -> int:
+        """How many records match."""
+        ds = self._read_ds()
+        sql = self._filter(run_id, roles, since, until, where)
+        return int(self._handle.call(lambda: ds.count_rows(filter=sql), "count records", retry=False))
+
+    def get(self, record_id: str) -> ContextRecord | None:
+        """The record with this id, or None."""
+        found = self.get_many([record_id])
+        return found[0] if found else None
+
+    def get_many(self, ids: Iterable[str]) -> list[ContextRecord]:
+        """Records with these ids, in the order asked; missing ids are left out."""
+        wanted = list(ids)
+        if not wanted:
+            return []
+        table = self._scan(in_("id", wanted)).sort_by("seq")
+        by_id = {r.id: r for r in table_to_records(table)}  # latest seq wins
+        return [by_id[i] for i in dict.fromkeys(wanted) if i in by_id]
+
+    def run_ids(self) -> list[str]:
+        """Every session id in the store, sorted."""
+        ds = self._read_ds()
+        table = self._handle.call(lambda: ds.to_table(columns=["run_id"]), "list sessions", retry=False)
+        return sorted(set(table.column("run_id").to_pylist()))
+
+
+def _sub_vectors(dimension: int) -> int:
+    """PQ sub-vectors of about 8 dimensions each, dividing the dimension exactly."""
+    for width in (8, 4, 16, 2, 1):
+        if dimension % width == 0:
+            return dimension // width
+    return 1
+
+
+def _create(
+    uri: str, storage_options: Mapping[str, str] | None, embedder: Embedder | None, dimension: int | None
+) -> None:
+    if embedder is not None:
+        if dimension is not None and dimension != embedder.dimension:
+            raise EmbedderMismatchError(
+                f"dimension={dimension} but embedder {embedder.name!r} makes {embedder.dimension}"
+            )
+        dimension = embedder.dimension
+    info = None if embedder is None else EmbedderInfo(embedder.name, embedder.dimension)
+    schema = build_schema(dimension, info)
+    options = dict(storage_options or {}) or None
+    try:
+        ds = lance.write_dataset(
+            schema.empty_table(),
+            uri,
+            schema=schema,
+            mode="create",
+            storage_options=options,
+            transaction_properties={OP_KEY: "create"},
+        )
+        for column, kind in _INDEXES:
+            ds.create_scalar_index(column, kind, name=f"{column}_idx")
+    except (OSError, ValueError, RuntimeError) as exc:
+        if "exist" in str(exc).lower():
+            return  # another process created it first: open theirs
+        raise translate_lance_error(exc, f"create a store at {uri}", tuple((storage_options or {}).values())) from exc
+
+
+def _check_embedder(
+    embedder: Embedder | None, recorded: EmbedderInfo | None, dimension: int | None, uri: str
+) -> None:
+    if embedder is None:
+        return
+    if dimension is None:
+        raise EmbedderMismatchError(
+            f"{uri} was built without vectors; call reembed(embedder) to add them"
+        )
+    if embedder.dimension != dimension:
+        raise EmbedderMismatchError(
+            f"embedder {embedder.name!r} makes {embedder.dimension}-dimensional vectors but "
+            f"{uri} holds {dimension}-dimensional ones; open it with the embedder it was built "
+            "with or call reembed(embedder) to switch"
+        )
+    if recorded is not None and recorded.name != embedder.name:
+        raise EmbedderMismatchError(
+            f"{uri} was built with embedder {recorded.name!r}, not {embedder.name!r}; open it "
+            "with that embedder or call reembed(embedder) to switch"
+        )
