@@ -14,7 +14,7 @@ The ``where`` dict form (shared by the store and every adapter):
 {"$or": [{"role": "user"}, {"metadata.pinned": True}], "$not": {"role": "tool"}}
 ```
 
-Operators: ``$eq $ne $in $nin $gt $gte $lt $lte $contains $exists``; combinators
+Operators: ``$eq $ne $in $nin $gt $gte $lt $lte $contains $prefix $exists``; combinators
 ``$and $or $not``. A key that is not a record field is read as a metadata key.
 """
 
@@ -51,7 +51,9 @@ RECORD_FIELDS: dict[str, str] = {
 }
 
 _COMPARISONS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-_OPERATORS = frozenset({"$eq", "$ne", "$in", "$nin", "$contains", "$exists", *_COMPARISONS})
+_OPERATORS = frozenset(
+    {"$eq", "$ne", "$in", "$nin", "$contains", "$prefix", "$exists", *_COMPARISONS}
+)
 
 
 def sql_string(value: str) -> str:
@@ -204,6 +206,10 @@ def _column_condition(column: str, op: str, value: object) -> str:
         if not isinstance(value, str):
             raise InvalidFilterError("$contains on a record field takes a string")
         return f"strpos({column}, {sql_string(value)}) > 0"
+    if op == "$prefix":
+        if not isinstance(value, str):
+            raise InvalidFilterError("$prefix takes a string")
+        return f"starts_with({column}, {sql_string(value)})"
     if op == "$exists":
         return f"{column} IS {'NOT ' if value else ''}NULL"
     raise InvalidFilterError(f"unknown operator {op!r}")
@@ -222,6 +228,11 @@ def _metadata_condition(node: str, op: str, value: object) -> str:
         return _metadata_compare(node, _COMPARISONS[op], value)
     if op == "$contains":
         return _metadata_contains(node, value)
+    if op == "$prefix":
+        if not isinstance(value, str):
+            raise InvalidFilterError("$prefix takes a string")
+        text = _text(node)
+        return f"starts_with({text}, {sql_string(json_text(value)[:-1])})"
     if op == "$exists":
         return f"{_text(node)} IS {'NOT ' if value else ''}NULL"
     raise InvalidFilterError(f"unknown operator {op!r}")
