@@ -72,7 +72,8 @@ def embed_query(embedder: Embedder, text: str) -> Matrix:
     """Embed a search query with the embedder's query method when it has one."""
     method = getattr(embedder, "embed_query", None)
     raw = [method(text)] if callable(method) else embedder.embed_texts([text])
-    return to_matrix(raw, 1, embedder.dimension, embedder.name)[0]
+    vector: Matrix = to_matrix(raw, 1, embedder.dimension, embedder.name)[0]
+    return vector
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

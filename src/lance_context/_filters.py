@@ -238,6 +238,12 @@ def _metadata_condition(node: str, op: str, value: object) -> str:
     raise InvalidFilterError(f"unknown operator {op!r}")
 
 
+def _as_mapping(value: object) -> Mapping[Any, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidFilterError(f"$and/$or take a list of filter dicts, got {value!r}")
+    return value
+
+
 def _as_list(value: object, op: str) -> list[object]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise InvalidFilterError(f"{op} takes a list of values, got {value!r}")
@@ -246,12 +252,13 @@ def _as_list(value: object, op: str) -> list[object]:
 
 def _field_clause(key: object, spec: object) -> str:
     expression, is_metadata = _resolve(key)
+    conditions: list[tuple[Any, Any]]
     if isinstance(spec, Mapping):
-        conditions = spec.items()
+        conditions = list(spec.items())
         if not conditions:
             raise InvalidFilterError(f"empty operator dict for {key!r}")
     else:
-        conditions = [("$eq", spec)]  # type: ignore[list-item]
+        conditions = [("$eq", spec)]
     parts = []
     for op, value in conditions:
         if op not in _OPERATORS:
@@ -282,10 +289,12 @@ def compile_where(where: Mapping[Any, Any] | None) -> str | None:
     parts: list[str] = []
     for key, spec in where.items():
         if key in ("$and", "$or"):
-            subs = [compile_where(s) or "true" for s in _as_list(spec, key)]
+            subs = [compile_where(_as_mapping(s)) or "true" for s in _as_list(spec, key)]
             joiner = " AND " if key == "$and" else " OR "
             parts.append(joiner.join(f"({s})" for s in subs) or ("true" if key == "$and" else "false"))
         elif key == "$not":
+            if not isinstance(spec, Mapping):
+                raise InvalidFilterError("$not takes a filter dict")
             parts.append(f"NOT coalesce(({compile_where(spec) or 'true'}), false)")
         else:
             parts.append(_field_clause(key, spec))

@@ -24,7 +24,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def _check_name(kind: str, name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name) or name == MAIN_BRANCH and kind == "tag":
+    if not isinstance(name, str) or not _NAME.match(name) or (name == MAIN_BRANCH and kind == "tag"):
         raise InvalidFilterError(
             f"invalid {kind} name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
@@ -93,8 +93,10 @@ class HistoryMixin:
         return int(info["version"])
 
     def checkout(self, version_or_tag: int | str) -> ContextStore:
-        """Read the store as it was at a version (or tag); writes are refused until
-        :meth:`checkout_latest`. Returns the store itself."""
+        """Read the store as it was at a version (or tag); return the store itself.
+
+        Writes are refused until :meth:`checkout_latest`.
+        """
         self._pinned = self._resolve(version_or_tag)
         return self  # type: ignore[return-value]
 
@@ -188,7 +190,9 @@ class HistoryMixin:
         if name == MAIN_BRANCH or name not in self.branches():
             raise VersionNotFoundError(f"no branch named {name!r} to delete")
         if name == self.branch_name:
-            raise InvalidFilterError("cannot delete the branch this store is on; checkout_branch('main') first")
+            raise InvalidFilterError(
+                "cannot delete the branch this store is on; checkout_branch('main') first"
+            )
         ds = self._handle.latest()
         self._handle.call(lambda: ds.branches.delete(name), f"delete branch {name!r}", retry=False)
 
@@ -201,7 +205,8 @@ class HistoryMixin:
         for version in (start, end):
             ds = self._handle.at(version)
             table = ds.to_table(columns=["id", "seq"])
-            keys[version] = set(zip(table.column("id").to_pylist(), table.column("seq").to_pylist(), strict=True))
+            ids, seqs = table.column("id").to_pylist(), table.column("seq").to_pylist()
+            keys[version] = set(zip(ids, seqs, strict=True))
         added = keys[end] - keys[start]
         removed = keys[start] - keys[end]
         return VersionDiff(

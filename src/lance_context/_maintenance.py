@@ -111,7 +111,7 @@ def compaction_target(fragment_rows: Sequence[int], policy: CompactionPolicy) ->
         for rows in fragment_rows:
             run = run + 1 if rows < target else 0
             if run >= fanout:
-                return min(target, policy.max_rows_per_fragment)
+                return int(min(target, policy.max_rows_per_fragment))
     return None
 
 
@@ -141,5 +141,5 @@ def unindexed_rows(ds: lance.LanceDataset, index_name: str) -> int:
             covered.update(int(i) for i in index["fragment_ids"])
     frags = ds.get_fragments()
     if not found:
-        return sum(f.metadata.physical_rows for f in frags)
-    return sum(f.metadata.physical_rows for f in frags if f.fragment_id not in covered)
+        return sum(int(f.metadata.physical_rows) for f in frags)
+    return sum(int(f.metadata.physical_rows) for f in frags if f.fragment_id not in covered)

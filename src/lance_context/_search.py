@@ -176,7 +176,8 @@ class SearchMixin:
         images = getattr(self.embedder, "embed_images", None)
         if callable(images):
             assert self.embedder is not None
-            return to_matrix(images([query]), 1, self.embedder.dimension, self.embedder.name)[0]
+            vector: Vector = to_matrix(images([query]), 1, self.embedder.dimension, self.embedder.name)[0]
+            return vector
         raise SearchError(f"cannot search with a {type(query).__name__}: give text or a vector")
 
     def _nearest(self, ds: lance.LanceDataset, vector: Vector, sql: str | None, k: int) -> dict[str, Any]:
@@ -199,7 +200,9 @@ class SearchMixin:
             retry=False,
         )
 
-    def _vector_hits(self, ds: lance.LanceDataset, vector: Vector, sql: str | None, k: int) -> list[SearchHit]:
+    def _vector_hits(
+        self, ds: lance.LanceDataset, vector: Vector, sql: str | None, k: int
+    ) -> list[SearchHit]:
         table = self._vector_table(ds, vector, sql, k)
         distances = table.column("_distance").to_pylist()
         records = table_to_records(table.drop_columns(["_distance"]))

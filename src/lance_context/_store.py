@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import lance
 import numpy as np
@@ -51,7 +51,11 @@ class _DefaultEmbedder:
 
 DEFAULT_EMBEDDER: Any = _DefaultEmbedder()
 
-_INDEXES = (("run_id", "BITMAP"), ("id", "BTREE"), ("text_payload", "INVERTED"))
+_INDEXES: tuple[tuple[str, Literal["BITMAP", "BTREE", "INVERTED"]], ...] = (
+    ("run_id", "BITMAP"),
+    ("id", "BTREE"),
+    ("text_payload", "INVERTED"),
+)
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,8 @@ class ContextStore(HistoryMixin, SearchMixin):
         recorded = read_embedder_info({k.decode(): v.decode() for k, v in (schema.metadata or {}).items()})
         chosen = _resolve_embedder(embedder, recorded, exists=True)
         _check_embedder(chosen, recorded, embedding_dimension(schema), uri)
+        if not read_only:
+            handle.call(lambda: ensure_indexes(handle.latest()), "create the store's indexes")
         return cls(
             handle,
             embedder=chosen,
@@ -412,7 +418,9 @@ class ContextStore(HistoryMixin, SearchMixin):
         if kind == "IVF_PQ":
             options["num_sub_vectors"] = _sub_vectors(self.dimension)
         self._handle.call(
-            lambda: ds.create_index("embedding", kind, name="embedding_idx", metric="cosine", replace=True, **options),
+            lambda: ds.create_index(
+                "embedding", kind, name="embedding_idx", metric="cosine", replace=True, **options
+            ),
             "build the vector index",
         )
 
@@ -555,12 +563,24 @@ def _create(
             storage_options=options,
             transaction_properties={OP_KEY: "create"},
         )
-        for column, kind in _INDEXES:
-            ds.create_scalar_index(column, kind, name=f"{column}_idx")
+        ensure_indexes(ds)
     except (OSError, ValueError, RuntimeError) as exc:
-        if "exist" in str(exc).lower():
+        if "already exists" in str(exc).lower():
             return  # another process created it first: open theirs
-        raise translate_lance_error(exc, f"create a store at {uri}", tuple((storage_options or {}).values())) from exc
+        secrets = tuple((storage_options or {}).values())
+        raise translate_lance_error(exc, f"create a store at {uri}", secrets) from exc
+
+
+def ensure_indexes(ds: lance.LanceDataset) -> None:
+    """Create the scalar and full-text indexes a store relies on, when missing.
+
+    They are created on the empty dataset at creation, so every version has them; this
+    also repairs a store whose creating process died before they were committed.
+    """
+    present = {index["name"] for index in ds.list_indices()}
+    for column, kind in _INDEXES:
+        if f"{column}_idx" not in present:
+            ds.create_scalar_index(column, kind, name=f"{column}_idx")
 
 
 def _check_embedder(

@@ -103,6 +103,8 @@ def list_versions(ds: lance.LanceDataset, tags: dict[int, list[str]]) -> list[Ve
     for raw in ds.versions():
         version = int(raw["version"])
         stamp = raw["timestamp"]
+        if not isinstance(stamp, datetime):
+            stamp = datetime.fromtimestamp(float(stamp), tz=timezone.utc)
         if stamp.tzinfo is None:
             stamp = stamp.replace(tzinfo=timezone.utc)
         rows = int(raw.get("metadata", {}).get("total_rows", 0) or 0)
