@@ -66,7 +66,7 @@ def _is_image(obj: object) -> bool:
 
 def _is_dataframe(obj: object) -> bool:
     return any(
-        c.__module__.startswith("pandas.") and c.__name__ == "DataFrame"
+        c.__module__.split(".")[0] == "pandas" and c.__name__ == "DataFrame"
         for c in type(obj).__mro__
     )
 

@@ -25,7 +25,13 @@ from dataclasses import dataclass
 
 import lance
 
-__all__ = ["CompactionPolicy", "IndexPolicy", "compaction_target", "unindexed_rows"]
+__all__ = [
+    "CompactionPolicy",
+    "IndexPolicy",
+    "compaction_target",
+    "index_names",
+    "unindexed_rows",
+]
 
 log = logging.getLogger("lance_context")
 
@@ -131,15 +137,18 @@ def compact_if_due(ds: lance.LanceDataset, policy: CompactionPolicy) -> bool:
     return bool(metrics.fragments_removed)
 
 
+def index_names(ds: lance.LanceDataset) -> set[str]:
+    """Names of the indexes the dataset's current version has."""
+    return {index.name for index in ds.describe_indices()}
+
+
 def unindexed_rows(ds: lance.LanceDataset, index_name: str) -> int:
     """Rows of ``ds`` not covered by the named index (all rows if it is missing)."""
     covered: set[int] = set()
-    found = False
-    for index in ds.list_indices():
-        if index["name"] == index_name:
-            found = True
-            covered.update(int(i) for i in index["fragment_ids"])
-    frags = ds.get_fragments()
-    if not found:
-        return sum(int(f.metadata.physical_rows) for f in frags)
-    return sum(int(f.metadata.physical_rows) for f in frags if f.fragment_id not in covered)
+    for index in ds.describe_indices():
+        if index.name == index_name:
+            for segment in index.segments:
+                covered.update(int(i) for i in segment.fragment_ids)
+    return sum(
+        int(f.metadata.physical_rows) for f in ds.get_fragments() if f.fragment_id not in covered
+    )

@@ -23,7 +23,7 @@ from lance.query import MatchQuery
 from ._arrow import table_to_records
 from ._embedders import Embedder, embed_query, to_matrix
 from ._errors import SearchError
-from ._maintenance import IndexPolicy
+from ._maintenance import IndexPolicy, index_names
 from ._records import ContextRecord, check_embedding
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ class SearchMixin:
 
     def _nearest(self, ds: lance.LanceDataset, vector: Vector, sql: str | None, k: int) -> dict[str, Any]:
         nearest: dict[str, Any] = {"column": "embedding", "q": vector, "k": k, "metric": "cosine"}
-        indexed = any(i["name"] == "embedding_idx" for i in ds.list_indices())
+        indexed = "embedding_idx" in index_names(ds)
         if not indexed:
             return nearest
         if sql is not None and ds.count_rows(filter=sql) <= self.indexing.flat_search_max_rows:

@@ -31,7 +31,13 @@ from ._errors import (
 )
 from ._filters import and_, compile_where, eq, in_, time_range
 from ._history import HistoryMixin
-from ._maintenance import CompactionPolicy, IndexPolicy, compact_if_due, unindexed_rows
+from ._maintenance import (
+    CompactionPolicy,
+    IndexPolicy,
+    compact_if_due,
+    index_names,
+    unindexed_rows,
+)
 from ._records import ContextRecord, check_embedding, validate_record
 from ._schema import EmbedderInfo, build_schema, embedding_dimension, read_embedder_info
 from ._search import SearchMixin
@@ -225,8 +231,6 @@ class ContextStore(HistoryMixin, SearchMixin):
         return self._handle.latest() if target is None else self._handle.at(target)
 
     def _check_writable(self) -> None:
-        if self.read_only:
-            raise ReadOnlyError("this store was opened read_only=True; open it writable to write")
         if self._pinned is not None:
             raise ReadOnlyVersionError(
                 f"version {self._pinned} is checked out, so the store is read-only. "
@@ -234,6 +238,8 @@ class ContextStore(HistoryMixin, SearchMixin):
                 f"restore({self._pinned}) to make this state the latest, or "
                 f"branch('name', from_version={self._pinned}) to continue from it on a branch."
             )
+        if self.read_only:
+            raise ReadOnlyError("this store was opened read_only=True; open it writable to write")
 
     # ------------------------------------------------------------------ writes
     def add(self, records: ContextRecord | Iterable[ContextRecord]) -> int:
@@ -397,9 +403,7 @@ class ContextStore(HistoryMixin, SearchMixin):
             log.warning("lance-context maintenance skipped: %s", translate_lance_error(exc, "maintain"))
 
     def _maybe_build_vector_index(self, ds: lance.LanceDataset) -> None:
-        if self.dimension is None or any(
-            i["name"] == "embedding_idx" for i in ds.list_indices()
-        ):
+        if self.dimension is None or "embedding_idx" in index_names(ds):
             return
         if ds.count_rows() < self.indexing.vector_index_min_rows:
             return
@@ -423,6 +427,19 @@ class ContextStore(HistoryMixin, SearchMixin):
             ),
             "build the vector index",
         )
+
+    def reembed(self, embedder: Any, *, batch_size: int = 256, progress: bool | None = None) -> int:
+        """Switch the store to another embedder, re-embedding every text as one new version.
+
+        Older versions keep their old vectors. A progress bar shows on long work
+        (``progress=None``: from 1,000 records). If the embedder fails, nothing is written.
+
+        Returns:
+            The version holding the new vectors.
+        """
+        from ._reembed import reembed
+
+        return reembed(self, embedder, batch_size=batch_size, progress=progress)
 
     def compact(self) -> None:
         """Merge every small fragment now and refresh indexes (a new version)."""
@@ -577,7 +594,7 @@ def ensure_indexes(ds: lance.LanceDataset) -> None:
     They are created on the empty dataset at creation, so every version has them; this
     also repairs a store whose creating process died before they were committed.
     """
-    present = {index["name"] for index in ds.list_indices()}
+    present = index_names(ds)
     for column, kind in _INDEXES:
         if f"{column}_idx" not in present:
             ds.create_scalar_index(column, kind, name=f"{column}_idx")

@@ -1,0 +1,262 @@
+"""The store's read and write behaviour users rely on."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import lance
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from lance_context import (
+    ContextRecord,
+    ContextStore,
+    EmbeddingError,
+    HashingEmbedder,
+    InvalidFilterError,
+    InvalidRecordError,
+    NotAContextStoreError,
+    PayloadTooLargeError,
+    ReadOnlyError,
+    Relationship,
+    SchemaVersionError,
+    StateMetadata,
+    StoreLimits,
+)
+
+from .conftest import text
+
+
+def test_open_creates_and_reopens(store_path: str) -> None:
+    first = ContextStore.open(store_path, embedder=HashingEmbedder(16))
+    first.add(text("hello"))
+    again = ContextStore.open(store_path)
+    assert again.embedder is not None and again.embedder.dimension == 16
+    assert [r.content for r in again.records()] == ["hello"]
+
+
+def test_add_is_one_commit_returning_the_new_version(store: ContextStore) -> None:
+    before = store.version()
+    version = store.add([text("a"), text("b"), text("c")])
+    assert version == before + 1 == store.version()
+    assert store.versions()[-1].operation == "add"
+
+
+def test_records_come_back_in_append_order_even_with_equal_timestamps(store: ContextStore) -> None:
+    stamp = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    ids = []
+    for batch in range(3):
+        records = [text(f"m{batch}-{i}", created_at=stamp, id=f"z{9 - i}-{batch}") for i in range(4)]
+        ids += [r.id for r in records]
+        store.add(records)
+    assert [r.id for r in store.records("s1")] == ids
+
+
+def test_order_is_kept_across_sessions(store: ContextStore) -> None:
+    store.add(text("a1", run_id="a"))
+    store.add(text("b1", run_id="b"))
+    store.add(text("a2", run_id="a"))
+    assert [r.content for r in store.records()] == ["a1", "b1", "a2"]
+    assert [r.content for r in store.records("a")] == ["a1", "a2"]
+
+
+def test_all_fields_round_trip(store: ContextStore) -> None:
+    created = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone(timedelta(hours=2)))
+    record = ContextRecord.from_content(
+        "plan step",
+        role="assistant",
+        run_id="run-9",
+        id="rec-1",
+        created_at=created,
+        state_metadata=StateMetadata(step=3, active_plan_id="p1", tokens_used=42, custom={"mood": ["ok"]}),
+        metadata={"z": 1, "a": {"nested": [1, 2, {"x": None}]}, "big": 2**70, "f": 1.0},
+        relationships=[Relationship("rec-0", "replies_to", 0.5), Relationship("doc-3", "cites")],
+        embedding=np.arange(32, dtype=np.float32) / 32,
+    )
+    store.add(record)
+    found = store.get("rec-1")
+    assert found == record
+    assert found is not None
+    assert found.created_at == created and found.created_at.tzinfo is not None
+    assert json.dumps(found.metadata) == json.dumps(record.metadata)  # key order, big int, float kept
+    assert isinstance(found.metadata["f"], float) and found.metadata["big"] == 2**70
+    assert found.embedding is not None and found.embedding.dtype == np.float32
+
+
+def test_filters_roles_time_limit_last_offset(store: ContextStore) -> None:
+    base = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    store.add([text(f"m{i}", role="user" if i % 2 else "assistant", created_at=base + timedelta(hours=i)) for i in range(10)])
+    assert [r.content for r in store.records("s1", roles="user")] == ["m1", "m3", "m5", "m7", "m9"]
+    assert [r.content for r in store.records("s1", roles=["user"], last=2)] == ["m7", "m9"]
+    assert [r.content for r in store.records("s1", limit=2, offset=3)] == ["m3", "m4"]
+    window = store.records("s1", since=base + timedelta(hours=2), until=base + timedelta(hours=4))
+    assert [r.content for r in window] == ["m2", "m3"]
+    assert store.count("s1", roles="assistant") == 5
+    assert store.count() == 10
+
+
+def test_get_many_keeps_order_and_omits_missing(store: ContextStore) -> None:
+    store.add([text("a", id="1"), text("b", id="2"), text("c", id="3")])
+    assert [r.id for r in store.get_many(["3", "missing", "1"])] == ["3", "1"]
+    assert store.get("missing") is None
+    assert store.get_many([]) == []
+
+
+def test_run_ids(store: ContextStore) -> None:
+    store.add([text("a", run_id="b"), text("b", run_id="a"), text("c", run_id="b")])
+    assert store.run_ids() == ["a", "b"]
+
+
+def test_delete_is_a_new_version_and_history_keeps_rows(store: ContextStore) -> None:
+    store.add([text("keep", id="k"), text("drop", id="d"), text("other", run_id="s2")])
+    before = store.version()
+    after = store.delete(ids=["d"])
+    assert after == before + 1
+    assert [r.id for r in store.records("s1")] == ["k"]
+    assert [r.id for r in store.at_version(before).records("s1")] == ["k", "d"]
+    store.delete(run_id="s2")
+    assert store.run_ids() == ["s1"]
+    assert store.delete(ids=["nope"]) == store.version()  # nothing matched, no new version
+
+
+def test_delete_needs_a_target(store: ContextStore) -> None:
+    with pytest.raises(InvalidFilterError):
+        store.delete()
+
+
+def test_upsert_replaces_by_id(store: ContextStore) -> None:
+    store.add([text("v1", id="x"), text("y", id="y")])
+    store.upsert([text("v2", id="x"), text("z", id="z")])
+    assert [(r.id, r.content) for r in store.records()] == [("y", "y"), ("x", "v2"), ("z", "z")]
+    assert store.count() == 3
+
+
+def test_failed_batch_writes_nothing(store: ContextStore) -> None:
+    before = store.version()
+    bad = ContextRecord(run_id="s1", role="user", text_payload="x", embedding=np.full(32, np.nan, dtype=np.float32))
+    with pytest.raises(EmbeddingError, match="NaN"):
+        store.add([text("good"), bad])
+    assert store.version() == before and store.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (ContextRecord(run_id="", role="user"), "run_id must not be empty"),
+        (ContextRecord(run_id="s", role=""), "role must not be empty"),
+        (ContextRecord(run_id="s", role="user", id=""), "id must not be empty"),
+        (ContextRecord(run_id="s", created_at=datetime(2025, 1, 1)), "timezone-aware"),
+        (ContextRecord(run_id="s", metadata={"k": object()}), "JSON-serializable"),
+        (ContextRecord(run_id="s", metadata={1: "x"}), "keys must be str"),  # type: ignore[dict-item]
+        (ContextRecord(run_id="s", embedding=np.ones(3, dtype=np.float32)), "3 dimensions"),
+        (ContextRecord(run_id="s", embedding=np.array([np.inf] * 32, dtype=np.float32)), "NaN or infinity"),
+    ],
+)
+def test_invalid_records_are_rejected_with_specific_errors(
+    store: ContextStore, record: ContextRecord, message: str
+) -> None:
+    with pytest.raises(InvalidRecordError, match=message):
+        store.add(record)
+    assert store.count() == 0
+
+
+def test_duplicate_ids_in_one_batch(store: ContextStore) -> None:
+    with pytest.raises(InvalidRecordError, match="twice"):
+        store.add([text("a", id="same"), text("b", id="same")])
+
+
+def test_not_a_record(store: ContextStore) -> None:
+    with pytest.raises(InvalidRecordError, match="ContextRecord"):
+        store.add(["just a string"])  # type: ignore[list-item]
+
+
+def test_payload_limit(store_path: str) -> None:
+    small = ContextStore.open(store_path, embedder=None, limits=StoreLimits(max_record_bytes=100))
+    small.add(ContextRecord.from_content(b"x" * 100, run_id="s"))
+    with pytest.raises(PayloadTooLargeError, match="over the store's limit of 100"):
+        small.add(ContextRecord.from_content(b"x" * 101, run_id="s"))
+    assert small.count() == 1
+
+
+def test_read_only_store(store_path: str) -> None:
+    ContextStore.open(store_path, embedder=None).add(text("a"))
+    ro = ContextStore.open(store_path, read_only=True)
+    assert ro.count() == 1
+    with pytest.raises(ReadOnlyError):
+        ro.add(text("b"))
+    with pytest.raises(ReadOnlyError, match="nothing to open"):
+        ContextStore.open(store_path + "-missing", read_only=True)
+
+
+def test_store_without_embedder_stores_no_vectors(store_path: str) -> None:
+    plain = ContextStore.open(store_path, embedder=None)
+    plain.add(text("hello"))
+    assert plain.dimension is None
+    assert plain.records()[0].embedding is None
+    with pytest.raises(EmbeddingError, match="no vector column"):
+        plain.add(ContextRecord(run_id="s", embedding=np.ones(4, dtype=np.float32)))
+
+
+def test_caller_vectors_without_embedder(store_path: str) -> None:
+    plain = ContextStore.open(store_path, embedder=None, dimension=4)
+    plain.add(ContextRecord(run_id="s", text_payload="v", embedding=np.array([1, 0, 0, 0], dtype=np.float32)))
+    plain.add(text("no vector"))
+    assert [r.embedding is None for r in plain.records()] == [False, True]
+    assert plain.search([1.0, 0.0, 0.0, 0.0], k=1)[0].record.text == "v"
+
+
+def test_open_refuses_non_store_locations(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hi")
+    with pytest.raises(NotAContextStoreError, match="non-empty folder"):
+        ContextStore.open(str(folder))
+    assert sorted(os.listdir(folder)) == ["notes.txt"]  # nothing half-created
+    a_file = tmp_path / "file.lance"
+    a_file.write_text("x")
+    with pytest.raises(NotAContextStoreError):
+        ContextStore.open(str(a_file))
+    other = tmp_path / "other.lance"
+    lance.write_dataset(pa.table({"x": [1]}), str(other))
+    with pytest.raises(NotAContextStoreError, match="not a lance-context store"):
+        ContextStore.open(str(other))
+    assert lance.dataset(str(other)).version == 1  # untouched
+
+
+def test_empty_folder_becomes_a_store(tmp_path: Path) -> None:
+    folder = tmp_path / "empty.lance"
+    folder.mkdir()
+    ContextStore.open(str(folder), embedder=None).add(text("a"))
+    assert ContextStore.open(str(folder)).count() == 1
+
+
+def test_newer_schema_version_is_refused(store: ContextStore, store_path: str) -> None:
+    ds = lance.dataset(store_path)
+    metadata = {k.decode(): v.decode() for k, v in (ds.schema.metadata or {}).items()}
+    metadata["lance_context.schema_version"] = "99"
+    ds.update_schema_metadata(metadata, replace=True)
+    with pytest.raises(SchemaVersionError, match="upgrade lance-context"):
+        ContextStore.open(store_path)
+
+
+def test_hostile_run_id_only_matches_itself(store: ContextStore) -> None:
+    hostile = "x' OR '1'='1"
+    store.add([text("secret", run_id="victim"), text("mine", run_id=hostile)])
+    assert [r.content for r in store.records(hostile)] == ["mine"]
+    assert store.count(hostile) == 1
+    assert [h.record.content for h in store.search("secret mine", k=5, run_id=hostile)] == ["mine"]
+    store.delete(run_id=hostile)
+    assert [r.content for r in store.records()] == ["secret"]
+
+
+@pytest.mark.parametrize(
+    "run_id", ["quote'd", 'dq"', "back\\slash", "50%_off", "ünï©ødé 🌍", "a" * 5000, "--", "); DROP", "\n\t"]
+)
+def test_odd_run_ids_round_trip_and_isolate(store: ContextStore, run_id: str) -> None:
+    store.add([text("other", run_id="other"), text("mine", run_id=run_id)])
+    assert [(r.run_id, r.content) for r in store.records(run_id)] == [(run_id, "mine")]
+    assert run_id in store.run_ids()

@@ -1,0 +1,208 @@
+"""Versions are the heart of the product: checkout, tags, restore, branches, diff, cleanup."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import timedelta
+
+import pytest
+
+from lance_context import (
+    ContextStore,
+    HashingEmbedder,
+    InvalidFilterError,
+    ReadOnlyVersionError,
+    VersionNotFoundError,
+)
+
+from .conftest import text
+
+
+def contents(store: ContextStore, run_id: str | None = None) -> list[object]:
+    return [r.content for r in store.records(run_id)]
+
+
+def test_checkout_shows_exactly_the_past_and_blocks_writes(store: ContextStore) -> None:
+    v1 = store.add(text("one"))
+    store.add(text("two"))
+    store.checkout(v1)
+    assert contents(store) == ["one"]
+    assert store.count() == 1 and store.version() == v1
+    assert [h.record.content for h in store.search("two one", k=5)] == ["one"]
+    with pytest.raises(ReadOnlyVersionError) as info:
+        store.add(text("three"))
+    message = str(info.value)
+    assert "checkout_latest()" in message and "restore(" in message and "branch(" in message
+    with pytest.raises(ReadOnlyVersionError):
+        store.delete(ids=["x"])
+    store.checkout_latest()
+    assert contents(store) == ["one", "two"]
+    store.add(text("three"))
+    assert contents(store) == ["one", "two", "three"]
+
+
+def test_at_version_is_a_separate_read_only_view(store: ContextStore) -> None:
+    v1 = store.add(text("one"))
+    store.add(text("two"))
+    view = store.at_version(v1)
+    assert contents(view) == ["one"]
+    assert contents(store) == ["one", "two"]
+    with pytest.raises(ReadOnlyVersionError):
+        view.add(text("x"))
+
+
+def test_missing_versions_and_tags(store: ContextStore) -> None:
+    with pytest.raises(VersionNotFoundError, match="version 999"):
+        store.checkout(999)
+    with pytest.raises(VersionNotFoundError, match="no tag named 'nope'"):
+        store.checkout("nope")
+    with pytest.raises(KeyError):
+        store.at_version("nope")
+
+
+def test_tags(store: ContextStore) -> None:
+    v1 = store.add(text("one"))
+    store.tag("first")
+    store.add(text("two"))
+    assert store.tags() == {"first": v1}
+    store.checkout("first")
+    assert contents(store) == ["one"]
+    store.checkout_latest()
+    assert [i.tags for i in store.versions() if i.version == v1] == [("first",)]
+    store.delete_tag("first")
+    assert store.tags() == {}
+    with pytest.raises(InvalidFilterError, match="invalid tag name"):
+        store.tag("bad name'")
+
+
+def test_restore_makes_the_past_the_new_latest(store: ContextStore) -> None:
+    v1 = store.add(text("one"))
+    v2 = store.add(text("two"))
+    store.checkout(v1)
+    restored = store.restore(v1)  # allowed while checked out
+    assert restored > v2
+    assert store.version() == restored
+    assert contents(store) == ["one"]
+    assert contents(store.at_version(v2)) == ["one", "two"]  # history intact
+    assert store.versions()[-1].operation == "restore"
+    store.add(text("after"))
+    assert contents(store) == ["one", "after"]
+
+
+def test_branches_are_isolated_both_ways(store: ContextStore) -> None:
+    v1 = store.add(text("shared"))
+    store.add(text("main only"))
+    fork = store.branch("experiment", from_version=v1)
+    assert contents(fork) == ["shared"]
+    fork.add(text("branch only"))
+    store.add(text("main again"))
+    assert contents(fork) == ["shared", "branch only"]
+    assert contents(store) == ["shared", "main only", "main again"]
+    assert store.branches() == ["main", "experiment"]
+    reopened = ContextStore.open(store.uri, branch="experiment")
+    assert contents(reopened) == ["shared", "branch only"]
+    store.checkout_branch("experiment")
+    assert contents(store) == ["shared", "branch only"]
+    store.checkout_branch("main")
+    assert contents(store) == ["shared", "main only", "main again"]
+
+
+def test_branch_from_checked_out_version_and_tags_on_branch(store: ContextStore) -> None:
+    v1 = store.add(text("one"))
+    store.add(text("two"))
+    store.checkout(v1)
+    fork = store.branch("alt")
+    assert contents(fork) == ["one"]
+    fork.add(text("alt-two"))
+    fork.tag("alt-tip")
+    assert fork.tags() == {"alt-tip": fork.version()}
+    assert "alt-tip" not in store.tags()
+    fork.checkout("alt-tip")
+    assert contents(fork) == ["one", "alt-two"]
+
+
+def test_branch_names(store: ContextStore) -> None:
+    store.add(text("x"))
+    store.branch("b1")
+    with pytest.raises(InvalidFilterError, match="already exists"):
+        store.branch("b1")
+    with pytest.raises(InvalidFilterError, match="already exists"):
+        store.branch("main")
+    with pytest.raises(VersionNotFoundError, match="no branch named"):
+        ContextStore.open(store.uri, branch="nope")
+    store.delete_branch("b1")
+    assert store.branches() == ["main"]
+
+
+def test_diff(store: ContextStore) -> None:
+    v1 = store.add([text("a", id="a"), text("b", id="b")])
+    store.add(text("c", id="c"))
+    store.delete(ids=["a"])
+    store.upsert(text("b2", id="b"))
+    change = store.diff(v1)
+    assert sorted(r.content for r in change.added) == ["b2", "c"]
+    assert sorted(r.content for r in change.removed) == ["a", "b"]
+    assert change.from_version == v1 and change.to_version == store.version()
+    reverse = store.diff(store.version(), v1)
+    assert sorted(r.content for r in reverse.added) == ["a", "b"]
+
+
+def test_versions_describe_operations(store: ContextStore) -> None:
+    store.add(text("a", id="a"))
+    store.upsert(text("a2", id="a"))
+    store.delete(ids=["a"])
+    ops = [v.operation for v in store.versions()]
+    assert ops[0] == "create"
+    assert ops[-3:] == ["add", "upsert", "delete"]
+    assert store.versions()[-1].rows == 0
+
+
+def test_time_travel_survives_compaction_and_cleanup_keeps_tagged(store: ContextStore) -> None:
+    first = store.add(text("first"))
+    store.tag("keep")
+    for i in range(20):
+        store.add(text(f"m{i}"))
+    middle = store.version()
+    store.compact()
+    assert len(contents(store.at_version(first))) == 1
+    assert len(contents(store.at_version(middle))) == 21
+    time.sleep(0.05)
+    stats = store.cleanup(older_than=timedelta(seconds=0))
+    assert stats["old_versions"] > 0
+    assert contents(store.at_version("keep")) == ["first"]  # tagged version kept
+    with pytest.raises(VersionNotFoundError):
+        store.checkout(middle)
+    assert len(contents(store)) == 21
+
+
+def test_cleanup_without_keep_tagged_drops_old_tags(store: ContextStore) -> None:
+    store.add(text("a"))
+    store.tag("old")
+    store.add(text("b"))
+    time.sleep(0.05)
+    store.cleanup(older_than=timedelta(seconds=0), keep_tagged=False)
+    assert store.tags() == {}
+    assert contents(store) == ["a", "b"]
+
+
+def test_reopen_in_a_new_process_and_time_travel(store_path: str) -> None:
+    store = ContextStore.open(store_path, embedder=HashingEmbedder(32))
+    v1 = store.add(text("one"))
+    store.add(text("two"))
+    store.tag("t1", v1)
+    script = textwrap.dedent(
+        f"""
+        from lance_context import ContextStore
+        store = ContextStore.open({store_path!r})
+        print(store.embedder.name, store.embedder.dimension)
+        print([r.content for r in store.records()])
+        print([r.content for r in store.at_version("t1").records()])
+        store.add(store.records()[0].__class__.from_content("three", run_id="s1"))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == ["hashing 32", "['one', 'two']", "['one']"]
+    assert contents(store) == ["one", "two", "three"]
