@@ -104,20 +104,25 @@ def _level(rows: int, fanout: int) -> int:
 def compaction_target(fragment_rows: Sequence[int], policy: CompactionPolicy) -> int | None:
     """The ``target_rows_per_fragment`` to compact with now, or None if nothing is due.
 
-    A level L is due when ``fanout`` *adjacent* fragments are all smaller than
-    ``fanout**(L+1)`` rows (only adjacent fragments can be merged).
+    Level L is due when ``fanout`` fragments *of level L* sit in one run that no larger
+    fragment interrupts (only adjacent fragments can be merged; smaller ones in the run
+    are merged along). Merging level L yields fragments of ``fanout**(L+1)`` rows, so a
+    row is rewritten once per level it climbs: O(log n) times in all.
     """
     fanout = policy.fanout
     if len(fragment_rows) < fanout:
         return None
+    levels = [_level(rows, fanout) for rows in fragment_rows]
     top = _level(policy.max_rows_per_fragment, fanout)
     for level in range(top):
-        target = fanout ** (level + 1)
         run = 0
-        for rows in fragment_rows:
-            run = run + 1 if rows < target else 0
+        for fragment_level in levels:
+            if fragment_level == level:
+                run += 1
+            elif fragment_level > level:
+                run = 0
             if run >= fanout:
-                return int(min(target, policy.max_rows_per_fragment))
+                return int(min(fanout ** (level + 1), policy.max_rows_per_fragment))
     return None
 
 

@@ -1,0 +1,89 @@
+"""Automatic tiered compaction keeps fragment count and bytes written bounded."""
+
+from __future__ import annotations
+
+import lance
+import pytest
+
+from lance_context import CompactionPolicy, ContextStore, HashingEmbedder
+from lance_context._maintenance import compaction_target
+
+from .conftest import text
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([1] * 3, None),  # fewer than fanout fragments
+        ([1] * 4, 4),  # four level-0 fragments -> merge to 4 rows
+        ([4, 4, 4, 1], None),  # no level has 4 adjacent small fragments
+        ([4, 4, 4, 4], 16),  # four level-1 fragments -> level 2
+        ([16, 4, 4, 1, 1], None),
+        ([4, 100, 4, 4, 4], None),  # only adjacent fragments can merge
+        ([64, 16, 16, 16, 4, 4, 4, 1, 1, 1, 1], 4),  # the smallest due level goes first
+    ],
+)
+def test_compaction_target(rows: list[int], expected: int | None) -> None:
+    assert compaction_target(rows, CompactionPolicy(fanout=4)) == expected
+
+
+def test_target_is_capped() -> None:
+    policy = CompactionPolicy(fanout=4, max_rows_per_fragment=10)
+    assert compaction_target([4, 4, 4, 4], policy) is None
+    assert compaction_target([1, 1, 1, 1], policy) == 4
+
+
+def test_policy_validation() -> None:
+    with pytest.raises(ValueError, match="fanout"):
+        CompactionPolicy(fanout=1)
+
+
+def fragments(store: ContextStore) -> list[int]:
+    return [f.metadata.physical_rows for f in lance.dataset(store.uri).get_fragments()]
+
+
+def test_one_row_appends_stay_few_fragments(store_path: str) -> None:
+    store = ContextStore.open(store_path, embedder=HashingEmbedder(8), compaction=CompactionPolicy(fanout=4))
+    for i in range(150):
+        store.add(text(f"m{i}", id=f"id{i:03d}"))
+    rows = fragments(store)
+    assert sum(rows) == 150
+    assert len(rows) <= 4 * 4  # fanout * levels, far below 150
+    assert [r.id for r in store.records()] == [f"id{i:03d}" for i in range(150)]
+    ops = [v.operation for v in store.versions()]
+    assert "compact" in ops
+
+
+def test_disabled_policy_leaves_fragments(store_path: str) -> None:
+    store = ContextStore.open(store_path, embedder=None, compaction=CompactionPolicy(enabled=False))
+    for i in range(10):
+        store.add(text(f"m{i}"))
+    assert len(fragments(store)) == 10
+    store.compact()
+    assert len(fragments(store)) == 1
+    assert [r.content for r in store.records()] == [f"m{i}" for i in range(10)]
+
+
+def test_every_version_stays_readable_after_compactions(store_path: str) -> None:
+    store = ContextStore.open(store_path, embedder=None, compaction=CompactionPolicy(fanout=2))
+    versions = [store.add(text(f"m{i}")) for i in range(20)]
+    for i, version in enumerate(versions):
+        assert [r.content for r in store.at_version(version).records()] == [f"m{j}" for j in range(i + 1)]
+
+
+def test_bytes_written_grow_like_n_log_n(store_path: str) -> None:
+    """Each row is rewritten about once per level, never once per append."""
+    store = ContextStore.open(store_path, embedder=None, compaction=CompactionPolicy(fanout=4))
+    appends = 256
+    for i in range(appends):
+        store.add(text(f"message {i}"))
+    ds = lance.dataset(store.uri)
+    rewritten = 0
+    for version in range(1, ds.version + 1):
+        transaction = ds.read_transaction(version)
+        if transaction is not None and type(transaction.operation).__name__ == "Rewrite":
+            for group in transaction.operation.groups:
+                rewritten += sum(f.physical_rows for f in group.new_fragments)
+    # log4(256) = 4 levels: at most ~4 rewrites per row; merging everything each time would be ~n/2 per row.
+    assert rewritten <= appends * 4
+    assert rewritten >= appends  # compaction really ran

@@ -1,0 +1,102 @@
+"""The escaping module: filters are built from values and match exactly what they say."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from lance_context import ContextStore, InvalidFilterError
+from lance_context._filters import compile_where, eq, in_, sql_string
+
+from .conftest import text
+
+
+def test_sql_string_doubles_quotes() -> None:
+    assert sql_string("x' OR '1'='1") == "'x'' OR ''1''=''1'"
+    assert eq("run_id", "it's") == "run_id = 'it''s'"
+    assert in_("role", []) == "false"
+    with pytest.raises(InvalidFilterError):
+        sql_string(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"role": {"$bogus": 1}},
+        {"role": 3},
+        {"created_at": "2024-01-01"},
+        {"created_at": datetime(2024, 1, 1)},
+        {"metadata.n": {"$gt": [1]}},
+        {"metadata.n": {"$in": "abc"}},
+        {"metadata.n": {"$gt": float("nan")}},
+        {"$and": "x"},
+        {"$not": 3},
+        {"": 1},
+        {("meta", "x"): 1},
+        {"role": {}},
+        ["not", "a", "dict"],
+    ],
+)
+def test_bad_filters_are_rejected(where: object) -> None:
+    with pytest.raises(InvalidFilterError):
+        compile_where(where)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def filled(store: ContextStore) -> ContextStore:
+    docs = [
+        ("a", {"topic": "travel", "n": 1, "tags": ["x", "y"], "flag": True, "deep": {"k": "v'1"}}),
+        ("b", {"topic": "food", "n": 2.5, "tags": ["y"], "flag": False, "note": "50%_off"}),
+        ("c", {"topic": "travel", "n": 10, "name": "it's"}),
+        ("d", {"n": "10", "nothing": None}),
+        ("e", {}),
+    ]
+    store.add([text(f"doc {i}", id=i, metadata=m, role="tool" if i == "e" else "user") for i, m in docs])
+    return store
+
+
+def ids(store: ContextStore, where: dict) -> list[str]:
+    return [r.id for r in store.records(where=where)]
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ({"topic": "travel"}, ["a", "c"]),
+        ({"metadata.topic": {"$ne": "travel"}}, ["b", "d", "e"]),
+        ({"topic": {"$in": ["food", "nope"]}}, ["b"]),
+        ({"topic": {"$nin": ["travel"]}}, ["b", "d", "e"]),
+        ({"n": 1}, ["a"]),
+        ({"n": 10}, ["c"]),  # the string "10" is not the number 10
+        ({"n": "10"}, ["d"]),
+        ({"n": {"$gt": 1}}, ["b", "c"]),
+        ({"n": {"$gte": 1, "$lt": 10}}, ["a", "b"]),
+        ({"flag": True}, ["a"]),
+        ({"flag": False}, ["b"]),
+        ({"nothing": None}, ["a", "b", "c", "d", "e"]),  # None matches null or missing, like dict.get
+        ({"tags": {"$contains": "y"}}, ["a", "b"]),
+        ({"note": {"$contains": "%_"}}, ["b"]),
+        ({"name": "it's"}, ["c"]),
+        ({("metadata", "deep", "k"): "v'1"}, ["a"]),
+        ({"topic": {"$exists": True}}, ["a", "b", "c"]),
+        ({"topic": {"$exists": False}}, ["d", "e"]),
+        ({"topic": {"$prefix": "tra"}}, ["a", "c"]),
+        ({"$or": [{"topic": "food"}, {"n": 10}]}, ["b", "c"]),
+        ({"$and": [{"topic": "travel"}, {"n": {"$gt": 5}}]}, ["c"]),
+        ({"$not": {"topic": "travel"}}, ["b", "d", "e"]),
+        ({"role": "tool"}, ["e"]),
+        ({"id": {"$in": ["a", "e"]}}, ["a", "e"]),
+        ({"text": {"$contains": "doc c"}}, ["c"]),
+        ({"run_id": {"$prefix": "s"}}, ["a", "b", "c", "d", "e"]),
+        ({"topic": "x' OR '1'='1"}, []),
+    ],
+)
+def test_where_matches_exactly(filled: ContextStore, where: dict, expected: list[str]) -> None:
+    assert sorted(ids(filled, where)) == sorted(expected)
+
+
+def test_created_at_filters(store: ContextStore) -> None:
+    store.add(text("old", id="old", created_at=datetime(2020, 1, 1, tzinfo=timezone.utc)))
+    store.add(text("new", id="new"))
+    assert ids(store, {"created_at": {"$lt": datetime(2021, 1, 1, tzinfo=timezone.utc)}}) == ["old"]
