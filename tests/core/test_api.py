@@ -34,7 +34,9 @@ def test_seed_example_verbatim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         print(len(entries), entries[0].content, entries[1].content.size, entries[1].content.getpixel((0, 0)))
         """
     )
-    out = subprocess.run([sys.executable, "-c", seed], capture_output=True, text=True, check=True, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", seed], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
     assert out.stdout.splitlines()[-1] == "2 Where should I travel in spring? (2, 2) (0, 128, 128)"
     # a new process sees the same history and can time travel
     again = textwrap.dedent(
@@ -44,7 +46,9 @@ def test_seed_example_verbatim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         print([e.role for e in ctx.entries()])
         """
     )
-    out = subprocess.run([sys.executable, "-c", again], capture_output=True, text=True, check=True, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", again], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
     assert out.stdout.strip() == "['user', 'assistant', 'assistant']"
 
 

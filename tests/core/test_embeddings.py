@@ -23,9 +23,9 @@ from lance_context import (
     LangChainEmbedder,
     LlamaIndexEmbedder,
     SentenceTransformerEmbedder,
+    _embedders,
     as_embedder,
 )
-from lance_context import _embedders
 
 from .conftest import text
 
@@ -54,7 +54,9 @@ def test_one_batched_call_per_add(store_path: str) -> None:
     embedder = CountingEmbedder()
     store = ContextStore.open(store_path, embedder=embedder)
     given = np.eye(16, dtype=np.float32)[3]
-    store.add([text("a"), text("b"), ContextRecord(run_id="s1", text_payload="c", embedding=given), text("d")])
+    store.add(
+        [text("a"), text("b"), ContextRecord(run_id="s1", text_payload="c", embedding=given), text("d")]
+    )
     assert embedder.calls == [3]  # the record with its own vector is not embedded
     found = {r.text: r.embedding for r in store.records()}
     assert np.array_equal(found["c"], given)  # the caller's embedding wins
@@ -119,7 +121,10 @@ def test_store_remembers_its_embedder_without_secrets(store_path: str) -> None:
     ContextStore.open(store_path, embedder=Secretive()).add(text("x"))
     metadata = lance.dataset(store_path).schema.metadata
     info = json.loads(metadata[b"lance_context.embedder"])
-    assert info == {"name": f"langchain:{Secretive.__module__}.{Secretive.__qualname__}/fake-model", "dimension": 3}
+    assert info == {
+        "name": f"langchain:{Secretive.__module__}.{Secretive.__qualname__}/fake-model",
+        "dimension": 3,
+    }
     assert b"sk-very-secret" not in b"".join(metadata.values())
 
 

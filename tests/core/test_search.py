@@ -79,8 +79,13 @@ def test_filters_by_roles_time_and_where(store: ContextStore) -> None:
     store.add(
         [
             text("apple pie recipe", id="u", role="user", created_at=base, metadata={"lang": "en"}),
-            text("apple tart recipe", id="a", role="assistant", created_at=base + timedelta(days=1),
-                 metadata={"lang": "fr"}),
+            text(
+                "apple tart recipe",
+                id="a",
+                role="assistant",
+                created_at=base + timedelta(days=1),
+                metadata={"lang": "fr"},
+            ),
         ]
     )
     assert [h.record.id for h in store.search("apple", roles="assistant")] == ["a"]
@@ -174,8 +179,9 @@ def test_vector_index_is_used_and_filtered_search_stays_exact(store_path: str) -
             for i in range(600)
         ]
     )
-    from lance_context._maintenance import index_names
     import lance
+
+    from lance_context._maintenance import index_names
 
     assert "embedding_idx" in index_names(lance.dataset(store_path))
     query = vectors[5]

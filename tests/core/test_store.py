@@ -89,7 +89,12 @@ def test_all_fields_round_trip(store: ContextStore) -> None:
 
 def test_filters_roles_time_limit_last_offset(store: ContextStore) -> None:
     base = datetime(2025, 1, 1, tzinfo=timezone.utc)
-    store.add([text(f"m{i}", role="user" if i % 2 else "assistant", created_at=base + timedelta(hours=i)) for i in range(10)])
+    store.add(
+        [
+            text(f"m{i}", role="user" if i % 2 else "assistant", created_at=base + timedelta(hours=i))
+            for i in range(10)
+        ]
+    )
     assert [r.content for r in store.records("s1", roles="user")] == ["m1", "m3", "m5", "m7", "m9"]
     assert [r.content for r in store.records("s1", roles=["user"], last=2)] == ["m7", "m9"]
     assert [r.content for r in store.records("s1", limit=2, offset=3)] == ["m3", "m4"]
@@ -137,7 +142,9 @@ def test_upsert_replaces_by_id(store: ContextStore) -> None:
 
 def test_failed_batch_writes_nothing(store: ContextStore) -> None:
     before = store.version()
-    bad = ContextRecord(run_id="s1", role="user", text_payload="x", embedding=np.full(32, np.nan, dtype=np.float32))
+    bad = ContextRecord(
+        run_id="s1", role="user", text_payload="x", embedding=np.full(32, np.nan, dtype=np.float32)
+    )
     with pytest.raises(EmbeddingError, match="NaN"):
         store.add([text("good"), bad])
     assert store.version() == before and store.count() == 0
