@@ -20,13 +20,21 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import lance
 
+from ._errors import LanceContextError, translate_lance_error
+
+if TYPE_CHECKING:
+    from ._dataset import DatasetHandle
+
 __all__ = [
     "CompactionPolicy",
+    "MaintenanceMixin",
     "IndexPolicy",
     "compaction_target",
     "index_names",
@@ -157,3 +165,76 @@ def unindexed_rows(ds: lance.LanceDataset, index_name: str) -> int:
     return sum(
         int(f.metadata.physical_rows) for f in ds.get_fragments() if f.fragment_id not in covered
     )
+
+
+def _sub_vectors(dimension: int) -> int:
+    """PQ sub-vectors of about 8 dimensions each, dividing the dimension exactly."""
+    for width in (8, 4, 16, 2, 1):
+        if dimension % width == 0:
+            return dimension // width
+    return 1
+
+
+class MaintenanceMixin:
+    """Compaction and index upkeep; mixed into ContextStore."""
+
+    _handle: DatasetHandle
+    _write_lock: threading.RLock
+    compaction: CompactionPolicy
+    indexing: IndexPolicy
+    dimension: int | None
+
+    if TYPE_CHECKING:
+
+        def _check_writable(self) -> None: ...
+
+    def _maintain(self) -> None:
+        """Compact and refresh indexes when due. Never fails the write that called it."""
+        try:
+            ds = self._handle.latest()
+            if self.compaction.enabled and compact_if_due(ds, self.compaction):
+                ds = self._handle.latest()
+            if unindexed_rows(ds, "run_id_idx") >= self.indexing.refresh_unindexed_rows:
+                ds.optimize.optimize_indices()
+            self._maybe_build_vector_index(ds)
+        except Exception as exc:  # compaction is an optimisation: the commit is safe
+            log.warning("lance-context maintenance skipped: %s", translate_lance_error(exc, "maintain"))
+
+    def _maybe_build_vector_index(self, ds: lance.LanceDataset) -> None:
+        if self.dimension is None or "embedding_idx" in index_names(ds):
+            return
+        if ds.count_rows() < self.indexing.vector_index_min_rows:
+            return
+        self.build_vector_index()
+
+    def build_vector_index(self) -> None:
+        """Build (or rebuild) the approximate vector index now."""
+        self._check_writable()
+        if self.dimension is None:
+            raise LanceContextError("this store has no vector column to index")
+        ds = self._handle.latest()
+        rows = ds.count_rows(filter="embedding IS NOT NULL")
+        partitions = max(1, min(1024, int(rows**0.5)))
+        kind = self.indexing.vector_index_type
+        options: dict[str, Any] = {"num_partitions": partitions}
+        if kind == "IVF_PQ":
+            options["num_sub_vectors"] = _sub_vectors(self.dimension)
+        self._handle.call(
+            lambda: ds.create_index(
+                "embedding", kind, name="embedding_idx", metric="cosine", replace=True, **options
+            ),
+            "build the vector index",
+        )
+
+    def compact(self) -> None:
+        """Merge every small fragment now and refresh indexes (a new version)."""
+        self._check_writable()
+        with self._write_lock:
+            ds = self._handle.latest()
+            self._handle.call(
+                lambda: ds.optimize.compact_files(
+                    target_rows_per_fragment=self.compaction.max_rows_per_fragment
+                ),
+                "compact the store",
+            )
+            self._handle.call(lambda: self._handle.latest().optimize.optimize_indices(), "refresh indexes")

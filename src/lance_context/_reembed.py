@@ -71,7 +71,7 @@ def reembed(
     Returns:
         The version holding the new vectors.
     """
-    from ._store import ensure_indexes
+    from ._opening import ensure_indexes
 
     store._check_writable()
     new = as_embedder(embedder)

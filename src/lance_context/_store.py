@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import lance
 import numpy as np
@@ -17,9 +17,8 @@ import pyarrow as pa
 
 from ._arrow import records_to_table, table_to_records
 from ._dataset import MAIN_BRANCH, DatasetHandle, dataset_exists, next_seqs
-from ._embedders import Embedder, as_embedder, to_matrix
+from ._embedders import Embedder, to_matrix
 from ._errors import (
-    EmbedderMismatchError,
     EmbeddingError,
     InvalidFilterError,
     InvalidRecordError,
@@ -27,41 +26,19 @@ from ._errors import (
     PayloadTooLargeError,
     ReadOnlyError,
     ReadOnlyVersionError,
-    translate_lance_error,
 )
 from ._filters import and_, compile_where, eq, in_, time_range
 from ._history import HistoryMixin
-from ._maintenance import (
-    CompactionPolicy,
-    IndexPolicy,
-    compact_if_due,
-    index_names,
-    unindexed_rows,
-)
+from ._maintenance import CompactionPolicy, IndexPolicy, MaintenanceMixin
+from ._opening import DEFAULT_EMBEDDER, check_embedder, create_store, ensure_indexes, resolve_embedder
 from ._records import ContextRecord, check_embedding, validate_record
-from ._schema import EmbedderInfo, build_schema, embedding_dimension, read_embedder_info
+from ._schema import embedding_dimension, read_embedder_info
 from ._search import SearchMixin
 from ._versions import OP_KEY
 
 __all__ = ["DEFAULT_EMBEDDER", "ContextStore", "StoreLimits"]
 
 log = logging.getLogger("lance_context")
-
-
-class _DefaultEmbedder:
-    """Sentinel: the store's recorded embedder, or the default model for a new store."""
-
-    def __repr__(self) -> str:
-        return "DEFAULT_EMBEDDER"
-
-
-DEFAULT_EMBEDDER: Any = _DefaultEmbedder()
-
-_INDEXES: tuple[tuple[str, Literal["BITMAP", "BTREE", "INVERTED"]], ...] = (
-    ("run_id", "BITMAP"),
-    ("id", "BTREE"),
-    ("text_payload", "INVERTED"),
-)
 
 
 @dataclass(frozen=True)
@@ -77,33 +54,7 @@ class StoreLimits:
     """Largest text plus binary payload of one record, in bytes."""
 
 
-def _resolve_embedder(
-    embedder: object, recorded: EmbedderInfo | None, exists: bool
-) -> Embedder | None:
-    if embedder is DEFAULT_EMBEDDER:
-        if not exists:
-            from ._embedders import SentenceTransformerEmbedder
-
-            return SentenceTransformerEmbedder()
-        if recorded is None:
-            return None
-        return _rebuild_embedder(recorded)
-    if embedder is None:
-        return None
-    return as_embedder(embedder)
-
-
-def _rebuild_embedder(info: EmbedderInfo) -> Embedder | None:
-    from ._embedders import HashingEmbedder, SentenceTransformerEmbedder
-
-    if info.name.startswith("sentence-transformers/"):
-        return SentenceTransformerEmbedder(info.name.removeprefix("sentence-transformers/"))
-    if info.name == "hashing":
-        return HashingEmbedder(info.dimension)
-    return None  # a framework object: the caller must pass it again to embed
-
-
-class ContextStore(HistoryMixin, SearchMixin):
+class ContextStore(HistoryMixin, SearchMixin, MaintenanceMixin):
     """Durable, versioned, multimodal memory for agents, in one Lance dataset.
 
     Every write is a new version; reads see the latest version of the store's branch,
@@ -184,13 +135,13 @@ class ContextStore(HistoryMixin, SearchMixin):
         if not exists:
             if read_only:
                 raise ReadOnlyError(f"no store at {uri} and read_only=True: nothing to open")
-            chosen = _resolve_embedder(embedder, None, exists=False)
-            _create(uri, storage_options, chosen, dimension)
+            chosen = resolve_embedder(embedder, None, exists=False)
+            create_store(uri, storage_options, chosen, dimension)
         handle = DatasetHandle(uri, storage_options, branch=branch)
         schema = handle.latest().schema
         recorded = read_embedder_info({k.decode(): v.decode() for k, v in (schema.metadata or {}).items()})
-        chosen = _resolve_embedder(embedder, recorded, exists=True)
-        _check_embedder(chosen, recorded, embedding_dimension(schema), uri)
+        chosen = resolve_embedder(embedder, recorded, exists=True)
+        check_embedder(chosen, recorded, embedding_dimension(schema), uri)
         if not read_only:
             handle.call(lambda: ensure_indexes(handle.latest()), "create the store's indexes")
         return cls(
@@ -389,45 +340,6 @@ class ContextStore(HistoryMixin, SearchMixin):
             self._maintain()
             return version
 
-    # ------------------------------------------------------------------ maintenance
-    def _maintain(self) -> None:
-        """Compact and refresh indexes when due. Never fails the write that called it."""
-        try:
-            ds = self._handle.latest()
-            if self.compaction.enabled and compact_if_due(ds, self.compaction):
-                ds = self._handle.latest()
-            if unindexed_rows(ds, "run_id_idx") >= self.indexing.refresh_unindexed_rows:
-                ds.optimize.optimize_indices()
-            self._maybe_build_vector_index(ds)
-        except Exception as exc:  # compaction is an optimisation: the commit is safe
-            log.warning("lance-context maintenance skipped: %s", translate_lance_error(exc, "maintain"))
-
-    def _maybe_build_vector_index(self, ds: lance.LanceDataset) -> None:
-        if self.dimension is None or "embedding_idx" in index_names(ds):
-            return
-        if ds.count_rows() < self.indexing.vector_index_min_rows:
-            return
-        self.build_vector_index()
-
-    def build_vector_index(self) -> None:
-        """Build (or rebuild) the approximate vector index now."""
-        self._check_writable()
-        if self.dimension is None:
-            raise LanceContextError("this store has no vector column to index")
-        ds = self._handle.latest()
-        rows = ds.count_rows(filter="embedding IS NOT NULL")
-        partitions = max(1, min(1024, int(rows**0.5)))
-        kind = self.indexing.vector_index_type
-        options: dict[str, Any] = {"num_partitions": partitions}
-        if kind == "IVF_PQ":
-            options["num_sub_vectors"] = _sub_vectors(self.dimension)
-        self._handle.call(
-            lambda: ds.create_index(
-                "embedding", kind, name="embedding_idx", metric="cosine", replace=True, **options
-            ),
-            "build the vector index",
-        )
-
     def reembed(self, embedder: Any, *, batch_size: int = 256, progress: bool | None = None) -> int:
         """Switch the store to another embedder, re-embedding every text as one new version.
 
@@ -440,19 +352,6 @@ class ContextStore(HistoryMixin, SearchMixin):
         from ._reembed import reembed
 
         return reembed(self, embedder, batch_size=batch_size, progress=progress)
-
-    def compact(self) -> None:
-        """Merge every small fragment now and refresh indexes (a new version)."""
-        self._check_writable()
-        with self._write_lock:
-            ds = self._handle.latest()
-            self._handle.call(
-                lambda: ds.optimize.compact_files(
-                    target_rows_per_fragment=self.compaction.max_rows_per_fragment
-                ),
-                "compact the store",
-            )
-            self._handle.call(lambda: self._handle.latest().optimize.optimize_indices(), "refresh indexes")
 
     # ------------------------------------------------------------------ reads
     def _filter(
@@ -551,72 +450,3 @@ class ContextStore(HistoryMixin, SearchMixin):
         return sorted(set(table.column("run_id").to_pylist()))
 
 
-def _sub_vectors(dimension: int) -> int:
-    """PQ sub-vectors of about 8 dimensions each, dividing the dimension exactly."""
-    for width in (8, 4, 16, 2, 1):
-        if dimension % width == 0:
-            return dimension // width
-    return 1
-
-
-def _create(
-    uri: str, storage_options: Mapping[str, str] | None, embedder: Embedder | None, dimension: int | None
-) -> None:
-    if embedder is not None:
-        if dimension is not None and dimension != embedder.dimension:
-            raise EmbedderMismatchError(
-                f"dimension={dimension} but embedder {embedder.name!r} makes {embedder.dimension}"
-            )
-        dimension = embedder.dimension
-    info = None if embedder is None else EmbedderInfo(embedder.name, embedder.dimension)
-    schema = build_schema(dimension, info)
-    options = dict(storage_options or {}) or None
-    try:
-        ds = lance.write_dataset(
-            schema.empty_table(),
-            uri,
-            schema=schema,
-            mode="create",
-            storage_options=options,
-            transaction_properties={OP_KEY: "create"},
-        )
-        ensure_indexes(ds)
-    except (OSError, ValueError, RuntimeError) as exc:
-        if "already exists" in str(exc).lower():
-            return  # another process created it first: open theirs
-        secrets = tuple((storage_options or {}).values())
-        raise translate_lance_error(exc, f"create a store at {uri}", secrets) from exc
-
-
-def ensure_indexes(ds: lance.LanceDataset) -> None:
-    """Create the scalar and full-text indexes a store relies on, when missing.
-
-    They are created on the empty dataset at creation, so every version has them; this
-    also repairs a store whose creating process died before they were committed.
-    """
-    present = index_names(ds)
-    for column, kind in _INDEXES:
-        if f"{column}_idx" not in present:
-            ds.create_scalar_index(column, kind, name=f"{column}_idx")
-
-
-def _check_embedder(
-    embedder: Embedder | None, recorded: EmbedderInfo | None, dimension: int | None, uri: str
-) -> None:
-    if embedder is None:
-        return
-    if dimension is None:
-        raise EmbedderMismatchError(
-            f"{uri} was built without vectors; call reembed(embedder) to add them"
-        )
-    if embedder.dimension != dimension:
-        raise EmbedderMismatchError(
-            f"embedder {embedder.name!r} makes {embedder.dimension}-dimensional vectors but "
-            f"{uri} holds {dimension}-dimensional ones; open it with the embedder it was built "
-            "with or call reembed(embedder) to switch"
-        )
-    if recorded is not None and recorded.name != embedder.name:
-        raise EmbedderMismatchError(
-            f"{uri} was built with embedder {recorded.name!r}, not {embedder.name!r}; open it "
-            "with that embedder or call reembed(embedder) to switch"
-        )
