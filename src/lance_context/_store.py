@@ -436,12 +436,13 @@ class ContextStore(HistoryMixin, SearchMixin, MaintenanceMixin):
 
     def get_many(self, ids: Iterable[str]) -> list[ContextRecord]:
         """Records with these ids, in the order asked; missing ids are left out."""
-        wanted = list(ids)
+        wanted = list(dict.fromkeys(ids))
         if not wanted:
             return []
-        table = self._scan(in_("id", wanted)).sort_by("seq")
+        chunks = [self._scan(in_("id", wanted[i : i + 1000])) for i in range(0, len(wanted), 1000)]
+        table = pa.concat_tables(chunks).sort_by("seq")
         by_id = {r.id: r for r in table_to_records(table)}  # latest seq wins
-        return [by_id[i] for i in dict.fromkeys(wanted) if i in by_id]
+        return [by_id[i] for i in wanted if i in by_id]
 
     def run_ids(self) -> list[str]:
         """Every session id in the store, sorted."""
