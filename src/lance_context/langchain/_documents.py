@@ -1,0 +1,110 @@
+"""LangChain documents to context records and back, and filters on their metadata.
+
+A document of collection ``c`` is a record with ``run_id = "langchain:c"``, ``role =
+"document"``, ``id = "langchain:c/<document id>"`` (collections never share ids),
+``text_payload = page_content`` and ``metadata`` exactly as given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.documents import Document
+
+from .._errors import InvalidFilterError
+from .._records import ContextRecord
+
+__all__ = [
+    "DOCUMENT_ROLE",
+    "check_kwargs",
+    "collection_namespace",
+    "metadata_filter",
+    "record_id",
+    "relevance",
+    "to_document",
+    "to_record",
+]
+
+DOCUMENT_ROLE = "document"
+_PREFIX = "langchain:"
+_COLLECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def collection_namespace(collection: object) -> str:
+    """The run id holding a collection's documents; the name is checked first."""
+    if not isinstance(collection, str) or not _COLLECTION.match(collection):
+        raise ValueError(
+            f"invalid collection {collection!r}: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return _PREFIX + collection
+
+
+def record_id(namespace: str, doc_id: object) -> str:
+    """The store-wide record id of a document id within a namespace."""
+    if not isinstance(doc_id, str):
+        raise TypeError(f"document ids must be str, got {type(doc_id).__name__}: {doc_id!r}")
+    return f"{namespace}/{doc_id}"
+
+
+def to_record(
+    namespace: str, doc_id: str, text: str, metadata: Mapping[str, Any] | None, vector: Any
+) -> ContextRecord:
+    """The record storing one document (``vector``: None lets the store embed it)."""
+    return ContextRecord(
+        id=record_id(namespace, doc_id),
+        run_id=namespace,
+        role=DOCUMENT_ROLE,
+        text_payload=text,
+        metadata=dict(metadata) if metadata else {},
+        embedding=vector,
+    )
+
+
+def to_document(namespace: str, record: ContextRecord) -> Document:
+    """The LangChain document a record stores, with the caller's id and metadata."""
+    return Document(
+        id=record.id[len(namespace) + 1 :],
+        page_content=record.text_payload or "",
+        metadata=record.metadata,
+    )
+
+
+def metadata_filter(filter: Mapping[Any, Any] | None) -> dict[Any, Any] | None:
+    """Translate a LangChain ``filter`` on document metadata into a store ``where`` dict.
+
+    Every key names a document metadata key (``"id"`` too, which LangChain documents
+    often carry in metadata): ``{"topic": "x"}`` becomes ``{"metadata.topic": "x"}``; a
+    tuple key is a nested path. ``$and``/``$or``/``$not`` are translated recursively;
+    operators are the core ``where`` operators.
+    """
+    if filter is None:
+        return None
+    if not isinstance(filter, Mapping):
+        raise InvalidFilterError(f"filter must be a dict, got {type(filter).__name__}")
+    out: dict[Any, Any] = {}
+    for key, spec in filter.items():
+        if key in ("$and", "$or") and isinstance(spec, (list, tuple)):
+            out[key] = [metadata_filter(sub) for sub in spec]
+        elif key == "$not" and isinstance(spec, Mapping):
+            out[key] = metadata_filter(spec)
+        elif isinstance(key, tuple):
+            out[("metadata", *key)] = spec
+        elif isinstance(key, str) and key and not key.startswith("$"):
+            out[f"metadata.{key}"] = spec
+        else:
+            raise InvalidFilterError(f"invalid filter key {key!r}: name a metadata key, $and, $or or $not")
+    return out or None
+
+
+def check_kwargs(kwargs: Mapping[str, Any], method: str) -> None:
+    """Refuse keyword arguments a method does not know (a typo would silently do nothing)."""
+    if kwargs:
+        raise TypeError(f"LanceVectorStore.{method}() got unexpected arguments: {sorted(kwargs)}")
+
+
+def relevance(similarity: float) -> float:
+    """Relevance in [0, 1] from a cosine similarity: LangChain's ``1 - distance``, clipped."""
+    return min(1.0, max(0.0, similarity))

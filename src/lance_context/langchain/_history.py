@@ -1,0 +1,201 @@
+"""LanceChatMessageHistory: a LangChain chat history on a shared context store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.messages import (
+    BaseMessage,
+    FunctionMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.messages.utils import count_tokens_approximately
+
+from .._records import ContextRecord
+from .._store import DEFAULT_EMBEDDER, ContextStore
+from .._window import fit_window
+from ._common import resolve_store
+from ._messages import MESSAGE_KEY, attachment_ids, decode_message, decode_messages, encode_message
+
+__all__ = ["LanceChatMessageHistory"]
+
+TokenCounter = Callable[[Sequence[BaseMessage]], int]
+_ONLY_MESSAGES = {f"metadata.{MESSAGE_KEY}": {"$exists": True}}
+
+
+def _check_session(session_id: object) -> str:
+    if not isinstance(session_id, str):
+        raise TypeError(f"session_id must be a str, got {type(session_id).__name__}")
+    if not session_id:
+        raise ValueError("session_id must not be empty: give each conversation a non-empty id")
+    return session_id
+
+
+def _is_tool_result(message: BaseMessage) -> bool:
+    return isinstance(message, (ToolMessage, FunctionMessage))
+
+
+def _is_system(message: BaseMessage) -> bool:
+    return isinstance(message, SystemMessage)
+
+
+def _counter(token_counter: Any) -> TokenCounter:
+    """Accept a function of a message list, or a chat model (``get_num_tokens_from_messages``)."""
+    method = getattr(token_counter, "get_num_tokens_from_messages", None)
+    if callable(method):
+        return lambda messages: int(method(list(messages)))
+    if callable(token_counter):
+        return lambda messages: int(token_counter(list(messages)))
+    raise TypeError("token_counter must be a function of a message list or a chat model")
+
+
+class LanceChatMessageHistory(BaseChatMessageHistory):
+    """A LangChain chat history whose messages live in a lance-context store.
+
+    Each message is one record of the session (``run_id = session_id``), embedded on
+    append by the store's embedder; each :meth:`add_messages` call is one commit. Many
+    histories, vector stores and other adapters can share one store: every session sees
+    only its own messages.
+
+    Args:
+        session_id: The conversation id (any non-empty string).
+        store: A shared :class:`~lance_context.ContextStore`.
+        uri: Where to open a store, when ``store`` is not given.
+        storage_options: Object-store settings for ``uri``.
+        embedder: The embedder for a store opened at ``uri`` (``None``: no embedding).
+
+    Example:
+        >>> history = LanceChatMessageHistory("chat-1", uri="memory.lance")  # doctest: +SKIP
+        >>> history.add_messages([HumanMessage("hi"), AIMessage("hello!")])  # doctest: +SKIP
+        >>> history.get_messages(max_tokens=500)                             # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        store: ContextStore | None = None,
+        uri: str | None = None,
+        storage_options: Mapping[str, str] | None = None,
+        embedder: Any = DEFAULT_EMBEDDER,
+    ) -> None:
+        """Open the history of ``session_id`` on a shared store or a store at ``uri``."""
+        super().__init__()
+        self.session_id = _check_session(session_id)
+        self.store = resolve_store(store, uri, storage_options, embedder, "LanceChatMessageHistory")
+
+    def __repr__(self) -> str:
+        return f"LanceChatMessageHistory({self.session_id!r}, store={self.store!r})"
+
+    # ------------------------------------------------------------------ reads
+    def _records(self) -> list[ContextRecord]:
+        return self.store.records(self.session_id)
+
+    @property
+    def messages(self) -> list[BaseMessage]:  # type: ignore[override]
+        """Every message of the session, oldest first."""
+        return [message for _, message in decode_messages(self._records())]
+
+    def get_messages(
+        self,
+        last: int | None = None,
+        max_tokens: int | None = None,
+        token_counter: Any = count_tokens_approximately,
+        *,
+        include_system: bool = True,
+    ) -> list[BaseMessage]:
+        """The newest messages that fit, oldest first.
+
+        An AI message that calls tools is never separated from its tool results, and the
+        window never starts on a tool result. A leading system message stays first when
+        ``include_system`` is set and it fits.
+
+        Args:
+            last: At most this many messages (not counting a pinned system message).
+            max_tokens: Token budget for the whole window.
+            token_counter: Counts the tokens of a message list (default: LangChain's
+                ``count_tokens_approximately``), or a chat model.
+            include_system: Pin a leading system message.
+
+        Returns:
+            The window; every message when neither ``last`` nor ``max_tokens`` is given.
+        """
+        for name, value in (("last", last), ("max_tokens", max_tokens)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
+        return fit_window(
+            self.messages,
+            is_tool_result=_is_tool_result,
+            max_tokens=max_tokens,
+            token_count=_counter(token_counter),
+            last=last,
+            pin_system=_is_system if include_system else None,
+        )
+
+    def search(
+        self, query: str, k: int = 4, *, mode: Literal["vector", "text", "hybrid"] = "vector"
+    ) -> list[BaseMessage]:
+        """Messages of this session most relevant to ``query``, best first.
+
+        Args:
+            query: What to look for.
+            k: How many messages.
+            mode: ``vector`` (embeddings), ``text`` (BM25) or ``hybrid``.
+        """
+        hits = self.store.search(query, k=k, mode=mode, run_id=self.session_id, where=_ONLY_MESSAGES)
+        records = [hit.record for hit in hits]
+        needed = [i for record in records for i in attachment_ids(record)]
+        attachments = {r.id: r for r in self.store.get_many(needed)} if needed else {}
+        return [decode_message(record, attachments) for record in records]
+
+    def at_version(self, version: int | str) -> LanceChatMessageHistory:
+        """A read-only view of this session as it was at a store version (or tag)."""
+        return LanceChatMessageHistory(self.session_id, store=self.store.at_version(version))
+
+    # ------------------------------------------------------------------ writes
+    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Append messages in one commit (one store version).
+
+        Raises:
+            UnsupportedContentError: An item is not a LangChain message.
+            InvalidRecordError: A message that cannot be stored losslessly; nothing is written.
+        """
+        if isinstance(messages, BaseMessage):
+            messages = [messages]
+        records = [
+            record
+            for index, message in enumerate(messages)
+            for record in encode_message(message, self.session_id, index)
+        ]
+        if records:
+            self.store.add(records)
+
+    def clear(self) -> None:
+        """Remove the session's messages as a new version; older versions keep them."""
+        self.store.delete(run_id=self.session_id)
+
+    # ------------------------------------------------------------------ async
+    async def aget_messages(  # type: ignore[override]
+        self,
+        last: int | None = None,
+        max_tokens: int | None = None,
+        token_counter: Any = count_tokens_approximately,
+    ) -> list[BaseMessage]:
+        """Async :meth:`get_messages` (every message when called without arguments)."""
+        return await asyncio.to_thread(self.get_messages, last, max_tokens, token_counter)
+
+    async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Append messages in one commit (in a worker thread)."""
+        await asyncio.to_thread(self.add_messages, messages)
+
+    async def aclear(self) -> None:
+        """Remove the session's messages (in a worker thread)."""
+        await asyncio.to_thread(self.clear)
+
+    async def asearch(self, query: str, k: int = 4) -> list[BaseMessage]:
+        """Async :meth:`search`."""
+        return await asyncio.to_thread(self.search, query, k)

@@ -1,0 +1,282 @@
+"""LangChain messages to context records and back, losslessly.
+
+A message is stored as one record: ``role`` is the message type, ``text_payload`` its
+text (what is embedded and searched), and ``metadata["langchain_message"]`` the output
+of :func:`langchain_core.messages.message_to_dict`, which keeps ``tool_calls``,
+``usage_metadata``, ``artifact``, ids and list content.
+
+Images in content blocks are not kept as base64 inside that JSON. Each one is lifted
+out into a binary payload with its MIME type: the first image becomes the message
+record's own ``binary_payload`` (its ``content_type`` is the image's MIME type), and
+every further image gets an attachment record of the same session, linked both ways.
+``metadata["langchain_images"]`` remembers where each image sat in the message and how
+it was written (base64 text, raw bytes or a ``data:`` URL), so the block reads back
+exactly as it was given.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
+
+from .._errors import InvalidRecordError, UnsupportedContentError
+from .._records import ContextRecord, Relationship, new_id
+
+__all__ = [
+    "ATTACHMENT_KEY",
+    "ATTACHMENT_ROLE",
+    "IMAGES_KEY",
+    "MESSAGE_KEY",
+    "attachment_ids",
+    "decode_message",
+    "decode_messages",
+    "encode_message",
+    "is_message_record",
+]
+
+MESSAGE_KEY = "langchain_message"
+IMAGES_KEY = "langchain_images"
+ATTACHMENT_KEY = "langchain_attachment_of"
+ATTACHMENT_ROLE = "attachment"
+
+Path = list[str | int]
+
+_DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)((?:;[\w.+-]+=[\w.+-]+)*);base64,", re.ASCII)
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+)
+
+
+@dataclass(frozen=True)
+class _Image:
+    """One image lifted out of a message: where it was and how it was written."""
+
+    path: Path
+    encoding: str  # "base64", "bytes" or "data_url"
+    mime_type: str
+    data: bytes
+    prefix: str = ""  # the "data:...;base64," head of a data URL
+
+
+def _sniff(data: bytes) -> str:
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
+
+
+def _canonical_b64(text: str) -> bytes | None:
+    """The bytes of ``text`` if it is base64 that re-encodes to exactly itself."""
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return data if base64.b64encode(data).decode("ascii") == text else None
+
+
+def _image_block(block: Mapping[str, Any], path: Path) -> Iterator[_Image]:
+    mime = block.get("mime_type")
+    for key in ("base64", "data"):
+        value = block.get(key)
+        if isinstance(value, bytes):
+            yield _Image([*path, key], "bytes", mime if isinstance(mime, str) else _sniff(value), value)
+        elif isinstance(value, str) and (key == "base64" or block.get("source_type") == "base64"):
+            data = _canonical_b64(value)
+            if data is not None:
+                yield _Image([*path, key], "base64", mime if isinstance(mime, str) else _sniff(data), data)
+    source = block.get("source")  # Anthropic-style {"source": {"type": "base64", ...}}
+    if isinstance(source, Mapping) and source.get("type") == "base64" and isinstance(source.get("data"), str):
+        data = _canonical_b64(source["data"])
+        media = source.get("media_type")
+        if data is not None:
+            kind = media if isinstance(media, str) else _sniff(data)
+            yield _Image([*path, "source", "data"], "base64", kind, data)
+
+
+def _data_url(url: object, path: Path) -> Iterator[_Image]:
+    if not isinstance(url, str):
+        return
+    match = _DATA_URL.match(url)
+    if match is None:
+        return
+    data = _canonical_b64(url[match.end() :])
+    if data is not None:
+        yield _Image(path, "data_url", match.group(1), data, prefix=url[: match.end()])
+
+
+def _find_images(node: object, path: Path) -> Iterator[_Image]:
+    """Every liftable image in a content tree, depth first."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _find_images(item, [*path, index])
+        return
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    if kind == "image":
+        yield from _image_block(node, path)
+        return
+    if kind == "image_url":
+        image_url = node.get("image_url")
+        if isinstance(image_url, dict):
+            yield from _data_url(image_url.get("url"), [*path, "image_url", "url"])
+        else:
+            yield from _data_url(image_url, [*path, "image_url"])
+        return
+    for key, value in node.items():
+        if isinstance(value, (list, dict)):
+            yield from _find_images(value, [*path, key])
+
+
+def _set(tree: Any, path: Path, value: object) -> None:
+    node = tree
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+
+
+def _restore(image: Mapping[str, Any], data: bytes) -> object:
+    if image["encoding"] == "bytes":
+        return data
+    text = base64.b64encode(data).decode("ascii")
+    return str(image.get("prefix", "")) + text if image["encoding"] == "data_url" else text
+
+
+def _message_text(message: BaseMessage) -> str:
+    return str(message.text)
+
+
+def _check_message(message: object, index: int) -> BaseMessage:
+    if not isinstance(message, BaseMessage):
+        raise UnsupportedContentError(
+            f"message {index} is a {type(message).__name__}, not a LangChain BaseMessage; "
+            "wrap text in HumanMessage/AIMessage before adding it"
+        )
+    return message
+
+
+def _rebuild(payload: Mapping[str, Any]) -> BaseMessage:
+    return messages_from_dict([dict(payload)])[0]
+
+
+def encode_message(message: object, session_id: str, index: int = 0) -> list[ContextRecord]:
+    """The records storing one message: the message record, then its extra images.
+
+    Raises:
+        UnsupportedContentError: Not a LangChain message.
+        InvalidRecordError: A message type LangChain cannot rebuild, or fields (such as
+            ``additional_kwargs`` or a tool ``artifact``) that do not survive JSON.
+    """
+    msg = _check_message(message, index)
+    payload = copy.deepcopy(message_to_dict(msg))
+    content = payload.get("data", {}).get("content")
+    images = list(_find_images(content, ["data", "content"]))
+    for image in images:
+        _set(payload, image.path, None)
+    try:
+        text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRecordError(
+            f"message {index} ({msg.type}) cannot be stored: {exc}. Its additional_kwargs, "
+            "response_metadata, artifact and content must be JSON-serializable"
+        ) from exc
+    _check_round_trip(msg, json.loads(text), images, index)
+    record_id = new_id()
+    extra = [
+        ContextRecord(
+            run_id=session_id,
+            role=ATTACHMENT_ROLE,
+            content_type=image.mime_type,
+            binary_payload=image.data,
+            metadata={ATTACHMENT_KEY: record_id},
+            relationships=[Relationship(record_id, "attachment_of")],
+        )
+        for image in images[1:]
+    ]
+    metadata: dict[str, Any] = {MESSAGE_KEY: payload}
+    if images:
+        metadata[IMAGES_KEY] = [
+            {
+                "path": image.path,
+                "encoding": image.encoding,
+                "mime_type": image.mime_type,
+                "prefix": image.prefix,
+                "record": None if position == 0 else extra[position - 1].id,
+            }
+            for position, image in enumerate(images)
+        ]
+    text_payload = _message_text(msg)
+    head = ContextRecord(
+        id=record_id,
+        run_id=session_id,
+        role=msg.type,
+        content_type=images[0].mime_type if images else "text/plain",
+        text_payload=text_payload if text_payload or not images else None,
+        binary_payload=images[0].data if images else None,
+        metadata=metadata,
+        relationships=[Relationship(r.id, "attachment") for r in extra],
+    )
+    return [head, *extra]
+
+
+def _check_round_trip(
+    message: BaseMessage, payload: dict[str, Any], images: Sequence[_Image], index: int
+) -> None:
+    for image in images:
+        _set(payload, image.path, _restore({"encoding": image.encoding, "prefix": image.prefix}, image.data))
+    try:
+        back = _rebuild(payload)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InvalidRecordError(
+            f"message {index} has type {message.type!r}, which LangChain cannot rebuild "
+            f"({exc}); store one of human, ai, system, tool, chat, function or their chunks"
+        ) from exc
+    if back != message:
+        raise InvalidRecordError(
+            f"message {index} ({message.type}) would not read back equal: a field holds "
+            "tuples, non-string dict keys or objects that JSON turns into something else; "
+            "convert them to lists, str keys or plain values first"
+        )
+
+
+def is_message_record(record: ContextRecord) -> bool:
+    """Whether a record holds a LangChain message (not an attachment or foreign record)."""
+    return isinstance(record.metadata.get(MESSAGE_KEY), dict)
+
+
+def decode_message(record: ContextRecord, attachments: Mapping[str, ContextRecord]) -> BaseMessage:
+    """Rebuild the message a record stores, putting its images back in place."""
+    payload = copy.deepcopy(record.metadata[MESSAGE_KEY])
+    for image in record.metadata.get(IMAGES_KEY, ()):
+        source = record if image["record"] is None else attachments.get(image["record"])
+        if source is None or source.binary_payload is None:
+            raise InvalidRecordError(
+                f"message record {record.id!r} lost its image attachment {image['record']!r}"
+            )
+        _set(payload, image["path"], _restore(image, source.binary_payload))
+    return _rebuild(payload)
+
+
+def attachment_ids(record: ContextRecord) -> list[str]:
+    """Ids of the attachment records a message record needs."""
+    return [i["record"] for i in record.metadata.get(IMAGES_KEY, ()) if i["record"] is not None]
+
+
+def decode_messages(records: Sequence[ContextRecord]) -> list[tuple[ContextRecord, BaseMessage]]:
+    """Messages stored in ``records`` (append order), skipping attachments and foreign records."""
+    attachments = {r.id: r for r in records if ATTACHMENT_KEY in r.metadata}
+    return [(r, decode_message(r, attachments)) for r in records if is_message_record(r)]

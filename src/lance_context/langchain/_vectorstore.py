@@ -1,0 +1,412 @@
+"""LanceVectorStore: a LangChain vector store on a shared context store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+from typing_extensions import Self
+
+from .._embedders import Embedder, LangChainEmbedder, as_embedder
+from .._errors import EmbedderMismatchError, SearchError
+from .._records import ContextRecord, new_id
+from .._search import SearchHit
+from .._store import DEFAULT_EMBEDDER, ContextStore
+from ._common import resolve_store
+from ._documents import (
+    DOCUMENT_ROLE,
+    check_kwargs,
+    collection_namespace,
+    metadata_filter,
+    record_id,
+    relevance,
+    to_document,
+    to_record,
+)
+from ._retriever import LanceRetriever
+
+__all__ = ["LanceVectorStore"]
+
+Mode = Literal["vector", "text", "hybrid"]
+
+
+class LanceVectorStore(VectorStore):
+    """A LangChain vector store whose documents live in a lance-context store.
+
+    Documents of one ``collection`` share a namespace in the store (many collections,
+    chat histories and other adapters can share one store). Search is cosine, filters
+    apply before the top-k, and every write is one commit.
+
+    Args:
+        embedding: LangChain embeddings. With ``uri`` they become the new store's
+            embedder; with a shared ``store`` that has no embedder, documents and
+            queries are embedded here. ``None``: the store's own embedder.
+        store: A shared :class:`~lance_context.ContextStore`.
+        uri: Where to open a store, when ``store`` is not given.
+        collection: The document namespace (letters, digits, ``.``, ``_``, ``-``).
+        storage_options: Object-store settings for ``uri``.
+
+    Example:
+        >>> vs = LanceVectorStore(uri="memory.lance", collection="docs")   # doctest: +SKIP
+        >>> vs.add_texts(["Lance stores vectors"], metadatas=[{"src": "a"}])  # doctest: +SKIP
+        >>> vs.as_retriever(search_type="hybrid").invoke("vector storage")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        embedding: Embeddings | None = None,
+        *,
+        store: ContextStore | None = None,
+        uri: str | None = None,
+        collection: str = "default",
+        storage_options: Mapping[str, str] | None = None,
+    ) -> None:
+        """Open (or share) a store and bind a document collection of it."""
+        self.namespace = collection_namespace(collection)
+        self.collection = collection
+        opener = DEFAULT_EMBEDDER if embedding is None or store is not None else embedding
+        self.store = resolve_store(store, uri, storage_options, opener, "LanceVectorStore")
+        self._embedding = embedding
+        self._own_embedder = self._bind_embedder(embedding)
+
+    def _bind_embedder(self, embedding: object) -> Embedder | None:
+        """The embedder used here (None: the store embeds documents and queries itself)."""
+        store_embedder = self.store.embedder
+        if embedding is None:
+            if store_embedder is None:
+                raise ValueError(
+                    f"the store at {self.store.uri} has no embedder: pass embedding= "
+                    "(the LangChain embeddings its vectors were made with)"
+                )
+            return None
+        wrapped = as_embedder(embedding)
+        if store_embedder is not None:
+            if store_embedder.name != wrapped.name:
+                raise EmbedderMismatchError(
+                    f"the store embeds with {store_embedder.name!r} but embedding= is "
+                    f"{wrapped.name!r}; pass the same embeddings, or none to use the store's"
+                )
+            return None
+        if self.store.dimension != wrapped.dimension:
+            raise EmbedderMismatchError(
+                f"embedding= makes {wrapped.dimension}-dimensional vectors but the store at "
+                f"{self.store.uri} holds {self.store.dimension}-dimensional ones"
+            )
+        return wrapped
+
+    def __repr__(self) -> str:
+        return f"LanceVectorStore(collection={self.collection!r}, store={self.store!r})"
+
+    @property
+    def embeddings(self) -> Embeddings | None:
+        """The LangChain embeddings in use, when there are any."""
+        if self._embedding is not None:
+            return self._embedding
+        embedder = self.store.embedder
+        return embedder.embeddings if isinstance(embedder, LangChainEmbedder) else None
+
+    def _record_id(self, doc_id: str) -> str:
+        return record_id(self.namespace, doc_id)
+
+    def _document(self, record: ContextRecord) -> Document:
+        return to_document(self.namespace, record)
+
+    # ------------------------------------------------------------------ writes
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Embed and store texts in one commit; existing ids are replaced (upsert).
+
+        Returns:
+            The document ids, in the order of ``texts`` (generated where not given).
+        """
+        check_kwargs(kwargs, "add_texts")
+        text_list = list(texts)
+        if metadatas is not None and len(metadatas) != len(text_list):
+            raise ValueError(f"got {len(metadatas)} metadatas for {len(text_list)} texts")
+        if ids is not None and len(ids) != len(text_list):
+            raise ValueError(f"got {len(ids)} ids for {len(text_list)} texts")
+        given = list(ids) if ids is not None else [None] * len(text_list)
+        doc_ids = [new_id() if i is None else i for i in given]
+        for text in text_list:
+            if not isinstance(text, str):
+                raise TypeError(f"texts must be str, got {type(text).__name__}")
+        latest: dict[str, int] = {doc_id: n for n, doc_id in enumerate(doc_ids)}  # last one wins
+        keep = sorted(latest.values())
+        vectors = self._embed_documents([text_list[n] for n in keep])
+        records = [
+            to_record(
+                self.namespace, doc_ids[n], text_list[n], metadatas[n] if metadatas else None, vectors[row]
+            )
+            for row, n in enumerate(keep)
+        ]
+        if any(i is not None for i in given):
+            self.store.upsert(records)
+        else:
+            self.store.add(records)
+        return doc_ids
+
+    def _embed_documents(self, texts: Sequence[str]) -> list[Any]:
+        """Vectors made here: all of them with our own embedder, else only for empty texts.
+
+        The store embeds records that have text; an empty ``page_content`` is still a
+        document LangChain expects to find, so it is embedded explicitly.
+        """
+        embedder = self._own_embedder or self.store.embedder
+        wanted = [n for n, text in enumerate(texts) if self._own_embedder is not None or not text]
+        vectors: list[Any] = [None] * len(texts)
+        if embedder is None or not wanted:
+            return vectors
+        matrix = np.asarray(embedder.embed_texts([texts[n] for n in wanted]), dtype=np.float32)
+        for row, n in enumerate(wanted):
+            vectors[n] = matrix[row]
+        return vectors
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Delete documents by id (missing ids are ignored); ``None`` empties the collection."""
+        check_kwargs(kwargs, "delete")
+        if ids is None:
+            self.store.delete(run_id=self.namespace)
+            return True
+        wanted = [self._record_id(i) for i in ids]
+        if wanted:
+            self.store.delete(wanted, run_id=self.namespace)
+        return True
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Documents with these ids, in the order asked; missing ids are left out."""
+        records = self.store.get_many([self._record_id(i) for i in ids])
+        return [self._document(r) for r in records if r.run_id == self.namespace and r.role == DOCUMENT_ROLE]
+
+    # ------------------------------------------------------------------ search
+    def _query(self, query: str | Sequence[float]) -> Any:
+        if isinstance(query, str) and self._own_embedder is not None:
+            method = getattr(self._own_embedder, "embed_query", None)
+            raw = method(query) if callable(method) else self._own_embedder.embed_texts([query])[0]
+            return np.asarray(raw, dtype=np.float32)
+        return query
+
+    def _hits(
+        self,
+        query: str | Sequence[float],
+        k: int,
+        filter: Mapping[Any, Any] | None,
+        *,
+        mode: Mode = "vector",
+        mmr: bool = False,
+        fetch_k: int | None = None,
+        lambda_mult: float = 0.5,
+    ) -> list[SearchHit]:
+        return self.store.search(
+            query if mode == "text" else self._query(query),
+            k=k,
+            mode=mode,
+            run_id=self.namespace,
+            roles=DOCUMENT_ROLE,
+            where=metadata_filter(filter),
+            mmr=mmr,
+            fetch_k=fetch_k,
+            lambda_mult=lambda_mult,
+        )
+
+    def similarity_search(
+        self, query: str, k: int = 4, filter: Mapping[Any, Any] | None = None, **kwargs: Any
+    ) -> list[Document]:
+        """The ``k`` documents most similar to ``query`` (cosine), filtered before the top-k."""
+        return [doc for doc, _ in self.similarity_search_with_score(query, k, filter, **kwargs)]
+
+    def similarity_search_with_score(  # type: ignore[override]
+        self, query: str, k: int = 4, filter: Mapping[Any, Any] | None = None, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Documents and their cosine similarity to ``query`` (larger is more similar)."""
+        check_kwargs(kwargs, "similarity_search_with_score")
+        return [(self._document(h.record), h.score) for h in self._hits(query, k, filter)]
+
+    def similarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, filter: Mapping[Any, Any] | None = None, **kwargs: Any
+    ) -> list[Document]:
+        """The ``k`` documents nearest to a query vector.
+
+        Raises:
+            EmbeddingError: The vector's dimension is not the store's.
+        """
+        check_kwargs(kwargs, "similarity_search_by_vector")
+        return [self._document(h.record) for h in self._hits(embedding, k, filter)]
+
+    def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        """Cosine similarity to a [0, 1] relevance: ``1 - cosine distance``, clipped."""
+        return relevance
+
+    def max_marginal_relevance_search(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: Mapping[Any, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """Relevant and diverse documents: MMR over the ``fetch_k`` nearest ones."""
+        check_kwargs(kwargs, "max_marginal_relevance_search")
+        hits = self._hits(query, k, filter, mmr=True, fetch_k=fetch_k, lambda_mult=lambda_mult)
+        return [self._document(h.record) for h in hits]
+
+    def max_marginal_relevance_search_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: Mapping[Any, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """MMR around a query vector."""
+        return self.max_marginal_relevance_search(
+            embedding,  # type: ignore[arg-type]
+            k,
+            fetch_k,
+            lambda_mult,
+            filter,
+            **kwargs,
+        )
+
+    def hybrid_search_with_score(
+        self, query: str, k: int = 4, filter: Mapping[Any, Any] | None = None, *, fetch_k: int | None = None
+    ) -> list[tuple[Document, float]]:
+        """Vector and BM25 full-text search fused by reciprocal rank (score: the fused rank score).
+
+        Raises:
+            SearchError: The store has no embedder of its own to embed the text query.
+        """
+        if self.store.embedder is None:
+            raise SearchError(
+                "hybrid search embeds the query with the store's embedder, and this store has "
+                "none; open the store with embedder=<your embeddings>"
+            )
+        hits = self._hits(query, k, filter, mode="hybrid", fetch_k=fetch_k)
+        return [(self._document(h.record), h.score) for h in hits]
+
+    def hybrid_search(
+        self, query: str, k: int = 4, filter: Mapping[Any, Any] | None = None, **kwargs: Any
+    ) -> list[Document]:
+        """Documents found by :meth:`hybrid_search_with_score`, best first."""
+        fetch_k = kwargs.pop("fetch_k", None)
+        check_kwargs(kwargs, "hybrid_search")
+        return [doc for doc, _ in self.hybrid_search_with_score(query, k, filter, fetch_k=fetch_k)]
+
+    def search(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
+        """LangChain's ``search`` with ``hybrid`` as a fourth search type."""
+        if search_type == "hybrid":
+            return self.hybrid_search(query, **kwargs)
+        return super().search(query, search_type, **kwargs)
+
+    def as_retriever(self, **kwargs: Any) -> LanceRetriever:
+        """A retriever: ``search_type`` similarity, mmr, similarity_score_threshold or hybrid."""
+        tags = kwargs.pop("tags", None) or [*self._get_retriever_tags()]
+        return LanceRetriever(vectorstore=self, tags=tags, **kwargs)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings | None = None,
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        store: ContextStore | None = None,
+        uri: str | None = None,
+        collection: str = "default",
+        storage_options: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """A vector store (see the class arguments) holding ``texts``."""
+        check_kwargs(kwargs, "from_texts")
+        vs = cls(embedding, store=store, uri=uri, collection=collection, storage_options=storage_options)
+        vs.add_texts(texts, metadatas, ids=ids)
+        return vs
+
+    # ------------------------------------------------------------------ async twins
+    async def aadd_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Async :meth:`add_texts`."""
+        return await asyncio.to_thread(self.add_texts, list(texts), metadatas, ids=ids, **kwargs)
+
+    async def aadd_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
+        """Async ``add_documents``."""
+        return await asyncio.to_thread(self.add_documents, documents, **kwargs)
+
+    async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Async :meth:`delete`."""
+        return await asyncio.to_thread(self.delete, ids, **kwargs)
+
+    async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Async :meth:`get_by_ids`."""
+        return await asyncio.to_thread(self.get_by_ids, ids)
+
+    async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        """Async :meth:`similarity_search`."""
+        return await asyncio.to_thread(self.similarity_search, query, k, **kwargs)
+
+    async def asimilarity_search_with_score(self, *args: Any, **kwargs: Any) -> list[tuple[Document, float]]:
+        """Async :meth:`similarity_search_with_score`."""
+        return await asyncio.to_thread(self.similarity_search_with_score, *args, **kwargs)
+
+    async def asimilarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[Document]:
+        """Async :meth:`similarity_search_by_vector`."""
+        return await asyncio.to_thread(self.similarity_search_by_vector, embedding, k, **kwargs)
+
+    async def amax_marginal_relevance_search(
+        self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
+    ) -> list[Document]:
+        """Async :meth:`max_marginal_relevance_search`."""
+        return await asyncio.to_thread(
+            self.max_marginal_relevance_search, query, k, fetch_k, lambda_mult, **kwargs
+        )
+
+    async def amax_marginal_relevance_search_by_vector(
+        self, embedding: list[float], k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
+    ) -> list[Document]:
+        """Async :meth:`max_marginal_relevance_search_by_vector`."""
+        return await asyncio.to_thread(
+            self.max_marginal_relevance_search_by_vector, embedding, k, fetch_k, lambda_mult, **kwargs
+        )
+
+    async def ahybrid_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        """Async :meth:`hybrid_search`."""
+        return await asyncio.to_thread(self.hybrid_search, query, k, **kwargs)
+
+    async def asearch(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
+        """Async :meth:`search`."""
+        return await asyncio.to_thread(self.search, query, search_type, **kwargs)
+
+    @classmethod
+    async def afrom_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings | None = None,
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """Async :meth:`from_texts`."""
+        return await asyncio.to_thread(cls.from_texts, texts, embedding, metadatas, ids=ids, **kwargs)
