@@ -1,0 +1,293 @@
+"""Chat stores on a context store: ``BaseChatStore`` and the newer ``AsyncDBChatStore``.
+
+Keys are session ids. Each key is the run ``namespace + key`` in the store, so the
+keys of a chat store are exactly the runs under its namespace and never another
+adapter's sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.storage.chat_store.base import BaseChatStore
+from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
+
+from .._records import ContextRecord
+from .._store import DEFAULT_EMBEDDER, ContextStore
+from ._common import check_key, resolve_store
+from ._messages import message_to_record, next_times, record_to_message
+
+__all__ = ["DEFAULT_CHAT_NAMESPACE", "LanceAsyncChatStore", "LanceChatStore"]
+
+#: Run-id prefix of chat-store keys (shared by both chat stores).
+DEFAULT_CHAT_NAMESPACE = "llama_index/chat/"
+STATUS_KEY = "llama_index.status"
+
+
+class _KeyedStore:
+    """The translation both chat stores share: key <-> run id, records <-> messages."""
+
+    if TYPE_CHECKING:
+        namespace: str
+        _store: ContextStore
+
+    def _run(self, key: str) -> str:
+        return self.namespace + check_key(key, "chat store key")
+
+    def _records(self, key: str, status: MessageStatus | None = None) -> list[ContextRecord]:
+        where = None if status is None else {f"metadata.{STATUS_KEY}": status.value}
+        records = self._store.records(self._run(key), where=where)
+        # Archiving rewrites a record (a new append position); created_at keeps the order.
+        return sorted(records, key=lambda r: r.created_at)
+
+    def _messages(self, key: str, status: MessageStatus | None = None) -> list[tuple[str, ChatMessage]]:
+        out = []
+        for record in self._records(key, status):
+            message = record_to_message(record)
+            if message is not None:
+                out.append((record.id, message))
+        return out
+
+    def _build(
+        self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
+    ) -> list[ContextRecord]:
+        run_id = self._run(key)
+        times = next_times(len(messages))
+        return [
+            message_to_record(m, run_id, created_at=t, metadata={STATUS_KEY: status.value})
+            for m, t in zip(messages, times)
+        ]
+
+    def _add(
+        self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
+    ) -> None:
+        records = self._build(key, list(messages), status)
+        if records:
+            self._store.add(records)
+
+    def _set(
+        self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
+    ) -> None:
+        old = [r.id for r in self._records(key)]
+        self._add(key, messages, status)  # written first: an interruption loses nothing
+        if old:
+            self._store.delete(old)
+
+    def _delete_at(self, key: str, idx: int) -> ChatMessage | None:
+        messages = self._messages(key)
+        if isinstance(idx, bool) or not isinstance(idx, int) or not -len(messages) <= idx < len(messages):
+            return None
+        record_id, message = messages[idx]
+        self._store.delete(record_id)
+        return message
+
+    def _keys(self) -> list[str]:
+        start = len(self.namespace)
+        return [
+            run[start:]
+            for run in self._store.run_ids()
+            if run.startswith(self.namespace) and len(run) > start
+        ]
+
+
+def _open(
+    store: ContextStore | None, uri: str | None, embedder: Any, storage_options: Mapping[str, str] | None
+) -> ContextStore:
+    return resolve_store(store, uri, embedder=embedder, storage_options=storage_options)
+
+
+class LanceChatStore(_KeyedStore, BaseChatStore):
+    """A LlamaIndex ``BaseChatStore`` in a lance-context store (keys are session ids).
+
+    Switch a ``ChatMemoryBuffer`` or ``ChatSummaryMemoryBuffer`` to durable, versioned
+    storage by passing it as ``chat_store``.
+
+    Example:
+        >>> chat_store = LanceChatStore(uri="chats.lance", embedder=HashingEmbedder())  # doctest: +SKIP
+        >>> memory = ChatMemoryBuffer.from_defaults(                                     # doctest: +SKIP
+        ...     token_limit=3000, chat_store=chat_store, chat_store_key="user-42")
+    """
+
+    namespace: str = Field(default=DEFAULT_CHAT_NAMESPACE, description="Run-id prefix of the keys.")
+    _store: ContextStore = PrivateAttr()
+
+    def __init__(
+        self,
+        *,
+        store: ContextStore | None = None,
+        uri: str | None = None,
+        embedder: Any = DEFAULT_EMBEDDER,
+        storage_options: Mapping[str, str] | None = None,
+        namespace: str = DEFAULT_CHAT_NAMESPACE,
+    ) -> None:
+        """Use an open ``store`` or open one at ``uri`` (see ``ContextStore.open``)."""
+        super().__init__(namespace=namespace)  # type: ignore[call-arg]
+        self._store = _open(store, uri, embedder, storage_options)
+
+    @classmethod
+    def class_name(cls) -> str:
+        """The LlamaIndex class name."""
+        return "LanceChatStore"
+
+    @property
+    def store(self) -> ContextStore:
+        """The store underneath."""
+        return self._store
+
+    def at_version(self, version: int | str) -> LanceChatStore:
+        """A read-only chat store as the store was at a version or tag."""
+        return LanceChatStore(store=self._store.at_version(version), namespace=self.namespace)
+
+    def set_messages(self, key: str, messages: list[ChatMessage]) -> None:
+        """Replace the messages of a key."""
+        self._set(key, messages)
+
+    def get_messages(self, key: str) -> list[ChatMessage]:
+        """The messages of a key, oldest first (empty for an unknown key)."""
+        return [m for _, m in self._messages(key)]
+
+    def add_message(self, key: str, message: ChatMessage, idx: int | None = None) -> None:
+        """Append a message (one commit), or insert it at ``idx``."""
+        if idx is None:
+            self._add(key, [message])
+            return
+        messages = self.get_messages(key)
+        messages.insert(idx, message)
+        self._set(key, messages)
+
+    def delete_messages(self, key: str) -> list[ChatMessage] | None:
+        """Delete every message of a key; return them (None when there were none)."""
+        messages = self.get_messages(key)
+        if not messages:
+            return None
+        self._store.delete(run_id=self._run(key))
+        return messages
+
+    def delete_message(self, key: str, idx: int) -> ChatMessage | None:
+        """Delete the message at position ``idx``; return it (None when out of range)."""
+        return self._delete_at(key, idx)
+
+    def delete_last_message(self, key: str) -> ChatMessage | None:
+        """Delete the newest message; return it (None when the key has none)."""
+        return self._delete_at(key, -1)
+
+    def get_keys(self) -> list[str]:
+        """Every key that has messages."""
+        return self._keys()
+
+
+class LanceAsyncChatStore(_KeyedStore, AsyncDBChatStore):
+    """The chat store of LlamaIndex's newer ``Memory``, in a lance-context store.
+
+    Messages carry an ``active`` / ``archived`` status: ``Memory`` archives the
+    oldest messages when its FIFO queue overflows; archived messages stay in the store.
+
+    Example:
+        >>> chat_store = LanceAsyncChatStore(store=store)                        # doctest: +SKIP
+        >>> memory = Memory.from_defaults(session_id="user-42", chat_store=chat_store)  # doctest: +SKIP
+    """
+
+    namespace: str = Field(default=DEFAULT_CHAT_NAMESPACE, description="Run-id prefix of the keys.")
+    _store: ContextStore = PrivateAttr()
+
+    def __init__(
+        self,
+        *,
+        store: ContextStore | None = None,
+        uri: str | None = None,
+        embedder: Any = DEFAULT_EMBEDDER,
+        storage_options: Mapping[str, str] | None = None,
+        namespace: str = DEFAULT_CHAT_NAMESPACE,
+    ) -> None:
+        """Use an open ``store`` or open one at ``uri`` (see ``ContextStore.open``)."""
+        super().__init__(namespace=namespace)  # type: ignore[call-arg]
+        self._store = _open(store, uri, embedder, storage_options)
+
+    @classmethod
+    def class_name(cls) -> str:
+        """The LlamaIndex class name."""
+        return "LanceAsyncChatStore"
+
+    @property
+    def store(self) -> ContextStore:
+        """The store underneath."""
+        return self._store
+
+    def _get(
+        self, key: str, status: MessageStatus | None, limit: int | None, offset: int | None
+    ) -> list[ChatMessage]:
+        messages = [m for _, m in self._messages(key, status)]
+        start = offset or 0
+        return messages[start : None if limit is None else start + limit]
+
+    async def get_messages(
+        self,
+        key: str,
+        status: MessageStatus | None = MessageStatus.ACTIVE,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[ChatMessage]:
+        """Messages of a key with this status (None: all), oldest first."""
+        return await asyncio.to_thread(self._get, key, status, limit, offset)
+
+    async def count_messages(self, key: str, status: MessageStatus | None = MessageStatus.ACTIVE) -> int:
+        """How many messages a key has with this status (None: all)."""
+        where = None if status is None else {f"metadata.{STATUS_KEY}": status.value}
+        return await asyncio.to_thread(self._store.count, self._run(key), where=where)
+
+    async def add_message(
+        self, key: str, message: ChatMessage, status: MessageStatus = MessageStatus.ACTIVE
+    ) -> None:
+        """Append one message (one commit)."""
+        await asyncio.to_thread(self._add, key, [message], status)
+
+    async def add_messages(
+        self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
+    ) -> None:
+        """Append messages in one commit."""
+        await asyncio.to_thread(self._add, key, list(messages), status)
+
+    async def set_messages(
+        self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
+    ) -> None:
+        """Replace every message of a key."""
+        await asyncio.to_thread(self._set, key, list(messages), status)
+
+    async def delete_message(self, key: str, idx: int) -> ChatMessage | None:
+        """Delete the message at position ``idx`` (all statuses, oldest first); return it."""
+        return await asyncio.to_thread(self._delete_at, key, idx)
+
+    async def delete_messages(self, key: str, status: MessageStatus | None = None) -> None:
+        """Delete a key's messages with this status (None: all)."""
+        where = None if status is None else {f"metadata.{STATUS_KEY}": status.value}
+        await asyncio.to_thread(self._store.delete, run_id=self._run(key), where=where)
+
+    def _take_oldest(self, key: str, n: int, archive: bool) -> list[ChatMessage]:
+        if n <= 0:
+            return []
+        oldest = self._records(key, MessageStatus.ACTIVE)[:n]
+        if not oldest:
+            return []
+        if archive:
+            for record in oldest:
+                record.metadata = {**record.metadata, STATUS_KEY: MessageStatus.ARCHIVED.value}
+            self._store.upsert(oldest)
+        else:
+            self._store.delete([r.id for r in oldest])
+        return [m for m in map(record_to_message, oldest) if m is not None]
+
+    async def delete_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
+        """Delete the oldest ``n`` active messages; return them."""
+        return await asyncio.to_thread(self._take_oldest, key, n, False)
+
+    async def archive_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
+        """Mark the oldest ``n`` active messages archived (one commit); return them."""
+        return await asyncio.to_thread(self._take_oldest, key, n, True)
+
+    async def get_keys(self) -> list[str]:
+        """Every key that has messages."""
+        return await asyncio.to_thread(self._keys)

@@ -1,0 +1,299 @@
+"""LanceMemory: a LlamaIndex ``BaseMemory`` persisted in a context store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from llama_index.core.base.llms.types import (
+    AudioBlock,
+    ChatMessage,
+    DocumentBlock,
+    ImageBlock,
+    MessageRole,
+    TextBlock,
+    ToolCallBlock,
+    VideoBlock,
+)
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.llms.llm import LLM
+from llama_index.core.memory.types import BaseMemory
+from llama_index.core.utils import get_tokenizer
+
+from .._store import DEFAULT_EMBEDDER, ContextStore
+from .._window import fit_window, group_exchanges
+from ._common import check_key, resolve_store
+from ._messages import is_system, is_tool_result, message_text, record_to_message, records_for
+
+__all__ = ["DEFAULT_TOKEN_LIMIT", "LanceMemory"]
+
+DEFAULT_TOKEN_LIMIT = 3000
+_LLM_TOKEN_RATIO = 0.75  # the share of an LLM's context window a memory uses, as in LlamaIndex
+
+Entry = tuple[str, ChatMessage]  # (record id, message)
+
+
+class LanceMemory(BaseMemory):
+    """A LlamaIndex chat memory that lives in a lance-context store.
+
+    Every message is one record of the session; ``get`` returns the newest messages
+    that fit ``token_limit`` without breaking a tool exchange, and with
+    ``semantic_top_k > 0`` also brings back the older messages most relevant to the
+    input. Writes are versioned: :meth:`at_version` reads the memory as it was.
+
+    Example:
+        >>> from lance_context import HashingEmbedder
+        >>> memory = LanceMemory.from_defaults(                     # doctest: +SKIP
+        ...     session_id="user-42", uri="memory.lance", embedder=HashingEmbedder(),
+        ...     token_limit=2000, semantic_top_k=2)
+        >>> engine = SimpleChatEngine.from_defaults(memory=memory, llm=llm)  # doctest: +SKIP
+    """
+
+    session_id: str = Field(description="The session (conversation) this memory reads and writes.")
+    token_limit: int = Field(default=DEFAULT_TOKEN_LIMIT, gt=0, description="Token budget of get().")
+    semantic_top_k: int = Field(
+        default=0, ge=0, description="How many relevant older messages get(input) brings back."
+    )
+    semantic_token_ratio: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Largest share of the budget recalled messages may use."
+    )
+    media_token_estimate: int = Field(
+        default=256, ge=0, description="Tokens counted for an image, audio, video or document block."
+    )
+    namespace: str = Field(default="", description="Prefix of the session's run id in the store.")
+    tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
+
+    _store: ContextStore = PrivateAttr()
+
+    def __init__(self, *, store: ContextStore, **data: Any) -> None:
+        """Use :meth:`from_defaults`; this wires an open store."""
+        super().__init__(**data)
+        check_key(self.session_id, "session_id")
+        if not isinstance(store, ContextStore):
+            raise TypeError(f"store must be a lance_context.ContextStore, got {type(store).__name__}")
+        if self.semantic_top_k and (store.dimension is None or store.embedder is None):
+            raise ValueError("semantic_top_k needs a store that embeds text: open it with its embedder")
+        self._store = store
+
+    @classmethod
+    def class_name(cls) -> str:
+        """The LlamaIndex class name."""
+        return "LanceMemory"
+
+    @classmethod
+    def from_defaults(  # type: ignore[override]
+        cls,
+        session_id: str,
+        *,
+        store: ContextStore | None = None,
+        uri: str | None = None,
+        token_limit: int | None = None,
+        tokenizer_fn: Callable[[str], list[Any]] | None = None,
+        semantic_top_k: int = 0,
+        semantic_token_ratio: float = 0.5,
+        chat_history: Sequence[ChatMessage] | None = None,
+        llm: LLM | None = None,
+        embedder: Any = DEFAULT_EMBEDDER,
+        storage_options: Mapping[str, str] | None = None,
+        namespace: str = "",
+        **store_options: Any,
+    ) -> LanceMemory:
+        """Create a memory for ``session_id`` on a store.
+
+        Args:
+            session_id: The conversation to read and write.
+            store: An open ContextStore (or give ``uri``).
+            uri: Where to open (or create) the store.
+            token_limit: Token budget of :meth:`get`; default: 75% of the LLM's context
+                window when ``llm`` is given, else 3000.
+            tokenizer_fn: Splits text into tokens (default: LlamaIndex's tokenizer).
+            semantic_top_k: Relevant older messages :meth:`get` brings back (0: none).
+            semantic_token_ratio: Largest share of the budget recalled messages may use.
+            chat_history: Messages that replace the session's history, as in LlamaIndex.
+            llm: Used only to size the default token limit.
+            embedder: The store's embedder when opening ``uri`` (see ``ContextStore.open``).
+            storage_options: Object-store settings when opening ``uri``.
+            namespace: Prefix of the session's run id in the store.
+            **store_options: Other ``ContextStore.open`` options.
+        """
+        if token_limit is None:
+            window = llm.metadata.context_window if llm is not None else None
+            token_limit = int(window * _LLM_TOKEN_RATIO) if window else DEFAULT_TOKEN_LIMIT
+        opened = resolve_store(
+            store, uri, embedder=embedder, storage_options=storage_options, open_options=store_options
+        )
+        memory = cls(
+            store=opened,
+            session_id=session_id,
+            token_limit=token_limit,
+            tokenizer_fn=tokenizer_fn or get_tokenizer(),
+            semantic_top_k=semantic_top_k,
+            semantic_token_ratio=semantic_token_ratio,
+            namespace=namespace,
+        )
+        if chat_history is not None:
+            memory.set(list(chat_history))
+        return memory
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def store(self) -> ContextStore:
+        """The store underneath."""
+        return self._store
+
+    @property
+    def run_id(self) -> str:
+        """The session's run id in the store (``namespace + session_id``)."""
+        return self.namespace + self.session_id
+
+    def _copy_on(self, store: ContextStore) -> LanceMemory:
+        return type(self)(
+            store=store, **self.model_dump(exclude={"tokenizer_fn"}), tokenizer_fn=self.tokenizer_fn
+        )
+
+    def at_version(self, version: int | str) -> LanceMemory:
+        """A read-only memory of this session as it was at a store version or tag."""
+        return self._copy_on(self._store.at_version(version))
+
+    def branch(self, name: str, from_version: int | str | None = None) -> LanceMemory:
+        """Fork the conversation: a memory on a new store branch (from a version).
+
+        Messages added on the branch never show here, and the other way round.
+        """
+        return self._copy_on(self._store.branch(name, from_version=from_version))
+
+    # ------------------------------------------------------------------ reads
+    def _entries(self) -> list[Entry]:
+        entries = []
+        for record in self._store.records(self.run_id):
+            message = record_to_message(record)
+            if message is not None:
+                entries.append((record.id, message))
+        return entries
+
+    def get_all(self) -> list[ChatMessage]:
+        """Every message of the session, oldest first."""
+        return [message for _, message in self._entries()]
+
+    def get(self, input: str | ChatMessage | None = None, **kwargs: Any) -> list[ChatMessage]:
+        """The newest messages that fit the token limit, plus recalled older ones.
+
+        Never returns a tool result without the call it answers, never starts inside a
+        tool exchange, and keeps a leading system message first. With
+        ``semantic_top_k > 0`` the older messages (outside the window) most relevant to
+        ``input`` (or, without input, to the latest user message) come back too, in
+        their original order right after the system message, within the limit.
+
+        Args:
+            input: The text the answer will respond to.
+            **kwargs: ``initial_token_count`` (tokens already spent by the caller's
+                prefix messages); other keyword arguments are accepted and ignored.
+        """
+        initial = int(kwargs.get("initial_token_count", 0) or 0)
+        budget = self.token_limit - initial
+        if budget < 0:
+            raise ValueError("Initial token count exceeds token limit")
+        entries = self._entries()
+        window = self._window(entries, budget)
+        if self.semantic_top_k and entries:
+            query = _query_text(input, entries)
+            if query:
+                recalled = self._recall(entries, window, query, budget)
+                if recalled:
+                    window = self._window(entries, budget - self._count(recalled))
+                    pinned = 1 if window and is_system(window[0][1]) and window[0] is entries[0] else 0
+                    window = window[:pinned] + recalled + window[pinned:]
+        return [message for _, message in window]
+
+    def _window(self, entries: list[Entry], budget: int) -> list[Entry]:
+        return fit_window(
+            entries,
+            is_tool_result=lambda e: is_tool_result(e[1]),
+            max_tokens=budget,
+            token_count=self._count,
+            pin_system=lambda e: is_system(e[1]),
+        )
+
+    def _recall(self, entries: list[Entry], window: list[Entry], query: str, budget: int) -> list[Entry]:
+        """Whole exchanges from outside the window that best match the query, oldest first."""
+        pinned = entries[:1] if window and window[0] is entries[0] and is_system(entries[0][1]) else []
+        in_window = {record_id for record_id, _ in window}
+        units = group_exchanges(entries[len(pinned) :], lambda e: is_tool_result(e[1]))
+        unit_of = {e[0]: i for i, unit in enumerate(units) for e in unit if e[0] not in in_window}
+        if not unit_of:
+            return []
+        newest = next((unit for unit in reversed(units) if unit[0][0] in in_window), [])
+        room = min(int(budget * self.semantic_token_ratio), budget - self._count(pinned + newest))
+        hits = self._store.search(
+            query,
+            k=3 * self.semantic_top_k,  # some hits may fall in one exchange or not fit
+            run_id=self.run_id,
+            where={"id": {"$nin": sorted(in_window)}} if in_window else None,
+        )
+        chosen: set[int] = set()
+        for hit in hits:
+            index = unit_of.get(hit.record.id)
+            if len(chosen) == self.semantic_top_k:
+                break
+            if index is None or index in chosen:
+                continue
+            cost = self._count(units[index])
+            if cost <= room:
+                chosen.add(index)
+                room -= cost
+        return [entry for i in sorted(chosen) for entry in units[i]]
+
+    def _count(self, entries: Sequence[Entry]) -> int:
+        return sum(self._message_tokens(message) for _, message in entries)
+
+    def _message_tokens(self, message: ChatMessage) -> int:
+        parts: list[str] = []
+        media = 0
+        for block in message.blocks:
+            if isinstance(block, TextBlock):
+                parts.append(block.text)
+            elif isinstance(block, ToolCallBlock):
+                parts.append(f"{block.tool_name} {block.tool_kwargs}")
+            elif isinstance(block, (ImageBlock, AudioBlock, VideoBlock, DocumentBlock)):
+                media += self.media_token_estimate
+        if message.additional_kwargs:
+            parts.append(str(message.additional_kwargs))
+        text = " ".join(parts)
+        return (len(self.tokenizer_fn(text)) if text else 0) + media
+
+    # ------------------------------------------------------------------ writes
+    def put(self, message: ChatMessage) -> None:
+        """Append one message (one commit)."""
+        self.put_messages([message])
+
+    def put_messages(self, messages: list[ChatMessage]) -> None:
+        """Append messages in one atomic commit (nothing is written if one is invalid)."""
+        records = records_for(list(messages), self.run_id)
+        if records:
+            self._store.add(records)
+
+    def set(self, messages: list[ChatMessage]) -> None:
+        """Replace the session's history with ``messages``.
+
+        The new messages are written first and the old ones deleted after, so an
+        interruption never loses the conversation (two new versions).
+        """
+        old = [record_id for record_id, _ in self._entries()]
+        self.put_messages(messages)
+        if old:
+            self._store.delete(old)
+
+    def reset(self) -> None:
+        """Forget the session (a new version; older versions still show it)."""
+        self._store.delete(run_id=self.run_id)
+
+
+def _query_text(input: str | ChatMessage | None, entries: list[Entry]) -> str | None:
+    if isinstance(input, ChatMessage):
+        return message_text(input)
+    if isinstance(input, str):
+        return input or None
+    for _, message in reversed(entries):
+        if message.role == MessageRole.USER:
+            return message_text(message)
+    return None

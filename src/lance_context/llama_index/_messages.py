@@ -1,0 +1,316 @@
+"""LlamaIndex ``ChatMessage`` <-> ``ContextRecord``, losslessly.
+
+One message is one record: ``role`` is the message role, ``text_payload`` its text
+(what is embedded and searched), and the whole message (every block and every
+``additional_kwargs`` value, tool calls included) is kept as JSON in the record's
+metadata under ``llama_index.message``. The first image block's bytes are lifted into
+``binary_payload`` with the image's MIME type as the record's content type, so images
+are stored as binary rather than as base64 text.
+
+``additional_kwargs`` hold JSON values as they are; bytes, tuples and pydantic models
+are tagged so that they come back as bytes, tuples and the same model class (a model
+whose class is not importable comes back as a dict). Anything else is refused with an
+:class:`InvalidRecordError` naming the offending key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from io import IOBase
+from typing import Any
+
+from llama_index.core.base.llms.types import (
+    AudioBlock,
+    ChatMessage,
+    DocumentBlock,
+    ImageBlock,
+    MessageRole,
+    TextBlock,
+    VideoBlock,
+)
+from llama_index.core.bridge.pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
+
+from .._errors import InvalidRecordError, UnsupportedContentError
+from .._records import ContextRecord
+from ._common import FRAMEWORK, FRAMEWORK_KEY
+
+__all__ = [
+    "MESSAGE_KEY",
+    "is_system",
+    "is_tool_result",
+    "message_text",
+    "message_to_record",
+    "next_times",
+    "record_to_message",
+    "records_for",
+]
+
+MESSAGE_KEY = "llama_index.message"
+_FORMAT = 1
+_TAG = "__lance_context__"
+_BLOCK_CLASSES: dict[str, type[BaseModel]] = {
+    "image": ImageBlock,
+    "audio": AudioBlock,
+    "video": VideoBlock,
+    "document": DocumentBlock,
+}
+_ROLE_ALIASES = {"human": "user", "ai": "assistant"}
+_TOOL_RESULT_ROLES = frozenset({MessageRole.TOOL, MessageRole.FUNCTION})
+_SYSTEM_ROLES = frozenset({MessageRole.SYSTEM, MessageRole.DEVELOPER})
+
+
+def is_tool_result(message: ChatMessage) -> bool:
+    """Whether a message answers a tool call (it must follow that call)."""
+    return message.role in _TOOL_RESULT_ROLES
+
+
+def is_system(message: ChatMessage) -> bool:
+    """Whether a message is a system (or developer) instruction."""
+    return message.role in _SYSTEM_ROLES
+
+
+def message_text(message: ChatMessage) -> str | None:
+    """The text of a message: its text blocks joined by newlines, or None."""
+    texts = [block.text for block in message.blocks if isinstance(block, TextBlock)]
+    return "\n".join(texts) if texts else None
+
+
+# ---------------------------------------------------------------------- kwargs
+def _encode(value: object, path: str) -> Any:
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidRecordError(f"{path} is {value!r}: NaN and infinity cannot be stored")
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {_TAG: "bytes", "data": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, Mapping):
+        items: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidRecordError(f"{path} has a key {key!r} that is not a str; use string keys")
+            items[key] = _encode(item, f"{path}[{key!r}]")
+        return {_TAG: "dict", "items": items} if _TAG in items else items
+    if isinstance(value, list):
+        return [_encode(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, tuple):
+        return {_TAG: "tuple", "items": [_encode(item, f"{path}[{i}]") for i, item in enumerate(value)]}
+    if isinstance(value, BaseModel):
+        cls = type(value)
+        try:
+            data = value.model_dump(mode="json")
+        except (PydanticSerializationError, TypeError, ValueError) as exc:
+            raise InvalidRecordError(f"{path}: {cls.__name__} cannot be serialized: {exc}") from exc
+        return {_TAG: "model", "class": f"{cls.__module__}:{cls.__qualname__}", "data": _encode(data, path)}
+    raise InvalidRecordError(
+        f"{path} holds a {type(value).__name__}, which cannot be stored; keep additional_kwargs to "
+        "JSON values, bytes, tuples or pydantic models"
+    )
+
+
+def _model_class(name: str) -> type[BaseModel] | None:
+    """The pydantic class named ``module:qualname``, if that module is already imported.
+
+    Nothing is imported on the strength of stored data.
+    """
+    module_name, _, qualname = name.partition(":")
+    target: Any = sys.modules.get(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+    if isinstance(target, type) and issubclass(target, BaseModel):
+        return target
+    return None
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    tag = value.get(_TAG)
+    if tag is None:
+        return {key: _decode(item) for key, item in value.items()}
+    if tag == "bytes":
+        return base64.b64decode(value["data"])
+    if tag == "tuple":
+        return tuple(_decode(item) for item in value["items"])
+    if tag == "dict":
+        return {key: _decode(item) for key, item in value["items"].items()}
+    data = _decode(value["data"])
+    cls = _model_class(str(value.get("class", "")))
+    if cls is not None:
+        try:
+            return cls.model_validate(data)
+        except ValidationError:
+            return data
+    return data
+
+
+# ---------------------------------------------------------------------- blocks
+def _image_bytes(block: ImageBlock) -> bytes | None:
+    """The raw image bytes of a block that holds them (not a path or URL)."""
+    image = block.image
+    if isinstance(image, IOBase):
+        image.seek(0)
+        raw = image.read()
+        return raw if isinstance(raw, bytes) else None
+    if isinstance(image, bytes) and image:
+        try:  # LlamaIndex keeps inline images base64-encoded
+            return base64.b64decode(image, validate=True)
+        except binascii.Error:
+            return image
+    return None
+
+
+def _dump_block(block: Any, index: int) -> dict[str, Any]:
+    if isinstance(block, ImageBlock) and isinstance(block.image, IOBase):
+        raw = _image_bytes(block)
+        block = block.model_copy(update={"image": base64.b64encode(raw or b"")})
+    try:
+        dumped: dict[str, Any] = block.model_dump(mode="json")
+    except (PydanticSerializationError, TypeError, ValueError) as exc:
+        raise InvalidRecordError(
+            f"block {index} ({type(block).__name__}) cannot be serialized: {exc}"
+        ) from exc
+    return dumped
+
+
+def _role(message: ChatMessage) -> str:
+    try:
+        return MessageRole(message.role).value
+    except ValueError as exc:
+        roles = ", ".join(r.value for r in MessageRole)
+        raise InvalidRecordError(f"unknown message role {message.role!r}; use one of {roles}") from exc
+
+
+def message_to_record(
+    message: object,
+    run_id: str,
+    *,
+    created_at: datetime | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> ContextRecord:
+    """Build the record that stores one ``ChatMessage``.
+
+    Raises:
+        UnsupportedContentError: ``message`` is not a ``ChatMessage``.
+        InvalidRecordError: An unknown role, or content that cannot be serialized.
+    """
+    if not isinstance(message, ChatMessage):
+        raise UnsupportedContentError(
+            f"expected a llama_index ChatMessage, got {type(message).__name__}; "
+            "build one with ChatMessage(role=..., content=...)"
+        )
+    role = _role(message)
+    blocks: list[dict[str, Any]] = []
+    binary: bytes | None = None
+    binary_block: int | None = None
+    content_type = "text/plain"
+    for index, block in enumerate(message.blocks):
+        dumped = _dump_block(block, index)
+        if binary is None and isinstance(block, ImageBlock):
+            raw = _image_bytes(block)
+            if raw is not None:
+                binary, binary_block = raw, index
+                content_type = block.image_mimetype or "application/octet-stream"
+                dumped["image"] = None
+        blocks.append(dumped)
+    payload = {
+        "format": _FORMAT,
+        "role": role,
+        "blocks": blocks,
+        "additional_kwargs": _encode(message.additional_kwargs, "additional_kwargs"),
+        "binary_block": binary_block,
+    }
+    fields: dict[str, Any] = {} if created_at is None else {"created_at": created_at}
+    return ContextRecord(
+        run_id=run_id,
+        role=role,
+        content_type=content_type,
+        text_payload=message_text(message),
+        binary_payload=binary,
+        metadata={FRAMEWORK_KEY: FRAMEWORK, **dict(metadata or {}), MESSAGE_KEY: payload},
+        **fields,
+    )
+
+
+def _foreign_message(record: ContextRecord) -> ChatMessage | None:
+    """A message for a record written by something else (another adapter, the core)."""
+    role = _ROLE_ALIASES.get(record.role, record.role)
+    if role not in MessageRole._value2member_map_:
+        return None
+    blocks: list[Any] = []
+    if record.text_payload:
+        blocks.append(TextBlock(text=record.text_payload))
+    if record.binary_payload is not None and record.content_type.startswith("image/"):
+        blocks.append(ImageBlock(image=record.binary_payload, image_mimetype=record.content_type))
+    return ChatMessage(role=MessageRole(role), blocks=blocks)
+
+
+def _validate_blocks(blocks: list[dict[str, Any]]) -> list[Any]:
+    """Validate stored blocks.
+
+    A block that no longer validates (say, an image path that is gone) is rebuilt
+    without validation rather than making the whole session unreadable.
+    """
+    try:
+        return list(ChatMessage.model_validate({"blocks": blocks}).blocks)
+    except ValidationError:
+        pass
+    out: list[Any] = []
+    for block in blocks:
+        try:
+            out.extend(ChatMessage.model_validate({"blocks": [block]}).blocks)
+        except ValidationError:
+            cls = _BLOCK_CLASSES.get(str(block.get("block_type")))
+            if cls is None:
+                raise
+            out.append(cls.model_construct(**block))
+    return out
+
+
+def record_to_message(record: ContextRecord) -> ChatMessage | None:
+    """The ``ChatMessage`` a record stores; None for a record that is not a chat message."""
+    payload = record.metadata.get(MESSAGE_KEY)
+    if not isinstance(payload, dict) or "blocks" not in payload:
+        return _foreign_message(record)
+    blocks = [dict(block) for block in payload["blocks"]]
+    index = payload.get("binary_block")
+    if isinstance(index, int) and record.binary_payload is not None and 0 <= index < len(blocks):
+        blocks[index]["image"] = base64.b64encode(record.binary_payload)
+    message = ChatMessage(role=MessageRole(payload["role"]), blocks=_validate_blocks(blocks))
+    # Set after validation: ChatMessage's validator would turn an "images" kwarg into
+    # extra image blocks a second time.
+    message.additional_kwargs = _decode(payload.get("additional_kwargs") or {})
+    return message
+
+
+_CLOCK_LOCK = threading.Lock()
+_last_time: datetime | None = None
+
+
+def next_times(count: int) -> list[datetime]:
+    """``count`` strictly increasing UTC timestamps, never going backwards in this process."""
+    global _last_time
+    with _CLOCK_LOCK:
+        now = datetime.now(timezone.utc)
+        first = now if _last_time is None or now > _last_time else _last_time + timedelta(microseconds=1)
+        times = [first + timedelta(microseconds=i) for i in range(count)]
+        if times:
+            _last_time = times[-1]
+        return times
+
+
+def records_for(
+    messages: Sequence[object], run_id: str, metadata: Mapping[str, Any] | None = None
+) -> list[ContextRecord]:
+    """Records for messages, in order; every message is checked before anything is written."""
+    return [message_to_record(m, run_id, metadata=metadata) for m in messages]

@@ -1,0 +1,324 @@
+"""LanceVectorStore: a LlamaIndex vector store on a context store.
+
+Each node is one record of the collection's run (``namespace + collection``). The
+record id is derived from the collection and the node id, so the same node id in two
+collections never collides, and adding a node again replaces it. The node's text is
+the record's text (embedded and indexed for BM25); the rest of the node is kept in the
+record's metadata the way LlamaIndex stores do (``node_to_metadata_dict``), so node
+metadata filters are plain metadata filters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.schema import BaseNode, MetadataMode
+from llama_index.core.vector_stores.types import (
+    BasePydanticVectorStore,
+    MetadataFilters,
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+    VectorStoreQueryResult,
+)
+from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
+
+from .._errors import InvalidRecordError, SearchError
+from .._records import ContextRecord
+from .._search import SearchHit, rrf_fuse
+from .._store import DEFAULT_EMBEDDER, ContextStore
+from ._common import check_key, resolve_store
+from ._embedding import LanceEmbedding
+from ._filters import filters_to_where
+
+__all__ = ["DEFAULT_NODE_NAMESPACE", "LanceVectorStore"]
+
+#: Run-id prefix of vector-store collections.
+DEFAULT_NODE_NAMESPACE = "llama_index/nodes/"
+NODE_ROLE = "node"
+
+
+class LanceVectorStore(BasePydanticVectorStore):
+    """A LlamaIndex vector store (``stores_text=True``) in a lance-context store.
+
+    Supports metadata filters applied before top-k, ``node_ids`` / ``doc_ids``
+    restrictions and the query modes DEFAULT (cosine), TEXT_SEARCH (BM25), HYBRID
+    (``alpha``-weighted rank fusion) and MMR.
+
+    Example:
+        >>> vector_store = LanceVectorStore(uri="docs.lance", embed_model=embed_model)  # doctest: +SKIP
+        >>> index = VectorStoreIndex.from_vector_store(                                 # doctest: +SKIP
+        ...     vector_store, embed_model=vector_store.embed_model)
+        >>> index.as_retriever(similarity_top_k=2).retrieve("when do cherries bloom?")  # doctest: +SKIP
+    """
+
+    stores_text: bool = True
+    flat_metadata: bool = False
+    collection: str = Field(default="default", description="The collection (one run of the store).")
+    namespace: str = Field(default=DEFAULT_NODE_NAMESPACE, description="Run-id prefix of collections.")
+
+    _store: ContextStore = PrivateAttr()
+    _embed_model: BaseEmbedding | None = PrivateAttr(default=None)
+
+    def __init__(
+        self,
+        *,
+        store: ContextStore | None = None,
+        uri: str | None = None,
+        collection: str = "default",
+        embed_model: Any = None,
+        dimension: int | None = None,
+        storage_options: Mapping[str, str] | None = None,
+        namespace: str = DEFAULT_NODE_NAMESPACE,
+        **store_options: Any,
+    ) -> None:
+        """Use an open ``store``, or open one at ``uri``.
+
+        Args:
+            store: An open ContextStore.
+            uri: Where to open (or create) the store.
+            collection: The collection of nodes this vector store reads and writes.
+            embed_model: The embedding model of the nodes (a LlamaIndex ``BaseEmbedding``
+                or a lance-context embedder); the store embeds nodes that come without
+                an embedding, and text queries, with it. Default: the store's embedder.
+            dimension: For a new store without ``embed_model`` whose nodes always come
+                with embeddings: their dimension.
+            storage_options: Object-store settings when opening ``uri``.
+            namespace: Run-id prefix of collections.
+            **store_options: Other ``ContextStore.open`` options.
+        """
+        super().__init__(  # type: ignore[call-arg]
+            collection=check_key(collection, "collection"), namespace=namespace
+        )
+        if uri is not None and dimension is not None and embed_model is None:
+            embedder: Any = None
+            store_options["dimension"] = dimension
+        else:
+            embedder = DEFAULT_EMBEDDER if embed_model is None else embed_model
+        self._store = resolve_store(
+            store, uri, embedder=embedder, storage_options=storage_options, open_options=store_options
+        )
+        if isinstance(embed_model, BaseEmbedding):
+            self._embed_model = embed_model
+
+    @classmethod
+    def class_name(cls) -> str:
+        """The LlamaIndex class name."""
+        return "LanceVectorStore"
+
+    @property
+    def client(self) -> ContextStore:
+        """The ContextStore underneath."""
+        return self._store
+
+    @property
+    def run_id(self) -> str:
+        """The collection's run id in the store."""
+        return self.namespace + self.collection
+
+    @property
+    def embed_model(self) -> BaseEmbedding | None:
+        """A LlamaIndex embedding model that embeds like the store (None without one)."""
+        if self._embed_model is not None:
+            return self._embed_model
+        return None if self._store.embedder is None else LanceEmbedding(self._store.embedder)
+
+    def at_version(self, version: int | str) -> LanceVectorStore:
+        """A read-only vector store as the store was at a version or tag."""
+        return LanceVectorStore(
+            store=self._store.at_version(version),
+            collection=self.collection,
+            embed_model=self._embed_model,
+            namespace=self.namespace,
+        )
+
+    # ------------------------------------------------------------------ translation
+    def _record_id(self, node_id: str) -> str:
+        check_key(node_id, "node id")
+        digest = hashlib.sha256(json.dumps([self.run_id, node_id]).encode()).hexdigest()
+        return digest[:32]
+
+    def _to_record(self, node: BaseNode) -> ContextRecord:
+        if not isinstance(node, BaseNode):
+            raise InvalidRecordError(f"expected a llama_index node, got {type(node).__name__}")
+        try:
+            metadata = node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata)
+        except (TypeError, ValueError) as exc:
+            raise InvalidRecordError(f"node {node.node_id!r} cannot be stored: {exc}") from exc
+        return ContextRecord(
+            id=self._record_id(node.node_id),
+            run_id=self.run_id,
+            role=NODE_ROLE,
+            text_payload=node.get_content(metadata_mode=MetadataMode.NONE) or None,
+            embedding=None if node.embedding is None else node.embedding,  # type: ignore[arg-type]
+            metadata=metadata,
+        )
+
+    @staticmethod
+    def _to_node(record: ContextRecord) -> BaseNode:
+        node = metadata_dict_to_node(record.metadata, text=record.text_payload or "")
+        if record.embedding is not None:
+            node.embedding = [float(x) for x in record.embedding]
+        return node
+
+    def _where(
+        self,
+        node_ids: Sequence[str] | None,
+        doc_ids: Sequence[str] | None,
+        filters: MetadataFilters | None,
+    ) -> dict[str, Any] | None:
+        parts: list[dict[str, Any]] = []
+        if node_ids is not None:
+            parts.append({"id": {"$in": [self._record_id(n) for n in node_ids]}})
+        if doc_ids is not None:
+            parts.append({"metadata.ref_doc_id": {"$in": list(doc_ids)}})
+        translated = filters_to_where(filters)
+        if translated is not None:
+            parts.append(translated)
+        return {"$and": parts} if parts else None
+
+    # ------------------------------------------------------------------ writes
+    def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        """Add (or replace) nodes in one commit; return their ids."""
+        records = {r.id: r for r in map(self._to_record, nodes)}  # a repeated node: the last wins
+        if records:
+            self._store.upsert(list(records.values()))
+        return [node.node_id for node in nodes]
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        """Delete every node of a source document."""
+        self._store.delete(
+            run_id=self.run_id, where={"metadata.ref_doc_id": check_key(ref_doc_id, "ref_doc_id")}
+        )
+
+    def delete_nodes(
+        self,
+        node_ids: list[str] | None = None,
+        filters: MetadataFilters | None = None,
+        **delete_kwargs: Any,
+    ) -> None:
+        """Delete nodes by id and/or filter (neither: every node, as in LlamaIndex)."""
+        self._store.delete(run_id=self.run_id, where=self._where(node_ids, None, filters) or {})
+
+    def clear(self) -> None:
+        """Delete every node of the collection (a new version)."""
+        self._store.delete(run_id=self.run_id)
+
+    # ------------------------------------------------------------------ reads
+    def get_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
+    ) -> list[BaseNode]:
+        """Nodes by id and/or filter (in the order of ``node_ids`` when given)."""
+        records = self._store.records(self.run_id, where=self._where(node_ids, None, filters))
+        nodes = [self._to_node(r) for r in records]
+        if node_ids is not None:
+            by_id = {n.node_id: n for n in nodes}
+            nodes = [by_id[i] for i in dict.fromkeys(node_ids) if i in by_id]
+        return nodes
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """Search the collection; filters apply before the top-k is cut."""
+        k = query.similarity_top_k
+        if k < 1:
+            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
+        where = self._where(query.node_ids or None, query.doc_ids or None, query.filters)
+        mode = VectorStoreQueryMode(query.mode)
+        if mode == VectorStoreQueryMode.TEXT_SEARCH:
+            hits = self._store.search(_text(query), k=k, mode="text", run_id=self.run_id, where=where)
+        elif mode == VectorStoreQueryMode.HYBRID:
+            hits = self._hybrid(query, where)
+        elif mode == VectorStoreQueryMode.MMR:
+            threshold = (
+                query.mmr_threshold if query.mmr_threshold is not None else kwargs.get("mmr_threshold")
+            )
+            fetch = kwargs.get("mmr_prefetch_k") or k * int(kwargs.get("mmr_prefetch_factor", 4))
+            hits = self._store.search(
+                _vector(query),
+                k=k,
+                run_id=self.run_id,
+                where=where,
+                mmr=True,
+                fetch_k=fetch,
+                lambda_mult=0.5 if threshold is None else float(threshold),
+            )
+        elif mode == VectorStoreQueryMode.DEFAULT:
+            hits = self._store.search(_vector(query), k=k, run_id=self.run_id, where=where)
+        else:
+            raise SearchError(
+                f"query mode {mode.value!r} is not supported; use default, text_search, hybrid or mmr"
+            )
+        nodes = [self._to_node(h.record) for h in hits]
+        return VectorStoreQueryResult(
+            nodes=nodes, similarities=[float(h.score) for h in hits], ids=[n.node_id for n in nodes]
+        )
+
+    def _hybrid(self, query: VectorStoreQuery, where: dict[str, Any] | None) -> list[SearchHit]:
+        """Vector and BM25 ranks fused with weights ``alpha`` and ``1 - alpha``."""
+        k = query.hybrid_top_k or query.similarity_top_k
+        alpha = 0.5 if query.alpha is None else float(query.alpha)
+        if not 0.0 <= alpha <= 1.0:
+            raise SearchError(f"alpha must be between 0 (BM25 only) and 1 (vector only), got {alpha}")
+        fetch = max(4 * k, query.sparse_top_k or 0)
+        vector_hits = self._store.search(_vector(query), k=fetch, run_id=self.run_id, where=where)
+        text_hits: list[SearchHit] = []
+        if query.query_str:
+            text_hits = self._store.search(
+                query.query_str, k=fetch, mode="text", run_id=self.run_id, where=where
+            )
+        dense = rrf_fuse({"vector": [h.record.id for h in vector_hits]})
+        sparse = rrf_fuse({"text": [h.record.id for h in text_hits]})
+        records = {h.record.id: h.record for h in vector_hits + text_hits}
+        scores = {i: alpha * dense.get(i, 0.0) + (1 - alpha) * sparse.get(i, 0.0) for i in records}
+        ranked = sorted((i for i in scores if scores[i] > 0), key=lambda i: (-scores[i], i))[:k]
+        return [SearchHit(record=records[i], score=scores[i], channels=("hybrid",)) for i in ranked]
+
+    # ------------------------------------------------------------------ async twins
+    async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        """Async :meth:`add`."""
+        return await asyncio.to_thread(self.add, nodes, **kwargs)
+
+    async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        """Async :meth:`delete`."""
+        await asyncio.to_thread(self.delete, ref_doc_id, **delete_kwargs)
+
+    async def adelete_nodes(
+        self,
+        node_ids: list[str] | None = None,
+        filters: MetadataFilters | None = None,
+        **delete_kwargs: Any,
+    ) -> None:
+        """Async :meth:`delete_nodes`."""
+        await asyncio.to_thread(self.delete_nodes, node_ids, filters, **delete_kwargs)
+
+    async def aclear(self) -> None:
+        """Async :meth:`clear`."""
+        await asyncio.to_thread(self.clear)
+
+    async def aget_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
+    ) -> list[BaseNode]:
+        """Async :meth:`get_nodes`."""
+        return await asyncio.to_thread(self.get_nodes, node_ids, filters)
+
+    async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """Async :meth:`query`."""
+        return await asyncio.to_thread(self.query, query, **kwargs)
+
+
+def _vector(query: VectorStoreQuery) -> Any:
+    if query.query_embedding is not None:
+        return list(query.query_embedding)
+    if query.query_str:
+        return query.query_str  # the store embeds it with its embedder
+    raise SearchError("this query mode needs query_embedding or query_str")
+
+
+def _text(query: VectorStoreQuery) -> str:
+    if query.query_str is None:
+        raise SearchError("text search needs query_str")
+    return query.query_str
