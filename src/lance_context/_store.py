@@ -210,7 +210,26 @@ class ContextStore(HistoryMixin, SearchMixin, MaintenanceMixin):
         """Insert records, replacing any stored record with the same id; one commit."""
         return self._write(records, op="upsert")
 
-    def _write(self, records: ContextRecord | Iterable[ContextRecord], op: str) -> int:
+    def replace(self, run_id: str, records: ContextRecord | Iterable[ContextRecord]) -> int:
+        """Make ``records`` the whole content of session ``run_id``, in one commit.
+
+        Records of the session that are not among ``records`` (by id) are deleted, the
+        others are written; a reader never sees a half-replaced session.
+
+        Raises:
+            InvalidRecordError: A record belongs to another session (nothing written).
+        """
+        batch = self._prepare(records)
+        strays = [r.id for r in batch if r.run_id != run_id]
+        if strays:
+            raise InvalidRecordError(f"records {strays[:3]!r} do not belong to session {run_id!r}")
+        if not batch:
+            return self.delete(run_id=run_id)
+        return self._write(batch, op="replace", scope=eq("run_id", run_id))
+
+    def _write(
+        self, records: ContextRecord | Iterable[ContextRecord], op: str, scope: str | None = None
+    ) -> int:
         self._check_writable()
         batch = self._prepare(records)
         if not batch:
@@ -219,7 +238,7 @@ class ContextStore(HistoryMixin, SearchMixin, MaintenanceMixin):
         with self._write_lock:
             schema = self._handle.latest().schema
             table = records_to_table(batch, vectors, schema, next_seqs(len(batch)))
-            version = self._commit(table, op)
+            version = self._commit(table, op, scope)
             self._maintain()
         return version
 
@@ -285,7 +304,7 @@ class ContextStore(HistoryMixin, SearchMixin, MaintenanceMixin):
                 f"embedder {embedder.name!r} failed ({type(exc).__name__}: {exc}); nothing was written"
             ) from exc
 
-    def _commit(self, table: pa.Table, op: str) -> int:
+    def _commit(self, table: pa.Table, op: str, scope: str | None = None) -> int:
         props = {OP_KEY: op, "lance_context.rows": str(table.num_rows)}
         handle = self._handle
 
@@ -298,6 +317,8 @@ class ContextStore(HistoryMixin, SearchMixin, MaintenanceMixin):
         def merge() -> int:
             ds = handle.latest()
             builder = ds.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+            if scope is not None:
+                builder = builder.when_not_matched_by_source_delete(scope)
             builder.execute(table)
             return int(ds.version)
 

@@ -267,3 +267,17 @@ def test_odd_run_ids_round_trip_and_isolate(store: ContextStore, run_id: str) ->
     store.add([text("other", run_id="other"), text("mine", run_id=run_id)])
     assert [(r.run_id, r.content) for r in store.records(run_id)] == [(run_id, "mine")]
     assert run_id in store.run_ids()
+
+
+def test_replace_swaps_a_session_in_one_commit(store: ContextStore) -> None:
+    store.add([text("old 1", id="o1"), text("old 2", id="o2"), text("other", id="x", run_id="s2")])
+    before = store.version()
+    version = store.replace("s1", [text("old 2 edited", id="o2"), text("new", id="n")])
+    assert version == before + 1
+    assert [r.content for r in store.records("s1")] == ["old 2 edited", "new"]
+    assert [r.content for r in store.records("s2")] == ["other"]
+    assert [r.content for r in store.at_version(before).records("s1")] == ["old 1", "old 2"]
+    with pytest.raises(InvalidRecordError, match="do not belong to session"):
+        store.replace("s1", [text("wrong", run_id="s2")])
+    store.replace("s1", [])
+    assert store.records("s1") == [] and store.count("s2") == 1

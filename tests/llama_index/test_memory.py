@@ -185,6 +185,7 @@ def test_set_reset_and_time_travel(store: ContextStore) -> None:
     before_set = store.version()
     memory.set([user("rewritten")])
     assert [m.content for m in memory.get_all()] == ["rewritten"]
+    assert store.version() == before_set + 1  # set() is one commit
     before_reset = store.version()
     memory.reset()
     assert memory.get_all() == []

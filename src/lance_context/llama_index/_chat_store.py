@@ -72,10 +72,7 @@ class _KeyedStore:
     def _set(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
-        old = [r.id for r in self._records(key)]
-        self._add(key, messages, status)  # written first: an interruption loses nothing
-        if old:
-            self._store.delete(old)
+        self._store.replace(self._run(key), self._build(key, list(messages), status))  # one commit
 
     def _delete_at(self, key: str, idx: int) -> ChatMessage | None:
         messages = self._messages(key)

@@ -273,15 +273,8 @@ class LanceMemory(BaseMemory):
             self._store.add(records)
 
     def set(self, messages: list[ChatMessage]) -> None:
-        """Replace the session's history with ``messages``.
-
-        The new messages are written first and the old ones deleted after, so an
-        interruption never loses the conversation (two new versions).
-        """
-        old = [record_id for record_id, _ in self._entries()]
-        self.put_messages(messages)
-        if old:
-            self._store.delete(old)
+        """Replace the session's history with ``messages`` in one commit (one new version)."""
+        self._store.replace(self.run_id, records_for(list(messages), self.run_id))
 
     def reset(self) -> None:
         """Forget the session (a new version; older versions still show it)."""
