@@ -114,9 +114,8 @@ class HistoryMixin:
         """Name a version (default: the one this store reads)."""
         _check_name("tag", name)
         target = self._resolve(version) if version is not None else self.version()
-        ds = self._handle.latest()
         ref: int | tuple[str, int] = target if self.branch_name == MAIN_BRANCH else (self.branch_name, target)
-        self._handle.call(lambda: ds.tags.create(name, ref), f"create tag {name!r}", retry=False)
+        self._handle.write(lambda ds: ds.tags.create(name, ref), f"create tag {name!r}", retry=False)
 
     def tags(self) -> dict[str, int]:
         """Tags of this branch and the versions they name."""
@@ -129,10 +128,9 @@ class HistoryMixin:
 
     def delete_tag(self, name: str) -> None:
         """Remove a tag (the version stays until cleanup)."""
-        ds = self._handle.latest()
-        if name not in ds.tags.list():
+        if name not in self._handle.latest().tags.list():
             raise VersionNotFoundError(f"no tag named {name!r}")
-        self._handle.call(lambda: ds.tags.delete(name), f"delete tag {name!r}", retry=False)
+        self._handle.write(lambda ds: ds.tags.delete(name), f"delete tag {name!r}", retry=False)
 
     @property
     def branch_name(self) -> str:
@@ -148,8 +146,10 @@ class HistoryMixin:
         if self.read_only:
             raise ReadOnlyError("this store was opened read_only=True")
         target = self._resolve(version_or_tag)
-        old = self._handle.at(target)
-        self._handle.call(old.restore, f"restore version {target}")
+        self._handle.write(
+            lambda ds: ds.checkout_version((self.branch_name, target)).restore(),
+            f"restore version {target}",
+        )
         self._pinned = None
         return int(self._handle.latest().version)
 
@@ -168,9 +168,8 @@ class HistoryMixin:
         if name == MAIN_BRANCH or name in self.branches():
             raise InvalidFilterError(f"a branch named {name!r} already exists")
         source = self.version() if from_version is None else self._resolve(from_version)
-        ds = self._handle.latest()
         ref: int | tuple[str, int] = source if self.branch_name == MAIN_BRANCH else (self.branch_name, source)
-        self._handle.call(lambda: ds.create_branch(name, ref), f"create branch {name!r}", retry=False)
+        self._handle.write(lambda ds: ds.create_branch(name, ref), f"create branch {name!r}", retry=False)
         handle = DatasetHandle(self._handle.uri, self._handle.storage_options, branch=name)
         return self._clone(handle, pinned=None, read_only=False)
 
@@ -193,8 +192,7 @@ class HistoryMixin:
             raise InvalidFilterError(
                 "cannot delete the branch this store is on; checkout_branch('main') first"
             )
-        ds = self._handle.latest()
-        self._handle.call(lambda: ds.branches.delete(name), f"delete branch {name!r}", retry=False)
+        self._handle.write(lambda ds: ds.branches.delete(name), f"delete branch {name!r}", retry=False)
 
     # ------------------------------------------------------------------ diff
     def diff(self, from_version: int | str, to_version: int | str | None = None) -> VersionDiff:
@@ -250,15 +248,14 @@ class HistoryMixin:
             ``{"bytes_removed": ..., "old_versions": ...}``.
         """
         self._check_writable()
-        ds = self._handle.latest()
         if not keep_tagged:
             cutoff = datetime.now(timezone.utc) - older_than
             stamps = {v.version: v.timestamp for v in self.versions()}
             for name, version in self.tags().items():
                 if stamps.get(version, cutoff) < cutoff:
-                    ds.tags.delete(name)
-        stats = self._handle.call(
-            lambda: ds.cleanup_old_versions(
+                    self.delete_tag(name)
+        stats = self._handle.write(
+            lambda ds: ds.cleanup_old_versions(
                 older_than=older_than,
                 retain_versions=keep_versions,
                 error_if_tagged_old_versions=False,

@@ -88,18 +88,18 @@ def reembed(
                 "the store changed while re-embedding; nothing was written: run reembed() again"
             )
 
-        def overwrite() -> int:
+        def overwrite(ds: lance.LanceDataset) -> int:
             written = lance.write_dataset(
                 rebuilt,
-                handle.latest(),
+                ds,
                 mode="overwrite",
                 transaction_properties={OP_KEY: "reembed"},
             )
             handle.replace(written)
             return int(written.version)
 
-        version = handle.call(overwrite, "write the re-embedded records", retry=False)
-        handle.call(lambda: ensure_indexes(handle.latest()), "rebuild indexes")
+        version = handle.write(overwrite, "write the re-embedded records", retry=False)
+        handle.write(ensure_indexes, "rebuild indexes")
         store.embedder = new
         store.dimension = new.dimension
         store._recorded_embedder = info

@@ -1,0 +1,388 @@
+"""LanceCheckpointSaver: LangGraph checkpoints and pending writes in a context store."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import random
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from .._records import ContextRecord
+from .._store import ContextStore
+from ._checkpoint_records import (
+    CHECKPOINT_ROLE,
+    THREAD_PREFIX,
+    WRITE_ROLE,
+    checkpoint_record,
+    retarget,
+    thread_key,
+    to_tuple,
+    write_idx,
+    write_record,
+)
+from ._locking import serialized
+from ._prune import kept_checkpoints
+
+__all__ = ["LanceCheckpointSaver"]
+
+#: Above this many listed checkpoints, their writes are read per thread rather than by id.
+_WRITES_BY_ID_MAX = 64
+#: Clauses per delete filter when deleting many checkpoints by key.
+_DELETE_CHUNK = 256
+
+Where = dict[Any, Any]
+
+
+def _key(record: ContextRecord) -> tuple[str, str, str]:
+    """(session, namespace, checkpoint id) of a checkpoint or write record."""
+    return (record.run_id, record.metadata["checkpoint_ns"], record.metadata["checkpoint_id"])
+
+
+def _key_clause(record: ContextRecord) -> Where:
+    """Filter matching a checkpoint and its writes (same thread, namespace and id)."""
+    meta = record.metadata
+    return {
+        "run_id": record.run_id,
+        "checkpoint_ns": meta["checkpoint_ns"],
+        "checkpoint_id": meta["checkpoint_id"],
+    }
+
+
+class LanceCheckpointSaver(BaseCheckpointSaver[str]):
+    """A LangGraph checkpointer on a lance-context store: durable, versioned threads.
+
+    Checkpoints and pending writes are records of the shared
+    :class:`~lance_context.ContextStore` (one session per thread, payloads serialized
+    by LangGraph's ``serde``). Every write is a Lance version, so
+    :meth:`at_version` reads every thread as it was at any past store version, and
+    :meth:`branch` (or ``store.branch(...)``) forks all threads at once.
+
+    The latest checkpoint of a thread is the one written last (append order); LangGraph
+    writes checkpoints in id order, so this is also the highest checkpoint id. ``list``
+    returns checkpoints newest first in the same order.
+
+    Args:
+        store: An open store to share (with a :class:`LanceStore`, other adapters...).
+        uri: Where to open (or create) a store when ``store`` is not given; it is
+            opened without an embedder, as checkpoints are never embedded. To keep
+            threads and a :class:`LanceStore` in one dataset, open the
+            :class:`~lance_context.ContextStore` once and pass it as ``store=`` to both.
+        storage_options: Object-store settings for ``uri``.
+        serde: LangGraph serializer (default: LangGraph's ``JsonPlusSerializer``).
+
+    Example:
+        >>> from langgraph.graph import StateGraph                      # doctest: +SKIP
+        >>> saver = LanceCheckpointSaver(uri="agent.lance")              # doctest: +SKIP
+        >>> graph = builder.compile(checkpointer=saver)                  # doctest: +SKIP
+        >>> graph.invoke(inputs, {"configurable": {"thread_id": "t1"}})  # doctest: +SKIP
+    """
+
+    store: ContextStore
+
+    def __init__(
+        self,
+        *,
+        store: ContextStore | None = None,
+        uri: str | None = None,
+        storage_options: Mapping[str, str] | None = None,
+        serde: SerializerProtocol | None = None,
+    ) -> None:
+        super().__init__(serde=serde)
+        if (store is None) == (uri is None):
+            raise TypeError("LanceCheckpointSaver needs exactly one of store= or uri=")
+        self.store = store or ContextStore.open(str(uri), storage_options=storage_options, embedder=None)
+
+    def __repr__(self) -> str:
+        return f"LanceCheckpointSaver({self.store!r})"
+
+    # ------------------------------------------------------------------ versions
+    def at_version(self, version_or_tag: int | str) -> LanceCheckpointSaver:
+        """A read-only saver showing every thread as it was at a store version or tag."""
+        return LanceCheckpointSaver(store=self.store.at_version(version_or_tag), serde=self.serde)
+
+    def branch(self, name: str, from_version: int | str | None = None) -> LanceCheckpointSaver:
+        """Fork every thread onto a new store branch; return a saver writing there.
+
+        Writes through the returned saver never show on this one, and vice versa.
+        """
+        return LanceCheckpointSaver(store=self.store.branch(name, from_version), serde=self.serde)
+
+    # ------------------------------------------------------------------ reads
+    @serialized
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint named by ``config``, or the thread's latest one, with its pending writes."""
+        conf = config["configurable"]
+        session, ns = thread_key(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
+        if checkpoint_id := get_checkpoint_id(config):
+            # one read: the checkpoint and its writes share (thread, namespace, id)
+            found = self.store.records(session, where={"checkpoint_ns": ns, "checkpoint_id": checkpoint_id})
+            checkpoints = [r for r in found if r.role == CHECKPOINT_ROLE]
+            writes = [r for r in found if r.role == WRITE_ROLE]
+        else:
+            checkpoints = self.store.records(
+                session, roles=CHECKPOINT_ROLE, where={"checkpoint_ns": ns}, last=1
+            )
+            if checkpoints:
+                checkpoint_id = checkpoints[-1].metadata["checkpoint_id"]
+                where = {"checkpoint_ns": ns, "checkpoint_id": checkpoint_id}
+                writes = self.store.records(session, roles=WRITE_ROLE, where=where)
+        if not checkpoints:
+            return None
+        return to_tuple(self.serde, checkpoints[-1], writes)
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints matching ``config``, metadata ``filter`` and ``before``, newest first."""
+        yield from self._list(config, filter, before, limit)
+
+    @serialized
+    def _list(
+        self,
+        config: RunnableConfig | None,
+        filter: Mapping[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> builtins.list[CheckpointTuple]:
+        if limit is not None and limit <= 0:
+            return []
+        run_id, where = self._list_filter(config, filter, before)
+        found = self.store.records(run_id, roles=CHECKPOINT_ROLE, where=where, last=limit)
+        found.reverse()
+        writes = self._writes_of(run_id, found)
+        return [to_tuple(self.serde, r, writes.get(_key(r), [])) for r in found]
+
+    def _list_filter(
+        self,
+        config: RunnableConfig | None,
+        filter: Mapping[str, Any] | None,
+        before: RunnableConfig | None,
+    ) -> tuple[str | None, Where]:
+        where: Where = {}
+        run_id = None
+        if config is None:
+            where["run_id"] = {"$prefix": THREAD_PREFIX}
+        else:
+            conf = config["configurable"]
+            run_id = thread_key(conf["thread_id"])
+            if conf.get("checkpoint_ns") is not None:
+                where["checkpoint_ns"] = str(conf["checkpoint_ns"])
+            if checkpoint_id := get_checkpoint_id(config):
+                where["checkpoint_id"] = checkpoint_id
+        for key, value in (filter or {}).items():
+            # {"$eq": value}: a dict value is compared as a value, never read as operators
+            where[("metadata", "checkpoint_metadata", str(key))] = {"$eq": value}
+        if before is not None and (before_id := get_checkpoint_id(before)):
+            where[("metadata", "checkpoint_id")] = {"$lt": before_id}
+        return run_id, where
+
+    def _writes_of(
+        self, run_id: str | None, checkpoints: Sequence[ContextRecord]
+    ) -> dict[tuple[str, str, str], builtins.list[ContextRecord]]:
+        """Pending writes of the given checkpoints, keyed by (session, namespace, checkpoint id)."""
+        if not checkpoints:
+            return {}
+        where: Where = {"run_id": {"$in": sorted({r.run_id for r in checkpoints})}}
+        if len(checkpoints) <= _WRITES_BY_ID_MAX:
+            where["checkpoint_id"] = {"$in": sorted({r.metadata["checkpoint_id"] for r in checkpoints})}
+        grouped: dict[tuple[str, str, str], builtins.list[ContextRecord]] = {}
+        for write in self.store.records(run_id, roles=WRITE_ROLE, where=where):
+            grouped.setdefault(_key(write), []).append(write)
+        return grouped
+
+    # ------------------------------------------------------------------ writes
+    @serialized
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint (idempotent: the same checkpoint id replaces itself)."""
+        conf = config["configurable"]
+        thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
+        record = checkpoint_record(
+            self.serde,
+            thread_id=thread_id,
+            checkpoint_ns=ns,
+            checkpoint=checkpoint,
+            metadata=get_checkpoint_metadata(config, metadata),
+            parent_checkpoint_id=conf.get("checkpoint_id"),
+        )
+        self.store.upsert(record)
+        saved = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}
+        return {"configurable": saved}
+
+    @serialized
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's pending writes for a checkpoint, as LangGraph's savers do.
+
+        A regular write already stored for the same task and index is kept; special
+        writes (errors, interrupts...) replace the stored one.
+        """
+        conf = config["configurable"]
+        records = [
+            write_record(
+                self.serde,
+                thread_id=str(conf["thread_id"]),
+                checkpoint_ns=str(conf.get("checkpoint_ns", "")),
+                checkpoint_id=str(conf["checkpoint_id"]),
+                task_id=task_id,
+                task_path=task_path,
+                idx=write_idx(channel, position),
+                channel=channel,
+                value=value,
+            )
+            for position, (channel, value) in enumerate(writes)
+        ]
+        unique = list({r.id: r for r in records}.values())
+        if not unique:
+            return
+        stored = {r.id for r in self.store.get_many([r.id for r in unique])}
+        fresh = [r for r in unique if r.metadata["idx"] < 0 or r.id not in stored]
+        if not fresh:
+            return
+        if any(r.id in stored for r in fresh):
+            self.store.upsert(fresh)
+        else:
+            self.store.add(fresh)
+
+    @serialized
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint and write of a thread (older store versions keep them)."""
+        self.store.delete(run_id=thread_key(thread_id))
+
+    @serialized
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints made by these runs (``metadata["run_id"]``) and their writes."""
+        if not run_ids:
+            return
+        doomed = self.store.records(
+            roles=CHECKPOINT_ROLE,
+            where={
+                "run_id": {"$prefix": THREAD_PREFIX},
+                ("metadata", "checkpoint_metadata", "run_id"): {"$in": [str(r) for r in run_ids]},
+            },
+        )
+        for start in range(0, len(doomed), _DELETE_CHUNK):
+            chunk = doomed[start : start + _DELETE_CHUNK]
+            self.store.delete(where={"$or": [_key_clause(r) for r in chunk]})
+
+    @serialized
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint and write of a thread, in order, to another thread."""
+        source = self.store.records(thread_key(source_thread_id))
+        if source:
+            self.store.upsert([retarget(r, str(target_thread_id)) for r in source])
+
+    @serialized
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Drop old checkpoints of these threads.
+
+        ``"keep_latest"`` keeps the latest checkpoint of each namespace with its writes,
+        plus the ancestors a ``DeltaChannel`` still needs to rebuild its value;
+        ``"delete"`` removes the threads entirely.
+        """
+        if strategy not in ("keep_latest", "delete"):
+            raise ValueError(f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'")
+        keys = [thread_key(t) for t in thread_ids]
+        if not keys:
+            return
+        if strategy == "delete":
+            self.store.delete(where={"run_id": {"$in": keys}})
+            return
+        checkpoints = self.store.records(roles=CHECKPOINT_ROLE, where={"run_id": {"$in": keys}})
+        kept = kept_checkpoints(self.serde, checkpoints)
+        if len(kept) == len(checkpoints):
+            return
+        keep_clause: Where = {"$or": [_key_clause(r) for r in kept]} if kept else {"run_id": {"$in": []}}
+        self.store.delete(where={"run_id": {"$in": keys}, "$not": keep_clause})
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """Channel versions as LangGraph's own savers make them: ``<counter>.<random>``."""
+        if current is None:
+            counter = 0
+        elif isinstance(current, int):
+            counter = current
+        else:
+            counter = int(current.split(".")[0])
+        return f"{counter + 1:032}.{random.random():016}"
+
+    # ------------------------------------------------------------------ async twins
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Async :meth:`get_tuple` (runs in a worker thread)."""
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Async :meth:`list` (reads in a worker thread)."""
+        found = await asyncio.to_thread(self._list, config, filter, before, limit)
+        for item in found:
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Async :meth:`put`."""
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Async :meth:`put_writes`."""
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Async :meth:`delete_thread`."""
+        await asyncio.to_thread(self.delete_thread, thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Async :meth:`delete_for_runs`."""
+        await asyncio.to_thread(self.delete_for_runs, run_ids)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Async :meth:`copy_thread`."""
+        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Async :meth:`prune`."""
+        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)

@@ -1,0 +1,365 @@
+"""LanceStore: LangGraph's long-term memory store (``BaseStore``) on a context store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    IndexConfig,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+    ensure_embeddings,
+    validate_op_namespace,
+)
+
+from .._embedders import to_matrix
+from .._errors import EmbedderMismatchError
+from .._records import ContextRecord
+from .._store import DEFAULT_EMBEDDER, ContextStore
+from ._locking import store_lock
+from ._store_records import (
+    ITEM_ROLE,
+    STORE_PREFIX,
+    TEXT_ROLE,
+    ItemTexts,
+    Vector,
+    Where,
+    item_id,
+    item_records,
+    matches,
+    namespace_key,
+    namespace_of,
+    namespace_where,
+    not_expired,
+    refreshed,
+    texts_for,
+    to_item,
+    to_search_item,
+    value_where,
+)
+from ._ttl import TTLSweeper
+
+__all__ = ["LanceStore"]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class _Plan:
+    """What a batch must embed before touching the store (so async embedders stay async)."""
+
+    puts: dict[tuple[tuple[str, ...], str], PutOp] = field(default_factory=dict)
+    texts: dict[tuple[tuple[str, ...], str], ItemTexts] = field(default_factory=dict)
+    queries: dict[str, Vector | None] = field(default_factory=dict)
+
+
+class LanceStore(BaseStore):
+    """LangGraph long-term memory (``BaseStore``) on a lance-context store.
+
+    Items are records of the shared :class:`~lance_context.ContextStore`, one session
+    per namespace, values kept as exact JSON. ``search(query=...)`` is semantic when the
+    store embeds: through ``index={"dims", "embed", "fields"}`` as in LangGraph, or with
+    the context store's own embedder (every item's whole value, ``fields=["$"]``).
+    ``filter=`` takes ``$eq $ne $gt $gte $lt $lte`` and is applied before the top-k.
+    Without ``query=``, ``search`` returns the most recently written items first (a TTL
+    refresh on read counts as a write). TTLs (minutes) follow LangGraph's ``TTLConfig``;
+    ``sweep_ttl()`` or ``start_ttl_sweeper()`` delete expired items.
+
+    Args:
+        store: An open store to share (with a checkpointer, other adapters...).
+        uri: Where to open (or create) a store when ``store`` is not given.
+        storage_options: Object-store settings for ``uri``.
+        index: LangGraph index config. With ``embed``, this store computes the vectors
+            (the context store must have ``dims``-dimensional vectors; a new one is
+            created so). Without ``embed``, the context store's embedder is used.
+        ttl: LangGraph TTL config (``default_ttl``, ``refresh_on_read``, ``omit_expired``,
+            ``sweep_interval_minutes``).
+        embedder: The embedder for a store opened from ``uri`` without ``index["embed"]``.
+
+    Example:
+        >>> memory = LanceStore(uri="memory.lance", embedder=HashingEmbedder())  # doctest: +SKIP
+        >>> memory.put(("users", "u1"), "likes", {"text": "likes green tea"})     # doctest: +SKIP
+        >>> memory.search(("users", "u1"), query="favourite drink")[0].key        # doctest: +SKIP
+        'likes'
+    """
+
+    supports_ttl = True
+
+    def __init__(
+        self,
+        *,
+        store: ContextStore | None = None,
+        uri: str | None = None,
+        storage_options: Mapping[str, str] | None = None,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        embedder: Any = DEFAULT_EMBEDDER,
+    ) -> None:
+        if (store is None) == (uri is None):
+            raise TypeError("LanceStore needs exactly one of store= or uri=")
+        self.index_config: dict[str, Any] | None = dict(index) if index else None
+        self.ttl_config = ttl
+        self.embeddings: Embeddings | None = None
+        dims = None
+        if index and index.get("embed") is not None:
+            self.embeddings = ensure_embeddings(index["embed"])
+            given = index.get("dims")
+            dims = int(given) if given else len(self.embeddings.embed_query("dimension probe"))
+        if store is None:
+            chosen = None if self.embeddings is not None else embedder
+            store = ContextStore.open(
+                str(uri), storage_options=storage_options, embedder=chosen, dimension=dims
+            )
+        if dims is not None and store.dimension != dims:
+            raise EmbedderMismatchError(
+                f"index dims={dims} but the context store holds {store.dimension}-dimensional vectors; "
+                "use a store made for this index or drop 'embed' to use the store's embedder"
+            )
+        self.store = store
+        self.dims = dims
+        fields = (self.index_config or {}).get("fields") or ["$"]
+        self.fields: list[str] = list(fields)
+        self._sweeper = TTLSweeper(self)
+
+    def __repr__(self) -> str:
+        return f"LanceStore({self.store!r})"
+
+    @property
+    def semantic(self) -> bool:
+        """Whether items are embedded and ``query=`` ranks by similarity."""
+        return self.embeddings is not None or self.store.embedder is not None
+
+    def at_version(self, version_or_tag: int | str) -> LanceStore:
+        """A read-only view of every namespace as it was at a store version or tag."""
+        view = LanceStore.__new__(LanceStore)
+        view.__dict__.update(self.__dict__)
+        view.store = self.store.at_version(version_or_tag)
+        view._sweeper = TTLSweeper(view)
+        return view
+
+    # ------------------------------------------------------------------ batches
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        """Run get, search, put and list-namespaces ops; reads see the state before the puts."""
+        op_list = list(ops)
+        plan = self._plan(op_list)
+        if self.embeddings is not None:
+            self._embed(plan, self.embeddings.embed_documents, self.embeddings.embed_query)
+        return self._run(op_list, plan)
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        """Async :meth:`batch`: embeds with the async embedding methods, then runs in a thread."""
+        op_list = list(ops)
+        plan = self._plan(op_list)
+        if self.embeddings is not None:
+            texts = [t for entry in plan.texts.values() for _, t in entry.texts]
+            docs = await self.embeddings.aembed_documents(texts) if texts else []
+            queries = {q: await self.embeddings.aembed_query(q) for q in plan.queries}
+            self._embed(plan, lambda _: docs, queries.__getitem__)
+        return await asyncio.to_thread(self._run, op_list, plan)
+
+    def _plan(self, ops: Sequence[Op]) -> _Plan:
+        plan = _Plan()
+        for op in ops:
+            validate_op_namespace(op)
+            if isinstance(op, PutOp):
+                plan.puts[(tuple(op.namespace), str(op.key))] = op  # the last write wins
+            elif isinstance(op, SearchOp):
+                if op.query and self.semantic:
+                    plan.queries[op.query] = None
+            elif not isinstance(op, (GetOp, ListNamespacesOp)):
+                raise ValueError(f"Unknown operation type: {type(op).__name__}")
+        for ref, op in plan.puts.items():
+            if op.value is not None and op.index is not False and self.semantic:
+                paths = self.fields if op.index is None else list(op.index)
+                plan.texts[ref] = ItemTexts(texts_for(op.value, paths))
+        return plan
+
+    def _embed(self, plan: _Plan, documents: Any, query: Any) -> None:
+        assert self.dims is not None
+        who = "the index config's embed"
+        texts = [t for entry in plan.texts.values() for _, t in entry.texts]
+        vectors = iter(to_matrix(documents(texts), len(texts), self.dims, who)) if texts else iter(())
+        for entry in plan.texts.values():
+            entry.vectors = [next(vectors) for _ in entry.texts]
+        for text in plan.queries:
+            plan.queries[text] = to_matrix([query(text)], 1, self.dims, who)[0]
+
+    def _run(self, ops: Sequence[Op], plan: _Plan) -> list[Result]:
+        with store_lock(self.store):
+            return self._run_locked(ops, plan)
+
+    def _run_locked(self, ops: Sequence[Op], plan: _Plan) -> list[Result]:
+        results: list[Result] = [None] * len(ops)
+        gets = [(i, op) for i, op in enumerate(ops) if isinstance(op, GetOp)]
+        if gets:
+            for (i, _), item in zip(gets, self._get([op for _, op in gets]), strict=True):
+                results[i] = item
+        for i, op in enumerate(ops):
+            if isinstance(op, SearchOp):
+                results[i] = self._search(op, plan)
+            elif isinstance(op, ListNamespacesOp):
+                results[i] = self._list_namespaces(op)
+        if plan.puts:
+            self._put(plan)
+        return results
+
+    # ------------------------------------------------------------------ reads
+    def _live(self) -> list[Where]:
+        omit = bool(self.ttl_config and self.ttl_config.get("omit_expired"))
+        return [not_expired(_now())] if omit else []
+
+    def _get(self, ops: Sequence[GetOp]) -> list[Item | None]:
+        ids = [item_id(op.namespace, str(op.key)) for op in ops]
+        found = {r.id: r for r in self.store.get_many(ids)}
+        if self._live():
+            now = _now().timestamp()
+            found = {k: r for k, r in found.items() if (r.metadata.get("expires_at") or now + 1) > now}
+        self._refresh([found[i] for i, op in zip(ids, ops, strict=True) if op.refresh_ttl and i in found])
+        return [to_item(found[i]) if i in found else None for i in ids]
+
+    def _search(self, op: SearchOp, plan: _Plan) -> list[SearchItem]:
+        clauses = [namespace_where(op.namespace_prefix), *value_where(op.filter), *self._live()]
+        if op.query and self.semantic:
+            hits = self._ranked(op, plan.queries.get(op.query), clauses)
+        else:
+            newest = self.store.records(
+                roles=ITEM_ROLE, where={"$and": clauses}, last=max(op.offset + op.limit, 0)
+            )
+            newest.reverse()
+            hits = [(r, None) for r in newest[op.offset : op.offset + op.limit]]
+        if op.refresh_ttl:
+            self._refresh([r for r, _ in hits])
+        return [to_search_item(r, s) for r, s in hits]
+
+    def _ranked(
+        self, op: SearchOp, vector: Vector | None, clauses: list[Where]
+    ) -> list[tuple[ContextRecord, float | None]]:
+        """Items by best-matching text (max pooling), then unindexed items to fill ``limit``."""
+        wanted = op.offset + op.limit
+        fetch = max(2 * wanted, 10)
+        query: Any = op.query if vector is None else vector
+        where = {"$and": [{"role": {"$in": [ITEM_ROLE, TEXT_ROLE]}}, *clauses]}
+        while True:
+            hits = self.store.search(query, k=fetch, where=where)
+            pooled: dict[tuple[str, str], tuple[ContextRecord, float | None]] = {}
+            for hit in hits:
+                pooled.setdefault((hit.record.run_id, hit.record.metadata["key"]), (hit.record, hit.score))
+            if len(pooled) >= wanted or len(hits) < fetch:
+                break
+            fetch *= 2
+        ranked = list(pooled.values())[op.offset : wanted]
+        if len(ranked) < op.limit:
+            unindexed = {"$and": [{"role": ITEM_ROLE, "text": {"$exists": False}}, *clauses]}
+            extra = self.store.records(where=unindexed, limit=op.limit - len(ranked))
+            ranked.extend((r, None) for r in extra)
+        return ranked
+
+    def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
+        if self._live():
+            live = self.store.records(roles=ITEM_ROLE, where={"$and": [namespace_where(()), *self._live()]})
+            run_ids = {r.run_id for r in live}
+        else:
+            run_ids = {r for r in self.store.run_ids() if r.startswith(STORE_PREFIX)}
+        namespaces = [namespace_of(r) for r in run_ids]
+        for condition in op.match_conditions or ():
+            namespaces = [ns for ns in namespaces if matches(condition, ns)]
+        if op.max_depth is not None:
+            namespaces = [ns[: op.max_depth] for ns in namespaces]
+        return sorted(set(namespaces))[op.offset : op.offset + op.limit]
+
+    def _refresh(self, records: Sequence[ContextRecord]) -> None:
+        """Restart the TTL of the items these records belong to (all their records).
+
+        Called for reads whose op asks for it (``refresh_ttl``; LangGraph derives the
+        default from ``TTLConfig.refresh_on_read``). A read-only view reads without it.
+        """
+        if self.store.read_only:
+            return
+        items = {(r.run_id, r.metadata["key"]) for r in records if r.metadata.get("ttl_minutes") is not None}
+        if not items:
+            return
+        everything = self.store.records(
+            where={"$or": [{"run_id": run_id, ("metadata", "key"): key} for run_id, key in sorted(items)]}
+        )
+        now = _now()
+        self.store.upsert([refreshed(r, now) for r in everything])
+
+    # ------------------------------------------------------------------ writes
+    def _put(self, plan: _Plan) -> None:
+        deletes = [ref for ref, op in plan.puts.items() if op.value is None]
+        if deletes:
+            self.store.delete(where={"$or": [self._item_where(ns, key) for ns, key in deletes]})
+        writes = {ref: op for ref, op in plan.puts.items() if op.value is not None}
+        if not writes:
+            return
+        before = {r.id: r for r in self.store.get_many([item_id(ns, key) for ns, key in writes])}
+        now = _now()
+        records: list[ContextRecord] = []
+        for (ns, key), op in writes.items():
+            old = before.get(item_id(ns, key))
+            assert op.value is not None
+            records.extend(
+                item_records(
+                    ns,
+                    key,
+                    op.value,
+                    created_at=now if old is None else old.created_at,
+                    now=now,
+                    ttl=op.ttl,
+                    indexed=plan.texts.get((ns, key), ItemTexts()),
+                )
+            )
+        kept = [r.id for r in records]
+        stale = [
+            {"$and": [self._item_where(m["namespace"], m["key"]), {"id": {"$nin": kept}}]}
+            for m in (old.metadata for old in before.values())
+            if m.get("texts", 0) > 1
+        ]
+        if stale:
+            self.store.delete(where={"$or": stale})
+        self.store.upsert(records)
+
+    @staticmethod
+    def _item_where(namespace: Sequence[str], key: str) -> Where:
+        return {"run_id": namespace_key(namespace), ("metadata", "key"): key}
+
+    # ------------------------------------------------------------------ TTL
+    def sweep_ttl(self) -> int:
+        """Delete every item whose TTL has run out; return how many items were deleted."""
+        with store_lock(self.store):
+            return self._sweep()
+
+    def _sweep(self) -> int:
+        expired = {
+            "$and": [
+                namespace_where(()),
+                {("metadata", "expires_at"): {"$lte": _now().timestamp()}},
+            ]
+        }
+        count = self.store.count(roles=ITEM_ROLE, where=expired)
+        if count:
+            self.store.delete(where=expired)
+        return count
+
+    def start_ttl_sweeper(self, sweep_interval_minutes: float | None = None) -> Any:
+        """Sweep expired items in a background thread; return a future that stops it when cancelled."""
+        return self._sweeper.start(sweep_interval_minutes)
+
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the background sweeper; False if it did not stop within ``timeout`` seconds."""
+        return self._sweeper.stop(timeout)

@@ -1,0 +1,234 @@
+"""How LangGraph store items are laid out as context records, and how ops become filters.
+
+A namespace is one session of the store: ``run_id = "langgraph:store:" + ".".join(ns)``.
+LangGraph forbids ``.`` in namespace labels (checked on every op), so the encoding is
+unambiguous and a namespace prefix is a ``run_id`` prefix ending at a label boundary.
+
+| role              | text (embedded)          | metadata                                   |
+|-------------------|--------------------------|--------------------------------------------|
+| ``store_item``    | the item's first indexed | namespace, key, value (exact JSON),        |
+|                   | text, if any             | updated_at, ttl_minutes, expires_at, path  |
+| ``store_item_text`` | each further text       | the same, with its own ``path``            |
+
+Every record of an item carries the whole value, so ``filter=`` is applied before the
+vector top-k for any of them; search results are pooled per item (best text wins).
+This module is pure (no I/O).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from langgraph.store.base import Item, MatchCondition, SearchItem, get_text_at_path, tokenize_path
+
+from .._records import ContextRecord
+
+__all__ = [
+    "ITEM_ROLE",
+    "STORE_PREFIX",
+    "TEXT_ROLE",
+    "ItemTexts",
+    "item_id",
+    "item_records",
+    "matches",
+    "namespace_key",
+    "namespace_of",
+    "namespace_where",
+    "not_expired",
+    "texts_for",
+    "to_item",
+    "to_search_item",
+    "value_where",
+]
+
+STORE_PREFIX = "langgraph:store:"
+ITEM_ROLE = "store_item"
+TEXT_ROLE = "store_item_text"
+CONTENT_TYPE = "application/vnd.langgraph.store-item+json"
+_OPERATORS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte"})
+
+Where = dict[Any, Any]
+Vector = npt.NDArray[np.float32]
+
+
+def namespace_key(namespace: Sequence[str]) -> str:
+    """The store session holding a namespace's items."""
+    return STORE_PREFIX + ".".join(namespace)
+
+
+def namespace_of(run_id: str) -> tuple[str, ...]:
+    """The namespace a store session holds."""
+    return tuple(run_id[len(STORE_PREFIX) :].split("."))
+
+
+def _digest(*parts: object) -> str:
+    text = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def item_id(namespace: Sequence[str], key: str) -> str:
+    """The record id of an item (its first record)."""
+    return "lg-item-" + _digest(list(namespace), key)
+
+
+def _text_id(namespace: Sequence[str], key: str, path: str) -> str:
+    return "lg-item-text-" + _digest(list(namespace), key, path)
+
+
+def namespace_where(prefix: Sequence[str]) -> Where:
+    """Records of every namespace starting with ``prefix`` (all namespaces for ``()``)."""
+    if not prefix:
+        return {"run_id": {"$prefix": STORE_PREFIX}}
+    exact = namespace_key(prefix)
+    return {"$or": [{"run_id": exact}, {"run_id": {"$prefix": exact + "."}}]}
+
+
+def not_expired(now: datetime) -> Where:
+    """Records without a TTL or whose TTL has not run out."""
+    path = ("metadata", "expires_at")
+    return {"$or": [{path: None}, {path: {"$gt": now.timestamp()}}]}
+
+
+def _value_clauses(path: tuple[str, ...], spec: object) -> list[Where]:
+    if isinstance(spec, Mapping) and any(str(k).startswith("$") for k in spec):
+        clauses = []
+        for op, value in spec.items():
+            if op not in _OPERATORS:
+                raise ValueError(f"Unsupported operator: {op} (use {', '.join(sorted(_OPERATORS))})")
+            clauses.append({path: {op: value}})
+        return clauses
+    if isinstance(spec, Mapping):
+        if not spec:
+            return [{path: {"$eq": {}}}]
+        return [c for key, sub in spec.items() for c in _value_clauses((*path, str(key)), sub)]
+    return [{path: {"$eq": spec}}]
+
+
+def value_where(filter: Mapping[str, Any] | None) -> list[Where]:
+    """LangGraph's ``filter=`` on item values as where-dict clauses (all must hold)."""
+    items = (filter or {}).items()
+    return [c for key, spec in items for c in _value_clauses(("metadata", "value", key), spec)]
+
+
+def matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
+    """Whether a namespace satisfies a prefix/suffix condition (``*`` matches any label)."""
+    path = tuple(condition.path)
+    if len(namespace) < len(path):
+        return False
+    if condition.match_type == "prefix":
+        pairs = zip(namespace, path)
+    elif condition.match_type == "suffix":
+        pairs = zip(reversed(namespace), reversed(path))
+    else:
+        raise ValueError(f"Unsupported match type: {condition.match_type}")
+    return all(p == "*" or n == p for n, p in pairs)
+
+
+def texts_for(value: Mapping[str, Any], paths: Iterable[str]) -> list[tuple[str, str]]:
+    """The (path, text) pairs LangGraph embeds for a value; arrays give ``path.i`` names."""
+    found: list[tuple[str, str]] = []
+    for path in paths:
+        texts = get_text_at_path(dict(value), path if path == "$" else tokenize_path(path))
+        if len(texts) > 1:
+            found.extend((f"{path}.{i}", text) for i, text in enumerate(texts))
+        elif texts:
+            found.append((path, texts[0]))
+    return found
+
+
+@dataclass
+class ItemTexts:
+    """The texts of one item to index, with vectors when the index config embeds them."""
+
+    texts: list[tuple[str, str]] = field(default_factory=list)
+    vectors: list[Vector] | None = None
+
+
+def item_records(
+    namespace: Sequence[str],
+    key: str,
+    value: Mapping[str, Any],
+    *,
+    created_at: datetime,
+    now: datetime,
+    ttl: float | None,
+    indexed: ItemTexts,
+) -> list[ContextRecord]:
+    """Every record of one item: the item itself, then one per further indexed text."""
+    meta: dict[str, Any] = {
+        "namespace": list(namespace),
+        "key": key,
+        "value": dict(value),
+        "updated_at": now.isoformat(),
+        "ttl_minutes": ttl,
+        "expires_at": None if ttl is None else (now + timedelta(minutes=ttl)).timestamp(),
+        "texts": len(indexed.texts),
+    }
+    texts: list[tuple[str | None, str | None]] = [*indexed.texts] or [(None, None)]
+    records = []
+    for i, (path, text) in enumerate(texts):
+        records.append(
+            ContextRecord(
+                id=item_id(namespace, key) if i == 0 else _text_id(namespace, key, str(path)),
+                run_id=namespace_key(namespace),
+                role=ITEM_ROLE if i == 0 else TEXT_ROLE,
+                created_at=created_at,
+                content_type=CONTENT_TYPE,
+                text_payload=text,
+                embedding=None if indexed.vectors is None else indexed.vectors[i],
+                metadata={**meta, "path": path},
+            )
+        )
+    return records
+
+
+def refreshed(record: ContextRecord, now: datetime) -> ContextRecord:
+    """A copy of an item's record whose TTL restarts now."""
+    ttl = record.metadata.get("ttl_minutes")
+    expires = None if ttl is None else (now + timedelta(minutes=ttl)).timestamp()
+    return ContextRecord(
+        id=record.id,
+        run_id=record.run_id,
+        role=record.role,
+        created_at=record.created_at,
+        content_type=record.content_type,
+        text_payload=record.text_payload,
+        embedding=record.embedding,
+        metadata={**record.metadata, "expires_at": expires},
+    )
+
+
+def _updated_at(record: ContextRecord) -> datetime:
+    return datetime.fromisoformat(record.metadata["updated_at"]).astimezone(timezone.utc)
+
+
+def to_item(record: ContextRecord) -> Item:
+    """The LangGraph item a record belongs to."""
+    meta = record.metadata
+    return Item(
+        value=meta["value"],
+        key=meta["key"],
+        namespace=tuple(meta["namespace"]),
+        created_at=record.created_at,
+        updated_at=_updated_at(record),
+    )
+
+
+def to_search_item(record: ContextRecord, score: float | None = None) -> SearchItem:
+    """The LangGraph search result for a record."""
+    meta = record.metadata
+    return SearchItem(
+        namespace=tuple(meta["namespace"]),
+        key=meta["key"],
+        value=meta["value"],
+        created_at=record.created_at,
+        updated_at=_updated_at(record),
+        score=score,
+    )
