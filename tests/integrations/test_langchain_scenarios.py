@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ROOT / "integrations" / "langchain"
+from .scenario import run_scenario
 
 
-def run(script: str, store: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, str(SCENARIOS / script), str(store)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, f"{script} failed:\n{done.stdout}\n{done.stderr}"
-    assert "FAIL" not in done.stdout
-    return done.stdout
+def run(script: str, *args: str | Path) -> str:
+    return run_scenario("langchain", script, *args)
 
 
 def test_chat_continues_in_a_new_process(tmp_path: Path) -> None:
@@ -57,7 +44,4 @@ def test_fork_a_conversation_on_a_branch(tmp_path: Path) -> None:
 
 
 def test_scenarios_are_runnable_without_arguments() -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCENARIOS / "fork_conversation.py")], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
+    assert "OK: main is unchanged by the branch" in run("fork_conversation.py")

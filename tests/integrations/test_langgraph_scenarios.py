@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ROOT / "integrations" / "langgraph"
+from .scenario import run_scenario
 
 
-def run(script: str, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, str(SCENARIOS / script), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, f"{script} failed:\n{done.stdout}\n{done.stderr}"
-    assert "FAIL" not in done.stdout
-    return done.stdout
+def run(script: str, *args: str | Path) -> str:
+    return run_scenario("langgraph", script, *args)
 
 
 def test_agent_conversation_survives_a_process_restart(tmp_path: Path) -> None:

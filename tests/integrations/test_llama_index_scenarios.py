@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ROOT / "integrations" / "llama_index"
+from .scenario import run_scenario
 
 
-def run(script: str, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, str(SCENARIOS / script), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, f"{script} failed:\n{done.stdout}\n{done.stderr}"
-    assert "FAIL" not in done.stdout
-    return done.stdout
+def run(script: str, *args: str | Path) -> str:
+    return run_scenario("llama_index", script, *args)
 
 
 def test_chat_engine_memory_survives_a_process_restart(tmp_path: Path) -> None:
