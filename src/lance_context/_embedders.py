@@ -234,7 +234,42 @@ def _framework_name(prefix: str, obj: object) -> str:
     return f"{base}/{model}" if model else base
 
 
-class LangChainEmbedder:
+class _WrappedEmbedder:
+    """An embedder over a framework's embedding object, named after its class and model."""
+
+    _prefix = ""
+    _documents = ""  # the wrapped object's batch method
+    _query = ""  # the wrapped object's query method
+
+    def __init__(self, wrapped: Any, *, name: str | None = None, dimension: int | None = None) -> None:
+        """Wrap ``wrapped``; the dimension is probed once when not given."""
+        self.wrapped = wrapped
+        self._name = name or _framework_name(self._prefix, wrapped)
+        self._dimension = dimension
+
+    @property
+    def name(self) -> str:
+        """``<framework>:<class>/<model>``."""
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        """The vector dimension (probed with one query on first use)."""
+        if self._dimension is None:
+            self._dimension = len(getattr(self.wrapped, self._query)("dimension probe"))
+        return self._dimension
+
+    def embed_texts(self, texts: Sequence[str]) -> Matrix:
+        """Embed documents with the wrapped object's batch method."""
+        vectors = getattr(self.wrapped, self._documents)(list(texts))
+        return to_matrix(vectors, len(texts), self.dimension, self.name)
+
+    def embed_query(self, text: str) -> Matrix:
+        """Embed a query with the wrapped object's query method."""
+        return np.asarray(getattr(self.wrapped, self._query)(text), dtype=np.float32)
+
+
+class LangChainEmbedder(_WrappedEmbedder):
     """Wraps any LangChain ``Embeddings`` (``embed_documents`` / ``embed_query``).
 
     Example:
@@ -243,35 +278,16 @@ class LangChainEmbedder:
         8
     """
 
-    def __init__(self, embeddings: Any, *, name: str | None = None, dimension: int | None = None) -> None:
-        """Wrap ``embeddings``; the dimension is probed once when not given."""
-        self.embeddings = embeddings
-        self._name = name or _framework_name("langchain", embeddings)
-        self._dimension = dimension
+    _prefix, _documents, _query = "langchain", "embed_documents", "embed_query"
 
     @property
-    def name(self) -> str:
-        """``langchain:<class>/<model>``."""
-        return self._name
-
-    @property
-    def dimension(self) -> int:
-        """The vector dimension (probed with one query on first use)."""
-        if self._dimension is None:
-            self._dimension = len(self.embeddings.embed_query("dimension probe"))
-        return self._dimension
-
-    def embed_texts(self, texts: Sequence[str]) -> Matrix:
-        """Embed documents with ``embed_documents``."""
-        return to_matrix(self.embeddings.embed_documents(list(texts)), len(texts), self.dimension, self.name)
-
-    def embed_query(self, text: str) -> Matrix:
-        """Embed a query with ``embed_query``."""
-        return np.asarray(self.embeddings.embed_query(text), dtype=np.float32)
+    def embeddings(self) -> Any:
+        """The wrapped LangChain ``Embeddings``."""
+        return self.wrapped
 
 
-class LlamaIndexEmbedder:
-    """Wraps any LlamaIndex ``BaseEmbedding`` (``get_text_embedding_batch``).
+class LlamaIndexEmbedder(_WrappedEmbedder):
+    """Wraps any LlamaIndex ``BaseEmbedding`` (``get_text_embedding_batch`` / ``get_query_embedding``).
 
     Example:
         >>> from llama_index.core.embeddings import MockEmbedding  # doctest: +SKIP
@@ -279,32 +295,12 @@ class LlamaIndexEmbedder:
         8
     """
 
-    def __init__(self, embed_model: Any, *, name: str | None = None, dimension: int | None = None) -> None:
-        """Wrap ``embed_model``; the dimension is probed once when not given."""
-        self.embed_model = embed_model
-        self._name = name or _framework_name("llama-index", embed_model)
-        self._dimension = dimension
+    _prefix, _documents, _query = "llama-index", "get_text_embedding_batch", "get_query_embedding"
 
     @property
-    def name(self) -> str:
-        """``llama-index:<class>/<model>``."""
-        return self._name
-
-    @property
-    def dimension(self) -> int:
-        """The vector dimension (probed with one query on first use)."""
-        if self._dimension is None:
-            self._dimension = len(self.embed_model.get_query_embedding("dimension probe"))
-        return self._dimension
-
-    def embed_texts(self, texts: Sequence[str]) -> Matrix:
-        """Embed documents with ``get_text_embedding_batch``."""
-        vectors = self.embed_model.get_text_embedding_batch(list(texts))
-        return to_matrix(vectors, len(texts), self.dimension, self.name)
-
-    def embed_query(self, text: str) -> Matrix:
-        """Embed a query with ``get_query_embedding``."""
-        return np.asarray(self.embed_model.get_query_embedding(text), dtype=np.float32)
+    def embed_model(self) -> Any:
+        """The wrapped LlamaIndex ``BaseEmbedding``."""
+        return self.wrapped
 
 
 def as_embedder(obj: object) -> Embedder:
@@ -313,7 +309,7 @@ def as_embedder(obj: object) -> Embedder:
     Raises:
         TypeError: When the object is none of these.
     """
-    if isinstance(obj, (LangChainEmbedder, LlamaIndexEmbedder)):
+    if isinstance(obj, _WrappedEmbedder):
         return obj
     if callable(getattr(obj, "embed_documents", None)) and callable(getattr(obj, "embed_query", None)):
         return LangChainEmbedder(obj)
