@@ -16,13 +16,19 @@ from ._records import (
 )
 from ._schema import RELATIONSHIP_TYPE, STATE_METADATA_TYPE
 
-__all__ = ["records_to_table", "table_to_records", "vectors_to_array"]
+__all__ = ["record_columns", "records_to_table", "table_to_records", "vectors_to_array"]
 
 
 def vectors_to_array(
-    vectors: Sequence[npt.NDArray[np.float32] | None], dimension: int
+    vectors: Sequence[npt.NDArray[np.float32] | None] | npt.NDArray[np.float32], dimension: int
 ) -> pa.FixedSizeListArray:
-    """A fixed-size-list array of float32 vectors; None entries become nulls."""
+    """A fixed-size-list array of float32 vectors; None entries become nulls.
+
+    A 2-D float32 matrix (one checked row per record) is wrapped without copying rows.
+    """
+    if isinstance(vectors, np.ndarray):
+        flat_values = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1), type=pa.float32())
+        return pa.FixedSizeListArray.from_arrays(flat_values, dimension)
     count = len(vectors)
     flat = np.zeros((count, dimension), dtype=np.float32)
     mask = np.zeros(count, dtype=bool)
@@ -40,14 +46,35 @@ def vectors_to_array(
     return array
 
 
+def _relationships(records: Sequence[ContextRecord]) -> pa.Array:
+    if not any(r.relationships for r in records):  # the common case, built without a Python row each
+        offsets = pa.array(np.zeros(len(records) + 1, dtype=np.int32))
+        empty = pa.array([], RELATIONSHIP_TYPE)
+        return pa.ListArray.from_arrays(offsets, empty, type=pa.list_(RELATIONSHIP_TYPE))
+    return pa.array(
+        [
+            [
+                {"target_id": rel.target_id, "relation": rel.relation, "weight": rel.weight}
+                for rel in r.relationships
+            ]
+            for r in records
+        ],
+        pa.list_(RELATIONSHIP_TYPE),
+    )
+
+
 def records_to_table(
     records: Sequence[ContextRecord],
-    vectors: Sequence[npt.NDArray[np.float32] | None],
+    vectors: Sequence[npt.NDArray[np.float32] | None] | npt.NDArray[np.float32],
     schema: pa.Schema,
     first_seq: int,
 ) -> pa.Table:
-    """Build one Arrow table for a batch, in the store's column order."""
-    metadata = [metadata_to_json(r.metadata, r.id) for r in records]
+    """Build one Arrow table for a batch, in the store's column order.
+
+    ``vectors`` holds one entry per record (None: no vector), or one checked 2-D matrix.
+    """
+    # json.dumps({}) is "{}": skip the encoder for the (common) empty metadata.
+    metadata = [metadata_to_json(r.metadata, r.id) if r.metadata else "{}" for r in records]
     columns: dict[str, pa.Array] = {
         "id": pa.array([r.id for r in records], pa.string()),
         "run_id": pa.array([r.run_id for r in records], pa.string()),
@@ -62,16 +89,7 @@ def records_to_table(
         ),
         "metadata": pa.array(metadata, pa.large_string()),
         "metadata_index": pa.array(metadata, pa.json_()),
-        "relationships": pa.array(
-            [
-                [
-                    {"target_id": rel.target_id, "relation": rel.relation, "weight": rel.weight}
-                    for rel in r.relationships
-                ]
-                for r in records
-            ],
-            pa.list_(RELATIONSHIP_TYPE),
-        ),
+        "relationships": _relationships(records),
     }
     if "embedding" in schema.names:
         dimension = schema.field("embedding").type.list_size
@@ -79,6 +97,15 @@ def records_to_table(
     return pa.Table.from_arrays(
         [columns[name] for name in schema.names], schema=schema
     )
+
+
+def record_columns(schema: pa.Schema) -> list[str]:
+    """The columns a read needs to build records.
+
+    All but the filter-only JSONB copy of the metadata, whose reading costs ~10% of a
+    small filtered read.
+    """
+    return [name for name in schema.names if name != "metadata_index"]
 
 
 def _vector_rows(table: pa.Table) -> list[npt.NDArray[np.float32] | None]:

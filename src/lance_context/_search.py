@@ -20,7 +20,7 @@ import numpy.typing as npt
 import pyarrow as pa
 from lance.query import MatchQuery
 
-from ._arrow import table_to_records
+from ._arrow import record_columns, table_to_records
 from ._embedders import Embedder, embed_query, to_matrix
 from ._errors import SearchError
 from ._maintenance import IndexPolicy, index_names
@@ -96,6 +96,7 @@ class SearchMixin:
 
         def _read_ds(self, version: int | None = None) -> lance.LanceDataset: ...
         def _resolve(self, version_or_tag: int | str) -> int: ...
+        def _index_for_search(self, ds: lance.LanceDataset) -> lance.LanceDataset: ...
         def _filter(
             self,
             run_id: str | None,
@@ -146,6 +147,8 @@ class SearchMixin:
             raise SearchError(f"mode must be 'vector', 'text' or 'hybrid', got {mode!r}")
         pinned = None if version is None else self._resolve(version)
         ds = self._read_ds(pinned)
+        if pinned is None and mode != "text":
+            ds = self._index_for_search(ds)
         sql = self._filter(run_id, roles, since, until, where)
         fetch = max(fetch_k or 4 * k, k)
         if mode == "text":
@@ -195,7 +198,9 @@ class SearchMixin:
     def _vector_table(self, ds: lance.LanceDataset, vector: Vector, sql: str | None, k: int) -> pa.Table:
         nearest = self._nearest(ds, vector, sql, k)
         return self._handle.call(
-            lambda: ds.to_table(nearest=nearest, filter=sql, prefilter=True),
+            lambda: ds.to_table(
+                nearest=nearest, filter=sql, prefilter=True, columns=[*record_columns(ds.schema), "_distance"]
+            ),
             "run a vector search",
             retry=False,
         )
@@ -225,7 +230,11 @@ class SearchMixin:
             return []
         table = self._handle.call(
             lambda: ds.to_table(
-                full_text_query=MatchQuery(text, "text_payload"), filter=sql, prefilter=True, limit=k
+                full_text_query=MatchQuery(text, "text_payload"),
+                filter=sql,
+                prefilter=True,
+                limit=k,
+                columns=[*record_columns(ds.schema), "_score"],
             ),
             "run a full-text search",
             retry=False,
