@@ -214,6 +214,11 @@ def check_context_schema(ds: lance.LanceDataset, uri: str) -> None:
         )
 
 
+#: What Lance writes before the first manifest: a creation killed before its commit
+#: leaves only these, and creating the store again over them is safe.
+_LANCE_LEFTOVERS = frozenset({"data", "_transactions", "_versions", "_indices", "_deletions"})
+
+
 def dataset_exists(uri: str, storage_options: Mapping[str, str] | None) -> bool:
     """Whether a Lance dataset exists at ``uri``; raise if the path holds something else."""
     if "://" not in uri or uri.startswith("file://"):
@@ -222,13 +227,14 @@ def dataset_exists(uri: str, storage_options: Mapping[str, str] | None) -> bool:
             return False
         if not os.path.isdir(path):
             raise NotAContextStoreError(f"{uri} is a file, not a lance-context store")
-        if os.path.isdir(os.path.join(path, "_versions")):
+        versions = os.path.join(path, "_versions")
+        if os.path.isdir(versions) and any(n.endswith(".manifest") for n in os.listdir(versions)):
             return True
-        if os.listdir(path):
+        if set(os.listdir(path)) - _LANCE_LEFTOVERS:
             raise NotAContextStoreError(
                 f"{uri} is a non-empty folder that is not a lance-context store"
             )
-        return False
+        return False  # empty, or what a creation killed before its first commit left behind
     try:
         lance.dataset(uri, storage_options=dict(storage_options or {}) or None)
     except (OSError, ValueError, RuntimeError) as exc:

@@ -281,3 +281,13 @@ def test_replace_swaps_a_session_in_one_commit(store: ContextStore) -> None:
         store.replace("s1", [text("wrong", run_id="s2")])
     store.replace("s1", [])
     assert store.records("s1") == [] and store.count("s2") == 1
+
+
+def test_a_creation_killed_before_its_commit_can_be_redone(tmp_path: Path) -> None:
+    path = tmp_path / "half.lance"
+    (path / "data").mkdir(parents=True)
+    (path / "data" / "orphan.lance").write_bytes(b"partial file")
+    (path / "_versions").mkdir()
+    store = ContextStore.open(str(path), embedder=None)
+    store.add(text("after the crash"))
+    assert [r.content for r in ContextStore.open(str(path)).records()] == ["after the crash"]
