@@ -142,7 +142,9 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
 
 
 _NOT_FOUND_MARKERS = ("not found", "does not exist", "no such file", "notfound")
-_CONFLICT_MARKERS = ("commit conflict", "conflict", "retryable", "preempted")
+# "too many concurrent writers" is Lance giving up its own commit retries; its message also
+# says "retry_timeout", so it must be recognised before the outage markers below.
+_CONFLICT_MARKERS = ("commit conflict", "conflict", "retryable", "preempted", "too many concurrent writers")
 _UNAVAILABLE_MARKERS = (
     "connection refused",
     "connect error",

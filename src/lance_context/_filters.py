@@ -120,9 +120,12 @@ def time_range(since: datetime | None, until: datetime | None) -> str | None:
 
 
 def json_text(value: object) -> str:
-    """The compact JSON text Lance's JSON functions produce for ``value``."""
+    """The compact JSON text Lance's JSON functions produce for ``value``.
+
+    Lance's JSONB stores object keys sorted, so keys are sorted here too.
+    """
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=True)
     except (TypeError, ValueError) as exc:
         raise InvalidFilterError(f"filter value {value!r} is not JSON-able: {exc}") from exc
 
@@ -139,6 +142,22 @@ def _metadata_node(path: Sequence[str]) -> str:
 def _text(node: str) -> str:
     """The JSON text of a metadata node (NULL when the key is missing)."""
     return f"json_extract({node}, '$')"
+
+
+def _string(node: str) -> str:
+    """A string node's raw, unescaped value; NULL when the node is not a string.
+
+    Substring and order tests must run on the raw value: on the JSON text, ``"n"`` would
+    be found inside the escape of a newline, and the closing quote would sort ``"a"``
+    after ``"a!"``. ``json_get_string`` fails on objects and arrays, hence the guard;
+    Lance accepts a CASE only as a function argument, hence the ``coalesce``.
+    """
+    raw = "json_get_string" + node.removeprefix("json_get")  # json_get(x, 'k') -> json_get_string(x, 'k')
+    return f"coalesce(CASE WHEN {_is_string(node)} THEN {raw} END)"
+
+
+def _is_string(node: str) -> str:
+    return f"starts_with({_text(node)}, '\"')"
 
 
 def _resolve(key: object) -> tuple[str, bool]:
@@ -170,24 +189,21 @@ def _metadata_eq(node: str, value: object) -> str:
 
 
 def _metadata_compare(node: str, op: str, value: object) -> str:
-    node = _text(node)
     if _is_number(value):
-        return f"try_cast({node} AS DOUBLE) {op} {_sql_number(value)}"  # type: ignore[arg-type]
+        return f"try_cast({_text(node)} AS DOUBLE) {op} {_sql_number(value)}"  # type: ignore[arg-type]
     if isinstance(value, datetime):
         value = value.isoformat()
     if isinstance(value, str):
-        return f"(starts_with({node}, '\"') AND {node} {op} {sql_string(json_text(value))})"
+        return f"{_string(node)} {op} {sql_string(value)}"
     raise InvalidFilterError(f"{op} compares numbers, strings or datetimes, not {value!r}")
 
 
 def _metadata_contains(node: str, value: object) -> str:
     array_match = f"json_array_contains({node}, '$', {sql_string(json_text(value))})"
-    node = _text(node)
     if isinstance(value, str):
-        inner = json_text(value)[1:-1]
-        if not inner:
-            return f"starts_with({node}, '\"') OR {array_match}"
-        return f"((starts_with({node}, '\"') AND strpos({node}, {sql_string(inner)}) > 0) OR {array_match})"
+        if not value:
+            return f"({_is_string(node)} OR {array_match})"
+        return f"(strpos({_string(node)}, {sql_string(value)}) > 0 OR {array_match})"
     return array_match
 
 

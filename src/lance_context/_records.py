@@ -182,14 +182,26 @@ def _check_text(value: object, name: str, *, allow_empty: bool = True) -> str:
         raise InvalidRecordError(f"{name} must be a str, got {type(value).__name__}")
     if not allow_empty and not value:
         raise InvalidRecordError(f"{name} must not be empty")
-    return value
+    return _check_unicode(value, name)
+
+
+def _check_unicode(text: str, name: str) -> str:
+    """Refuse text that cannot be stored as UTF-8 (it holds a lone surrogate code point)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRecordError(
+            f"{name} is not valid unicode: lone surrogate {text[exc.start]!r} at position {exc.start}"
+        ) from exc
+    return text
 
 
 def _check_json(value: object, name: str) -> str:
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidRecordError(f"{name} must be JSON-serializable: {exc}") from exc
+    return _check_unicode(text, name)
 
 
 def check_embedding(vector: object, dimension: int | None, record_id: str) -> Vector:
@@ -197,7 +209,8 @@ def check_embedding(vector: object, dimension: int | None, record_id: str) -> Ve
     from ._errors import EmbeddingError
 
     try:
-        array = np.asarray(vector, dtype=np.float32)
+        with np.errstate(over="ignore"):  # values beyond float32 become inf: refused below
+            array = np.asarray(vector, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise EmbeddingError(f"record {record_id!r}: embedding is not numeric: {exc}") from exc
     if array.ndim != 1:

@@ -46,6 +46,8 @@ SCHEMA_VERSION = 1
 SCHEMA_VERSION_KEY = "lance_context.schema_version"
 EMBEDDER_KEY = "lance_context.embedder"
 
+PRIMARY_KEY = "lance-schema:unenforced-primary-key"
+
 STATE_METADATA_TYPE = pa.struct(
     [
         pa.field("step", pa.int64()),
@@ -64,7 +66,9 @@ RELATIONSHIP_TYPE = pa.struct(
 )
 
 BASE_FIELDS: tuple[pa.Field, ...] = (
-    pa.field("id", pa.string(), nullable=False),
+    # Declaring ``id`` the (unenforced) primary key makes Lance detect two concurrent
+    # upserts that both insert the same new id, and retry one, instead of writing it twice.
+    pa.field("id", pa.string(), nullable=False, metadata={PRIMARY_KEY: "true"}),
     pa.field("run_id", pa.string(), nullable=False),
     pa.field("seq", pa.int64(), nullable=False),
     pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),

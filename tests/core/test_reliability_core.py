@@ -1,0 +1,140 @@
+"""Regression tests for the core fixes found by the reliability suite (tests/reliability)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import lance
+import numpy as np
+import pytest
+
+from lance_context import (
+    CommitConflictError,
+    ContextRecord,
+    ContextStore,
+    EmbeddingError,
+    InvalidRecordError,
+    StorageUnavailableError,
+)
+from lance_context._dataset import DatasetHandle
+from lance_context._errors import translate_lance_error
+
+
+@pytest.fixture
+def filled(tmp_path: Path) -> ContextStore:
+    store = ContextStore.open(str(tmp_path / "store"), embedder=None)
+    values = {"space": " ", "bang": "a!", "a": "a", "newline": "x\ny", "ctrl": "\x01", "quote": 'say "hi"'}
+    store.add(
+        [
+            ContextRecord(id=name, run_id="s", text_payload=name, metadata={"v": v})
+            for name, v in values.items()
+        ]
+        + [
+            ContextRecord(id="obj", run_id="s", text_payload="obj", metadata={"v": {"b": 1, "a": [2, "x"]}}),
+            ContextRecord(id="num", run_id="s", text_payload="num", metadata={"v": 5}),
+        ]
+    )
+    return store
+
+
+def _ids(store: ContextStore, where: dict[str, object]) -> list[str]:
+    return [r.id for r in store.records(where=where)]
+
+
+def test_string_order_compares_raw_strings_not_json_text(filled: ContextStore) -> None:
+    # on JSON text the closing quote made '"a"' sort after '"a!"' and '" "' before '""'
+    assert _ids(filled, {"metadata.v": {"$lt": "a!"}}) == ["space", "a", "ctrl"]
+    assert _ids(filled, {"metadata.v": {"$gt": ""}}) == ["space", "bang", "a", "newline", "ctrl", "quote"]
+    assert _ids(filled, {"metadata.v": {"$gte": "a"}}) == ["bang", "a", "newline", "quote"]
+
+
+def test_contains_never_matches_inside_json_escapes(filled: ContextStore) -> None:
+    assert _ids(filled, {"metadata.v": {"$contains": "n"}}) == []  # not the "\n" escape
+    assert _ids(filled, {"metadata.v": {"$contains": "u00"}}) == []  # not the "\u0001" escape
+    assert _ids(filled, {"metadata.v": {"$contains": "\\"}}) == []  # not the escape of '"'
+    assert _ids(filled, {"metadata.v": {"$contains": "\n"}}) == ["newline"]
+    assert _ids(filled, {"metadata.v": {"$contains": '"hi"'}}) == ["quote"]
+    assert _ids(filled, {"metadata.v": {"$contains": ""}}) == [
+        "space",
+        "bang",
+        "a",
+        "newline",
+        "ctrl",
+        "quote",
+    ]
+
+
+def test_object_equality_ignores_key_order(filled: ContextStore) -> None:
+    assert _ids(filled, {"metadata.v": {"$eq": {"b": 1, "a": [2, "x"]}}}) == ["obj"]
+    assert _ids(filled, {"metadata.v": {"$in": [{"a": [2, "x"], "b": 1}]}}) == ["obj"]
+    assert filled.get("obj").metadata == {"v": {"b": 1, "a": [2, "x"]}}  # type: ignore[union-attr]
+
+
+def test_id_is_the_primary_key_so_concurrent_upserts_cannot_duplicate(tmp_path: Path) -> None:
+    ContextStore.open(str(tmp_path / "store"), embedder=None)
+    field = lance.dataset(str(tmp_path / "store")).schema.field("id")
+    assert (field.metadata or {}).get(b"lance-schema:unenforced-primary-key") == b"true"
+
+
+def test_versions_survive_a_compaction_that_remaps_indexes(tmp_path: Path) -> None:
+    store = ContextStore.open(str(tmp_path / "store"), embedder=None)
+    for i in range(4):
+        store.add(ContextRecord(run_id="s", text_payload=f"m{i}"))
+    store._handle.latest().optimize.optimize_indices()  # the indexes now cover those fragments
+    store.add(ContextRecord(run_id="s", text_payload="m4"))
+    store.compact()
+    operations = [v.operation for v in store.versions()]  # pylance cannot decode one of them
+    assert "compact" in operations
+    assert store.count() == 5
+
+
+def test_lone_surrogates_are_invalid_records(tmp_path: Path) -> None:
+    store = ContextStore.open(str(tmp_path / "store"), embedder=None)
+    for record in (
+        ContextRecord(run_id="\ud800", text_payload="x"),
+        ContextRecord(run_id="s", text_payload="\udfff"),
+        ContextRecord(run_id="s", text_payload="x", metadata={"\ud83d": 1}),
+    ):
+        with pytest.raises(InvalidRecordError, match="lone surrogate"):
+            store.add(record)
+    assert store.count() == 0
+
+
+def test_embedding_beyond_float32_is_an_embedding_error_without_a_warning(tmp_path: Path) -> None:
+    store = ContextStore.open(str(tmp_path / "store"), embedder=None, dimension=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(EmbeddingError, match="NaN or infinity"):
+            store.add(ContextRecord(run_id="s", text_payload="x", embedding=np.array([1e39, 0.0])))
+
+
+def test_storage_outages_are_translated_and_not_retried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ContextStore.open(str(tmp_path / "store"), embedder=None)
+    handle = DatasetHandle(str(tmp_path / "store"), None)
+    calls = []
+
+    def down() -> None:
+        calls.append(1)
+        raise OSError("LanceError(IO): Generic S3 error: error sending request: connection refused")
+
+    with pytest.raises(StorageUnavailableError, match="storage did not answer"):
+        handle.call(down, "read records")
+    assert len(calls) == 1  # Lance's client already retried the request
+
+    def newer_exists(ds: lance.LanceDataset) -> bool:
+        raise OSError("LanceError(IO): Generic S3 error: error sending request")
+
+    monkeypatch.setattr(handle, "_newer_exists", newer_exists)
+    with pytest.raises(StorageUnavailableError):  # was a raw OSError
+        handle.latest()
+
+
+def test_lance_giving_up_on_concurrent_writers_is_a_commit_conflict() -> None:
+    exc = OSError(
+        "Too many concurrent writers. Attempted 8 times, but failed on retry_timeout of 30.000 seconds., "
+        "rust/lance/src/io/commit.rs:130:5"
+    )
+    assert isinstance(translate_lance_error(exc, "add 1 records"), CommitConflictError)

@@ -1,0 +1,1 @@
+"""Reliability and security tests: concurrency, crashes, object storage, hostile input."""

@@ -1,0 +1,90 @@
+"""A TCP forwarder between a store and the S3 server whose link the tests can stall.
+
+``stall()`` keeps accepting connections but never answers (a server or network that
+hangs, the case only timeouts can end); ``resume()`` forwards again. The S3 server and
+its data stay untouched, so "the store works again" is checked against the same state.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+
+
+class StallableLink:
+    """Forward 127.0.0.1:``port`` to 127.0.0.1:``target_port`` until told to stall."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.stalled = threading.Event()
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _track(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self._track(client)
+            if not self.stalled.is_set():  # while stalled: hold the connection, say nothing
+                threading.Thread(target=self._pipe, args=(client,), daemon=True).start()
+
+    def _pipe(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        except OSError:
+            client.close()
+            return
+        self._track(upstream)
+        peers = {client: upstream, upstream: client}
+        try:
+            while not self._closed.is_set():
+                readable, _, _ = select.select(list(peers), [], [], 0.1)
+                if self.stalled.is_set():
+                    return  # stop forwarding; the sockets stay open and silent
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        raise ConnectionResetError
+                    peers[sock].sendall(data)
+        except OSError:
+            client.close()
+            upstream.close()
+
+    def stall(self) -> None:
+        """From now on nothing gets an answer."""
+        self.stalled.set()
+
+    def resume(self) -> None:
+        """Drop the silent connections and forward new ones again."""
+        self.stalled.clear()
+        self._close_sockets()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+        self._close_sockets()
+
+    def _close_sockets(self) -> None:
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
