@@ -81,7 +81,7 @@ class DatasetHandle:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in messages (object-store credentials)."""
-        return tuple(v for v in self.storage_options.values() if isinstance(v, str))
+        return secret_values(self.storage_options)
 
     def _open(self) -> lance.LanceDataset:
         ds = lance.dataset(self.uri, storage_options=self.storage_options or None)
@@ -198,6 +198,18 @@ class DatasetHandle:
             self._ds = ds
 
 
+_SECRET_KEYS = ("key", "secret", "token", "password", "credential", "session", "sas", "signature")
+
+
+def secret_values(storage_options: Mapping[str, str] | None) -> tuple[str, ...]:
+    """The storage-option values that are credentials (keys naming a key, secret, token...)."""
+    return tuple(
+        value
+        for name, value in (storage_options or {}).items()
+        if isinstance(value, str) and any(word in name.lower() for word in _SECRET_KEYS)
+    )
+
+
 def check_context_schema(ds: lance.LanceDataset, uri: str) -> None:
     """Raise unless ``ds`` is a context store this version of lance-context can read."""
     metadata = ds.schema.metadata or {}
@@ -240,6 +252,5 @@ def dataset_exists(uri: str, storage_options: Mapping[str, str] | None) -> bool:
     except (OSError, ValueError, RuntimeError) as exc:
         if _is_missing(exc):
             return False
-        secrets = tuple((storage_options or {}).values())
-        raise translate_lance_error(exc, f"open {uri}", secrets) from exc
+        raise translate_lance_error(exc, f"open {uri}", secret_values(storage_options)) from exc
     return True

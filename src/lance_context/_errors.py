@@ -185,7 +185,7 @@ def translate_lance_error(
     if any(m in lowered for m in _UNAVAILABLE_MARKERS):
         return StorageUnavailableError(
             f"could not {action}: the storage did not answer ({detail}). "
-            "Nothing was written; check the storage and retry."
+            "A write interrupted this way is all or nothing: check whether it landed, then retry."
         )
     if any(m in lowered for m in _NOT_FOUND_MARKERS):
         return VersionNotFoundError(f"could not {action}: {detail}")

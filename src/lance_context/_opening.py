@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import lance
 
+from ._dataset import secret_values
 from ._embedders import Embedder, as_embedder
 from ._errors import EmbedderMismatchError, translate_lance_error
 from ._maintenance import index_names
@@ -83,7 +84,7 @@ def create_store(
     except (OSError, ValueError, RuntimeError) as exc:
         if "already exists" in str(exc).lower():
             return  # another process created it first: open theirs
-        secrets = tuple((storage_options or {}).values())
+        secrets = secret_values(storage_options)
         raise translate_lance_error(exc, f"create a store at {uri}", secrets) from exc
 
 

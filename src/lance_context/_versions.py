@@ -38,6 +38,8 @@ _LANCE_OPERATIONS = {
     "UpdateConfig": "config",
     "ReserveFragments": "reserve",
     "DataReplacement": "replace",
+    # pylance 14 exposes some internal commits (made by compaction) only as the base class.
+    "BaseOperation": "maintenance",
 }
 
 
