@@ -1,5 +1,6 @@
-"""The LangChain chat history on an ``s3://`` store: concurrent sessions, hostile ids,
-exact round trips, isolation, and reopening from the URI.
+"""The adapters on an ``s3://`` store: the LangChain chat history (concurrent sessions,
+hostile ids, exact round trips, isolation, reopening from the URI), a LangGraph graph's
+checkpoints and a LlamaIndex memory, each reopened from the URI.
 """
 
 from __future__ import annotations
@@ -82,3 +83,67 @@ def test_langchain_chat_history_on_s3(s3_bucket: Any) -> None:
     assert LanceChatMessageHistory(SESSIONS[1], store=store).messages == []
     for session in (SESSIONS[0], SESSIONS[2], SESSIONS[3]):
         assert _shape(LanceChatMessageHistory(session, store=store).messages) == _shape(written[session])
+
+
+def test_langgraph_checkpointer_on_s3(s3_bucket: Any) -> None:
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    from lance_context.langgraph import LanceCheckpointSaver
+
+    class State(TypedDict):
+        turns: list[str]
+
+    def step(state: State) -> State:
+        return {"turns": [*state["turns"], f"turn {len(state['turns'])}"]}
+
+    builder = StateGraph(State)
+    builder.add_node("step", step)
+    builder.add_edge(START, "step")
+    builder.add_edge("step", END)
+    uri, options = s3_bucket.uri("graph"), s3_bucket.storage_options
+    threads = {"t1": {"configurable": {"thread_id": "t1"}}, "x'y": {"configurable": {"thread_id": "x'y"}}}
+
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    reference = builder.compile(checkpointer=InMemorySaver())
+    graph = builder.compile(checkpointer=LanceCheckpointSaver(uri=uri, storage_options=options))
+    for config in threads.values():
+        for compiled in (graph, reference):
+            state: State = {"turns": []}
+            for _ in range(3):
+                state = compiled.invoke(state, config)  # type: ignore[assignment]
+
+    reopened = builder.compile(checkpointer=LanceCheckpointSaver(uri=uri, storage_options=options))
+    for config in threads.values():
+        assert reopened.get_state(config).values == {"turns": ["turn 0", "turn 1", "turn 2"]}
+        ours = [s.values for s in reopened.get_state_history(config)]
+        assert ours == [s.values for s in reference.get_state_history(config)]
+        TALLY.add(leak_checks=1)
+    assert reopened.get_state({"configurable": {"thread_id": "other"}}).values == {}
+
+
+def test_llama_index_memory_on_s3(s3_bucket: Any) -> None:
+    from llama_index.core.base.llms.types import ChatMessage
+
+    from lance_context.llama_index import LanceMemory
+
+    uri, options = s3_bucket.uri("memory"), s3_bucket.storage_options
+    written = {
+        session: [ChatMessage(role="user", content=f"{session} says {i}") for i in range(4)]
+        for session in SESSIONS
+    }
+    for session, messages in written.items():
+        memory = LanceMemory.from_defaults(
+            session_id=session, uri=uri, storage_options=options, embedder=HashingEmbedder(16)
+        )
+        memory.put_messages(messages)
+    TALLY.add(writes_attempted=len(SESSIONS) * 4, writes_committed=len(SESSIONS) * 4)
+    for session, messages in written.items():
+        again = LanceMemory.from_defaults(
+            session_id=session, uri=uri, storage_options=options, embedder=HashingEmbedder(16)
+        )
+        found = again.get_all()
+        TALLY.add(leak_checks=1, leaks_found=sum(1 for m in found if m not in messages))
+        assert [m.content for m in found] == [m.content for m in messages]
