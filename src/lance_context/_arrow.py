@@ -38,12 +38,8 @@ def vectors_to_array(
         else:
             flat[i] = vector
     values = pa.array(flat.reshape(-1), type=pa.float32())
-    array = pa.FixedSizeListArray.from_arrays(values, dimension)
-    if mask.any():
-        array = pa.FixedSizeListArray.from_arrays(
-            values, dimension, mask=pa.array(mask, type=pa.bool_())
-        )
-    return array
+    nulls = pa.array(mask, type=pa.bool_()) if mask.any() else None
+    return pa.FixedSizeListArray.from_arrays(values, dimension, mask=nulls)
 
 
 def _relationships(records: Sequence[ContextRecord]) -> pa.Array:

@@ -192,3 +192,16 @@ def test_vector_index_is_used_and_filtered_search_stays_exact(store_path: str) -
     hits = store.search(query, k=10, run_id="s5")
     assert [h.record.id for h in hits] == exact_in_session  # a selective filter searches exactly
     assert store.search(query, k=1)[0].record.id == "r5"
+
+
+def test_ivf_pq_index_option(store_path: str) -> None:
+    policy = IndexPolicy(vector_index_min_rows=512, vector_index_type="IVF_PQ")
+    store = ContextStore.open(store_path, embedder=None, dimension=16, indexing=policy)
+    vectors = np.random.default_rng(3).normal(size=(600, 16)).astype(np.float32)
+    store.add([ContextRecord(run_id="s", id=f"r{i}", embedding=vectors[i]) for i in range(600)])
+    import lance
+
+    from lance_context._maintenance import index_names
+
+    assert "embedding_idx" in index_names(lance.dataset(store_path))
+    assert store.search(vectors[42], k=1)[0].record.id == "r42"

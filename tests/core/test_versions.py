@@ -206,3 +206,12 @@ def test_reopen_in_a_new_process_and_time_travel(store_path: str) -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["hashing 32", "['one', 'two']", "['one']"]
     assert contents(store) == ["one", "two", "three"]
+
+
+def test_cleanup_keeps_the_newest_versions_asked_for(store: ContextStore) -> None:
+    versions = [store.add(text(f"m{i}")) for i in range(5)]
+    time.sleep(0.05)
+    store.cleanup(older_than=timedelta(seconds=0), keep_versions=3)
+    assert len(contents(store.at_version(versions[-2]))) == 4
+    with pytest.raises(VersionNotFoundError):
+        store.checkout(versions[0])

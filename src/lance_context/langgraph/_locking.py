@@ -5,17 +5,16 @@ is saved in the background while the next step runs). Several adapter operations
 and then write (``put_writes`` keeps stored regular writes, TTL refreshes, ``copy_thread``,
 ``prune``), so they run under one lock per store branch within a process, as
 ``SqliteSaver`` does with its connection lock. The core store itself is thread-safe;
-this lock only makes those read-then-write sequences atomic. Views from ``at_version``
-share their store's handle, so the lock is keyed by it.
+this lock only makes those read-then-write sequences atomic. It is keyed by the store's
+URI and branch, so views from ``at_version`` and other handles on the same data share it.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-import weakref
 from collections.abc import Callable
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from .._store import ContextStore
 
@@ -24,13 +23,13 @@ __all__ = ["serialized", "store_lock"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS: dict[tuple[str, str], threading.RLock] = {}
 _GUARD = threading.Lock()
 
 
 def store_lock(store: ContextStore) -> threading.RLock:
-    """The lock guarding ``store``'s dataset object (the same for its version views)."""
-    key = store._handle  # the object every view of this branch reads through
+    """The lock of ``store``'s branch in this process (shared by every handle on it)."""
+    key = (store.uri, store.branch_name)
     with _GUARD:
         lock = _LOCKS.get(key)
         if lock is None:
