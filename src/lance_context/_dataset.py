@@ -76,6 +76,7 @@ class DatasetHandle:
         self.retries = retries
         self._pid = os.getpid()
         self._lock = threading.RLock()
+        self._manifests: _LocalManifests | None = None
         self._ds: lance.LanceDataset = self.call(self._open, "open the store")
 
     @property
@@ -164,7 +165,13 @@ class DatasetHandle:
         Versions are numbered without gaps, so ``ds`` is current exactly when version
         ``ds.version + 1`` does not exist: one manifest lookup. ``ds.latest_version``
         lists every manifest instead (4-7 ms at 12,000 versions, paid on every read).
+        On a local store the lookup is a file-existence check (about 2 µs, against
+        about 200 µs through Lance): a version exists once its manifest file does.
         """
+        if self._manifests is None:
+            self._manifests = _LocalManifests.find(self.uri, self.branch, int(ds.version))
+        if self._manifests.known:
+            return self._manifests.exists(int(ds.version) + 1)
         try:
             ds.checkout_version(self._ref(ds.version + 1))
         except (OSError, ValueError, RuntimeError) as exc:
@@ -196,6 +203,49 @@ class DatasetHandle:
         """Adopt a dataset object returned by a write (it is at the new version)."""
         with self._lock:
             self._ds = ds
+
+
+class _LocalManifests:
+    """Where a local store keeps its version manifests, when that could be confirmed.
+
+    Lance names manifests ``_versions/{version}.manifest`` or, in its newer layout,
+    ``_versions/{2**64 - 1 - version}.manifest``; a branch keeps its own under
+    ``tree/{branch}/``. The layout is recognised by finding the manifest of a version
+    known to exist; if neither name is there (another layout, or an object store),
+    nothing is assumed and Lance is asked instead.
+    """
+
+    _NAMINGS = ("{inverted:020d}.manifest", "{version}.manifest")
+
+    def __init__(self, folder: str | None, naming: str | None) -> None:
+        self.folder = folder
+        self.naming = naming
+
+    @property
+    def known(self) -> bool:
+        """Whether manifests can be looked up directly."""
+        return self.folder is not None and self.naming is not None
+
+    @classmethod
+    def find(cls, uri: str, branch: str, version: int) -> _LocalManifests:
+        """Recognise the layout of ``uri``'s ``branch`` from existing ``version``."""
+        if "://" in uri and not uri.startswith("file://"):
+            return cls(None, None)
+        root = uri.removeprefix("file://")
+        if branch != MAIN_BRANCH:
+            root = os.path.join(root, "tree", *branch.split("/"))
+        folder = os.path.join(root, "_versions")
+        for naming in cls._NAMINGS:
+            found = cls(folder, naming)
+            if found.exists(version):
+                return found
+        return cls(None, None)
+
+    def exists(self, version: int) -> bool:
+        """Whether the manifest of ``version`` exists."""
+        assert self.folder is not None and self.naming is not None
+        name = self.naming.format(version=version, inverted=2**64 - 1 - version)
+        return os.path.exists(os.path.join(self.folder, name))
 
 
 _SECRET_KEYS = ("key", "secret", "token", "password", "credential", "session", "sas", "signature")

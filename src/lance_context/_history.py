@@ -13,12 +13,17 @@ from ._arrow import table_to_records
 from ._dataset import MAIN_BRANCH, DatasetHandle
 from ._errors import InvalidFilterError, ReadOnlyError, VersionNotFoundError
 from ._filters import in_
-from ._versions import VersionDiff, VersionInfo, list_versions
+from ._versions import VersionDiff, VersionInfo, describe_operation, list_versions
 
 if TYPE_CHECKING:
     from ._store import ContextStore
 
 __all__ = ["HistoryMixin"]
+
+#: Commits that reorganise storage but leave every record as it was.
+_KEEPS_RECORDS = frozenset({"compact", "index", "maintenance", "config", "reserve"})
+#: Longer runs of versions are not inspected one by one (each costs a read).
+_MAX_INSPECTED = 32
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -66,6 +71,18 @@ class HistoryMixin:
         if self._pinned is not None:
             return self._pinned
         return int(self._handle.latest().version)
+
+    def _records_unchanged(self, since: int, until: int) -> bool:
+        """Whether every commit after ``since`` up to ``until`` left all records as they were.
+
+        True when those commits only compacted, indexed or otherwise maintained the
+        store; False for anything else, for ``until < since``, and for long runs of
+        versions (not inspected). Lets in-memory views of the data survive maintenance.
+        """
+        if until < since or until - since > _MAX_INSPECTED:
+            return False
+        ds = self._handle.latest()
+        return all(describe_operation(ds, v) in _KEEPS_RECORDS for v in range(since + 1, until + 1))
 
     def versions(self) -> list[VersionInfo]:
         """Every version of this branch, oldest first, with what each commit did."""

@@ -33,6 +33,7 @@ from ._checkpoint_records import (
     write_idx,
     write_record,
 )
+from ._latest import LatestCheckpoints
 from ._locking import serialized
 from ._prune import kept_checkpoints
 
@@ -82,6 +83,16 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
             :class:`~lance_context.ContextStore` once and pass it as ``store=`` to both.
         storage_options: Object-store settings for ``uri``.
         serde: LangGraph serializer (default: LangGraph's ``JsonPlusSerializer``).
+        cached_threads: How many threads' latest checkpoints to keep in memory (0: none).
+            The cache is checked against the store version on every read, so it never
+            serves stale data; see "Reading the latest checkpoint" below.
+
+    Reading the latest checkpoint:
+        ``get_tuple`` without a checkpoint id is answered from memory while the store
+        has not changed since the thread was last read or written by this saver: one
+        file-existence check on a local store. Maintenance commits (compaction,
+        indexes) keep the cache; any other commit made elsewhere empties it, and the
+        next read of a thread reads only its latest checkpoint and writes from Lance.
 
     Example:
         >>> from langgraph.graph import StateGraph                      # doctest: +SKIP
@@ -99,11 +110,16 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         uri: str | None = None,
         storage_options: Mapping[str, str] | None = None,
         serde: SerializerProtocol | None = None,
+        cached_threads: int = 1024,
     ) -> None:
         super().__init__(serde=serde)
         if (store is None) == (uri is None):
             raise TypeError("LanceCheckpointSaver needs exactly one of store= or uri=")
+        if not isinstance(cached_threads, int) or cached_threads < 0:
+            raise ValueError(f"cached_threads must be an int >= 0, got {cached_threads!r}")
         self.store = store or ContextStore.open(str(uri), storage_options=storage_options, embedder=None)
+        self._cached_threads = cached_threads
+        self._latest = LatestCheckpoints(self.store, cached_threads)
 
     def __repr__(self) -> str:
         return f"LanceCheckpointSaver({self.store!r})"
@@ -111,37 +127,39 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
     # ------------------------------------------------------------------ versions
     def at_version(self, version_or_tag: int | str) -> LanceCheckpointSaver:
         """A read-only saver showing every thread as it was at a store version or tag."""
-        return LanceCheckpointSaver(store=self.store.at_version(version_or_tag), serde=self.serde)
+        return LanceCheckpointSaver(
+            store=self.store.at_version(version_or_tag), serde=self.serde, cached_threads=self._cached_threads
+        )
 
     def branch(self, name: str, from_version: int | str | None = None) -> LanceCheckpointSaver:
         """Fork every thread onto a new store branch; return a saver writing there.
 
         Writes through the returned saver never show on this one, and vice versa.
         """
-        return LanceCheckpointSaver(store=self.store.branch(name, from_version), serde=self.serde)
+        return LanceCheckpointSaver(
+            store=self.store.branch(name, from_version), serde=self.serde, cached_threads=self._cached_threads
+        )
 
     # ------------------------------------------------------------------ reads
     @serialized
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint named by ``config``, or the thread's latest one, with its pending writes."""
         conf = config["configurable"]
-        session, ns = thread_key(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
-        if checkpoint_id := get_checkpoint_id(config):
+        key = (thread_key(conf["thread_id"]), str(conf.get("checkpoint_ns", "")))
+        checkpoint_id = get_checkpoint_id(config)
+        latest = self._latest.get(key)
+        if checkpoint_id and (latest is None or latest.checkpoint_id != checkpoint_id):
             # one read: the checkpoint and its writes share (thread, namespace, id)
-            found = self.store.records(session, where={"checkpoint_ns": ns, "checkpoint_id": checkpoint_id})
+            where = {"checkpoint_ns": key[1], "checkpoint_id": checkpoint_id}
+            found = self.store.records(key[0], where=where)
             checkpoints = [r for r in found if r.role == CHECKPOINT_ROLE]
             writes = [r for r in found if r.role == WRITE_ROLE]
-        else:
-            checkpoints = self.store.records(
-                session, roles=CHECKPOINT_ROLE, where={"checkpoint_ns": ns}, last=1
-            )
-            if checkpoints:
-                checkpoint_id = checkpoints[-1].metadata["checkpoint_id"]
-                where = {"checkpoint_ns": ns, "checkpoint_id": checkpoint_id}
-                writes = self.store.records(session, roles=WRITE_ROLE, where=where)
-        if not checkpoints:
+            return to_tuple(self.serde, checkpoints[-1], writes) if checkpoints else None
+        if latest is None:
+            latest = self._latest.load(key)
+        if latest.checkpoint is None:
             return None
-        return to_tuple(self.serde, checkpoints[-1], writes)
+        return to_tuple(self.serde, latest.checkpoint, list(latest.writes.values()))
 
     def list(
         self,
@@ -228,7 +246,9 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
             metadata=get_checkpoint_metadata(config, metadata),
             parent_checkpoint_id=conf.get("checkpoint_id"),
         )
-        self.store.upsert(record)
+        before = self._latest.sync()
+        version = self.store.upsert(record)
+        self._latest.wrote_checkpoint(before, version, (record.run_id, ns), record)
         saved = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}
         return {"configurable": saved}
 
@@ -246,12 +266,13 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         writes (errors, interrupts...) replace the stored one.
         """
         conf = config["configurable"]
+        checkpoint_id = str(conf["checkpoint_id"])
         records = [
             write_record(
                 self.serde,
                 thread_id=str(conf["thread_id"]),
                 checkpoint_ns=str(conf.get("checkpoint_ns", "")),
-                checkpoint_id=str(conf["checkpoint_id"]),
+                checkpoint_id=checkpoint_id,
                 task_id=task_id,
                 task_path=task_path,
                 idx=write_idx(channel, position),
@@ -263,14 +284,19 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         unique = list({r.id: r for r in records}.values())
         if not unique:
             return
-        stored = {r.id for r in self.store.get_many([r.id for r in unique])}
+        key = (unique[0].run_id, str(unique[0].metadata["checkpoint_ns"]))
+        before = self._latest.sync()
+        known = self._latest.writes_of(key, checkpoint_id)
+        if known is not None:
+            stored = {r.id for r in unique if r.id in known}
+        else:
+            stored = {r.id for r in self.store.get_many([r.id for r in unique])}
         fresh = [r for r in unique if r.metadata["idx"] < 0 or r.id not in stored]
         if not fresh:
             return
-        if any(r.id in stored for r in fresh):
-            self.store.upsert(fresh)
-        else:
-            self.store.add(fresh)
+        write = self.store.upsert if any(r.id in stored for r in fresh) else self.store.add
+        version = write(fresh)
+        self._latest.wrote_writes(before, version, key, checkpoint_id, fresh)
 
     @serialized
     def delete_thread(self, thread_id: str) -> None:

@@ -1,0 +1,195 @@
+"""Each thread's latest checkpoint in memory, checked against the store version.
+
+LangGraph reads a thread's latest checkpoint at the start of every run (and the UI at
+every ``get_state``). This cache answers those reads from memory while the store has
+not changed, so a process serving a thread reads it from Lance once. It is exact, not
+time-based:
+
+- it is valid at one (branch, version) of the store, and every lookup first checks
+  the store's latest version (a file-existence check on a local store);
+- commits added since are inspected: compaction, indexing and other maintenance leave
+  every record as it was, so the cache stays; any other commit (from another process,
+  a delete, a restore...) empties it;
+- this saver's own writes update it when their commit directly follows the cached
+  version, so an agent's own checkpoints never send it back to Lance.
+
+A thread's first read is a two-step read (:mod:`lance_context._outline`): an outline
+of the thread's rows picks the latest checkpoint, its pending writes, and writes
+already stored for checkpoints not stored yet (LangGraph may save a step's writes
+before its checkpoint); then only those rows are fetched.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .._outline import outline
+from .._records import ContextRecord
+from .._store import ContextStore
+from ._checkpoint_records import CHECKPOINT_ROLE, WRITE_ROLE
+
+__all__ = ["Latest", "LatestCheckpoints"]
+
+#: (store session of the thread, checkpoint namespace)
+Key = tuple[str, str]
+
+
+@dataclass
+class Latest:
+    """What the cache knows of one thread and namespace."""
+
+    #: The latest checkpoint (None: the thread has none in this namespace).
+    checkpoint: ContextRecord | None
+    #: Pending writes of ``checkpoint``, by record id.
+    writes: dict[str, ContextRecord] = field(default_factory=dict)
+    #: Ids of every checkpoint stored for the key.
+    stored: set[str] = field(default_factory=set)
+    #: Writes of checkpoints not stored (yet), by checkpoint id then record id.
+    orphans: dict[str, dict[str, ContextRecord]] = field(default_factory=dict)
+
+    @property
+    def checkpoint_id(self) -> str | None:
+        """The id of the latest checkpoint, if any."""
+        return None if self.checkpoint is None else str(self.checkpoint.metadata["checkpoint_id"])
+
+
+class LatestCheckpoints:
+    """The latest checkpoint (and its writes) of recently used threads; at most ``capacity``."""
+
+    def __init__(self, store: ContextStore, capacity: int) -> None:
+        self._store = store
+        self._capacity = max(0, capacity)
+        self._at: tuple[str, int] | None = None
+        self._entries: OrderedDict[Key, Latest] = OrderedDict()
+        self._lock = threading.RLock()
+
+    def sync(self) -> tuple[str, int]:
+        """Bring the cache to the store's current version; return that (branch, version)."""
+        with self._lock:
+            now = (self._store.branch_name, self._store.version())
+            at = self._at
+            if now != at:
+                kept = (
+                    at is not None
+                    and at[0] == now[0]
+                    and (not self._entries or self._store._records_unchanged(at[1], now[1]))
+                )
+                if not kept:
+                    self._entries.clear()
+                self._at = now
+            return now
+
+    def get(self, key: Key) -> Latest | None:
+        """What is cached for ``key`` at the current version, if anything."""
+        with self._lock:
+            self.sync()
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def load(self, key: Key) -> Latest:
+        """Read ``key`` from the store (two-step read) and cache it."""
+        with self._lock:
+            self.sync()
+            found = _read(self._store, key)
+            if self._capacity:
+                self._entries[key] = found
+                self._entries.move_to_end(key)
+                while len(self._entries) > self._capacity:
+                    self._entries.popitem(last=False)
+            return found
+
+    def wrote_checkpoint(self, before: tuple[str, int], version: int, key: Key, record: ContextRecord) -> None:
+        """Account for this saver's write of ``record`` (committed as ``version``)."""
+        with self._lock:
+            entry = self._follow(before, version, key)
+            if entry is None:
+                return
+            checkpoint_id = str(record.metadata["checkpoint_id"])
+            if checkpoint_id == entry.checkpoint_id:
+                entry.checkpoint = record
+            elif checkpoint_id in entry.stored:
+                # an older checkpoint written again becomes the latest; its writes are not here
+                del self._entries[key]
+            else:
+                entry.checkpoint = record
+                entry.writes = entry.orphans.pop(checkpoint_id, {})
+                entry.stored.add(checkpoint_id)
+
+    def wrote_writes(
+        self,
+        before: tuple[str, int],
+        version: int,
+        key: Key,
+        checkpoint_id: str,
+        records: Iterable[ContextRecord],
+    ) -> None:
+        """Account for this saver's write of pending writes of ``checkpoint_id``."""
+        with self._lock:
+            entry = self._follow(before, version, key)
+            if entry is None:
+                return
+            if checkpoint_id == entry.checkpoint_id:
+                target = entry.writes
+            elif checkpoint_id not in entry.stored:
+                target = entry.orphans.setdefault(checkpoint_id, {})
+            else:
+                return  # writes of an older checkpoint: not part of the latest one
+            for record in records:
+                target.pop(record.id, None)
+                target[record.id] = record
+
+    def writes_of(self, key: Key, checkpoint_id: str) -> dict[str, ContextRecord] | None:
+        """The stored writes of ``checkpoint_id`` when the cache knows them all, else None."""
+        with self._lock:
+            entry = self.get(key)
+            if entry is None:
+                return None
+            if checkpoint_id == entry.checkpoint_id:
+                return dict(entry.writes)
+            if checkpoint_id not in entry.stored:
+                return dict(entry.orphans.get(checkpoint_id, {}))
+            return None
+
+    def _follow(self, before: tuple[str, int], version: int, key: Key) -> Latest | None:
+        """The entry to update for a commit made at ``version`` after ``before``, if any.
+
+        Only a commit that directly follows the cached version is applied: then nothing
+        else changed in between. Otherwise the next lookup finds the other commits and
+        empties the cache.
+        """
+        if self._at != before or version != before[1] + 1:
+            return None
+        self._at = (before[0], version)
+        return self._entries.get(key)
+
+
+def _read(store: ContextStore, key: Key) -> Latest:
+    """The latest checkpoint of ``key``, its writes and the orphan writes, in two steps."""
+    session, ns = key
+    view = outline(store, session, ("checkpoint_ns", "checkpoint_id"))
+    rows = view.table.select(["seq", "id", "role", "checkpoint_ns", "checkpoint_id", "_rowid"]).to_pylist()
+    rows = [r for r in rows if r["checkpoint_ns"] == ns and r["checkpoint_id"] is not None]
+    checkpoints = [r for r in rows if r["role"] == CHECKPOINT_ROLE]
+    stored = {str(r["checkpoint_id"]) for r in checkpoints}
+    latest = max(checkpoints, key=lambda r: (r["seq"], r["id"]), default=None)
+    latest_id = None if latest is None else latest["checkpoint_id"]
+    writes = [
+        r for r in rows if r["role"] == WRITE_ROLE and (r["checkpoint_id"] == latest_id or r["checkpoint_id"] not in stored)
+    ]
+    wanted = ([] if latest is None else [latest]) + writes
+    fetched = view.fetch([r["_rowid"] for r in wanted])
+    entry = Latest(checkpoint=None, stored=stored)
+    for row, record in zip(wanted, fetched, strict=True):
+        checkpoint_id = str(row["checkpoint_id"])
+        if row is latest:
+            entry.checkpoint = record
+        elif checkpoint_id == latest_id:
+            entry.writes[record.id] = record
+        else:
+            entry.orphans.setdefault(checkpoint_id, {})[record.id] = record
+    return entry
