@@ -103,7 +103,9 @@ class LatestCheckpoints:
                     self._entries.popitem(last=False)
             return found
 
-    def wrote_checkpoint(self, before: tuple[str, int], version: int, key: Key, record: ContextRecord) -> None:
+    def wrote_checkpoint(
+        self, before: tuple[str, int], version: int, key: Key, record: ContextRecord
+    ) -> None:
         """Account for this saver's write of ``record`` (committed as ``version``)."""
         with self._lock:
             entry = self._follow(before, version, key)
@@ -179,7 +181,9 @@ def _read(store: ContextStore, key: Key) -> Latest:
     latest = max(checkpoints, key=lambda r: (r["seq"], r["id"]), default=None)
     latest_id = None if latest is None else latest["checkpoint_id"]
     writes = [
-        r for r in rows if r["role"] == WRITE_ROLE and (r["checkpoint_id"] == latest_id or r["checkpoint_id"] not in stored)
+        r
+        for r in rows
+        if r["role"] == WRITE_ROLE and (r["checkpoint_id"] == latest_id or r["checkpoint_id"] not in stored)
     ]
     wanted = ([] if latest is None else [latest]) + writes
     fetched = view.fetch([r["_rowid"] for r in wanted])
