@@ -13,15 +13,13 @@ from ._arrow import table_to_records
 from ._dataset import MAIN_BRANCH, DatasetHandle
 from ._errors import InvalidFilterError, ReadOnlyError, VersionNotFoundError
 from ._filters import in_
-from ._versions import VersionDiff, VersionInfo, describe_operation, list_versions
+from ._versions import RecordChanges, VersionDiff, VersionInfo, list_versions, record_changes
 
 if TYPE_CHECKING:
     from ._store import ContextStore
 
 __all__ = ["HistoryMixin"]
 
-#: Commits that reorganise storage but leave every record as it was.
-_KEEPS_RECORDS = frozenset({"compact", "index", "maintenance", "config", "reserve"})
 #: Longer runs of versions are not inspected one by one (each costs a read).
 _MAX_INSPECTED = 32
 
@@ -72,17 +70,23 @@ class HistoryMixin:
             return self._pinned
         return int(self._handle.latest().version)
 
-    def _records_unchanged(self, since: int, until: int) -> bool:
-        """Whether every commit after ``since`` up to ``until`` left all records as they were.
+    def _changes_between(self, since: int, until: int) -> RecordChanges | None:
+        """What the commits after ``since`` up to ``until`` may have changed; None if unknown.
 
-        True when those commits only compacted, indexed or otherwise maintained the
-        store; False for anything else, for ``until < since``, and for long runs of
-        versions (not inspected). Lets in-memory views of the data survive maintenance.
+        Lets in-memory views of some sessions survive maintenance and appends to other
+        sessions. Unknown for ``until < since``, for long runs of versions (not
+        inspected), and for commits that do not say what they touched.
         """
         if until < since or until - since > _MAX_INSPECTED:
-            return False
+            return None
         ds = self._handle.latest()
-        return all(describe_operation(ds, v) in _KEEPS_RECORDS for v in range(since + 1, until + 1))
+        sessions: set[str] = set()
+        for version in range(since + 1, until + 1):
+            changes = record_changes(ds, version)
+            if changes is None:
+                return None
+            sessions |= changes.sessions
+        return RecordChanges(frozenset(sessions))
 
     def versions(self) -> list[VersionInfo]:
         """Every version of this branch, oldest first, with what each commit did."""

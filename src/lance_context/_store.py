@@ -34,7 +34,7 @@ from ._opening import DEFAULT_EMBEDDER, check_embedder, create_store, ensure_ind
 from ._records import ContextRecord, check_embedding, validate_record
 from ._schema import embedding_dimension, read_embedder_info
 from ._search import SearchMixin
-from ._versions import OP_KEY
+from ._versions import OP_KEY, commit_properties
 
 __all__ = ["DEFAULT_EMBEDDER", "ContextStore", "StoreLimits"]
 
@@ -238,7 +238,7 @@ class ContextStore(HistoryMixin, SearchMixin, MaintenanceMixin):
         with self._write_lock:
             schema = self._handle.latest().schema
             table = _clustered(records_to_table(batch, vectors, schema, next_seqs(len(batch))), batch)
-            version = self._commit(table, op, scope)
+            version = self._commit(table, commit_properties(op, batch), scope)
             self._maintain()
         return version
 
@@ -310,9 +310,9 @@ class ContextStore(HistoryMixin, SearchMixin, MaintenanceMixin):
                 f"embedder {embedder.name!r} failed ({type(exc).__name__}: {exc}); nothing was written"
             ) from exc
 
-    def _commit(self, table: pa.Table, op: str, scope: str | None = None) -> int:
-        props = {OP_KEY: op, "lance_context.rows": str(table.num_rows)}
+    def _commit(self, table: pa.Table, props: dict[str, str], scope: str | None = None) -> int:
         handle = self._handle
+        op = props[OP_KEY]
 
         def append(ds: lance.LanceDataset) -> int:
             new = lance.write_dataset(table, ds, mode="append", transaction_properties=props)

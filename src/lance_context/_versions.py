@@ -13,6 +13,8 @@ cleanup of the source can break it.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -20,10 +22,25 @@ import lance
 
 from ._records import ContextRecord
 
-__all__ = ["OP_KEY", "VersionDiff", "VersionInfo", "describe_operation", "list_versions"]
+__all__ = [
+    "OP_KEY",
+    "RecordChanges",
+    "VersionDiff",
+    "VersionInfo",
+    "commit_properties",
+    "describe_operation",
+    "list_versions",
+    "record_changes",
+]
 
 #: Transaction property holding what a lance-context commit did.
 OP_KEY = "lance_context.op"
+#: Transaction property naming the sessions an append touched (when few).
+SESSIONS_KEY = "lance_context.sessions"
+#: Appends touching more sessions than this do not list them.
+_MAX_LISTED = 64
+#: Commits that reorganise storage but leave every record as it was.
+_KEEPS_RECORDS = frozenset({"compact", "index", "maintenance", "config", "reserve"})
 
 _LANCE_OPERATIONS = {
     "Append": "add",
@@ -84,23 +101,68 @@ class VersionDiff:
     removed: list[ContextRecord] = field(default_factory=list)
 
 
-def describe_operation(ds: lance.LanceDataset, version: int) -> str:
-    """What the commit that made ``version`` did."""
+@dataclass(frozen=True)
+class RecordChanges:
+    """The sessions whose records some commits may have changed (all others are intact).
+
+    Example:
+        >>> RecordChanges(frozenset({"s1"})).sessions
+        frozenset({'s1'})
+    """
+
+    sessions: frozenset[str] = frozenset()
+
+
+def commit_properties(op: str, records: Sequence[ContextRecord]) -> dict[str, str]:
+    """Transaction properties of a write: what it did, and for an append, which sessions.
+
+    An append only adds records to its sessions; an upsert may also move an id out of
+    another session, so only appends list what they touched.
+    """
+    props = {OP_KEY: op, "lance_context.rows": str(len(records))}
+    sessions = sorted({r.run_id for r in records})
+    if op == "add" and len(sessions) <= _MAX_LISTED:
+        props[SESSIONS_KEY] = json.dumps(sessions)
+    return props
+
+
+def _transaction(ds: lance.LanceDataset, version: int) -> tuple[str, dict[str, str]]:
+    """What the commit that made ``version`` did, and its properties."""
     try:
         transaction = ds.read_transaction(version)
     except TypeError as exc:
         # pylance 14 cannot decode a compaction that remapped indexes (its RewrittenIndex
         # binding misses arguments); that failure must not break versions().
-        return "compact" if "RewrittenIndex" in str(exc) else "unknown"
+        return ("compact" if "RewrittenIndex" in str(exc) else "unknown"), {}
     except (OSError, ValueError, RuntimeError):
-        return "unknown"
+        return "unknown", {}
     if transaction is None:
-        return "unknown"
-    op = (transaction.transaction_properties or {}).get(OP_KEY)
-    if op:
-        return str(op)
+        return "unknown", {}
+    props = dict(transaction.transaction_properties or {})
+    if props.get(OP_KEY):
+        return str(props[OP_KEY]), props
     name = type(transaction.operation).__name__
-    return _LANCE_OPERATIONS.get(name, name.lower())
+    return _LANCE_OPERATIONS.get(name, name.lower()), props
+
+
+def describe_operation(ds: lance.LanceDataset, version: int) -> str:
+    """What the commit that made ``version`` did."""
+    return _transaction(ds, version)[0]
+
+
+def record_changes(ds: lance.LanceDataset, version: int) -> RecordChanges | None:
+    """What the commit that made ``version`` may have changed; None when it is not known.
+
+    Maintenance (compaction, indexes) changes nothing; an append made by lance-context
+    lists its sessions; anything else (upserts, deletes, restores, appends to many
+    sessions, commits made by other programs) is unknown.
+    """
+    op, props = _transaction(ds, version)
+    if op in _KEEPS_RECORDS:
+        return RecordChanges()
+    if op != "add" or SESSIONS_KEY not in props:
+        return None
+    return RecordChanges(frozenset(json.loads(props[SESSIONS_KEY])))
 
 
 def list_versions(ds: lance.LanceDataset, tags: dict[int, list[str]]) -> list[VersionInfo]:

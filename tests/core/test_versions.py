@@ -17,6 +17,8 @@ from lance_context import (
     ReadOnlyVersionError,
     VersionNotFoundError,
 )
+from lance_context._dataset import _LocalManifests
+from lance_context._versions import RecordChanges
 
 from .conftest import text
 
@@ -215,3 +217,35 @@ def test_cleanup_keeps_the_newest_versions_asked_for(store: ContextStore) -> Non
     assert len(contents(store.at_version(versions[-2]))) == 4
     with pytest.raises(VersionNotFoundError):
         store.checkout(versions[0])
+
+
+def test_commits_say_which_sessions_they_may_have_changed(store: ContextStore) -> None:
+    start = store.add(text("one", run_id="s1"))
+    store.add([text("two", run_id="s2"), text("three", run_id="s3")])
+    changes = store._changes_between(start, store.version())
+    assert changes is not None and changes.sessions == {"s2", "s3"}
+    mark = store.version()
+    store.compact()
+    assert store.version() > mark
+    assert store._changes_between(mark, store.version()) == RecordChanges()  # maintenance only
+    for write in (lambda: store.upsert(text("four", run_id="s1")), lambda: store.delete(run_id="s2")):
+        mark = store.version()
+        write()
+        assert store._changes_between(mark, store.version()) is None  # not known: everything may have changed
+    assert store._changes_between(store.version(), store.version() - 1) is None
+
+
+def test_new_versions_on_a_local_store_are_found_by_one_file_lookup(store_path: str) -> None:
+    reader, writer = ContextStore.open(store_path), ContextStore.open(store_path)
+    branch = writer.branch("side")
+    for store in (reader, branch):
+        store.version()
+        manifests = store._handle._manifests
+        assert manifests is not None and manifests.known
+        assert manifests.exists(store.version()) and not manifests.exists(store.version() + 1)
+    writer.add(text("from another handle"))
+    branch.add(text("on the branch"))
+    assert contents(reader) == ["from another handle"]
+    assert contents(ContextStore.open(store_path).checkout_branch("side")) == ["on the branch"]
+    assert not _LocalManifests.find("s3://bucket/store.lance", "main", 1).known
+    assert not _LocalManifests.find(store_path + "-missing", "main", 1).known

@@ -105,6 +105,22 @@ def test_another_savers_writes_are_seen_at_once(path: str) -> None:
     assert mine.get_tuple(_config("t")) is None
 
 
+def test_appends_to_other_threads_keep_this_one_cached(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    mine, other = LanceCheckpointSaver(uri=path), LanceCheckpointSaver(uri=path)
+    kept = _put(mine, "mine", 1)
+    theirs = _put(other, "theirs", 1)
+    for saver, thread in ((mine, "mine"), (mine, "theirs")):
+        saver.get_tuple(_config(thread))
+    loads = _Loads(monkeypatch)
+    # new pending writes are appends naming their thread: only that thread is read again
+    other.put_writes(_config("theirs", checkpoint_id=theirs), [("value", "w")], "task")
+    assert _snap(mine.get_tuple(_config("mine")))[0] == kept  # type: ignore[index]
+    assert loads.count == 0
+    found = mine.get_tuple(_config("theirs"))
+    assert found is not None and found.pending_writes == [("task", "value", "w")]
+    assert loads.count == 1
+
+
 def test_maintenance_keeps_the_cache_and_restore_empties_it(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     store = ContextStore.open(path, embedder=None, compaction=CompactionPolicy(enabled=False))
     saver = LanceCheckpointSaver(store=store)

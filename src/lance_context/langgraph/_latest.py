@@ -8,8 +8,9 @@ time-based:
 - it is valid at one (branch, version) of the store, and every lookup first checks
   the store's latest version (a file-existence check on a local store);
 - commits added since are inspected: compaction, indexing and other maintenance leave
-  every record as it was, so the cache stays; any other commit (from another process,
-  a delete, a restore...) empties it;
+  every record as it was, and an append names the sessions it added to, so only those
+  threads are forgotten; any other commit (an upsert, such as another process's
+  checkpoint, a delete, a restore...) empties the cache;
 - this saver's own writes update it when their commit directly follows the cached
   version, so an agent's own checkpoints never send it back to Lance.
 
@@ -71,15 +72,15 @@ class LatestCheckpoints:
         with self._lock:
             now = (self._store.branch_name, self._store.version())
             at = self._at
-            if now != at:
-                kept = (
-                    at is not None
-                    and at[0] == now[0]
-                    and (not self._entries or self._store._records_unchanged(at[1], now[1]))
-                )
-                if not kept:
+            if now != at and self._entries:
+                same_branch = at is not None and at[0] == now[0]
+                changes = self._store._changes_between(at[1], now[1]) if same_branch and at else None
+                if changes is None:
                     self._entries.clear()
-                self._at = now
+                else:
+                    for key in [k for k in self._entries if k[0] in changes.sessions]:
+                        del self._entries[key]
+            self._at = now
             return now
 
     def get(self, key: Key) -> Latest | None:
