@@ -171,7 +171,14 @@ class DatasetHandle:
         if self._manifests is None:
             self._manifests = _LocalManifests.find(self.uri, self.branch, int(ds.version))
         if self._manifests.known:
-            return self._manifests.exists(int(ds.version) + 1)
+            if self._manifests.exists(int(ds.version) + 1):
+                return True
+            if self._manifests.exists(int(ds.version)):
+                return False
+            # this version's manifest is gone (cleaned up by another process, or the
+            # layout changed), so a missing successor proves nothing: ask Lance
+            self._manifests = None
+            return bool(ds.latest_version != ds.version)
         try:
             ds.checkout_version(self._ref(ds.version + 1))
         except (OSError, ValueError, RuntimeError) as exc:

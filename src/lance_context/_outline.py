@@ -4,7 +4,8 @@ Reading a session's full rows costs about as much per row as its payloads weigh.
 a caller needs a few rows chosen by their order or metadata (an adapter's "latest
 checkpoint and its writes"), it reads an outline first (order, role, id and some
 metadata keys, plus Lance row ids) and then fetches just the chosen rows from the same
-snapshot: measured 3 ms instead of 13 ms for a thread of 500 LangGraph checkpoints.
+snapshot. Measured on a thread of 500 LangGraph checkpoints: the latest checkpoint and
+its writes in ~3 ms, against ~13 ms for two filtered reads of whole rows.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Outline:
         if not row_ids:
             return []
         ds, columns = self._ds, record_columns(self._ds.schema)
+        # take by row id: pylance's documented-unstable call, pinned by pylance<15
         table = self._store._handle.call(
             lambda: ds._take_rows(list(row_ids), columns=columns), "read records", retry=False
         )

@@ -249,3 +249,13 @@ def test_new_versions_on_a_local_store_are_found_by_one_file_lookup(store_path: 
     assert contents(ContextStore.open(store_path).checkout_branch("side")) == ["on the branch"]
     assert not _LocalManifests.find("s3://bucket/store.lance", "main", 1).known
     assert not _LocalManifests.find(store_path + "-missing", "main", 1).known
+
+
+def test_a_reader_finds_new_versions_after_another_process_cleaned_up_its_own(store_path: str) -> None:
+    reader, writer = ContextStore.open(store_path), ContextStore.open(store_path)
+    reader.add(text("first"))
+    assert contents(reader) == ["first"]
+    for word in ("second", "third"):
+        writer.add(text(word))
+    writer.cleanup(timedelta(0), keep_versions=1)  # the reader's version and its successor are gone
+    assert contents(reader) == ["first", "second", "third"]

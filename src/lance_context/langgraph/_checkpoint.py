@@ -88,11 +88,12 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
             serves stale data; see "Reading the latest checkpoint" below.
 
     Reading the latest checkpoint:
-        ``get_tuple`` without a checkpoint id is answered from memory while the store
-        has not changed since the thread was last read or written by this saver: one
+        ``get_tuple`` of a thread's latest checkpoint is answered from memory while the
+        thread has not changed since this saver last read or wrote it: one
         file-existence check on a local store. Maintenance commits (compaction,
-        indexes) keep the cache; any other commit made elsewhere empties it, and the
-        next read of a thread reads only its latest checkpoint and writes from Lance.
+        indexes) keep the cache; an append forgets the threads it touched; any other
+        commit made elsewhere (an upsert, a delete, a restore) empties it. A thread's
+        first read reads only its latest checkpoint and that checkpoint's writes.
 
     Example:
         >>> from langgraph.graph import StateGraph                      # doctest: +SKIP
