@@ -233,6 +233,8 @@ def test_commits_say_which_sessions_they_may_have_changed(store: ContextStore) -
         write()
         assert store._changes_between(mark, store.version()) is None  # not known: everything may have changed
     assert store._changes_between(store.version(), store.version() - 1) is None
+    mark = store.add([text("wide", run_id=f"s{i}") for i in range(65)])  # too many sessions to list
+    assert store._changes_between(mark - 1, mark) is None
 
 
 def test_new_versions_on_a_local_store_are_found_by_one_file_lookup(store_path: str) -> None:

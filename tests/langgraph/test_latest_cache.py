@@ -171,13 +171,19 @@ def test_an_older_checkpoint_written_again_becomes_the_latest(path: str) -> None
     assert found.pending_writes == [("task", "value", "old write")]
 
 
-def test_a_small_cache_evicts_and_stays_right(path: str) -> None:
-    saver = LanceCheckpointSaver(uri=path, cached_threads=2)
+@pytest.mark.parametrize(("cached_threads", "loads_expected"), [(4, 4), (2, 8), (0, 8)])
+def test_the_cache_holds_at_most_cached_threads_and_stays_right(
+    path: str, monkeypatch: pytest.MonkeyPatch, cached_threads: int, loads_expected: int
+) -> None:
+    saver = LanceCheckpointSaver(uri=path, cached_threads=cached_threads)
     for thread in "abcd":
         _put(saver, thread, thread)
+    loads = _Loads(monkeypatch)
     for _ in range(2):
         for thread in "abcd":
             assert _snap(saver.get_tuple(_config(thread)))[1] == {"value": thread}  # type: ignore[index]
+    # cycling 4 threads: all stay when 4 fit; otherwise each read evicted the next one needed
+    assert loads.count == loads_expected
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "10"])
@@ -219,7 +225,8 @@ def test_random_interleavings_match_uncached_reads(path: str) -> None:
             for other in keys:  # ids may exist again: read them back
                 ids[other] = [str(c.checkpoint["id"]) for c in plain.list(_config(*other))][::-1]
         else:
-            saver.get_tuple(_config(thread, ns, rng.choice(ids[key])))
+            by_id = _config(thread, ns, rng.choice(ids[key]))
+            assert _snap(saver.get_tuple(by_id)) == _snap(plain.get_tuple(by_id)), step
         versions.append(store.version())
         for thread, ns in keys:
             expected = _snap(plain.get_tuple(_config(thread, ns)))

@@ -267,12 +267,13 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         writes (errors, interrupts...) replace the stored one.
         """
         conf = config["configurable"]
+        thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
         checkpoint_id = str(conf["checkpoint_id"])
         records = [
             write_record(
                 self.serde,
-                thread_id=str(conf["thread_id"]),
-                checkpoint_ns=str(conf.get("checkpoint_ns", "")),
+                thread_id=thread_id,
+                checkpoint_ns=ns,
                 checkpoint_id=checkpoint_id,
                 task_id=task_id,
                 task_path=task_path,
@@ -285,7 +286,7 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         unique = list({r.id: r for r in records}.values())
         if not unique:
             return
-        key = (unique[0].run_id, str(unique[0].metadata["checkpoint_ns"]))
+        key = (thread_key(thread_id), ns)
         before = self._latest.sync()
         known = self._latest.writes_of(key, checkpoint_id)
         if known is not None:

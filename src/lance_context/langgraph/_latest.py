@@ -73,8 +73,9 @@ class LatestCheckpoints:
             now = (self._store.branch_name, self._store.version())
             at = self._at
             if now != at and self._entries:
-                same_branch = at is not None and at[0] == now[0]
-                changes = self._store._changes_between(at[1], now[1]) if same_branch and at else None
+                changes = None
+                if at is not None and at[0] == now[0]:
+                    changes = self._store._changes_between(at[1], now[1])
                 if changes is None:
                     self._entries.clear()
                 else:
