@@ -28,6 +28,7 @@ from ._errors import (
     VersionNotFoundError,
     translate_lance_error,
 )
+from ._namespaces import LAYOUT_KEY, LAYOUT_VERSION
 from ._schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
 
 __all__ = ["MAIN_BRANCH", "DatasetHandle", "next_seqs"]
@@ -280,6 +281,18 @@ def check_context_schema(ds: lance.LanceDataset, uri: str) -> None:
         raise SchemaVersionError(
             f"{uri} was written by a newer lance-context (schema version {int(raw)}, "
             f"this one reads up to {SCHEMA_VERSION}); upgrade lance-context"
+        )
+    layout = int(metadata.get(LAYOUT_KEY.encode(), b"1"))
+    if layout > LAYOUT_VERSION:
+        raise SchemaVersionError(
+            f"{uri} lays out adapter sessions as a newer lance-context does (layout {layout}, "
+            f"this one knows up to {LAYOUT_VERSION}); upgrade lance-context"
+        )
+    if layout < LAYOUT_VERSION:
+        raise SchemaVersionError(
+            f"{uri} was written by a development build of lance-context that kept adapter "
+            f"sessions without namespaces (layout {layout}); read its records with that build "
+            "and add them to a new store"
         )
 
 

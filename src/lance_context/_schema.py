@@ -21,8 +21,9 @@ A store is one Lance dataset with these columns, in this order:
 ``metadata`` keeps the caller's JSON text byte for byte (key order, big integers);
 ``metadata_index`` is Lance's JSONB copy used only by filters.
 
-Schema-level metadata records the schema version and the embedder the store was
-built with (its name and dimension, never a secret).
+Schema-level metadata records the schema version, the adapters' session layout (see
+``_namespaces``) and the embedder the store was built with (its name and dimension,
+never a secret).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import json
 from dataclasses import dataclass
 
 import pyarrow as pa
+
+from ._namespaces import LAYOUT_KEY, LAYOUT_VERSION
 
 __all__ = [
     "EMBEDDER_KEY",
@@ -115,7 +118,7 @@ def build_schema(dimension: int | None, embedder: EmbedderInfo | None) -> pa.Sch
     fields = list(BASE_FIELDS)
     if dimension is not None:
         fields.append(embedding_field(dimension))
-    metadata = {SCHEMA_VERSION_KEY: str(SCHEMA_VERSION)}
+    metadata = {SCHEMA_VERSION_KEY: str(SCHEMA_VERSION), LAYOUT_KEY: str(LAYOUT_VERSION)}
     if embedder is not None:
         metadata[EMBEDDER_KEY] = embedder.to_json()
     return pa.schema(fields, metadata=metadata)

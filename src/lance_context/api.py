@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._namespaces import CONTEXT
 from ._records import ContextRecord, Relationship, StateMetadata
 from ._search import SearchHit
 from ._store import DEFAULT_EMBEDDER, ContextStore
@@ -27,6 +28,8 @@ class Context:
     """One run's (session's) context on a :class:`ContextStore`.
 
     Every method works on the run given at creation; the store underneath may be shared.
+    Its records are the store's session ``"context:" + run_id`` (:attr:`session`), a
+    namespace of its own, so no adapter's id can reach it.
 
     Example:
         >>> ctx = Context.create("context.lance", run_id="trip")  # doctest: +SKIP
@@ -37,6 +40,7 @@ class Context:
         """Wrap an open store for one run id."""
         self.store = store
         self.run_id = run_id
+        self.session = CONTEXT.run_id(run_id)
 
     @classmethod
     def create(
@@ -70,7 +74,7 @@ class Context:
         record = ContextRecord.from_content(
             content,
             role=role,
-            run_id=self.run_id,
+            run_id=self.session,
             content_type=content_type,
             text=text,
             metadata=metadata or {},
@@ -84,7 +88,7 @@ class Context:
         self, *, roles: str | Iterable[str] | None = None, limit: int | None = None, last: int | None = None
     ) -> list[ContextRecord]:
         """This run's entries visible at the checked-out version, in append order."""
-        return self.store.records(self.run_id, roles=roles, limit=limit, last=last)
+        return self.store.records(self.session, roles=roles, limit=limit, last=last)
 
     def version(self) -> int:
         """The version being read."""
@@ -120,5 +124,5 @@ class Context:
 
     def search(self, query: Any, *, k: int = 5, **options: Any) -> list[SearchHit]:
         """Search this run's entries (see ContextStore.search)."""
-        options.setdefault("run_id", self.run_id)
+        options["run_id"] = self.session
         return self.store.search(query, k=k, **options)

@@ -61,8 +61,9 @@ def test_context_facade(tmp_path: Path) -> None:
     ctx.add("assistant", {"options": ["Kyoto", "Lisbon"]})
     assert [e.content for e in ctx.entries()] == ["Kyoto or Lisbon?", {"options": ["Kyoto", "Lisbon"]}]
     assert ctx.entries(roles="user")[0].metadata == {"turn": 1}
-    assert ctx.search("Lisbon", k=5)[0].record.run_id == "trip"
-    assert all(h.record.run_id == "trip" for h in ctx.search("mine", k=5))
+    assert ctx.search("Lisbon", k=5)[0].record.run_id == ctx.session == "context:trip"
+    assert all(h.record.run_id == "context:trip" for h in ctx.search("mine", k=5))
+    assert all(h.record.run_id == "context:trip" for h in ctx.search("mine", k=5, run_id="other"))
     fork = ctx.branch("alt", from_version="asked")
     fork.add("assistant", "Lisbon!")
     assert [e.content for e in fork.entries()] == ["Kyoto or Lisbon?", "Lisbon!"]

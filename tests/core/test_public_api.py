@@ -76,3 +76,11 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_adapters_module_is_pinned() -> None:
+    import lance_context.adapters
+
+    assert set(lance_context.adapters.__all__) >= {"Namespace", "NAMESPACES", "namespace_of", "LAYOUT_VERSION"}
+    for name in lance_context.adapters.__all__:
+        assert hasattr(lance_context.adapters, name), name

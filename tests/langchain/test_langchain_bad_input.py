@@ -18,6 +18,7 @@ from lance_context import (
     InvalidRecordError,
     UnsupportedContentError,
 )
+from lance_context.adapters import LANGCHAIN_HISTORY
 from lance_context.langchain import LanceChatMessageHistory, LanceVectorStore
 
 HOSTILE_SESSIONS = [
@@ -60,7 +61,7 @@ def test_hostile_session_ids_are_stored_safely_and_isolated(store: ContextStore)
         assert [m.text for m in h.messages] == [f"message {n}", f"reply {n}"]
         found = {m.text for m in h.search(f"message {n}", k=10)}
         assert found == {f"message {n}", f"reply {n}"}
-    assert set(store.run_ids()) == set(HOSTILE_SESSIONS)
+    assert set(store.run_ids()) == {LANGCHAIN_HISTORY.run_id(s) for s in HOSTILE_SESSIONS}
     histories[4].clear()  # the SQL-injection-looking one
     assert histories[4].messages == []
     for n, h in enumerate(histories):

@@ -22,6 +22,7 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
 
 from lance_context import ContextStore, HashingEmbedder, ReadOnlyError, SearchError
+from lance_context.adapters import LANGCHAIN_HISTORY
 from lance_context.langchain import LanceChatMessageHistory
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
@@ -107,7 +108,7 @@ def test_conversation_survives_reopening_the_store(store_path: str) -> None:
 
 def test_records_carry_role_and_text_for_search(store: ContextStore) -> None:
     history(store).add_messages([HumanMessage("hello there"), FULL_AI])
-    records = store.records("s1")
+    records = store.records(LANGCHAIN_HISTORY.run_id("s1"))
     assert [r.role for r in records] == ["human", "ai"]
     assert [r.text_payload for r in records] == ["hello there", FULL_AI.text]
     assert all(r.embedding is not None for r in records)
@@ -167,7 +168,7 @@ def test_images_are_binary_payloads_and_come_back_as_the_same_block(store: Conte
     message = IMAGE_MESSAGES[name]
     h = history(store)
     h.add_message(message)
-    [record] = store.records("s1")
+    [record] = store.records(LANGCHAIN_HISTORY.run_id("s1"))
     assert record.binary_payload in (PNG, JPEG)
     assert record.content_type == ("image/png" if record.binary_payload == PNG else "image/jpeg")
     stored_json = str(record.metadata)
@@ -188,7 +189,7 @@ def test_several_images_in_one_message(store: ContextStore) -> None:
     before = store.version()
     h.add_messages([message, AIMessage("They differ.")])
     assert store.version() == before + 1
-    records = store.records("s1")
+    records = store.records(LANGCHAIN_HISTORY.run_id("s1"))
     payloads = [(r.content_type, r.binary_payload) for r in records if r.binary_payload]
     assert payloads == [("image/png", PNG), ("image/jpeg", JPEG), ("image/png", PNG)]
     assert h.messages == [message, AIMessage("They differ.")]

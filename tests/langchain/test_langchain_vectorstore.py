@@ -49,7 +49,7 @@ def test_existing_ids_upsert_and_missing_ids_are_ignored(store: ContextStore) ->
         Document("second text", id="2"),
         Document("first text, edited", metadata={"rev": 2}, id="1"),
     ]
-    assert store.count("langchain:default") == 2
+    assert store.count("langchain.vectors:default") == 2
     assert vs.delete(["missing", "also-missing"]) is True
     vs.add_texts(["dup a", "dup b"], ids=["3", "3"])  # the last one of a batch wins
     assert vs.get_by_ids(["3"]) == [Document("dup b", id="3")]
@@ -74,7 +74,7 @@ def test_collections_are_isolated_with_the_same_ids(store: ContextStore) -> None
 
 def test_vector_store_and_chat_history_share_a_store_without_leaks(store: ContextStore) -> None:
     vs = LanceVectorStore(store=store)
-    history = LanceChatMessageHistory("langchain:default", store=store)  # same string as the namespace
+    history = LanceChatMessageHistory("langchain.vectors:default", store=store)  # the collection's run id
     vs.add_texts(["a document about the moon"], ids=["moon"])
     history.add_messages([HumanMessage("a message about the moon")])
     assert history.messages == [HumanMessage("a message about the moon")]
@@ -231,7 +231,7 @@ def test_store_embedder_is_used_when_no_embedding_given(store: ContextStore) -> 
     vs = LanceVectorStore(store=store)
     assert vs.embeddings is None
     vs.add_texts(["lance columnar format"], ids=["x"])
-    record = store.get("langchain:default/x")
+    record = store.get("langchain.vectors:default/x")
     assert record is not None and record.embedding is not None
     assert record.embedding.tolist() == pytest.approx(
         HashingEmbedder(64).embed_texts(["lance columnar format"])[0]

@@ -325,7 +325,7 @@ async def test_graph_nodes_share_memories_across_threads(tmp_path: Path) -> None
     out = await graph.ainvoke({"text": "boats sailing", "found": []}, {"configurable": {"thread_id": "b"}})
     assert out["found"] == ["likes sailing boats"]
     # one dataset holds both the threads and the memories
-    assert {r.split(":")[1] for r in shared.run_ids()} == {"checkpoint", "store"}
+    assert {r.split(":")[0] for r in shared.run_ids()} == {"langgraph.checkpoints", "langgraph.store"}
 
 
 def test_embedding_output_is_checked_and_dims_probed(tmp_path: Path) -> None:

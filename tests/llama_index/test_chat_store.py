@@ -9,8 +9,8 @@ from llama_index.core.memory import ChatMemoryBuffer, ChatSummaryMemoryBuffer, M
 from llama_index.core.storage.chat_store.base_db import MessageStatus
 
 from lance_context import ContextStore, HashingEmbedder, InvalidFilterError, ReadOnlyError
+from lance_context.adapters import LLAMA_INDEX_CHAT
 from lance_context.llama_index import (
-    DEFAULT_CHAT_NAMESPACE,
     LanceAsyncChatStore,
     LanceChatStore,
     LanceEmbedding,
@@ -43,7 +43,7 @@ def test_chat_store_basic_operations(store: ContextStore) -> None:
     assert contents(chats.delete_messages("b") or []) == ["b1", "b2"]
     assert chats.delete_messages("b") is None
     assert chats.get_keys() == ["a"]
-    assert all(r.run_id.startswith(DEFAULT_CHAT_NAMESPACE) for r in store.records())
+    assert all(r.run_id.startswith(LLAMA_INDEX_CHAT.prefix) for r in store.records())
 
 
 def test_keys_never_include_other_adapters_sessions(store: ContextStore) -> None:
@@ -52,7 +52,10 @@ def test_keys_never_include_other_adapters_sessions(store: ContextStore) -> None
     chats.add_message("chat-key", user("hello"))
     other = LanceChatStore(store=store, namespace="team-b/")
     other.add_message("chat-key", user("other team"))
+    sneaky = LanceChatStore(store=store, namespace="team-b")
+    sneaky.add_message(":chat-key", user("not team b"))  # cannot reach ("team-b:", "chat-key")
     assert chats.get_keys() == ["chat-key"]
+    assert other.get_keys() == ["chat-key"]
     assert contents(chats.get_messages("chat-key")) == ["hello"]
     assert contents(other.get_messages("chat-key")) == ["other team"]
 

@@ -56,7 +56,7 @@ def test_messages_persist_across_reopen_and_each_put_is_one_commit(store: Contex
     assert store.version() == start + 2
     reopened = memory_on(ContextStore.open(store.uri), token_limit=1000)
     assert [m.content for m in reopened.get_all()] == ["hello", "hi", "how are you", "fine"]
-    assert [r.run_id for r in store.records()] == ["s"] * 4
+    assert [r.run_id for r in store.records()] == [memory.run_id] * 4 == ["llama_index.memory::s"] * 4
 
 
 def conversation() -> list[ChatMessage]:

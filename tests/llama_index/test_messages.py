@@ -85,7 +85,7 @@ def test_image_bytes_are_stored_as_binary_payload(store: ContextStore) -> None:
     )
     back = roundtrip(store, [message])
     assert back == [message]
-    record = store.records("s")[0]
+    record = store.records("llama_index.memory::s")[0]
     assert record.content_type == "image/png"
     assert record.binary_payload == PNG
     assert record.text_payload == "what is in this picture?"
@@ -102,7 +102,7 @@ def test_image_from_a_file_object_and_other_media_round_trip(store: ContextStore
         ],
     )
     back = roundtrip(store, [message])[0]
-    assert store.records("s")[0].binary_payload == PNG
+    assert store.records("llama_index.memory::s")[0].binary_payload == PNG
     image = back.blocks[0]
     assert isinstance(image, ImageBlock) and image.resolve_image().read() == PNG
     assert back.blocks[1:] == message.blocks[1:]
@@ -151,14 +151,15 @@ def test_non_messages_and_unknown_roles_are_refused(store: ContextStore) -> None
 
 
 def test_records_from_other_writers_read_as_messages(store: ContextStore) -> None:
+    session = LanceMemory.from_defaults(session_id="s", store=store).run_id
     store.add(
         [
-            ContextRecord.from_content("from langchain", role="human", run_id="s"),
-            ContextRecord.from_content("an answer", role="ai", run_id="s"),
+            ContextRecord.from_content("from langchain", role="human", run_id=session),
+            ContextRecord.from_content("an answer", role="ai", run_id=session),
             ContextRecord.from_content(
-                PNG, role="user", run_id="s", content_type="image/png", text="a photo"
+                PNG, role="user", run_id=session, content_type="image/png", text="a photo"
             ),
-            ContextRecord.from_content({"step": 1}, role="observation", run_id="s"),
+            ContextRecord.from_content({"step": 1}, role="observation", run_id=session),
         ]
     )
     messages = LanceMemory.from_defaults(session_id="s", store=store).get_all()

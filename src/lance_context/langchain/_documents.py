@@ -1,7 +1,7 @@
 """LangChain documents to context records and back, and filters on their metadata.
 
-A document of collection ``c`` is a record with ``run_id = "langchain:c"``, ``role =
-"document"``, ``id = "langchain:c/<document id>"`` (collections never share ids),
+A document of collection ``c`` is a record with ``run_id = "langchain.vectors:c"``, ``role =
+"document"``, ``id = "langchain.vectors:c/<document id>"`` (collections never share ids),
 ``text_payload = page_content`` and ``metadata`` exactly as given.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 from langchain_core.documents import Document
 
 from .._errors import InvalidFilterError
+from .._namespaces import LANGCHAIN_VECTORS
 from .._records import ContextRecord
 
 __all__ = [
@@ -28,7 +29,6 @@ __all__ = [
 ]
 
 DOCUMENT_ROLE = "document"
-_PREFIX = "langchain:"
 _COLLECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -39,7 +39,7 @@ def collection_namespace(collection: object) -> str:
             f"invalid collection {collection!r}: use 1-128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
-    return _PREFIX + collection
+    return LANGCHAIN_VECTORS.run_id(collection)
 
 
 def record_id(namespace: str, doc_id: object) -> str:

@@ -15,6 +15,7 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.utils import count_tokens_approximately
 
+from .._namespaces import LANGCHAIN_HISTORY
 from .._records import ContextRecord
 from .._store import DEFAULT_EMBEDDER, ContextStore
 from .._window import fit_window
@@ -56,7 +57,8 @@ def _counter(token_counter: Any) -> TokenCounter:
 class LanceChatMessageHistory(BaseChatMessageHistory):
     """A LangChain chat history whose messages live in a lance-context store.
 
-    Each message is one record of the session (``run_id = session_id``), embedded on
+    Each message is one record of the store session ``"langchain.history:" + session_id``
+    (:attr:`run_id`, a namespace no other adapter's ids can reach), embedded on
     append by the store's embedder; each :meth:`add_messages` call is one commit. Many
     histories, vector stores and other adapters can share one store: every session sees
     only its own messages.
@@ -86,6 +88,7 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         """Open the history of ``session_id`` on a shared store or a store at ``uri``."""
         super().__init__()
         self.session_id = _check_session(session_id)
+        self.run_id = LANGCHAIN_HISTORY.run_id(self.session_id)
         self.store = resolve_store(store, uri, storage_options, embedder, "LanceChatMessageHistory")
 
     def __repr__(self) -> str:
@@ -93,7 +96,7 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
 
     # ------------------------------------------------------------------ reads
     def _records(self) -> list[ContextRecord]:
-        return self.store.records(self.session_id)
+        return self.store.records(self.run_id)
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
@@ -146,7 +149,7 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
             k: How many messages.
             mode: ``vector`` (embeddings), ``text`` (BM25) or ``hybrid``.
         """
-        hits = self.store.search(query, k=k, mode=mode, run_id=self.session_id, where=_ONLY_MESSAGES)
+        hits = self.store.search(query, k=k, mode=mode, run_id=self.run_id, where=_ONLY_MESSAGES)
         records = [hit.record for hit in hits]
         needed = [i for record in records for i in attachment_ids(record)]
         attachments = {r.id: r for r in self.store.get_many(needed)} if needed else {}
@@ -169,14 +172,14 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         records = [
             record
             for index, message in enumerate(messages)
-            for record in encode_message(message, self.session_id, index)
+            for record in encode_message(message, self.run_id, index)
         ]
         if records:
             self.store.add(records)
 
     def clear(self) -> None:
         """Remove the session's messages as a new version; older versions keep them."""
-        self.store.delete(run_id=self.session_id)
+        self.store.delete(run_id=self.run_id)
 
     # ------------------------------------------------------------------ async
     async def aget_messages(  # type: ignore[override]

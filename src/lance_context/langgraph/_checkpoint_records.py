@@ -1,7 +1,7 @@
 """How LangGraph checkpoints and pending writes are laid out as context records.
 
 One thread is one session of the store: every record of thread ``t`` has
-``run_id = "langgraph:checkpoint:" + t``, so a thread is read through the store's
+``run_id = "langgraph.checkpoints:" + t`` (the adapter's namespace), so a thread is read through the store's
 ``run_id`` index and deleted in one commit. Two kinds of record share it:
 
 | role               | payload                          | metadata                                    |
@@ -37,6 +37,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from .._namespaces import LANGGRAPH_CHECKPOINTS
 from .._records import ContextRecord
 
 __all__ = [
@@ -57,7 +58,7 @@ __all__ = [
     "write_record_id",
 ]
 
-THREAD_PREFIX = "langgraph:checkpoint:"
+THREAD_PREFIX = LANGGRAPH_CHECKPOINTS.prefix
 CHECKPOINT_ROLE = "checkpoint"
 WRITE_ROLE = "checkpoint_write"
 CONTENT_TYPE = "application/vnd.langgraph.serde"

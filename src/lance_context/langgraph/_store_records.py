@@ -1,6 +1,6 @@
 """How LangGraph store items are laid out as context records, and how ops become filters.
 
-A namespace is one session of the store: ``run_id = "langgraph:store:" + ".".join(ns)``.
+A namespace is one session of the store: ``run_id = "langgraph.store:" + ".".join(ns)``.
 LangGraph forbids ``.`` in namespace labels (checked on every op), so the encoding is
 unambiguous and a namespace prefix is a ``run_id`` prefix ending at a label boundary.
 
@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from langgraph.store.base import Item, MatchCondition, SearchItem, get_text_at_path, tokenize_path
 
+from .._namespaces import LANGGRAPH_STORE
 from .._records import ContextRecord
 
 __all__ = [
@@ -48,7 +49,7 @@ __all__ = [
     "value_where",
 ]
 
-STORE_PREFIX = "langgraph:store:"
+STORE_PREFIX = LANGGRAPH_STORE.prefix
 ITEM_ROLE = "store_item"
 TEXT_ROLE = "store_item_text"
 CONTENT_TYPE = "application/vnd.langgraph.store-item+json"

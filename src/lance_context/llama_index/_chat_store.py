@@ -1,8 +1,9 @@
 """Chat stores on a context store: ``BaseChatStore`` and the newer ``AsyncDBChatStore``.
 
-Keys are session ids. Each key is the run ``namespace + key`` in the store, so the
-keys of a chat store are exactly the runs under its namespace and never another
-adapter's sessions.
+Keys are session ids. Each key is the store session ``"llama_index.chat:<namespace>:<key>"``
+(the adapter's namespace, split further by the optional ``namespace`` option, escaped),
+so the keys of a chat store are exactly the sessions of its namespace and never
+another adapter's or another namespace's.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.storage.chat_store.base import BaseChatStore
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
+from .._namespaces import LLAMA_INDEX_CHAT
 from .._records import ContextRecord
 from .._store import DEFAULT_EMBEDDER, ContextStore
 from ._common import check_key, resolve_store
@@ -23,8 +25,9 @@ from ._messages import message_to_record, next_times, record_to_message
 
 __all__ = ["DEFAULT_CHAT_NAMESPACE", "LanceAsyncChatStore", "LanceChatStore"]
 
-#: Run-id prefix of chat-store keys (shared by both chat stores).
-DEFAULT_CHAT_NAMESPACE = "llama_index/chat/"
+#: Default scope of chat-store keys inside the adapter's namespace (both chat stores
+#: share it, so they read each other's keys).
+DEFAULT_CHAT_NAMESPACE = ""
 STATUS_KEY = "llama_index.status"
 
 
@@ -36,7 +39,7 @@ class _KeyedStore:
         _store: ContextStore
 
     def _run(self, key: str) -> str:
-        return self.namespace + check_key(key, "chat store key")
+        return LLAMA_INDEX_CHAT.run_id(check_key(key, "chat store key"), scope=self.namespace)
 
     def _records(self, key: str, status: MessageStatus | None = None) -> list[ContextRecord]:
         where = None if status is None else {f"metadata.{STATUS_KEY}": status.value}
@@ -83,12 +86,8 @@ class _KeyedStore:
         return message
 
     def _keys(self) -> list[str]:
-        start = len(self.namespace)
-        return [
-            run[start:]
-            for run in self._store.run_ids()
-            if run.startswith(self.namespace) and len(run) > start
-        ]
+        keys = (LLAMA_INDEX_CHAT.key(run, scope=self.namespace) for run in self._store.run_ids())
+        return [key for key in keys if key is not None]
 
 
 def _open(
@@ -109,7 +108,9 @@ class LanceChatStore(_KeyedStore, BaseChatStore):
         ...     token_limit=3000, chat_store=chat_store, chat_store_key="user-42")
     """
 
-    namespace: str = Field(default=DEFAULT_CHAT_NAMESPACE, description="Run-id prefix of the keys.")
+    namespace: str = Field(
+        default=DEFAULT_CHAT_NAMESPACE, description="Scope of the keys inside the LlamaIndex chat namespace."
+    )
     _store: ContextStore = PrivateAttr()
 
     def __init__(
@@ -188,7 +189,9 @@ class LanceAsyncChatStore(_KeyedStore, AsyncDBChatStore):
         >>> memory = Memory.from_defaults(session_id="user-42", chat_store=chat_store)  # doctest: +SKIP
     """
 
-    namespace: str = Field(default=DEFAULT_CHAT_NAMESPACE, description="Run-id prefix of the keys.")
+    namespace: str = Field(
+        default=DEFAULT_CHAT_NAMESPACE, description="Scope of the keys inside the LlamaIndex chat namespace."
+    )
     _store: ContextStore = PrivateAttr()
 
     def __init__(

@@ -20,6 +20,7 @@ from llama_index.core.llms.llm import LLM
 from llama_index.core.memory.types import BaseMemory
 from llama_index.core.utils import get_tokenizer
 
+from .._namespaces import LLAMA_INDEX_MEMORY
 from .._store import DEFAULT_EMBEDDER, ContextStore
 from .._window import fit_window, group_exchanges
 from ._common import check_key, resolve_store
@@ -60,7 +61,9 @@ class LanceMemory(BaseMemory):
     media_token_estimate: int = Field(
         default=256, ge=0, description="Tokens counted for an image, audio, video or document block."
     )
-    namespace: str = Field(default="", description="Prefix of the session's run id in the store.")
+    namespace: str = Field(
+        default="", description="Scope of the session inside the LlamaIndex memory namespace."
+    )
     tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
 
     _store: ContextStore = PrivateAttr()
@@ -113,7 +116,7 @@ class LanceMemory(BaseMemory):
             llm: Used only to size the default token limit.
             embedder: The store's embedder when opening ``uri`` (see ``ContextStore.open``).
             storage_options: Object-store settings when opening ``uri``.
-            namespace: Prefix of the session's run id in the store.
+            namespace: Scope of the session inside the LlamaIndex memory namespace.
             **store_options: Other ``ContextStore.open`` options.
         """
         if token_limit is None:
@@ -143,8 +146,11 @@ class LanceMemory(BaseMemory):
 
     @property
     def run_id(self) -> str:
-        """The session's run id in the store (``namespace + session_id``)."""
-        return self.namespace + self.session_id
+        """The session's run id in the store: ``"llama_index.memory:<namespace>:<session_id>"``.
+
+        The adapter's own namespace, so no other adapter's id reaches it.
+        """
+        return LLAMA_INDEX_MEMORY.run_id(self.session_id, scope=self.namespace)
 
     def _copy_on(self, store: ContextStore) -> LanceMemory:
         return type(self)(

@@ -1,6 +1,8 @@
 """LanceVectorStore: a LlamaIndex vector store on a context store.
 
-Each node is one record of the collection's run (``namespace + collection``). The
+Each node is one record of the collection's session,
+``"llama_index.vectors:<namespace>:<collection>"`` (the adapter's namespace, split
+further by the optional ``namespace`` option). The
 record id is derived from the collection and the node id, so the same node id in two
 collections never collides, and adding a node again replaces it. The node's text is
 the record's text (embedded and indexed for BM25); the rest of the node is kept in the
@@ -29,6 +31,7 @@ from llama_index.core.vector_stores.types import (
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
 from .._errors import InvalidRecordError, SearchError
+from .._namespaces import LLAMA_INDEX_VECTORS
 from .._records import ContextRecord
 from .._search import SearchHit, rrf_fuse
 from .._store import DEFAULT_EMBEDDER, ContextStore
@@ -38,8 +41,8 @@ from ._filters import filters_to_where
 
 __all__ = ["DEFAULT_NODE_NAMESPACE", "LanceVectorStore"]
 
-#: Run-id prefix of vector-store collections.
-DEFAULT_NODE_NAMESPACE = "llama_index/nodes/"
+#: Default scope of collections inside the adapter's namespace.
+DEFAULT_NODE_NAMESPACE = ""
 NODE_ROLE = "node"
 
 
@@ -60,7 +63,9 @@ class LanceVectorStore(BasePydanticVectorStore):
     stores_text: bool = True
     flat_metadata: bool = False
     collection: str = Field(default="default", description="The collection (one run of the store).")
-    namespace: str = Field(default=DEFAULT_NODE_NAMESPACE, description="Run-id prefix of collections.")
+    namespace: str = Field(
+        default=DEFAULT_NODE_NAMESPACE, description="Scope of collections in the LlamaIndex vector namespace."
+    )
 
     _store: ContextStore = PrivateAttr()
     _embed_model: BaseEmbedding | None = PrivateAttr(default=None)
@@ -119,7 +124,7 @@ class LanceVectorStore(BasePydanticVectorStore):
     @property
     def run_id(self) -> str:
         """The collection's run id in the store."""
-        return self.namespace + self.collection
+        return LLAMA_INDEX_VECTORS.run_id(self.collection, scope=self.namespace)
 
     @property
     def embed_model(self) -> BaseEmbedding | None:
