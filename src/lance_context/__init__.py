@@ -33,6 +33,7 @@ from ._errors import (
     SearchError,
     StorageUnavailableError,
     StoreError,
+    UnsafePayloadError,
     UnsupportedContentError,
     VersionNotFoundError,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "StorageUnavailableError",
     "StoreError",
     "StoreLimits",
+    "UnsafePayloadError",
     "UnsupportedContentError",
     "VersionDiff",
     "VersionInfo",

@@ -7,7 +7,8 @@ LanceContextError
 │   ├── SchemaVersionError          the store was written by a newer lance-context
 │   ├── CommitConflictError         a write kept conflicting with other writers
 │   ├── ForkSafetyError             a store handle was used in a forked child process
-│   └── StorageUnavailableError     the object store did not answer in time
+│   ├── StorageUnavailableError     the object store did not answer in time
+│   └── UnsafePayloadError          stored data asks to be read in a way the reader does not allow
 ├── ReadOnlyError                   a write on a read-only store or view
 │   └── ReadOnlyVersionError        a write while a past version is checked out
 ├── VersionNotFoundError (KeyError) no such version, tag or branch
@@ -46,6 +47,7 @@ __all__ = [
     "SearchError",
     "StorageUnavailableError",
     "StoreError",
+    "UnsafePayloadError",
     "UnsupportedContentError",
     "VersionNotFoundError",
     "redact",
@@ -79,6 +81,14 @@ class ForkSafetyError(StoreError):
 
 class StorageUnavailableError(StoreError):
     """The storage backend did not answer (for example an object store that went away)."""
+
+
+class UnsafePayloadError(StoreError):
+    """A stored payload names a format or type the reader does not allow; it was not read.
+
+    Raised instead of deserializing data that could run code (for example a checkpoint
+    stored as ``pickle`` when the saver does not use pickle).
+    """
 
 
 class ReadOnlyError(LanceContextError):

@@ -36,6 +36,7 @@ from ._checkpoint_records import (
 from ._latest import LatestCheckpoints
 from ._locking import serialized
 from ._prune import kept_checkpoints
+from ._serde import PayloadReader, strict_serde
 
 __all__ = ["LanceCheckpointSaver"]
 
@@ -82,7 +83,13 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
             threads and a :class:`LanceStore` in one dataset, open the
             :class:`~lance_context.ContextStore` once and pass it as ``store=`` to both.
         storage_options: Object-store settings for ``uri``.
-        serde: LangGraph serializer (default: LangGraph's ``JsonPlusSerializer``).
+        serde: LangGraph serializer. Default: ``JsonPlusSerializer`` in strict msgpack
+            mode (LangGraph's safe types, the types in ``allowed_msgpack_modules``, and
+            those LangGraph derives from a compiled graph's state), never pickle. A
+            ``JsonPlusSerializer`` allowing every module is refused; LangGraph's
+            ``EncryptedSerializer`` works as it is. See "Reading untrusted data".
+        allowed_msgpack_modules: Extra types the default serializer may rebuild from
+            stored data, as classes or ``(module, name)`` pairs.
         cached_threads: How many threads' latest checkpoints to keep in memory (0: none).
             The cache is checked against the store version on every read, so it never
             serves stale data; see "Reading the latest checkpoint" below.
@@ -94,6 +101,13 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         indexes) keep the cache; an append forgets the threads it touched; any other
         commit made elsewhere (an upsert, a delete, a restore) empties it. A thread's
         first read reads only its latest checkpoint and that checkpoint's writes.
+
+    Reading untrusted data:
+        Whoever can write to the store's location can write records that look like
+        checkpoints. Each stored payload carries its serialization type; the saver
+        reads only the types its own serializer writes (so stored data never picks
+        ``pickle`` or an unencrypted format when the saver encrypts) and raises
+        :class:`~lance_context.UnsafePayloadError` otherwise.
 
     Example:
         >>> from langgraph.graph import StateGraph                      # doctest: +SKIP
@@ -111,9 +125,13 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         uri: str | None = None,
         storage_options: Mapping[str, str] | None = None,
         serde: SerializerProtocol | None = None,
+        allowed_msgpack_modules: Sequence[tuple[str, ...] | type] = (),
         cached_threads: int = 1024,
     ) -> None:
-        super().__init__(serde=serde)
+        if serde is not None and allowed_msgpack_modules:
+            raise TypeError("allowed_msgpack_modules applies to the default serializer; configure your serde")
+        super().__init__(serde=serde or strict_serde(allowed_msgpack_modules))
+        self._reader = PayloadReader(self.serde)
         if (store is None) == (uri is None):
             raise TypeError("LanceCheckpointSaver needs exactly one of store= or uri=")
         if not isinstance(cached_threads, int) or cached_threads < 0:
@@ -124,6 +142,13 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
 
     def __repr__(self) -> str:
         return f"LanceCheckpointSaver({self.store!r})"
+
+    @property
+    def _payloads(self) -> PayloadReader:
+        """The reader for this saver's serializer (``with_allowlist`` clones swap the serializer)."""
+        if self._reader.serde is not self.serde:
+            self._reader = PayloadReader(self.serde)
+        return self._reader
 
     # ------------------------------------------------------------------ versions
     def at_version(self, version_or_tag: int | str) -> LanceCheckpointSaver:
@@ -155,12 +180,12 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
             found = self.store.records(key[0], where=where)
             checkpoints = [r for r in found if r.role == CHECKPOINT_ROLE]
             writes = [r for r in found if r.role == WRITE_ROLE]
-            return to_tuple(self.serde, checkpoints[-1], writes) if checkpoints else None
+            return to_tuple(self._payloads, checkpoints[-1], writes) if checkpoints else None
         if latest is None:
             latest = self._latest.load(key)
         if latest.checkpoint is None:
             return None
-        return to_tuple(self.serde, latest.checkpoint, list(latest.writes.values()))
+        return to_tuple(self._payloads, latest.checkpoint, list(latest.writes.values()))
 
     def list(
         self,
@@ -187,7 +212,7 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         found = self.store.records(run_id, roles=CHECKPOINT_ROLE, where=where, last=limit)
         found.reverse()
         writes = self._writes_of(run_id, found)
-        return [to_tuple(self.serde, r, writes.get(_key(r), [])) for r in found]
+        return [to_tuple(self._payloads, r, writes.get(_key(r), [])) for r in found]
 
     def _list_filter(
         self,
@@ -345,7 +370,7 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
             self.store.delete(where={"run_id": {"$in": keys}})
             return
         checkpoints = self.store.records(roles=CHECKPOINT_ROLE, where={"run_id": {"$in": keys}})
-        kept = kept_checkpoints(self.serde, checkpoints)
+        kept = kept_checkpoints(self._payloads, checkpoints)
         if len(kept) == len(checkpoints):
             return
         keep_clause: Where = {"$or": [_key_clause(r) for r in kept]} if kept else {"run_id": {"$in": []}}

@@ -39,6 +39,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from .._namespaces import LANGGRAPH_CHECKPOINTS
 from .._records import ContextRecord
+from ._serde import PayloadReader
 
 __all__ = [
     "CHECKPOINT_ROLE",
@@ -182,31 +183,33 @@ def retarget(record: ContextRecord, thread_id: str) -> ContextRecord:
     )
 
 
-def _load(serde: SerializerProtocol, record: ContextRecord) -> Any:
-    return serde.loads_typed((record.metadata["serde_type"], record.binary_payload or b""))
+def _load(reader: PayloadReader, record: ContextRecord) -> Any:
+    where = f"{record.role} record {record.id!r}"
+    return reader.loads(record.metadata.get("serde_type"), record.binary_payload or b"", where)
 
 
-def load_checkpoint(serde: SerializerProtocol, record: ContextRecord) -> Checkpoint:
+def load_checkpoint(reader: PayloadReader, record: ContextRecord) -> Checkpoint:
     """The checkpoint stored on a checkpoint record."""
-    return cast(Checkpoint, _load(serde, record))
+    return cast(Checkpoint, _load(reader, record))
 
 
-def load_metadata(serde: SerializerProtocol, record: ContextRecord) -> CheckpointMetadata:
+def load_metadata(reader: PayloadReader, record: ContextRecord) -> CheckpointMetadata:
     """The checkpoint metadata stored on a checkpoint record."""
     exact = record.metadata.get("checkpoint_metadata_serde")
     if exact is not None:
-        kind, data = exact
-        return cast(CheckpointMetadata, serde.loads_typed((kind, base64.b64decode(data))))
+        kind, data = exact if isinstance(exact, list) and len(exact) == 2 else (None, "")
+        where = f"the metadata of checkpoint record {record.id!r}"
+        return cast(CheckpointMetadata, reader.loads(kind, base64.b64decode(str(data)), where))
     return cast(CheckpointMetadata, record.metadata.get("checkpoint_metadata") or {})
 
 
-def pending_writes(serde: SerializerProtocol, writes: Iterable[ContextRecord]) -> list[PendingWrite]:
+def pending_writes(reader: PayloadReader, writes: Iterable[ContextRecord]) -> list[PendingWrite]:
     """Decoded pending writes in ``writes_sort_key`` order (the order LangGraph replays them)."""
     ordered = sorted(
         writes,
         key=lambda w: writes_sort_key(w.metadata["task_path"], w.metadata["task_id"], w.metadata["idx"]),
     )
-    return [(w.metadata["task_id"], w.metadata["channel"], _load(serde, w)) for w in ordered]
+    return [(w.metadata["task_id"], w.metadata["channel"], _load(reader, w)) for w in ordered]
 
 
 def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:
@@ -220,15 +223,15 @@ def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableC
 
 
 def to_tuple(
-    serde: SerializerProtocol, record: ContextRecord, writes: Sequence[ContextRecord]
+    reader: PayloadReader, record: ContextRecord, writes: Sequence[ContextRecord]
 ) -> CheckpointTuple:
     """Rebuild LangGraph's ``CheckpointTuple`` from a checkpoint record and its writes."""
     meta = record.metadata
     thread_id, ns, parent = meta["thread_id"], meta["checkpoint_ns"], meta["parent_checkpoint_id"]
     return CheckpointTuple(
         config=_config(thread_id, ns, meta["checkpoint_id"]),
-        checkpoint=load_checkpoint(serde, record),
-        metadata=load_metadata(serde, record),
+        checkpoint=load_checkpoint(reader, record),
+        metadata=load_metadata(reader, record),
         parent_config=_config(thread_id, ns, parent) if parent else None,
-        pending_writes=pending_writes(serde, writes),
+        pending_writes=pending_writes(reader, writes),
     )

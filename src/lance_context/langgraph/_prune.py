@@ -13,19 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from langgraph.checkpoint.serde.base import SerializerProtocol
-
 from .._records import ContextRecord
 from ._checkpoint_records import load_checkpoint, load_metadata
+from ._serde import PayloadReader
 
 __all__ = ["kept_checkpoints"]
 
 
 def _delta_ancestors(
-    serde: SerializerProtocol, latest: ContextRecord, by_id: dict[str, ContextRecord]
+    reader: PayloadReader, latest: ContextRecord, by_id: dict[str, ContextRecord]
 ) -> list[ContextRecord]:
-    counters = load_metadata(serde, latest).get("counters_since_delta_snapshot") or {}
-    remaining = set(counters) - set(load_checkpoint(serde, latest)["channel_values"])
+    counters = load_metadata(reader, latest).get("counters_since_delta_snapshot") or {}
+    remaining = set(counters) - set(load_checkpoint(reader, latest)["channel_values"])
     chain: list[ContextRecord] = []
     current = latest
     while remaining:
@@ -33,12 +32,12 @@ def _delta_ancestors(
         if parent is None:
             break
         chain.append(parent)
-        remaining -= set(load_checkpoint(serde, parent)["channel_values"])
+        remaining -= set(load_checkpoint(reader, parent)["channel_values"])
         current = parent
     return chain
 
 
-def kept_checkpoints(serde: SerializerProtocol, checkpoints: Sequence[ContextRecord]) -> list[ContextRecord]:
+def kept_checkpoints(reader: PayloadReader, checkpoints: Sequence[ContextRecord]) -> list[ContextRecord]:
     """The checkpoint records to keep, given every checkpoint of the pruned threads in append order."""
     groups: dict[tuple[str, str], list[ContextRecord]] = {}
     for record in checkpoints:
@@ -48,5 +47,5 @@ def kept_checkpoints(serde: SerializerProtocol, checkpoints: Sequence[ContextRec
         by_id = {r.metadata["checkpoint_id"]: r for r in group}
         latest = group[-1]
         kept.append(latest)
-        kept.extend(_delta_ancestors(serde, latest, by_id))
+        kept.extend(_delta_ancestors(reader, latest, by_id))
     return kept

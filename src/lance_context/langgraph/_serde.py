@@ -1,0 +1,86 @@
+"""How the checkpointer reads stored payloads without trusting whoever wrote them.
+
+Anyone who can write to a store's location (a shared bucket prefix, any caller of
+``ContextStore``) can write records that look like checkpoints. LangGraph's default
+``JsonPlusSerializer()`` imports and calls any module and function named inside
+msgpack data unless strict mode is on, so reading such a record could run code. The
+saver therefore:
+
+- deserializes with LangGraph's **strict** msgpack mode by default: only LangGraph's
+  built-in safe types, plus what the caller allows (``allowed_msgpack_modules=``) and
+  what LangGraph derives from a compiled graph's state schema (``with_allowlist``);
+- refuses a plain ``JsonPlusSerializer`` that allows every module;
+- checks the serialization type stored beside each payload against the types its own
+  serializer writes, so stored data never chooses how it is read (``pickle`` only when
+  the caller's serializer was built with ``pickle_fallback=True``; only encrypted types
+  when it is LangGraph's ``EncryptedSerializer``, whose authenticated cipher proves the
+  key holder wrote the payload).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from .._errors import UnsafePayloadError
+
+__all__ = ["PayloadReader", "strict_serde"]
+
+#: Values whose serialization types cover everything LangGraph stores.
+_PROBES: tuple[Any, ...] = (None, b"", bytearray(), {"probe": 1})
+
+
+def strict_serde(allowed_msgpack_modules: Iterable[tuple[str, ...] | type] = ()) -> JsonPlusSerializer:
+    """LangGraph's serializer in strict mode, extended with the given types, never pickle."""
+    extra = tuple(allowed_msgpack_modules)
+    return JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=extra or None)
+
+
+def _inner(serde: SerializerProtocol) -> SerializerProtocol:
+    return serde.serde if isinstance(serde, EncryptedSerializer) else serde
+
+
+def check_serde(serde: SerializerProtocol) -> None:
+    """Refuse a serializer that would import any module named in stored data.
+
+    Raises:
+        ValueError: A plain ``JsonPlusSerializer`` allowing every module.
+    """
+    if isinstance(serde, JsonPlusSerializer) and getattr(serde, "_allowed_msgpack_modules", None) is True:
+        raise ValueError(
+            "this JsonPlusSerializer deserializes any module named in stored data, so anyone who can "
+            "write to the store could run code in this process; build it with "
+            "allowed_msgpack_modules=[...] (the types your state holds), or leave serde unset"
+        )
+
+
+class PayloadReader:
+    """Loads stored payloads with one serializer, accepting only the types it writes."""
+
+    def __init__(self, serde: SerializerProtocol) -> None:
+        """Learn the serialization types ``serde`` writes."""
+        check_serde(serde)
+        self.serde = serde
+        kinds = {serde.dumps_typed(value)[0] for value in _PROBES}
+        if getattr(_inner(serde), "pickle_fallback", False):
+            suffix = next(iter(kinds)).partition("+")[1:]
+            kinds.add("pickle" + "".join(suffix))
+        self.kinds = frozenset(kinds)
+
+    def loads(self, kind: object, data: bytes, where: str) -> Any:
+        """Deserialize one stored payload.
+
+        Raises:
+            UnsafePayloadError: The stored type is not one this serializer writes.
+        """
+        if not isinstance(kind, str) or kind not in self.kinds:
+            raise UnsafePayloadError(
+                f"{where} is stored as {kind!r}, which this saver's serializer does not write "
+                f"(it writes {sorted(self.kinds)}); refusing to deserialize it. Someone else wrote "
+                "this record, or it was written with another serializer: open the store with that one"
+            )
+        return self.serde.loads_typed((kind, data))
