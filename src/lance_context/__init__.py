@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+from ._async import AsyncContextStore
 from ._embedders import (
     Embedder,
     HashingEmbedder,
@@ -37,16 +38,18 @@ from ._errors import (
     UnsupportedContentError,
     VersionNotFoundError,
 )
-from ._maintenance import CompactionPolicy, IndexPolicy
+from ._policies import CachePolicy, CompactionPolicy, IndexPolicy, StoreLimits
 from ._records import ContextRecord, Relationship, StateMetadata
 from ._search import SearchHit
-from ._store import DEFAULT_EMBEDDER, ContextStore, StoreLimits
+from ._store import DEFAULT_EMBEDDER, ContextStore
 from ._versions import VersionDiff, VersionInfo
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_EMBEDDER",
+    "AsyncContextStore",
+    "CachePolicy",
     "CommitConflictError",
     "CompactionPolicy",
     "ContextRecord",
@@ -84,3 +87,10 @@ __all__ = [
     "__version__",
     "as_embedder",
 ]
+
+# Public classes and functions report the public path in reprs, errors and docs (as httpx does).
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from ._records import (
     ContextRecord,
+    check_unicode,
     metadata_to_json,
     row_to_record,
     state_to_row,
@@ -42,6 +43,14 @@ def vectors_to_array(
     return pa.FixedSizeListArray.from_arrays(values, dimension, mask=nulls)
 
 
+def _metadata_text(record: ContextRecord) -> str:
+    known = record.known_metadata_json()
+    if known is not None:
+        return check_unicode(known, f"record {record.id!r}: metadata")
+    # json.dumps({}) is "{}": skip the encoder for the (common) empty metadata.
+    return metadata_to_json(record.metadata, record.id) if record.metadata else "{}"
+
+
 def _relationships(records: Sequence[ContextRecord]) -> pa.Array:
     if not any(r.relationships for r in records):  # the common case, built without a Python row each
         offsets = pa.array(np.zeros(len(records) + 1, dtype=np.int32))
@@ -69,8 +78,7 @@ def records_to_table(
 
     ``vectors`` holds one entry per record (None: no vector), or one checked 2-D matrix.
     """
-    # json.dumps({}) is "{}": skip the encoder for the (common) empty metadata.
-    metadata = [metadata_to_json(r.metadata, r.id) if r.metadata else "{}" for r in records]
+    metadata = [_metadata_text(r) for r in records]
     columns: dict[str, pa.Array] = {
         "id": pa.array([r.id for r in records], pa.string()),
         "run_id": pa.array([r.run_id for r in records], pa.string()),

@@ -1,18 +1,27 @@
-"""The one place that talks to Lance: opening, refreshing, committing, retrying.
+"""The one place that talks to Lance: opening, refreshing, committing, retrying, translating.
 
-Every Lance or pyarrow error raised by a store operation passes through
-:meth:`DatasetHandle.call`, which retries commit conflicts with bounded backoff and
-translates anything else with ``translate_lance_error``.
+Every Lance or pyarrow call of a store runs through :meth:`DatasetHandle.call`, which
+retries commit conflicts with jittered, bounded backoff and translates anything else
+with ``translate_lance_error`` (a Rust panic included: it is a ``BaseException`` that
+would escape every ``except Exception``). The few private pylance APIs the store uses
+are wrapped here, each with the reason.
+
+Reads and writes work on *snapshots*: ``LanceDataset`` objects fixed at one version.
+The handle keeps the newest one it knows and refreshes it with one cheap probe (a file
+lookup on a local store, one LIST on an object store). Writes commit through Lance's
+transaction API from a snapshot, which leaves the snapshot untouched, so readers in
+other threads never see an object change under them.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import lance
@@ -22,41 +31,54 @@ from ._errors import (
     CommitConflictError,
     ForkSafetyError,
     LanceContextError,
-    NotAContextStoreError,
-    SchemaVersionError,
     StorageUnavailableError,
     VersionNotFoundError,
+    redact,
     translate_lance_error,
 )
-from ._namespaces import LAYOUT_KEY, LAYOUT_VERSION
-from ._schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
+from ._policies import CachePolicy
+from ._storage import check_context_schema, is_missing, is_panic, secret_values, storage_defaults
 
-__all__ = ["MAIN_BRANCH", "DatasetHandle", "next_seqs"]
+__all__ = ["MAIN_BRANCH", "DatasetHandle", "Facts"]
 
-log = logging.getLogger("lance_context")
 T = TypeVar("T")
 MAIN_BRANCH = "main"
 
-_clock_lock = threading.Lock()
-_last_seq = 0
 
+@dataclass(frozen=True)
+class Facts:
+    """What the manifest of one version says about its files and indexes (no data read).
 
-def next_seqs(count: int) -> int:
-    """Reserve ``count`` consecutive sequence numbers; return the first.
-
-    A hybrid logical clock: wall-clock nanoseconds, never going backwards in this
-    process, so records sort in append order within a writer and by time across writers.
+    Attributes:
+        version: The version described.
+        fragments: ``(fragment id, physical rows)`` in storage order.
+        indexes: Index name to the fragment ids it covers.
     """
-    global _last_seq
-    with _clock_lock:
-        first = max(time.time_ns(), _last_seq + 1)
-        _last_seq = first + max(count, 1) - 1
-        return first
 
+    version: int
+    fragments: tuple[tuple[int, int], ...]
+    indexes: Mapping[str, frozenset[int]]
 
-def _is_missing(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "not found" in text or "does not exist" in text or "no such file" in text
+    @property
+    def rows(self) -> int:
+        """Physical rows (deleted rows included until compaction drops them)."""
+        return sum(rows for _, rows in self.fragments)
+
+    def unindexed(self, name: str) -> int:
+        """Rows the named index does not cover (all of them when it is missing)."""
+        covered = self.indexes.get(name, frozenset())
+        return sum(rows for fragment, rows in self.fragments if fragment not in covered)
+
+    @classmethod
+    def of(cls, ds: lance.LanceDataset) -> Facts:
+        """Read the facts of ``ds``'s version from its manifest."""
+        indexes: dict[str, set[int]] = {}
+        for index in ds.describe_indices():
+            covered = indexes.setdefault(index.name, set())
+            for segment in index.segments:
+                covered.update(int(i) for i in segment.fragment_ids)
+        fragments = tuple((int(f.fragment_id), int(f.metadata.physical_rows)) for f in ds.get_fragments())
+        return cls(int(ds.version), fragments, {k: frozenset(v) for k, v in indexes.items()})
 
 
 class DatasetHandle:
@@ -68,16 +90,19 @@ class DatasetHandle:
         storage_options: Mapping[str, str] | None,
         *,
         branch: str = MAIN_BRANCH,
+        caches: CachePolicy | None = None,
         retries: int = 8,
     ) -> None:
         """Open the dataset at ``uri`` (it must exist) on ``branch``."""
         self.uri = uri
-        self.storage_options = dict(storage_options or {})
+        self.storage_options = storage_defaults(uri, storage_options)
         self.branch = branch
+        self.caches = caches or CachePolicy()
         self.retries = retries
         self._pid = os.getpid()
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._manifests: _LocalManifests | None = None
+        self._facts: OrderedDict[int, Facts] = OrderedDict()
         self._ds: lance.LanceDataset = self.call(self._open, "open the store")
 
     @property
@@ -85,13 +110,26 @@ class DatasetHandle:
         """Values that must never appear in messages (object-store credentials)."""
         return secret_values(self.storage_options)
 
+    def display_uri(self) -> str:
+        """The URI with any credentials in it masked, for reprs and messages."""
+        return redact(self.uri, self.secrets)
+
+    def on_branch(self, branch: str) -> DatasetHandle:
+        """A handle on another branch of the same dataset."""
+        return DatasetHandle(self.uri, self.storage_options, branch=branch, caches=self.caches)
+
     def _open(self) -> lance.LanceDataset:
-        ds = lance.dataset(self.uri, storage_options=self.storage_options or None)
+        ds = lance.dataset(
+            self.uri,
+            storage_options=self.storage_options or None,
+            metadata_cache_size_bytes=self.caches.metadata_bytes,
+            index_cache_size_bytes=self.caches.index_bytes,
+        )
         if self.branch != MAIN_BRANCH:
             if self.branch not in ds.branches.list():
                 raise VersionNotFoundError(f"no branch named {self.branch!r}")
             ds = ds.checkout_version((self.branch, None))
-        check_context_schema(ds, self.uri)
+        check_context_schema(ds, self.display_uri())
         return ds
 
     def check_fork(self) -> None:
@@ -104,7 +142,7 @@ class DatasetHandle:
             )
 
     def call(self, fn: Callable[[], T], action: str, *, retry: bool = True) -> T:
-        """Run ``fn`` with conflict retries and error translation."""
+        """Run ``fn`` with conflict retries (jittered, bounded backoff) and error translation."""
         self.check_fork()
         attempts = self.retries if retry else 1
         for attempt in range(attempts):
@@ -114,91 +152,78 @@ class DatasetHandle:
                 raise
             except (OSError, ValueError, RuntimeError, pa.ArrowException) as exc:
                 translated = translate_lance_error(exc, action, self.secrets)
-                # Only conflicts are retried here. Lance's object-store client already
-                # retries each request (client_max_retries); retrying an outage again
-                # multiplied the wait for the error (measured: ~45 s instead of ~5 s).
-                retryable = isinstance(translated, CommitConflictError)
-                if retryable and attempt + 1 < attempts:
+                # Only conflicts are retried here: Lance's object-store client already
+                # retries each request, and retrying an outage again multiplies the wait.
+                if isinstance(translated, CommitConflictError) and attempt + 1 < attempts:
                     time.sleep(min(2.0, 0.02 * 2**attempt) * (0.5 + random.random()))
                     continue
                 raise translated from exc
+            except BaseException as exc:
+                if not is_panic(exc):
+                    raise
+                detail = redact(str(exc).split("\n", 1)[0][:300], self.secrets)
+                raise StorageUnavailableError(
+                    f"could not {action}: Lance failed on this store's settings or storage ({detail}); "
+                    "check the URI and storage options (endpoint, region, credentials)"
+                ) from exc
         raise AssertionError("unreachable")
 
-    def _ref(self, version: int | None) -> tuple[str, int | None]:
-        return (self.branch, version)
-
+    # ------------------------------------------------------------------ snapshots
     def latest(self) -> lance.LanceDataset:
-        """A snapshot of the latest version of this handle's branch, for reading.
+        """A snapshot of the latest version of this handle's branch.
 
-        Snapshots are never written through: Lance updates the dataset object a write
-        runs on in place, which would race with readers in other threads. Writes go
-        through :meth:`write`, each on a private object.
+        The probe for a newer version runs outside the handle's lock, so one stalled
+        request never blocks other threads' reads behind it.
         """
         self.check_fork()
+        current = self._ds
+        newest = self.call(lambda: self._newer(current), "look for newer versions", retry=False)
+        if newest is None:
+            return current
+        fresh = self.call(
+            lambda: current.checkout_version((self.branch, newest)), "refresh to the latest version"
+        )
+        return self.adopt(fresh)
+
+    def adopt(self, ds: lance.LanceDataset) -> lance.LanceDataset:
+        """Make ``ds`` the newest known snapshot unless a newer one is known; return the newest."""
         with self._lock:
-            current = self._ds
-            if self.call(lambda: self._newer_exists(current), "look for newer versions", retry=False):
-                current = self._ds
-                self._ds = self.call(
-                    lambda: current.checkout_version(self._ref(None)), "refresh to the latest version"
-                )
+            if int(ds.version) > int(self._ds.version):
+                self._ds = ds
             return self._ds
 
-    def write(
-        self, fn: Callable[[lance.LanceDataset], T], action: str, *, retry: bool = True
-    ) -> T:
-        """Run a write on a private dataset object at the latest version.
+    def _newer(self, ds: lance.LanceDataset) -> int | None:
+        """The version to refresh to, or None when ``ds`` is the latest.
 
-        Commit conflicts are retried with bounded backoff (each attempt on a fresh
-        object); other errors are translated.
+        On a local store: whether the next manifest file exists (about 2 µs). On an
+        object store: one LIST of the manifests (a missing-version probe costs Lance
+        five requests). A snapshot whose own manifest was removed by another process's
+        cleanup asks Lance for the latest instead of trusting a missing successor.
         """
-
-        def attempt() -> T:
-            snapshot = self.latest()
-            private = snapshot.checkout_version(self._ref(snapshot.version))  # a new object
-            return fn(private)
-
-        return self.call(attempt, action, retry=retry)
-
-    def _newer_exists(self, ds: lance.LanceDataset) -> bool:
-        """Whether another commit landed after ``ds``.
-
-        Versions are numbered without gaps, so ``ds`` is current exactly when version
-        ``ds.version + 1`` does not exist: one manifest lookup. ``ds.latest_version``
-        lists every manifest instead (4-7 ms at 12,000 versions, paid on every read).
-        On a local store the lookup is a file-existence check (about 2 µs, against
-        about 200 µs through Lance): a version exists once its manifest file does.
-        """
+        version = int(ds.version)
         if self._manifests is None:
-            self._manifests = _LocalManifests.find(self.uri, self.branch, int(ds.version))
-        if self._manifests.known:
-            if self._manifests.exists(int(ds.version) + 1):
-                return True
-            if self._manifests.exists(int(ds.version)):
-                return False
-            # this version's manifest is gone (cleaned up by another process, or the
-            # layout changed), so a missing successor proves nothing: ask Lance
-            self._manifests = None
-            return bool(ds.latest_version != ds.version)
-        try:
-            ds.checkout_version(self._ref(ds.version + 1))
-        except (OSError, ValueError, RuntimeError) as exc:
-            if _is_missing(exc):
-                return False
-            if isinstance(translate_lance_error(exc, "look for newer versions"), StorageUnavailableError):
-                raise  # the storage is down: asking again would double the wait for the error
-            return bool(ds.latest_version != ds.version)  # unsure: ask Lance the slow way
-        return True
+            self._manifests = _LocalManifests.find(self.uri, self.branch, version)
+        manifests = self._manifests
+        if manifests.known:
+            if manifests.exists(version + 1):
+                while manifests.exists(version + 1):
+                    version += 1
+                return version
+            if manifests.exists(version):
+                return None
+            self._manifests = None  # cleaned up, or another layout: ask Lance
+        latest = int(ds.latest_version)
+        return latest if latest != version else None
 
     def at(self, version: int) -> lance.LanceDataset:
-        """A snapshot of ``version`` of this branch (a new object: safe to write through)."""
+        """A snapshot of ``version`` of this branch."""
         self.check_fork()
 
         def checkout() -> lance.LanceDataset:
             try:
                 return self._ds.checkout_version((self.branch, version))
             except (OSError, ValueError, RuntimeError) as exc:
-                if _is_missing(exc):
+                if is_missing(exc):
                     raise VersionNotFoundError(
                         f"version {version} of branch {self.branch!r} does not exist "
                         "(or was removed by cleanup)"
@@ -207,10 +232,68 @@ class DatasetHandle:
 
         return self.call(checkout, f"check out version {version}", retry=False)
 
-    def replace(self, ds: lance.LanceDataset) -> None:
-        """Adopt a dataset object returned by a write (it is at the new version)."""
+    def facts(self, ds: lance.LanceDataset) -> Facts:
+        """The manifest facts of ``ds``'s version (cached for the last few versions)."""
+        version = int(ds.version)
         with self._lock:
-            self._ds = ds
+            found = self._facts.get(version)
+        if found is None:
+            found = self.call(lambda: Facts.of(ds), "describe the store's files")
+            with self._lock:
+                self._facts[version] = found
+                while len(self._facts) > 8:
+                    self._facts.popitem(last=False)
+        return found
+
+    # ------------------------------------------------------------------ writes
+    def commit(
+        self,
+        base: lance.LanceDataset,
+        change: lance.LanceOperation.BaseOperation | lance.Transaction,
+        properties: Mapping[str, str],
+        *,
+        max_retries: int = 20,
+    ) -> lance.LanceDataset:
+        """Commit an operation (or a transaction prepared on ``base``) on top of snapshot ``base``.
+
+        ``base`` is left untouched; the new version is adopted and returned. Lance
+        rebases compatible concurrent commits (appends never conflict); ``max_retries=0``
+        instead fails on any commit landed since ``base``.
+        """
+        if isinstance(change, lance.Transaction):
+            change.transaction_properties = dict(properties)
+            transaction = change
+        else:
+            transaction = lance.Transaction(
+                int(base.version), change, transaction_properties=dict(properties)
+            )
+        new = lance.LanceDataset.commit(base, transaction, max_retries=max_retries)
+        return self.adopt(new)
+
+    def write(self, fn: Callable[[lance.LanceDataset], T], action: str, *, retry: bool = True) -> T:
+        """Run a Lance API that changes the object it runs on, on a private object at the latest version.
+
+        For the calls that have no uncommitted form in pylance (delete, compaction, index
+        builds, restore, tags, branches). Commit conflicts are retried on a fresh object.
+        """
+
+        def attempt() -> T:
+            snapshot = self.latest()
+            private = snapshot.checkout_version((self.branch, snapshot.version))
+            result = fn(private)
+            self.adopt(private)
+            return result
+
+        return self.call(attempt, action, retry=retry)
+
+    @staticmethod
+    def take_rows(ds: lance.LanceDataset, row_ids: Sequence[int], columns: Sequence[str]) -> pa.Table:
+        """The rows with these Lance row ids (from a scan of the same snapshot), in that order.
+
+        Wraps pylance's ``_take_rows``, documented as unstable (pinned by ``pylance<15``):
+        the public ``take`` addresses rows by position, which needs a second pass to map.
+        """
+        return ds._take_rows(list(row_ids), columns=list(columns))
 
 
 class _LocalManifests:
@@ -254,73 +337,3 @@ class _LocalManifests:
         assert self.folder is not None and self.naming is not None
         name = self.naming.format(version=version, inverted=2**64 - 1 - version)
         return os.path.exists(os.path.join(self.folder, name))
-
-
-_SECRET_KEYS = ("key", "secret", "token", "password", "credential", "session", "sas", "signature")
-
-
-def secret_values(storage_options: Mapping[str, str] | None) -> tuple[str, ...]:
-    """The storage-option values that are credentials (keys naming a key, secret, token...)."""
-    return tuple(
-        value
-        for name, value in (storage_options or {}).items()
-        if isinstance(value, str) and any(word in name.lower() for word in _SECRET_KEYS)
-    )
-
-
-def check_context_schema(ds: lance.LanceDataset, uri: str) -> None:
-    """Raise unless ``ds`` is a context store this version of lance-context can read."""
-    metadata = ds.schema.metadata or {}
-    raw = metadata.get(SCHEMA_VERSION_KEY.encode())
-    if raw is None:
-        raise NotAContextStoreError(
-            f"{uri} is a Lance dataset but not a lance-context store; "
-            "open a new path to create one"
-        )
-    if int(raw) > SCHEMA_VERSION:
-        raise SchemaVersionError(
-            f"{uri} was written by a newer lance-context (schema version {int(raw)}, "
-            f"this one reads up to {SCHEMA_VERSION}); upgrade lance-context"
-        )
-    layout = int(metadata.get(LAYOUT_KEY.encode(), b"1"))
-    if layout > LAYOUT_VERSION:
-        raise SchemaVersionError(
-            f"{uri} lays out adapter sessions as a newer lance-context does (layout {layout}, "
-            f"this one knows up to {LAYOUT_VERSION}); upgrade lance-context"
-        )
-    if layout < LAYOUT_VERSION:
-        raise SchemaVersionError(
-            f"{uri} was written by a development build of lance-context that kept adapter "
-            f"sessions without namespaces (layout {layout}); read its records with that build "
-            "and add them to a new store"
-        )
-
-
-#: What Lance writes before the first manifest: a creation killed before its commit
-#: leaves only these, and creating the store again over them is safe.
-_LANCE_LEFTOVERS = frozenset({"data", "_transactions", "_versions", "_indices", "_deletions"})
-
-
-def dataset_exists(uri: str, storage_options: Mapping[str, str] | None) -> bool:
-    """Whether a Lance dataset exists at ``uri``; raise if the path holds something else."""
-    if "://" not in uri or uri.startswith("file://"):
-        path = uri.removeprefix("file://")
-        if not os.path.exists(path):
-            return False
-        if not os.path.isdir(path):
-            raise NotAContextStoreError(f"{uri} is a file, not a lance-context store")
-        versions = os.path.join(path, "_versions")
-        if os.path.isdir(versions) and any(n.endswith(".manifest") for n in os.listdir(versions)):
-            return True
-        if set(os.listdir(path)) - _LANCE_LEFTOVERS:
-            raise NotAContextStoreError(
-                f"{uri} is a non-empty folder that is not a lance-context store"
-            )
-        return False  # empty, or what a creation killed before its first commit left behind
-    try:
-        lance.dataset(uri, storage_options=dict(storage_options or {}) or None)
-    except (OSError, ValueError, RuntimeError) as exc:
-        if _is_missing(exc):
-            return False
-        raise translate_lance_error(exc, f"open {uri}", secret_values(storage_options)) from exc
-    return True

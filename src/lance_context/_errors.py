@@ -143,11 +143,19 @@ _SECRET_PATTERN = re.compile(
 )
 
 
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s'\"]+@")
+
+
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Return ``text`` with credential-looking values and the given secrets masked."""
+    """Return ``text`` with credentials masked.
+
+    Masks the given secrets, credential-looking ``key=value`` pairs and the user and
+    password of URLs (``http://user:pass@host``).
+    """
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
+    text = _URL_USERINFO.sub(r"\1***@", text)
     return _SECRET_PATTERN.sub(r"\1***", text)
 
 

@@ -22,106 +22,26 @@ import logging
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 import lance
 
-from ._errors import LanceContextError, translate_lance_error
+from ._dataset import Facts
+from ._errors import LanceContextError, redact
+from ._policies import CompactionPolicy, IndexPolicy
+from ._state import StoreState
 
-if TYPE_CHECKING:
-    from ._dataset import DatasetHandle
-
-__all__ = [
-    "CompactionPolicy",
-    "MaintenanceMixin",
-    "IndexPolicy",
-    "compaction_target",
-    "index_names",
-    "unindexed_rows",
-]
+__all__ = ["INDEXES", "Maintainer", "compaction_target", "ensure_indexes"]
 
 log = logging.getLogger("lance_context")
 
-
-@dataclass(frozen=True)
-class CompactionPolicy:
-    """When and how the store merges small fragments.
-
-    Example:
-        >>> CompactionPolicy(fanout=4).fanout
-        4
-    """
-
-    enabled: bool = True
-    """Compact automatically after writes. ``compact()`` always works."""
-
-    fanout: int = 16
-    """How many adjacent fragments of one level are merged into the next level.
-
-    A trade between rewrites (each row is copied once per level) and fragments (every
-    version's manifest lists each live fragment, ~0.18 KB apiece). Measured with 10,000
-    one-message appends of 384-d records (``make bench``): 8 gives 190 MB on disk, 12
-    and 16 give 172 MB (the same records in one batch: 17 MB), and 16 does the fewest
-    rewrites; the price is more fragments to read (the last 50 messages of a session:
-    14.7 ms at 16, 12.3 ms at 8).
-    """
-
-    max_rows_per_fragment: int = 1_048_576
-    """Fragments are never merged beyond this many rows."""
-
-    def __post_init__(self) -> None:
-        """Reject policies that could never compact."""
-        if self.fanout < 2:
-            raise ValueError("fanout must be at least 2")
-        if self.max_rows_per_fragment < self.fanout:
-            raise ValueError("max_rows_per_fragment must be at least fanout")
-
-
-@dataclass(frozen=True)
-class IndexPolicy:
-    """Which indexes the store keeps and when it refreshes them.
-
-    The store creates a BITMAP index on ``run_id``, a BTREE index on ``id`` and a
-    full-text (INVERTED) index on the text when it is created. Rows appended after an
-    index was built are still found (Lance searches them without the index) until a
-    refresh folds them in.
-
-    Example:
-        >>> IndexPolicy(vector_index_min_rows=10_000).vector_index_min_rows
-        10000
-    """
-
-    refresh_unindexed_rows: int = 4_096
-    """Refresh the indexes once this many rows are not covered by them."""
-
-    vector_index_min_rows: int = 20_000
-    """Build an approximate vector index once the store has this many rows.
-
-    Measured on 2 shared cores (``make bench``, 384-d vectors): exact (flat) search
-    costs ~1.2 ms per 1,000 rows (12 ms at 10,000, 19 ms at 20,000, 83 ms at 50,000);
-    an indexed search 5-7 ms at any of these sizes, and a build ~0.03 ms per row. Below
-    20,000 rows the index is at most ~2x faster and, on small stores, approximate
-    (recall@10 0.81 at 5,000); at 20,000 it is 3x faster at recall 0.997 and repays its
-    build in ~40 searches. The write that crosses the threshold builds it (while the
-    store holds under twice the threshold, so an ``add()`` never pays for more than
-    that); a bulk load that jumps far past it is indexed by the first vector search."""
-
-    vector_index_type: str = "IVF_SQ"
-    """``IVF_SQ`` (8-bit vectors, candidates re-ranked with exact distances; builds in
-    ~2-3 s per 100,000 384-d rows here, where ``IVF_PQ`` took 38-150 s), ``IVF_FLAT``,
-    ``IVF_PQ`` or ``IVF_HNSW_SQ``."""
-
-    flat_search_max_rows: int = 20_000
-    """A filtered vector search that matches at most this many rows is exact."""
-
-    nprobes: int = 20
-    """IVF partitions searched per query when the index is used (of ~sqrt(rows): 316 at
-    100,000 rows, where 20 probes gave recall@10 0.998 and 8 gave 0.997 on the bench's
-    data; the margin is for real embeddings, which cluster less cleanly)."""
-
-    refine_factor: int = 2
-    """Candidates re-ranked with exact distances, as a multiple of k (exact scores)."""
+#: The scalar and full-text indexes every store keeps (see ``IndexPolicy``).
+INDEXES: tuple[tuple[str, Literal["BITMAP", "BTREE", "INVERTED"]], ...] = (
+    ("run_id", "BITMAP"),
+    ("id", "BTREE"),
+    ("text_payload", "INVERTED"),
+)
+VECTOR_INDEX = "embedding_idx"
 
 
 def _level(rows: int, fanout: int) -> int:
@@ -153,37 +73,12 @@ def compaction_target(fragment_rows: Sequence[int], policy: CompactionPolicy) ->
     return None
 
 
-def fragment_rows(ds: lance.LanceDataset) -> list[int]:
-    """Physical row counts of the dataset's fragments, in order (manifest only, no I/O)."""
-    return [frag.metadata.physical_rows for frag in ds.get_fragments()]
-
-
-def compact_if_due(ds: lance.LanceDataset, policy: CompactionPolicy) -> bool:
-    """Run one tiered compaction step if one is due; True when something was merged."""
-    target = compaction_target(fragment_rows(ds), policy)
-    if target is None:
-        return False
-    metrics = ds.optimize.compact_files(
-        target_rows_per_fragment=target, materialize_deletions_threshold=0.2
-    )
-    return bool(metrics.fragments_removed)
-
-
-def index_names(ds: lance.LanceDataset) -> set[str]:
-    """Names of the indexes the dataset's current version has."""
-    return {index.name for index in ds.describe_indices()}
-
-
-def unindexed_rows(ds: lance.LanceDataset, index_name: str) -> int:
-    """Rows of ``ds`` not covered by the named index (all rows if it is missing)."""
-    covered: set[int] = set()
-    for index in ds.describe_indices():
-        if index.name == index_name:
-            for segment in index.segments:
-                covered.update(int(i) for i in segment.fragment_ids)
-    return sum(
-        int(f.metadata.physical_rows) for f in ds.get_fragments() if f.fragment_id not in covered
-    )
+def ensure_indexes(ds: lance.LanceDataset) -> None:
+    """Create the scalar and full-text indexes a store relies on, when missing."""
+    present = {index.name for index in ds.describe_indices()}
+    for column, kind in INDEXES:
+        if f"{column}_idx" not in present:
+            ds.create_scalar_index(column, kind, name=f"{column}_idx")
 
 
 def _sub_vectors(dimension: int) -> int:
@@ -194,94 +89,127 @@ def _sub_vectors(dimension: int) -> int:
     return 1
 
 
-class MaintenanceMixin:
-    """Compaction and index upkeep; mixed into ContextStore."""
+class Maintainer:
+    """Compaction, index upkeep and the vector index of one store."""
 
-    _handle: DatasetHandle
-    _write_lock: threading.RLock
-    compaction: CompactionPolicy
-    indexing: IndexPolicy
-    dimension: int | None
+    def __init__(self, state: StoreState) -> None:
+        """Maintain the store ``state`` describes."""
+        self._state = state
+        self._busy = threading.Lock()
 
-    if TYPE_CHECKING:
-        read_only: bool
-        _pinned: int | None
+    @property
+    def _compaction(self) -> CompactionPolicy:
+        return self._state.settings.compaction
 
-        def _check_writable(self) -> None: ...
+    @property
+    def _indexing(self) -> IndexPolicy:
+        return self._state.settings.indexing
 
-    def _maintain(self) -> None:
-        """Compact and refresh indexes when due. Never fails the write that called it."""
+    def after_write(self, written: lance.LanceDataset) -> None:
+        """Compact and refresh indexes when the commit that made ``written`` made them due.
+
+        Decided from the manifest alone. Never fails the write: a step that fails (for
+        example because another writer compacted first) is logged and retried after a
+        later write. One thread maintains at a time; others skip.
+        """
+        if not self._busy.acquire(blocking=False):
+            return
+        step = "compaction"
         try:
-            if self.compaction.enabled:
-                self._handle.write(lambda ds: compact_if_due(ds, self.compaction), "compact", retry=False)
-            ds = self._handle.latest()
-            if unindexed_rows(ds, "run_id_idx") >= self.indexing.refresh_unindexed_rows:
-                self._handle.write(lambda ds: ds.optimize.optimize_indices(), "refresh indexes", retry=False)
-            self._maybe_build_vector_index(self._handle.latest())
-        except Exception as exc:  # compaction is an optimisation: the commit is safe
-            log.warning("lance-context maintenance skipped: %s", translate_lance_error(exc, "maintain"))
+            handle = self._state.handle
+            facts = handle.facts(written)
+            if self._compaction.enabled:
+                target = compaction_target([rows for _, rows in facts.fragments], self._compaction)
+                if target is not None:
+                    handle.write(lambda ds: self._compact(ds, target), "compact", retry=False)
+                    facts = handle.facts(handle.latest())
+            step = "index upkeep"
+            self._refresh_indexes(facts)
+            step = "vector index build"
+            if self._vector_index_due(facts) and facts.rows < 2 * self._indexing.vector_index_min_rows:
+                self.build_vector_index()
+        except LanceContextError as exc:
+            log.warning(
+                "lance-context: version %d was written; %s was skipped (%s) and will run after a later write",
+                int(written.version),
+                step,
+                _reason(exc),
+            )
+        finally:
+            self._busy.release()
 
-    def _maybe_build_vector_index(self, ds: lance.LanceDataset) -> None:
-        """Build the vector index right after the write that made it due.
+    @staticmethod
+    def _compact(ds: lance.LanceDataset, target: int) -> None:
+        ds.optimize.compact_files(target_rows_per_fragment=target, materialize_deletions_threshold=0.2)
 
-        Only while the store holds under twice the threshold, so the build an ``add()``
-        pays for stays bounded. A larger backlog (a bulk load far past the threshold)
-        is left to the first vector search, see :meth:`_index_for_search`.
-        """
-        if self._vector_index_due(ds) and ds.count_rows() < 2 * self.indexing.vector_index_min_rows:
-            self.build_vector_index()
+    def _refresh_indexes(self, facts: Facts) -> None:
+        threshold = self._indexing.refresh_unindexed_rows
+        missing = [column for column, _ in INDEXES if f"{column}_idx" not in facts.indexes]
+        handle = self._state.handle
+        if missing and facts.rows >= threshold:
+            handle.write(ensure_indexes, "build the store's indexes", retry=False)
+        elif not missing and facts.unindexed("run_id_idx") >= threshold:
+            handle.write(lambda ds: ds.optimize.optimize_indices(), "refresh indexes", retry=False)
 
-    def _vector_index_due(self, ds: lance.LanceDataset) -> bool:
-        if self.dimension is None or "embedding_idx" in index_names(ds):
+    def _vector_index_due(self, facts: Facts) -> bool:
+        if self._state.embedding.dimension is None or VECTOR_INDEX in facts.indexes:
             return False
-        return bool(ds.count_rows() >= self.indexing.vector_index_min_rows)
+        return facts.rows >= self._indexing.vector_index_min_rows
 
-    def _index_for_search(self, ds: lance.LanceDataset) -> lance.LanceDataset:
-        """Build a due vector index before a search; return the dataset to search.
+    def index_for_search(self, ds: lance.LanceDataset) -> lance.LanceDataset:
+        """Build a due vector index before a search of the latest version; return what to search.
 
-        ``ds`` is the latest version. Only a store that may write builds it: a read-only
-        store or a checked-out version searches without it (exactly), and a failed
-        build is logged and the search goes on the same way.
+        Only a store that may write builds it: a read-only store or a checked-out
+        version searches exactly. A failed build is logged and the search goes on.
         """
-        if self.read_only or self._pinned is not None or not self._vector_index_due(ds):
+        state = self._state
+        if state.read_only or state.pinned is not None or not self._vector_index_due(state.handle.facts(ds)):
             return ds
-        with self._write_lock:
+        with self._busy:
             try:
-                if self._vector_index_due(self._handle.latest()):
+                if self._vector_index_due(state.handle.facts(state.handle.latest())):
                     self.build_vector_index()
             except LanceContextError as exc:
-                log.warning("lance-context vector index not built: %s", exc)
-        return self._handle.latest()
+                log.warning("lance-context: vector index not built: %s", _reason(exc))
+        return state.handle.latest()
 
     def build_vector_index(self) -> None:
         """Build (or rebuild) the approximate vector index now."""
-        self._check_writable()
-        if self.dimension is None:
+        self._state.check_writable()
+        dimension = self._state.embedding.dimension
+        if dimension is None:
             raise LanceContextError("this store has no vector column to index")
-        ds = self._handle.latest()
-        rows = ds.count_rows(filter="embedding IS NOT NULL")
+        handle = self._state.handle
+        latest = handle.latest()
+        rows = handle.call(lambda: latest.count_rows(filter="embedding IS NOT NULL"), "count vectors")
         partitions = max(1, min(1024, round(rows**0.5)))
-        kind = self.indexing.vector_index_type
+        kind = self._indexing.vector_index_type
         # k-means on 64 rows per partition for 20 rounds: ~5x faster to build than
         # Lance's defaults (256, 50) at the same recall on the bench's data.
         options: dict[str, Any] = {"num_partitions": partitions, "sample_rate": 64, "max_iters": 20}
         if kind == "IVF_PQ":
-            options["num_sub_vectors"] = _sub_vectors(self.dimension)
-        self._handle.write(
-            lambda private: private.create_index(
-                "embedding", kind, name="embedding_idx", metric="cosine", replace=True, **options
+            options["num_sub_vectors"] = _sub_vectors(dimension)
+        handle.write(
+            lambda ds: ds.create_index(
+                "embedding", kind, name=VECTOR_INDEX, metric="cosine", replace=True, **options
             ),
             "build the vector index",
         )
 
     def compact(self) -> None:
-        """Merge every small fragment now and refresh indexes (a new version)."""
-        self._check_writable()
-        with self._write_lock:
-            self._handle.write(
-                lambda ds: ds.optimize.compact_files(
-                    target_rows_per_fragment=self.compaction.max_rows_per_fragment
-                ),
-                "compact the store",
+        """Merge every small fragment now and refresh (or build) the indexes; new versions."""
+        self._state.check_writable()
+        handle = self._state.handle
+        with self._busy:
+            target = self._compaction.max_rows_per_fragment
+            handle.write(
+                lambda ds: ds.optimize.compact_files(target_rows_per_fragment=target), "compact the store"
             )
-            self._handle.write(lambda ds: ds.optimize.optimize_indices(), "refresh indexes")
+            handle.write(ensure_indexes, "build the store's indexes")
+            handle.write(lambda ds: ds.optimize.optimize_indices(), "refresh indexes")
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a maintenance step failed, without the advice meant for failed writes."""
+    cause = exc.__cause__ or exc
+    return redact(str(cause).split("\n", 1)[0][:300])

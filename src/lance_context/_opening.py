@@ -1,20 +1,32 @@
-"""Opening a store: creating the dataset, choosing and checking the embedder."""
+"""Opening a store: creating the dataset, choosing and checking the embedder.
+
+Opening never loads a model the caller did not choose: a store's schema names the
+embedder it was built with, but whoever can write to the store can write that name.
+The recorded embedder is used again only when it is available here without any
+download (the bundled default model, or the hashing embedder); otherwise the store
+opens without embedding and says so.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import lance
 
-from ._dataset import secret_values
-from ._embedders import Embedder, as_embedder
-from ._errors import EmbedderMismatchError, translate_lance_error
-from ._maintenance import index_names
+from ._embedders import Embedder, as_embedder, bundled_model_available
+from ._errors import EmbedderMismatchError, StorageUnavailableError, redact, translate_lance_error
 from ._schema import EmbedderInfo, build_schema
+from ._storage import is_panic, secret_values, storage_defaults
 from ._versions import OP_KEY
 
-__all__ = ["DEFAULT_EMBEDDER", "check_embedder", "create_store", "ensure_indexes", "resolve_embedder"]
+__all__ = ["DEFAULT_EMBEDDER", "check_embedder", "create_store", "open_store", "resolve_embedder"]
+
+if TYPE_CHECKING:
+    from ._store import ContextStore
+
+log = logging.getLogger("lance_context")
 
 
 class _DefaultEmbedder:
@@ -26,16 +38,11 @@ class _DefaultEmbedder:
 
 DEFAULT_EMBEDDER: Any = _DefaultEmbedder()
 
-_INDEXES: tuple[tuple[str, Literal["BITMAP", "BTREE", "INVERTED"]], ...] = (
-    ("run_id", "BITMAP"),
-    ("id", "BTREE"),
-    ("text_payload", "INVERTED"),
-)
-
 
 def resolve_embedder(
-    embedder: object, recorded: EmbedderInfo | None, exists: bool
+    embedder: object, recorded: EmbedderInfo | None, exists: bool, uri: str = "the store"
 ) -> Embedder | None:
+    """The embedder to open with: the caller's, the default for a new store, or the recorded one."""
     if embedder is DEFAULT_EMBEDDER:
         if not exists:
             from ._embedders import SentenceTransformerEmbedder
@@ -43,20 +50,30 @@ def resolve_embedder(
             return SentenceTransformerEmbedder()
         if recorded is None:
             return None
-        return _rebuild_embedder(recorded)
+        rebuilt = _rebuild_embedder(recorded)
+        if rebuilt is None:
+            log.warning(
+                "lance-context: %s was built with embedder %r, which is not available here without a "
+                "download; it is open without embedding (pass embedder= to embed records and queries)",
+                uri,
+                recorded.name,
+            )
+        return rebuilt
     if embedder is None:
         return None
     return as_embedder(embedder)
 
 
 def _rebuild_embedder(info: EmbedderInfo) -> Embedder | None:
+    """The recorded embedder, only when it runs here as it is (never a download, never a path)."""
     from ._embedders import HashingEmbedder, SentenceTransformerEmbedder
 
-    if info.name.startswith("sentence-transformers/"):
-        return SentenceTransformerEmbedder(info.name.removeprefix("sentence-transformers/"))
     if info.name == "hashing":
         return HashingEmbedder(info.dimension)
-    return None  # a framework object: the caller must pass it again to embed
+    default = SentenceTransformerEmbedder()
+    if info.name == default.name and info.dimension == default.dimension and bundled_model_available():
+        return default
+    return None
 
 
 def create_store(
@@ -70,34 +87,28 @@ def create_store(
         dimension = embedder.dimension
     info = None if embedder is None else EmbedderInfo(embedder.name, embedder.dimension)
     schema = build_schema(dimension, info)
-    options = dict(storage_options or {}) or None
+    options = storage_defaults(uri, storage_options)
+    secrets = secret_values(options)
     try:
-        ds = lance.write_dataset(
+        lance.write_dataset(
             schema.empty_table(),
             uri,
             schema=schema,
             mode="create",
-            storage_options=options,
+            storage_options=options or None,
             transaction_properties={OP_KEY: "create"},
         )
-        ensure_indexes(ds)
     except (OSError, ValueError, RuntimeError) as exc:
         if "already exists" in str(exc).lower():
             return  # another process created it first: open theirs
-        secrets = secret_values(storage_options)
-        raise translate_lance_error(exc, f"create a store at {uri}", secrets) from exc
-
-
-def ensure_indexes(ds: lance.LanceDataset) -> None:
-    """Create the scalar and full-text indexes a store relies on, when missing.
-
-    They are created on the empty dataset at creation, so every version has them; this
-    also repairs a store whose creating process died before they were committed.
-    """
-    present = index_names(ds)
-    for column, kind in _INDEXES:
-        if f"{column}_idx" not in present:
-            ds.create_scalar_index(column, kind, name=f"{column}_idx")
+        raise translate_lance_error(exc, f"create a store at {redact(uri, secrets)}", secrets) from exc
+    except BaseException as exc:
+        if not is_panic(exc):
+            raise
+        raise StorageUnavailableError(
+            f"could not create a store at {redact(uri, secrets)}: Lance rejected the storage settings "
+            f"({redact(str(exc)[:200], secrets)}); check the endpoint URL and options"
+        ) from exc
 
 
 def check_embedder(
@@ -106,9 +117,7 @@ def check_embedder(
     if embedder is None:
         return
     if dimension is None:
-        raise EmbedderMismatchError(
-            f"{uri} was built without vectors; call reembed(embedder) to add them"
-        )
+        raise EmbedderMismatchError(f"{uri} was built without vectors; call reembed(embedder) to add them")
     if embedder.dimension != dimension:
         raise EmbedderMismatchError(
             f"embedder {embedder.name!r} makes {embedder.dimension}-dimensional vectors but "
@@ -120,3 +129,47 @@ def check_embedder(
             f"{uri} was built with embedder {recorded.name!r}, not {embedder.name!r}; open it "
             "with that embedder or call reembed(embedder) to switch"
         )
+
+
+def open_store(
+    store: Any = None,
+    uri: str | None = None,
+    *,
+    who: str,
+    storage_options: Mapping[str, str] | None = None,
+    embedder: Any = DEFAULT_EMBEDDER,
+    **options: Any,
+) -> ContextStore:
+    """The store an adapter works on: the open one it was given, or one opened at ``uri``.
+
+    Args:
+        store: An open, shared :class:`~lance_context.ContextStore`.
+        uri: Where to open (or create) a store when ``store`` is not given.
+        who: The adapter's name, for messages.
+        storage_options: Object-store settings for ``uri``.
+        embedder: The embedder for ``uri`` (see ``ContextStore.open``).
+        **options: Other ``ContextStore.open`` options for ``uri``.
+
+    Raises:
+        TypeError: Neither or both of ``store`` and ``uri``; ``store`` is not a
+            ContextStore; or opening options given with an already open store (it was
+            opened with its own).
+    """
+    from ._store import ContextStore
+
+    if (store is None) == (uri is None):
+        raise TypeError(
+            f"{who} needs exactly one of store= (an open ContextStore) or uri= (where to open one)"
+        )
+    if store is not None:
+        if not isinstance(store, ContextStore):
+            raise TypeError(f"{who}: store must be a lance_context.ContextStore, got {type(store).__name__}")
+        given = sorted(options) + (["storage_options"] if storage_options is not None else [])
+        given += [] if embedder is DEFAULT_EMBEDDER else ["embedder"]
+        if given:
+            raise TypeError(
+                f"{who}: {', '.join(given)} apply when opening a store by uri=; "
+                "the store you passed is already open with its own"
+            )
+        return store
+    return ContextStore.open(str(uri), storage_options=storage_options, embedder=embedder, **options)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import uuid
@@ -16,7 +17,16 @@ import numpy.typing as npt
 from ._codecs import decode_content, encode_content
 from ._errors import InvalidRecordError
 
-__all__ = ["ContextRecord", "Relationship", "StateMetadata", "new_id", "utc_now"]
+__all__ = [
+    "ContextRecord",
+    "Relationship",
+    "StateMetadata",
+    "check_unicode",
+    "describe_content",
+    "json_depth",
+    "new_id",
+    "utc_now",
+]
 
 Vector = npt.NDArray[np.float32]
 
@@ -109,6 +119,28 @@ class ContextRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     relationships: list[Relationship] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self._metadata_json: tuple[object, str] | None = None
+
+    @classmethod
+    def with_metadata_json(
+        cls, metadata_json: str, *, metadata: dict[str, Any], **fields: Any
+    ) -> ContextRecord:
+        """A record whose metadata the caller has already serialized (it is not encoded again).
+
+        ``metadata_json`` must be the JSON text of ``metadata``; it is stored as given
+        while ``metadata`` stays the same object (a record copied or given new metadata
+        is encoded afresh).
+        """
+        record = cls(metadata=metadata, **fields)
+        record._metadata_json = (metadata, metadata_json)
+        return record
+
+    def known_metadata_json(self) -> str | None:
+        """The caller's JSON text of ``metadata``, if it still describes it."""
+        known = self._metadata_json
+        return known[1] if known is not None and known[0] is self.metadata else None
+
     @classmethod
     def from_content(
         cls,
@@ -150,6 +182,12 @@ class ContextRecord:
         """The text payload (the message text, or a caption for binary content)."""
         return self.text_payload
 
+    def __repr__(self) -> str:
+        return (
+            f"ContextRecord(id={self.id!r}, run_id={self.run_id!r}, role={self.role!r}, "
+            f"content={describe_content(self)}, created_at={self.created_at.isoformat()!r})"
+        )
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ContextRecord):
             return NotImplemented
@@ -182,10 +220,10 @@ def _check_text(value: object, name: str, *, allow_empty: bool = True) -> str:
         raise InvalidRecordError(f"{name} must be a str, got {type(value).__name__}")
     if not allow_empty and not value:
         raise InvalidRecordError(f"{name} must not be empty")
-    return _check_unicode(value, name)
+    return check_unicode(value, name)
 
 
-def _check_unicode(text: str, name: str) -> str:
+def check_unicode(text: str, name: str) -> str:
     """Refuse text that cannot be stored as UTF-8 (it holds a lone surrogate code point)."""
     try:
         text.encode("utf-8")
@@ -201,11 +239,73 @@ def _check_json(value: object, name: str) -> str:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidRecordError(f"{name} must be JSON-serializable: {exc}") from exc
-    return _check_unicode(text, name)
+    except RecursionError as exc:
+        raise InvalidRecordError(f"{name} is nested too deeply to store as JSON") from exc
+    return check_unicode(text, name)
 
 
-def check_embedding(vector: object, dimension: int | None, record_id: str) -> Vector:
-    """Validate one vector: right dimension, finite values. Returns it as float32."""
+def json_depth(text: str, limit: int) -> int:
+    """How deeply the JSON ``text`` nests arrays and objects, counted without parsing.
+
+    Stops counting past ``limit`` (the answer is then ``limit + 1``), so a hostile
+    document costs one pass over its characters and no recursion.
+    """
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    return deepest
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def describe_content(record: ContextRecord, width: int = 80) -> str:
+    """The record's content as a person reads it: text cut to ``width``, binaries summarised.
+
+    ``'hello'``, ``<image/png 2x2, 71 B>``, ``<application/octet-stream, 5 B>``.
+    """
+    if record.binary_payload is not None:
+        size = len(record.binary_payload)
+        detail = _image_size(record.binary_payload) if record.content_type.startswith("image/") else None
+        kind = record.content_type.split(";", 1)[0]
+        caption = f" {record.text_payload[:width]!r}" if record.text_payload else ""
+        return f"<{kind}{' ' + detail if detail else ''}, {size:,} B>{caption}"
+    text = record.text_payload
+    if text is None:
+        return "None"
+    return repr(text if len(text) <= width else text[: width - 1] + "…")
+
+
+def _image_size(data: bytes) -> str | None:
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as image:  # reads the header only
+            return f"{image.width}x{image.height}"
+    except Exception:  # a summary never fails a repr
+        return None
+
+
+def check_embedding(
+    vector: object, dimension: int | None, record_id: str, *, any_size: bool = False
+) -> Vector:
+    """Validate one vector: right dimension (any, with ``any_size``), finite values. Returns float32."""
     from ._errors import EmbeddingError
 
     try:
@@ -213,8 +313,10 @@ def check_embedding(vector: object, dimension: int | None, record_id: str) -> Ve
             array = np.asarray(vector, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise EmbeddingError(f"record {record_id!r}: embedding is not numeric: {exc}") from exc
-    if array.ndim != 1:
-        raise EmbeddingError(f"record {record_id!r}: embedding must be one-dimensional")
+    if array.ndim != 1 or array.shape[0] == 0:
+        raise EmbeddingError(f"record {record_id!r}: embedding must be a non-empty one-dimensional vector")
+    if any_size:
+        dimension = array.shape[0]
     if dimension is None:
         raise EmbeddingError(
             f"record {record_id!r} has an embedding but the store has no vector column; "
@@ -222,8 +324,7 @@ def check_embedding(vector: object, dimension: int | None, record_id: str) -> Ve
         )
     if array.shape[0] != dimension:
         raise EmbeddingError(
-            f"record {record_id!r}: embedding has {array.shape[0]} dimensions, "
-            f"the store expects {dimension}"
+            f"record {record_id!r}: embedding has {array.shape[0]} dimensions, the store expects {dimension}"
         )
     if not np.isfinite(array).all():
         raise EmbeddingError(f"record {record_id!r}: embedding contains NaN or infinity")
@@ -246,16 +347,12 @@ def validate_record(record: object) -> ContextRecord:
     if record.binary_payload is not None and not isinstance(record.binary_payload, bytes):
         raise InvalidRecordError("binary_payload must be bytes")
     if not isinstance(record.created_at, datetime) or record.created_at.tzinfo is None:
-        raise InvalidRecordError(
-            f"record {record.id!r}: created_at must be a timezone-aware datetime"
-        )
+        raise InvalidRecordError(f"record {record.id!r}: created_at must be a timezone-aware datetime")
     if not isinstance(record.metadata, Mapping):
         raise InvalidRecordError(f"record {record.id!r}: metadata must be a dict")
     for key in record.metadata:
         if not isinstance(key, str):
-            raise InvalidRecordError(
-                f"record {record.id!r}: metadata keys must be str, got {key!r}"
-            )
+            raise InvalidRecordError(f"record {record.id!r}: metadata keys must be str, got {key!r}")
     for rel in record.relationships:
         if not isinstance(rel, Relationship):
             raise InvalidRecordError("relationships must be Relationship objects")
@@ -306,7 +403,5 @@ def row_to_record(row: Mapping[str, Any]) -> ContextRecord:
         ),
         embedding=None if vector is None else np.asarray(vector, dtype=np.float32),
         metadata=json.loads(row["metadata"]) if row.get("metadata") else {},
-        relationships=[
-            Relationship(r["target_id"], r["relation"], r["weight"]) for r in relationships
-        ],
+        relationships=[Relationship(r["target_id"], r["relation"], r["weight"]) for r in relationships],
     )

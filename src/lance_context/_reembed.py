@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
 
 import lance
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+from lance.fragment import write_fragments
 
 from ._arrow import vectors_to_array
 from ._embedders import Embedder, as_embedder, to_matrix
 from ._errors import CommitConflictError, EmbeddingError, LanceContextError
+from ._maintenance import ensure_indexes
 from ._schema import EMBEDDER_KEY, EmbedderInfo, embedding_field
+from ._state import StoreState
 from ._versions import OP_KEY
 
-if TYPE_CHECKING:
-    from ._store import ContextStore
-
-__all__ = ["reembed"]
+__all__ = ["Reembedder"]
 
 Vector = npt.NDArray[np.float32]
 _PROGRESS_MIN_ROWS = 1_000
@@ -59,48 +59,65 @@ def _with_vectors(table: pa.Table, vectors: list[Vector | None], info: EmbedderI
     return out.replace_schema_metadata(metadata)
 
 
-def reembed(
-    store: ContextStore, embedder: object, *, batch_size: int = 256, progress: bool | None = None
-) -> int:
-    """Embed every record's text with ``embedder`` and switch the store to it.
+class Reembedder:
+    """Switches a store to another embedding model."""
 
-    The data switch is one new version (older versions keep their old vectors); the
-    store's indexes are rebuilt after it. Records without text lose their vectors.
-    If the embedder fails, nothing is written.
+    #: Attempts before giving up when other writers keep committing meanwhile.
+    attempts = 3
 
-    Returns:
-        The version holding the new vectors.
-    """
-    from ._opening import ensure_indexes
+    def __init__(self, state: StoreState) -> None:
+        """Re-embed the store ``state`` describes."""
+        self._state = state
 
-    store._check_writable()
-    new = as_embedder(embedder)
-    info = EmbedderInfo(new.name, new.dimension)
-    handle = store._handle
-    with store._write_lock:
-        ds = handle.latest()
-        read_version = ds.version
-        table = ds.to_table()
-        vectors = _embed_all(new, table.column("text_payload").to_pylist(), batch_size, progress)
-        rebuilt = _with_vectors(table, vectors, info)
-        if handle.latest().version != read_version:
-            raise CommitConflictError(
-                "the store changed while re-embedding; nothing was written: run reembed() again"
+    def reembed(self, embedder: object, *, batch_size: int = 256, progress: bool | None = None) -> int:
+        """Embed every record's text with ``embedder`` and switch the store to it.
+
+        The new vectors land as one version (older versions keep their old vectors) that
+        is committed only if no other commit landed since the records were read: a
+        record appended meanwhile is read and embedded in the next attempt, never lost.
+        Records without text lose their vectors. If the embedder fails, or other writers
+        keep committing through every attempt, nothing is written.
+
+        Returns:
+            The version holding the new vectors.
+        """
+        state = self._state
+        state.check_writable()
+        new = as_embedder(embedder)
+        info = EmbedderInfo(new.name, new.dimension)
+        handle = state.handle
+        known: dict[tuple[str, str | None], Vector | None] = {}
+        for _ in range(self.attempts):
+            base = handle.latest()
+            table = handle.call(base.to_table, "read the records to re-embed", retry=False)
+            keys = list(
+                zip(table.column("id").to_pylist(), table.column("text_payload").to_pylist(), strict=True)
             )
-
-        def overwrite(ds: lance.LanceDataset) -> int:
-            written = lance.write_dataset(
-                rebuilt,
-                ds,
-                mode="overwrite",
-                transaction_properties={OP_KEY: "reembed"},
+            todo = [key for key in dict.fromkeys(keys) if key not in known]
+            known.update(
+                zip(todo, _embed_all(new, [text for _, text in todo], batch_size, progress), strict=True)
             )
-            handle.replace(written)
-            return int(written.version)
+            rebuilt = _with_vectors(table, [known[key] for key in keys], info)
+            try:
+                version = handle.call(
+                    functools.partial(self._commit, base, rebuilt),
+                    "write the re-embedded records",
+                    retry=False,
+                )
+            except CommitConflictError:
+                continue  # another writer committed since ``base``: read again, embed only what is new
+            handle.write(ensure_indexes, "rebuild indexes")
+            state.embedding.embedder = new
+            state.embedding.dimension = new.dimension
+            state.embedding.recorded = info
+            return version
+        raise CommitConflictError(
+            f"the store changed during each of {self.attempts} re-embedding attempts; nothing was "
+            "written: run reembed() again when fewer writers are active"
+        )
 
-        version = handle.write(overwrite, "write the re-embedded records", retry=False)
-        handle.write(ensure_indexes, "rebuild indexes")
-        store.embedder = new
-        store.dimension = new.dimension
-        store._recorded_embedder = info
-    return version
+    def _commit(self, base: lance.LanceDataset, table: pa.Table) -> int:
+        fragments = write_fragments(table, base, schema=table.schema, mode="overwrite")
+        operation = lance.LanceOperation.Overwrite(table.schema, fragments)
+        new = self._state.handle.commit(base, operation, {OP_KEY: "reembed"}, max_retries=0)
+        return int(new.version)

@@ -1,10 +1,11 @@
 """Retrieval: vector, full-text (BM25) and hybrid search, filtered before top-k.
 
-Lance cannot run a vector query and a full-text query in one scan, so hybrid search
-runs both (each with the same prefilter) and fuses the ranked lists here with
-reciprocal-rank fusion. Every channel filters *before* the top-k is cut
-(``prefilter=True``): a search in one session never returns, or misses because of,
-another session's records.
+Each channel ranks on ids and scores only (plus vectors when MMR needs them); the
+final ``k`` rows are then taken from the same snapshot, so a search reads whole
+records, binaries included, for its hits and nothing else. Every channel filters
+*before* the top-k is cut (``prefilter=True``): a search in one session never returns,
+or misses because of, another session's records. Lance cannot run a vector and a
+full-text query in one scan, so hybrid search runs both and fuses the rankings here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import lance
 import numpy as np
@@ -20,18 +21,18 @@ import numpy.typing as npt
 import pyarrow as pa
 from lance.query import MatchQuery
 
-from ._arrow import record_columns, table_to_records
-from ._embedders import Embedder, embed_query, to_matrix
+from ._arrow import table_to_records
 from ._errors import SearchError
-from ._maintenance import IndexPolicy, index_names
-from ._records import ContextRecord, check_embedding
+from ._history import History
+from ._maintenance import VECTOR_INDEX, Maintainer
+from ._reader import filter_sql, record_columns
+from ._records import ContextRecord
+from ._state import StoreState
 
-if TYPE_CHECKING:
-    from ._dataset import DatasetHandle
+__all__ = ["RRF_K", "SearchHit", "SearchMode", "Searcher", "mmr_select", "rrf_fuse", "weighted_fuse"]
 
-__all__ = ["SearchHit", "SearchMixin", "mmr_select", "rrf_fuse"]
-
-Mode = Literal["vector", "text", "hybrid"]
+#: What ``search(mode=...)`` accepts.
+SearchMode = Literal["vector", "text", "hybrid"]
 Vector = npt.NDArray[np.float32]
 RRF_K = 60
 
@@ -42,8 +43,8 @@ class SearchHit:
 
     Attributes:
         record: The matching record.
-        score: Larger is better: cosine similarity (vector), BM25 (text) or the
-            reciprocal-rank-fusion score (hybrid).
+        score: Larger is better: cosine similarity (vector), BM25 (text) or the fused
+            score (hybrid).
         vector_distance: Cosine distance to the query, when the vector channel matched.
         text_score: BM25 score, when the text channel matched.
         channels: Which channels matched: ``("vector",)``, ``("text",)`` or both.
@@ -61,10 +62,15 @@ class SearchHit:
 
 def rrf_fuse(rankings: Mapping[str, Sequence[str]], k: int = RRF_K) -> dict[str, float]:
     """Reciprocal-rank fusion: ``sum(1 / (k + rank))`` over the channels an id appears in."""
+    return weighted_fuse({name: (ranking, 1.0) for name, ranking in rankings.items()}, k)
+
+
+def weighted_fuse(rankings: Mapping[str, tuple[Sequence[str], float]], k: int = RRF_K) -> dict[str, float]:
+    """Weighted reciprocal-rank fusion: ``sum(weight / (k + rank))`` per channel."""
     scores: dict[str, float] = {}
-    for ranking in rankings.values():
+    for ranking, weight in rankings.values():
         for rank, key in enumerate(ranking, start=1):
-            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
+            scores[key] = scores.get(key, 0.0) + weight / (k + rank)
     return scores
 
 
@@ -84,34 +90,31 @@ def mmr_select(query: Vector, candidates: Vector, k: int, lambda_mult: float) ->
     return chosen
 
 
-class SearchMixin:
-    """Search operations; mixed into ContextStore."""
+@dataclass
+class _Ranked:
+    """One channel's ranking: ids best first, with row ids and scores."""
 
-    _handle: DatasetHandle
-    embedder: Embedder | None
-    dimension: int | None
-    indexing: IndexPolicy
+    ids: list[str]
+    row_ids: list[int]
+    scores: list[float]
+    vectors: Vector | None = None
 
-    if TYPE_CHECKING:
 
-        def _read_ds(self, version: int | None = None) -> lance.LanceDataset: ...
-        def _resolve(self, version_or_tag: int | str) -> int: ...
-        def _index_for_search(self, ds: lance.LanceDataset) -> lance.LanceDataset: ...
-        def _filter(
-            self,
-            run_id: str | None,
-            roles: str | Iterable[str] | None,
-            since: datetime | None,
-            until: datetime | None,
-            where: Mapping[Any, Any] | None,
-        ) -> str | None: ...
+class Searcher:
+    """Runs searches against one store as it reads."""
+
+    def __init__(self, state: StoreState, history: History, maintainer: Maintainer) -> None:
+        """Search ``state``'s store; ``history`` resolves versions, ``maintainer`` builds due indexes."""
+        self._state = state
+        self._history = history
+        self._maintainer = maintainer
 
     def search(
         self,
-        query: str | Sequence[float] | Vector | Any,
+        query: Any,
         *,
         k: int = 10,
-        mode: Mode = "vector",
+        mode: SearchMode = "vector",
         run_id: str | None = None,
         roles: str | Iterable[str] | None = None,
         since: datetime | None = None,
@@ -121,161 +124,151 @@ class SearchMixin:
         mmr: bool = False,
         fetch_k: int | None = None,
         lambda_mult: float = 0.5,
+        vector: Any = None,
+        alpha: float | None = None,
     ) -> list[SearchHit]:
-        """Find the records most relevant to ``query``.
-
-        Args:
-            query: Text, a vector, or an image (when the embedder embeds images).
-            k: How many hits.
-            mode: ``vector`` (cosine), ``text`` (BM25) or ``hybrid`` (both, fused).
-            run_id: Only this session's records.
-            roles: Only these roles.
-            since: Created at or after this time.
-            until: Created before this time.
-            where: A filter dict, applied before the top-k is cut.
-            version: Search the store as it was at this version or tag.
-            mmr: Re-rank vector candidates by maximal marginal relevance.
-            fetch_k: Candidates fetched for MMR or fusion (default ``4 * k``).
-            lambda_mult: MMR trade-off: 1 is pure relevance, 0 pure diversity.
-
-        Raises:
-            SearchError: Unknown mode, bad k, or no way to embed the query.
-        """
+        """Find the records most relevant to ``query``; see ``ContextStore.search``."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise SearchError(f"k must be a positive integer, got {k!r}")
         if mode not in ("vector", "text", "hybrid"):
             raise SearchError(f"mode must be 'vector', 'text' or 'hybrid', got {mode!r}")
-        pinned = None if version is None else self._resolve(version)
-        ds = self._read_ds(pinned)
+        if alpha is not None and not 0.0 <= float(alpha) <= 1.0:
+            raise SearchError(f"alpha must be between 0 (text only) and 1 (vector only), got {alpha}")
+        pinned = None if version is None else self._history.resolve(version)
+        ds = self._state.snapshot(pinned)
         if pinned is None and mode != "text":
-            ds = self._index_for_search(ds)
-        sql = self._filter(run_id, roles, since, until, where)
+            ds = self._maintainer.index_for_search(ds)
+        sql = filter_sql(run_id, roles, since, until, where)
         fetch = max(fetch_k or 4 * k, k)
         if mode == "text":
-            return self._text_hits(ds, _as_text(query), sql, k)
-        vector = self._query_vector(query)
+            ranked = self._text(ds, _as_text(query), sql, k)
+            return self._hits(ds, ranked.ids, {"text": ranked}, ranked.scores)
+        query_vector = self._state.embedding.query_vector(query if vector is None else vector)
         if mode == "vector":
-            if mmr:
-                return self._mmr_hits(ds, vector, sql, k, fetch, lambda_mult)
-            return self._vector_hits(ds, vector, sql, k)
-        text_query = _as_text(query)
-        vector_hits = self._vector_hits(ds, vector, sql, fetch)
-        text_hits = self._text_hits(ds, text_query, sql, fetch)
-        return _fuse(vector_hits, text_hits, k)
+            ranked = self._vector(ds, query_vector, sql, fetch if mmr else k, with_vectors=mmr)
+            if mmr and ranked.vectors is not None and ranked.ids:
+                chosen = mmr_select(query_vector, ranked.vectors, k, lambda_mult)
+                ranked = _Ranked(
+                    [ranked.ids[i] for i in chosen],
+                    [ranked.row_ids[i] for i in chosen],
+                    [ranked.scores[i] for i in chosen],
+                )
+            return self._hits(ds, ranked.ids[:k], {"vector": ranked}, ranked.scores[:k])
+        channels = {
+            "vector": self._vector(ds, query_vector, sql, fetch),
+            "text": self._text(ds, _as_text(query), sql, fetch),
+        }
+        if alpha is None:
+            fused = rrf_fuse({name: ranked.ids for name, ranked in channels.items()})
+        else:
+            weights = {"vector": float(alpha), "text": 1.0 - float(alpha)}
+            fused = weighted_fuse({name: (ranked.ids, weights[name]) for name, ranked in channels.items()})
+        best = sorted((i for i in fused if fused[i] > 0), key=lambda i: (-fused[i], i))[:k]
+        return self._hits(ds, best, channels, [fused[i] for i in best])
 
     # ------------------------------------------------------------------ channels
-    def _query_vector(self, query: object) -> Vector:
-        if self.dimension is None:
-            raise SearchError("this store has no vectors; use mode='text' or reembed(embedder)")
-        if isinstance(query, str):
-            if self.embedder is None:
-                raise SearchError(
-                    "this store was opened without an embedder, so text cannot be embedded; "
-                    "pass a vector, use mode='text', or open the store with its embedder"
-                )
-            return embed_query(self.embedder, query)
-        if isinstance(query, (list, tuple, np.ndarray)):
-            return check_embedding(query, self.dimension, "<query>")
-        images = getattr(self.embedder, "embed_images", None)
-        if callable(images):
-            assert self.embedder is not None
-            vector: Vector = to_matrix(images([query]), 1, self.embedder.dimension, self.embedder.name)[0]
-            return vector
-        raise SearchError(f"cannot search with a {type(query).__name__}: give text or a vector")
-
     def _nearest(self, ds: lance.LanceDataset, vector: Vector, sql: str | None, k: int) -> dict[str, Any]:
         nearest: dict[str, Any] = {"column": "embedding", "q": vector, "k": k, "metric": "cosine"}
-        indexed = "embedding_idx" in index_names(ds)
-        if not indexed:
+        handle, policy = self._state.handle, self._state.settings.indexing
+        if VECTOR_INDEX not in handle.facts(ds).indexes:
             return nearest
-        if sql is not None and ds.count_rows(filter=sql) <= self.indexing.flat_search_max_rows:
-            nearest["use_index"] = False  # few candidates: exact search is fast and exact
-            return nearest
-        nearest["nprobes"] = self.indexing.nprobes
-        nearest["refine_factor"] = self.indexing.refine_factor
+        if sql is not None:
+            candidates = handle.call(
+                lambda: ds.count_rows(filter=sql), "count search candidates", retry=False
+            )
+            if candidates <= policy.flat_search_max_rows:
+                nearest["use_index"] = False  # few candidates: exact search is fast and exact
+                return nearest
+        nearest["nprobes"] = policy.nprobes
+        nearest["refine_factor"] = policy.refine_factor
         return nearest
 
-    def _vector_table(self, ds: lance.LanceDataset, vector: Vector, sql: str | None, k: int) -> pa.Table:
+    def _vector(
+        self, ds: lance.LanceDataset, vector: Vector, sql: str | None, k: int, *, with_vectors: bool = False
+    ) -> _Ranked:
         nearest = self._nearest(ds, vector, sql, k)
-        return self._handle.call(
+        columns = ["id", "_distance", "embedding"] if with_vectors else ["id", "_distance"]
+        table = self._state.handle.call(
             lambda: ds.to_table(
-                nearest=nearest, filter=sql, prefilter=True, columns=[*record_columns(ds.schema), "_distance"]
+                nearest=nearest, filter=sql, prefilter=True, columns=columns, with_row_id=True
             ),
             "run a vector search",
             retry=False,
         )
-
-    def _vector_hits(
-        self, ds: lance.LanceDataset, vector: Vector, sql: str | None, k: int
-    ) -> list[SearchHit]:
-        table = self._vector_table(ds, vector, sql, k)
         distances = table.column("_distance").to_pylist()
-        records = table_to_records(table.drop_columns(["_distance"]))
-        return [
-            SearchHit(record=r, score=1.0 - d, vector_distance=d, channels=("vector",))
-            for r, d in zip(records, distances, strict=True)
-        ]
+        vectors = None
+        if with_vectors:
+            column = table.column("embedding").combine_chunks()
+            flat = column.flatten().to_numpy(zero_copy_only=False)
+            vectors = np.asarray(flat, dtype=np.float32).reshape(table.num_rows, column.type.list_size)
+        return _Ranked(
+            table.column("id").to_pylist(),
+            table.column("_rowid").to_pylist(),
+            [1.0 - float(d) for d in distances],
+            vectors,
+        )
 
-    def _mmr_hits(
-        self, ds: lance.LanceDataset, vector: Vector, sql: str | None, k: int, fetch: int, lambda_mult: float
-    ) -> list[SearchHit]:
-        candidates = self._vector_hits(ds, vector, sql, fetch)
-        if not candidates:
-            return []
-        matrix = np.stack([h.record.embedding for h in candidates if h.record.embedding is not None])
-        return [candidates[i] for i in mmr_select(vector, matrix, k, lambda_mult)]
-
-    def _text_hits(self, ds: lance.LanceDataset, text: str, sql: str | None, k: int) -> list[SearchHit]:
+    def _text(self, ds: lance.LanceDataset, text: str, sql: str | None, k: int) -> _Ranked:
         if not text.strip():
-            return []
-        table = self._handle.call(
+            return _Ranked([], [], [])
+        table = self._state.handle.call(
             lambda: ds.to_table(
                 full_text_query=MatchQuery(text, "text_payload"),
                 filter=sql,
                 prefilter=True,
                 limit=k,
-                columns=[*record_columns(ds.schema), "_score"],
+                columns=["id", "_score"],
+                with_row_id=True,
             ),
             "run a full-text search",
             retry=False,
         )
-        scores = table.column("_score").to_pylist()
-        records = table_to_records(table.drop_columns(["_score"]))
-        return [
-            SearchHit(record=r, score=s, text_score=s, channels=("text",))
-            for r, s in zip(records, scores, strict=True)
-        ]
+        return _Ranked(
+            table.column("id").to_pylist(),
+            table.column("_rowid").to_pylist(),
+            [float(s) for s in table.column("_score").to_pylist()],
+        )
+
+    def _hits(
+        self,
+        ds: lance.LanceDataset,
+        ids: Sequence[str],
+        channels: Mapping[str, _Ranked],
+        scores: Sequence[float],
+    ) -> list[SearchHit]:
+        """Read the chosen records (and only them) and attach each channel's score."""
+        if not ids:
+            return []
+        row_of: dict[str, int] = {}
+        per_channel: dict[str, dict[str, float]] = {}
+        for name, ranked in channels.items():
+            per_channel[name] = dict(zip(ranked.ids, ranked.scores, strict=True))
+            for record_id, row_id in zip(ranked.ids, ranked.row_ids, strict=True):
+                row_of.setdefault(record_id, row_id)
+        handle = self._state.handle
+        columns = record_columns(ds.schema)
+        table: pa.Table = handle.call(
+            lambda: handle.take_rows(ds, [row_of[i] for i in ids], columns), "read search hits", retry=False
+        )
+        hits = []
+        for record, score in zip(table_to_records(table), scores, strict=True):
+            similarity = per_channel.get("vector", {}).get(record.id)
+            text_score = per_channel.get("text", {}).get(record.id)
+            hits.append(
+                SearchHit(
+                    record=record,
+                    score=float(score),
+                    vector_distance=None if similarity is None else 1.0 - similarity,
+                    text_score=text_score,
+                    channels=tuple(
+                        name for name in ("vector", "text") if record.id in per_channel.get(name, {})
+                    ),
+                )
+            )
+        return hits
 
 
 def _as_text(query: object) -> str:
     if not isinstance(query, str):
         raise SearchError("text and hybrid search need a text query")
     return query
-
-
-def _fuse(vector_hits: list[SearchHit], text_hits: list[SearchHit], k: int) -> list[SearchHit]:
-    by_id: dict[str, dict[str, Any]] = {}
-    for hit in vector_hits + text_hits:
-        entry = by_id.setdefault(hit.record.id, {"record": hit.record, "channels": []})
-        entry["channels"].append(hit.channels[0])
-        if hit.vector_distance is not None:
-            entry["vector_distance"] = hit.vector_distance
-        if hit.text_score is not None:
-            entry["text_score"] = hit.text_score
-    scores = rrf_fuse(
-        {
-            "vector": [h.record.id for h in vector_hits],
-            "text": [h.record.id for h in text_hits],
-        }
-    )
-    ranked = sorted(scores, key=lambda key: (-scores[key], key))[:k]
-    return [
-        SearchHit(
-            record=by_id[key]["record"],
-            score=scores[key],
-            vector_distance=by_id[key].get("vector_distance"),
-            text_score=by_id[key].get("text_score"),
-            channels=tuple(by_id[key]["channels"]),
-        )
-        for key in ranked
-    ]

@@ -1,11 +1,24 @@
 """What adapter authors build on: the public pieces every lance-context adapter uses.
 
 The LangChain, LangGraph and LlamaIndex adapters import only from ``lance_context``
-and this module; a new adapter should do the same.
+and this module; a new adapter should do the same (a test fails if a packaged adapter
+imports a private module).
 
 - **Namespaces.** Each adapter keeps its sessions under a registered run-id prefix
   (:class:`Namespace`), so no id chosen through one adapter can reach another's data.
   A third-party adapter makes its own ``Namespace("myframework.kind", "label")``.
+- **Opening.** :func:`open_store` resolves an adapter's ``store=`` / ``uri=`` pair the
+  same way everywhere, with one error type for misuse.
+- **Async.** :func:`async_twin` makes an adapter's async method from its sync twin
+  (same signature, run in a worker thread); ``store.aio`` is the async store.
+- **Reading less.** ``store.records(..., last=, with_vectors=False)`` and
+  ``store.outline(run_id)`` (an :class:`Outline` to pick rows from), and
+  ``store.changes_between(v1, v2)`` (:class:`RecordChanges`) for caches that survive
+  commits to other sessions.
+- **Conversations.** :func:`fit_window` and :func:`group_exchanges` keep tool calls and
+  their results together in token windows.
+- **Retrieval.** :data:`SearchMode`, :func:`rrf_fuse`, :func:`weighted_fuse`,
+  :func:`mmr_select`, :func:`embed_query` and :func:`to_matrix` (checks an embedder's output).
 
 Example:
     >>> from lance_context.adapters import LANGCHAIN_HISTORY, namespace_of
@@ -17,6 +30,8 @@ Example:
 
 from __future__ import annotations
 
+from ._async import async_twin
+from ._embedders import embed_query, to_matrix
 from ._namespaces import (
     CONTEXT,
     LANGCHAIN_CACHE,
@@ -34,6 +49,12 @@ from ._namespaces import (
     Namespace,
     namespace_of,
 )
+from ._opening import open_store
+from ._reader import Outline
+from ._records import new_id, utc_now
+from ._search import SearchMode, mmr_select, rrf_fuse, weighted_fuse
+from ._versions import RecordChanges
+from ._window import fit_window, group_exchanges
 
 __all__ = [
     "CONTEXT",
@@ -50,5 +71,19 @@ __all__ = [
     "LLAMA_INDEX_VECTORS",
     "NAMESPACES",
     "Namespace",
+    "Outline",
+    "RecordChanges",
+    "SearchMode",
+    "async_twin",
+    "embed_query",
+    "fit_window",
+    "group_exchanges",
+    "mmr_select",
     "namespace_of",
+    "new_id",
+    "open_store",
+    "rrf_fuse",
+    "to_matrix",
+    "utc_now",
+    "weighted_fuse",
 ]

@@ -246,7 +246,7 @@ def main() -> int:
             f"build: Lance {lance_build:.1f} s (bulk adds + compact), SQLite {sqlite_build:.1f} s (executemany)"
         )
         ours = LanceCheckpointSaver(uri=lance_path)
-        fragments = len(ours.store._handle.latest().get_fragments())
+        fragments = len(ours.store._state.handle.latest().get_fragments())
         print(
             f"Lance store: {fragments} fragment(s) after compact(); maintenance was paused during the bulk load"
         )

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from lance_context import ContextRecord, ContextStore, EmbeddingError, IndexPolicy
-from lance_context._maintenance import index_names
 
 DIM = 16
 
@@ -70,14 +69,14 @@ def test_bulk_load_far_past_the_threshold_is_indexed_by_the_first_search(store_p
     store = open_store(store_path, indexing=IndexPolicy(vector_index_min_rows=100))
     records = batch(300, sessions=3)
     store.add(records)
-    assert "embedding_idx" not in index_names(lance.dataset(store_path))  # the add stayed cheap
+    assert "embedding_idx" not in {i.name for i in lance.dataset(store_path).describe_indices()}  # the add stayed cheap
     query = vectors(1, seed=9)[0]
     reader = ContextStore.open(store_path, embedder=None, read_only=True)
     exact = [f"r{i}" for i in np.argsort(-(vectors(300) @ query))[:5]]
     assert [h.record.id for h in reader.search(query, k=5)] == exact  # read-only: exact, builds nothing
-    assert "embedding_idx" not in index_names(lance.dataset(store_path))
+    assert "embedding_idx" not in {i.name for i in lance.dataset(store_path).describe_indices()}
     hits = store.search(query, k=5)
-    assert "embedding_idx" in index_names(lance.dataset(store_path))
+    assert "embedding_idx" in {i.name for i in lance.dataset(store_path).describe_indices()}
     assert [h.record.id for h in hits] == exact  # every partition probed, exact re-ranking
     assert hits[0].score == pytest.approx(float(vectors(300)[int(exact[0][1:])] @ query), abs=1e-5)
 
@@ -86,9 +85,9 @@ def test_the_write_that_crosses_the_threshold_builds_the_index(store_path: str) 
     store = open_store(store_path, indexing=IndexPolicy(vector_index_min_rows=50))
     records = batch(50, sessions=2)
     store.add(records[:49])
-    assert "embedding_idx" not in index_names(lance.dataset(store_path))
+    assert "embedding_idx" not in {i.name for i in lance.dataset(store_path).describe_indices()}
     store.add(records[49])
-    assert "embedding_idx" in index_names(lance.dataset(store_path))
+    assert "embedding_idx" in {i.name for i in lance.dataset(store_path).describe_indices()}
 
 
 def test_a_second_handle_sees_new_versions_on_main_and_on_a_branch(store_path: str) -> None:

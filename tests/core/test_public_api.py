@@ -10,6 +10,9 @@ import lance_context.api
 
 EXPECTED = {
     "DEFAULT_EMBEDDER",
+    "AsyncContextStore",
+    "CachePolicy",
+    "UnsafePayloadError",
     "CommitConflictError",
     "CompactionPolicy",
     "ContextRecord",
@@ -78,9 +81,50 @@ def test_import_is_light() -> None:
     assert out.stdout.strip() == "[]"
 
 
+ADAPTER_KIT = {
+    "CONTEXT",
+    "LANGCHAIN_CACHE",
+    "LANGCHAIN_HISTORY",
+    "LANGCHAIN_KV",
+    "LANGCHAIN_RECORD_MANAGER",
+    "LANGCHAIN_VECTORS",
+    "LANGGRAPH_CHECKPOINTS",
+    "LANGGRAPH_STORE",
+    "LAYOUT_VERSION",
+    "LLAMA_INDEX_CHAT",
+    "LLAMA_INDEX_MEMORY",
+    "LLAMA_INDEX_VECTORS",
+    "NAMESPACES",
+    "Namespace",
+    "Outline",
+    "RecordChanges",
+    "SearchMode",
+    "async_twin",
+    "embed_query",
+    "fit_window",
+    "group_exchanges",
+    "mmr_select",
+    "namespace_of",
+    "new_id",
+    "open_store",
+    "rrf_fuse",
+    "to_matrix",
+    "utc_now",
+    "weighted_fuse",
+}
+
+
 def test_adapters_module_is_pinned() -> None:
     import lance_context.adapters
 
-    assert set(lance_context.adapters.__all__) >= {"Namespace", "NAMESPACES", "namespace_of", "LAYOUT_VERSION"}
-    for name in lance_context.adapters.__all__:
+    assert set(lance_context.adapters.__all__) == ADAPTER_KIT
+    for name in ADAPTER_KIT:
         assert hasattr(lance_context.adapters, name), name
+
+
+def test_public_classes_report_the_public_path() -> None:
+    assert repr(lance_context.ContextStore) == "<class 'lance_context.ContextStore'>"
+    for name in lance_context.__all__:
+        obj = getattr(lance_context, name)
+        if isinstance(obj, type):
+            assert obj.__module__ == "lance_context", name

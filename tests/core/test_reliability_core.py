@@ -81,7 +81,7 @@ def test_versions_survive_a_compaction_that_remaps_indexes(tmp_path: Path) -> No
     store = ContextStore.open(str(tmp_path / "store"), embedder=None)
     for i in range(4):
         store.add(ContextRecord(run_id="s", text_payload=f"m{i}"))
-    store._handle.latest().optimize.optimize_indices()  # the indexes now cover those fragments
+    store._state.handle.latest().optimize.optimize_indices()  # the indexes now cover those fragments
     store.add(ContextRecord(run_id="s", text_payload="m4"))
     store.compact()
     operations = [v.operation for v in store.versions()]  # pylance cannot decode one of them
@@ -124,10 +124,10 @@ def test_storage_outages_are_translated_and_not_retried_again(
         handle.call(down, "read records")
     assert len(calls) == 1  # Lance's client already retried the request
 
-    def newer_exists(ds: lance.LanceDataset) -> bool:
+    def newer(ds: lance.LanceDataset) -> int | None:
         raise OSError("LanceError(IO): Generic S3 error: error sending request")
 
-    monkeypatch.setattr(handle, "_newer_exists", newer_exists)
+    monkeypatch.setattr(handle, "_newer", newer)
     with pytest.raises(StorageUnavailableError):  # was a raw OSError
         handle.latest()
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lance_context import ContextRecord, ContextStore, HashingEmbedder, IndexPolicy, SearchError
-from lance_context._search import mmr_select, rrf_fuse
+from lance_context.adapters import mmr_select, rrf_fuse
 
 from .conftest import text
 
@@ -181,9 +181,8 @@ def test_vector_index_is_used_and_filtered_search_stays_exact(store_path: str) -
     )
     import lance
 
-    from lance_context._maintenance import index_names
 
-    assert "embedding_idx" in index_names(lance.dataset(store_path))
+    assert "embedding_idx" in {i.name for i in lance.dataset(store_path).describe_indices()}
     query = vectors[5]
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     exact_in_session = [
@@ -201,7 +200,6 @@ def test_ivf_pq_index_option(store_path: str) -> None:
     store.add([ContextRecord(run_id="s", id=f"r{i}", embedding=vectors[i]) for i in range(600)])
     import lance
 
-    from lance_context._maintenance import index_names
 
-    assert "embedding_idx" in index_names(lance.dataset(store_path))
+    assert "embedding_idx" in {i.name for i in lance.dataset(store_path).describe_indices()}
     assert store.search(vectors[42], k=1)[0].record.id == "r42"

@@ -24,6 +24,7 @@ from lance_context import (
     ReadOnlyError,
     Relationship,
     SchemaVersionError,
+    SearchError,
     StateMetadata,
     StoreLimits,
 )
@@ -199,13 +200,25 @@ def test_read_only_store(store_path: str) -> None:
         ContextStore.open(store_path + "-missing", read_only=True)
 
 
-def test_store_without_embedder_stores_no_vectors(store_path: str) -> None:
+def test_store_without_embedder_takes_its_dimension_from_the_first_vectors(store_path: str) -> None:
     plain = ContextStore.open(store_path, embedder=None)
     plain.add(text("hello"))
     assert plain.dimension is None
     assert plain.records()[0].embedding is None
-    with pytest.raises(EmbeddingError, match="no vector column"):
-        plain.add(ContextRecord(run_id="s", embedding=np.ones(4, dtype=np.float32)))
+    with pytest.raises(SearchError, match="holds no vectors"):
+        plain.search([1.0, 0.0, 0.0, 0.0], k=3)
+    assert plain.search("hello", k=3, mode="text")[0].record.text == "hello"
+
+    plain.add(ContextRecord(run_id="s", text_payload="first vector", embedding=np.ones(4, dtype=np.float32)))
+    assert plain.dimension == 4
+    assert ContextStore.open(store_path).dimension == 4  # the schema records it
+    before = plain.version()
+    with pytest.raises(EmbeddingError, match="has 3 dimensions, the store expects 4"):
+        plain.add(ContextRecord(run_id="s", embedding=np.ones(3, dtype=np.float32)))
+    assert plain.version() == before  # nothing written
+    hits = plain.search([1.0, 1.0, 1.0, 1.0], k=3)
+    assert [h.record.text for h in hits] == ["first vector"]
+    assert [r.embedding is None for r in plain.records()] == [True, False]
 
 
 def test_caller_vectors_without_embedder(store_path: str) -> None:

@@ -18,7 +18,7 @@ from lance_context import (
     VersionNotFoundError,
 )
 from lance_context._dataset import _LocalManifests
-from lance_context._versions import RecordChanges
+from lance_context.adapters import RecordChanges
 
 from .conftest import text
 
@@ -222,19 +222,19 @@ def test_cleanup_keeps_the_newest_versions_asked_for(store: ContextStore) -> Non
 def test_commits_say_which_sessions_they_may_have_changed(store: ContextStore) -> None:
     start = store.add(text("one", run_id="s1"))
     store.add([text("two", run_id="s2"), text("three", run_id="s3")])
-    changes = store._changes_between(start, store.version())
+    changes = store.changes_between(start, store.version())
     assert changes is not None and changes.sessions == {"s2", "s3"}
     mark = store.version()
     store.compact()
     assert store.version() > mark
-    assert store._changes_between(mark, store.version()) == RecordChanges()  # maintenance only
+    assert store.changes_between(mark, store.version()) == RecordChanges()  # maintenance only
     for write in (lambda: store.upsert(text("four", run_id="s1")), lambda: store.delete(run_id="s2")):
         mark = store.version()
         write()
-        assert store._changes_between(mark, store.version()) is None  # not known: everything may have changed
-    assert store._changes_between(store.version(), store.version() - 1) is None
+        assert store.changes_between(mark, store.version()) is None  # not known: everything may have changed
+    assert store.changes_between(store.version(), store.version() - 1) is None
     mark = store.add([text("wide", run_id=f"s{i}") for i in range(65)])  # too many sessions to list
-    assert store._changes_between(mark - 1, mark) is None
+    assert store.changes_between(mark - 1, mark) is None
 
 
 def test_new_versions_on_a_local_store_are_found_by_one_file_lookup(store_path: str) -> None:
@@ -242,7 +242,7 @@ def test_new_versions_on_a_local_store_are_found_by_one_file_lookup(store_path: 
     branch = writer.branch("side")
     for store in (reader, branch):
         store.version()
-        manifests = store._handle._manifests
+        manifests = store._state.handle._manifests
         assert manifests is not None and manifests.known
         assert manifests.exists(store.version()) and not manifests.exists(store.version() + 1)
     writer.add(text("from another handle"))

@@ -124,18 +124,22 @@ def test_wrong_dimension_nan_and_inf_embeddings(tmp_path: Path) -> None:
         ],
         path,
     )
-    for output in (
-        lambda n: np.full((n, 8), np.nan),
-        lambda n: np.full((n, 8), np.inf),
-        lambda n: np.ones((n, 7)),
-        lambda n: np.ones((n + 1, 8)),
+    for n, output in enumerate(
+        (
+            lambda n: np.full((n, 8), np.nan),
+            lambda n: np.full((n, 8), np.inf),
+            lambda n: np.ones((n, 7)),
+            lambda n: np.ones((n + 1, 8)),
+        )
     ):
-        store.embedder = _BrokenEmbedder(output)  # an embedder that misbehaves
-        _refused(store, EmbeddingError, [lambda: store.add([good])], path)
+        broken_path = tmp_path / f"broken-{n}"
+        broken = ContextStore.open(str(broken_path), embedder=_BrokenEmbedder(output))  # it misbehaves
+        _refused(broken, EmbeddingError, [lambda broken=broken: broken.add([good])], broken_path)
     no_vectors = ContextStore.open(str(tmp_path / "plain"), embedder=None)
-    with pytest.raises(EmbeddingError, match="no vector column"):
-        no_vectors.add(ContextRecord(run_id="s", text_payload="x", embedding=np.ones(8, np.float32)))
-    assert no_vectors.count() == 0
+    no_vectors.add(ContextRecord(run_id="s", text_payload="x", embedding=np.ones(8, np.float32)))
+    with pytest.raises(EmbeddingError, match="has 4 dimensions, the store expects 8"):
+        no_vectors.add(ContextRecord(run_id="s", text_payload="y", embedding=np.ones(4, np.float32)))
+    assert no_vectors.count() == 1
 
 
 def test_paths_that_are_not_a_context_store(tmp_path: Path, s3_bucket: Any) -> None:

@@ -215,16 +215,16 @@ def test_commit_conflicts_are_retried_then_committed_once(
 ) -> None:
     store = ContextStore.open(str(tmp_path / "store"), embedder=None)
     store.add(ContextRecord(run_id="s", text_payload="first"))
-    real_write = lance.write_dataset
+    real_commit = lance.LanceDataset.commit
     failures = {"left": 3}
 
-    def flaky_write(*args: Any, **kwargs: Any) -> Any:
+    def flaky_commit(*args: Any, **kwargs: Any) -> Any:
         if failures["left"]:
             failures["left"] -= 1
             raise _conflict()
-        return real_write(*args, **kwargs)
+        return real_commit(*args, **kwargs)
 
-    monkeypatch.setattr(lance, "write_dataset", flaky_write)
+    monkeypatch.setattr(lance.LanceDataset, "commit", staticmethod(flaky_commit))
     batch = [ContextRecord(run_id="s", text_payload=f"m{i}") for i in range(3)]
     before = store.version()
     version = store.add(batch)
@@ -245,7 +245,7 @@ def test_a_writer_that_cannot_commit_gets_a_clear_error_and_writes_nothing(
         calls["n"] += 1
         raise _conflict()
 
-    monkeypatch.setattr(lance, "write_dataset", always_conflicts)
+    monkeypatch.setattr(lance.LanceDataset, "commit", staticmethod(always_conflicts))
     before = store.version()
     batch = [ContextRecord(run_id="s", text_payload=f"m{i}") for i in range(3)]
     started = time.monotonic()

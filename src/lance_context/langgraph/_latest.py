@@ -14,7 +14,7 @@ time-based:
 - this saver's own writes update it when their commit directly follows the cached
   version, so an agent's own checkpoints never send it back to Lance.
 
-A thread's first read is a two-step read (:mod:`lance_context._outline`): an outline
+A thread's first read is a two-step read (``ContextStore.outline``): an outline
 of the thread's rows picks the latest checkpoint, its pending writes, and writes
 already stored for checkpoints not stored yet (LangGraph may save a step's writes
 before its checkpoint); then only those rows are fetched.
@@ -27,7 +27,6 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .._outline import outline
 from .._records import ContextRecord
 from .._store import ContextStore
 from ._checkpoint_records import CHECKPOINT_ROLE, WRITE_ROLE
@@ -75,7 +74,7 @@ class LatestCheckpoints:
             if now != at and self._entries:
                 changes = None
                 if at is not None and at[0] == now[0]:
-                    changes = self._store._changes_between(at[1], now[1])
+                    changes = self._store.changes_between(at[1], now[1])
                 if changes is None:
                     self._entries.clear()
                 else:
@@ -175,7 +174,7 @@ class LatestCheckpoints:
 def _read(store: ContextStore, key: Key) -> Latest:
     """The latest checkpoint of ``key``, its writes and the orphan writes, in two steps."""
     session, ns = key
-    view = outline(store, session, ("checkpoint_ns", "checkpoint_id"))
+    view = store.outline(session, ("checkpoint_ns", "checkpoint_id"))
     rows = view.table.select(["seq", "id", "role", "checkpoint_ns", "checkpoint_id", "_rowid"]).to_pylist()
     rows = [r for r in rows if r["checkpoint_ns"] == ns and r["checkpoint_id"] is not None]
     checkpoints = [r for r in rows if r["role"] == CHECKPOINT_ROLE]

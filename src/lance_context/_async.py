@@ -1,0 +1,98 @@
+"""The async layer, written once: every async method runs its sync twin in a worker thread.
+
+The store's work is synchronous Lance I/O; an ``async`` method that ran it inline
+would block the event loop. So async methods are *generated* from their sync twins
+(:func:`async_twin`, :func:`forward`) with the same signature, never written by hand:
+they cannot drift apart, and a test compares every pair across the package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from ._store import ContextStore
+
+__all__ = ["AsyncContextStore", "async_twin", "forward"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+S = TypeVar("S")
+
+
+def async_twin(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], Coroutine[Any, Any, R]]:
+    """The ``async`` twin of a sync method: same parameters, run in a worker thread.
+
+    Example:
+        >>> class History:
+        ...     def messages(self, last: int = 10) -> list[str]: ...
+        ...     amessages = async_twin(messages)
+    """
+
+    @functools.wraps(method)
+    async def twin(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(method, self, *args, **kwargs)
+
+    twin.__doc__ = f"Async ``{method.__name__}`` (runs it in a worker thread)."
+    return twin
+
+
+def forward(
+    method: Callable[Concatenate[ContextStore, P], R],
+) -> Callable[Concatenate[AsyncContextStore, P], Coroutine[Any, Any, R]]:
+    """An ``AsyncContextStore`` method running ``ContextStore.<method>`` in a worker thread."""
+
+    @functools.wraps(method)
+    async def forwarded(self: AsyncContextStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(method, self.store, *args, **kwargs)
+
+    forwarded.__doc__ = f"Async :meth:`ContextStore.{method.__name__}` (runs it in a worker thread)."
+    return forwarded
+
+
+class AsyncContextStore:
+    """A :class:`ContextStore` with ``async`` methods (``store.aio``).
+
+    Every method has the signature of its ``ContextStore`` twin and runs it in a worker
+    thread, so the event loop never waits on Lance I/O.
+
+    Example:
+        >>> store = ContextStore.open("memory.lance")                      # doctest: +SKIP
+        >>> await store.aio.add(ContextRecord.from_content("hi", run_id="s"))  # doctest: +SKIP
+        >>> [r.text for r in await store.aio.records("s", last=10)]         # doctest: +SKIP
+    """
+
+    def __init__(self, store: ContextStore) -> None:
+        """Wrap an open store."""
+        self.store = store
+
+    def __repr__(self) -> str:
+        return f"AsyncContextStore({self.store!r})"
+
+    add = forward(ContextStore.add)
+    upsert = forward(ContextStore.upsert)
+    replace = forward(ContextStore.replace)
+    delete = forward(ContextStore.delete)
+    reembed = forward(ContextStore.reembed)
+    records = forward(ContextStore.records)
+    count = forward(ContextStore.count)
+    get = forward(ContextStore.get)
+    get_many = forward(ContextStore.get_many)
+    run_ids = forward(ContextStore.run_ids)
+    outline = forward(ContextStore.outline)
+    search = forward(ContextStore.search)
+    version = forward(ContextStore.version)
+    versions = forward(ContextStore.versions)
+    changes_between = forward(ContextStore.changes_between)
+    tag = forward(ContextStore.tag)
+    tags = forward(ContextStore.tags)
+    delete_tag = forward(ContextStore.delete_tag)
+    restore = forward(ContextStore.restore)
+    branches = forward(ContextStore.branches)
+    delete_branch = forward(ContextStore.delete_branch)
+    diff = forward(ContextStore.diff)
+    cleanup = forward(ContextStore.cleanup)
+    compact = forward(ContextStore.compact)
+    build_vector_index = forward(ContextStore.build_vector_index)

@@ -1,0 +1,213 @@
+"""Reading records: filters pushed down, only the rows and columns a caller returns.
+
+A read that wants some rows of many (the newest 50 of a session, a page) runs in two
+steps on one snapshot: a light *outline* (``seq``, ``id`` and Lance row ids of the
+matching rows), then a take of only the chosen rows' columns. Reading whole rows
+costs about what their payloads weigh; the outline costs a few bytes per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import lance
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ._arrow import table_to_records
+from ._dataset import DatasetHandle
+from ._errors import InvalidFilterError
+from ._filters import and_, compile_where, eq, in_, sql_string, time_range
+from ._records import ContextRecord
+from ._state import StoreState
+
+__all__ = ["Outline", "Reader", "filter_sql", "record_columns"]
+
+
+def record_columns(schema: pa.Schema, *, with_vectors: bool = True) -> list[str]:
+    """The columns a read needs to build records (never the filter-only JSONB copy)."""
+    skip = {"metadata_index"} if with_vectors else {"metadata_index", "embedding"}
+    return [name for name in schema.names if name not in skip]
+
+
+def filter_sql(
+    run_id: str | None,
+    roles: str | Iterable[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    where: Mapping[Any, Any] | None = None,
+) -> str | None:
+    """The SQL filter for these conditions, every value escaped; None for no filter."""
+    if run_id is not None and not isinstance(run_id, str):
+        raise InvalidFilterError(f"run_id must be a str, got {type(run_id).__name__}")
+    role_list = [roles] if isinstance(roles, str) else (None if roles is None else list(roles))
+    return and_(
+        None if run_id is None else eq("run_id", run_id),
+        None if role_list is None else in_("role", role_list),
+        time_range(since, until),
+        compile_where(where),
+    )
+
+
+def _count(name: str, value: int | None) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise InvalidFilterError(f"{name} must be a non-negative integer or None, got {value!r}")
+    return value
+
+
+def ordered(table: pa.Table) -> pa.Table:
+    """Rows in append order, one per id (the newest copy wins).
+
+    Two processes appending the same id at once can both commit it; readers then see
+    it once, as if the second write had been an upsert.
+    """
+    table = table.sort_by([("seq", "ascending"), ("id", "ascending")])
+    if table.num_rows < 2 or pc.count_distinct(table.column("id")).as_py() == table.num_rows:
+        return table
+    seen: set[str] = set()
+    keep: list[int] = []
+    for index, record_id in reversed(list(enumerate(table.column("id").to_pylist()))):
+        if record_id not in seen:
+            seen.add(record_id)
+            keep.append(index)
+    return table.take(sorted(keep))
+
+
+@dataclass(frozen=True)
+class Outline:
+    """A session's rows at one version: ``seq``, ``id``, ``role``, chosen metadata, ``_rowid``.
+
+    Metadata keys are columns named after the key, holding string values (null when a
+    row has no such string). :meth:`fetch` reads whole records from the same version.
+    """
+
+    table: pa.Table
+    run_id: str | None
+    snapshot: lance.LanceDataset
+    handle: DatasetHandle
+
+    def fetch(self, row_ids: Sequence[int], *, with_vectors: bool = True) -> list[ContextRecord]:
+        """The records of these outline rows (``_rowid`` values), in the order given."""
+        if not row_ids:
+            return []
+        ds, columns = self.snapshot, record_columns(self.snapshot.schema, with_vectors=with_vectors)
+        table = self.handle.call(
+            lambda: self.handle.take_rows(ds, row_ids, columns), "read records", retry=False
+        )
+        found = table_to_records(table)
+        if len(found) != len(row_ids) or (
+            self.run_id is not None and any(r.run_id != self.run_id for r in found)
+        ):
+            raise AssertionError("fetched rows do not match the outline")  # defence in depth
+        return found
+
+
+class Reader:
+    """Reads records of one store as it reads (its pinned or latest version)."""
+
+    def __init__(self, state: StoreState) -> None:
+        """Read through ``state``."""
+        self._state = state
+
+    def _call(self, fn: Any, action: str) -> Any:
+        return self._state.handle.call(fn, action, retry=False)
+
+    def records(
+        self,
+        run_id: str | None = None,
+        *,
+        roles: str | Iterable[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        where: Mapping[Any, Any] | None = None,
+        limit: int | None = None,
+        last: int | None = None,
+        offset: int = 0,
+        with_vectors: bool = True,
+    ) -> list[ContextRecord]:
+        """Matching records in append order; see ``ContextStore.records``."""
+        _count("limit", limit)
+        _count("last", last)
+        _count("offset", offset)
+        sql = filter_sql(run_id, roles, since, until, where)
+        ds = self._state.snapshot()
+        columns = record_columns(ds.schema, with_vectors=with_vectors)
+        if limit is None and last is None and not offset:
+            table = ordered(self._call(lambda: ds.to_table(filter=sql, columns=columns), "read records"))
+            found = table_to_records(table)
+        else:
+            view = self.outline(run_id, where_sql=sql, snapshot=ds)
+            rows = view.table
+            if last is not None:
+                rows = rows.slice(max(0, rows.num_rows - last))
+            if offset:
+                rows = rows.slice(offset)
+            if limit is not None:
+                rows = rows.slice(0, limit)
+            found = view.fetch(rows.column("_rowid").to_pylist(), with_vectors=with_vectors)
+        if run_id is not None and any(r.run_id != run_id for r in found):
+            raise AssertionError("filter returned another session's record")  # defence in depth
+        return found
+
+    def outline(
+        self,
+        run_id: str | None,
+        metadata_keys: Sequence[str] = (),
+        *,
+        where_sql: str | None = None,
+        snapshot: lance.LanceDataset | None = None,
+    ) -> Outline:
+        """The outline of matching rows, in append order, one row per id.
+
+        Args:
+            run_id: The session (None: every session ``where_sql`` matches).
+            metadata_keys: Top-level metadata keys to add as string columns.
+            where_sql: A filter built by :func:`filter_sql` (it must include the session).
+            snapshot: The version to outline (default: the one the store reads).
+        """
+        ds = snapshot if snapshot is not None else self._state.snapshot()
+        sql = where_sql if where_sql is not None else filter_sql(run_id)
+        columns = {"seq": "seq", "id": "id", "role": "role"}
+        for key in metadata_keys:
+            columns[key] = f"json_get_string(metadata_index, {sql_string(key)})"
+        table = self._call(
+            lambda: ds.to_table(columns=columns, filter=sql, with_row_id=True), "outline records"
+        )
+        return Outline(table=ordered(table), run_id=run_id, snapshot=ds, handle=self._state.handle)
+
+    def count(
+        self,
+        run_id: str | None = None,
+        *,
+        roles: str | Iterable[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        where: Mapping[Any, Any] | None = None,
+    ) -> int:
+        """How many records match."""
+        sql = filter_sql(run_id, roles, since, until, where)
+        ds = self._state.snapshot()
+        return int(self._call(lambda: ds.count_rows(filter=sql), "count records"))
+
+    def get_many(self, ids: Iterable[str], *, with_vectors: bool = True) -> list[ContextRecord]:
+        """Records with these ids, in the order asked; missing ids are left out."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        ds = self._state.snapshot()
+        columns = record_columns(ds.schema, with_vectors=with_vectors)
+        chunks = [
+            self._call(lambda c=chunk: ds.to_table(filter=in_("id", c), columns=columns), "read records")
+            for chunk in (wanted[i : i + 1000] for i in range(0, len(wanted), 1000))
+        ]
+        by_id = {r.id: r for r in table_to_records(ordered(pa.concat_tables(chunks)))}
+        return [by_id[i] for i in wanted if i in by_id]
+
+    def run_ids(self) -> list[str]:
+        """Every session id in the store, sorted."""
+        ds = self._state.snapshot()
+        table = self._call(lambda: ds.to_table(columns=["run_id"]), "list sessions")
+        return sorted(pc.unique(table.column("run_id")).to_pylist())

@@ -1,0 +1,75 @@
+"""What a store's collaborators share: the dataset handle, the version read, settings.
+
+``ContextStore`` is a facade over collaborators that each own one concern (writing,
+reading, search, versions, maintenance, re-embedding). They share one
+:class:`StoreState` and nothing else: no collaborator reaches into another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import lance
+
+from ._dataset import DatasetHandle
+from ._embedding import Embedding
+from ._errors import ReadOnlyError, ReadOnlyVersionError
+from ._policies import CompactionPolicy, IndexPolicy, StoreLimits
+
+__all__ = ["Settings", "StoreState"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The policies a store was opened with."""
+
+    compaction: CompactionPolicy
+    indexing: IndexPolicy
+    limits: StoreLimits
+
+
+@dataclass
+class StoreState:
+    """One store's shared state.
+
+    Attributes:
+        handle: The dataset, on one branch.
+        embedding: How records and queries are embedded (shared by views of the store).
+        settings: Compaction, index and record policies.
+        read_only: Refuse every write.
+        pinned: The version read (None: the latest).
+    """
+
+    handle: DatasetHandle
+    embedding: Embedding
+    settings: Settings
+    read_only: bool = False
+    pinned: int | None = None
+
+    def snapshot(self, version: int | None = None) -> lance.LanceDataset:
+        """The dataset at ``version``, else at the pinned version, else the latest."""
+        target = version if version is not None else self.pinned
+        return self.handle.latest() if target is None else self.handle.at(target)
+
+    def check_writable(self) -> None:
+        """Raise unless this store may write now."""
+        if self.pinned is not None:
+            raise ReadOnlyVersionError(
+                f"version {self.pinned} is checked out, so the store is read-only. "
+                "Call checkout_latest() to write on top of the latest version, "
+                f"restore({self.pinned}) to make this state the latest, or "
+                f"branch('name', from_version={self.pinned}) to continue from it on a branch."
+            )
+        if self.read_only:
+            raise ReadOnlyError("this store was opened read_only=True; open it writable to write")
+
+    def view(
+        self, *, handle: DatasetHandle | None = None, pinned: int | None = None, read_only: bool | None = None
+    ) -> StoreState:
+        """Another state sharing this one's embedding and settings."""
+        return replace(
+            self,
+            handle=handle or self.handle,
+            pinned=pinned,
+            read_only=self.read_only if read_only is None else read_only,
+        )

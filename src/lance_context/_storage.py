@@ -1,0 +1,159 @@
+"""Where a store lives: object-store settings, credentials, and whether a location holds a store.
+
+Object stores get bounded timeouts unless the caller sets their own; credentials never
+reach messages; a Rust panic from Lance (a ``BaseException``) is recognised so the
+store can turn it into an error its callers can catch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import lance
+
+from ._errors import (
+    NotAContextStoreError,
+    SchemaVersionError,
+    StorageUnavailableError,
+    redact,
+    translate_lance_error,
+)
+from ._namespaces import LAYOUT_KEY, LAYOUT_VERSION
+from ._schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
+
+__all__ = [
+    "check_context_schema",
+    "dataset_exists",
+    "is_missing",
+    "is_panic",
+    "secret_values",
+    "storage_defaults",
+]
+
+
+#: Object-store client settings applied unless the caller gives their own. Without them
+#: a silent endpoint blocks a call for many minutes (object_store retries for 180 s per
+#: request and waits without a request timeout).
+_STORAGE_DEFAULTS = {
+    "connect_timeout": "5s",
+    "timeout": "30s",
+    "client_max_retries": "3",
+    "client_retry_timeout": "60s",
+}
+
+
+def _seconds(text: str) -> float | None:
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    for unit in ("ms", "s", "m", "h"):
+        if text.endswith(unit):
+            try:
+                return float(text[: -len(unit)]) * units[unit]
+            except ValueError:
+                return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def storage_defaults(uri: str, options: Mapping[str, str] | None) -> dict[str, str]:
+    """The caller's storage options plus bounded timeouts for object stores.
+
+    A caller who sets only ``timeout`` gets a retry budget of five times it (at most
+    the default), so a silent endpoint fails within about six request timeouts.
+    """
+    given = {str(k): str(v) for k, v in (options or {}).items()}
+    if "://" not in uri or uri.startswith("file://"):
+        return given
+    merged = {**_STORAGE_DEFAULTS, **given}
+    timeout = _seconds(given.get("timeout", ""))
+    if timeout is not None and "client_retry_timeout" not in given:
+        merged["client_retry_timeout"] = f"{min(60.0, 5 * timeout):g}s"
+    return merged
+
+
+_SECRET_KEYS = ("key", "secret", "token", "password", "credential", "session", "sas", "signature")
+
+
+def secret_values(storage_options: Mapping[str, str] | None) -> tuple[str, ...]:
+    """The storage-option values that are credentials (keys naming a key, secret, token...)."""
+    return tuple(
+        value
+        for name, value in (storage_options or {}).items()
+        if isinstance(value, str) and any(word in name.lower() for word in _SECRET_KEYS)
+    )
+
+
+def is_panic(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Rust panic surfaced by pyo3 (a ``BaseException``, not an ``Exception``)."""
+    return type(exc).__name__ == "PanicException"
+
+
+def is_missing(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "not found" in text or "does not exist" in text or "no such file" in text
+
+
+def check_context_schema(ds: lance.LanceDataset, uri: str) -> None:
+    """Raise unless ``ds`` is a context store this version of lance-context can read."""
+    metadata = ds.schema.metadata or {}
+    raw = metadata.get(SCHEMA_VERSION_KEY.encode())
+    if raw is None:
+        raise NotAContextStoreError(
+            f"{uri} is a Lance dataset but not a lance-context store; open a new path to create one"
+        )
+    if int(raw) > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{uri} was written by a newer lance-context (schema version {int(raw)}, "
+            f"this one reads up to {SCHEMA_VERSION}); upgrade lance-context"
+        )
+    layout = int(metadata.get(LAYOUT_KEY.encode(), b"1"))
+    if layout > LAYOUT_VERSION:
+        raise SchemaVersionError(
+            f"{uri} lays out adapter sessions as a newer lance-context does (layout {layout}, "
+            f"this one knows up to {LAYOUT_VERSION}); upgrade lance-context"
+        )
+    if layout < LAYOUT_VERSION:
+        raise SchemaVersionError(
+            f"{uri} was written by a development build of lance-context that kept adapter "
+            f"sessions without namespaces (layout {layout}); read its records with that build "
+            "and add them to a new store"
+        )
+
+
+#: What Lance writes before the first manifest: a creation killed before its commit
+#: leaves only these, and creating the store again over them is safe.
+_LANCE_LEFTOVERS = frozenset({"data", "_transactions", "_versions", "_indices", "_deletions"})
+
+
+def dataset_exists(uri: str, storage_options: Mapping[str, str] | None) -> bool:
+    """Whether a Lance dataset exists at ``uri``; raise if the path holds something else."""
+    if "://" not in uri or uri.startswith("file://"):
+        path = uri.removeprefix("file://")
+        if not os.path.exists(path):
+            return False
+        if not os.path.isdir(path):
+            raise NotAContextStoreError(f"{uri} is a file, not a lance-context store")
+        versions = os.path.join(path, "_versions")
+        if os.path.isdir(versions) and any(n.endswith(".manifest") for n in os.listdir(versions)):
+            return True
+        if set(os.listdir(path)) - _LANCE_LEFTOVERS:
+            raise NotAContextStoreError(f"{uri} is a non-empty folder that is not a lance-context store")
+        return False  # empty, or what a creation killed before its first commit left behind
+    options = storage_defaults(uri, storage_options)
+    secrets = secret_values(options)
+    try:
+        lance.dataset(uri, storage_options=options or None)
+    except (OSError, ValueError, RuntimeError) as exc:
+        if is_missing(exc):
+            return False
+        raise translate_lance_error(exc, f"open {redact(uri, secrets)}", secrets) from exc
+    except BaseException as exc:
+        if not is_panic(exc):
+            raise
+        raise StorageUnavailableError(
+            f"could not open {redact(uri, secrets)}: Lance rejected the storage settings "
+            f"({redact(str(exc)[:200], secrets)}); check the endpoint URL and options"
+        ) from exc
+    return True

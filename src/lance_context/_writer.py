@@ -1,0 +1,244 @@
+"""Writing records: validate, embed, lay out, commit — one version per call.
+
+A write resolves the latest version once (one probe) and commits on top of that
+snapshot through Lance's transaction API; maintenance then decides from the manifest
+the commit returned. Append order is the ``seq`` column, derived from the version the
+write was based on (see :func:`seq_base`), never from a wall clock: writers whose
+clocks disagree still agree on the order of their commits.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import lance
+import pyarrow as pa
+from lance.fragment import write_fragments
+
+from ._arrow import records_to_table
+from ._embedding import Embedding
+from ._errors import InvalidFilterError, InvalidRecordError, PayloadTooLargeError
+from ._filters import and_, compile_where, eq, in_
+from ._maintenance import Maintainer
+from ._policies import StoreLimits
+from ._records import ContextRecord, json_depth, validate_record
+from ._schema import embedding_field
+from ._state import StoreState
+from ._versions import commit_properties
+
+__all__ = ["SEQ_SHIFT", "Writer", "seq_base"]
+
+#: Bits of ``seq`` that number the rows of one commit (up to 268 million rows each).
+SEQ_SHIFT = 28
+
+
+def seq_base(read_version: int) -> int:
+    """The first ``seq`` of a commit made on top of ``read_version``.
+
+    Every later commit of any writer reads a later version, so its rows sort after; two
+    writers committing on top of the same version tie on the prefix and are ordered by
+    id, the same way for every reader.
+    """
+    return (read_version + 1) << SEQ_SHIFT
+
+
+class Writer:
+    """Appends, upserts, replaces and deletes records of one store."""
+
+    def __init__(self, state: StoreState, maintainer: Maintainer) -> None:
+        """Write through ``state``'s handle; maintain after each commit."""
+        self._state = state
+        self._maintainer = maintainer
+
+    def add(self, records: ContextRecord | Iterable[ContextRecord]) -> int:
+        """Append records in one commit; return the new version."""
+        return self._write(records, "add")
+
+    def upsert(self, records: ContextRecord | Iterable[ContextRecord]) -> int:
+        """Insert records, replacing stored records with the same id, in one commit."""
+        return self._write(records, "upsert")
+
+    def replace(self, run_id: str, records: ContextRecord | Iterable[ContextRecord]) -> int:
+        """Make ``records`` the whole content of session ``run_id``, in one commit."""
+        batch = self.prepare(records)
+        strays = [r.id for r in batch if r.run_id != run_id]
+        if strays:
+            raise InvalidRecordError(f"records {strays[:3]!r} do not belong to session {run_id!r}")
+        if not batch:
+            return self.delete(None, run_id=run_id, where=None)
+        return self._write(batch, "replace", scope=eq("run_id", run_id))
+
+    def delete(
+        self, ids: str | Iterable[str] | None, *, run_id: str | None, where: Mapping[Any, Any] | None
+    ) -> int:
+        """Delete matching records as a new version (the current one when nothing matched)."""
+        self._state.check_writable()
+        id_list = [ids] if isinstance(ids, str) else (None if ids is None else list(ids))
+        if id_list is None and run_id is None and where is None:
+            raise InvalidFilterError("delete() needs ids, run_id or where; to drop everything use where={}")
+        predicate = (
+            and_(
+                None if id_list is None else in_("id", id_list),
+                None if run_id is None else eq("run_id", run_id),
+                compile_where(where) if where else None,
+            )
+            or "true"
+        )
+        handle = self._state.handle
+        base = handle.latest()
+        if (
+            handle.call(lambda: base.count_rows(filter=predicate), "count records to delete", retry=False)
+            == 0
+        ):
+            return int(base.version)
+
+        def run(target: lance.LanceDataset) -> int:
+            target.delete(predicate)
+            return int(target.version)
+
+        version = handle.write(run, "delete records")
+        self._maintainer.after_write(handle.latest())
+        return version
+
+    # ------------------------------------------------------------------ preparing
+    def prepare(self, records: ContextRecord | Iterable[ContextRecord]) -> list[ContextRecord]:
+        """Validate a batch before anything is written; raise a precise error."""
+        batch = [records] if isinstance(records, ContextRecord) else list(records)
+        limits = self._state.settings.limits
+        seen: set[str] = set()
+        for record in batch:
+            validate_record(record)
+            if record.id in seen:
+                raise InvalidRecordError(f"record id {record.id!r} appears twice in one batch")
+            seen.add(record.id)
+            _check_size(record, limits)
+            _check_nesting(record, limits)
+            _check_image(record, limits)
+        return batch
+
+    # ------------------------------------------------------------------ committing
+    def _write(
+        self, records: ContextRecord | Iterable[ContextRecord], op: str, scope: str | None = None
+    ) -> int:
+        self._state.check_writable()
+        batch = self.prepare(records)
+        if not batch:
+            return int(self._state.handle.latest().version)
+        embedding = self._state.embedding
+        dimension = embedding.first_dimension(batch)
+        if dimension is not None:
+            self._add_vector_column(embedding, dimension)
+        vectors = embedding.vectors_for(batch)
+        props = commit_properties(op, batch)
+        handle = self._state.handle
+
+        def attempt() -> lance.LanceDataset:
+            base = handle.latest()
+            table = _clustered(
+                records_to_table(batch, vectors, base.schema, seq_base(int(base.version))), batch
+            )
+            if op == "add":
+                fragments = write_fragments(table, base, schema=base.schema)
+                return handle.commit(base, lance.LanceOperation.Append(fragments), props)
+            builder = base.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+            if scope is not None:
+                builder = builder.when_not_matched_by_source_delete(scope)
+            transaction, _ = builder.execute_uncommitted(table)
+            return handle.commit(base, transaction, props)
+
+        new = handle.call(attempt, f"{op} {len(batch)} records")
+        self._maintainer.after_write(new)
+        return int(new.version)
+
+    def _add_vector_column(self, embedding: Embedding, dimension: int) -> None:
+        """Give a store without vectors a column of ``dimension`` floats (its own version)."""
+
+        def add(ds: lance.LanceDataset) -> None:
+            if "embedding" in ds.schema.names:
+                return
+            ds.add_columns(embedding_field(dimension))
+
+        self._state.handle.write(add, f"add a {dimension}-dimensional vector column")
+        # another writer may have added a column of its own size first: vectors are checked against it
+        embedding.dimension = int(self._state.handle.latest().schema.field("embedding").type.list_size)
+
+
+def _check_size(record: ContextRecord, limits: StoreLimits) -> None:
+    size = len(record.text_payload.encode()) if record.text_payload else 0
+    size += len(record.binary_payload or b"")
+    if size > limits.max_record_bytes:
+        raise PayloadTooLargeError(
+            f"record {record.id!r} holds {size} bytes, over the store's limit of "
+            f"{limits.max_record_bytes}; raise StoreLimits.max_record_bytes "
+            "or store the content elsewhere and keep a reference"
+        )
+
+
+def _check_nesting(record: ContextRecord, limits: StoreLimits) -> None:
+    """Refuse JSON nested past the limit: reading it back would exhaust the recursion limit."""
+    texts = [("metadata", record.known_metadata_json())]
+    if (
+        record.text_payload is not None
+        and record.content_type.split(";")[0].strip().lower() == "application/json"
+    ):
+        texts.append(("JSON content", record.text_payload))
+    for name, text in texts:
+        if text is not None and json_depth(text, limits.max_json_depth) > limits.max_json_depth:
+            raise InvalidRecordError(
+                f"record {record.id!r}: {name} nests deeper than {limits.max_json_depth} levels; "
+                "flatten it (or raise StoreLimits.max_json_depth)"
+            )
+    if record.known_metadata_json() is None and _nesting(record.metadata, limits.max_json_depth):
+        raise InvalidRecordError(
+            f"record {record.id!r}: metadata nests deeper than {limits.max_json_depth} levels; "
+            "flatten it (or raise StoreLimits.max_json_depth)"
+        )
+
+
+def _nesting(value: object, limit: int) -> bool:
+    """Whether ``value`` nests dicts and lists deeper than ``limit`` (checked without recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list, tuple)):
+            if depth > limit:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _check_image(record: ContextRecord, limits: StoreLimits) -> None:
+    """Refuse images too large to decode safely (Pillow would refuse them on read)."""
+    if record.binary_payload is None or not record.content_type.lower().startswith("image/"):
+        return
+    try:
+        from PIL import Image
+    except ImportError:
+        return  # without Pillow the store never decodes images
+    try:
+        with Image.open(io.BytesIO(record.binary_payload)) as image:  # reads the header only
+            pixels = image.width * image.height
+    except Image.DecompressionBombError as exc:
+        raise InvalidRecordError(f"record {record.id!r}: image refused: {exc}") from exc
+    except Exception:
+        return  # not an image Pillow reads: stored as bytes, returned as bytes
+    if pixels > limits.max_image_pixels:
+        raise InvalidRecordError(
+            f"record {record.id!r}: image of {pixels:,} pixels is over the limit of "
+            f"{limits.max_image_pixels:,}; resize it (or raise StoreLimits.max_image_pixels)"
+        )
+
+
+def _clustered(table: pa.Table, batch: Sequence[ContextRecord]) -> pa.Table:
+    """Store a batch's rows grouped by session (append order is the ``seq`` column).
+
+    A bulk load of interleaved sessions otherwise scatters each session's rows through
+    the file, and reading one session touches a page per row and column: grouped, the
+    last 50 messages of a session in 100,000 read in ~1.8 ms instead of ~5.7 ms.
+    """
+    if len(batch) < 2 or all(r.run_id == batch[0].run_id for r in batch):
+        return table
+    return table.sort_by([("run_id", "ascending"), ("seq", "ascending")])
