@@ -9,7 +9,13 @@ import lance_context.langchain as adapters
 
 
 def test_public_names_are_pinned() -> None:
-    assert sorted(adapters.__all__) == ["LanceChatMessageHistory", "LanceRetriever", "LanceVectorStore"]
+    assert sorted(adapters.__all__) == [
+        "LanceByteStore",
+        "LanceChatMessageHistory",
+        "LanceDocumentStore",
+        "LanceRetriever",
+        "LanceVectorStore",
+    ]
     for name in adapters.__all__:
         assert getattr(adapters, name).__doc__
 

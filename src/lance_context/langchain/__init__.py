@@ -20,7 +20,14 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra ins
     ) from exc
 
 from ._history import LanceChatMessageHistory
+from ._kvstore import LanceByteStore, LanceDocumentStore
 from ._retriever import LanceRetriever
 from ._vectorstore import LanceVectorStore
 
-__all__ = ["LanceChatMessageHistory", "LanceRetriever", "LanceVectorStore"]
+__all__ = [
+    "LanceByteStore",
+    "LanceChatMessageHistory",
+    "LanceDocumentStore",
+    "LanceRetriever",
+    "LanceVectorStore",
+]
