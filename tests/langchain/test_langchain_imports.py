@@ -11,9 +11,11 @@ import lance_context.langchain as adapters
 def test_public_names_are_pinned() -> None:
     assert sorted(adapters.__all__) == [
         "LanceByteStore",
+        "LanceCache",
         "LanceChatMessageHistory",
         "LanceDocumentStore",
         "LanceRetriever",
+        "LanceSemanticCache",
         "LanceVectorStore",
     ]
     for name in adapters.__all__:

@@ -19,6 +19,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra ins
         "lance_context.langchain needs LangChain: pip install 'lance-context[langchain]'"
     ) from exc
 
+from ._cache import LanceCache, LanceSemanticCache
 from ._history import LanceChatMessageHistory
 from ._kvstore import LanceByteStore, LanceDocumentStore
 from ._retriever import LanceRetriever
@@ -26,8 +27,10 @@ from ._vectorstore import LanceVectorStore
 
 __all__ = [
     "LanceByteStore",
+    "LanceCache",
     "LanceChatMessageHistory",
     "LanceDocumentStore",
     "LanceRetriever",
+    "LanceSemanticCache",
     "LanceVectorStore",
 ]
