@@ -22,6 +22,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra ins
 from ._cache import LanceCache, LanceSemanticCache
 from ._history import LanceChatMessageHistory
 from ._kvstore import LanceByteStore, LanceDocumentStore
+from ._record_manager import LanceRecordManager
 from ._retriever import LanceRetriever
 from ._vectorstore import LanceVectorStore
 
@@ -30,6 +31,7 @@ __all__ = [
     "LanceCache",
     "LanceChatMessageHistory",
     "LanceDocumentStore",
+    "LanceRecordManager",
     "LanceRetriever",
     "LanceSemanticCache",
     "LanceVectorStore",
