@@ -1,4 +1,4 @@
-"""LangChain adapters: a chat message history, a vector store and a retriever on one store.
+"""LangChain adapters on one store: chat history, vector store, retriever, key-value stores, caches, records.
 
 Install with ``pip install 'lance-context[langchain]'``.
 
@@ -8,6 +8,8 @@ Example:
     >>> store = ContextStore.open("memory.lance")                        # doctest: +SKIP
     >>> history = LanceChatMessageHistory("chat-1", store=store)          # doctest: +SKIP
     >>> docs = LanceVectorStore(store=store, collection="docs")           # doctest: +SKIP
+    >>> parents = LanceDocumentStore("parents", store=store)              # doctest: +SKIP
+    >>> cache = LanceCache(store=store)                                   # doctest: +SKIP
 """
 
 from __future__ import annotations
