@@ -9,7 +9,16 @@ import lance_context.langchain as adapters
 
 
 def test_public_names_are_pinned() -> None:
-    assert sorted(adapters.__all__) == ["LanceChatMessageHistory", "LanceRetriever", "LanceVectorStore"]
+    assert sorted(adapters.__all__) == [
+        "LanceByteStore",
+        "LanceCache",
+        "LanceChatMessageHistory",
+        "LanceDocumentStore",
+        "LanceRecordManager",
+        "LanceRetriever",
+        "LanceSemanticCache",
+        "LanceVectorStore",
+    ]
     for name in adapters.__all__:
         assert getattr(adapters, name).__doc__
 

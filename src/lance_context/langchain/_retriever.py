@@ -11,6 +11,7 @@ from langchain_core.callbacks import (
 )
 from langchain_core.documents import Document
 from langchain_core.vectorstores import VectorStoreRetriever
+from pydantic import model_validator
 
 __all__ = ["LanceRetriever"]
 
@@ -19,12 +20,16 @@ class LanceRetriever(VectorStoreRetriever):
     """A ``VectorStoreRetriever`` that also accepts ``search_type="hybrid"``.
 
     Hybrid search runs the store's vector and BM25 full-text channels (both filtered
-    before their top-k) and fuses them by reciprocal rank.
+    before their top-k) and fuses them by reciprocal rank. ``k`` may be given to the
+    constructor, in ``search_kwargs``, or per call (``invoke(query, k=2)``).
 
     Example:
-        >>> retriever = vectorstore.as_retriever(search_type="hybrid")  # doctest: +SKIP
-        >>> retriever.invoke("how do I roll back a version?")          # doctest: +SKIP
+        >>> retriever = LanceRetriever(vectorstore=vs, search_type="hybrid", k=3)  # doctest: +SKIP
+        >>> retriever.invoke("how do I roll back a version?")                     # doctest: +SKIP
     """
+
+    k: int | None = None
+    """How many documents to return; the same as ``search_kwargs={"k": k}``."""
 
     allowed_search_types: ClassVar[Collection[str]] = (
         "similarity",
@@ -32,6 +37,20 @@ class LanceRetriever(VectorStoreRetriever):
         "mmr",
         "hybrid",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _k_into_search_kwargs(cls, values: Any) -> Any:
+        """Honour ``k=`` by passing it with the other search arguments."""
+        if not isinstance(values, dict) or values.get("k") is None:
+            return values
+        k = values["k"]
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        search_kwargs = dict(values.get("search_kwargs") or {})
+        if search_kwargs.get("k", k) != k:
+            raise ValueError(f"k={k} and search_kwargs={{'k': {search_kwargs['k']!r}}} disagree; give one")
+        return {**values, "search_kwargs": {**search_kwargs, "k": k}}
 
     def _hybrid(self, name: str) -> Any:
         method = getattr(self.vectorstore, name, None)
