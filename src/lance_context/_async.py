@@ -19,21 +19,27 @@ __all__ = ["AsyncContextStore", "async_twin", "forward"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-S = TypeVar("S")
 
 
-def async_twin(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], Coroutine[Any, Any, R]]:
+def async_twin(method: Callable[..., R]) -> Callable[..., Coroutine[Any, Any, R]]:
     """The ``async`` twin of a sync method: same parameters, run in a worker thread.
+
+    Its runtime signature is the sync method's (``inspect.signature`` shows it, and a
+    test compares every pair); its static type is loose because framework base classes
+    declare their async methods themselves.
 
     Example:
         >>> class History:
         ...     def messages(self, last: int = 10) -> list[str]: ...
         ...     amessages = async_twin(messages)
     """
+    name = method.__name__
 
     @functools.wraps(method)
-    async def twin(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await asyncio.to_thread(method, self, *args, **kwargs)
+    async def twin(self: object, /, *args: Any, **kwargs: Any) -> R:
+        # looked up on the instance, so a subclass that overrides the sync method gets its own
+        result: R = await asyncio.to_thread(getattr(self, name), *args, **kwargs)
+        return result
 
     twin.__doc__ = f"Async ``{method.__name__}`` (runs it in a worker thread)."
     return twin

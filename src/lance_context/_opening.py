@@ -21,7 +21,14 @@ from ._schema import EmbedderInfo, build_schema
 from ._storage import is_panic, secret_values, storage_defaults
 from ._versions import OP_KEY
 
-__all__ = ["DEFAULT_EMBEDDER", "check_embedder", "create_store", "open_store", "resolve_embedder"]
+__all__ = [
+    "DEFAULT_EMBEDDER",
+    "RECORDED_EMBEDDER",
+    "check_embedder",
+    "create_store",
+    "open_store",
+    "resolve_embedder",
+]
 
 if TYPE_CHECKING:
     from ._store import ContextStore
@@ -39,10 +46,25 @@ class _DefaultEmbedder:
 DEFAULT_EMBEDDER: Any = _DefaultEmbedder()
 
 
+class _RecordedEmbedder:
+    """Sentinel: the store's recorded embedder when it exists, no embedder for a new store."""
+
+    def __repr__(self) -> str:
+        return "RECORDED_EMBEDDER"
+
+
+#: For adapters whose framework owns the embedding model: a new store embeds nothing (it
+#: takes its dimension from the first vectors); an existing one keeps the embedder it
+#: was built with, when that is available here.
+RECORDED_EMBEDDER: Any = _RecordedEmbedder()
+
+
 def resolve_embedder(
     embedder: object, recorded: EmbedderInfo | None, exists: bool, uri: str = "the store"
 ) -> Embedder | None:
     """The embedder to open with: the caller's, the default for a new store, or the recorded one."""
+    if embedder is RECORDED_EMBEDDER:
+        embedder = DEFAULT_EMBEDDER if exists else None
     if embedder is DEFAULT_EMBEDDER:
         if not exists:
             from ._embedders import SentenceTransformerEmbedder

@@ -324,7 +324,8 @@ def check_embedding(
         )
     if array.shape[0] != dimension:
         raise EmbeddingError(
-            f"record {record_id!r}: embedding has {array.shape[0]} dimensions, the store expects {dimension}"
+            f"record {record_id!r}: embedding has {array.shape[0]} dimensions, the store expects {dimension} "
+            "(use one store per embedding space, or reembed() to switch models)"
         )
     if not np.isfinite(array).all():
         raise EmbeddingError(f"record {record_id!r}: embedding contains NaN or infinity")

@@ -20,7 +20,7 @@ from ._history import History
 from ._maintenance import Maintainer
 from ._opening import DEFAULT_EMBEDDER, check_embedder, create_store, resolve_embedder
 from ._policies import CachePolicy, CompactionPolicy, IndexPolicy, StoreLimits
-from ._reader import Outline, Reader
+from ._reader import Outline, Reader, filter_sql
 from ._records import ContextRecord
 from ._reembed import Reembedder
 from ._schema import embedding_dimension, read_embedder_info
@@ -195,9 +195,12 @@ class ContextStore:
         """
         return self._writer.add(records)
 
-    def upsert(self, records: ContextRecord | Iterable[ContextRecord]) -> int:
-        """Insert records, replacing any stored record with the same id; one commit."""
-        return self._writer.upsert(records)
+    def upsert(self, records: ContextRecord | Iterable[ContextRecord], *, keep_order: bool = False) -> int:
+        """Insert records, replacing any stored record with the same id; one commit.
+
+        A replaced record moves to the end of the append order unless ``keep_order``.
+        """
+        return self._writer.upsert(records, keep_order=keep_order)
 
     def replace(self, run_id: str, records: ContextRecord | Iterable[ContextRecord]) -> int:
         """Make ``records`` the whole content of session ``run_id``, in one commit.
@@ -287,12 +290,16 @@ class ContextStore:
         """Every session id in the store, sorted."""
         return self._reader.run_ids()
 
-    def outline(self, run_id: str, metadata_keys: Sequence[str] = ()) -> Outline:
+    def outline(
+        self, run_id: str, metadata_keys: Sequence[str] = (), *, where: Mapping[Any, Any] | None = None
+    ) -> Outline:
         """A light view of a session's rows (order, id, role, chosen metadata) to pick rows from.
 
-        ``outline.fetch(row_ids)`` then reads only the chosen records from the same version.
+        Rows come in append order (one per id); ``outline.table`` holds ``seq``, ``id``,
+        ``role``, one string column per metadata key and Lance's ``_rowid``, and
+        ``outline.fetch(row_ids)`` reads only the chosen records from the same version.
         """
-        return self._reader.outline(run_id, metadata_keys)
+        return self._reader.outline(run_id, metadata_keys, where_sql=filter_sql(run_id, where=where))
 
     def search(
         self,

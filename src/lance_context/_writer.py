@@ -18,6 +18,7 @@ import pyarrow as pa
 from lance.fragment import write_fragments
 
 from ._arrow import records_to_table
+from ._dataset import DatasetHandle
 from ._embedding import Embedding
 from ._errors import InvalidFilterError, InvalidRecordError, PayloadTooLargeError
 from ._filters import and_, compile_where, eq, in_
@@ -56,9 +57,13 @@ class Writer:
         """Append records in one commit; return the new version."""
         return self._write(records, "add")
 
-    def upsert(self, records: ContextRecord | Iterable[ContextRecord]) -> int:
-        """Insert records, replacing stored records with the same id, in one commit."""
-        return self._write(records, "upsert")
+    def upsert(self, records: ContextRecord | Iterable[ContextRecord], *, keep_order: bool = False) -> int:
+        """Insert records, replacing stored records with the same id, in one commit.
+
+        A replaced record moves to the end of the append order, unless ``keep_order``
+        keeps it where it was (an update in place, such as a refreshed expiry time).
+        """
+        return self._write(records, "upsert", keep_order=keep_order)
 
     def replace(self, run_id: str, records: ContextRecord | Iterable[ContextRecord]) -> int:
         """Make ``records`` the whole content of session ``run_id``, in one commit."""
@@ -120,7 +125,12 @@ class Writer:
 
     # ------------------------------------------------------------------ committing
     def _write(
-        self, records: ContextRecord | Iterable[ContextRecord], op: str, scope: str | None = None
+        self,
+        records: ContextRecord | Iterable[ContextRecord],
+        op: str,
+        scope: str | None = None,
+        *,
+        keep_order: bool = False,
     ) -> int:
         self._state.check_writable()
         batch = self.prepare(records)
@@ -136,9 +146,10 @@ class Writer:
 
         def attempt() -> lance.LanceDataset:
             base = handle.latest()
-            table = _clustered(
-                records_to_table(batch, vectors, base.schema, seq_base(int(base.version))), batch
-            )
+            table = records_to_table(batch, vectors, base.schema, seq_base(int(base.version)))
+            if keep_order:
+                table = _kept_positions(handle, base, table)
+            table = _clustered(table, batch)
             if op == "add":
                 fragments = write_fragments(table, base, schema=base.schema)
                 return handle.commit(base, lance.LanceOperation.Append(fragments), props)
@@ -163,6 +174,17 @@ class Writer:
         self._state.handle.write(add, f"add a {dimension}-dimensional vector column")
         # another writer may have added a column of its own size first: vectors are checked against it
         embedding.dimension = int(self._state.handle.latest().schema.field("embedding").type.list_size)
+
+
+def _kept_positions(handle: DatasetHandle, base: lance.LanceDataset, table: pa.Table) -> pa.Table:
+    """``table`` with the stored ``seq`` of every id already in ``base`` (new ids keep theirs)."""
+    ids = table.column("id").to_pylist()
+    stored = handle.call(
+        lambda: base.to_table(filter=in_("id", ids), columns=["id", "seq"]), "read positions"
+    )
+    known = dict(zip(stored.column("id").to_pylist(), stored.column("seq").to_pylist(), strict=True))
+    seqs = [known.get(i, s) for i, s in zip(ids, table.column("seq").to_pylist(), strict=True)]
+    return table.set_column(table.schema.get_field_index("seq"), "seq", pa.array(seqs, pa.int64()))
 
 
 def _check_size(record: ContextRecord, limits: StoreLimits) -> None:

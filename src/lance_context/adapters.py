@@ -17,6 +17,8 @@ imports a private module).
   commits to other sessions.
 - **Conversations.** :func:`fit_window` and :func:`group_exchanges` keep tool calls and
   their results together in token windows.
+- **Messages.** :func:`sniff_mime`, :func:`canonical_base64` (lifting inline images out
+  of messages into binary payloads) and :func:`monotonic_times` (ordered timestamps).
 - **Retrieval.** :data:`SearchMode`, :func:`rrf_fuse`, :func:`weighted_fuse`,
   :func:`mmr_select`, :func:`embed_query` and :func:`to_matrix` (checks an embedder's output).
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 from ._async import async_twin
 from ._embedders import embed_query, to_matrix
+from ._media import canonical_base64, monotonic_times, sniff_mime
 from ._namespaces import (
     CONTEXT,
     LANGCHAIN_CACHE,
@@ -49,7 +52,7 @@ from ._namespaces import (
     Namespace,
     namespace_of,
 )
-from ._opening import open_store
+from ._opening import RECORDED_EMBEDDER, open_store
 from ._reader import Outline
 from ._records import new_id, utc_now
 from ._search import SearchMode, mmr_select, rrf_fuse, weighted_fuse
@@ -72,17 +75,21 @@ __all__ = [
     "NAMESPACES",
     "Namespace",
     "Outline",
+    "RECORDED_EMBEDDER",
     "RecordChanges",
     "SearchMode",
     "async_twin",
+    "canonical_base64",
     "embed_query",
     "fit_window",
     "group_exchanges",
     "mmr_select",
+    "monotonic_times",
     "namespace_of",
     "new_id",
     "open_store",
     "rrf_fuse",
+    "sniff_mime",
     "to_matrix",
     "utc_now",
     "weighted_fuse",

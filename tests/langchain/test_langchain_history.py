@@ -21,7 +21,7 @@ from langchain_core.messages import (
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
 
-from lance_context import ContextStore, HashingEmbedder, ReadOnlyError, SearchError
+from lance_context import ContextRecord, ContextStore, HashingEmbedder, ReadOnlyError, SearchError
 from lance_context.adapters import LANGCHAIN_HISTORY
 from lance_context.langchain import LanceChatMessageHistory
 
@@ -399,11 +399,38 @@ async def test_runnable_with_message_history_async(store: ContextStore) -> None:
 
 # ---------------------------------------------------------------------- construction
 def test_constructor_needs_exactly_one_of_store_and_uri(store: ContextStore, store_path: str) -> None:
-    with pytest.raises(ValueError, match="store= .* or uri="):
+    with pytest.raises(TypeError, match="exactly one of store= .* or uri="):
         LanceChatMessageHistory("s1")
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(TypeError, match="exactly one"):
         LanceChatMessageHistory("s1", store=store, uri=store_path)
-    with pytest.raises(ValueError, match="already open"):
+    with pytest.raises(TypeError, match="already open"):
         LanceChatMessageHistory("s1", store=store, embedder=None)
     with pytest.raises(TypeError, match="ContextStore"):
         LanceChatMessageHistory("s1", store="not a store")  # type: ignore[arg-type]
+
+
+def test_get_messages_reads_only_the_messages_it_returns(store: ContextStore) -> None:
+    h = history(store)
+    # an old record of the session that cannot be decoded: reading it would raise
+    store.add(
+        ContextRecord(
+            run_id=h.run_id,
+            role="human",
+            text_payload="unreadable",
+            metadata={"langchain_message": {"type": "?"}},
+        )
+    )
+    h.add_messages([SystemMessage("be brief"), *[HumanMessage(f"m{i}") for i in range(40)]])
+    with pytest.raises(ValueError):
+        h.messages  # noqa: B018 - reading everything meets the unreadable record
+    assert [m.text for m in h.get_messages(last=3)] == ["m37", "m38", "m39"]
+    assert [m.text for m in h.get_messages(last=2, include_system=False)] == ["m38", "m39"]
+    window = h.get_messages(max_tokens=40)
+    assert window and window[-1].text == "m39" and "unreadable" not in [m.text for m in window]
+
+
+async def test_async_twins_take_every_argument_of_their_sync_methods(store: ContextStore) -> None:
+    h = history(store)
+    await h.aadd_messages([SystemMessage("rules"), HumanMessage("hello world"), AIMessage("hi")])
+    assert [m.text for m in await h.aget_messages(last=1, include_system=False)] == ["hi"]
+    assert [m.text for m in await h.asearch("hello", k=1, mode="text")] == ["hello world"]

@@ -10,7 +10,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.messages import HumanMessage
 from langchain_core.vectorstores import VectorStoreRetriever
 
-from lance_context import ContextStore, HashingEmbedder, SearchError
+from lance_context import ContextStore, HashingEmbedder
 from lance_context.langchain import LanceChatMessageHistory, LanceRetriever, LanceVectorStore
 
 from .conftest import TableEmbeddings
@@ -245,8 +245,7 @@ def test_shared_store_without_embedder_embeds_here(store_path: str) -> None:
     vs.add_texts(["alpha", "beta"], ids=["a", "b"])
     assert [d.id for d in vs.similarity_search("beta", k=1)] == ["b"]
     assert [d.id for d in vs.max_marginal_relevance_search("alpha", k=1)] == ["a"]
-    with pytest.raises(SearchError, match="hybrid search"):
-        vs.hybrid_search("alpha")
+    assert [d.id for d in vs.hybrid_search("alpha", k=1)] == ["a"]  # the query is embedded here too
     with pytest.raises(ValueError, match="has no embedder"):
         LanceVectorStore(store=plain)
 

@@ -225,7 +225,7 @@ def test_hostile_session_ids_are_stored_safely_and_isolated(store: ContextStore,
 def test_bad_arguments_are_refused(store: ContextStore) -> None:
     with pytest.raises(InvalidFilterError):
         LanceMemory.from_defaults(session_id="", store=store)
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(TypeError, match="exactly one"):
         LanceMemory.from_defaults(session_id="s")
     with pytest.raises(TypeError):
         LanceMemory.from_defaults(session_id="s", store="not a store")  # type: ignore[arg-type]

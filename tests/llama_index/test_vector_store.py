@@ -374,8 +374,39 @@ async def test_async_twins(store: ContextStore, embed_model: LanceEmbedding) -> 
 def test_bad_arguments(store: ContextStore) -> None:
     with pytest.raises(InvalidFilterError):
         LanceVectorStore(store=store, collection="")
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(TypeError, match="exactly one"):
         LanceVectorStore(collection="x")
     vs = LanceVectorStore(store=store, collection="c")
     with pytest.raises(InvalidFilterError):
         vs.get_nodes(filters="color = red")  # type: ignore[arg-type]
+
+
+def test_the_index_owns_the_embedding_model(store_path: str) -> None:
+    """A new store embeds nothing and takes whatever size of vectors the index's model makes."""
+    wide = LanceEmbedding(HashingEmbedder(48))  # not the store default's 384 dimensions
+    vector_store = LanceVectorStore(uri=store_path)
+    assert vector_store.client.embedder is None
+    index = VectorStoreIndex.from_documents(
+        [Document(text="cherry trees bloom in april"), Document(text="tax forms are due in spring")],
+        storage_context=StorageContext.from_defaults(vector_store=vector_store),
+        embed_model=wide,
+    )
+    assert vector_store.client.dimension == 48
+    found = index.as_retriever(similarity_top_k=1).retrieve("when do cherry trees bloom?")
+    assert found[0].node.get_content() == "cherry trees bloom in april"
+    reopened = VectorStoreIndex.from_vector_store(LanceVectorStore(uri=store_path), embed_model=wide)
+    assert (
+        reopened.as_retriever(similarity_top_k=1)
+        .retrieve("tax forms")[0]
+        .node.get_content()
+        .startswith("tax")
+    )
+
+
+def test_a_store_of_another_embedding_space_is_refused_clearly(store: ContextStore) -> None:
+    narrow = LanceEmbedding(HashingEmbedder(12))  # the shared store holds DIM-dimensional vectors
+    vector_store = LanceVectorStore(store=store, collection="other")
+    node = TextNode(text="hello", embedding=narrow.get_text_embedding("hello"))
+    with pytest.raises(EmbeddingError, match="one store per embedding space"):
+        vector_store.add([node])
+    assert vector_store.get_nodes() == []

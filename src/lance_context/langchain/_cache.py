@@ -16,7 +16,6 @@ returned nor hide this model's match.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import math
@@ -36,9 +35,8 @@ from lance_context import (
     EmbedderMismatchError,
     as_embedder,
 )
-from lance_context.adapters import LANGCHAIN_CACHE
+from lance_context.adapters import LANGCHAIN_CACHE, async_twin, open_store
 
-from ._common import resolve_store
 from ._generations import GENERATIONS_JSON, dump_generations, load_generations
 from ._keyspace import KeySpace, check_name
 
@@ -71,7 +69,9 @@ class _LanceCacheBase(BaseCache):
         embedder: Any,
     ) -> None:
         self.name = check_name(name, "cache")
-        self.store = resolve_store(store, uri, storage_options, embedder, type(self).__name__)
+        self.store = open_store(
+            store, uri, who=type(self).__name__, storage_options=storage_options, embedder=embedder
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, store={self.store!r})"
@@ -116,17 +116,7 @@ class _LanceCacheBase(BaseCache):
         else:
             self.store.delete(where={"run_id": {"$prefix": LANGCHAIN_CACHE.run_id(self._scope)}})
 
-    async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
-        """Async :meth:`lookup` (in a worker thread)."""
-        return await asyncio.to_thread(self.lookup, prompt, llm_string)
-
-    async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
-        """Async :meth:`update` (in a worker thread)."""
-        await asyncio.to_thread(self.update, prompt, llm_string, return_val)
-
-    async def aclear(self, **kwargs: Any) -> None:
-        """Async :meth:`clear` (in a worker thread)."""
-        await asyncio.to_thread(self.clear, **kwargs)
+    aclear = async_twin(clear)
 
 
 class LanceCache(_LanceCacheBase):
@@ -178,6 +168,9 @@ class LanceCache(_LanceCacheBase):
             ValueError: A generation would not come back exactly (nothing written).
         """
         self.store.upsert(self._record(prompt, llm_string, return_val))
+
+    alookup = async_twin(lookup)
+    aupdate = async_twin(update)
 
 
 class LanceSemanticCache(_LanceCacheBase):
@@ -278,3 +271,7 @@ class LanceSemanticCache(_LanceCacheBase):
         prompt = _checked(prompt, "prompt")
         vector = self._embed(prompt)
         self.store.upsert(self._record(prompt, llm_string, return_val, text_payload=prompt, embedding=vector))
+
+    alookup = async_twin(lookup)
+    aupdate = async_twin(update)
+

@@ -13,9 +13,8 @@ from typing import Any
 
 from langchain_core.documents import Document
 
-from .._errors import InvalidFilterError
-from .._namespaces import LANGCHAIN_VECTORS
-from .._records import ContextRecord
+from lance_context import ContextRecord, InvalidFilterError
+from lance_context.adapters import LANGCHAIN_VECTORS
 
 __all__ = [
     "DOCUMENT_ROLE",

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import (
@@ -15,12 +14,17 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.utils import count_tokens_approximately
 
-from .._namespaces import LANGCHAIN_HISTORY
-from .._records import ContextRecord
-from .._store import DEFAULT_EMBEDDER, ContextStore
-from .._window import fit_window
-from ._common import resolve_store
-from ._messages import MESSAGE_KEY, attachment_ids, decode_message, decode_messages, encode_message
+from lance_context import DEFAULT_EMBEDDER, ContextStore
+from lance_context.adapters import LANGCHAIN_HISTORY, Outline, SearchMode, async_twin, fit_window, open_store
+
+from ._messages import (
+    ATTACHMENT_KEY,
+    MESSAGE_KEY,
+    attachment_ids,
+    decode_message,
+    decode_messages,
+    encode_message,
+)
 
 __all__ = ["LanceChatMessageHistory"]
 
@@ -89,19 +93,20 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         super().__init__()
         self.session_id = _check_session(session_id)
         self.run_id = LANGCHAIN_HISTORY.run_id(self.session_id)
-        self.store = resolve_store(store, uri, storage_options, embedder, "LanceChatMessageHistory")
+        self.store = open_store(
+            store, uri, who="LanceChatMessageHistory", storage_options=storage_options, embedder=embedder
+        )
 
     def __repr__(self) -> str:
         return f"LanceChatMessageHistory({self.session_id!r}, store={self.store!r})"
 
     # ------------------------------------------------------------------ reads
-    def _records(self) -> list[ContextRecord]:
-        return self.store.records(self.run_id)
-
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """Every message of the session, oldest first."""
-        return [message for _, message in decode_messages(self._records())]
+        return [
+            message for _, message in decode_messages(self.store.records(self.run_id, with_vectors=False))
+        ]
 
     def get_messages(
         self,
@@ -111,7 +116,7 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         *,
         include_system: bool = True,
     ) -> list[BaseMessage]:
-        """The newest messages that fit, oldest first.
+        """The newest messages that fit, oldest first; only the messages returned are read.
 
         An AI message that calls tools is never separated from its tool results, and the
         window never starts on a tool result. A leading system message stays first when
@@ -130,18 +135,39 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         for name, value in (("last", last), ("max_tokens", max_tokens)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
-        return fit_window(
-            self.messages,
-            is_tool_result=_is_tool_result,
-            max_tokens=max_tokens,
-            token_count=_counter(token_counter),
-            last=last,
-            pin_system=_is_system if include_system else None,
-        )
+        counter = _counter(token_counter)
+        if last is None and max_tokens is None:
+            return self.messages
+        view = self.store.outline(self.run_id, (ATTACHMENT_KEY,))
+        heads = [i for i, row in enumerate(view.table.column(ATTACHMENT_KEY).to_pylist()) if row is None]
+        roles = view.table.column("role").to_pylist()
+        first = heads[:1] if include_system and heads and roles[heads[0]] == "system" else []
+        # read the newest messages a chunk at a time until the window stops short of the chunk
+        chunk = (last or 32) + 1
+        while True:
+            chosen = sorted(set(first + heads[-chunk:]))
+            window = fit_window(
+                self._decode(view, chosen),
+                is_tool_result=_is_tool_result,
+                max_tokens=max_tokens,
+                token_count=counter,
+                last=last,
+                pin_system=_is_system if include_system else None,
+            )
+            if len(chosen) >= len(heads) or len(window) < len(chosen) - len(first):
+                return window
+            chunk *= 4
 
-    def search(
-        self, query: str, k: int = 4, *, mode: Literal["vector", "text", "hybrid"] = "vector"
-    ) -> list[BaseMessage]:
+    def _decode(self, view: Outline, heads: list[int]) -> list[BaseMessage]:
+        """The messages of the chosen outline rows, their image attachments fetched along."""
+        ids = view.table.column("id").to_pylist()
+        parents = view.table.column(ATTACHMENT_KEY).to_pylist()
+        wanted = {ids[i] for i in heads}
+        rows = [i for i in range(len(ids)) if ids[i] in wanted or parents[i] in wanted]
+        records = view.fetch(view.table.column("_rowid").take(rows).to_pylist(), with_vectors=False)
+        return [message for _, message in decode_messages(records)]
+
+    def search(self, query: str, k: int = 4, *, mode: SearchMode = "vector") -> list[BaseMessage]:
         """Messages of this session most relevant to ``query``, best first.
 
         Args:
@@ -152,7 +178,7 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         hits = self.store.search(query, k=k, mode=mode, run_id=self.run_id, where=_ONLY_MESSAGES)
         records = [hit.record for hit in hits]
         needed = [i for record in records for i in attachment_ids(record)]
-        attachments = {r.id: r for r in self.store.get_many(needed)} if needed else {}
+        attachments = {r.id: r for r in self.store.get_many(needed, with_vectors=False)} if needed else {}
         return [decode_message(record, attachments) for record in records]
 
     def at_version(self, version: int | str) -> LanceChatMessageHistory:
@@ -182,23 +208,7 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         self.store.delete(run_id=self.run_id)
 
     # ------------------------------------------------------------------ async
-    async def aget_messages(  # type: ignore[override]
-        self,
-        last: int | None = None,
-        max_tokens: int | None = None,
-        token_counter: Any = count_tokens_approximately,
-    ) -> list[BaseMessage]:
-        """Async :meth:`get_messages` (every message when called without arguments)."""
-        return await asyncio.to_thread(self.get_messages, last, max_tokens, token_counter)
-
-    async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
-        """Append messages in one commit (in a worker thread)."""
-        await asyncio.to_thread(self.add_messages, messages)
-
-    async def aclear(self) -> None:
-        """Remove the session's messages (in a worker thread)."""
-        await asyncio.to_thread(self.clear)
-
-    async def asearch(self, query: str, k: int = 4) -> list[BaseMessage]:
-        """Async :meth:`search`."""
-        return await asyncio.to_thread(self.search, query, k)
+    aget_messages = async_twin(get_messages)
+    aadd_messages = async_twin(add_messages)
+    aclear = async_twin(clear)
+    asearch = async_twin(search)

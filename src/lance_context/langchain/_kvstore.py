@@ -24,9 +24,8 @@ from langchain_core.documents import Document
 from langchain_core.stores import BaseStore
 
 from lance_context import DEFAULT_EMBEDDER, ContextRecord, ContextStore
-from lance_context.adapters import LANGCHAIN_KV
+from lance_context.adapters import LANGCHAIN_KV, async_twin, open_store
 
-from ._common import resolve_store
 from ._keyspace import KeySpace, check_name
 
 __all__ = ["LanceByteStore", "LanceDocumentStore"]
@@ -56,7 +55,9 @@ class _LanceKeyValueStore(BaseStore[str, V]):
         """Open (or share) a store and bind the key-value store ``name`` of it."""
         self.name = check_name(name, "key-value store")
         self.space = KeySpace(LANGCHAIN_KV, f"{self._kind}/{name}")
-        self.store = resolve_store(store, uri, storage_options, embedder, type(self).__name__)
+        self.store = open_store(
+            store, uri, who=type(self).__name__, storage_options=storage_options, embedder=embedder
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, store={self.store!r})"
@@ -114,21 +115,14 @@ class _LanceKeyValueStore(BaseStore[str, V]):
         return self._keys(where)
 
     def _keys(self, where: dict[str, Any]) -> Iterator[str]:
-        for record in self.store.records(self.space.run_id, where=where):
-            yield self.space.key(record)
+        start = len(self.space.id_prefix)
+        for record_id in self.store.outline(self.space.run_id, where=where).table.column("id").to_pylist():
+            yield record_id[start:]  # only ids are read, never the values
 
     # ------------------------------------------------------------------ async
-    async def amget(self, keys: Sequence[str]) -> list[V | None]:
-        """Async :meth:`mget` (in a worker thread)."""
-        return await asyncio.to_thread(self.mget, keys)
-
-    async def amset(self, key_value_pairs: Sequence[tuple[str, V]]) -> None:
-        """Async :meth:`mset` (in a worker thread)."""
-        await asyncio.to_thread(self.mset, key_value_pairs)
-
-    async def amdelete(self, keys: Sequence[str]) -> None:
-        """Async :meth:`mdelete` (in a worker thread)."""
-        await asyncio.to_thread(self.mdelete, keys)
+    amget = async_twin(mget)
+    amset = async_twin(mset)
+    amdelete = async_twin(mdelete)
 
     async def ayield_keys(self, *, prefix: str | None = None) -> AsyncIterator[str]:
         """Async :meth:`yield_keys`: the keys are read in a worker thread, then yielded."""

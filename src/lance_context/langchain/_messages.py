@@ -17,7 +17,6 @@ exactly as it was given.
 from __future__ import annotations
 
 import base64
-import binascii
 import copy
 import json
 import re
@@ -27,8 +26,8 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 
-from .._errors import InvalidRecordError, UnsupportedContentError
-from .._records import ContextRecord, Relationship, new_id
+from lance_context import ContextRecord, InvalidRecordError, Relationship, UnsupportedContentError
+from lance_context.adapters import canonical_base64, new_id, sniff_mime
 
 __all__ = [
     "ATTACHMENT_KEY",
@@ -50,13 +49,6 @@ ATTACHMENT_ROLE = "attachment"
 Path = list[str | int]
 
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)((?:;[\w.+-]+=[\w.+-]+)*);base64,", re.ASCII)
-_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-    (b"BM", "image/bmp"),
-)
 
 
 @dataclass(frozen=True)
@@ -70,40 +62,24 @@ class _Image:
     prefix: str = ""  # the "data:...;base64," head of a data URL
 
 
-def _sniff(data: bytes) -> str:
-    for magic, mime in _MAGIC:
-        if data.startswith(magic):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return "application/octet-stream"
-
-
-def _canonical_b64(text: str) -> bytes | None:
-    """The bytes of ``text`` if it is base64 that re-encodes to exactly itself."""
-    try:
-        data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return data if base64.b64encode(data).decode("ascii") == text else None
-
-
 def _image_block(block: Mapping[str, Any], path: Path) -> Iterator[_Image]:
     mime = block.get("mime_type")
     for key in ("base64", "data"):
         value = block.get(key)
         if isinstance(value, bytes):
-            yield _Image([*path, key], "bytes", mime if isinstance(mime, str) else _sniff(value), value)
+            yield _Image([*path, key], "bytes", mime if isinstance(mime, str) else sniff_mime(value), value)
         elif isinstance(value, str) and (key == "base64" or block.get("source_type") == "base64"):
-            data = _canonical_b64(value)
+            data = canonical_base64(value)
             if data is not None:
-                yield _Image([*path, key], "base64", mime if isinstance(mime, str) else _sniff(data), data)
+                yield _Image(
+                    [*path, key], "base64", mime if isinstance(mime, str) else sniff_mime(data), data
+                )
     source = block.get("source")  # Anthropic-style {"source": {"type": "base64", ...}}
     if isinstance(source, Mapping) and source.get("type") == "base64" and isinstance(source.get("data"), str):
-        data = _canonical_b64(source["data"])
+        data = canonical_base64(source["data"])
         media = source.get("media_type")
         if data is not None:
-            kind = media if isinstance(media, str) else _sniff(data)
+            kind = media if isinstance(media, str) else sniff_mime(data)
             yield _Image([*path, "source", "data"], "base64", kind, data)
 
 
@@ -113,7 +89,7 @@ def _data_url(url: object, path: Path) -> Iterator[_Image]:
     match = _DATA_URL.match(url)
     if match is None:
         return
-    data = _canonical_b64(url[match.end() :])
+    data = canonical_base64(url[match.end() :])
     if data is not None:
         yield _Image(path, "data_url", match.group(1), data, prefix=url[: match.end()])
 
@@ -208,6 +184,7 @@ def encode_message(message: object, session_id: str, index: int = 0) -> list[Con
         for image in images[1:]
     ]
     metadata: dict[str, Any] = {MESSAGE_KEY: payload}
+    metadata_json = f"{{{json.dumps(MESSAGE_KEY)}: {text}"  # the message's JSON is dumped once
     if images:
         metadata[IMAGES_KEY] = [
             {
@@ -219,8 +196,10 @@ def encode_message(message: object, session_id: str, index: int = 0) -> list[Con
             }
             for position, image in enumerate(images)
         ]
+        metadata_json += f", {json.dumps(IMAGES_KEY)}: {json.dumps(metadata[IMAGES_KEY], ensure_ascii=False)}"
     text_payload = _message_text(msg)
-    head = ContextRecord(
+    head = ContextRecord.with_metadata_json(
+        metadata_json + "}",
         id=record_id,
         run_id=session_id,
         role=msg.type,

@@ -36,7 +36,6 @@ langchain-tests advising against implementing it. ``index()`` accepts a
 
 from __future__ import annotations
 
-import asyncio
 import math
 import threading
 import time
@@ -47,9 +46,8 @@ from typing import Any
 from langchain_core.indexing import RecordManager
 
 from lance_context import DEFAULT_EMBEDDER, ContextRecord, ContextStore
-from lance_context.adapters import LANGCHAIN_RECORD_MANAGER
+from lance_context.adapters import LANGCHAIN_RECORD_MANAGER, async_twin, open_store
 
-from ._common import resolve_store
 from ._keyspace import KeySpace
 
 __all__ = ["LanceRecordManager"]
@@ -143,7 +141,9 @@ class LanceRecordManager(RecordManager):
             raise ValueError(f"namespace must be a non-empty str, got {namespace!r}")
         super().__init__(namespace)
         self.space = KeySpace(LANGCHAIN_RECORD_MANAGER, namespace)
-        self.store = resolve_store(store, uri, storage_options, embedder, "LanceRecordManager")
+        self.store = open_store(
+            store, uri, who="LanceRecordManager", storage_options=storage_options, embedder=embedder
+        )
         self._mark_id = self.space.id_prefix[:-1]  # the escaped namespace holds no ':': never a key id
 
     def __repr__(self) -> str:
@@ -250,40 +250,12 @@ class LanceRecordManager(RecordManager):
         return [self.space.key(r) for r in found]
 
     # ------------------------------------------------------------------ async
+    aget_time = async_twin(get_time)
+    aupdate = async_twin(update)
+    adelete_keys = async_twin(delete_keys)
+    aexists = async_twin(exists)
+    alist_keys = async_twin(list_keys)
+
     async def acreate_schema(self) -> None:
         """Async :meth:`create_schema`."""
 
-    async def aget_time(self) -> float:
-        """Async :meth:`get_time` (in a worker thread)."""
-        return await asyncio.to_thread(self.get_time)
-
-    async def aupdate(
-        self,
-        keys: Sequence[str],
-        *,
-        group_ids: Sequence[str | None] | None = None,
-        time_at_least: float | None = None,
-    ) -> None:
-        """Async :meth:`update` (in a worker thread)."""
-        await asyncio.to_thread(self.update, keys, group_ids=group_ids, time_at_least=time_at_least)
-
-    async def adelete_keys(self, keys: Sequence[str]) -> None:
-        """Async :meth:`delete_keys` (in a worker thread)."""
-        await asyncio.to_thread(self.delete_keys, keys)
-
-    async def aexists(self, keys: Sequence[str]) -> list[bool]:
-        """Async :meth:`exists` (in a worker thread)."""
-        return await asyncio.to_thread(self.exists, keys)
-
-    async def alist_keys(
-        self,
-        *,
-        before: float | None = None,
-        after: float | None = None,
-        group_ids: Sequence[str] | None = None,
-        limit: int | None = None,
-    ) -> list[str]:
-        """Async :meth:`list_keys` (in a worker thread)."""
-        return await asyncio.to_thread(
-            self.list_keys, before=before, after=after, group_ids=group_ids, limit=limit
-        )

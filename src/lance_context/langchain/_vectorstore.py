@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from langchain_core.documents import Document
@@ -12,12 +11,18 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 from typing_extensions import Self
 
-from .._embedders import Embedder, LangChainEmbedder, as_embedder
-from .._errors import EmbedderMismatchError, SearchError
-from .._records import ContextRecord, new_id
-from .._search import SearchHit
-from .._store import DEFAULT_EMBEDDER, ContextStore
-from ._common import resolve_store
+from lance_context import (
+    DEFAULT_EMBEDDER,
+    ContextRecord,
+    ContextStore,
+    Embedder,
+    EmbedderMismatchError,
+    LangChainEmbedder,
+    SearchHit,
+    as_embedder,
+)
+from lance_context.adapters import SearchMode, async_twin, embed_query, new_id, open_store
+
 from ._documents import (
     DOCUMENT_ROLE,
     check_kwargs,
@@ -31,8 +36,6 @@ from ._documents import (
 from ._retriever import LanceRetriever
 
 __all__ = ["LanceVectorStore"]
-
-Mode = Literal["vector", "text", "hybrid"]
 
 
 class LanceVectorStore(VectorStore):
@@ -70,7 +73,9 @@ class LanceVectorStore(VectorStore):
         self.namespace = collection_namespace(collection)
         self.collection = collection
         opener = DEFAULT_EMBEDDER if embedding is None or store is not None else embedding
-        self.store = resolve_store(store, uri, storage_options, opener, "LanceVectorStore")
+        self.store = open_store(
+            store, uri, who="LanceVectorStore", storage_options=storage_options, embedder=opener
+        )
         self._embedding = embedding
         self._own_embedder = self._bind_embedder(embedding)
 
@@ -130,6 +135,7 @@ class LanceVectorStore(VectorStore):
         Returns:
             The document ids, in the order of ``texts`` (generated where not given).
         """
+        kwargs.pop("batch_size", None)  # LangChain's add_documents passes it; the whole batch is one commit
         check_kwargs(kwargs, "add_texts")
         text_list = list(texts)
         if metadatas is not None and len(metadatas) != len(text_list):
@@ -189,26 +195,23 @@ class LanceVectorStore(VectorStore):
         return [self._document(r) for r in records if r.run_id == self.namespace and r.role == DOCUMENT_ROLE]
 
     # ------------------------------------------------------------------ search
-    def _query(self, query: str | Sequence[float]) -> Any:
-        if isinstance(query, str) and self._own_embedder is not None:
-            method = getattr(self._own_embedder, "embed_query", None)
-            raw = method(query) if callable(method) else self._own_embedder.embed_texts([query])[0]
-            return np.asarray(raw, dtype=np.float32)
-        return query
-
     def _hits(
         self,
         query: str | Sequence[float],
         k: int,
         filter: Mapping[Any, Any] | None,
         *,
-        mode: Mode = "vector",
+        mode: SearchMode = "vector",
         mmr: bool = False,
         fetch_k: int | None = None,
         lambda_mult: float = 0.5,
     ) -> list[SearchHit]:
+        vector = None
+        if isinstance(query, str) and mode != "text" and self._own_embedder is not None:
+            vector = embed_query(self._own_embedder, query)  # embeddings the caller gave, not the store's
         return self.store.search(
-            query if mode == "text" else self._query(query),
+            query,
+            vector=vector,
             k=k,
             mode=mode,
             run_id=self.namespace,
@@ -286,13 +289,8 @@ class LanceVectorStore(VectorStore):
         """Vector and BM25 full-text search fused by reciprocal rank (score: the fused rank score).
 
         Raises:
-            SearchError: The store has no embedder of its own to embed the text query.
+            SearchError: Neither this vector store's embeddings nor the store can embed the query.
         """
-        if self.store.embedder is None:
-            raise SearchError(
-                "hybrid search embeds the query with the store's embedder, and this store has "
-                "none; open the store with embedder=<your embeddings>"
-            )
         hits = self._hits(query, k, filter, mode="hybrid", fetch_k=fetch_k)
         return [(self._document(h.record), h.score) for h in hits]
 
@@ -337,76 +335,14 @@ class LanceVectorStore(VectorStore):
         return vs
 
     # ------------------------------------------------------------------ async twins
-    async def aadd_texts(
-        self,
-        texts: Iterable[str],
-        metadatas: list[dict[str, Any]] | None = None,
-        *,
-        ids: list[str] | None = None,
-        **kwargs: Any,
-    ) -> list[str]:
-        """Async :meth:`add_texts`."""
-        return await asyncio.to_thread(self.add_texts, list(texts), metadatas, ids=ids, **kwargs)
-
-    async def aadd_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
-        """Async ``add_documents``."""
-        return await asyncio.to_thread(self.add_documents, documents, **kwargs)
-
-    async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
-        """Async :meth:`delete`."""
-        return await asyncio.to_thread(self.delete, ids, **kwargs)
-
-    async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        """Async :meth:`get_by_ids`."""
-        return await asyncio.to_thread(self.get_by_ids, ids)
-
-    async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
-        """Async :meth:`similarity_search`."""
-        return await asyncio.to_thread(self.similarity_search, query, k, **kwargs)
-
-    async def asimilarity_search_with_score(self, *args: Any, **kwargs: Any) -> list[tuple[Document, float]]:
-        """Async :meth:`similarity_search_with_score`."""
-        return await asyncio.to_thread(self.similarity_search_with_score, *args, **kwargs)
-
-    async def asimilarity_search_by_vector(
-        self, embedding: list[float], k: int = 4, **kwargs: Any
-    ) -> list[Document]:
-        """Async :meth:`similarity_search_by_vector`."""
-        return await asyncio.to_thread(self.similarity_search_by_vector, embedding, k, **kwargs)
-
-    async def amax_marginal_relevance_search(
-        self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
-    ) -> list[Document]:
-        """Async :meth:`max_marginal_relevance_search`."""
-        return await asyncio.to_thread(
-            self.max_marginal_relevance_search, query, k, fetch_k, lambda_mult, **kwargs
-        )
-
-    async def amax_marginal_relevance_search_by_vector(
-        self, embedding: list[float], k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
-    ) -> list[Document]:
-        """Async :meth:`max_marginal_relevance_search_by_vector`."""
-        return await asyncio.to_thread(
-            self.max_marginal_relevance_search_by_vector, embedding, k, fetch_k, lambda_mult, **kwargs
-        )
-
-    async def ahybrid_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
-        """Async :meth:`hybrid_search`."""
-        return await asyncio.to_thread(self.hybrid_search, query, k, **kwargs)
-
-    async def asearch(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
-        """Async :meth:`search`."""
-        return await asyncio.to_thread(self.search, query, search_type, **kwargs)
-
-    @classmethod
-    async def afrom_texts(
-        cls,
-        texts: list[str],
-        embedding: Embeddings | None = None,
-        metadatas: list[dict[str, Any]] | None = None,
-        *,
-        ids: list[str] | None = None,
-        **kwargs: Any,
-    ) -> Self:
-        """Async :meth:`from_texts`."""
-        return await asyncio.to_thread(cls.from_texts, texts, embedding, metadatas, ids=ids, **kwargs)
+    aadd_texts = async_twin(add_texts)
+    adelete = async_twin(delete)
+    aget_by_ids = async_twin(get_by_ids)
+    asimilarity_search = async_twin(similarity_search)
+    asimilarity_search_with_score = async_twin(similarity_search_with_score)
+    asimilarity_search_by_vector = async_twin(similarity_search_by_vector)
+    amax_marginal_relevance_search = async_twin(max_marginal_relevance_search)
+    amax_marginal_relevance_search_by_vector = async_twin(max_marginal_relevance_search_by_vector)
+    asearch = async_twin(search)
+    ahybrid_search = async_twin(hybrid_search)
+    ahybrid_search_with_score = async_twin(hybrid_search_with_score)

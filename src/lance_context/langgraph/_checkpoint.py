@@ -20,8 +20,9 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from .._records import ContextRecord
-from .._store import ContextStore
+from lance_context import ContextRecord, ContextStore
+from lance_context.adapters import async_twin, open_store
+
 from ._checkpoint_records import (
     CHECKPOINT_ROLE,
     THREAD_PREFIX,
@@ -132,11 +133,12 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
             raise TypeError("allowed_msgpack_modules applies to the default serializer; configure your serde")
         super().__init__(serde=serde or strict_serde(allowed_msgpack_modules))
         self._reader = PayloadReader(self.serde)
-        if (store is None) == (uri is None):
-            raise TypeError("LanceCheckpointSaver needs exactly one of store= or uri=")
         if not isinstance(cached_threads, int) or cached_threads < 0:
             raise ValueError(f"cached_threads must be an int >= 0, got {cached_threads!r}")
-        self.store = store or ContextStore.open(str(uri), storage_options=storage_options, embedder=None)
+        opening: dict[str, Any] = {} if uri is None else {"embedder": None}  # checkpoints are never embedded
+        self.store = open_store(
+            store, uri, who="LanceCheckpointSaver", storage_options=storage_options, **opening
+        )
         self._cached_threads = cached_threads
         self._latest = LatestCheckpoints(self.store, cached_threads)
 
@@ -387,9 +389,7 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         return f"{counter + 1:032}.{random.random():016}"
 
     # ------------------------------------------------------------------ async twins
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """Async :meth:`get_tuple` (runs in a worker thread)."""
-        return await asyncio.to_thread(self.get_tuple, config)
+    aget_tuple = async_twin(get_tuple)
 
     async def alist(
         self,
@@ -404,38 +404,9 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         for item in found:
             yield item
 
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        """Async :meth:`put`."""
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        """Async :meth:`put_writes`."""
-        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        """Async :meth:`delete_thread`."""
-        await asyncio.to_thread(self.delete_thread, thread_id)
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Async :meth:`delete_for_runs`."""
-        await asyncio.to_thread(self.delete_for_runs, run_ids)
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Async :meth:`copy_thread`."""
-        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """Async :meth:`prune`."""
-        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
+    aput = async_twin(put)
+    aput_writes = async_twin(put_writes)
+    adelete_thread = async_twin(delete_thread)
+    adelete_for_runs = async_twin(delete_for_runs)
+    acopy_thread = async_twin(copy_thread)
+    aprune = async_twin(prune)

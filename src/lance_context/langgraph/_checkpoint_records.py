@@ -37,8 +37,9 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from .._namespaces import LANGGRAPH_CHECKPOINTS
-from .._records import ContextRecord
+from lance_context import ContextRecord
+from lance_context.adapters import LANGGRAPH_CHECKPOINTS
+
 from ._serde import PayloadReader
 
 __all__ = [

@@ -27,8 +27,8 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .._records import ContextRecord
-from .._store import ContextStore
+from lance_context import ContextRecord, ContextStore
+
 from ._checkpoint_records import CHECKPOINT_ROLE, WRITE_ROLE
 
 __all__ = ["Latest", "LatestCheckpoints"]

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-from .._store import ContextStore
+from lance_context import ContextStore
 
 __all__ = ["serialized", "store_lock"]
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._records import ContextRecord
+from lance_context import ContextRecord
+
 from ._checkpoint_records import load_checkpoint, load_metadata
 from ._serde import PayloadReader
 

@@ -26,7 +26,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from .._errors import UnsafePayloadError
+from lance_context import UnsafePayloadError
 
 __all__ = ["PayloadReader", "strict_serde"]
 

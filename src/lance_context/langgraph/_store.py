@@ -25,10 +25,9 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
-from .._embedders import to_matrix
-from .._errors import EmbedderMismatchError
-from .._records import ContextRecord
-from .._store import DEFAULT_EMBEDDER, ContextStore
+from lance_context import DEFAULT_EMBEDDER, ContextRecord, ContextStore, EmbedderMismatchError
+from lance_context.adapters import open_store, to_matrix
+
 from ._locking import store_lock
 from ._store_records import (
     ITEM_ROLE,
@@ -110,8 +109,6 @@ class LanceStore(BaseStore):
         ttl: TTLConfig | None = None,
         embedder: Any = DEFAULT_EMBEDDER,
     ) -> None:
-        if (store is None) == (uri is None):
-            raise TypeError("LanceStore needs exactly one of store= or uri=")
         self.index_config: dict[str, Any] | None = dict(index) if index else None
         self.ttl_config = ttl
         self.embeddings: Embeddings | None = None
@@ -120,11 +117,11 @@ class LanceStore(BaseStore):
             self.embeddings = ensure_embeddings(index["embed"])
             given = index.get("dims")
             dims = int(given) if given else len(self.embeddings.embed_query("dimension probe"))
+        # with an index config that embeds, the store holds its vectors and embeds nothing itself
+        opening: dict[str, Any] = {"embedder": None if self.embeddings is not None and uri else embedder}
         if store is None:
-            chosen = None if self.embeddings is not None else embedder
-            store = ContextStore.open(
-                str(uri), storage_options=storage_options, embedder=chosen, dimension=dims
-            )
+            opening["dimension"] = dims
+        store = open_store(store, uri, who="LanceStore", storage_options=storage_options, **opening)
         if dims is not None and store.dimension != dims:
             raise EmbedderMismatchError(
                 f"index dims={dims} but the context store holds {store.dimension}-dimensional vectors; "
@@ -297,7 +294,7 @@ class LanceStore(BaseStore):
             where={"$or": [{"run_id": run_id, ("metadata", "key"): key} for run_id, key in sorted(items)]}
         )
         now = _now()
-        self.store.upsert([refreshed(r, now) for r in everything])
+        self.store.upsert([refreshed(r, now) for r in everything], keep_order=True)  # only the expiry changes
 
     # ------------------------------------------------------------------ writes
     def _put(self, plan: _Plan) -> None:

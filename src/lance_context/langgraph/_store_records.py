@@ -28,8 +28,8 @@ import numpy as np
 import numpy.typing as npt
 from langgraph.store.base import Item, MatchCondition, SearchItem, get_text_at_path, tokenize_path
 
-from .._namespaces import LANGGRAPH_STORE
-from .._records import ContextRecord
+from lance_context import ContextRecord
+from lance_context.adapters import LANGGRAPH_STORE
 
 __all__ = [
     "ITEM_ROLE",

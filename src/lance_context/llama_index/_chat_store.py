@@ -17,11 +17,11 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.storage.chat_store.base import BaseChatStore
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
-from .._namespaces import LLAMA_INDEX_CHAT
-from .._records import ContextRecord
-from .._store import DEFAULT_EMBEDDER, ContextStore
+from lance_context import DEFAULT_EMBEDDER, ContextRecord, ContextStore
+from lance_context.adapters import LLAMA_INDEX_CHAT, monotonic_times
+
 from ._common import check_key, resolve_store
-from ._messages import message_to_record, next_times, record_to_message
+from ._messages import message_to_record, record_to_message
 
 __all__ = ["DEFAULT_CHAT_NAMESPACE", "LanceAsyncChatStore", "LanceChatStore"]
 
@@ -41,15 +41,20 @@ class _KeyedStore:
     def _run(self, key: str) -> str:
         return LLAMA_INDEX_CHAT.run_id(check_key(key, "chat store key"), scope=self.namespace)
 
-    def _records(self, key: str, status: MessageStatus | None = None) -> list[ContextRecord]:
+    def _records(
+        self, key: str, status: MessageStatus | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[ContextRecord]:
+        """A key's records in append order (archiving keeps a record's place), only those asked for."""
         where = None if status is None else {f"metadata.{STATUS_KEY}": status.value}
-        records = self._store.records(self._run(key), where=where)
-        # Archiving rewrites a record (a new append position); created_at keeps the order.
-        return sorted(records, key=lambda r: r.created_at)
+        return self._store.records(
+            self._run(key), where=where, limit=limit, offset=offset, with_vectors=False
+        )
 
-    def _messages(self, key: str, status: MessageStatus | None = None) -> list[tuple[str, ChatMessage]]:
+    def _messages(
+        self, key: str, status: MessageStatus | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[tuple[str, ChatMessage]]:
         out = []
-        for record in self._records(key, status):
+        for record in self._records(key, status, limit=limit, offset=offset):
             message = record_to_message(record)
             if message is not None:
                 out.append((record.id, message))
@@ -59,7 +64,7 @@ class _KeyedStore:
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> list[ContextRecord]:
         run_id = self._run(key)
-        times = next_times(len(messages))
+        times = monotonic_times(len(messages))
         return [
             message_to_record(m, run_id, created_at=t, metadata={STATUS_KEY: status.value})
             for m, t in zip(messages, times)
@@ -78,12 +83,14 @@ class _KeyedStore:
         self._store.replace(self._run(key), self._build(key, list(messages), status))  # one commit
 
     def _delete_at(self, key: str, idx: int) -> ChatMessage | None:
-        messages = self._messages(key)
-        if isinstance(idx, bool) or not isinstance(idx, int) or not -len(messages) <= idx < len(messages):
+        """Delete the message at position ``idx``: only that record is read."""
+        view = self._store.outline(self._run(key))
+        rows = view.table.num_rows
+        if isinstance(idx, bool) or not isinstance(idx, int) or not -rows <= idx < rows:
             return None
-        record_id, message = messages[idx]
-        self._store.delete(record_id)
-        return message
+        [record] = view.fetch([view.table.column("_rowid")[idx].as_py()], with_vectors=False)
+        self._store.delete(record.id)
+        return record_to_message(record)
 
     def _keys(self) -> list[str]:
         keys = (LLAMA_INDEX_CHAT.key(run, scope=self.namespace) for run in self._store.run_ids())
@@ -93,7 +100,9 @@ class _KeyedStore:
 def _open(
     store: ContextStore | None, uri: str | None, embedder: Any, storage_options: Mapping[str, str] | None
 ) -> ContextStore:
-    return resolve_store(store, uri, embedder=embedder, storage_options=storage_options)
+    return resolve_store(
+        store, uri, who="LlamaIndex chat store", embedder=embedder, storage_options=storage_options
+    )
 
 
 class LanceChatStore(_KeyedStore, BaseChatStore):
@@ -220,9 +229,7 @@ class LanceAsyncChatStore(_KeyedStore, AsyncDBChatStore):
     def _get(
         self, key: str, status: MessageStatus | None, limit: int | None, offset: int | None
     ) -> list[ChatMessage]:
-        messages = [m for _, m in self._messages(key, status)]
-        start = offset or 0
-        return messages[start : None if limit is None else start + limit]
+        return [m for _, m in self._messages(key, status, limit=limit, offset=offset or 0)]
 
     async def get_messages(
         self,
@@ -269,13 +276,13 @@ class LanceAsyncChatStore(_KeyedStore, AsyncDBChatStore):
     def _take_oldest(self, key: str, n: int, archive: bool) -> list[ChatMessage]:
         if n <= 0:
             return []
-        oldest = self._records(key, MessageStatus.ACTIVE)[:n]
+        oldest = self._records(key, MessageStatus.ACTIVE, limit=n)
         if not oldest:
             return []
         if archive:
             for record in oldest:
                 record.metadata = {**record.metadata, STATUS_KEY: MessageStatus.ARCHIVED.value}
-            self._store.upsert(oldest)
+            self._store.upsert(oldest, keep_order=True)
         else:
             self._store.delete([r.id for r in oldest])
         return [m for m in map(record_to_message, oldest) if m is not None]

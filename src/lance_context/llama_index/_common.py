@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import InvalidFilterError
-from .._store import DEFAULT_EMBEDDER, ContextStore
+from lance_context import DEFAULT_EMBEDDER, ContextStore, InvalidFilterError
+from lance_context.adapters import open_store
+
 from ._embedding import store_embedder
 
 __all__ = ["FRAMEWORK", "FRAMEWORK_KEY", "check_key", "resolve_store"]
@@ -31,20 +32,13 @@ def resolve_store(
     store: ContextStore | None,
     uri: str | None,
     *,
+    who: str,
     embedder: Any = DEFAULT_EMBEDDER,
     storage_options: Mapping[str, str] | None = None,
     open_options: Mapping[str, Any] | None = None,
 ) -> ContextStore:
-    """The store to use: the one given, or the one opened (or created) at ``uri``."""
-    if (store is None) == (uri is None):
-        raise ValueError("give exactly one of store= (an open ContextStore) or uri= (where to open one)")
-    if store is not None:
-        if not isinstance(store, ContextStore):
-            raise TypeError(f"store must be a lance_context.ContextStore, got {type(store).__name__}")
-        return store
-    return ContextStore.open(
-        str(uri),
-        embedder=store_embedder(embedder),
-        storage_options=storage_options,
+    """The store to use (see ``lance_context.adapters.open_store``); a LanceEmbedding is unwrapped."""
+    return open_store(
+        store, uri, who=who, storage_options=storage_options, embedder=store_embedder(embedder),
         **dict(open_options or {}),
-    )
+    )  # fmt: skip

@@ -7,13 +7,13 @@ embedder keeps both in the same vector space.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
-from .._embedders import Embedder, as_embedder, embed_query, to_matrix
+from lance_context import Embedder, as_embedder
+from lance_context.adapters import async_twin, embed_query, to_matrix
 
 __all__ = ["LanceEmbedding", "store_embedder"]
 
@@ -59,8 +59,7 @@ class LanceEmbedding(BaseEmbedding):
     def _get_query_embedding(self, query: str) -> list[float]:
         return [float(x) for x in embed_query(self._embedder, query)]
 
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return await asyncio.to_thread(self._get_query_embedding, query)
+    _aget_query_embedding = async_twin(_get_query_embedding)
 
     def _get_text_embedding(self, text: str) -> list[float]:
         return self._get_text_embeddings([text])[0]
@@ -70,8 +69,7 @@ class LanceEmbedding(BaseEmbedding):
         matrix = to_matrix(out, len(texts), self._embedder.dimension, self._embedder.name)
         return [[float(x) for x in row] for row in matrix]
 
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return await asyncio.to_thread(self._get_text_embeddings, texts)
+    _aget_text_embeddings = async_twin(_get_text_embeddings)
 
 
 def store_embedder(embedder: Any) -> Any:

@@ -17,7 +17,7 @@ from llama_index.core.vector_stores.types import (
     MetadataFilters,
 )
 
-from .._errors import InvalidFilterError
+from lance_context import InvalidFilterError
 
 __all__ = ["filters_to_where"]
 

@@ -20,9 +20,9 @@ from llama_index.core.llms.llm import LLM
 from llama_index.core.memory.types import BaseMemory
 from llama_index.core.utils import get_tokenizer
 
-from .._namespaces import LLAMA_INDEX_MEMORY
-from .._store import DEFAULT_EMBEDDER, ContextStore
-from .._window import fit_window, group_exchanges
+from lance_context import DEFAULT_EMBEDDER, ContextStore
+from lance_context.adapters import LLAMA_INDEX_MEMORY, fit_window, group_exchanges
+
 from ._common import check_key, resolve_store
 from ._messages import is_system, is_tool_result, message_text, record_to_message, records_for
 
@@ -123,7 +123,12 @@ class LanceMemory(BaseMemory):
             window = llm.metadata.context_window if llm is not None else None
             token_limit = int(window * _LLM_TOKEN_RATIO) if window else DEFAULT_TOKEN_LIMIT
         opened = resolve_store(
-            store, uri, embedder=embedder, storage_options=storage_options, open_options=store_options
+            store,
+            uri,
+            who="LanceMemory",
+            embedder=embedder,
+            storage_options=storage_options,
+            open_options=store_options,
         )
         memory = cls(
             store=opened,
@@ -169,13 +174,32 @@ class LanceMemory(BaseMemory):
         return self._copy_on(self._store.branch(name, from_version=from_version))
 
     # ------------------------------------------------------------------ reads
-    def _entries(self) -> list[Entry]:
+    def _entries(self, *, last: int | None = None, limit: int | None = None) -> list[Entry]:
+        """The session's messages (of its newest ``last`` or first ``limit`` records), oldest first."""
         entries = []
-        for record in self._store.records(self.run_id):
+        for record in self._store.records(self.run_id, last=last, limit=limit, with_vectors=False):
             message = record_to_message(record)
             if message is not None:
                 entries.append((record.id, message))
         return entries
+
+    def _window_entries(self, budget: int) -> list[Entry]:
+        """Enough of the newest messages for a window of ``budget`` tokens (plus a leading system message).
+
+        Reads a chunk at a time from the end (only those records are read) until the
+        window stops short of the chunk or the whole session has been read.
+        """
+        total = self._store.count(self.run_id)
+        chunk = 64
+        while chunk < total:
+            tail = self._entries(last=chunk)
+            first = self._entries(limit=1)
+            pinned = first if first and is_system(first[0][1]) and first[:1] != tail[:1] else []
+            window = self._window(pinned + tail, budget)
+            if len(window) - len(pinned) < len(tail):
+                return pinned + tail
+            chunk *= 4
+        return self._entries()
 
     def get_all(self) -> list[ChatMessage]:
         """Every message of the session, oldest first."""
@@ -199,7 +223,8 @@ class LanceMemory(BaseMemory):
         budget = self.token_limit - initial
         if budget < 0:
             raise ValueError("Initial token count exceeds token limit")
-        entries = self._entries()
+        # recall looks at every older message; a plain window reads only what it may return
+        entries = self._entries() if self.semantic_top_k else self._window_entries(budget)
         window = self._window(entries, budget)
         if self.semantic_top_k and entries:
             query = _query_text(input, entries)

@@ -16,12 +16,10 @@ whose class is not importable comes back as a dict). Anything else is refused wi
 from __future__ import annotations
 
 import base64
-import binascii
 import math
 import sys
-import threading
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from io import IOBase
 from typing import Any
 
@@ -37,8 +35,9 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.bridge.pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
-from .._errors import InvalidRecordError, UnsupportedContentError
-from .._records import ContextRecord
+from lance_context import ContextRecord, InvalidRecordError, UnsupportedContentError
+from lance_context.adapters import canonical_base64, sniff_mime
+
 from ._common import FRAMEWORK, FRAMEWORK_KEY
 
 __all__ = [
@@ -47,7 +46,6 @@ __all__ = [
     "is_tool_result",
     "message_text",
     "message_to_record",
-    "next_times",
     "record_to_message",
     "records_for",
 ]
@@ -163,10 +161,8 @@ def _image_bytes(block: ImageBlock) -> bytes | None:
         raw = image.read()
         return raw if isinstance(raw, bytes) else None
     if isinstance(image, bytes) and image:
-        try:  # LlamaIndex keeps inline images base64-encoded
-            return base64.b64decode(image, validate=True)
-        except binascii.Error:
-            return image
+        decoded = canonical_base64(image)  # LlamaIndex keeps inline images base64-encoded
+        return image if decoded is None else decoded
     return None
 
 
@@ -220,7 +216,7 @@ def message_to_record(
             raw = _image_bytes(block)
             if raw is not None:
                 binary, binary_block = raw, index
-                content_type = block.image_mimetype or "application/octet-stream"
+                content_type = block.image_mimetype or sniff_mime(raw)
                 dumped["image"] = None
         blocks.append(dumped)
     payload = {
@@ -291,22 +287,6 @@ def record_to_message(record: ContextRecord) -> ChatMessage | None:
     # extra image blocks a second time.
     message.additional_kwargs = _decode(payload.get("additional_kwargs") or {})
     return message
-
-
-_CLOCK_LOCK = threading.Lock()
-_last_time: datetime | None = None
-
-
-def next_times(count: int) -> list[datetime]:
-    """``count`` strictly increasing UTC timestamps, never going backwards in this process."""
-    global _last_time
-    with _CLOCK_LOCK:
-        now = datetime.now(timezone.utc)
-        first = now if _last_time is None or now > _last_time else _last_time + timedelta(microseconds=1)
-        times = [first + timedelta(microseconds=i) for i in range(count)]
-        if times:
-            _last_time = times[-1]
-        return times
 
 
 def records_for(

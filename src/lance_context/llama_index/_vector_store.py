@@ -12,7 +12,6 @@ metadata filters are plain metadata filters.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -30,11 +29,9 @@ from llama_index.core.vector_stores.types import (
 )
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
-from .._errors import InvalidRecordError, SearchError
-from .._namespaces import LLAMA_INDEX_VECTORS
-from .._records import ContextRecord
-from .._search import SearchHit, rrf_fuse
-from .._store import DEFAULT_EMBEDDER, ContextStore
+from lance_context import ContextRecord, ContextStore, InvalidRecordError, SearchError, SearchHit
+from lance_context.adapters import LLAMA_INDEX_VECTORS, RECORDED_EMBEDDER, async_twin
+
 from ._common import check_key, resolve_store
 from ._embedding import LanceEmbedding
 from ._filters import filters_to_where
@@ -88,11 +85,13 @@ class LanceVectorStore(BasePydanticVectorStore):
             store: An open ContextStore.
             uri: Where to open (or create) the store.
             collection: The collection of nodes this vector store reads and writes.
-            embed_model: The embedding model of the nodes (a LlamaIndex ``BaseEmbedding``
-                or a lance-context embedder); the store embeds nodes that come without
-                an embedding, and text queries, with it. Default: the store's embedder.
-            dimension: For a new store without ``embed_model`` whose nodes always come
-                with embeddings: their dimension.
+            embed_model: Only when this store should embed nodes and queries itself (a
+                LlamaIndex ``BaseEmbedding`` or a lance-context embedder). In LlamaIndex
+                the index owns the embedding model and hands the store vectors, so by
+                default a new store opened at ``uri`` embeds nothing and takes its
+                dimension from the first vectors it is given; an existing store keeps the
+                embedder it was built with, and a shared ``store`` its own.
+            dimension: The vector dimension of a new store, when known in advance.
             storage_options: Object-store settings when opening ``uri``.
             namespace: Run-id prefix of collections.
             **store_options: Other ``ContextStore.open`` options.
@@ -100,13 +99,17 @@ class LanceVectorStore(BasePydanticVectorStore):
         super().__init__(  # type: ignore[call-arg]
             collection=check_key(collection, "collection"), namespace=namespace
         )
-        if uri is not None and dimension is not None and embed_model is None:
-            embedder: Any = None
+        if uri is not None and dimension is not None:
             store_options["dimension"] = dimension
-        else:
-            embedder = DEFAULT_EMBEDDER if embed_model is None else embed_model
+        chosen = RECORDED_EMBEDDER if embed_model is None else embed_model
+        opening: dict[str, Any] = {"embedder": chosen} if uri is not None else {}
         self._store = resolve_store(
-            store, uri, embedder=embedder, storage_options=storage_options, open_options=store_options
+            store,
+            uri,
+            who="LanceVectorStore",
+            storage_options=storage_options,
+            open_options=store_options,
+            **opening,
         )
         if isinstance(embed_model, BaseEmbedding):
             self._embed_model = embed_model
@@ -263,56 +266,32 @@ class LanceVectorStore(BasePydanticVectorStore):
         )
 
     def _hybrid(self, query: VectorStoreQuery, where: dict[str, Any] | None) -> list[SearchHit]:
-        """Vector and BM25 ranks fused with weights ``alpha`` and ``1 - alpha``."""
+        """Vector and BM25 ranks fused with weights ``alpha`` and ``1 - alpha`` (in the core)."""
         k = query.hybrid_top_k or query.similarity_top_k
         alpha = 0.5 if query.alpha is None else float(query.alpha)
-        if not 0.0 <= alpha <= 1.0:
-            raise SearchError(f"alpha must be between 0 (BM25 only) and 1 (vector only), got {alpha}")
         fetch = max(4 * k, query.sparse_top_k or 0)
-        vector_hits = self._store.search(_vector(query), k=fetch, run_id=self.run_id, where=where)
-        text_hits: list[SearchHit] = []
-        if query.query_str:
-            text_hits = self._store.search(
-                query.query_str, k=fetch, mode="text", run_id=self.run_id, where=where
-            )
-        dense = rrf_fuse({"vector": [h.record.id for h in vector_hits]})
-        sparse = rrf_fuse({"text": [h.record.id for h in text_hits]})
-        records = {h.record.id: h.record for h in vector_hits + text_hits}
-        scores = {i: alpha * dense.get(i, 0.0) + (1 - alpha) * sparse.get(i, 0.0) for i in records}
-        ranked = sorted((i for i in scores if scores[i] > 0), key=lambda i: (-scores[i], i))[:k]
-        return [SearchHit(record=records[i], score=scores[i], channels=("hybrid",)) for i in ranked]
+        vector = None if query.query_embedding is None else list(query.query_embedding)
+        text = query.query_str or ""
+        if not text:
+            return self._store.search(_vector(query), k=k, run_id=self.run_id, where=where)
+        return self._store.search(
+            text,
+            vector=vector,
+            k=k,
+            mode="hybrid",
+            alpha=alpha,
+            fetch_k=fetch,
+            run_id=self.run_id,
+            where=where,
+        )
 
     # ------------------------------------------------------------------ async twins
-    async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
-        """Async :meth:`add`."""
-        return await asyncio.to_thread(self.add, nodes, **kwargs)
-
-    async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
-        """Async :meth:`delete`."""
-        await asyncio.to_thread(self.delete, ref_doc_id, **delete_kwargs)
-
-    async def adelete_nodes(
-        self,
-        node_ids: list[str] | None = None,
-        filters: MetadataFilters | None = None,
-        **delete_kwargs: Any,
-    ) -> None:
-        """Async :meth:`delete_nodes`."""
-        await asyncio.to_thread(self.delete_nodes, node_ids, filters, **delete_kwargs)
-
-    async def aclear(self) -> None:
-        """Async :meth:`clear`."""
-        await asyncio.to_thread(self.clear)
-
-    async def aget_nodes(
-        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
-    ) -> list[BaseNode]:
-        """Async :meth:`get_nodes`."""
-        return await asyncio.to_thread(self.get_nodes, node_ids, filters)
-
-    async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        """Async :meth:`query`."""
-        return await asyncio.to_thread(self.query, query, **kwargs)
+    async_add = async_twin(add)
+    adelete = async_twin(delete)
+    adelete_nodes = async_twin(delete_nodes)
+    aclear = async_twin(clear)
+    aget_nodes = async_twin(get_nodes)
+    aquery = async_twin(query)
 
 
 def _vector(query: VectorStoreQuery) -> Any:
