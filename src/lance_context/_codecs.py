@@ -98,6 +98,8 @@ def _encode_json(value: dict[str, Any] | list[Any]) -> EncodedContent:
         raise UnsupportedContentError(
             f"dict/list content must be JSON-serializable: {exc}"
         ) from exc
+    except RecursionError as exc:
+        raise UnsupportedContentError("dict/list content is nested too deeply to store as JSON") from exc
     return EncodedContent(JSON, text, None)
 
 

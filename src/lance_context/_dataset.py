@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import lance
 import pyarrow as pa
@@ -42,6 +42,7 @@ from ._storage import check_context_schema, is_missing, is_panic, secret_values,
 __all__ = ["MAIN_BRANCH", "DatasetHandle", "Facts"]
 
 T = TypeVar("T")
+_Session: Any = getattr(lance, "Session")  # noqa: B009 - pylance exports it without a type stub
 MAIN_BRANCH = "main"
 
 
@@ -79,6 +80,30 @@ class Facts:
                 covered.update(int(i) for i in segment.fragment_ids)
         fragments = tuple((int(f.fragment_id), int(f.metadata.physical_rows)) for f in ds.get_fragments())
         return cls(int(ds.version), fragments, {k: frozenset(v) for k, v in indexes.items()})
+
+
+_SESSIONS: OrderedDict[tuple[str, CachePolicy], Any] = OrderedDict()
+_SESSIONS_LOCK = threading.Lock()
+
+
+def shared_session(uri: str, caches: CachePolicy) -> Any:
+    """One Lance session (its caches) per store in this process, bounded by ``caches``.
+
+    Every handle on a store (branches, views at a version, adapters opening the same
+    URI) shares it: the caches hold one copy, and a new handle starts warm.
+    """
+    key = (uri, caches)
+    with _SESSIONS_LOCK:
+        session = _SESSIONS.get(key)
+        if session is None:
+            session = _Session(
+                index_cache_size_bytes=caches.index_bytes, metadata_cache_size_bytes=caches.metadata_bytes
+            )
+            _SESSIONS[key] = session
+            while len(_SESSIONS) > 32:
+                _SESSIONS.popitem(last=False)
+        _SESSIONS.move_to_end(key)
+        return session
 
 
 class DatasetHandle:
@@ -122,8 +147,7 @@ class DatasetHandle:
         ds = lance.dataset(
             self.uri,
             storage_options=self.storage_options or None,
-            metadata_cache_size_bytes=self.caches.metadata_bytes,
-            index_cache_size_bytes=self.caches.index_bytes,
+            session=shared_session(self.uri, self.caches),
         )
         if self.branch != MAIN_BRANCH:
             if self.branch not in ds.branches.list():

@@ -131,10 +131,18 @@ def json_text(value: object) -> str:
 
 
 def _metadata_node(path: Sequence[str]) -> str:
-    node = "metadata_index"
-    for key in path:
+    """The JSONB node at a path of object keys.
+
+    Lance's ``json_get`` also reads array elements by position (``'0'`` is the first
+    element), so every step below the top level first checks that its parent is an
+    object: a key addresses object members only.
+    """
+    node = "metadata_index"  # always an object
+    for depth, key in enumerate(path):
         if not isinstance(key, str):
             raise InvalidFilterError(f"metadata keys must be strings, got {key!r}")
+        if depth:
+            node = f"coalesce(CASE WHEN starts_with({_text(node)}, '{{') THEN {node} END)"
         node = f"json_get({node}, {sql_string(key)})"
     return node
 

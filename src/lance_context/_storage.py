@@ -39,7 +39,7 @@ _STORAGE_DEFAULTS = {
     "connect_timeout": "5s",
     "timeout": "30s",
     "client_max_retries": "3",
-    "client_retry_timeout": "60s",
+    "client_retry_timeout": "60",
 }
 
 
@@ -69,7 +69,7 @@ def storage_defaults(uri: str, options: Mapping[str, str] | None) -> dict[str, s
     merged = {**_STORAGE_DEFAULTS, **given}
     timeout = _seconds(given.get("timeout", ""))
     if timeout is not None and "client_retry_timeout" not in given:
-        merged["client_retry_timeout"] = f"{min(60.0, 5 * timeout):g}s"
+        merged["client_retry_timeout"] = str(max(1, min(60, round(5 * timeout))))  # whole seconds
     return merged
 
 

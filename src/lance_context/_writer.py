@@ -10,6 +10,7 @@ clocks disagree still agree on the order of their commits.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -241,9 +242,11 @@ def _check_image(record: ContextRecord, limits: StoreLimits) -> None:
     except ImportError:
         return  # without Pillow the store never decodes images
     try:
-        with Image.open(io.BytesIO(record.binary_payload)) as image:  # reads the header only
-            pixels = image.width * image.height
-    except Image.DecompressionBombError as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(record.binary_payload)) as image:  # reads the header only
+                pixels = image.width * image.height
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InvalidRecordError(f"record {record.id!r}: image refused: {exc}") from exc
     except Exception:
         return  # not an image Pillow reads: stored as bytes, returned as bytes
