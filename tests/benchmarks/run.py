@@ -27,12 +27,32 @@ os.environ.setdefault("LANCE_LOG", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import agent_graph
 import bulk
+import embedder_cost
+import grown
 import reads
+import vectors
 import writes
 from common import FAIL, INFO, PASS, SKIP, Bench, Row, markdown_table
 
-WORKLOADS = ("add", "grow", "bulk", "history", "search", "threshold", "model", "appends", "langgraph")
+WORKLOADS = (
+    "add",
+    "grow",
+    "bulk",
+    "history",
+    "search",
+    "threshold",
+    "model",
+    "appends",
+    "langgraph",
+    # issue 14: stores grown the way agents grow them
+    "grown",
+    "grown-large",
+    "graph-loop",
+    "vectors",
+    "embedder",
+)
 LANGGRAPH = Path(__file__).with_name("bench_langgraph.py")
 
 
@@ -129,6 +149,11 @@ def main() -> int:
         "model": lambda: bulk.model_add(bench),
         "appends": lambda: writes.appends_disk_and_versions(bench),
         "langgraph": lambda: run_langgraph(bench),
+        "grown": lambda: grown.grown_small(bench),
+        "grown-large": lambda: grown.grown_large(bench),
+        "graph-loop": lambda: agent_graph.agent_loop_store(bench),
+        "vectors": lambda: vectors.vector_search(bench, _large(bench, loaded)),
+        "embedder": lambda: embedder_cost.embedder_costs(bench),
     }
     started = time.perf_counter()
     for name in WORKLOADS:
