@@ -27,13 +27,13 @@ print(ctx.entries())  # the two entries of first_version, in order, with the ima
 
 # --- what the entries hold ----------------------------------------------------
 for entry in ctx.entries():
-    print(f"  v{first_version} {entry.role:9} {entry.content_type:10} {entry.content!r}")
+    print(f"  v{first_version} {entry.role:9} {entry.content_type:10} {entry.text or entry.content.size}")
 
 # --- back to the latest version, then tags, search, branches and restore -------
 ctx.checkout_latest()
 ctx.tag("before-answer")
 ctx.add("assistant", "Kyoto for the cherry blossoms, or Lisbon for mild weather.")
-print("latest:", [e.text for e in ctx.entries()])
+print("latest:", [e.text or e.content_type for e in ctx.entries()])
 
 hits = ctx.search("which city has sakura trees?", k=1)
 print("search:", hits[0].record.text, f"(score {hits[0].score:.2f})")

@@ -34,6 +34,7 @@ from ._errors import (
     StorageUnavailableError,
     VersionNotFoundError,
     redact,
+    sanitized,
     translate_lance_error,
 )
 from ._policies import CachePolicy
@@ -181,7 +182,7 @@ class DatasetHandle:
                 if isinstance(translated, CommitConflictError) and attempt + 1 < attempts:
                     time.sleep(min(2.0, 0.02 * 2**attempt) * (0.5 + random.random()))
                     continue
-                raise translated from exc
+                raise translated from sanitized(exc, self.secrets)
             except BaseException as exc:
                 if not is_panic(exc):
                     raise
@@ -189,7 +190,7 @@ class DatasetHandle:
                 raise StorageUnavailableError(
                     f"could not {action}: Lance failed on this store's settings or storage ({detail}); "
                     "check the URI and storage options (endpoint, region, credentials)"
-                ) from exc
+                ) from sanitized(exc, self.secrets)
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ snapshots

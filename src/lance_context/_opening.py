@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import lance
 
 from ._embedders import Embedder, as_embedder, bundled_model_available
-from ._errors import EmbedderMismatchError, StorageUnavailableError, redact, translate_lance_error
+from ._errors import EmbedderMismatchError, StorageUnavailableError, redact, sanitized, translate_lance_error
 from ._schema import EmbedderInfo, build_schema
 from ._storage import is_panic, secret_values, storage_defaults
 from ._versions import OP_KEY
@@ -123,14 +123,16 @@ def create_store(
     except (OSError, ValueError, RuntimeError) as exc:
         if "already exists" in str(exc).lower():
             return  # another process created it first: open theirs
-        raise translate_lance_error(exc, f"create a store at {redact(uri, secrets)}", secrets) from exc
+        raise translate_lance_error(exc, f"create a store at {redact(uri, secrets)}", secrets) from sanitized(
+            exc, secrets
+        )
     except BaseException as exc:
         if not is_panic(exc):
             raise
         raise StorageUnavailableError(
             f"could not create a store at {redact(uri, secrets)}: Lance rejected the storage settings "
             f"({redact(str(exc)[:200], secrets)}); check the endpoint URL and options"
-        ) from exc
+        ) from sanitized(exc, secrets)
 
 
 def check_embedder(

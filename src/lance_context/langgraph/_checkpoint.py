@@ -94,6 +94,8 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         cached_threads: How many threads' latest checkpoints to keep in memory (0: none).
             The cache is checked against the store version on every read, so it never
             serves stale data; see "Reading the latest checkpoint" below.
+        cache_bytes: About how much memory that cache may hold (default 64 MiB); the
+            least recently used threads are dropped first.
 
     Reading the latest checkpoint:
         ``get_tuple`` of a thread's latest checkpoint is answered from memory while the
@@ -128,6 +130,7 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         serde: SerializerProtocol | None = None,
         allowed_msgpack_modules: Sequence[tuple[str, ...] | type] = (),
         cached_threads: int = 1024,
+        cache_bytes: int = 64 * 2**20,
     ) -> None:
         if serde is not None and allowed_msgpack_modules:
             raise TypeError("allowed_msgpack_modules applies to the default serializer; configure your serde")
@@ -140,7 +143,10 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
             store, uri, who="LanceCheckpointSaver", storage_options=storage_options, **opening
         )
         self._cached_threads = cached_threads
-        self._latest = LatestCheckpoints(self.store, cached_threads)
+        if not isinstance(cache_bytes, int) or cache_bytes < 0:
+            raise ValueError(f"cache_bytes must be an int >= 0, got {cache_bytes!r}")
+        self._cache_bytes = cache_bytes
+        self._latest = LatestCheckpoints(self.store, cached_threads, cache_bytes)
 
     def __repr__(self) -> str:
         return f"LanceCheckpointSaver({self.store!r})"
@@ -156,7 +162,10 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
     def at_version(self, version_or_tag: int | str) -> LanceCheckpointSaver:
         """A read-only saver showing every thread as it was at a store version or tag."""
         return LanceCheckpointSaver(
-            store=self.store.at_version(version_or_tag), serde=self.serde, cached_threads=self._cached_threads
+            store=self.store.at_version(version_or_tag),
+            serde=self.serde,
+            cached_threads=self._cached_threads,
+            cache_bytes=self._cache_bytes,
         )
 
     def branch(self, name: str, from_version: int | str | None = None) -> LanceCheckpointSaver:
@@ -165,7 +174,10 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         Writes through the returned saver never show on this one, and vice versa.
         """
         return LanceCheckpointSaver(
-            store=self.store.branch(name, from_version), serde=self.serde, cached_threads=self._cached_threads
+            store=self.store.branch(name, from_version),
+            serde=self.serde,
+            cached_threads=self._cached_threads,
+            cache_bytes=self._cache_bytes,
         )
 
     # ------------------------------------------------------------------ reads

@@ -51,17 +51,34 @@ class Latest:
     orphans: dict[str, dict[str, ContextRecord]] = field(default_factory=dict)
 
     @property
+    def nbytes(self) -> int:
+        """About how much memory the entry's payloads hold."""
+        records = [
+            self.checkpoint,
+            *self.writes.values(),
+            *(w for ws in self.orphans.values() for w in ws.values()),
+        ]
+        return sum(
+            len(r.binary_payload or b"") + len(r.text_payload or "") + 512 for r in records if r is not None
+        )
+
+    @property
     def checkpoint_id(self) -> str | None:
         """The id of the latest checkpoint, if any."""
         return None if self.checkpoint is None else str(self.checkpoint.metadata["checkpoint_id"])
 
 
 class LatestCheckpoints:
-    """The latest checkpoint (and its writes) of recently used threads; at most ``capacity``."""
+    """The latest checkpoint (and its writes) of recently used threads.
 
-    def __init__(self, store: ContextStore, capacity: int) -> None:
+    At most ``capacity`` threads and about ``max_bytes`` of payloads; the least recently
+    used go first, and a thread larger than ``max_bytes`` alone is not kept.
+    """
+
+    def __init__(self, store: ContextStore, capacity: int, max_bytes: int = 64 * 2**20) -> None:
         self._store = store
         self._capacity = max(0, capacity)
+        self._max_bytes = max(0, max_bytes)
         self._at: tuple[str, int] | None = None
         self._entries: OrderedDict[Key, Latest] = OrderedDict()
         self._lock = threading.RLock()
@@ -100,9 +117,17 @@ class LatestCheckpoints:
             if self._capacity:
                 self._entries[key] = found
                 self._entries.move_to_end(key)
-                while len(self._entries) > self._capacity:
-                    self._entries.popitem(last=False)
+                self._trim()
             return found
+
+    def _trim(self) -> None:
+        """Evict the least recently used entries past the count and byte bounds."""
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+        total = sum(entry.nbytes for entry in self._entries.values())
+        while self._entries and total > self._max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            total -= evicted.nbytes
 
     def wrote_checkpoint(
         self, before: tuple[str, int], version: int, key: Key, record: ContextRecord
@@ -122,6 +147,7 @@ class LatestCheckpoints:
                 entry.checkpoint = record
                 entry.writes = entry.orphans.pop(checkpoint_id, {})
                 entry.stored.add(checkpoint_id)
+            self._trim()
 
     def wrote_writes(
         self,
@@ -145,6 +171,7 @@ class LatestCheckpoints:
             for record in records:
                 target.pop(record.id, None)
                 target[record.id] = record
+            self._trim()
 
     def writes_of(self, key: Key, checkpoint_id: str) -> dict[str, ContextRecord] | None:
         """The stored writes of ``checkpoint_id`` when the cache knows them all, else None."""

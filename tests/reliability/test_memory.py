@@ -1,0 +1,56 @@
+"""A long-running writer's memory levels off: Lance's caches are bounded (``CachePolicy``).
+
+With Lance's default caches a process grew ~80 KB per one-record add (over 1 GB after
+10,000); the writer runs in a fresh process so its resident size is its own.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from .report import TALLY
+
+pytestmark = pytest.mark.reliability
+
+_WRITER = textwrap.dedent(
+    """
+    import json, os, sys
+    from lance_context import ContextRecord, ContextStore
+
+    def rss_mb():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    path, adds = sys.argv[1], int(sys.argv[2])
+    store = ContextStore.open(path, embedder=None)
+    samples = {}
+    for i in range(adds):
+        store.add(ContextRecord.from_content(f"message {i} " * 5, run_id=f"s{i % 100}"))
+        if (i + 1) % (adds // 10) == 0:
+            samples[i + 1] = rss_mb()
+    print(json.dumps(samples))
+    """
+)
+
+
+def test_resident_memory_levels_off_over_many_adds(tmp_path: Path, reliability_long: bool) -> None:
+    adds = 10_000 if reliability_long else 2_000
+    done = subprocess.run(
+        [sys.executable, "-c", _WRITER, str(tmp_path / "store"), str(adds)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=True,
+    )
+    samples = {int(k): v for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
+    first, last = samples[adds // 5], samples[adds]  # after the caches have warmed up
+    per_add_kb = (last - first) * 1024 / (adds - adds // 5)
+    TALLY.add(writes_attempted=adds, writes_committed=adds)
+    print(f"RSS {first:.0f} MB after {adds // 5} adds, {last:.0f} MB after {adds}: {per_add_kb:.1f} KB/add")
+    assert per_add_kb < 15, f"memory keeps growing: {per_add_kb:.1f} KB per add ({samples})"
