@@ -60,7 +60,7 @@ class History:
         """
         if until < since or until - since > _MAX_INSPECTED:
             return None
-        ds = self._state.handle.latest()
+        ds = self._state.handle.private_latest()  # reading a transaction borrows the object mutably
         sessions: set[str] = set()
         for version in range(since + 1, until + 1):
             changes = record_changes(ds, version)
@@ -71,7 +71,7 @@ class History:
 
     def versions(self) -> list[VersionInfo]:
         """Every version of this branch, oldest first, with what each commit did."""
-        ds = self._state.handle.latest()
+        ds = self._state.handle.private_latest()  # reading transactions borrows the object mutably
         by_version: dict[int, list[str]] = {}
         for name, version in self.tags().items():
             by_version.setdefault(version, []).append(name)

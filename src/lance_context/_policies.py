@@ -129,6 +129,13 @@ class CachePolicy:
     """Manifests, fragment and file metadata (Lance's default is 1 GiB). Reads of a session
     use 1-2 MB of it; with the default, a writer grew ~80 KB per add (1 GB after 10,000)."""
 
+    tail_sessions: int = 1024
+    """Sessions whose newest records are kept in memory for ``records(run_id, last=n)``
+    (0 turns it off). Checked against the store version on every read, never stale."""
+
+    tail_bytes: int = 32 * 2**20
+    """About how much memory those cached records may hold."""
+
     index_bytes: int = 256 * 2**20
     """Index pages: scalar, full-text and vector index partitions (Lance's default is 6 GiB).
     An IVF_SQ index of 100,000 384-d vectors uses ~5 MB of it."""
