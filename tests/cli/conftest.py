@@ -74,7 +74,9 @@ def run_cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 1
     return _finish(_start(args, env), timeout)
 
 
-def run_many(*calls: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 120) -> list[Result]:
+def run_many(
+    *calls: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 120
+) -> list[Result]:
     """Run independent read commands side by side (each its own process); results in order."""
     started = [_start(tuple(args), env) for args in calls]
     return [_finish(process, timeout) for process in started]

@@ -18,8 +18,12 @@ def _options(bucket: S3Bucket) -> list[str]:
 def test_cli_reads_and_writes_a_store_on_s3(s3_bucket: S3Bucket, tmp_path: Path) -> None:
     uri = s3_bucket.uri("memory")
     store = ContextStore.open(uri, storage_options=s3_bucket.storage_options, embedder=HashingEmbedder(16))
-    store.add([ContextRecord.from_content("Pack light for Lisbon", role="user", run_id="trip"),
-               ContextRecord.from_content(png(), role="user", run_id="trip", content_type="image/png")])
+    store.add(
+        [
+            ContextRecord.from_content("Pack light for Lisbon", role="user", run_id="trip"),
+            ContextRecord.from_content(png(), role="user", run_id="trip", content_type="image/png"),
+        ]
+    )
     store.tag("packed")
     store.add(ContextRecord.from_content("Bring a rain jacket", role="assistant", run_id="trip"))
     store.branch("alt", from_version="packed").add(ContextRecord.from_content("Go to Porto", run_id="trip"))

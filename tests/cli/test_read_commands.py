@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from lance_context import ContextStore
 
 from ._stores import HOSTILE, LONG_RECORDS, LONG_SESSION, Built
-from .conftest import run_cli, run_many, snapshot
+from .conftest import cli_env, run_cli, run_many, snapshot
 
 TRIP = "langchain.history:trip"
 THREAD = "langgraph.checkpoints:support-7"
@@ -16,8 +18,23 @@ THREAD = "langgraph.checkpoints:support-7"
 def test_help_lists_every_command_and_the_console_script_is_declared() -> None:
     result = run_cli("--help")
     assert result.code == 0
-    for command in ("info", "sessions", "log", "show", "diff", "search", "tag", "branch", "restore",
-                    "compact", "cleanup", "reembed", "export", "import", "serve"):
+    for command in (
+        "info",
+        "sessions",
+        "log",
+        "show",
+        "diff",
+        "search",
+        "tag",
+        "branch",
+        "restore",
+        "compact",
+        "cleanup",
+        "reembed",
+        "export",
+        "import",
+        "serve",
+    ):
         assert f"  {command} " in result.out
     pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
     assert 'lance-context = "lance_context._cli:main"' in pyproject
@@ -25,14 +42,20 @@ def test_help_lists_every_command_and_the_console_script_is_declared() -> None:
 
 def test_info_counts_the_store(built: Built) -> None:
     result, text_result, tagged = run_many(
-        ["info", built.uri, "--json"], ["info", built.uri], ["info", built.uri, "--tag", "before-answer", "--json"]
+        ["info", built.uri, "--json"],
+        ["info", built.uri],
+        ["info", built.uri, "--tag", "before-answer", "--json"],
     )
     data = result.json()
     store = ContextStore.open(built.uri, read_only=True, embedder=None)
     assert data["records"] == store.count() and data["version"] == built.latest and data["latest"]
     assert data["sessions"] == len(store.run_ids()) == 6
-    assert data["session_kinds"] == {"LangChain chat history": 1, "LangGraph thread": 1,
-                                     "LlamaIndex chat store key": 1, "session": 3}
+    assert data["session_kinds"] == {
+        "LangChain chat history": 1,
+        "LangGraph thread": 1,
+        "LlamaIndex chat store key": 1,
+        "session": 3,
+    }
     assert data["versions"] == built.latest
     assert data["branches"] == {"main": None, "what-if": {"parent": "main", "version": built.tagged}}
     assert data["tags"] == {"before-answer": {"branch": "main", "version": built.tagged}}
@@ -79,10 +102,18 @@ def test_log_shows_what_each_version_did(built: Built) -> None:
     by_version = {e["version"]: e for e in entries}
     deleted = by_version[built.deleted]
     assert (deleted["operation"], deleted["added"], deleted["removed"], deleted["sessions"]) == (
-        "delete", 0, 1, ["scratch"])
+        "delete",
+        0,
+        1,
+        ["scratch"],
+    )
     answered = by_version[built.answered]
     assert (answered["operation"], answered["added"], answered["removed"], answered["sessions"]) == (
-        "add", 1, 0, [TRIP])
+        "add",
+        1,
+        0,
+        [TRIP],
+    )
     assert by_version[built.tagged]["tags"] == ["before-answer"]
     assert by_version[1]["operation"] == "create"
     assert len(three.json()) == 3
@@ -118,19 +149,28 @@ def test_show_as_of_a_version_and_the_last_records(built: Built) -> None:
     old = old_result.json()
     assert old["records"] == 4 and all("Lisbon" not in (t["text"] or "") for t in old["turns"])
     last = last_result.json()
-    assert [t["text"] for t in last["turns"]] == [f"long note {LONG_RECORDS - 2}", f"long note {LONG_RECORDS - 1}"]
+    assert [t["text"] for t in last["turns"]] == [
+        f"long note {LONG_RECORDS - 2}",
+        f"long note {LONG_RECORDS - 1}",
+    ]
     assert last["turns"][0]["position"] == LONG_RECORDS - 2
     branch = branch_result.out
     assert "Try Patagonia in October." in branch and "Lisbon" not in branch
 
 
 def test_show_a_langgraph_thread(built: Built) -> None:
-    json_result, text_result = run_many(["show", built.uri, "support-7", "--json"], ["show", built.uri, THREAD])
+    json_result, text_result = run_many(
+        ["show", built.uri, "support-7", "--json"], ["show", built.uri, THREAD]
+    )
     data = json_result.json()
     steps = [c["step"] for c in data["checkpoints"]]
     assert steps == sorted(steps, reverse=True) and len(steps) == 6
     assert [m["text"] for m in data["checkpoints"][0]["messages"]] == [
-        "my order is late", "answer 1", "still late", "answer 2"]
+        "my order is late",
+        "answer 1",
+        "still late",
+        "answer 2",
+    ]
     text = text_result.out
     assert "still late" in text and "checkpoints, newest first" in text
 
@@ -157,7 +197,9 @@ def test_diff_between_versions_tags_and_branches(built: Built) -> None:
     since_tag = tag_result.json()
     assert since_tag["to"] == {"branch": "main", "version": built.latest} and since_tag["removed"] == 0
     trip = next(s for s in since_tag["sessions"] if s["run_id"] == TRIP)
-    assert [r["text"] for r in trip["added"]] == ["Kyoto for the cherry blossoms, or Lisbon for mild weather."]
+    assert [r["text"] for r in trip["added"]] == [
+        "Kyoto for the cherry blossoms, or Lisbon for mild weather."
+    ]
     across = across_result.json()
     trip = next(s for s in across["sessions"] if s["run_id"] == TRIP)
     assert [r["text"] for r in trip["added"]] == ["Try Patagonia in October."]
@@ -192,9 +234,17 @@ def test_search_modes_filters_and_versions(built: Built) -> None:
 
 
 READS = [
-    ["info"], ["info", "--tag", "before-answer"], ["sessions"], ["log"], ["show", TRIP], ["show", THREAD],
-    ["diff", "before-answer", "what-if"], ["search", "cherry"], ["search", "peanuts", "--mode", "hybrid"],
-    ["tag"], ["branch"],
+    ["info"],
+    ["info", "--tag", "before-answer"],
+    ["sessions"],
+    ["log"],
+    ["show", TRIP],
+    ["show", THREAD],
+    ["diff", "before-answer", "what-if"],
+    ["search", "cherry"],
+    ["search", "peanuts", "--mode", "hybrid"],
+    ["tag"],
+    ["branch"],
 ]
 
 
@@ -222,5 +272,20 @@ def test_errors_are_one_line(built: Built, tmp_path: Path) -> None:
         assert len(lines) == 1 and lines[0].startswith("lance-context") and message in lines[0], (args, lines)
         assert "Traceback" not in result.err and result.out == ""
     debug = run_cli("--debug", "show", built.uri, "nobody")
-    assert debug.code == 1 and "Traceback" in debug.err and debug.err.strip().endswith(
-        "(lance-context sessions URI lists them)")
+    assert (
+        debug.code == 1
+        and "Traceback" in debug.err
+        and debug.err.strip().endswith("(lance-context sessions URI lists them)")
+    )
+
+
+def test_import_lance_context_stays_light() -> None:
+    code = (
+        "import sys, lance_context, lance_context.adapters; "
+        "print(sorted(m for m in ('click', 'rich', 'starlette', 'jinja2', 'uvicorn', 'playwright', "
+        "'lance_context._cli', 'lance_context._inspector') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), check=True
+    )
+    assert done.stdout.strip() == "[]"

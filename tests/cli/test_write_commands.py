@@ -59,7 +59,9 @@ def test_restore_asks_then_makes_a_past_version_the_latest(store_copy: Callable[
     refused = run_cli("restore", built.uri, "before-answer")
     assert refused.code == 2 and "pass --yes" in refused.err and _store(built.uri).version() == built.latest
     done = run_cli("restore", built.uri, "before-answer", "--yes")
-    assert done.code == 0 and done.out.strip() == f"restored main@{built.tagged} as version {built.latest + 1}"
+    assert (
+        done.code == 0 and done.out.strip() == f"restored main@{built.tagged} as version {built.latest + 1}"
+    )
     store = _store(built.uri)
     assert store.version() == built.latest + 1 and store.count() == 4
     assert store.at_version(built.latest).count() > 4  # history kept
@@ -76,14 +78,17 @@ def test_compact_cleanup_and_reembed(store_copy: Callable[[], Built]) -> None:
     assert bad.code == 2 and "is not a duration" in bad.err
     cleaned = run_cli("cleanup", built.uri, "--older-than", "0s", "--yes", "--json").json()
     assert cleaned["old_versions"] > 0 and cleaned["bytes_removed"] > 0
-    gone, kept = run_many(["show", built.uri, TRIP, "--version", "5"],
-                          ["show", built.uri, TRIP, "--tag", "before-answer", "--json"])
+    gone, kept = run_many(
+        ["show", built.uri, TRIP, "--version", "5"],
+        ["show", built.uri, TRIP, "--tag", "before-answer", "--json"],
+    )
     assert gone.code == 1 and "version 5" in gone.err
     assert kept.json()["records"] == 4  # tagged versions survive cleanup
     reembedded = run_cli("reembed", built.uri, "--embedder", "hashing:16", "--yes")
     assert reembedded.code == 0 and "re-embedded" in reembedded.out and "hashing" in reembedded.out
-    info, hits = run_many(["info", built.uri, "--json"],
-                          ["search", built.uri, "cherry blossoms", "-k", "2", "--json"])
+    info, hits = run_many(
+        ["info", built.uri, "--json"], ["search", built.uri, "cherry blossoms", "-k", "2", "--json"]
+    )
     assert (info.json()["embedder"], info.json()["dimension"]) == ("hashing", 16)
     assert hits.json()["hits"][0]["run_id"] == TRIP
 
@@ -104,10 +109,23 @@ def test_export_then_import_round_trips(built: Built, tmp_path: Path, suffix: st
     assert originals.keys() == copies.keys()
     for record_id, original in originals.items():
         twin = copies[record_id]
-        assert (twin.run_id, twin.role, twin.content_type, twin.text_payload, twin.binary_payload,
-                twin.metadata, twin.created_at) == (original.run_id, original.role, original.content_type,
-                                                     original.text_payload, original.binary_payload,
-                                                     original.metadata, original.created_at)
+        assert (
+            twin.run_id,
+            twin.role,
+            twin.content_type,
+            twin.text_payload,
+            twin.binary_payload,
+            twin.metadata,
+            twin.created_at,
+        ) == (
+            original.run_id,
+            original.role,
+            original.content_type,
+            original.text_payload,
+            original.binary_payload,
+            original.metadata,
+            original.created_at,
+        )
         assert (twin.embedding is None) == (original.embedding is None)
         if original.embedding is not None:
             assert np.array_equal(twin.embedding, original.embedding)  # not re-embedded
@@ -120,8 +138,9 @@ def test_export_then_import_round_trips(built: Built, tmp_path: Path, suffix: st
 
 def test_export_one_session_as_of_a_version(built: Built, tmp_path: Path) -> None:
     out = tmp_path / "trip.jsonl"
-    result = run_cli("export", built.uri, str(out), "--session", "trip", "--tag", "before-answer",
-                     "--no-embeddings")
+    result = run_cli(
+        "export", built.uri, str(out), "--session", "trip", "--tag", "before-answer", "--no-embeddings"
+    )
     assert result.code == 0 and "exported 4 records" in result.out
     lines = out.read_text().splitlines()
     assert '"lance_context_export": 1' in lines[0] and len(lines) == 5
@@ -130,6 +149,7 @@ def test_export_one_session_as_of_a_version(built: Built, tmp_path: Path) -> Non
     store = ContextStore.open(target, read_only=True)
     assert store.count(TRIP) == 4 and store.dimension == 8
     assert all(r.embedding is not None for r in store.records(TRIP) if r.text_payload)
-    mismatch = run_cli("import", str(tmp_path / "other.lance"), str(tmp_path / "trip.jsonl"),
-                       "--embedder", "nonsense")
+    mismatch = run_cli(
+        "import", str(tmp_path / "other.lance"), str(tmp_path / "trip.jsonl"), "--embedder", "nonsense"
+    )
     assert mismatch.code == 2 and "unknown embedder 'nonsense'" in mismatch.err

@@ -65,6 +65,17 @@ def _info_data(view: View) -> dict[str, Any]:
     }
 
 
+def _indexes(indexes: list[dict[str, Any]], records: int) -> str:
+    if not indexes:
+        return "none"
+    names = ", ".join(f"{i['name']} ({i['kind']})" for i in indexes)
+    behind = [i for i in indexes if i["rows"] < records]
+    if not behind:
+        return names
+    covered = min(i["rows"] for i in behind)
+    return f"{names}; {covered:,} of {records:,} rows indexed, newer rows are still found (without the index)"
+
+
 @click.command()
 @store_arguments()
 @version_options
@@ -106,14 +117,7 @@ def info(
             f"{data['fragments']} fragments, {human_bytes(data['version_bytes'])} in this version, "
             f"{disk} on disk (all versions)",
         ),
-        (
-            "Indexes",
-            ", ".join(
-                f"{i['name']} ({i['kind']}, covers {i['rows']:,} of {data['records']:,} rows)"
-                for i in data["indexes"]
-            )
-            or "none",
-        ),
+        ("Indexes", _indexes(data["indexes"], data["records"])),
         (
             "Embedder",
             "none" if not data["embedder"] else f"{data['embedder']} ({data['dimension']} dimensions)",
@@ -175,7 +179,7 @@ def sessions(
         return
     table = Table(title=f"{plural(len(found), 'session')} · {view.describe()}", title_justify="left")
     table.add_column("session", no_wrap=True)
-    table.add_column("kind")
+    table.add_column("kind", no_wrap=True)
     table.add_column("records", justify="right")
     table.add_column("roles")
     table.add_column("first (UTC)", no_wrap=True)

@@ -30,10 +30,23 @@ def _loopback(host: str) -> bool:
 )
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
+    "--page-size",
+    default=25,
+    show_default=True,
+    type=click.IntRange(5, 500),
+    help="Versions and sessions per page.",
+)
+@click.option(
     "--allow-writes", is_flag=True, help="Show tag, branch and restore buttons (POST, CSRF-checked)."
 )
 def serve(
-    uri: str, storage_options: tuple[str, ...], branch: str, host: str, port: int, allow_writes: bool
+    uri: str,
+    storage_options: tuple[str, ...],
+    branch: str,
+    host: str,
+    port: int,
+    page_size: int,
+    allow_writes: bool,
 ) -> None:
     """Browse the store in a web browser: timeline, sessions, conversations, diffs, search, threads.
 
@@ -53,6 +66,7 @@ def serve(
         spec=spec,
         allow_writes=allow_writes,
         allowed_hosts=None if not _loopback(host) else ("127.0.0.1", "localhost", "[::1]", "::1"),
+        page_size=page_size,
     )
     app = create_app(config)
     mode = "read and write" if allow_writes else "read-only"

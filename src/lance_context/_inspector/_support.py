@@ -42,6 +42,13 @@ def _pretty(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, default=repr)
 
 
+def _store_name(uri: str) -> str:
+    """A local store by its folder name (the full path is in the tooltip); others in full."""
+    if "://" in uri and not uri.startswith("file://"):
+        return uri
+    return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
 def _css(value: str) -> str:
     return re.sub(r"[^a-z0-9-]", "-", value.lower())[:40]
 
@@ -54,7 +61,9 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=_when, short=short, bytes=human_bytes, pretty=_pretty, css=_css)
+    env.filters.update(
+        when=_when, short=short, bytes=human_bytes, pretty=_pretty, css=_css, store_name=_store_name
+    )
     env.globals.update(url=url)
     return env
 
