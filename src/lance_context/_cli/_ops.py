@@ -287,7 +287,7 @@ def reembed(
         yes,
     )
     store = _writable(spec)
-    version = store.reembed(new, batch_size=batch_size, progress=err_console().is_terminal or None)
+    version = store.reembed(new, batch_size=batch_size, progress=err_console().is_terminal)
     click.echo(f"re-embedded {count:,} records with {new.name}; now at version {version}")
 
 

@@ -40,7 +40,7 @@ from lance_context import (
 
 from ._common import as_of, confirm, err_console, spec_from, store_arguments, version_options
 from ._facts import store_facts
-from ._ops import parse_embedder
+from ._ops import parse_embedder, working
 from ._refs import StoreSpec
 from ._render import find_session
 
@@ -291,7 +291,8 @@ def import_(
             yes,
         )
     try:
-        version = store.upsert(records) if existing else store.add(records)
+        with working(f"writing {len(records):,} records…"):
+            version = store.upsert(records) if existing else store.add(records)
     except EmbeddingError as exc:
         raise click.ClickException(f"{exc}; pass --drop-embeddings to embed the records again") from exc
     click.echo(f"imported {len(records):,} records into {spec.uri} ({branch}) as version {version}")

@@ -219,11 +219,12 @@ def thread(request: Request) -> Response:
     thread_id = request.query_params.get("id", "")
     if LANGGRAPH_CHECKPOINTS.run_id(thread_id or "-") not in view.store.run_ids():
         raise NotFound(f"no LangGraph thread {thread_id!r} at {view.ref}")
-    try:
-        states = thread_checkpoints(view, thread_id)
+    total = view.store.count(LANGGRAPH_CHECKPOINTS.run_id(thread_id), roles="checkpoint")
+    pager = Pager.of(request, THREAD_PAGE, total)
+    try:  # decode only this page's checkpoints and the newer ones, not the whole thread
+        states = thread_checkpoints(view, thread_id, limit=pager.start + pager.size)[pager.start :]
     except LangGraphMissing as exc:
         return render(request, "error.html", {"title": "LangGraph missing", "message": str(exc)}, 501)
-    pager = Pager.of(request, THREAD_PAGE, len(states))
     return render(
         request,
         "thread.html",
@@ -231,9 +232,9 @@ def thread(request: Request) -> Response:
             "title": f"Thread {thread_id}",
             "view": view,
             "thread_id": thread_id,
-            "states": pager.slice(states),
+            "states": states,
             "pager": pager,
-            "total": len(states),
+            "total": total,
             "run_id": LANGGRAPH_CHECKPOINTS.run_id(thread_id),
         },
     )
