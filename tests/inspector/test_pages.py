@@ -186,6 +186,11 @@ def test_langgraph_thread_shows_checkpoints_newest_first_with_state(page: Any, s
     assert newest.get_attribute("open") is not None
     assert "still late" in newest.inner_text() and "answer 2" in newest.inner_text()
     shoot(page, "thread")
+    page.goto(f"{server.url}/thread?id=support-7&at=before-answer")  # before the thread existed
+    assert (
+        page.locator("h1").inner_text() == "Not found"
+        and "no LangGraph thread" in page.locator("main").inner_text()
+    )
 
 
 def test_binaries_and_unknown_hosts(server: Server, built: Built) -> None:

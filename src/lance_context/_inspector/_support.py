@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse
 from lance_context import DEFAULT_EMBEDDER, ContextStore
 
 from .._cli._conversation import Binary, human_bytes, short
-from .._cli._refs import StoreSpec, View, open_view
+from .._cli._refs import StoreSpec, View, open_view, resolve_ref
 
 __all__ = ["Inspector", "Pager", "render", "url"]
 
@@ -127,10 +127,12 @@ class Inspector:
             return self._stores[branch]
 
     def view(self, request: Request) -> View:
-        """The version a request asks for: ``?branch=NAME&at=VERSION|TAG`` (default: latest)."""
+        """The version a request asks for: ``?branch=NAME&at=VERSION|TAG|BRANCH@VERSION`` (else latest)."""
         branch = request.query_params.get("branch") or self.spec.branch
         at_text = request.query_params.get("at", "").strip()
-        at: int | str | None = int(at_text) if at_text.isdigit() else (at_text or None)
+        if at_text and not at_text.isdigit():  # a tag (on any branch) or BRANCH@VERSION
+            return resolve_ref(self.spec, at_text, embedder=DEFAULT_EMBEDDER)
+        at = int(at_text) if at_text else None
         return open_view(self.spec, at, branch=branch, store=self.store(branch))
 
     def binary_url(self, view: View, binary: Binary) -> str:
