@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from lance_context import ContextStore
 
 from ._stores import HOSTILE, LONG_RECORDS, LONG_SESSION, Built
@@ -38,6 +40,14 @@ def test_help_lists_every_command_and_the_console_script_is_declared() -> None:
         assert f"  {command} " in result.out
     pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
     assert 'lance-context = "lance_context._cli:main"' in pyproject
+
+
+def test_the_installed_console_script_runs() -> None:
+    script = Path(sys.executable).with_name("lance-context")
+    if not script.exists():
+        pytest.skip("the lance-context console script is not installed here (pip install -e . installs it)")
+    done = subprocess.run([str(script), "--version"], capture_output=True, text=True, env=cli_env(), check=False)
+    assert done.returncode == 0 and done.stdout.startswith("lance-context ")
 
 
 def test_info_counts_the_store(built: Built) -> None:
