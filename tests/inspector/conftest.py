@@ -1,4 +1,4 @@
-"""Fixtures for the browser tests: one headless Chromium per session, one inspector server per module.
+"""Fixtures for the browser tests: one headless Chromium and one inspector server per module.
 
 The browser is Debian's ``chromium`` (``make install`` puts it there with apt-get when
 it is missing) driven by Playwright's Python API; Playwright's own browser download is
@@ -45,9 +45,13 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless Chromium shared by every browser test."""
+    """A headless Chromium shared by the tests of one module.
+
+    Module-scoped on purpose: while Playwright's sync API is running it holds an asyncio
+    loop on the main thread, and async tests in later folders would find it running.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
