@@ -57,6 +57,7 @@ def test_posts_without_the_csrf_token_are_refused(page: Any, server: Server, uri
     assert _post(server, "/actions/tag", body + "&csrf=" + "x" * len(token)) == 403
     assert _post(server, "/actions/tag", f"{body}&csrf={token}", Origin="http://evil.example") == 403
     assert _post(server, "/actions/restore", f"branch=main&version=3&csrf={'y' * 40}") == 403
+    assert _post(server, "/actions/tag", body + "&csrf=%C3%A9") == 403  # not even ASCII
     assert "forged" not in _store(uri).tags() and _store(uri).version() == version
 
 

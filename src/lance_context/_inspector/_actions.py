@@ -41,7 +41,7 @@ async def _form(request: Request) -> dict[str, str] | Response:
     if len(body) > _MAX_FORM:
         return _refuse(request, "form too large")
     form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-    if not hmac.compare_digest(form.get("csrf", ""), inspector.csrf_token):
+    if not hmac.compare_digest(form.get("csrf", "").encode(), inspector.csrf_token.encode()):
         return _refuse(request, "missing or wrong CSRF token: reload the page and try again")
     return form
 
