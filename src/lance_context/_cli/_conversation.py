@@ -26,14 +26,21 @@ from datetime import datetime
 from typing import Any
 
 from lance_context import ContextRecord
+from lance_context.adapters import namespace_of
 
-__all__ = ["Binary", "ToolCall", "Turn", "build_turns", "diff_groups", "human_bytes", "short"]
+__all__ = ["Binary", "ToolCall", "Turn", "build_turns", "diff_groups", "human_bytes", "session_kind", "short"]
 
 #: Raster formats a browser may show inline (SVG can carry script, so it is a download).
 INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"})
 _LANGCHAIN = "langchain_message"
 _LLAMA_INDEX = "llama_index.message"
 _ATTACHMENT_OF = "langchain_attachment_of"
+
+
+def session_kind(run_id: str) -> str:
+    """What a person calls a session: its adapter's label (``LangGraph thread``) or ``session``."""
+    namespace = namespace_of(run_id)[0]
+    return namespace.label if namespace is not None else "session"
 
 
 def human_bytes(size: int) -> str:

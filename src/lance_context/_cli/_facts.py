@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from lance_context import VersionDiff, VersionInfo
 from lance_context.adapters import Namespace, namespace_of
 
+from ._conversation import session_kind
 from ._refs import MAIN, View
 
 __all__ = [
@@ -80,8 +81,7 @@ class SessionSummary:
     @property
     def kind(self) -> str:
         """What a person calls it: ``LangChain chat history``, ``LangGraph thread``, ``session``."""
-        ns = self.namespace
-        return ns.label if ns is not None else "session"
+        return session_kind(self.run_id)
 
 
 def session_summaries(view: View, prefix: str | None = None) -> list[SessionSummary]:

@@ -10,7 +10,6 @@ from rich.table import Table
 from rich.text import Text
 
 from lance_context import ContextRecord, SearchHit
-from lance_context.adapters import namespace_of
 
 from ._common import (
     as_of,
@@ -24,7 +23,7 @@ from ._common import (
     version_options,
     when,
 )
-from ._conversation import build_turns, diff_groups, short
+from ._conversation import build_turns, diff_groups, session_kind, short
 from ._facts import diff_views, session_order
 from ._refs import View, as_mode, resolve_ref, search_embedder
 from ._render import find_session, plural, record_line, render_turns
@@ -36,18 +35,13 @@ __all__ = ["COMMANDS"]
 _DIFF_LINES = 10
 
 
-def _kind(run_id: str) -> str:
-    namespace = namespace_of(run_id)[0]
-    return namespace.label if namespace is not None else "session"
-
-
 def _show_thread(view: View, run_id: str, thread: str, last: int | None, as_json: bool) -> None:
     states = thread_checkpoints(view, thread, limit=last)
     if as_json:
         emit_json(
             {
                 "run_id": run_id,
-                "kind": _kind(run_id),
+                "kind": session_kind(run_id),
                 "version": view.version,
                 "checkpoints": [s.to_json() for s in states],
             }
@@ -113,7 +107,7 @@ def show(
         emit_json(
             {
                 "run_id": run_id,
-                "kind": _kind(run_id),
+                "kind": session_kind(run_id),
                 "version": view.version,
                 "records": total,
                 "turns": [t.to_json() for t in turns],
@@ -121,13 +115,9 @@ def show(
         )
         return
     out = console()
-    shown = f"last {len(records)} of {total}" if len(records) < total else f"{total}"
-    out.print(
-        styled(
-            f"{run_id} · {_kind(run_id)} · {shown} record{'s' if total != 1 else ''} · {view.describe()}",
-            "bold",
-        )
-    )
+    count = plural(total, "record")
+    shown = f"last {len(records)} of {count}" if len(records) < total else count
+    out.print(styled(f"{run_id} · {session_kind(run_id)} · {shown} · {view.describe()}", "bold"))
     out.print()
     out.print(render_turns(turns))
 
@@ -176,7 +166,7 @@ def diff(
                 "sessions": [
                     {
                         "run_id": run_id,
-                        "kind": _kind(run_id),
+                        "kind": session_kind(run_id),
                         "added": [_record_json(r) for r in g["added"]],
                         "removed": [_record_json(r) for r in g["removed"]],
                     }
@@ -196,7 +186,9 @@ def diff(
     for run_id, group in groups.items():
         out.print()
         title = Text(safe(run_id), style="bold")
-        title.append(f"  {_kind(run_id)}  +{len(group['added'])} -{len(group['removed'])}", style="dim")
+        title.append(
+            f"  {session_kind(run_id)}  +{len(group['added'])} -{len(group['removed'])}", style="dim"
+        )
         out.print(title)
         for mark, style, records in (("-", "red", group["removed"]), ("+", "green", group["added"])):
             for record in records if full else records[:_DIFF_LINES]:
@@ -212,7 +204,7 @@ def _hit_json(hit: SearchHit, place: tuple[int, int] | None) -> dict[str, Any]:
         channels=list(hit.channels),
         vector_distance=hit.vector_distance,
         text_score=hit.text_score,
-        kind=_kind(hit.record.run_id),
+        kind=session_kind(hit.record.run_id),
         position=None if place is None else place[0],
         session_records=None if place is None else place[1],
     )

@@ -9,9 +9,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from lance_context import LanceContextError
-from lance_context.adapters import LANGGRAPH_CHECKPOINTS, namespace_of
+from lance_context.adapters import LANGGRAPH_CHECKPOINTS
 
-from .._cli._conversation import INLINE_IMAGES, build_turns, diff_groups
+from .._cli._conversation import INLINE_IMAGES, build_turns, diff_groups, session_kind
 from .._cli._facts import all_tags, diff_views, session_order, session_summaries, store_facts, version_changes
 from .._cli._refs import NotFound, as_mode, resolve_ref
 from .._cli._render import find_session
@@ -26,11 +26,6 @@ CONVERSATION_PAGE = 50
 THREAD_PAGE = 10
 #: Records listed per session and side of a diff.
 DIFF_LIMIT = 20
-
-
-def _kind(run_id: str) -> str:
-    namespace = namespace_of(run_id)[0]
-    return namespace.label if namespace is not None else "session"
 
 
 def timeline(request: Request) -> Response:
@@ -96,7 +91,7 @@ def conversation(request: Request) -> Response:
             "title": run_id,
             "view": view,
             "run_id": run_id,
-            "kind": _kind(run_id),
+            "kind": session_kind(run_id),
             "total": total,
             "turns": build_turns(records, pager.start),
             "pager": pager,
@@ -142,7 +137,7 @@ def diff(request: Request) -> Response:
             before=before,
             after=after,
             result=result,
-            kind=_kind,
+            kind=session_kind,
             groups={
                 run_id: {side: build_turns(records, None) for side, records in group.items()}
                 for run_id, group in diff_groups(result.added, result.removed).items()
@@ -191,7 +186,7 @@ def search(request: Request) -> Response:
                     "turn": build_turns([hit.record], position)[0],
                     "position": position,
                     "total": len(ids),
-                    "kind": _kind(hit.record.run_id),
+                    "kind": session_kind(hit.record.run_id),
                     "link": url(
                         "/session", run=hit.record.run_id, branch=view.branch, at=view.version, page=page
                     )
