@@ -10,7 +10,7 @@ import pytest
 
 from lance_context import ContextStore
 
-from ._stores import Built
+from ._stores import LONG_RECORDS, Built
 from .conftest import run_cli, run_many
 
 TRIP = "langchain.history:trip"
@@ -142,6 +142,8 @@ def test_export_one_session_as_of_a_version(built: Built, tmp_path: Path) -> Non
         "export", built.uri, str(out), "--session", "trip", "--tag", "before-answer", "--no-embeddings"
     )
     assert result.code == 0 and "exported 4 records" in result.out
+    prefixed = run_cli("export", built.uri, str(tmp_path / "notes.parquet"), "--prefix", "notes:")
+    assert prefixed.code == 0 and f"exported {LONG_RECORDS + 2} records" in prefixed.out
     lines = out.read_text().splitlines()
     assert '"lance_context_export": 1' in lines[0] and len(lines) == 5
     target = str(tmp_path / "fresh.lance")
