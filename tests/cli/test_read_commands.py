@@ -38,6 +38,8 @@ def test_help_lists_every_command_and_the_console_script_is_declared() -> None:
         "serve",
     ):
         assert f"  {command} " in result.out
+    bare = run_cli()
+    assert bare.code == 0 and bare.out.startswith("Usage: lance-context")
     pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
     assert 'lance-context = "lance_context._cli:main"' in pyproject
 

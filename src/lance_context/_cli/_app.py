@@ -88,6 +88,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     ``LANCE_CONTEXT_DEBUG=1``) adds the traceback.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    if not [a for a in args if a != "--debug"]:
+        args.append("--help")  # a bare `lance-context` shows what it can do
     debug = "--debug" in args or os.environ.get("LANCE_CONTEXT_DEBUG", "") not in ("", "0")
     prog = "lance-context"
     try:
