@@ -15,12 +15,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import click
+from rich import box
 from rich.console import Console
 from rich.text import Text
 
 from ._refs import MAIN, StoreSpec, View, open_view
 
 __all__ = [
+    "TABLE_BOX",
     "F",
     "as_of",
     "confirm",
@@ -36,6 +38,9 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Tables draw only a rule under the header: lighter, and narrower terminals fit more.
+TABLE_BOX = box.SIMPLE_HEAD
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 

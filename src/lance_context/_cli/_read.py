@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import click
@@ -10,6 +11,7 @@ from rich.table import Table
 from lance_context.adapters import NAMESPACES
 
 from ._common import (
+    TABLE_BOX,
     as_of,
     console,
     emit_json,
@@ -177,19 +179,26 @@ def sessions(
             ]
         )
         return
-    table = Table(title=f"{plural(len(found), 'session')} · {view.describe()}", title_justify="left")
-    table.add_column("session", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("records", justify="right")
-    table.add_column("roles")
-    table.add_column("first (UTC)", no_wrap=True)
-    table.add_column("last (UTC)", no_wrap=True)
+    table = Table(
+        title=f"{plural(len(found), 'session')} · {view.describe()}", title_justify="left", box=TABLE_BOX
+    )
+    table.add_column("session", no_wrap=True, overflow="fold")
+    table.add_column("kind")
+    table.add_column("records", justify="right", min_width=7)
+    table.add_column("roles", min_width=12)
+    table.add_column("active (UTC)", no_wrap=True)
     for s in found:
         roles = ", ".join(f"{role} {count}" for role, count in s.roles.items())
-        table.add_row(
-            styled(s.run_id), s.kind, f"{s.records:,}", styled(roles), when(s.first)[:16], when(s.last)[:16]
-        )
+        table.add_row(styled(s.run_id), s.kind, f"{s.records:,}", styled(roles), _active(s.first, s.last))
     console().print(table)
+
+
+def _active(first: datetime, last: datetime) -> str:
+    """``2026-11-30 14:18-16:02`` within a day, else both dates and times."""
+    start, end = when(first)[:16], when(last)[:16]
+    if start == end:
+        return start
+    return f"{start}-{end[11:]}" if start[:10] == end[:10] else f"{start} → {end}"
 
 
 def _count(sign: str, value: int, known: bool) -> str:
@@ -226,10 +235,17 @@ def log(uri: str, storage_options: tuple[str, ...], branch: str, limit: int, as_
         )
         return
     table = Table(
-        title=f"{view.spec.uri} · branch {view.branch} · {len(history)} versions", title_justify="left"
+        box=TABLE_BOX,
+        title=f"{view.spec.uri} · branch {view.branch} · {len(history)} versions",
+        title_justify="left",
     )
     for column in ("version", "time (UTC)", "operation", "rows", "+", "-", "sessions touched", "tags"):
-        table.add_column(column, justify="right" if column in ("version", "rows", "+", "-") else "left")
+        table.add_column(
+            column,
+            justify="right" if column in ("version", "rows", "+", "-") else "left",
+            no_wrap=column in ("version", "time (UTC)", "operation"),
+            overflow="fold",
+        )
     for i in shown:
         change = changes[i.version]
         touched = ", ".join(change.sessions[:3]) + (

@@ -12,6 +12,7 @@ from rich.text import Text
 from lance_context import ContextRecord, SearchHit
 
 from ._common import (
+    TABLE_BOX,
     as_of,
     console,
     emit_json,
@@ -57,15 +58,16 @@ def _show_thread(view: View, run_id: str, thread: str, last: int | None, as_json
     if states and states[0].messages:
         out.print(styled("\nmessages in the latest checkpoint:\n", "dim"))
         out.print(render_turns(states[0].messages))
-    table = Table(title="checkpoints, newest first", title_justify="left")
-    for column in ("step", "source", "checkpoint id", "time (UTC)", "messages", "writes", "other channels"):
-        table.add_column(column)
+    table = Table(title="checkpoints, newest first", title_justify="left", box=TABLE_BOX)
+    for column in ("step", "source", "time (UTC)", "checkpoint id", "messages", "writes", "other channels"):
+        wraps = column in ("checkpoint id", "other channels")
+        table.add_column(column, no_wrap=not wraps, overflow="fold", min_width=14 if wraps else None)
     for s in states:
         table.add_row(
             str(s.step),
             str(s.source),
-            s.checkpoint_id,
             when(s.created_at),
+            s.checkpoint_id,
             str(len(s.messages)),
             str(s.pending_writes),
             styled(short(", ".join(s.channels), 40)),
@@ -284,7 +286,9 @@ def search(
         )
         return
     table = Table(
-        title=f"{len(hits)} hits for {safe(query)!r} ({mode}) · {view.describe()}", title_justify="left"
+        box=TABLE_BOX,
+        title=f"{len(hits)} hits for {safe(query)!r} ({mode}) · {view.describe()}",
+        title_justify="left",
     )
     for column in ("#", "score", "session", "place", "role", "content"):
         table.add_column(
