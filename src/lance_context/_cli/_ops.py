@@ -31,6 +31,7 @@ from ._common import (
 from ._conversation import human_bytes
 from ._facts import all_tags, store_facts
 from ._refs import NotFound, StoreSpec, open_view
+from ._render import plural
 
 __all__ = ["COMMANDS", "parse_embedder"]
 
@@ -215,7 +216,7 @@ def compact(uri: str, storage_options: tuple[str, ...], branch: str, as_json: bo
     if as_json:
         emit_json({"fragments_before": before, "fragments_after": after, "version": store.version()})
         return
-    click.echo(f"compacted {before} fragments into {after}; now at version {store.version()}")
+    click.echo(f"compacted {plural(before, 'fragment')} into {after}; now at version {store.version()}")
 
 
 @click.command()
