@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 
 from lance_context import ContextRecord, ContextStore, HashingEmbedder
@@ -57,3 +58,44 @@ def test_cli_reads_and_writes_a_store_on_s3(s3_bucket: S3Bucket, tmp_path: Path)
     secret = s3_bucket.secret_access_key
     for result in (info, sessions, log, show, diff, search, export, tagged, imported, missing):
         assert secret not in result.out and secret not in result.err
+
+
+def test_inspector_serves_a_store_on_s3(s3_bucket: S3Bucket) -> None:
+    from ..inspector.conftest import serve
+
+    uri = s3_bucket.uri("served")
+    store = ContextStore.open(uri, storage_options=s3_bucket.storage_options, embedder=HashingEmbedder(16))
+    store.add(
+        [
+            ContextRecord.from_content("Pack light for Lisbon", role="user", run_id="trip"),
+            ContextRecord.from_content(png(), role="user", run_id="trip", content_type="image/png"),
+        ]
+    )
+    store.tag("packed")
+    store.add(ContextRecord.from_content("Bring a rain jacket", role="assistant", run_id="trip"))
+    server = serve(uri, *_options(s3_bucket))
+    try:
+        pages = {
+            path: urllib.request.urlopen(server.url + path).read().decode()
+            for path in (
+                "/timeline",
+                "/sessions",
+                "/session?run=trip",
+                "/diff?a=packed",
+                "/search?q=rain+jacket&mode=hybrid",
+                "/session?run=trip&at=packed",
+            )
+        }
+    finally:
+        server.stop()
+    assert "packed" in pages["/timeline"] and "trip" in pages["/sessions"]
+    assert (
+        "Bring a rain jacket" in pages["/session?run=trip"]
+        and "/binary?record=" in pages["/session?run=trip"]
+    )
+    assert (
+        "Bring a rain jacket" in pages["/diff?a=packed"]
+        and "Bring a rain jacket" in pages["/search?q=rain+jacket&mode=hybrid"]
+    )
+    assert "Bring a rain jacket" not in pages["/session?run=trip&at=packed"]
+    assert all(s3_bucket.secret_access_key not in html for html in pages.values())
