@@ -133,14 +133,21 @@ def diff(request: Request) -> Response:
         before = resolve_ref(inspector.spec, before_ref)
         after = resolve_ref(inspector.spec, after_ref or None)
         result = diff_views(before, after)
+        grouped = list(diff_groups(result.added, result.removed).items())
+        pager = Pager.of(request, inspector.page_size, len(grouped))
         context.update(
             before=before,
             after=after,
             result=result,
             kind=session_kind,
-            groups={
-                run_id: {side: build_turns(records, None) for side, records in group.items()}
-                for run_id, group in diff_groups(result.added, result.removed).items()
+            pager=pager,
+            sessions=len(grouped),
+            groups={  # only what the page shows is turned into turns
+                run_id: {
+                    side: (len(records), build_turns(records[:DIFF_LIMIT], None))
+                    for side, records in group.items()
+                }
+                for run_id, group in pager.slice(grouped)
             },
         )
     return render(request, "diff.html", context)
