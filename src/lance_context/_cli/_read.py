@@ -244,6 +244,7 @@ def log(uri: str, storage_options: tuple[str, ...], branch: str, limit: int, as_
             column,
             justify="right" if column in ("version", "rows", "+", "-") else "left",
             no_wrap=column in ("version", "time (UTC)", "operation"),
+            min_width=len(column),
             overflow="fold",
         )
     for i in shown:
