@@ -20,21 +20,39 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from lance_context import ContextRecord
+from lance_context import ContextRecord, ContextStore
 from lance_context.adapters import namespace_of
 
-__all__ = ["Binary", "ToolCall", "Turn", "build_turns", "diff_groups", "human_bytes", "session_kind", "short"]
+__all__ = [
+    "Binary",
+    "ToolCall",
+    "Turn",
+    "build_turns",
+    "diff_groups",
+    "human_bytes",
+    "session_kind",
+    "session_order",
+    "short",
+]
 
 #: Raster formats a browser may show inline (SVG can carry script, so it is a download).
 INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"})
 _LANGCHAIN = "langchain_message"
 _LLAMA_INDEX = "llama_index.message"
 _ATTACHMENT_OF = "langchain_attachment_of"
+
+
+def session_order(store: ContextStore, run_ids: Iterable[str]) -> dict[str, list[str]]:
+    """Record ids of each session in append order (to place a search hit in its conversation).
+
+    Reads each session's outline (ids and order only, no payloads).
+    """
+    return {run_id: store.outline(run_id).table.column("id").to_pylist() for run_id in sorted(set(run_ids))}
 
 
 def session_kind(run_id: str) -> str:

@@ -33,7 +33,6 @@ __all__ = [
     "VersionChange",
     "all_tags",
     "diff_views",
-    "session_order",
     "session_summaries",
     "store_facts",
     "version_changes",
@@ -112,24 +111,6 @@ def session_summaries(view: View, prefix: str | None = None) -> list[SessionSumm
         for row in times.to_pylist()
     ]
     return sorted(found, key=lambda s: s.run_id)
-
-
-def session_order(view: View, run_ids: Iterable[str]) -> dict[str, list[str]]:
-    """Record ids of each session, in append order (to place a record in its conversation).
-
-    Stands in for ``ContextStore.position(record_id) -> tuple[int, int]`` (index and
-    session length), answered from the ``run_id`` index and ``seq`` column.
-    """
-    wanted = sorted(set(run_ids))
-    if not wanted:
-        return {}
-    table = _dataset(view).to_table(columns=_KEYS)
-    table = table.filter(pc.is_in(table.column("run_id"), pa.array(wanted, pa.string())))
-    table = table.sort_by([("seq", "ascending"), ("id", "ascending")])
-    order: dict[str, list[str]] = {run_id: [] for run_id in wanted}
-    for record_id, run_id in zip(table.column("id").to_pylist(), table.column("run_id").to_pylist()):
-        order[run_id].append(record_id)
-    return order
 
 
 # ---------------------------------------------------------------------- versions

@@ -24,8 +24,8 @@ from ._common import (
     version_options,
     when,
 )
-from ._conversation import build_turns, diff_groups, session_kind, short
-from ._facts import diff_views, session_order
+from ._conversation import build_turns, diff_groups, session_kind, session_order, short
+from ._facts import diff_views
 from ._refs import View, as_mode, resolve_ref, search_embedder
 from ._render import find_session, plural, record_line, render_turns
 from ._threads import thread_checkpoints, thread_id_of
@@ -214,7 +214,7 @@ def _hit_json(hit: SearchHit, place: tuple[int, int] | None) -> dict[str, Any]:
 
 
 def _places(view: View, hits: list[SearchHit]) -> list[tuple[int, int] | None]:
-    order = session_order(view, [h.record.run_id for h in hits])
+    order = session_order(view.store, [h.record.run_id for h in hits])
     places: list[tuple[int, int] | None] = []
     for hit in hits:
         ids = order.get(hit.record.run_id, [])

@@ -11,8 +11,8 @@ from starlette.routing import Route
 from lance_context import LanceContextError
 from lance_context.adapters import LANGGRAPH_CHECKPOINTS
 
-from .._cli._conversation import INLINE_IMAGES, build_turns, diff_groups, session_kind
-from .._cli._facts import all_tags, diff_views, session_order, session_summaries, store_facts, version_changes
+from .._cli._conversation import INLINE_IMAGES, build_turns, diff_groups, session_kind, session_order
+from .._cli._facts import all_tags, diff_views, session_summaries, store_facts, version_changes
 from .._cli._refs import NotFound, as_mode, resolve_ref
 from .._cli._render import find_session
 from .._cli._threads import LangGraphMissing, thread_checkpoints, thread_id_of
@@ -181,7 +181,7 @@ def search(request: Request) -> Response:
         except (LanceContextError, NotFound, ValueError) as exc:
             context["error"] = str(exc)
             return render(request, "search.html", context, 400)
-        order = session_order(view, [h.record.run_id for h in hits])
+        order = session_order(view.store, [h.record.run_id for h in hits])
         rows = []
         for hit in hits:
             ids = order.get(hit.record.run_id, [])
