@@ -156,19 +156,12 @@ def record_size(record: ContextRecord) -> int:
 
 def copy_record(record: ContextRecord, *, with_vector: bool = True) -> ContextRecord:
     """A copy a caller may change without changing the cache (nested metadata values are shared)."""
-    copied = ContextRecord(
-        id=record.id,
-        run_id=record.run_id,
-        role=record.role,
-        created_at=record.created_at,
-        content_type=record.content_type,
-        text_payload=record.text_payload,
-        binary_payload=record.binary_payload,
-        state_metadata=record.state_metadata,
-        embedding=record.embedding if with_vector else None,
-        metadata=dict(record.metadata),
-        relationships=list(record.relationships),
-    )
+    copied: ContextRecord = object.__new__(ContextRecord)  # a field-by-field copy, without __init__
+    copied.__dict__.update(record.__dict__)
+    copied.metadata = dict(record.metadata)
+    copied.relationships = list(record.relationships)
+    if not with_vector:
+        copied.embedding = None
     return copied
 
 
@@ -254,11 +247,22 @@ class TailCache:
             self.cache.trim()
 
     def keep(
-        self, run_id: str, records: list[ContextRecord], complete: bool, vectors: bool, at: Position
+        self,
+        run_id: str,
+        records: list[ContextRecord],
+        complete: bool,
+        vectors: bool,
+        at: Position,
+        *,
+        head: list[ContextRecord] | None = None,
     ) -> None:
-        """Cache what a read at ``at`` returned (copies, so the caller may change its own)."""
+        """Cache what a read at ``at`` returned, with the session's first records when read along.
+
+        Copies are kept, so the caller may change its own.
+        """
         kept = [copy_record(r) for r in records]
-        self.cache.put(run_id, Tail(kept, complete, vectors), at)
+        first = [copy_record(r) for r in head] if head is not None else []
+        self.cache.put(run_id, Tail(kept, complete, vectors, first), at)
 
     #: The most records kept for one session.
     most = 1024

@@ -155,7 +155,7 @@ class Maintainer:
         missing = [column for column, _ in INDEXES if f"{column}_idx" not in facts.indexes]
         handle = self._state.handle
         if missing:
-            if facts.rows >= policy.refresh_unindexed_rows:
+            if facts.rows >= policy.scalar_refresh_rows:
                 handle.write(ensure_indexes, "build the store's indexes", retry=False)
         elif facts.unindexed("text_payload_idx") >= policy.refresh_unindexed_rows:
             handle.write(lambda ds: ds.optimize.optimize_indices(), "refresh indexes", retry=False)

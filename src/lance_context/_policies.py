@@ -49,11 +49,11 @@ class IndexPolicy:
     """Which indexes the store keeps and when it refreshes them.
 
     The store keeps a BITMAP index on ``run_id``, a BTREE index on ``id`` and a
-    full-text (INVERTED) index on the text. They are built by the write that first
-    leaves ``refresh_unindexed_rows`` rows unindexed (below that, reading every row is
-    as fast, and a new store's first write stays its version 2); rows appended after a
-    build are still found (Lance searches them without the index) until a refresh
-    folds them in.
+    full-text (INVERTED) index on the text, built once the store holds
+    ``scalar_refresh_rows`` rows (below that, reading every row is as fast, and a new
+    store's first write stays its version 2). Rows appended after a build are still
+    found (Lance searches them without the index, with the index's tokenizer) until a
+    refresh folds them in.
 
     Example:
         >>> IndexPolicy(vector_index_min_rows=10_000).vector_index_min_rows
@@ -64,8 +64,9 @@ class IndexPolicy:
     """Build, then refresh, the indexes once this many rows are not covered by them."""
 
     scalar_refresh_rows: int = 256
-    """Also refresh the session and id indexes after a compaction that made fragments of
-    this many rows or more (with fanout 16: every 256 one-record adds, ~20 ms each)."""
+    """Build the indexes once the store holds this many rows, and refresh the session and
+    id indexes after each compaction that made fragments of this many rows or more (with
+    fanout 16: every 256 one-record adds, ~20 ms each)."""
 
     vector_index_min_rows: int = 20_000
     """Build an approximate vector index once the store has this many rows.

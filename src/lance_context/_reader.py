@@ -165,12 +165,18 @@ class Reader:
                 rows = rows.slice(offset)
             if limit is not None:
                 rows = rows.slice(0, limit)
-            found = view.fetch(rows.column("_rowid").to_pylist(), with_vectors=with_vectors)
+            wanted = rows.column("_rowid").to_pylist()
             at = (self._state.handle.branch, int(ds.version))
             if tails is not None and plain_tail and run_id is not None and last is not None:
-                tails.keep(run_id, found, total <= last, with_vectors, at)
-            elif tails is not None and plain_head and run_id is not None:
-                tails.keep_head(run_id, found, with_vectors, at)
+                # the session's first row comes along for the cache (a pinned system message)
+                first = view.table.column("_rowid").to_pylist()[:_HEAD_MAX] if total > len(wanted) else []
+                fetched = view.fetch(first + wanted, with_vectors=with_vectors)
+                head, found = fetched[: len(first)], fetched[len(first) :]
+                tails.keep(run_id, found, total <= last, with_vectors, at, head=head or found[:_HEAD_MAX])
+            else:
+                found = view.fetch(wanted, with_vectors=with_vectors)
+                if tails is not None and plain_head and run_id is not None:
+                    tails.keep_head(run_id, found, with_vectors, at)
         if run_id is not None and any(r.run_id != run_id for r in found):
             raise AssertionError("filter returned another session's record")  # defence in depth
         return found

@@ -144,12 +144,16 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         counter = _counter(token_counter)
         if last is None and max_tokens is None:
             return self.messages
+        chunk = (last or 32) + 8
+        # the newest records first: the read brings the session's first ones along for the
+        # store's cache, so the pinned system message below costs no read of its own
+        read = {chunk: self.store.records(self.run_id, last=chunk, with_vectors=False)}
         first = self.store.records(self.run_id, limit=1, with_vectors=False) if include_system else []
         pinned = decode_messages(first) if first and first[0].role == "system" else []
 
         def newest(n: int) -> tuple[list[BaseMessage], bool]:
             # the store keeps a session's newest records in memory between commits to it
-            records = self.store.records(self.run_id, last=n, with_vectors=False)
+            records = read.pop(n, None) or self.store.records(self.run_id, last=n, with_vectors=False)
             body = decode_messages(records)
             if pinned and body and body[0][0].id == pinned[0][0].id:
                 body = body[1:]
@@ -167,7 +171,7 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
             ),
             is_tool_result=_is_tool_result,
             pinned=[message for _, message in pinned],
-            chunk=(last or 32) + 8,
+            chunk=chunk,
         )
 
     def search(self, query: str, k: int = 4, *, mode: SearchMode = "vector") -> list[BaseMessage]:
