@@ -14,7 +14,10 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+
+from lance_context._index_text import ChatTurn
 
 REPO = Path(__file__).resolve().parents[2]
 DEV_CONVERSATIONS = ("26", "30", "41", "42", "43")
@@ -29,6 +32,21 @@ HOW_TO_GET = (
 )
 _DIA = re.compile(r"D(\d+):(\d+)")
 _SESSION = re.compile(r"session_(\d+)")
+_WHEN = re.compile(r"(\d{1,2}):(\d{2}) (am|pm) on (\d{1,2}) (\w+), (\d{4})")
+_MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
 
 
 @dataclass(frozen=True)
@@ -146,6 +164,22 @@ def load_split(folder: Path, conversations: Sequence[str] = DEV_CONVERSATIONS) -
     return Split(turns, questions, dropped)
 
 
+def parse_when(text: str) -> datetime | None:
+    """LoCoMo's session time (``"1:56 pm on 8 May, 2023"``) as a datetime."""
+    m = _WHEN.fullmatch(text.strip())
+    if not m:
+        return None
+    hour = int(m[1]) % 12 + (12 if m[3] == "pm" else 0)
+    return datetime(int(m[6]), _MONTHS.index(m[5].lower()) + 1, int(m[4]), hour, int(m[2]))
+
+
+def chat_turn(turn: Turn) -> ChatTurn:
+    """A LoCoMo turn as the input of the indexed text (time parsed back to a datetime)."""
+    return ChatTurn(
+        turn.text, speaker=turn.speaker, time=parse_when(turn.when) or turn.when, caption=turn.caption
+    )
+
+
 # ---------------------------------------------------------------------- metrics
 def hit_at(found: Sequence[str], evidence: Sequence[str], k: int) -> float:
     """1.0 when any evidence turn is among the first ``k`` found, else 0.0."""
@@ -174,11 +208,17 @@ class Scores:
         return cls({}, {}, {}, {}, {})
 
     def add(self, category: int, found: Sequence[str], evidence: Sequence[str]) -> None:
-        for total, value in (
-            (self.hits5, hit_at(found, evidence, 5)),
-            (self.hits10, hit_at(found, evidence, 10)),
-            (self.share5, share_at(found, evidence, 5)),
-            (self.share10, share_at(found, evidence, 10)),
+        """Count one question whose ranking is ``found`` (k counts turns)."""
+        self.record(
+            category,
+            (hit_at(found, evidence, 5), hit_at(found, evidence, 10)),
+            (share_at(found, evidence, 5), share_at(found, evidence, 10)),
+        )
+
+    def record(self, category: int, hits: tuple[float, float], shares: tuple[float, float]) -> None:
+        """Count one question from its values at k=5 and k=10."""
+        for total, value in zip(
+            (self.hits5, self.hits10, self.share5, self.share10), (*hits, *shares), strict=True
         ):
             total[category] = total.get(category, 0.0) + value
         self.count[category] = self.count.get(category, 0) + 1

@@ -1,0 +1,380 @@
+"""Conversational recall on the LoCoMo development split (issue 19).
+
+Each conversation is stored as one session, each turn one record; every question
+that has evidence is asked in its conversation's session. A question counts as
+found at k when any evidence turn is among the first k turns ("R@k"); "share@k" is
+the share of its evidence turns found. Modes: the store's ``vector``, ``text`` and
+``hybrid`` search on ``Speaker: text`` records (as on main), and the new design:
+the indexed text of ``lance_context._index_text`` searched by both channels, fused
+by ``lance_context._fusion`` (``hybrid*``), plus the next-turn support (``recall``).
+Until the core stores an indexed text, the new design runs on a Lance dataset laid
+out as the store will be (see :class:`IndexedTurns`); :func:`recall_through_store`
+is where the real store takes over. Default embedder, no network; latency includes
+embedding the query.
+
+    .venv/bin/python tests/benchmarks/locomo.py [--quick] [--markdown FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("LANCE_LOG", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import lance
+import numpy as np
+import pyarrow as pa
+from common import FAIL, PASS, SKIP, Bench, Row, check, ms, p50
+from lance.query import MatchQuery
+from locomo_data import (
+    CATEGORIES,
+    HOW_TO_GET,
+    REPO,
+    Question,
+    Scores,
+    Split,
+    Turn,
+    chat_turn,
+    find_split,
+    hit_at,
+    load_split,
+    share_at,
+)
+
+from lance_context import ContextRecord, ContextStore, SentenceTransformerEmbedder
+from lance_context._fusion import FusionOptions, fuse, with_next_turn
+from lance_context._index_text import IndexTextOptions, index_texts
+
+QUICK_CONVERSATIONS = ("26", "30")
+Ranking = list[str]
+Hits = list[tuple[str, float]]
+Search = Callable[[Question], Ranking]
+
+
+# ---------------------------------------------------------------------- the store as on main
+def store_records(turns: Sequence[Turn]) -> list[ContextRecord]:
+    """Records of one conversation as a new user would store them: ``Speaker: text``."""
+    first = turns[0].speaker
+    return [
+        ContextRecord(
+            run_id=f"conv-{t.conversation}",
+            role="user" if t.speaker == first else "assistant",
+            text_payload=f"{t.speaker}: {t.text}",
+            metadata={"dia_id": t.dia_id, "speaker": t.speaker},
+        )
+        for t in turns
+    ]
+
+
+def build_store(path: str, split: Split) -> tuple[ContextStore, float]:
+    """The store with every conversation, and the seconds its adds took (model included)."""
+    store = ContextStore.open(path, embedder=SentenceTransformerEmbedder())
+    start = time.perf_counter()
+    for turns in split.turns.values():
+        store.add(store_records(turns))
+    return store, time.perf_counter() - start
+
+
+def store_search(store: ContextStore, mode: str) -> Search:
+    def search(q: Question) -> Ranking:
+        hits = store.search(q.text, k=10, mode=mode, run_id=f"conv-{q.conversation}")  # type: ignore[arg-type]
+        return [h.record.metadata["dia_id"] for h in hits]
+
+    return search
+
+
+def recall_through_store(store: ContextStore) -> Search | None:
+    """THE HOOK FOR THE INTEGRATED CORE: the new recall path through the real store.
+
+    Returns None while ``ContextStore`` has no ``recall``; the benchmark then runs
+    the emulation (:class:`IndexedTurns`). Once the core stores the indexed text
+    (built with ``IndexTextOptions()`` on append) and offers ``recall``, make this
+    return a search that calls it with k=10 and no neighbours, so the first 10
+    turns returned are the 10 best matches, and compare with the emulation's rows.
+    """
+    recall = getattr(store, "recall", None)
+    if recall is None:
+        return None
+
+    def search(q: Question) -> Ranking:
+        hits = recall(q.text, k=10, run_id=f"conv-{q.conversation}", neighbours=0)
+        return [h.record.metadata["dia_id"] for h in hits]
+
+    return search
+
+
+# ---------------------------------------------------------------------- the new design, emulated
+@dataclass
+class IndexedTurns:
+    """Records with an indexed text, in a Lance dataset laid out as the store will be.
+
+    ``indexed_text`` holds the text that is embedded and full-text indexed; the
+    stored message is not needed for ranking. Vector search is Lance's exact
+    prefiltered search (as the store does below its index threshold) and text search
+    Lance BM25 with the store's default INVERTED options.
+    """
+
+    ds: lance.LanceDataset
+    embedder: SentenceTransformerEmbedder
+    order: dict[str, list[str]]
+    fusion: FusionOptions
+    write_seconds: float
+
+    @classmethod
+    def build(cls, path: str, split: Split, options: IndexTextOptions | None = None) -> IndexedTurns:
+        embedder = SentenceTransformerEmbedder()
+        start = time.perf_counter()
+        tables = []
+        for name, turns in split.turns.items():
+            texts = index_texts([chat_turn(t) for t in turns], options)
+            vectors = embedder.embed_texts(texts)
+            tables.append(
+                pa.table(
+                    {
+                        "id": [t.dia_id for t in turns],
+                        "run_id": [f"conv-{name}"] * len(turns),
+                        "indexed_text": pa.array(texts, pa.large_string()),
+                        "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 384),
+                    }
+                )
+            )
+        seconds = time.perf_counter() - start
+        shutil.rmtree(path, ignore_errors=True)
+        ds = lance.write_dataset(pa.concat_tables(tables), path)
+        ds.create_scalar_index("run_id", "BITMAP")
+        ds.create_scalar_index("indexed_text", "INVERTED")
+        order = {f"conv-{c}": [t.dia_id for t in ts] for c, ts in split.turns.items()}
+        return cls(ds, embedder, order, FusionOptions(), seconds)
+
+    def channels(self, q: Question, which: Sequence[str] = ("vector", "text")) -> dict[str, Hits]:
+        """The chosen channels' top ``depth`` for the question (query embedding included)."""
+        where, depth = f"run_id = 'conv-{q.conversation}'", self.fusion.depth
+        out: dict[str, Hits] = {}
+        if "vector" in which:
+            out["vector"] = self._vector(q.text, where, depth)
+        if "text" in which:
+            out["text"] = self._text(q.text, where, depth)
+        return out
+
+    def _vector(self, query: str, where: str, depth: int) -> Hits:
+        vector = self.embedder.embed_texts([query])[0]
+        near = self.ds.to_table(
+            nearest={"column": "embedding", "q": vector, "k": depth, "metric": "cosine"},
+            filter=where,
+            prefilter=True,
+            columns=["id", "_distance"],
+        )
+        return [(i, 1.0 - d) for i, d in zip(near["id"].to_pylist(), near["_distance"].to_pylist())]
+
+    def _text(self, query: str, where: str, depth: int) -> Hits:
+        text = self.ds.to_table(
+            full_text_query=MatchQuery(query, "indexed_text"),
+            filter=where,
+            prefilter=True,
+            limit=depth,
+            columns=["id", "_score"],
+        )
+        return list(zip(text["id"].to_pylist(), text["_score"].to_pylist()))
+
+    def search(self, mode: str) -> Search:
+        def one(q: Question) -> Ranking:
+            got = self.channels(q, (mode,) if mode in ("vector", "text") else ("vector", "text"))
+            if mode in ("vector", "text"):
+                return [key for key, _ in got[mode][:10]]
+            fused = fuse(got, self.fusion)
+            if mode == "recall":
+                fused = with_next_turn(fused, self.next_of(q), self.fusion.next_turn_weight)
+            return [key for key, _ in fused.ranked(10)]
+
+        return one
+
+    def next_of(self, q: Question) -> dict[str, str | None]:
+        ids = self.order[f"conv-{q.conversation}"]
+        return {key: (ids[i + 1] if i + 1 < len(ids) else None) for i, key in enumerate(ids)}
+
+    def with_neighbours(self, q: Question, ranking: Ranking, hits: int) -> Ranking:
+        """The first ``hits`` matches, each followed by the turn before and after it."""
+        ids = self.order[f"conv-{q.conversation}"]
+        where = {key: i for i, key in enumerate(ids)}
+        out: dict[str, None] = {}
+        for key in ranking[:hits]:
+            at = where[key]
+            for i in (at, at - 1, at + 1):
+                if 0 <= i < len(ids):
+                    out.setdefault(ids[i])
+        return list(out)
+
+
+# ---------------------------------------------------------------------- measuring
+@dataclass
+class Measured:
+    scores: Scores
+    seconds: list[float]
+    turns: float = 10.0
+
+
+def measure(split: Split, search: Search) -> Measured:
+    scores, seconds = Scores.empty(), []
+    for q in split.questions:
+        start = time.perf_counter()
+        found = search(q)
+        seconds.append(time.perf_counter() - start)
+        scores.add(q.category, found, q.evidence)
+    return Measured(scores, seconds)
+
+
+def measure_neighbours(split: Split, lab: IndexedTurns) -> Measured:
+    """R@k where k counts matches and each match brings the turns before and after it.
+
+    Not comparable with the other rows: "R@5" here looks at up to 15 turns.
+    """
+    scores, turns = Scores.empty(), []
+    search = lab.search("recall")
+    for q in split.questions:
+        ranking = search(q)
+        five, ten = lab.with_neighbours(q, ranking, 5), lab.with_neighbours(q, ranking, 10)
+        turns.append(len(five))
+        hits = tuple(hit_at(f, q.evidence, len(f)) for f in (five, ten))
+        shares = tuple(share_at(f, q.evidence, len(f)) for f in (five, ten))
+        scores.record(q.category, hits, shares)  # type: ignore[arg-type]
+    return Measured(scores, [], float(np.mean(turns)))
+
+
+def table(results: dict[str, Measured]) -> str:
+    head = "| mode | R@5 | R@10 | share@5 | share@10 | p50 ms | " + " | ".join(
+        f"{c} {n}" for c, n in CATEGORIES.items()
+    )
+    lines = [head + " |", "|" + "---|" * (6 + len(CATEGORIES))]
+    for mode, m in results.items():
+        s = m.scores
+        cats = " | ".join(f"{s.mean('hits5', c):.3f} / {s.mean('hits10', c):.3f}" for c in CATEGORIES)
+        latency = f"{ms(p50(m.seconds)):.1f}" if m.seconds else "-"
+        lines.append(
+            f"| {mode} | {s.mean('hits5'):.3f} | {s.mean('hits10'):.3f} | {s.mean('share5'):.3f} | "
+            f"{s.mean('share10'):.3f} | {latency} | {cats} |"
+        )
+    return "\n".join(lines)
+
+
+def category_gaps(results: dict[str, Measured], fused: str, channels: Sequence[str]) -> float:
+    """The smallest margin, over categories and k in (5, 10), of ``fused`` over its best channel."""
+    gaps = []
+    for c in CATEGORIES:
+        for which in ("hits5", "hits10"):
+            best = max(results[ch].scores.mean(which, c) for ch in channels)
+            gaps.append(results[fused].scores.mean(which, c) - best)
+    return min(gaps)
+
+
+def embed_seconds(split: Split, texts: Callable[[list[Turn]], list[str]]) -> float:
+    """Seconds the default model takes to embed every turn's text (warm model)."""
+    embedder = SentenceTransformerEmbedder()
+    embedder.embed_texts(["warm up"])
+    start = time.perf_counter()
+    for turns in split.turns.values():
+        embedder.embed_texts(texts(turns))
+    return time.perf_counter() - start
+
+
+def run_all(bench: Bench, split: Split) -> dict[str, Measured]:
+    """Every mode on the split: the store as on main, then the new design."""
+    store, _ = build_store(bench.path("locomo-store.lance"), split)
+    results: dict[str, Measured] = {}
+    for mode in ("vector", "text", "hybrid"):
+        store_search(store, mode)(split.questions[0])  # warm caches and the model
+        results[f"{mode} (main: 'Speaker: text', RRF)"] = measure(split, store_search(store, mode))
+    lab = IndexedTurns.build(bench.path("locomo-indexed.lance"), split)
+    for mode in ("vector", "text", "hybrid", "recall"):
+        lab.search(mode)(split.questions[0])
+        results[f"{mode}* (indexed text, z-score fusion)"] = measure(split, lab.search(mode))
+    integrated = recall_through_store(store)
+    if integrated is not None:
+        results["recall (through the store)"] = measure(split, integrated)
+    results["recall*, 5/10 matches each with ±1 turn (≤15/30 turns)"] = measure_neighbours(split, lab)
+    return results
+
+
+def locomo_recall(bench: Bench) -> None:
+    """The workload: recall per mode and category, latency, and the issue's targets."""
+    folder = find_split()
+    if folder is None:
+        print(HOW_TO_GET)
+        bench.skips.append("LoCoMo recall: development split not found (see the message above)")
+        bench.add(Row("LoCoMo recall (issue 19)", None, "recall", status=SKIP, note="split not found"))
+        return
+    split = load_split(folder, QUICK_CONVERSATIONS) if bench.quick else load_split(folder)
+    results = run_all(bench, split)
+    print(f"\nLoCoMo dev: {len(split.questions)} questions, {split.turn_count} turns\n{table(results)}\n")
+    keys = list(results)
+    main_keys, new = keys[:3], keys[3:7]
+    for key in keys:
+        s = results[key].scores
+        note = f"R@10 {s.mean('hits10'):.3f}, share@5/10 {s.mean('share5'):.3f}/{s.mean('share10'):.3f}"
+        bench.add(Row(f"LoCoMo dev R@5, {key}", s.mean("hits5"), "recall", note=note))
+    recall = results[new[3]].scores
+    bench.add(
+        check(
+            Row("LoCoMo dev recall* R@5 / R@10 (k counts turns)", recall.mean("hits5"), "recall",
+                target="19.1", goal="R@5 ≥ 0.80, R@10 ≥ 0.90", note=f"R@10 {recall.mean('hits10'):.3f}"),
+            recall.mean("hits5") >= 0.80 and recall.mean("hits10") >= 0.90,
+        )
+    )  # fmt: skip
+    for fused, channels in ((new[2], new[:2]), (keys[2], main_keys[:2])):
+        gap = category_gaps(results, fused, channels)
+        row = Row(f"{fused}: worst margin over its best channel, any category, k=5/10", gap, "recall",
+                  target="19.2", goal="≥ 0 in every category")  # fmt: skip
+        bench.add(check(row, gap >= -1e-9) if fused == new[2] else row)
+    latency = ms(p50(results[new[3]].seconds))
+    bench.add(
+        check(
+            Row("LoCoMo recall* p50 per query, query embedding included", latency, "ms",
+                "hybrid on main (same run)", ms(p50(results[keys[2]].seconds)), target="19.3", goal="≤ 20 ms"),
+            latency <= 20,
+        )
+    )  # fmt: skip
+    before = embed_seconds(split, lambda ts: [f"{t.speaker}: {t.text}" for t in ts])
+    after = embed_seconds(split, lambda ts: index_texts([chat_turn(t) for t in ts]))
+    n = split.turn_count
+    bench.add(
+        check(
+            Row(f"embedding {n:,} turns on append: indexed text vs 'Speaker: text'", ms(after) / n, "ms",
+                "'Speaker: text'", ms(before) / n, target="19.4", goal="not slower (ratio ≤ 1.1)"),
+            after <= 1.1 * before,
+        )
+    )  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help=f"conversations {', '.join(QUICK_CONVERSATIONS)} only"
+    )
+    parser.add_argument(
+        "--root", default=str(REPO / ".bench" / "locomo"), help="scratch folder (git-ignored)"
+    )
+    args = parser.parse_args()
+    root = Path(args.root)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    bench = Bench(root=root, quick=args.quick)
+    locomo_recall(bench)
+    shutil.rmtree(root, ignore_errors=True)
+    missed = [r.workload for r in bench.rows if r.status == FAIL]
+    print("locomo: PASS" if not missed else "locomo: FAIL " + "; ".join(missed))
+    return 0 if all(r.status in (PASS, "info", SKIP) for r in bench.rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
