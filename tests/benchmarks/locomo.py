@@ -53,7 +53,7 @@ from locomo_data import (
 
 from lance_context import ContextRecord, ContextStore, SentenceTransformerEmbedder
 from lance_context._fusion import FusionOptions, fuse, with_next_turn
-from lance_context._index_text import IndexTextOptions, index_texts
+from lance_context._index_text import ChatIndexing, index_texts
 
 QUICK_CONVERSATIONS = ("26", "30")
 Ranking = list[str]
@@ -118,8 +118,9 @@ def recall_through_store(store: ContextStore) -> Search | None:
 class IndexedTurns:
     """Records with an indexed text, in a Lance dataset laid out as the store will be.
 
-    ``indexed_text`` holds the text that is embedded and full-text indexed; the
-    stored message is not needed for ranking. Vector search is Lance's exact
+    ``indexed_text`` holds the full-text channel's text and ``embedding`` the vector
+    of the short embedded text (both from :class:`ChatIndexing`); the stored
+    message is not needed for ranking. Vector search is Lance's exact
     prefiltered search (as the store does below its index threshold) and text search
     Lance BM25 with the store's default INVERTED options.
     """
@@ -131,13 +132,14 @@ class IndexedTurns:
     write_seconds: float
 
     @classmethod
-    def build(cls, path: str, split: Split, options: IndexTextOptions | None = None) -> IndexedTurns:
+    def build(cls, path: str, split: Split, indexing: ChatIndexing | None = None) -> IndexedTurns:
+        indexing = indexing or ChatIndexing()
         embedder = SentenceTransformerEmbedder()
         start = time.perf_counter()
         tables = []
         for name, turns in split.turns.items():
-            texts = index_texts([chat_turn(t) for t in turns], options)
-            vectors = embedder.embed_texts(texts)
+            texts, embedded = indexing.texts([chat_turn(t) for t in turns])
+            vectors = embedder.embed_texts(embedded)
             tables.append(
                 pa.table(
                     {
@@ -218,9 +220,12 @@ class IndexedTurns:
 # ---------------------------------------------------------------------- measuring
 @dataclass
 class Measured:
+    """Recall sums and per-query seconds of one mode (and the lab that ran it, if any)."""
+
     scores: Scores
     seconds: list[float]
     turns: float = 10.0
+    lab: IndexedTurns | None = None
 
 
 def measure(split: Split, search: Search) -> Measured:
@@ -297,11 +302,41 @@ def run_all(bench: Bench, split: Split) -> dict[str, Measured]:
     for mode in ("vector", "text", "hybrid", "recall"):
         lab.search(mode)(split.questions[0])
         results[f"{mode}* (indexed text, z-score fusion)"] = measure(split, lab.search(mode))
+        results[f"{mode}* (indexed text, z-score fusion)"].lab = lab
     integrated = recall_through_store(store)
     if integrated is not None:
         results["recall (through the store)"] = measure(split, integrated)
     results["recall*, 5/10 matches each with ±1 turn (≤15/30 turns)"] = measure_neighbours(split, lab)
     return results
+
+
+def session_latency(split: Split, results: dict[str, Measured], key: str) -> dict[tuple[str, int], float]:
+    """p50 of the recall path on the largest session, with torch's default threads and one.
+
+    A one-query forward pass of MiniLM is tiny: on 2 shared, busy cores two intra-op
+    threads wait on each other (measured 57 ms per query embedding, against 9 ms
+    with one thread), so both are reported.
+    """
+    import torch
+
+    largest = max(split.turns, key=lambda c: len(split.turns[c]))
+    size = len(split.turns[largest])
+    lab = results[key].lab
+    assert lab is not None
+    asked = [q for q in split.questions if q.conversation == largest]
+    search = lab.search("recall")
+    out: dict[tuple[str, int], float] = {}
+    default = torch.get_num_threads()
+    for label, threads in ((f"torch default ({default} threads)", default), ("1 torch thread", 1)):
+        torch.set_num_threads(threads)
+        try:
+            search(asked[0])
+            out[(label, size)] = ms(
+                p50(measure(Split({largest: split.turns[largest]}, asked, 0), search).seconds)
+            )
+        finally:
+            torch.set_num_threads(default)
+    return out
 
 
 def locomo_recall(bench: Bench) -> None:
@@ -334,24 +369,31 @@ def locomo_recall(bench: Bench) -> None:
         row = Row(f"{fused}: worst margin over its best channel, any category, k=5/10", gap, "recall",
                   target="19.2", goal="≥ 0 in every category")  # fmt: skip
         bench.add(check(row, gap >= -1e-9) if fused == new[2] else row)
-    latency = ms(p50(results[new[3]].seconds))
-    bench.add(
-        check(
-            Row("LoCoMo recall* p50 per query, query embedding included", latency, "ms",
-                "hybrid on main (same run)", ms(p50(results[keys[2]].seconds)), target="19.3", goal="≤ 20 ms"),
-            latency <= 20,
+    latency = session_latency(split, results, new[3])
+    for threads, value in latency.items():
+        row = Row(
+            f"recall* p50 per query on the {threads[1]}-turn session, query embedding included, {threads[0]}",
+            value,
+            "ms",
+            target="19.3",
+            goal="≤ 20 ms",
         )
-    )  # fmt: skip
+        bench.add(check(row, value <= 20))
     before = embed_seconds(split, lambda ts: [f"{t.speaker}: {t.text}" for t in ts])
-    after = embed_seconds(split, lambda ts: index_texts([chat_turn(t) for t in ts]))
+    after = embed_seconds(split, lambda ts: ChatIndexing().texts([chat_turn(t) for t in ts])[1])
+    single = embed_seconds(split, lambda ts: index_texts([chat_turn(t) for t in ts]))
     n = split.turn_count
-    bench.add(
-        check(
-            Row(f"embedding {n:,} turns on append: indexed text vs 'Speaker: text'", ms(after) / n, "ms",
-                "'Speaker: text'", ms(before) / n, target="19.4", goal="not slower (ratio ≤ 1.1)"),
-            after <= 1.1 * before,
-        )
-    )  # fmt: skip
+    row = Row(
+        f"model time per appended turn ({n:,} turns): embedded text vs 'Speaker: text'",
+        ms(after) / n,
+        "ms",
+        "'Speaker: text' (main)",
+        ms(before) / n,
+        target="19.4",
+        goal="not slower (ratio ≤ 1.1)",
+        note=f"embedding the full indexed text instead: {ms(single) / n:.2f} ms",
+    )
+    bench.add(check(row, after <= 1.1 * before))
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from lance_context._index_text import (
+    ChatIndexing,
     ChatTurn,
     IndexTextOptions,
     format_time,
@@ -97,3 +98,14 @@ def test_no_context_needed_ignores_history() -> None:
 def test_bad_options_are_refused(options: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         IndexTextOptions(**options)
+
+
+def test_chat_indexing_gives_a_full_text_and_a_short_embedded_text() -> None:
+    full, embedded = ChatIndexing().texts([ASK, ANSWER])
+    assert full == index_texts([ASK, ANSWER])
+    assert embedded == [
+        "[1:56 pm on 8 May, 2023] Mel: Where did you go?",
+        "[1:56 pm on 8 May, 2023] Caro: Paris! [shares a photo of the Eiffel tower]",
+    ]
+    history_full, _ = ChatIndexing().texts([ANSWER], history=[ASK])
+    assert history_full == [full[1]]
