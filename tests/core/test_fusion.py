@@ -51,8 +51,8 @@ def test_default_fusion_weights_text_over_vector() -> None:
     assert keys(fused) == ["a", "b", "c", "d"]
     t, t_floor = normalise(TEXT, "zscore")
     v, _ = normalise(VECTOR, "zscore")
-    assert fused.scores["d"] == pytest.approx(0.7 * t_floor + 0.3 * v["d"])
-    assert fused.scores["a"] == pytest.approx(0.7 * t["a"] + 0.3 * normalise(VECTOR, "zscore")[1])
+    assert fused.scores["d"] == pytest.approx(0.8 * t_floor + 0.2 * v["d"])
+    assert fused.scores["a"] == pytest.approx(0.8 * t["a"] + 0.2 * normalise(VECTOR, "zscore")[1])
 
 
 def test_weights_decide_which_channel_leads() -> None:
@@ -87,7 +87,7 @@ def test_rrf_matches_the_formula_and_weights() -> None:
     assert fused.scores["d"] == pytest.approx(1 / 63)
     weighted = rrf({"text": TEXT, "vector": VECTOR}, k=0, weights={"text": 2.0})
     assert weighted.scores == pytest.approx({"a": 2.0, "b": 1.0, "c": 2 / 3})
-    assert fuse({"text": TEXT}, FusionOptions(method="rrf", rrf_k=0)).scores["a"] == pytest.approx(0.7)
+    assert fuse({"text": TEXT}, FusionOptions(method="rrf", rrf_k=0)).scores["a"] == pytest.approx(0.8)
 
 
 def test_ties_keep_channel_order() -> None:
