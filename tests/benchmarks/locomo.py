@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -48,6 +49,7 @@ from locomo_data import (
     find_split,
     hit_at,
     load_split,
+    parse_when,
     share_at,
 )
 
@@ -93,21 +95,40 @@ def store_search(store: ContextStore, mode: str) -> Search:
     return search
 
 
-def recall_through_store(store: ContextStore) -> Search | None:
-    """THE HOOK FOR THE INTEGRATED CORE: the new recall path through the real store.
+def chat_records(turns: Sequence[Turn]) -> list[ContextRecord]:
+    """Records as a chat adapter will write them once the core has an indexed text:
+    the message as it was said, the speaker's name, the session time and the caption."""
+    first = turns[0].speaker
+    return [
+        ContextRecord(
+            run_id=f"conv-{t.conversation}",
+            role="user" if t.speaker == first else "assistant",
+            text_payload=t.text,
+            created_at=(parse_when(t.when) or datetime(2000, 1, 1)).replace(tzinfo=timezone.utc),
+            metadata={"dia_id": t.dia_id, "speaker": t.speaker, "caption": t.caption},
+        )
+        for t in turns
+    ]
 
-    Returns None while ``ContextStore`` has no ``recall``; the benchmark then runs
-    the emulation (:class:`IndexedTurns`). Once the core stores the indexed text
-    (built with ``IndexTextOptions()`` on append) and offers ``recall``, make this
-    return a search that calls it with k=10 and no neighbours, so the first 10
-    turns returned are the 10 best matches, and compare with the emulation's rows.
+
+def recall_through_store(path: str, split: Split) -> Search | None:
+    """THE HOOK FOR THE INTEGRATED CORE: the recall path through the real store.
+
+    Returns None while ``ContextStore`` has no ``recall`` (the benchmark then reports
+    the emulation, :class:`IndexedTurns`, alone). Once it has one: open the store with
+    the chat indexing (``ChatIndexing()``: speaker from ``metadata["speaker"]``, time
+    from ``created_at``, caption from ``metadata["caption"]``; adjust the keyword to
+    the core's), add :func:`chat_records`, and ask ``recall`` for 10 turns without
+    neighbours, so the rows compare with the emulation's ``recall*`` row.
     """
-    recall = getattr(store, "recall", None)
-    if recall is None:
+    if not hasattr(ContextStore, "recall"):
         return None
+    store = ContextStore.open(path, embedder=SentenceTransformerEmbedder())  # + the chat indexing option
+    for turns in split.turns.values():
+        store.add(chat_records(turns))
 
     def search(q: Question) -> Ranking:
-        hits = recall(q.text, k=10, run_id=f"conv-{q.conversation}", neighbours=0)
+        hits = store.recall(q.text, k=10, run_id=f"conv-{q.conversation}", neighbours=0)  # type: ignore[attr-defined]
         return [h.record.metadata["dia_id"] for h in hits]
 
     return search
@@ -303,7 +324,7 @@ def run_all(bench: Bench, split: Split) -> dict[str, Measured]:
         lab.search(mode)(split.questions[0])
         results[f"{mode}* (indexed text, z-score fusion)"] = measure(split, lab.search(mode))
         results[f"{mode}* (indexed text, z-score fusion)"].lab = lab
-    integrated = recall_through_store(store)
+    integrated = recall_through_store(bench.path("locomo-recall.lance"), split)
     if integrated is not None:
         results["recall (through the store)"] = measure(split, integrated)
     results["recall*, 5/10 matches each with ±1 turn (≤15/30 turns)"] = measure_neighbours(split, lab)
