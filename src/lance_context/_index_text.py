@@ -63,8 +63,8 @@ class IndexTextOptions:
 
     time: bool = True
     """Start with the turn's time, ``"[1:56 pm on 8 May, 2023]"``: questions ask
-    "what did X do on 1 February, 2023". Off: BM25 0.717; on the message alone it
-    also lifts the vector channel from 0.42 to 0.45."""
+    "what did X do on 1 February, 2023". Off: BM25 0.717. On the embedded line,
+    time and caption together lift the vector channel from 0.418 to 0.446."""
 
     caption: bool = True
     """Append an image's caption, ``"[shares a photo of a dog]"``: what a shared
