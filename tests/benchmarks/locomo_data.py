@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 DEV_CONVERSATIONS = ("26", "30", "41", "42", "43")
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
 HOW_TO_GET = (
-    "LoCoMo development split not found. Get data/locomo10.zip from the public repository "
-    "snap-research/locomo (https://github.com/snap-research/locomo), and put the conversations "
+    "LoCoMo development split not found. Get data/locomo10.zip from the public GitHub repository "
+    "snap-research/locomo, and put the conversations "
     "with sample_id conv-26, conv-30, conv-41, conv-42 and conv-43 (the development split), each "
     "as <number>.json holding that conversation's 'conversation' object plus its 'qa' list, in "
     "../shared/benchmarks/locomo-dev/ beside the repository, or point $LOCOMO_DIR at the folder. "
