@@ -31,6 +31,7 @@ from lance_context._index_text import IndexTextOptions, index_texts
 LAB = REPO / ".bench" / "locomo-lab"
 DEFAULT = IndexTextOptions()
 LINE = IndexTextOptions(context_turns=0, repeat_message=False)
+SHORT = IndexTextOptions(time=False, context_turns=0, repeat_message=False)
 SPEAKER_ONLY = IndexTextOptions(time=False, caption=False, context_turns=0, repeat_message=False)
 PLAIN_RRF = FusionOptions(method="rrf", weights={"text": 1.0, "vector": 1.0}, depth=40)
 
@@ -76,8 +77,11 @@ ATTEMPTS: list[Attempt] = [
     Attempt("two texts (vector: + 1 context turn), z-score 0.7/0.3", vector=IndexTextOptions(context_turns=1, repeat_message=False), fusion=Z7),
     Attempt("two texts (vector: time+speaker+caption), z-score 0.7/0.3", vector=LINE, fusion=Z7),
     Attempt("two texts, z-score 0.7/0.3, next turn 0.3", vector=LINE, fusion=Z7, next_turn=0.3),
-    Attempt("DEFAULT hybrid: two texts, z-score 0.8/0.2", vector=LINE),
-    Attempt("DEFAULT recall: two texts, z-score 0.8/0.2, next turn 0.3", vector=LINE, next_turn=0.3),
+    Attempt("two texts (vector: time+speaker+caption), z-score 0.8/0.2", vector=LINE),
+    Attempt("two texts (vector: time+speaker+caption), z-score 0.8/0.2, next turn 0.3", vector=LINE, next_turn=0.3),
+    Attempt("two texts (vector: speaker+caption), z-score 0.7/0.3", vector=SHORT, fusion=Z7),
+    Attempt("DEFAULT hybrid: two texts (vector: speaker+caption), z-score 0.8/0.2", vector=SHORT),
+    Attempt("DEFAULT recall: the same + next turn 0.3", vector=SHORT, next_turn=0.3),
 ]  # fmt: skip
 
 
