@@ -99,9 +99,7 @@ def test_next_turn_support_lifts_a_turn_before_a_strong_one() -> None:
     fused = FusedScores({"t1": 1.0, "t3": 0.9, "t4": 0.0}, floor=-1.0, order=("t1", "t3", "t4"))
     next_of = {"t1": "t9", "t2": "t3", "t3": "t4", "t4": None}
     supported = with_next_turn(fused, next_of, 0.5)
-    assert supported.scores == pytest.approx(
-        {"t1": 1.0 - 0.5, "t2": -1.0 + 0.45, "t3": 0.9, "t4": 0.0 - 0.5}
-    )
+    assert supported.scores == pytest.approx({"t1": 1.0 - 0.5, "t2": -1.0 + 0.45, "t3": 0.9, "t4": 0.0 - 0.5})
     assert keys(supported) == ["t3", "t1", "t4", "t2"]
     assert with_next_turn(fused, next_of, 0.0) is fused
 
