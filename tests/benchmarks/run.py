@@ -31,6 +31,7 @@ import agent_graph
 import bulk
 import embedder_cost
 import grown
+import locomo
 import reads
 import vectors
 import writes
@@ -52,6 +53,8 @@ WORKLOADS = (
     "graph-loop",
     "vectors",
     "embedder",
+    # issue 19: conversational recall on the LoCoMo development split
+    "locomo",
 )
 LANGGRAPH = Path(__file__).with_name("bench_langgraph.py")
 
@@ -154,6 +157,7 @@ def main() -> int:
         "graph-loop": lambda: agent_graph.agent_loop_store(bench),
         "vectors": lambda: vectors.vector_search(bench, _large(bench, loaded)),
         "embedder": lambda: embedder_cost.embedder_costs(bench),
+        "locomo": lambda: locomo.locomo_recall(bench),
     }
     started = time.perf_counter()
     for name in WORKLOADS:
