@@ -16,6 +16,7 @@ from ._arrow import table_to_records
 from ._dataset import MAIN_BRANCH
 from ._errors import InvalidFilterError, ReadOnlyError, VersionNotFoundError
 from ._filters import in_
+from ._reader import record_columns
 from ._records import ContextRecord
 from ._state import StoreState
 from ._versions import RecordChanges, VersionDiff, VersionInfo, list_versions, record_changes
@@ -214,7 +215,9 @@ class History:
         ids = sorted({record_id for record_id, _ in keys})
         found = []
         for start in range(0, len(ids), 1000):
-            table = ds.to_table(filter=in_("id", ids[start : start + 1000]))
+            table = ds.to_table(
+                filter=in_("id", ids[start : start + 1000]), columns=record_columns(ds.schema)
+            )
             pairs = zip(table.column("id").to_pylist(), table.column("seq").to_pylist(), strict=True)
             mask = pa.array([pair in keys for pair in pairs], pa.bool_())
             found.append(table.filter(mask))

@@ -39,7 +39,7 @@ log = logging.getLogger("lance_context")
 INDEXES: tuple[tuple[str, Literal["BITMAP", "BTREE", "INVERTED"]], ...] = (
     ("run_id", "BITMAP"),
     ("id", "BTREE"),
-    ("text_payload", "INVERTED"),
+    ("search_text", "INVERTED"),
 )
 VECTOR_INDEX = "embedding_idx"
 
@@ -157,7 +157,7 @@ class Maintainer:
         if missing:
             if facts.rows >= policy.scalar_refresh_rows:
                 handle.write(ensure_indexes, "build the store's indexes", retry=False)
-        elif facts.unindexed("text_payload_idx") >= policy.refresh_unindexed_rows:
+        elif facts.unindexed("search_text_idx") >= policy.refresh_unindexed_rows:
             handle.write(lambda ds: ds.optimize.optimize_indices(), "refresh indexes", retry=False)
         elif merged is not None and merged >= policy.scalar_refresh_rows:
             scalar = ["run_id_idx", "id_idx"]

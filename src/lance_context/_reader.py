@@ -17,7 +17,7 @@ import lance
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._arrow import table_to_records
+from ._arrow import WRITE_ONLY, table_to_records
 from ._dataset import DatasetHandle
 from ._errors import InvalidFilterError
 from ._filters import and_, compile_where, eq, in_, sql_string, time_range
@@ -32,8 +32,8 @@ _HEAD_MAX = 4
 
 
 def record_columns(schema: pa.Schema, *, with_vectors: bool = True) -> list[str]:
-    """The columns a read needs to build records (never the filter-only JSONB copy)."""
-    skip = {"metadata_index"} if with_vectors else {"metadata_index", "embedding"}
+    """The columns a read needs to build records (never what is written only for search)."""
+    skip = set(WRITE_ONLY) if with_vectors else {*WRITE_ONLY, "embedding"}
     return [name for name in schema.names if name not in skip]
 
 

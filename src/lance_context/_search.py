@@ -254,7 +254,7 @@ class Searcher:
             return _Ranked([], [], [])
         table = self._state.handle.call(
             lambda: ds.to_table(
-                full_text_query=MatchQuery(text, "text_payload"),
+                full_text_query=MatchQuery(text, "search_text"),
                 filter=sql,
                 prefilter=True,
                 limit=k,

@@ -32,8 +32,8 @@ def main() -> None:
     from langgraph.checkpoint.sqlite import SqliteSaver
     from sqlalchemy import create_engine
 
+    from lance_context import ContextStore
     from lance_context.adapters import LANGCHAIN_HISTORY
-from lance_context import ContextStore
     from lance_context.langchain import LanceChatMessageHistory
     from lance_context.langgraph import LanceCheckpointSaver
 
