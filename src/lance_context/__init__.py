@@ -38,7 +38,10 @@ from ._errors import (
     UnsupportedContentError,
     VersionNotFoundError,
 )
+from ._fusion import FusionOptions
 from ._policies import CachePolicy, CompactionPolicy, IndexPolicy, StoreLimits
+from ._recall import RecallOptions
+from ._recollect import Recall
 from ._records import ContextRecord, Relationship, StateMetadata
 from ._search import SearchHit
 from ._store import DEFAULT_EMBEDDER, ContextStore
@@ -59,6 +62,7 @@ __all__ = [
     "EmbedderUnavailableError",
     "EmbeddingError",
     "ForkSafetyError",
+    "FusionOptions",
     "HashingEmbedder",
     "IndexPolicy",
     "InvalidFilterError",
@@ -70,6 +74,8 @@ __all__ = [
     "PayloadTooLargeError",
     "ReadOnlyError",
     "ReadOnlyVersionError",
+    "Recall",
+    "RecallOptions",
     "Relationship",
     "SchemaVersionError",
     "SearchError",

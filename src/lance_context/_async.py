@@ -89,6 +89,7 @@ class AsyncContextStore:
     run_ids = forward(ContextStore.run_ids)
     outline = forward(ContextStore.outline)
     search = forward(ContextStore.search)
+    recall = forward(ContextStore.recall)
     version = forward(ContextStore.version)
     versions = forward(ContextStore.versions)
     changes_between = forward(ContextStore.changes_between)

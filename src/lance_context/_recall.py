@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ._fusion import FusedScores, FusionOptions, fuse, with_next_turn
@@ -81,7 +81,7 @@ def next_turns(order: Sequence[str]) -> dict[str, str | None]:
 
 
 def rank_for_recall(
-    rankings: dict[str, Sequence[tuple[str, float]]],
+    rankings: Mapping[str, Sequence[tuple[str, float]]],
     order: Sequence[str],
     options: RecallOptions | None = None,
 ) -> FusedScores:

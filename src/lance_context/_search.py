@@ -5,11 +5,14 @@ final ``k`` rows are then taken from the same snapshot, so a search reads whole
 records, binaries included, for its hits and nothing else. Every channel filters
 *before* the top-k is cut (``prefilter=True``): a search in one session never returns,
 or misses because of, another session's records. Lance cannot run a vector and a
-full-text query in one scan, so hybrid search runs both and fuses the rankings here.
+full-text query in one scan, so hybrid search runs both and fuses the rankings
+(``_fusion``: z-scores mixed with weights measured on conversation, where hybrid then
+never ranks below its better channel).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +26,7 @@ from lance.query import MatchQuery
 
 from ._arrow import table_to_records
 from ._errors import SearchError
+from ._fusion import FusionOptions, fuse
 from ._history import History
 from ._maintenance import VECTOR_INDEX, Maintainer
 from ._reader import filter_sql, record_columns
@@ -101,6 +105,10 @@ class _Ranked:
     scores: list[float]
     vectors: Vector | None = None
 
+    def pairs(self) -> list[tuple[str, float]]:
+        """``(id, score)`` best first."""
+        return list(zip(self.ids, self.scores, strict=True))
+
 
 class Searcher:
     """Runs searches against one store as it reads."""
@@ -128,6 +136,7 @@ class Searcher:
         lambda_mult: float = 0.5,
         vector: Any = None,
         alpha: float | None = None,
+        fusion: FusionOptions | None = None,
     ) -> list[SearchHit]:
         """Find the records most relevant to ``query``; see ``ContextStore.search``."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -156,17 +165,19 @@ class Searcher:
                     [ranked.scores[i] for i in chosen],
                 )
             return self._hits(ds, ranked.ids[:k], {"vector": ranked}, ranked.scores[:k])
-        channels = {
-            "vector": self._vector(ds, query_vector, sql, fetch),
-            "text": self._text(ds, _as_text(query), sql, fetch),
-        }
-        if alpha is None:
-            fused = rrf_fuse({name: ranked.ids for name, ranked in channels.items()})
-        else:
+        options = fusion or FusionOptions()
+        if alpha is not None:
             weights = {"vector": float(alpha), "text": 1.0 - float(alpha)}
-            fused = weighted_fuse({name: (ranked.ids, weights[name]) for name, ranked in channels.items()})
-        best = sorted((i for i in fused if fused[i] > 0), key=lambda i: (-fused[i], i))[:k]
-        return self._hits(ds, best, channels, [fused[i] for i in best])
+            options = dataclasses.replace(options, weights=weights)
+        channels = self.channels(ds, _as_text(query), query_vector, sql, max(fetch_k or options.depth, k))
+        best = fuse({name: r.pairs() for name, r in channels.items()}, options).ranked(k)
+        return self._hits(ds, [key for key, _ in best], channels, [score for _, score in best])
+
+    def channels(
+        self, ds: lance.LanceDataset, text: str, vector: Vector, sql: str | None, depth: int
+    ) -> dict[str, _Ranked]:
+        """Both channels' top ``depth`` candidates (ids, row ids, scores), filtered first."""
+        return {"vector": self._vector(ds, vector, sql, depth), "text": self._text(ds, text, sql, depth)}
 
     # ------------------------------------------------------------------ channels
     def _nearest(self, ds: lance.LanceDataset, vector: Vector, sql: str | None, k: int) -> dict[str, Any]:

@@ -20,6 +20,9 @@ imports a private module).
   a conversation as its window needs.
 - **Messages.** :func:`sniff_mime`, :func:`canonical_base64` (lifting inline images out
   of messages into binary payloads) and :func:`monotonic_times` (ordered timestamps).
+- **Indexing conversation.** :class:`ChatIndexing` builds, once per appended turn, the
+  text the full-text index holds (speaker, time, earlier turns) and the text embedded
+  (``Speaker: text``), set on records as ``search_text`` / ``embed_text``.
 - **Retrieval.** :data:`SearchMode`, :func:`rrf_fuse`, :func:`weighted_fuse`,
   :func:`mmr_select`, :func:`embed_query` and :func:`to_matrix` (checks an embedder's output).
 
@@ -36,6 +39,7 @@ from __future__ import annotations
 from ._async import async_twin
 from ._cache import SessionCache
 from ._embedders import embed_query, to_matrix
+from ._index_text import ChatIndexing, ChatTurn, IndexTextOptions, index_texts
 from ._media import canonical_base64, monotonic_times, sniff_mime
 from ._namespaces import (
     CONTEXT,
@@ -63,6 +67,9 @@ from ._window import fit_window, group_exchanges, newest_window
 
 __all__ = [
     "CONTEXT",
+    "ChatIndexing",
+    "ChatTurn",
+    "IndexTextOptions",
     "LANGCHAIN_CACHE",
     "LANGCHAIN_HISTORY",
     "LANGCHAIN_KV",
@@ -86,6 +93,7 @@ __all__ = [
     "embed_query",
     "fit_window",
     "group_exchanges",
+    "index_texts",
     "mmr_select",
     "monotonic_times",
     "namespace_of",

@@ -1,0 +1,126 @@
+"""``recall()``: what in a conversation is relevant to a query, as whole moments of it.
+
+Both search channels rank the session's turns; their scores are fused and each turn
+gets part of the score of the turn after it (:mod:`._recall`); the best ``k`` matches
+then come back with the turns around them, read in one take from the same snapshot.
+Measured on the LoCoMo development split (``docs/recall.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ._arrow import table_to_records
+from ._errors import SearchError
+from ._history import History
+from ._reader import Outline, Reader, filter_sql, record_columns
+from ._recall import RecallOptions, rank_for_recall, with_neighbours
+from ._records import ContextRecord
+from ._search import Searcher
+from ._state import StoreState
+
+__all__ = ["Recall", "Recaller"]
+
+
+@dataclass(frozen=True)
+class Recall:
+    """One match of :meth:`ContextStore.recall` and the turns that come with it.
+
+    Attributes:
+        match: The matching record.
+        score: Its fused score (larger is better).
+        turns: The match and its neighbouring turns in conversation order, less those a
+            better match already returned (so the match itself may be missing).
+
+    Example:
+        >>> [t.text for t in store.recall("where did we go?", run_id="chat")[0].turns]  # doctest: +SKIP
+        ['Where did you go in May?', 'Lisbon, for the tiles.', 'Lovely!']
+    """
+
+    match: ContextRecord
+    score: float
+    turns: tuple[ContextRecord, ...]
+
+
+class Recaller:
+    """Runs recall against one store as it reads."""
+
+    def __init__(self, state: StoreState, history: History, reader: Reader, searcher: Searcher) -> None:
+        """Recall through ``searcher``'s channels and ``reader``'s outlines of ``state``'s store."""
+        self._state, self._history, self._reader, self._searcher = state, history, reader, searcher
+
+    def recall(
+        self,
+        query: str,
+        *,
+        run_id: str | None,
+        k: int | None,
+        before: int | None,
+        after: int | None,
+        roles: str | Iterable[str] | None,
+        since: datetime | None,
+        until: datetime | None,
+        where: Mapping[Any, Any] | None,
+        vector: Any,
+        version: int | str | None,
+        options: RecallOptions | None,
+    ) -> list[Recall]:
+        """See ``ContextStore.recall``."""
+        if not isinstance(query, str) or not query.strip():
+            raise SearchError("recall needs a non-empty text query")
+        options = options or RecallOptions()
+        k = options.k if k is None else k
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise SearchError(f"k must be a positive integer, got {k!r}")
+        before = options.before if before is None else before
+        after = options.after if after is None else after
+        pinned = None if version is None else self._history.resolve(version)
+        ds = self._state.snapshot(pinned)
+        sql = filter_sql(run_id, roles, since, until, where)
+        query_vector = self._state.embedding.query_vector(query if vector is None else vector)
+        channels = self._searcher.channels(ds, query, query_vector, sql, options.fusion.depth)
+        rankings = {name: ranked.pairs() for name, ranked in channels.items()}
+        outline = self._reader.outline(run_id, where_sql=filter_sql(run_id), snapshot=ds) if run_id else None
+        order = outline.table.column("id").to_pylist() if outline is not None else []
+        if outline is None:
+            before = after = 0
+            options = RecallOptions(k=k, before=0, after=0, fusion=options.fusion)
+        ranked = rank_for_recall(rankings, order, options).ranked()
+        if outline is None:
+            order = [key for key, _ in ranked]
+        groups = with_neighbours(ranked, order, k, before, after)
+        records = self._read(
+            ds, channels, outline, {t for g in groups for t in g.turns} | {g.match for g in groups}
+        )
+        return [
+            Recall(records[g.match], g.score, tuple(records[t] for t in g.turns))
+            for g in groups
+            if g.match in records
+        ]
+
+    def _read(
+        self, ds: Any, channels: Mapping[str, Any], outline: Outline | None, ids: set[str]
+    ) -> dict[str, ContextRecord]:
+        """The records of these ids, in one take from the snapshot the channels ranked."""
+        row_of: dict[str, int] = {}
+        if outline is not None:
+            keys = outline.table.column("id").to_pylist()
+            rows = outline.table.column("_rowid").to_pylist()
+            row_of.update((key, row) for key, row in zip(keys, rows, strict=True) if key in ids)
+        for ranked in channels.values():
+            row_of.update(
+                (key, row) for key, row in zip(ranked.ids, ranked.row_ids, strict=True) if key in ids
+            )
+        wanted = sorted(row_of, key=lambda key: row_of[key])
+        if not wanted:
+            return {}
+        handle = self._state.handle
+        table = handle.call(
+            lambda: handle.take_rows(ds, [row_of[key] for key in wanted], record_columns(ds.schema)),
+            "read recalled turns",
+            retry=False,
+        )
+        return {record.id: record for record in table_to_records(table)}
