@@ -23,9 +23,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._records import ContextRecord
+    from ._store import ContextStore
 
 __all__ = [
     "ChatIndexing",
@@ -94,6 +99,18 @@ class IndexTextOptions:
         return cls(speaker=False, time=False, caption=False, context_turns=0, repeat_message=False)
 
 
+def _role(record: ContextRecord) -> str | None:
+    return record.role
+
+
+def _has_text(record: ContextRecord) -> bool:
+    return record.text_payload is not None
+
+
+def _turn(record: ContextRecord, speaker: Callable[[ContextRecord], str | None]) -> ChatTurn:
+    return ChatTurn(record.text_payload or "", speaker=speaker(record), time=record.created_at)
+
+
 @dataclass(frozen=True)
 class ChatIndexing:
     """The two texts of a chat turn: one full-text indexed, one embedded.
@@ -119,6 +136,39 @@ class ChatIndexing:
     ) -> tuple[list[str], list[str]]:
         """The full-text and the embedded texts of turns appended together."""
         return index_texts(turns, self.text, history), index_texts(turns, self.vector, history)
+
+    def hint(
+        self,
+        store: ContextStore,
+        run_id: str,
+        records: Sequence[ContextRecord],
+        *,
+        speaker: Callable[[ContextRecord], str | None] = _role,
+        is_turn: Callable[[ContextRecord], bool] = _has_text,
+        after_stored: bool = True,
+    ) -> None:
+        """Set ``search_text`` and ``embed_text`` on the turns among records about to be appended.
+
+        Args:
+            store: The store they go to (its last turns of ``run_id`` are the context).
+            run_id: Their session.
+            records: The records, in order; those ``is_turn`` rejects (attachments,
+                records without text) get no hints and are not context.
+            speaker: Who said a turn (default: its role).
+            is_turn: Which records are conversation turns.
+            after_stored: False when the records replace the session (no stored context).
+        """
+        turns = [r for r in records if is_turn(r) and r.text_payload]
+        if not turns:
+            return
+        need = max(self.text.context_turns, self.vector.context_turns)
+        history: list[ChatTurn] = []
+        if need and after_stored:
+            stored = store.records(run_id, last=4 * need, with_vectors=False)  # room for attachments
+            history = [_turn(r, speaker) for r in stored if is_turn(r) and r.text_payload][-need:]
+        texts, embedded = self.texts([_turn(r, speaker) for r in turns], history)
+        for record, text, vector_text in zip(turns, texts, embedded, strict=True):
+            record.search_text, record.embed_text = text, vector_text
 
 
 @dataclass(frozen=True)

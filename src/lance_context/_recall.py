@@ -50,12 +50,23 @@ class RecallOptions:
     fusion: FusionOptions = field(default_factory=FusionOptions)
     """How the channels are fused, including the next-turn support."""
 
+    reranker: object | None = field(default=None, compare=False)
+    """Reorders the best ``rerank_depth`` fused matches by reading query and text
+    together: a callable ``(query, texts) -> scores``, a sentence-transformers
+    ``CrossEncoder``, a LangChain document compressor or a LlamaIndex node
+    postprocessor (see :func:`as_reranker`). None: the fused order."""
+
+    rerank_depth: int = 20
+    """How many of the best fused matches the reranker reorders."""
+
     def __post_init__(self) -> None:
         """Reject impossible counts."""
         if self.k < 1:
             raise ValueError("k must be at least 1")
         if self.before < 0 or self.after < 0:
             raise ValueError("before and after must be at least 0")
+        if self.rerank_depth < 1:
+            raise ValueError("rerank_depth must be at least 1")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from ._history import History
 from ._reader import Outline, Reader, filter_sql, record_columns
 from ._recall import RecallOptions, rank_for_recall, with_neighbours
 from ._records import ContextRecord
+from ._rerank import as_reranker, rerank_order
 from ._search import Searcher
 from ._state import StoreState
 
@@ -31,7 +32,8 @@ class Recall:
 
     Attributes:
         match: The matching record.
-        score: Its fused score (larger is better).
+        score: Its fused score (larger is better); with a reranker, the reranked matches
+            score above the rest in the reranker's order.
         turns: The match and its neighbouring turns in conversation order, less those a
             better match already returned (so the match itself may be missing).
 
@@ -80,26 +82,50 @@ class Recaller:
         pinned = None if version is None else self._history.resolve(version)
         ds = self._state.snapshot(pinned)
         sql = filter_sql(run_id, roles, since, until, where)
-        query_vector = self._state.embedding.query_vector(query if vector is None else vector)
+        embedding = self._state.embedding
+        text_only = vector is None and (embedding.dimension is None or embedding.embedder is None)
+        query_vector = None if text_only else embedding.query_vector(query if vector is None else vector)
         channels = self._searcher.channels(ds, query, query_vector, sql, options.fusion.depth)
         rankings = {name: ranked.pairs() for name, ranked in channels.items()}
-        outline = self._reader.outline(run_id, where_sql=filter_sql(run_id), snapshot=ds) if run_id else None
+        # the conversation is the records the filters keep: neighbours pass them too
+        outline = self._reader.outline(run_id, where_sql=sql, snapshot=ds) if run_id else None
         order = outline.table.column("id").to_pylist() if outline is not None else []
         if outline is None:
             before = after = 0
             options = RecallOptions(k=k, before=0, after=0, fusion=options.fusion)
         ranked = rank_for_recall(rankings, order, options).ranked()
+        records: dict[str, ContextRecord] = {}
+        if options.reranker is not None and ranked:
+            ranked, records = self._reranked(ds, channels, outline, query, ranked, options)
         if outline is None:
             order = [key for key, _ in ranked]
         groups = with_neighbours(ranked, order, k, before, after)
-        records = self._read(
-            ds, channels, outline, {t for g in groups for t in g.turns} | {g.match for g in groups}
-        )
+        wanted = {t for g in groups for t in g.turns} | {g.match for g in groups}
+        records.update(self._read(ds, channels, outline, wanted - records.keys()))
         return [
             Recall(records[g.match], g.score, tuple(records[t] for t in g.turns))
             for g in groups
             if g.match in records
         ]
+
+    def _reranked(
+        self,
+        ds: Any,
+        channels: Mapping[str, Any],
+        outline: Outline | None,
+        query: str,
+        ranked: list[tuple[str, float]],
+        options: RecallOptions,
+    ) -> tuple[list[tuple[str, float]], dict[str, ContextRecord]]:
+        """The best ``rerank_depth`` matches in the reranker's order, then the rest; their records."""
+        top = ranked[: options.rerank_depth]
+        records = self._read(ds, channels, outline, {key for key, _ in top})
+        top = [(key, score) for key, score in top if key in records]
+        texts = [records[key].text_payload or "" for key, _ in top]
+        order = rerank_order(as_reranker(options.reranker), query, texts)
+        best = ranked[0][1]  # reranked matches score above the rest, in the reranker's order
+        reordered = [(top[i][0], best + len(order) - rank) for rank, i in enumerate(order)]
+        return reordered + ranked[options.rerank_depth :], records
 
     def _read(
         self, ds: Any, channels: Mapping[str, Any], outline: Outline | None, ids: set[str]

@@ -174,10 +174,16 @@ class Searcher:
         return self._hits(ds, [key for key, _ in best], channels, [score for _, score in best])
 
     def channels(
-        self, ds: lance.LanceDataset, text: str, vector: Vector, sql: str | None, depth: int
+        self, ds: lance.LanceDataset, text: str, vector: Vector | None, sql: str | None, depth: int
     ) -> dict[str, _Ranked]:
-        """Both channels' top ``depth`` candidates (ids, row ids, scores), filtered first."""
-        return {"vector": self._vector(ds, vector, sql, depth), "text": self._text(ds, text, sql, depth)}
+        """Both channels' top ``depth`` candidates (ids, row ids, scores), filtered first.
+
+        Without a vector (a store that does not embed) only the text channel ranks.
+        """
+        ranked = {"text": self._text(ds, text, sql, depth)}
+        if vector is not None:
+            ranked["vector"] = self._vector(ds, vector, sql, depth)
+        return ranked
 
     # ------------------------------------------------------------------ channels
     def _nearest(self, ds: lance.LanceDataset, vector: Vector, sql: str | None, k: int) -> dict[str, Any]:

@@ -23,7 +23,8 @@ imports a private module).
 - **Indexing conversation.** :class:`ChatIndexing` builds, once per appended turn, the
   text the full-text index holds (speaker, time, earlier turns) and the text embedded
   (``Speaker: text``), set on records as ``search_text`` / ``embed_text``.
-- **Retrieval.** :data:`SearchMode`, :func:`rrf_fuse`, :func:`weighted_fuse`,
+- **Retrieval.** :func:`as_reranker` (any reranker object as ``(query, texts) ->
+  scores``), :data:`SearchMode`, :func:`rrf_fuse`, :func:`weighted_fuse`,
   :func:`mmr_select`, :func:`embed_query` and :func:`to_matrix` (checks an embedder's output).
 
 Example:
@@ -61,6 +62,7 @@ from ._namespaces import (
 from ._opening import RECORDED_EMBEDDER, open_store
 from ._reader import Outline
 from ._records import new_id, utc_now
+from ._rerank import Reranker, as_reranker
 from ._search import SearchMode, mmr_select, rrf_fuse, weighted_fuse
 from ._versions import RecordChanges
 from ._window import fit_window, group_exchanges, newest_window
@@ -84,10 +86,12 @@ __all__ = [
     "NAMESPACES",
     "Namespace",
     "Outline",
+    "Reranker",
     "RECORDED_EMBEDDER",
     "RecordChanges",
     "SearchMode",
     "SessionCache",
+    "as_reranker",
     "async_twin",
     "canonical_base64",
     "embed_query",

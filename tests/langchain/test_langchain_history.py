@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from langchain_core.language_models import GenericFakeChatModel
@@ -21,7 +22,14 @@ from langchain_core.messages import (
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
 
-from lance_context import ContextRecord, ContextStore, HashingEmbedder, ReadOnlyError, SearchError
+from lance_context import (
+    ContextRecord,
+    ContextStore,
+    HashingEmbedder,
+    ReadOnlyError,
+    RecallOptions,
+    SearchError,
+)
 from lance_context.adapters import LANGCHAIN_HISTORY
 from lance_context.langchain import LanceChatMessageHistory
 
@@ -84,8 +92,8 @@ EVERY_TYPE: list[BaseMessage] = [
 ]
 
 
-def history(store: ContextStore, session: str = "s1") -> LanceChatMessageHistory:
-    return LanceChatMessageHistory(session, store=store)
+def history(store: ContextStore, session: str = "s1", **options: Any) -> LanceChatMessageHistory:
+    return LanceChatMessageHistory(session, store=store, **options)
 
 
 # ---------------------------------------------------------------------- round trip
@@ -208,7 +216,12 @@ def test_non_canonical_base64_stays_inline_and_round_trips(store: ContextStore) 
 def test_image_message_is_found_by_its_text(store: ContextStore) -> None:
     h = history(store)
     h.add_messages([IMAGE_MESSAGES["v1-base64"], HumanMessage("unrelated chatter about trains")])
-    assert h.search("what is in this picture", k=1) == [IMAGE_MESSAGES["v1-base64"]]
+    assert h.search("what is in this picture", k=1, mode="hybrid") == [IMAGE_MESSAGES["v1-base64"]]
+    # recall (the default) brings the match with the message after it
+    assert h.search("what is in this picture", k=1) == [
+        IMAGE_MESSAGES["v1-base64"],
+        HumanMessage("unrelated chatter about trains"),
+    ]
 
 
 # ---------------------------------------------------------------------- windows
@@ -330,8 +343,11 @@ def test_search_finds_older_turns_of_this_session_only(store: ContextStore) -> N
     )
     other.add_messages([HumanMessage("my cat is called Marmalade too")])
     found = mine.search("cat called Marmalade", k=1)
-    assert found == [HumanMessage("my cat is called Marmalade")]
-    assert all(m in mine.messages for m in mine.search("cat called Marmalade", k=10))
+    assert found == [HumanMessage("my cat is called Marmalade"), AIMessage("Lovely name for a cat")]
+    everything = mine.search("cat called Marmalade", k=10)
+    assert sorted(map(str, everything)) == sorted(map(str, mine.messages))  # each once, none of other's
+    alone = history(store, "mine", recall=RecallOptions(before=0, after=0))
+    assert alone.search("cat called Marmalade", k=1) == [HumanMessage("my cat is called Marmalade")]
     assert mine.search("train Lyon Friday", k=1, mode="text") == [
         HumanMessage("book a train to Lyon on Friday")
     ]
@@ -344,8 +360,9 @@ def test_embedding_can_be_turned_off(store_path: str) -> None:
     assert h.messages == [HumanMessage("no vectors here")]
     assert h.store.dimension is None
     with pytest.raises(SearchError):
-        h.search("vectors")
+        h.search("vectors", mode="vector")
     assert h.search("vectors", mode="text") == [HumanMessage("no vectors here")]
+    assert h.search("vectors") == [HumanMessage("no vectors here")]  # recall ranks by text alone
 
 
 # ---------------------------------------------------------------------- async
@@ -354,7 +371,8 @@ async def test_async_twins(store: ContextStore) -> None:
     await h.aadd_messages([HumanMessage("async hello"), AIMessage("async hi")])
     assert await h.aget_messages() == [HumanMessage("async hello"), AIMessage("async hi")]
     assert await h.aget_messages(last=1) == [AIMessage("async hi")]
-    assert await h.asearch("async hello", k=1) == [HumanMessage("async hello")]
+    assert await h.asearch("async hello", k=1, mode="hybrid") == [HumanMessage("async hello")]
+    assert await h.asearch("async hello", k=1) == [HumanMessage("async hello"), AIMessage("async hi")]
     await h.aclear()
     assert await h.aget_messages() == []
 
@@ -434,3 +452,14 @@ async def test_async_twins_take_every_argument_of_their_sync_methods(store: Cont
     await h.aadd_messages([SystemMessage("rules"), HumanMessage("hello world"), AIMessage("hi")])
     assert [m.text for m in await h.aget_messages(last=1, include_system=False)] == ["hi"]
     assert [m.text for m in await h.asearch("hello", k=1, mode="text")] == ["hello world"]
+
+
+def test_replies_are_indexed_with_the_question_they_answer(store: ContextStore) -> None:
+    turns = [HumanMessage("Where did you go in May?"), AIMessage("Lisbon, for the tiles.")]
+    indexed, plain = history(store, "indexed"), history(store, "plain", indexing=None)
+    indexed.add_messages(turns[:1])
+    indexed.add_messages(turns[1:])  # its context is read from the store
+    plain.add_messages(turns)
+    assert indexed.search("May", k=2, mode="text") == turns  # the reply is found by its question's words
+    assert plain.search("May", k=2, mode="text") == turns[:1]
+    assert indexed.messages == plain.messages == turns  # the indexed text is never read back

@@ -80,6 +80,7 @@ def test_vector_store_and_chat_history_share_a_store_without_leaks(store: Contex
     assert history.messages == [HumanMessage("a message about the moon")]
     assert vs.similarity_search("moon", k=5) == [Document("a document about the moon", id="moon")]
     assert history.search("moon", k=5) == [HumanMessage("a message about the moon")]
+    assert history.search("moon", k=5, mode="vector") == [HumanMessage("a message about the moon")]
 
 
 def test_filters_apply_to_metadata_before_top_k(table_store: LanceVectorStore) -> None:

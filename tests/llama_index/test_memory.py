@@ -15,6 +15,7 @@ from lance_context import (
     HashingEmbedder,
     InvalidFilterError,
     ReadOnlyError,
+    RecallOptions,
 )
 from lance_context.llama_index import LanceEmbedding, LanceMemory
 
@@ -159,13 +160,26 @@ def test_recall_returns_whole_tool_exchanges_and_nothing_from_other_sessions(sto
     assert window[index - 2].content == "check the vault code"
 
 
-def test_semantic_recall_needs_embeddings(tmp_path) -> None:
+def test_semantic_recall_works_by_text_on_a_store_that_does_not_embed(tmp_path) -> None:
     bare = ContextStore.open(str(tmp_path / "bare.lance"), embedder=None)
-    with pytest.raises(ValueError, match="embedder"):
-        LanceMemory.from_defaults(session_id="s", store=bare, semantic_top_k=2)
-    vectors_only = ContextStore.open(str(tmp_path / "vectors.lance"), embedder=None, dimension=8)
-    with pytest.raises(ValueError, match="embedder"):
-        LanceMemory.from_defaults(session_id="s", store=vectors_only, semantic_top_k=2)
+    fact = "my dog is called biscuit and she loves carrots"
+    memory = memory_on(bare, token_limit=60, semantic_top_k=1)
+    memory.put_messages(long_chat(fact))
+    assert fact in [m.content for m in memory.get(input="what is my dog called")]
+
+
+def test_a_reranker_chooses_what_is_recalled(store: ContextStore) -> None:
+    history = long_chat("my dog is called biscuit and she loves carrots")
+
+    def planet_seven_first(query: str, texts: list[str]) -> list[float]:
+        return [float("planet 7 " in t or "number 7 " in t) for t in texts]
+
+    options = RecallOptions(reranker=planet_seven_first)
+    memory = memory_on(store, token_limit=60, semantic_top_k=1, recall_options=options)
+    memory.put_messages(history)
+    contents = [m.content for m in memory.get(input="planet number 7 dog")]
+    assert "planet 7 is a gas giant" in contents
+    assert "my dog is called biscuit and she loves carrots" not in contents
 
 
 def test_a_store_built_with_another_embedder_is_refused(store: ContextStore) -> None:

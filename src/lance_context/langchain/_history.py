@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import (
@@ -14,9 +14,10 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.utils import count_tokens_approximately
 
-from lance_context import DEFAULT_EMBEDDER, ContextStore
+from lance_context import DEFAULT_EMBEDDER, ContextStore, RecallOptions
 from lance_context.adapters import (
     LANGCHAIN_HISTORY,
+    ChatIndexing,
     SearchMode,
     async_twin,
     fit_window,
@@ -30,11 +31,13 @@ from ._messages import (
     decode_message,
     decode_messages,
     encode_message,
+    is_message_record,
 )
 
 __all__ = ["LanceChatMessageHistory"]
 
 TokenCounter = Callable[[Sequence[BaseMessage]], int]
+_CHAT_INDEXING = ChatIndexing()
 _ONLY_MESSAGES = {f"metadata.{MESSAGE_KEY}": {"$exists": True}}
 
 
@@ -79,6 +82,10 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         uri: Where to open a store, when ``store`` is not given.
         storage_options: Object-store settings for ``uri``.
         embedder: The embedder for a store opened at ``uri`` (``None``: no embedding).
+        indexing: What is full-text indexed and embedded for each message beside the
+            message itself (speaker, time, the messages before it); built once on
+            append, never read back. None: the message text alone.
+        recall: How :meth:`search` recalls (neighbours, fusion, an optional reranker).
 
     Example:
         >>> history = LanceChatMessageHistory("chat-1", uri="memory.lance")  # doctest: +SKIP
@@ -94,9 +101,13 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         uri: str | None = None,
         storage_options: Mapping[str, str] | None = None,
         embedder: Any = DEFAULT_EMBEDDER,
+        indexing: ChatIndexing | None = _CHAT_INDEXING,
+        recall: RecallOptions | None = None,
     ) -> None:
         """Open the history of ``session_id`` on a shared store or a store at ``uri``."""
         super().__init__()
+        self.indexing = indexing
+        self.recall_options = recall or RecallOptions()
         self.session_id = _check_session(session_id)
         self.run_id = LANGCHAIN_HISTORY.run_id(self.session_id)
         self.store = open_store(
@@ -174,16 +185,28 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
             chunk=chunk,
         )
 
-    def search(self, query: str, k: int = 4, *, mode: SearchMode = "vector") -> list[BaseMessage]:
-        """Messages of this session most relevant to ``query``, best first.
+    def search(
+        self, query: str, k: int = 4, *, mode: SearchMode | Literal["recall"] = "recall"
+    ) -> list[BaseMessage]:
+        """Messages of this session most relevant to ``query``.
 
         Args:
             query: What to look for.
-            k: How many messages.
-            mode: ``vector`` (embeddings), ``text`` (BM25) or ``hybrid``.
+            k: How many matching messages. With ``recall`` each match comes with the
+                messages around it (``recall=RecallOptions(before=, after=)``, one each
+                side by default), match by match, best match first, none twice.
+            mode: ``recall`` (both channels fused, with neighbours: see
+                :meth:`ContextStore.recall`), or ``vector``, ``text`` (BM25), ``hybrid``
+                for exactly ``k`` messages best first.
         """
-        hits = self.store.search(query, k=k, mode=mode, run_id=self.run_id, where=_ONLY_MESSAGES)
-        records = [hit.record for hit in hits]
+        if mode == "recall":
+            found = self.store.recall(
+                query, run_id=self.run_id, k=k, where=_ONLY_MESSAGES, options=self.recall_options
+            )
+            records = [turn for match in found for turn in match.turns]
+        else:
+            hits = self.store.search(query, k=k, mode=mode, run_id=self.run_id, where=_ONLY_MESSAGES)
+            records = [hit.record for hit in hits]
         needed = [i for record in records for i in attachment_ids(record)]
         attachments = {r.id: r for r in self.store.get_many(needed, with_vectors=False)} if needed else {}
         return [decode_message(record, attachments) for record in records]
@@ -208,6 +231,8 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
             for record in encode_message(message, self.run_id, index)
         ]
         if records:
+            if self.indexing is not None:
+                self.indexing.hint(self.store, self.run_id, records, is_turn=is_message_record)
             self.store.add(records)
 
     def clear(self) -> None:

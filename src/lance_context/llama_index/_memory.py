@@ -20,8 +20,14 @@ from llama_index.core.llms.llm import LLM
 from llama_index.core.memory.types import BaseMemory
 from llama_index.core.utils import get_tokenizer
 
-from lance_context import DEFAULT_EMBEDDER, ContextStore
-from lance_context.adapters import LLAMA_INDEX_MEMORY, fit_window, group_exchanges, newest_window
+from lance_context import DEFAULT_EMBEDDER, ContextStore, RecallOptions
+from lance_context.adapters import (
+    LLAMA_INDEX_MEMORY,
+    ChatIndexing,
+    fit_window,
+    group_exchanges,
+    newest_window,
+)
 
 from ._common import check_key, resolve_store
 from ._messages import is_system, is_tool_result, message_text, record_to_message, records_for
@@ -30,6 +36,7 @@ __all__ = ["DEFAULT_TOKEN_LIMIT", "LanceMemory"]
 
 DEFAULT_TOKEN_LIMIT = 3000
 _LLM_TOKEN_RATIO = 0.75  # the share of an LLM's context window a memory uses, as in LlamaIndex
+_CHAT_INDEXING = ChatIndexing()
 
 Entry = tuple[str, ChatMessage]  # (record id, message)
 
@@ -65,18 +72,26 @@ class LanceMemory(BaseMemory):
         default="", description="Scope of the session inside the LlamaIndex memory namespace."
     )
     tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
-
     _store: ContextStore = PrivateAttr()
+    _indexing: ChatIndexing | None = PrivateAttr()
+    _recall_options: RecallOptions = PrivateAttr()
 
-    def __init__(self, *, store: ContextStore, **data: Any) -> None:
+    def __init__(
+        self,
+        *,
+        store: ContextStore,
+        indexing: ChatIndexing | None = _CHAT_INDEXING,
+        recall_options: RecallOptions | None = None,
+        **data: Any,
+    ) -> None:
         """Use :meth:`from_defaults`; this wires an open store."""
         super().__init__(**data)
         check_key(self.session_id, "session_id")
         if not isinstance(store, ContextStore):
             raise TypeError(f"store must be a lance_context.ContextStore, got {type(store).__name__}")
-        if self.semantic_top_k and (store.dimension is None or store.embedder is None):
-            raise ValueError("semantic_top_k needs a store that embeds text: open it with its embedder")
         self._store = store
+        self._indexing = indexing
+        self._recall_options = recall_options or RecallOptions()
 
     @classmethod
     def class_name(cls) -> str:
@@ -99,6 +114,8 @@ class LanceMemory(BaseMemory):
         embedder: Any = DEFAULT_EMBEDDER,
         storage_options: Mapping[str, str] | None = None,
         namespace: str = "",
+        indexing: ChatIndexing | None = _CHAT_INDEXING,
+        recall_options: RecallOptions | None = None,
         **store_options: Any,
     ) -> LanceMemory:
         """Create a memory for ``session_id`` on a store.
@@ -110,13 +127,20 @@ class LanceMemory(BaseMemory):
             token_limit: Token budget of :meth:`get`; default: 75% of the LLM's context
                 window when ``llm`` is given, else 3000.
             tokenizer_fn: Splits text into tokens (default: LlamaIndex's tokenizer).
-            semantic_top_k: Relevant older messages :meth:`get` brings back (0: none).
+            semantic_top_k: Relevant older messages :meth:`get` brings back (0: none),
+                ranked by :meth:`ContextStore.recall` (by text alone on a store that
+                does not embed).
             semantic_token_ratio: Largest share of the budget recalled messages may use.
             chat_history: Messages that replace the session's history, as in LlamaIndex.
             llm: Used only to size the default token limit.
             embedder: The store's embedder when opening ``uri`` (see ``ContextStore.open``).
             storage_options: Object-store settings when opening ``uri``.
             namespace: Scope of the session inside the LlamaIndex memory namespace.
+            indexing: What is full-text indexed and embedded beside each message (the
+                speaker, time and messages before it), built once on append and never
+                read back; None: the message text alone.
+            recall_options: How older messages are ranked for recall (fusion, an
+                optional reranker); whole exchanges come back, not ``before``/``after``.
             **store_options: Other ``ContextStore.open`` options.
         """
         if token_limit is None:
@@ -138,6 +162,8 @@ class LanceMemory(BaseMemory):
             semantic_top_k=semantic_top_k,
             semantic_token_ratio=semantic_token_ratio,
             namespace=namespace,
+            indexing=indexing,
+            recall_options=recall_options,
         )
         if chat_history is not None:
             memory.set(list(chat_history))
@@ -261,15 +287,18 @@ class LanceMemory(BaseMemory):
             return []
         newest = next((unit for unit in reversed(units) if unit[0][0] in in_window), [])
         room = min(int(budget * self.semantic_token_ratio), budget - self._count(pinned + newest))
-        hits = self._store.search(
+        found = self._store.recall(
             query,
-            k=3 * self.semantic_top_k,  # some hits may fall in one exchange or not fit
             run_id=self.run_id,
+            k=3 * self.semantic_top_k,  # some matches may fall in one exchange or not fit
+            before=0,
+            after=0,  # the exchange a match belongs to is what comes back
             where={"id": {"$nin": sorted(in_window)}} if in_window else None,
+            options=self._recall_options,
         )
         chosen: set[int] = set()
-        for hit in hits:
-            index = unit_of.get(hit.record.id)
+        for hit in found:
+            index = unit_of.get(hit.match.id)
             if len(chosen) == self.semantic_top_k:
                 break
             if index is None or index in chosen:
@@ -307,11 +336,16 @@ class LanceMemory(BaseMemory):
         """Append messages in one atomic commit (nothing is written if one is invalid)."""
         records = records_for(list(messages), self.run_id)
         if records:
+            if self._indexing is not None:
+                self._indexing.hint(self._store, self.run_id, records)
             self._store.add(records)
 
     def set(self, messages: list[ChatMessage]) -> None:
         """Replace the session's history with ``messages`` in one commit (one new version)."""
-        self._store.replace(self.run_id, records_for(list(messages), self.run_id))
+        records = records_for(list(messages), self.run_id)
+        if self._indexing is not None:
+            self._indexing.hint(self._store, self.run_id, records, after_stored=False)
+        self._store.replace(self.run_id, records)
 
     def reset(self) -> None:
         """Forget the session (a new version; older versions still show it)."""
