@@ -2,8 +2,8 @@
 
 The store rows run the real ``ContextStore`` on ``Speaker: text`` records. The new
 design (an indexed text per record, fused channels, recall) runs on a Lance dataset
-laid out as the store will be (:class:`IndexedTurns`) until the core has it;
-:func:`recall_through_store` is where the integrated store takes over.
+laid out as the store has it (:class:`IndexedTurns`), to try options quickly;
+:func:`recall_through_store` is the real thing (``ContextStore.recall``).
 """
 
 from __future__ import annotations
@@ -77,27 +77,38 @@ def chat_records(turns: Sequence[Turn]) -> list[ContextRecord]:
     ]
 
 
-def recall_through_store(path: str, split: Split) -> Search | None:
-    """THE HOOK FOR THE INTEGRATED CORE: the recall path through the real store.
+def build_indexed_store(path: str, split: Split) -> ContextStore:
+    """The store with every conversation appended as a chat adapter appends it.
 
-    Returns None while ``ContextStore`` has no ``recall`` (the benchmark then reports
-    the emulation, :class:`IndexedTurns`, alone). Once it has one: open the store with
-    the chat indexing (``ChatIndexing()``: speaker from ``metadata["speaker"]``, time
-    from ``created_at``, caption from ``metadata["caption"]``; adjust the keyword to
-    the core's), add :func:`chat_records`, and ask ``recall`` for 10 turns without
-    neighbours, so the rows compare with the emulation's ``recall*`` row.
+    Each record is the message as it was said, with the indexed and embedded texts of
+    :class:`ChatIndexing` as write hints (speaker, session time, caption, earlier turns).
     """
-    if not hasattr(ContextStore, "recall"):
-        return None
-    store = ContextStore.open(path, embedder=SentenceTransformerEmbedder())  # + the chat indexing option
+    shutil.rmtree(path, ignore_errors=True)
+    store = ContextStore.open(path, embedder=SentenceTransformerEmbedder())
     for turns in split.turns.values():
-        store.add(chat_records(turns))
+        records = chat_records(turns)
+        texts, embedded = ChatIndexing().texts([chat_turn(t) for t in turns])
+        for record, text, vector_text in zip(records, texts, embedded, strict=True):
+            record.search_text, record.embed_text = text, vector_text
+        store.add(records)
+    return store
+
+
+def store_recall(store: ContextStore, options: RecallOptions | None = None) -> Search:
+    """``ContextStore.recall`` for 10 matches without neighbours (10 turns, as the other rows)."""
 
     def search(q: Question) -> Ranking:
-        hits = store.recall(q.text, k=10, run_id=f"conv-{q.conversation}", neighbours=0)  # type: ignore[attr-defined]
-        return [h.record.metadata["dia_id"] for h in hits]
+        found = store.recall(
+            q.text, k=10, run_id=f"conv-{q.conversation}", before=0, after=0, options=options
+        )
+        return [r.match.metadata["dia_id"] for r in found]
 
     return search
+
+
+def recall_through_store(path: str, split: Split) -> Search:
+    """The default recall path through the real store (see :func:`build_indexed_store`)."""
+    return store_recall(build_indexed_store(path, split))
 
 
 # ---------------------------------------------------------------------- the new design, emulated
