@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from lance_context.adapters import NAMESPACES
 
@@ -201,6 +202,10 @@ def _active(first: datetime, last: datetime) -> str:
     return f"{start}-{end[11:]}" if start[:10] == end[:10] else f"{start} → {end}"
 
 
+def _touched(sessions: list[str]) -> str:
+    return ", ".join(sessions[:3]) + (f" +{len(sessions) - 3} more" if len(sessions) > 3 else "")
+
+
 def _count(sign: str, value: int, known: bool) -> str:
     if not known:
         return "?"
@@ -238,30 +243,42 @@ def log(uri: str, storage_options: tuple[str, ...], branch: str, limit: int, as_
         box=TABLE_BOX,
         title=f"{view.spec.uri} · branch {view.branch} · {len(history)} versions",
         title_justify="left",
+        collapse_padding=True,
+        pad_edge=False,
     )
-    for column in ("version", "time (UTC)", "operation", "rows", "+", "-", "sessions touched", "tags"):
+    touched = {i.version: _touched(list(changes[i.version].sessions)) for i in shown}
+    widest = max((len(t) for t in touched.values()), default=0)
+    narrow = console().width < 100  # an 80-column terminal: minutes only, no row totals
+    columns = ["version", "time (UTC)", "operation", "rows", "+/-", "sessions", "tags"]
+    if narrow:
+        columns.remove("rows")
+    for column in columns:
         table.add_column(
             column,
-            justify="right" if column in ("version", "rows", "+", "-") else "left",
-            no_wrap=column in ("version", "time (UTC)", "operation"),
-            min_width=len(column),
+            justify="right" if column in ("version", "rows") else "left",
+            no_wrap=column in ("version", "time (UTC)", "operation", "+/-"),
+            min_width=min(widest, 24) if column == "sessions" else len(column),
             overflow="fold",
         )
     for i in shown:
         change = changes[i.version]
-        touched = ", ".join(change.sessions[:3]) + (
-            f" +{len(change.sessions) - 3} more" if len(change.sessions) > 3 else ""
-        )
-        table.add_row(
-            str(i.version),
-            when(i.timestamp),
-            i.operation,
-            f"{i.rows:,}",
-            styled(_count("+", change.added, change.known), "green"),
-            styled(_count("-", change.removed, change.known), "red"),
-            styled(touched),
+        stamp = when(i.timestamp)
+        cells: list[str | Text] = [str(i.version), stamp[:16] if narrow else stamp, i.operation]
+        if not narrow:
+            cells.append(f"{i.rows:,}")
+        cells += [
+            Text(" ").join(
+                part
+                for part in (
+                    styled(_count("+", change.added, change.known), "green"),
+                    styled(_count("-", change.removed, change.known) if change.known else "", "red"),
+                )
+                if part.plain
+            ),
+            styled(touched[i.version]),
             styled(", ".join(i.tags), "yellow"),
-        )
+        ]
+        table.add_row(*cells)
     console().print(table)
     if len(history) > len(shown):
         console().print(
