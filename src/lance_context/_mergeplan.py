@@ -369,10 +369,16 @@ class MergeResult:
             "conflicts": [c.to_dict() for c in self.conflicts],
         }
 
-    def __str__(self) -> str:
+    @property
+    def summary(self) -> str:
+        """One line: what was merged into what, as which version, and the counts."""
         if not self.merged:
-            head = f"nothing to merge from {self.branch!r} into {self.into!r} (still v{self.version})"
-        else:
-            head = f"merged {self.branch!r} v{self.branch_version} into {self.into!r} as v{self.version}"
+            return f"nothing to merge from {self.branch!r} into {self.into!r} (still v{self.version})"
         resolved = f", {len(self.conflicts)} conflicts kept {self.on_conflict}" if self.conflicts else ""
-        return "\n".join([head, f"  {_counts(self.changes)}{resolved}", *_lines(self.changes, [])])
+        return (
+            f"merged {self.branch!r} v{self.branch_version} into {self.into!r} as v{self.version}: "
+            f"{_counts(self.changes)}{resolved}"
+        )
+
+    def __str__(self) -> str:
+        return "\n".join([self.summary, *_lines(self.changes, [])])
