@@ -67,13 +67,15 @@ class HitSummary:
         return f"{self.rank} {self.mark or ' '} {self.score:.2f} {self.summary}"
 
 
-def hit_summaries(hits: Sequence[SearchHit], marks: Mapping[str, str] | None = None) -> list[HitSummary]:
+def hit_summaries(
+    hits: Sequence[SearchHit], marks: Mapping[str, str] | None = None, width: int = 72
+) -> list[HitSummary]:
     """Hits as :class:`HitSummary` rows, ranked from 1, with an optional mark per id."""
     rows = []
     for rank, hit in enumerate(hits, start=1):
         record = hit.record
         nbytes = None if record.binary_payload is None else len(record.binary_payload)
-        text = summarize(record.text_payload, record.content_type, nbytes, width=_WIDTH)
+        text = summarize(record.text_payload, record.content_type, nbytes, width=width)
         mark = (marks or {}).get(record.id, "")
         rows.append(HitSummary(rank, record.id, record.run_id, record.role, float(hit.score), text, mark))
     return rows
@@ -272,8 +274,15 @@ class Reviewer:
             for i in after_ids
             if i not in before_ids or i in sides.changed
         }
-        summaries = (hit_summaries(before, out), hit_summaries(theirs, into), hit_summaries(after, into))
-        return QueryReview(query, mode, k, *summaries, *names)
+        return QueryReview(
+            query,
+            mode,
+            k,
+            hit_summaries(before, out, _WIDTH),
+            hit_summaries(theirs, into, _WIDTH),
+            hit_summaries(after, into, _WIDTH),
+            *names,
+        )
 
     @staticmethod
     def _searcher(state: StoreState) -> Searcher:
