@@ -48,7 +48,7 @@ from ._mergeplan import (
 )
 from ._schema import embedding_dimension, embedding_field, read_embedder_info
 from ._state import StoreState
-from ._versions import OP_KEY
+from ._versions import commit_properties
 from ._writer import seq_base
 
 __all__ = ["Merger", "Sides"]
@@ -180,18 +180,13 @@ class Merger:
             builder = builder.when_not_matched_by_source_delete(in_("id", deletes))
         transaction, _ = builder.execute_uncommitted(table)
         counts = {kind: sum(c.kind == kind for c in plan.changes) for kind in ("added", "changed", "deleted")}
-        props = {
-            OP_KEY: "merge",
-            "lance_context.merge": json.dumps(
-                {
-                    "branch": plan.branch,
-                    "branch_version": plan.branch_version,
-                    "base": list(plan.base),
-                    **counts,
-                }
-            ),
-            "lance_context.rows": str(len(upserts)),
-        }
+        _, mine, theirs = sides.states
+        touched = {theirs[u.id].run_id for u in upserts} | {mine[i].run_id for i in deletes}
+        touched |= {mine[u.id].run_id for u in upserts if u.id in mine}  # an upsert may move an id
+        props = commit_properties("merge", len(upserts) + len(deletes), touched)
+        props["lance_context.merge"] = json.dumps(
+            {"branch": plan.branch, "branch_version": plan.branch_version, "base": list(plan.base), **counts}
+        )
         return target.commit(ours, transaction, props)
 
 

@@ -55,6 +55,8 @@ FINGERPRINT_COLUMNS: dict[str, str] = {
     "relationships": "relationships",
     "metadata_md5": "md5(metadata)",
     "text_md5": "md5(text_payload)",
+    "search_md5": "md5(search_text)",
+    "embed_md5": "md5(embed_text)",
     "binary_md5": "md5(binary_payload)",
 }
 
@@ -81,7 +83,7 @@ def row_states(table: pa.Table) -> dict[str, RowState]:
         content = [
             row["run_id"], row["role"], row["content_type"], row["created_at"].isoformat(),
             row["state_metadata"], row["relationships"], row["metadata_md5"], row["text_md5"],
-            row["binary_md5"],
+            row["search_md5"], row["embed_md5"], row["binary_md5"],
         ]  # fmt: skip
         digest = hashlib.sha1(json.dumps(content, default=str).encode(), usedforsecurity=False).hexdigest()
         known = states.get(row["id"])

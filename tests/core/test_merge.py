@@ -47,6 +47,8 @@ def test_merge_applies_adds_changes_and_deletes_as_one_version(
 
     assert result.merged and result.version == before + 1 == main.version()
     assert main.versions()[-1].operation == "merge"
+    touched = main.changes_between(before, result.version)
+    assert touched is not None and touched.sessions == {"s1", "s2"}  # caches of other sessions survive
     assert ids(main, "s1") == ["m2", "sum", "m3"]  # the branch's upsert moved m3 to the end, as on the branch
     assert main.get("m3").text == "I love lighthouses and old harbours"  # type: ignore[union-attr]
     assert main.get("m1") is None and ids(main, "s2") == []
