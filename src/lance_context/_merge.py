@@ -173,6 +173,9 @@ class Merger:
                 lambda ds: ds.add_columns(embedding_field(dimension)), "add the branch's vector column"
             )
             ours = target.latest()
+        # merge_insert and commit borrow their dataset mutably: a private copy, as the writer does
+        shared, version = ours, int(ours.version)
+        ours = target.call(lambda: shared.checkout_version((target.branch, version)), "prepare the merge")
         upserts, deletes = _applied(sides, on_conflict)
         table = _source_table(sides, upserts, ours.schema, seq_base(int(ours.version)))
         builder = ours.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
