@@ -13,6 +13,7 @@ import pytest
 from lance_context import (
     CompactionPolicy,
     ContextStore,
+    FusionOptions,
     HashingEmbedder,
     ReadOnlyError,
     SearchNotFoundError,
@@ -85,6 +86,8 @@ def test_replay_is_exact_after_writes_a_compaction_and_a_reembed(store_path: str
         store.search("peanuts", k=3, record=True),
         store.search("Porto", k=2, mode="text", record=True),
         store.search("lighthouse in Porto", k=3, mode="hybrid", alpha=0.6, record=True),
+        store.search("Porto lighthouse", k=3, mode="hybrid", record=True,
+                     fusion=FusionOptions(method="minmax", weights={"text": 0.5, "vector": 0.5})),
         store.search("food", k=2, mmr=True, fetch_k=5, lambda_mult=0.3, record=True),
         store.search("Porto", k=4, run_id="chat", roles=["user"], since=since,
                      where={("metadata", "topic"): {"$in": ["travel", "food"]}}, record=True),
@@ -98,6 +101,8 @@ def test_replay_is_exact_after_writes_a_compaction_and_a_reembed(store_path: str
     store.reembed(HashingEmbedder(48))
     assert store.dimension == 48
 
+    logged = {e.id: e for e in store.search_log()}
+    assert logged[recorded[3].search_id or ""].options["fusion"]["method"] == "minmax"
     for hits in recorded:
         assert hits.search_id is not None
         replay = store.replay(hits.search_id)
