@@ -26,12 +26,14 @@ from ._errors import (
     InvalidFilterError,
     InvalidRecordError,
     LanceContextError,
+    MergeConflictError,
     NotAContextStoreError,
     PayloadTooLargeError,
     ReadOnlyError,
     ReadOnlyVersionError,
     SchemaVersionError,
     SearchError,
+    SearchNotFoundError,
     StorageUnavailableError,
     StoreError,
     UnsafePayloadError,
@@ -39,11 +41,15 @@ from ._errors import (
     VersionNotFoundError,
 )
 from ._fusion import FusionOptions
+from ._mergeplan import MergeConflict, MergePlan, MergeResult, RecordChange, SessionChanges
 from ._policies import CachePolicy, CompactionPolicy, IndexPolicy, StoreLimits
 from ._recall import RecallOptions
 from ._recollect import Recall
 from ._records import ContextRecord, Relationship, StateMetadata
+from ._replay import Replay, ReplayChange
+from ._review import HitSummary, QueryReview, Review
 from ._search import SearchHit
+from ._searchlog import LoggedSearch, SearchResults
 from ._store import DEFAULT_EMBEDDER, ContextStore
 from ._versions import VersionDiff, VersionInfo
 
@@ -64,23 +70,37 @@ __all__ = [
     "ForkSafetyError",
     "FusionOptions",
     "HashingEmbedder",
+    "HitSummary",
     "IndexPolicy",
     "InvalidFilterError",
     "InvalidRecordError",
     "LanceContextError",
     "LangChainEmbedder",
     "LlamaIndexEmbedder",
+    "LoggedSearch",
+    "MergeConflict",
+    "MergeConflictError",
+    "MergePlan",
+    "MergeResult",
     "NotAContextStoreError",
     "PayloadTooLargeError",
+    "QueryReview",
     "ReadOnlyError",
     "ReadOnlyVersionError",
     "Recall",
     "RecallOptions",
+    "RecordChange",
     "Relationship",
+    "Replay",
+    "ReplayChange",
+    "Review",
     "SchemaVersionError",
     "SearchError",
     "SearchHit",
+    "SearchNotFoundError",
+    "SearchResults",
     "SentenceTransformerEmbedder",
+    "SessionChanges",
     "StateMetadata",
     "StorageUnavailableError",
     "StoreError",

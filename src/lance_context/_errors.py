@@ -12,6 +12,8 @@ LanceContextError
 ├── ReadOnlyError                   a write on a read-only store or view
 │   └── ReadOnlyVersionError        a write while a past version is checked out
 ├── VersionNotFoundError (KeyError) no such version, tag or branch
+├── SearchNotFoundError (KeyError)  no logged search with that id
+├── MergeConflictError              a record changed on both sides of a merge (nothing written)
 ├── InvalidRecordError (ValueError) a record that cannot be stored as given
 │   ├── UnsupportedContentError     content of a type no codec handles
 │   ├── PayloadTooLargeError        content over the per-record size limit
@@ -29,6 +31,11 @@ and re-raised with ``from exc`` so the original stays in the traceback.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._mergeplan import MergeConflict
 
 __all__ = [
     "CommitConflictError",
@@ -39,12 +46,14 @@ __all__ = [
     "InvalidFilterError",
     "InvalidRecordError",
     "LanceContextError",
+    "MergeConflictError",
     "NotAContextStoreError",
     "PayloadTooLargeError",
     "ReadOnlyError",
     "ReadOnlyVersionError",
     "SchemaVersionError",
     "SearchError",
+    "SearchNotFoundError",
     "StorageUnavailableError",
     "StoreError",
     "UnsafePayloadError",
@@ -105,6 +114,25 @@ class VersionNotFoundError(LanceContextError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
         return str(self.args[0]) if self.args else ""
+
+
+class SearchNotFoundError(LanceContextError, KeyError):
+    """No search with that id in the search log."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class MergeConflictError(LanceContextError):
+    """A merge found records changed on both sides; nothing was written.
+
+    Attributes:
+        conflicts: The conflicting records, each with both sides' versions.
+    """
+
+    def __init__(self, message: str, conflicts: Sequence[MergeConflict] = ()) -> None:
+        super().__init__(message)
+        self.conflicts: list[MergeConflict] = list(conflicts)
 
 
 class InvalidRecordError(LanceContextError, ValueError):

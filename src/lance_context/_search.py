@@ -13,7 +13,7 @@ never ranks below its better channel).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -137,8 +137,13 @@ class Searcher:
         vector: Any = None,
         alpha: float | None = None,
         fusion: FusionOptions | None = None,
+        observe: Callable[[lance.LanceDataset, Vector | None], None] | None = None,
     ) -> list[SearchHit]:
-        """Find the records most relevant to ``query``; see ``ContextStore.search``."""
+        """Find the records most relevant to ``query``; see ``ContextStore.search``.
+
+        ``observe`` (the search log's hook) is told the snapshot searched and the query
+        vector used (None for text search) before the channels run.
+        """
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise SearchError(f"k must be a positive integer, got {k!r}")
         if mode not in ("vector", "text", "hybrid"):
@@ -152,9 +157,13 @@ class Searcher:
         sql = filter_sql(run_id, roles, since, until, where)
         fetch = max(fetch_k or 4 * k, k)
         if mode == "text":
+            if observe is not None:
+                observe(ds, None)
             ranked = self._text(ds, _as_text(query), sql, k)
             return self._hits(ds, ranked.ids, {"text": ranked}, ranked.scores)
         query_vector = self._state.embedding.query_vector(query if vector is None else vector)
+        if observe is not None:
+            observe(ds, query_vector)
         if mode == "vector":
             ranked = self._vector(ds, query_vector, sql, fetch if mmr else k, with_vectors=mmr)
             if mmr and ranked.vectors is not None and ranked.ids:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._cache import SessionCache, TailCache
 from ._dataset import MAIN_BRANCH, DatasetHandle
@@ -20,6 +20,8 @@ from ._errors import ReadOnlyError
 from ._fusion import FusionOptions
 from ._history import History
 from ._maintenance import Maintainer
+from ._merge import Merger
+from ._mergeplan import MergeResult, OnConflict
 from ._opening import DEFAULT_EMBEDDER, check_embedder, create_store, resolve_embedder
 from ._policies import CachePolicy, CompactionPolicy, IndexPolicy, StoreLimits
 from ._reader import Outline, Reader, filter_sql
@@ -27,8 +29,11 @@ from ._recall import RecallOptions
 from ._recollect import Recall, Recaller
 from ._records import ContextRecord
 from ._reembed import Reembedder
+from ._replay import Replay, Replayer
+from ._review import Review, Reviewer
 from ._schema import embedding_dimension, read_embedder_info
-from ._search import Searcher, SearchHit, SearchMode
+from ._search import Searcher, SearchMode
+from ._searchlog import LoggedSearch, Recorder, SearchResults
 from ._state import Settings, StoreState
 from ._storage import dataset_exists
 from ._versions import RecordChanges, VersionDiff, VersionInfo
@@ -74,6 +79,8 @@ class ContextStore:
         self._writer = Writer(state, self._maintainer)
         self._searcher = Searcher(state, self._history, self._maintainer)
         self._recaller = Recaller(state, self._history, self._reader, self._searcher)
+        self._recorder = Recorder(state, self._searcher)
+        self._merger = Merger(state)
 
     @classmethod
     def open(
@@ -336,8 +343,9 @@ class ContextStore:
         vector: Any = None,
         alpha: float | None = None,
         fusion: FusionOptions | None = None,
-    ) -> list[SearchHit]:
-        """Find the records most relevant to ``query``.
+        record: bool | None = None,
+    ) -> SearchResults:
+        """Find the records most relevant to ``query``; a list of hits, best first.
 
         Args:
             query: Text, a vector, or an image (when the embedder embeds images).
@@ -358,12 +366,14 @@ class ContextStore:
                 None uses ``fusion``'s weights.
             fusion: How hybrid fuses the channels (default :class:`FusionOptions`: z-scores
                 of each channel's top 100, text 0.8 and vector 0.2, measured on conversation).
+            record: Write the search to the search log (its id: ``hits.search_id``) so
+                :meth:`replay` can re-run it; None follows :attr:`record_searches`.
 
         Raises:
             SearchError: Unknown mode, bad k, or no way to embed the query.
         """
-        return self._searcher.search(
-            query, k=k, mode=mode, run_id=run_id, roles=roles, since=since, until=until, where=where,
+        return self._recorder.search(
+            query, record, k=k, mode=mode, run_id=run_id, roles=roles, since=since, until=until, where=where,
             version=version, mmr=mmr, fetch_k=fetch_k, lambda_mult=lambda_mult, vector=vector, alpha=alpha,
             fusion=fusion,
         )  # fmt: skip
@@ -408,6 +418,28 @@ class ContextStore:
             query, run_id=run_id, k=k, before=before, after=after, roles=roles, since=since, until=until,
             where=where, vector=vector, version=version, options=options,
         )  # fmt: skip
+
+    @property
+    def record_searches(self) -> bool:
+        """Record every search made through this store object, adapters' included (default False)."""
+        return self._recorder.enabled
+
+    @record_searches.setter
+    def record_searches(self, on: bool) -> None:
+        self._recorder.enabled = bool(on)
+
+    def search_log(self, limit: int | None = None) -> list[LoggedSearch]:
+        """Recorded searches of every branch, newest first (the log lives beside the store)."""
+        return self._recorder.log.entries(limit)
+
+    def replay(self, search_id: str, *, at: Literal["logged", "latest"] | int = "logged") -> Replay:
+        """Re-run a recorded search exactly; ``at="latest"`` (or a version): the reason for each change.
+
+        Raises:
+            SearchNotFoundError: No such search in the log.
+            VersionNotFoundError: Its version or branch was removed.
+        """
+        return Replayer(self._state, self._recorder.log).replay(search_id, at)
 
     # ------------------------------------------------------------------ versions
     def version(self) -> int:
@@ -475,6 +507,33 @@ class ContextStore:
     def delete_branch(self, name: str) -> None:
         """Delete a branch and its versions."""
         self._history.delete_branch(name)
+
+    def merge(self, branch: str, *, into: str = MAIN_BRANCH, on_conflict: OnConflict = "fail") -> MergeResult:
+        """Apply everything ``branch`` added, changed and deleted since it forked to ``into``, as one version.
+
+        Merged records sort after the target's; merging again changes nothing.
+
+        Raises:
+            MergeConflictError: Records changed on both sides and ``on_conflict="fail"`` (nothing
+                written); ``"ours"`` keeps the target's copies, ``"theirs"`` takes the branch's.
+        """
+        return self._merger.merge(branch, into, on_conflict)
+
+    def review(
+        self,
+        branch: str,
+        queries: Sequence[str] = (),
+        *,
+        k: int = 5,
+        into: str = MAIN_BRANCH,
+        mode: SearchMode = "vector",
+        where: Mapping[Any, Any] | None = None,
+        on_conflict: OnConflict = "fail",
+    ) -> Review:
+        """What merging ``branch`` changes, per session, and each query's top-k before and after; no write."""
+        return Reviewer(self._state, self._merger).review(
+            branch, queries, k=k, into=into, mode=mode, where=where, on_conflict=on_conflict
+        )
 
     def diff(self, from_version: int | str, to_version: int | str | None = None) -> VersionDiff:
         """Records added and removed between two versions (``to`` defaults to the one read)."""

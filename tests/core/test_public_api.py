@@ -24,23 +24,37 @@ EXPECTED = {
     "ForkSafetyError",
     "FusionOptions",
     "HashingEmbedder",
+    "HitSummary",
     "IndexPolicy",
     "InvalidFilterError",
     "InvalidRecordError",
     "LanceContextError",
     "LangChainEmbedder",
     "LlamaIndexEmbedder",
+    "LoggedSearch",
+    "MergeConflict",
+    "MergeConflictError",
+    "MergePlan",
+    "MergeResult",
     "NotAContextStoreError",
     "PayloadTooLargeError",
+    "QueryReview",
     "ReadOnlyError",
     "ReadOnlyVersionError",
     "Recall",
     "RecallOptions",
+    "RecordChange",
     "Relationship",
+    "Replay",
+    "ReplayChange",
+    "Review",
     "SchemaVersionError",
     "SearchError",
     "SearchHit",
+    "SearchNotFoundError",
+    "SearchResults",
     "SentenceTransformerEmbedder",
+    "SessionChanges",
     "StateMetadata",
     "StorageUnavailableError",
     "StoreError",
@@ -70,6 +84,7 @@ def test_errors_share_one_base_and_builtin_bases() -> None:
     assert issubclass(lance_context.InvalidRecordError, ValueError)
     assert issubclass(lance_context.VersionNotFoundError, KeyError)
     assert issubclass(lance_context.EmbedderUnavailableError, ImportError)
+    assert issubclass(lance_context.SearchNotFoundError, KeyError)
     assert issubclass(lance_context.UnsupportedContentError, lance_context.InvalidRecordError)
 
 

@@ -21,7 +21,9 @@ class LanceRetriever(VectorStoreRetriever):
 
     Hybrid search runs the store's vector and BM25 full-text channels (both filtered
     before their top-k) and fuses them by reciprocal rank. ``k`` may be given to the
-    constructor, in ``search_kwargs``, or per call (``invoke(query, k=2)``).
+    constructor, in ``search_kwargs``, or per call (``invoke(query, k=2)``), and so may
+    ``record=True``, which writes each search to the store's search log for
+    ``store.replay``.
 
     Example:
         >>> retriever = LanceRetriever(vectorstore=vs, search_type="hybrid", k=3)  # doctest: +SKIP
@@ -30,6 +32,9 @@ class LanceRetriever(VectorStoreRetriever):
 
     k: int | None = None
     """How many documents to return; the same as ``search_kwargs={"k": k}``."""
+
+    record: bool | None = None
+    """Record each search in the store's search log; None follows ``store.record_searches``."""
 
     allowed_search_types: ClassVar[Collection[str]] = (
         "similarity",
@@ -41,7 +46,12 @@ class LanceRetriever(VectorStoreRetriever):
     @model_validator(mode="before")
     @classmethod
     def _k_into_search_kwargs(cls, values: Any) -> Any:
-        """Honour ``k=`` by passing it with the other search arguments."""
+        """Honour ``k=`` and ``record=`` by passing them with the other search arguments."""
+        if isinstance(values, dict) and values.get("record") is not None:
+            values = {
+                **values,
+                "search_kwargs": {**(values.get("search_kwargs") or {}), "record": values["record"]},
+            }
         if not isinstance(values, dict) or values.get("k") is None:
             return values
         k = values["k"]

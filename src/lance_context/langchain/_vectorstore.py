@@ -205,6 +205,7 @@ class LanceVectorStore(VectorStore):
         mmr: bool = False,
         fetch_k: int | None = None,
         lambda_mult: float = 0.5,
+        record: bool | None = None,
     ) -> list[SearchHit]:
         vector = None
         if isinstance(query, str) and mode != "text" and self._own_embedder is not None:
@@ -220,20 +221,26 @@ class LanceVectorStore(VectorStore):
             mmr=mmr,
             fetch_k=fetch_k,
             lambda_mult=lambda_mult,
+            record=record,
         )
 
     def similarity_search(
         self, query: str, k: int = 4, filter: Mapping[Any, Any] | None = None, **kwargs: Any
     ) -> list[Document]:
-        """The ``k`` documents most similar to ``query`` (cosine), filtered before the top-k."""
+        """The ``k`` documents most similar to ``query`` (cosine), filtered before the top-k.
+
+        ``record=True`` writes the search to the store's search log (``store.replay``
+        re-runs it); every search method of this class takes it.
+        """
         return [doc for doc, _ in self.similarity_search_with_score(query, k, filter, **kwargs)]
 
     def similarity_search_with_score(  # type: ignore[override]
         self, query: str, k: int = 4, filter: Mapping[Any, Any] | None = None, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """Documents and their cosine similarity to ``query`` (larger is more similar)."""
+        record = kwargs.pop("record", None)
         check_kwargs(kwargs, "similarity_search_with_score")
-        return [(self._document(h.record), h.score) for h in self._hits(query, k, filter)]
+        return [(self._document(h.record), h.score) for h in self._hits(query, k, filter, record=record)]
 
     def similarity_search_by_vector(
         self, embedding: list[float], k: int = 4, filter: Mapping[Any, Any] | None = None, **kwargs: Any
@@ -243,8 +250,9 @@ class LanceVectorStore(VectorStore):
         Raises:
             EmbeddingError: The vector's dimension is not the store's.
         """
+        record = kwargs.pop("record", None)
         check_kwargs(kwargs, "similarity_search_by_vector")
-        return [self._document(h.record) for h in self._hits(embedding, k, filter)]
+        return [self._document(h.record) for h in self._hits(embedding, k, filter, record=record)]
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         """Cosine similarity to a [0, 1] relevance: ``1 - cosine distance``, clipped."""
@@ -260,8 +268,9 @@ class LanceVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         """Relevant and diverse documents: MMR over the ``fetch_k`` nearest ones."""
+        record = kwargs.pop("record", None)
         check_kwargs(kwargs, "max_marginal_relevance_search")
-        hits = self._hits(query, k, filter, mmr=True, fetch_k=fetch_k, lambda_mult=lambda_mult)
+        hits = self._hits(query, k, filter, mmr=True, fetch_k=fetch_k, lambda_mult=lambda_mult, record=record)
         return [self._document(h.record) for h in hits]
 
     def max_marginal_relevance_search_by_vector(
@@ -284,23 +293,30 @@ class LanceVectorStore(VectorStore):
         )
 
     def hybrid_search_with_score(
-        self, query: str, k: int = 4, filter: Mapping[Any, Any] | None = None, *, fetch_k: int | None = None
+        self,
+        query: str,
+        k: int = 4,
+        filter: Mapping[Any, Any] | None = None,
+        *,
+        fetch_k: int | None = None,
+        record: bool | None = None,
     ) -> list[tuple[Document, float]]:
         """Vector and BM25 full-text search fused by reciprocal rank (score: the fused rank score).
 
         Raises:
             SearchError: Neither this vector store's embeddings nor the store can embed the query.
         """
-        hits = self._hits(query, k, filter, mode="hybrid", fetch_k=fetch_k)
+        hits = self._hits(query, k, filter, mode="hybrid", fetch_k=fetch_k, record=record)
         return [(self._document(h.record), h.score) for h in hits]
 
     def hybrid_search(
         self, query: str, k: int = 4, filter: Mapping[Any, Any] | None = None, **kwargs: Any
     ) -> list[Document]:
         """Documents found by :meth:`hybrid_search_with_score`, best first."""
-        fetch_k = kwargs.pop("fetch_k", None)
+        fetch_k, record = kwargs.pop("fetch_k", None), kwargs.pop("record", None)
         check_kwargs(kwargs, "hybrid_search")
-        return [doc for doc, _ in self.hybrid_search_with_score(query, k, filter, fetch_k=fetch_k)]
+        hits = self.hybrid_search_with_score(query, k, filter, fetch_k=fetch_k, record=record)
+        return [doc for doc, _ in hits]
 
     def search(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
         """LangChain's ``search`` with ``hybrid`` as a fourth search type."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -58,6 +59,10 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+#: ``record=`` of the ``search`` call in progress (None: ``store.record_searches`` decides).
+_RECORD: ContextVar[bool | None] = ContextVar("lance_context_record", default=None)
+
+
 @dataclass
 class _Plan:
     """What a batch must embed before touching the store (so async embedders stay async)."""
@@ -74,7 +79,9 @@ class LanceStore(BaseStore):
     per namespace, values kept as exact JSON. ``search(query=...)`` is semantic when the
     store embeds: through ``index={"dims", "embed", "fields"}`` as in LangGraph, or with
     the context store's own embedder (every item's whole value, ``fields=["$"]``).
-    ``filter=`` takes ``$eq $ne $gt $gte $lt $lte`` and is applied before the top-k.
+    ``filter=`` takes ``$eq $ne $gt $gte $lt $lte`` and is applied before the top-k;
+    ``search(..., query=..., record=True)`` writes the semantic search to the context
+    store's search log (``store.replay`` re-runs it).
     Without ``query=``, ``search`` returns the most recently written items first (a TTL
     refresh on read counts as a write). TTLs (minutes) follow LangGraph's ``TTLConfig``;
     ``sweep_ttl()`` or ``start_ttl_sweeper()`` delete expired items.
@@ -148,6 +155,58 @@ class LanceStore(BaseStore):
         view.store = self.store.at_version(version_or_tag)
         view._sweeper = TTLSweeper(view)
         return view
+
+    def search(
+        self,
+        namespace_prefix: tuple[str, ...],
+        /,
+        *,
+        query: str | None = None,
+        filter: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        refresh_ttl: bool | None = None,
+        record: bool | None = None,
+    ) -> list[SearchItem]:
+        """LangGraph's ``search``; ``record=True`` logs a semantic search for ``store.replay``."""
+        token = _RECORD.set(record)
+        try:
+            return super().search(
+                namespace_prefix,
+                query=query,
+                filter=filter,
+                limit=limit,
+                offset=offset,
+                refresh_ttl=refresh_ttl,
+            )
+        finally:
+            _RECORD.reset(token)
+
+    async def asearch(
+        self,
+        namespace_prefix: tuple[str, ...],
+        /,
+        *,
+        query: str | None = None,
+        filter: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        refresh_ttl: bool | None = None,
+        record: bool | None = None,
+    ) -> list[SearchItem]:
+        """Async :meth:`search` (the context reaches the worker thread that runs the batch)."""
+        token = _RECORD.set(record)
+        try:
+            return await super().asearch(
+                namespace_prefix,
+                query=query,
+                filter=filter,
+                limit=limit,
+                offset=offset,
+                refresh_ttl=refresh_ttl,
+            )
+        finally:
+            _RECORD.reset(token)
 
     # ------------------------------------------------------------------ batches
     def batch(self, ops: Iterable[Op]) -> list[Result]:
@@ -249,10 +308,9 @@ class LanceStore(BaseStore):
         """Items by best-matching text (max pooling), then unindexed items to fill ``limit``."""
         wanted = op.offset + op.limit
         fetch = max(2 * wanted, 10)
-        query: Any = op.query if vector is None else vector
         where = {"$and": [{"role": {"$in": [ITEM_ROLE, TEXT_ROLE]}}, *clauses]}
         while True:
-            hits = self.store.search(query, k=fetch, where=where)
+            hits = self.store.search(op.query, vector=vector, k=fetch, where=where, record=_RECORD.get())
             pooled: dict[tuple[str, str], tuple[ContextRecord, float | None]] = {}
             for hit in hits:
                 pooled.setdefault((hit.record.run_id, hit.record.metadata["key"]), (hit.record, hit.score))

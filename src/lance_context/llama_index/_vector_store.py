@@ -48,7 +48,9 @@ class LanceVectorStore(BasePydanticVectorStore):
 
     Supports metadata filters applied before top-k, ``node_ids`` / ``doc_ids``
     restrictions and the query modes DEFAULT (cosine), TEXT_SEARCH (BM25), HYBRID
-    (``alpha``-weighted rank fusion) and MMR.
+    (``alpha``-weighted rank fusion) and MMR. ``query(q, record=True)`` (from a retriever:
+    ``index.as_retriever(vector_store_kwargs={"record": True})``) writes the search to
+    the store's search log, for ``store.replay``.
 
     Example:
         >>> vector_store = LanceVectorStore(uri="docs.lance", embed_model=embed_model)  # doctest: +SKIP
@@ -236,26 +238,30 @@ class LanceVectorStore(BasePydanticVectorStore):
             return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
         where = self._where(query.node_ids or None, query.doc_ids or None, query.filters)
         mode = VectorStoreQueryMode(query.mode)
+        record: bool | None = kwargs.get("record")
+        hits: list[SearchHit]
         if mode == VectorStoreQueryMode.TEXT_SEARCH:
-            hits = self._store.search(_text(query), k=k, mode="text", run_id=self.run_id, where=where)
-        elif mode == VectorStoreQueryMode.HYBRID:
-            hits = self._hybrid(query, where)
-        elif mode == VectorStoreQueryMode.MMR:
-            threshold = (
-                query.mmr_threshold if query.mmr_threshold is not None else kwargs.get("mmr_threshold")
-            )
-            fetch = kwargs.get("mmr_prefetch_k") or k * int(kwargs.get("mmr_prefetch_factor", 4))
             hits = self._store.search(
-                _vector(query),
-                k=k,
-                run_id=self.run_id,
-                where=where,
-                mmr=True,
-                fetch_k=fetch,
-                lambda_mult=0.5 if threshold is None else float(threshold),
+                _text(query), k=k, mode="text", run_id=self.run_id, where=where, record=record
             )
-        elif mode == VectorStoreQueryMode.DEFAULT:
-            hits = self._store.search(_vector(query), k=k, run_id=self.run_id, where=where)
+        elif mode == VectorStoreQueryMode.HYBRID:
+            hits = self._hybrid(query, where, record)
+        elif mode in (VectorStoreQueryMode.MMR, VectorStoreQueryMode.DEFAULT):
+            text, vector = _vector(query)
+            options: dict[str, Any] = {}
+            if mode == VectorStoreQueryMode.MMR:
+                threshold = (
+                    query.mmr_threshold if query.mmr_threshold is not None else kwargs.get("mmr_threshold")
+                )
+                fetch = kwargs.get("mmr_prefetch_k") or k * int(kwargs.get("mmr_prefetch_factor", 4))
+                options = {
+                    "mmr": True,
+                    "fetch_k": fetch,
+                    "lambda_mult": 0.5 if threshold is None else float(threshold),
+                }
+            hits = self._store.search(
+                text, vector=vector, k=k, run_id=self.run_id, where=where, record=record, **options
+            )
         else:
             raise SearchError(
                 f"query mode {mode.value!r} is not supported; use default, text_search, hybrid or mmr"
@@ -265,7 +271,9 @@ class LanceVectorStore(BasePydanticVectorStore):
             nodes=nodes, similarities=[float(h.score) for h in hits], ids=[n.node_id for n in nodes]
         )
 
-    def _hybrid(self, query: VectorStoreQuery, where: dict[str, Any] | None) -> list[SearchHit]:
+    def _hybrid(
+        self, query: VectorStoreQuery, where: dict[str, Any] | None, record: bool | None
+    ) -> list[SearchHit]:
         """Vector and BM25 ranks fused with weights ``alpha`` and ``1 - alpha`` (in the core)."""
         k = query.hybrid_top_k or query.similarity_top_k
         alpha = 0.5 if query.alpha is None else float(query.alpha)
@@ -273,7 +281,10 @@ class LanceVectorStore(BasePydanticVectorStore):
         vector = None if query.query_embedding is None else list(query.query_embedding)
         text = query.query_str or ""
         if not text:
-            return self._store.search(_vector(query), k=k, run_id=self.run_id, where=where)
+            only, vector = _vector(query)
+            return self._store.search(
+                only, vector=vector, k=k, run_id=self.run_id, where=where, record=record
+            )
         return self._store.search(
             text,
             vector=vector,
@@ -283,6 +294,7 @@ class LanceVectorStore(BasePydanticVectorStore):
             fetch_k=fetch,
             run_id=self.run_id,
             where=where,
+            record=record,
         )
 
     # ------------------------------------------------------------------ async twins
@@ -294,11 +306,13 @@ class LanceVectorStore(BasePydanticVectorStore):
     aquery = async_twin(query)
 
 
-def _vector(query: VectorStoreQuery) -> Any:
+def _vector(query: VectorStoreQuery) -> tuple[Any, Any]:
+    """``(query, vector)`` for a vector search: the text is kept so a recorded search names it."""
     if query.query_embedding is not None:
-        return list(query.query_embedding)
+        vector = list(query.query_embedding)
+        return (query.query_str or vector), vector
     if query.query_str:
-        return query.query_str  # the store embeds it with its embedder
+        return query.query_str, None  # the store embeds it with its embedder
     raise SearchError("this query mode needs query_embedding or query_str")
 
 

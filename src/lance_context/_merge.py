@@ -1,0 +1,350 @@
+"""Merging one branch of a store into another, as one new version of the target.
+
+The merge base is where the two branches last shared history, found from Lance's branch
+records (each branch knows its parent branch and the version it forked at). The
+decisions are made in :mod:`._mergeplan`; this module reads the three versions, then
+writes everything the branch added, changed and deleted in one ``merge_insert``
+transaction: upserts for added and changed records, deletes by id. Nothing is written
+when there is nothing to apply, or on ``on_conflict="fail"`` when a record changed on
+both sides.
+
+Merged records get positions after every record of the target: ``seq`` values from
+:func:`~._writer.seq_base` of the target version the merge is based on, in the branch's
+order (a record the branch updated in place keeps its target position). So records
+appended to one session on both sides keep each side's order, the target's first, and
+later appends to the target still sort after them. A LangGraph thread continued on a
+branch therefore has the branch's checkpoints as its newest ones after the merge, and
+their parent links point at checkpoints both sides hold.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import lance
+import pyarrow as pa
+
+from ._dataset import MAIN_BRANCH, DatasetHandle
+from ._errors import EmbedderMismatchError, InvalidFilterError, MergeConflictError, VersionNotFoundError
+from ._filters import in_
+from ._maintenance import Maintainer
+from ._mergeplan import (
+    FINGERPRINT_COLUMNS,
+    MergeConflict,
+    MergePlan,
+    MergeResult,
+    OnConflict,
+    RecordChange,
+    RowState,
+    ThreeWay,
+    Upsert,
+    row_states,
+    summarize,
+    three_way,
+)
+from ._schema import embedding_dimension, embedding_field, read_embedder_info
+from ._state import StoreState
+from ._versions import commit_properties
+from ._writer import seq_base
+
+__all__ = ["Merger", "Sides"]
+
+_CHUNK = 1000
+
+
+@dataclass
+class Sides:
+    """The three versions a merge compares, and what it decided."""
+
+    source: DatasetHandle
+    target: DatasetHandle
+    theirs: lance.LanceDataset
+    ours: lance.LanceDataset
+    base: tuple[str, int]
+    decided: ThreeWay
+    states: tuple[dict[str, RowState], dict[str, RowState], dict[str, RowState]]
+
+
+class Merger:
+    """Plans and applies merges between the branches of one store."""
+
+    def __init__(self, state: StoreState) -> None:
+        """Merge branches of the store ``state`` describes."""
+        self._state = state
+
+    def handle(self, branch: str) -> DatasetHandle:
+        """A handle on ``branch`` (this store's own when it is on that branch)."""
+        own = self._state.handle
+        return own if own.branch == branch else own.on_branch(branch)
+
+    # ------------------------------------------------------------------ planning
+    def compare(self, branch: str, into: str) -> Sides:
+        """Read the base, the target and the branch, and decide what a merge applies."""
+        for name in (branch, into):
+            if not isinstance(name, str) or not name:
+                raise InvalidFilterError(f"branch names are non-empty strings, got {name!r}")
+        own = self._state.handle
+        listed = own.call(lambda: own.latest().branches.list(), "list branches", retry=False)
+        for name in (branch, into):
+            if name != MAIN_BRANCH and name not in listed:
+                raise VersionNotFoundError(
+                    f"no branch named {name!r}; branches: {[MAIN_BRANCH, *sorted(listed)]}"
+                )
+        base = merge_base(listed, branch, into)
+        source, target = self.handle(branch), self.handle(into)
+        theirs, ours = source.latest(), target.latest()
+        _check_embedders(ours, theirs, into, branch)
+        base_ds = self._base_snapshot(base, listed)
+        states = (self._states(own, base_ds), self._states(target, ours), self._states(source, theirs))
+        return Sides(source, target, theirs, ours, base, three_way(*states), states)
+
+    def _base_snapshot(
+        self, base: tuple[str, int], listed: Mapping[str, Mapping[str, Any]]
+    ) -> lance.LanceDataset:
+        """The base version: on its branch, or on a child that forked there (it keeps that manifest)."""
+        name, version = base
+        children = [b for b, info in listed.items() if (info.get("parent_branch") or MAIN_BRANCH) == name]
+        candidates = [name] + [b for b in children if listed[b].get("parent_version") == version]
+        for candidate in candidates:
+            try:
+                return self.handle(candidate).at(version)
+            except VersionNotFoundError:
+                continue
+        raise VersionNotFoundError(
+            f"version {version} of {name!r}, where the branches forked, was removed by cleanup; "
+            "a merge needs it to tell what each side changed"
+        )
+
+    @staticmethod
+    def _states(handle: DatasetHandle, ds: lance.LanceDataset) -> dict[str, RowState]:
+        table = handle.call(
+            lambda: ds.to_table(columns=FINGERPRINT_COLUMNS), "read records to merge", retry=False
+        )
+        return row_states(table)
+
+    def plan(self, branch: str, into: str, on_conflict: OnConflict = "fail") -> tuple[MergePlan, Sides]:
+        """What merging ``branch`` into ``into`` would apply, and the conflicts, without writing."""
+        sides = self.compare(branch, into)
+        upserts, deletes = _applied(sides, on_conflict)
+        summaries = _Summaries(sides)
+        changes = [RecordChange(u.kind, u.id, *summaries.branch(u.id)) for u in upserts]
+        changes += [RecordChange("deleted", i, *summaries.target(i)) for i in deletes]
+        conflicts = [MergeConflict(i, *summaries.conflict(i)) for i in sides.decided.conflicts]
+        plan = MergePlan(
+            branch, into, sides.base, int(sides.ours.version), int(sides.theirs.version), changes, conflicts
+        )
+        return plan, sides
+
+    # ------------------------------------------------------------------ merging
+    def merge(self, branch: str, into: str, on_conflict: OnConflict) -> MergeResult:
+        """Apply every change ``branch`` made since it forked to ``into``, as one new version."""
+        if on_conflict not in ("fail", "ours", "theirs"):
+            raise InvalidFilterError(f"on_conflict must be 'fail', 'ours' or 'theirs', got {on_conflict!r}")
+        if self._state.read_only or into == self._state.handle.branch:
+            self._state.check_writable()
+        target = self.handle(into)
+
+        def attempt() -> MergeResult:
+            plan, sides = self.plan(branch, into, on_conflict)
+            if plan.conflicts and on_conflict == "fail":
+                raise MergeConflictError(_conflict_message(plan), plan.conflicts)
+            result = MergeResult(
+                branch, into, plan.target_version, False, on_conflict, plan.changes, plan.conflicts,
+                plan.base, plan.branch_version,
+            )  # fmt: skip
+            if not plan.changes:
+                return result
+            new = self._commit(sides, plan, on_conflict)
+            Maintainer(self._state.view(handle=sides.target)).after_write(new)
+            return replace(result, version=int(new.version), merged=True)
+
+        return target.call(attempt, f"merge branch {branch!r} into {into!r}")
+
+    def _commit(self, sides: Sides, plan: MergePlan, on_conflict: OnConflict) -> lance.LanceDataset:
+        target, ours = sides.target, sides.ours
+        if "embedding" in sides.theirs.schema.names and "embedding" not in ours.schema.names:
+            dimension = embedding_dimension(sides.theirs.schema)
+            assert dimension is not None
+            target.write(
+                lambda ds: ds.add_columns(embedding_field(dimension)), "add the branch's vector column"
+            )
+            ours = target.latest()
+        # merge_insert and commit borrow their dataset mutably: a private copy, as the writer does
+        shared, version = ours, int(ours.version)
+        ours = target.call(lambda: shared.checkout_version((target.branch, version)), "prepare the merge")
+        upserts, deletes = _applied(sides, on_conflict)
+        table = _source_table(sides, upserts, ours.schema, seq_base(int(ours.version)))
+        builder = ours.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+        if deletes:
+            builder = builder.when_not_matched_by_source_delete(in_("id", deletes))
+        transaction, _ = builder.execute_uncommitted(table)
+        counts = {kind: sum(c.kind == kind for c in plan.changes) for kind in ("added", "changed", "deleted")}
+        _, mine, theirs = sides.states
+        touched = {theirs[u.id].run_id for u in upserts} | {mine[i].run_id for i in deletes}
+        touched |= {mine[u.id].run_id for u in upserts if u.id in mine}  # an upsert may move an id
+        props = commit_properties("merge", len(upserts) + len(deletes), touched)
+        props["lance_context.merge"] = json.dumps(
+            {"branch": plan.branch, "branch_version": plan.branch_version, "base": list(plan.base), **counts}
+        )
+        return target.commit(ours, transaction, props)
+
+
+def merge_base(branches: Mapping[str, Mapping[str, Any]], source: str, target: str) -> tuple[str, int]:
+    """The branch and version where ``source`` and ``target`` last shared history.
+
+    Args:
+        branches: Lance's ``branches.list()``: each branch's ``parent_branch`` (None for
+            main) and ``parent_version``.
+        source: The branch merged.
+        target: The branch merged into.
+    """
+    if source == target:
+        raise InvalidFilterError(f"cannot merge branch {source!r} into itself")
+
+    def lineage(name: str) -> list[tuple[str, int | None]]:
+        chain: list[tuple[str, int | None]] = [(name, None)]
+        while name != MAIN_BRANCH:
+            info = branches.get(name)
+            if info is None:
+                raise VersionNotFoundError(f"no branch named {name!r}")
+            name = str(info.get("parent_branch") or MAIN_BRANCH)
+            if any(name == seen for seen, _ in chain):
+                break
+            chain.append((name, int(info["parent_version"])))
+        return chain
+
+    forks = dict(lineage(target))
+    for branch, version in lineage(source):
+        if branch in forks:
+            known = [v for v in (version, forks[branch]) if v is not None]
+            return branch, min(known)
+    raise VersionNotFoundError(
+        f"branches {source!r} and {target!r} share no history that still exists (a parent was deleted)"
+    )
+
+
+def _applied(sides: Sides, on_conflict: OnConflict) -> tuple[list[Upsert], list[str]]:
+    """The upserts (in the branch's order) and deletes a merge writes under ``on_conflict``."""
+    upserts, deletes = list(sides.decided.upserts), list(sides.decided.deletes)
+    if on_conflict == "theirs":  # the branch's copy of each conflicting record wins, deletions included
+        base, _, theirs = sides.states
+        for i in sides.decided.conflicts:
+            if i in theirs:
+                upserts.append(Upsert(i, theirs[i].seq, None, "changed" if i in base else "added"))
+            else:
+                deletes.append(i)
+        upserts.sort(key=lambda u: (u.branch_seq, u.id))
+    return upserts, deletes
+
+
+def _check_embedders(ours: lance.LanceDataset, theirs: lance.LanceDataset, into: str, branch: str) -> None:
+    """Refuse to mix vectors of two embedding models (or sizes) in one branch."""
+    infos = []
+    for ds in (ours, theirs):
+        metadata = {k.decode(): v.decode() for k, v in (ds.schema.metadata or {}).items()}
+        infos.append((read_embedder_info(metadata), embedding_dimension(ds.schema)))
+    (mine, my_dim), (its, its_dim) = infos
+    if (mine and its and mine.name != its.name) or (my_dim and its_dim and my_dim != its_dim):
+        raise EmbedderMismatchError(
+            f"{into!r} embeds with {mine.name if mine else '?'} ({my_dim} dimensions) and {branch!r} with "
+            f"{its.name if its else '?'} ({its_dim}); reembed() one of them with the other's model first"
+        )
+
+
+def _source_table(sides: Sides, upserts: Sequence[Upsert], schema: pa.Schema, first_seq: int) -> pa.Table:
+    """The branch's rows for ``upserts`` in the target's schema, with their target positions."""
+    theirs = sides.theirs
+    columns = [name for name in schema.names if name in theirs.schema.names]
+    ids = [u.id for u in upserts]
+    chunks = [
+        sides.source.call(
+            functools.partial(theirs.to_table, filter=in_("id", chunk), columns=columns),
+            "read the branch's records",
+        )
+        for chunk in (ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK))
+    ]
+    found = pa.concat_tables(chunks) if chunks else schema.empty_table().select(columns)
+    newest: dict[str, tuple[int, int]] = {}  # id -> (seq, row): the newest copy of an id wins
+    for row, (record_id, seq) in enumerate(zip(found["id"].to_pylist(), found["seq"].to_pylist())):
+        if record_id not in newest or seq >= newest[record_id][0]:
+            newest[record_id] = (seq, row)
+    rows = found.take([newest[i][1] for i in ids])
+    seqs, fresh = [], first_seq
+    for upsert in upserts:
+        if upsert.kept_seq is not None:
+            seqs.append(upsert.kept_seq)
+        else:
+            seqs.append(fresh)
+            fresh += 1
+    arrays = []
+    for column in schema:
+        if column.name == "seq":
+            arrays.append(pa.array(seqs, pa.int64()))
+        elif column.name in rows.column_names:
+            arrays.append(rows.column(column.name).cast(column.type))
+        else:
+            arrays.append(pa.nulls(rows.num_rows, column.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _conflict_message(plan: MergePlan) -> str:
+    shown = "; ".join(str(c) for c in plan.conflicts[:3])
+    more = f" (and {len(plan.conflicts) - 3} more)" if len(plan.conflicts) > 3 else ""
+    return (
+        f"{len(plan.conflicts)} records changed on both {plan.into!r} and {plan.branch!r} since they forked: "
+        f"{shown}{more}. Nothing was written; merge with on_conflict='ours' to keep {plan.into!r}'s "
+        f"copies or on_conflict='theirs' to take {plan.branch!r}'s (see the error's .conflicts)"
+    )
+
+
+class _Summaries:
+    """Readable summaries of the records a plan names (only those rows are read)."""
+
+    def __init__(self, sides: Sides) -> None:
+        _, ours, theirs = sides.states
+        decided = sides.decided
+        wanted_theirs = [u.id for u in decided.upserts] + [i for i in decided.conflicts if i in theirs]
+        wanted_ours = decided.deletes + [i for i in decided.conflicts if i in ours]
+        self._theirs = self._read(sides.source, sides.theirs, wanted_theirs)
+        self._ours = self._read(sides.target, sides.ours, wanted_ours)
+
+    @staticmethod
+    def _read(
+        handle: DatasetHandle, ds: lance.LanceDataset, ids: Sequence[str]
+    ) -> dict[str, tuple[str, str, str]]:
+        columns = {
+            "id": "id", "run_id": "run_id", "role": "role", "seq": "seq", "content_type": "content_type",
+            "text_payload": "text_payload", "binary_payload": "binary_payload",
+        }  # fmt: skip
+        found: dict[str, tuple[int, tuple[str, str, str]]] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _CHUNK):
+            read = functools.partial(
+                ds.to_table, filter=in_("id", unique[start : start + _CHUNK]), columns=columns
+            )
+            for row in handle.call(read, "read records to describe", retry=False).to_pylist():
+                data = row["binary_payload"]
+                size = None if data is None else len(data)
+                text = summarize(row["text_payload"], row["content_type"], size)
+                entry = (row["run_id"], row["role"], text)
+                if row["id"] not in found or row["seq"] >= found[row["id"]][0]:
+                    found[row["id"]] = (row["seq"], entry)
+        return {record_id: entry for record_id, (_, entry) in found.items()}
+
+    def branch(self, record_id: str) -> tuple[str, str, str]:
+        """(run_id, role, summary) of the branch's copy."""
+        return self._theirs[record_id]
+
+    def target(self, record_id: str) -> tuple[str, str, str]:
+        """(run_id, role, summary) of the target's copy."""
+        return self._ours[record_id]
+
+    def conflict(self, record_id: str) -> tuple[str, str | None, str | None]:
+        """(run_id, target summary or None, branch summary or None) of a conflicting record."""
+        ours, theirs = self._ours.get(record_id), self._theirs.get(record_id)
+        run_id = (ours or theirs or ("?", "", ""))[0]
+        return run_id, None if ours is None else ours[2], None if theirs is None else theirs[2]

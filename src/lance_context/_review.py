@@ -1,0 +1,289 @@
+"""Reviewing a branch before merging it: what changes, and what that does to retrieval.
+
+:meth:`Reviewer.review` writes nothing. It returns the merge plan (records added, changed
+and deleted per session, and conflicts) and, for each evaluation query, the top-k on the
+target and on the branch side by side, marking what the merge would add to or remove
+from the target's results.
+
+The results after the merge are computed without building the merged store: they are
+the best of the target's records the merge leaves alone (a search of the target with
+the touched ids filtered out) and of the records the merge brings (a search of the
+branch restricted to those ids). Filters apply before the top-k in both, so for vector
+search, where a score depends only on the record and the query, this is exactly what a
+search after the merge returns. For text and hybrid search it is an estimate: BM25
+scores depend on the whole corpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ._history import History
+from ._maintenance import Maintainer
+from ._merge import Merger
+from ._mergeplan import MergeConflict, MergePlan, OnConflict, SessionChanges, summarize
+from ._search import Searcher, SearchHit, SearchMode
+from ._state import StoreState
+
+__all__ = ["HitSummary", "QueryReview", "Review", "Reviewer", "hit_summaries"]
+
+_WIDTH = 44
+
+
+@dataclass(frozen=True)
+class HitSummary:
+    """One search hit as a person reads it.
+
+    Attributes:
+        rank: Its rank, from 1.
+        id: The record id.
+        run_id: Its session.
+        role: Its role.
+        score: Its score (larger is better).
+        summary: Its content, cut short.
+        mark: ``+`` the merge brings it into the results, ``-`` takes it out, ``~`` changes
+            it; empty otherwise.
+
+    Example:
+        >>> str(HitSummary(1, "r1", "faq", "document", 0.83, "Returns within 30 days", "+"))
+        '1 + 0.83 Returns within 30 days'
+    """
+
+    rank: int
+    id: str
+    run_id: str
+    role: str
+    score: float
+    summary: str
+    mark: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able fields."""
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.rank} {self.mark or ' '} {self.score:.2f} {self.summary}"
+
+
+def hit_summaries(
+    hits: Sequence[SearchHit], marks: Mapping[str, str] | None = None, width: int = 72
+) -> list[HitSummary]:
+    """Hits as :class:`HitSummary` rows, ranked from 1, with an optional mark per id."""
+    rows = []
+    for rank, hit in enumerate(hits, start=1):
+        record = hit.record
+        nbytes = None if record.binary_payload is None else len(record.binary_payload)
+        text = summarize(record.text_payload, record.content_type, nbytes, width=width)
+        mark = (marks or {}).get(record.id, "")
+        rows.append(HitSummary(rank, record.id, record.run_id, record.role, float(hit.score), text, mark))
+    return rows
+
+
+def _cell(hit: HitSummary | None) -> str:
+    text = "" if hit is None else str(hit)
+    return text if len(text) <= _WIDTH + 8 else text[: _WIDTH + 7] + "…"
+
+
+@dataclass(frozen=True)
+class QueryReview:
+    """One evaluation query, on the target and on the branch, and after the merge.
+
+    Attributes:
+        query: The query text.
+        mode: The search mode.
+        k: How many hits each side shows.
+        target: The target's hits now (``-``: the merge takes it out, ``~``: changes it).
+        branch: The branch's hits (``+``: the merge brings it into the target's results).
+        merged: The target's hits after the merge.
+        target_name: The target branch and version, for display.
+        branch_name: The branch and version, for display.
+
+    Example:
+        >>> review = store.review("consolidate", queries=["peanuts?"])  # doctest: +SKIP
+        >>> review.queries[0].added, review.queries[0].removed         # doctest: +SKIP
+        (['summary-1'], ['msg-3'])
+    """
+
+    query: str
+    mode: SearchMode
+    k: int
+    target: list[HitSummary] = field(default_factory=list)
+    branch: list[HitSummary] = field(default_factory=list)
+    merged: list[HitSummary] = field(default_factory=list)
+    target_name: str = "target"
+    branch_name: str = "branch"
+
+    @property
+    def added(self) -> list[str]:
+        """Ids the merge brings into the target's top-k."""
+        before = {h.id for h in self.target}
+        return [h.id for h in self.merged if h.id not in before]
+
+    @property
+    def removed(self) -> list[str]:
+        """Ids the merge takes out of the target's top-k."""
+        after = {h.id for h in self.merged}
+        return [h.id for h in self.target if h.id not in after]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able fields."""
+        return {
+            "query": self.query,
+            "mode": self.mode,
+            "k": self.k,
+            "target": [h.to_dict() for h in self.target],
+            "branch": [h.to_dict() for h in self.branch],
+            "merged": [h.to_dict() for h in self.merged],
+            "added": self.added,
+            "removed": self.removed,
+        }
+
+    def __str__(self) -> str:
+        width = _WIDTH + 8
+        lines = [
+            f"{self.query!r} ({self.mode}, top {self.k})",
+            f"  {self.target_name:<{width}} | {self.branch_name}",
+        ]
+        for row in range(max(len(self.target), len(self.branch))):
+            left = self.target[row] if row < len(self.target) else None
+            right = self.branch[row] if row < len(self.branch) else None
+            lines.append(f"  {_cell(left):<{width}} | {_cell(right)}".rstrip())
+        if not self.added and not self.removed:
+            lines.append("  the merge leaves these results as they are")
+        else:
+            lines.append(
+                f"  the merge brings in {len(self.added)} and takes out {len(self.removed)} of these results"
+            )
+        if [h.id for h in self.merged] != [h.id for h in self.branch]:
+            lines.append("  after the merge: " + "; ".join(f"{h.rank} {h.summary}" for h in self.merged))
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Review:
+    """What merging a branch would change, and what that does to retrieval (nothing written).
+
+    Attributes:
+        plan: The merge plan: records added, changed and deleted per session, and conflicts.
+        queries: One :class:`QueryReview` per evaluation query.
+
+    Example:
+        >>> review = store.review("consolidate", queries=["what is Ada allergic to?"], k=3)  # doctest: +SKIP
+        >>> print(review)                                                                   # doctest: +SKIP
+    """
+
+    plan: MergePlan
+    queries: list[QueryReview] = field(default_factory=list)
+
+    @property
+    def sessions(self) -> list[SessionChanges]:
+        """The changes grouped by session."""
+        return self.plan.sessions
+
+    @property
+    def conflicts(self) -> list[MergeConflict]:
+        """Records both sides changed differently."""
+        return self.plan.conflicts
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able fields."""
+        return {**self.plan.to_dict(), "queries": [q.to_dict() for q in self.queries]}
+
+    def __str__(self) -> str:
+        return "\n\n".join([str(self.plan), *(str(q) for q in self.queries)])
+
+
+def _and(where: Mapping[Any, Any] | None, extra: Mapping[Any, Any]) -> dict[Any, Any]:
+    return dict(extra) if not where else {"$and": [dict(where), dict(extra)]}
+
+
+@dataclass(frozen=True)
+class _Sides:
+    """The two searchers of a review and what the merge touches."""
+
+    target: Searcher
+    source: Searcher
+    touched: list[str]
+    brought: list[str]
+    changed: set[str]
+
+
+class Reviewer:
+    """Reviews branches of one store before they are merged."""
+
+    def __init__(self, state: StoreState, merger: Merger) -> None:
+        """Review with ``merger``'s plans; search through views of ``state``."""
+        self._state = state
+        self._merger = merger
+
+    def review(
+        self,
+        branch: str,
+        queries: Sequence[str],
+        *,
+        k: int,
+        into: str,
+        mode: SearchMode,
+        where: Mapping[Any, Any] | None,
+        on_conflict: OnConflict,
+    ) -> Review:
+        """The plan of merging ``branch`` into ``into`` and each query's results before and after."""
+        if isinstance(queries, str):
+            queries = [queries]
+        plan, sides = self._merger.plan(branch, into, on_conflict)
+        view = self._state.view
+        both = _Sides(
+            self._searcher(view(handle=sides.target, pinned=plan.target_version, read_only=True)),
+            self._searcher(view(handle=sides.source, pinned=plan.branch_version, read_only=True)),
+            sorted({c.id for c in plan.changes}),
+            sorted({c.id for c in plan.changes if c.kind != "deleted"}),
+            {c.id for c in plan.changes if c.kind == "changed"},
+        )
+        names = (f"{into} v{plan.target_version}", f"{branch} v{plan.branch_version}")
+        return Review(plan, [self._query(q, both, k, mode, where, names) for q in queries])
+
+    def _query(
+        self,
+        query: str,
+        sides: _Sides,
+        k: int,
+        mode: SearchMode,
+        where: Mapping[Any, Any] | None,
+        names: tuple[str, str],
+    ) -> QueryReview:
+        vector = None if mode == "text" else self._state.embedding.query_vector(query)
+
+        def run(searcher: Searcher, extra: Mapping[Any, Any] | None = None) -> list[SearchHit]:
+            conditions = where if extra is None else _and(where, extra)
+            return searcher.search(query, k=k, mode=mode, where=conditions, vector=vector)
+
+        before, theirs = run(sides.target), run(sides.source)
+        kept = run(sides.target, {"id": {"$nin": sides.touched}}) if sides.touched else before
+        new = run(sides.source, {"id": {"$in": sides.brought}}) if sides.brought else []
+        after = sorted([*kept, *new], key=lambda h: (-h.score, h.record.id))[:k]
+        after_ids, before_ids = {h.record.id for h in after}, {h.record.id for h in before}
+        out = {
+            i: "-" if i not in after_ids else "~"
+            for i in before_ids
+            if i not in after_ids or i in sides.changed
+        }
+        into = {
+            i: "+" if i not in before_ids else "~"
+            for i in after_ids
+            if i not in before_ids or i in sides.changed
+        }
+        return QueryReview(
+            query,
+            mode,
+            k,
+            hit_summaries(before, out, _WIDTH),
+            hit_summaries(theirs, into, _WIDTH),
+            hit_summaries(after, into, _WIDTH),
+            *names,
+        )
+
+    @staticmethod
+    def _searcher(state: StoreState) -> Searcher:
+        return Searcher(state, History(state), Maintainer(state))

@@ -1,0 +1,418 @@
+"""The search log: searches recorded so they can be replayed exactly, kept beside the store.
+
+Where the log lives, and why. It is a separate Lance dataset at
+``<store uri>/_lance_context/search_log.lance``:
+
+- It is never a version of the store. Recording a search changes no record, nothing any
+  adapter reads and not the version a user sees; a record in the store, even in a
+  namespace of its own, would have made every recorded search a new store version.
+- It sits under the store's URI, so it is copied, moved and deleted with the store and
+  reached with the same storage options. Lance's compaction, cleanup and branches only
+  touch files their manifests name (``data/``, ``_versions/``, ``tree/``...), so they
+  leave it alone (a test runs them on local disk and on S3 and reads the log afterwards).
+- It is branch-independent: one log for every branch of the store, each entry naming the
+  branch and version it searched, so a search on a branch can be replayed after the
+  branch was merged.
+- Lance commits appends from many processes safely, and the log compacts itself the way
+  the store does, so listing it stays fast as it grows.
+
+An entry holds what an exact replay needs: the version and branch searched, the query
+text and the query vector actually used, the mode, filters, ``k`` and search options
+(with the index settings in force), the embedder's identity, and the ids and scores
+returned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import lance
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from ._errors import LanceContextError, ReadOnlyError, SearchError, SearchNotFoundError
+from ._filters import eq, in_
+from ._fusion import FusionOptions
+from ._maintenance import compaction_target
+from ._policies import CompactionPolicy
+from ._records import utc_now
+from ._schema import embedding_dimension, read_embedder_info
+from ._search import Searcher, SearchHit, SearchMode
+from ._state import StoreState
+from ._storage import is_missing
+
+__all__ = ["LOG_PATH", "LoggedSearch", "Recorder", "SearchLog", "SearchResults", "decode", "encode"]
+
+log = logging.getLogger("lance_context")
+
+#: Where the log lives, relative to the store's URI.
+LOG_PATH = "_lance_context/search_log.lance"
+#: The filter arguments of ``ContextStore.search`` a log entry keeps.
+FILTERS = ("run_id", "roles", "since", "until", "where")
+#: The other search arguments it keeps.
+OPTIONS = ("mmr", "fetch_k", "lambda_mult", "alpha")
+
+Vector = npt.NDArray[np.float32]
+
+LOG_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("logged_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("branch", pa.string(), nullable=False),
+        pa.field("version", pa.int64(), nullable=False),
+        pa.field("query_text", pa.large_string()),
+        pa.field("query_vector", pa.list_(pa.float32())),
+        pa.field("mode", pa.string(), nullable=False),
+        pa.field("k", pa.int64(), nullable=False),
+        pa.field("filters", pa.large_string(), nullable=False),
+        pa.field("options", pa.large_string(), nullable=False),
+        pa.field("embedder", pa.string()),
+        pa.field("dimension", pa.int64()),
+        pa.field("hit_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("hit_scores", pa.list_(pa.float64()), nullable=False),
+    ],
+    metadata={"lance_context.search_log": "1"},
+)
+
+
+class SearchResults(list[SearchHit]):
+    """The hits of a search, best first: a plain list, plus the id of its log entry.
+
+    Attributes:
+        search_id: The search-log id when the search was recorded, else None.
+
+    Example:
+        >>> hits = store.search("peanuts", k=3, record=True)   # doctest: +SKIP
+        >>> hits[0].record.text, hits.search_id                # doctest: +SKIP
+        ("I'm allergic to peanuts", '3f2a9c1b7d4e')
+    """
+
+    def __init__(self, hits: Iterable[SearchHit] = (), search_id: str | None = None) -> None:
+        super().__init__(hits)
+        self.search_id = search_id
+
+
+def encode(value: object) -> Any:
+    """A filter value as JSON that :func:`decode` turns back into the same value.
+
+    ``where`` dicts may have tuple keys (metadata paths) and datetimes; both survive.
+    """
+    if isinstance(value, Mapping):
+        return {"$map": [[encode(k), encode(v)] for k, v in value.items()]}
+    if isinstance(value, tuple):
+        return {"$tuple": [encode(v) for v in value]}
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, Iterable) and not isinstance(value, (bytes, bytearray)):
+        return [encode(v) for v in value]
+    raise SearchError(f"a recorded search's filters must be JSON-like; got {type(value).__name__}")
+
+
+def decode(value: Any) -> Any:
+    """The value :func:`encode` was given."""
+    if isinstance(value, dict):
+        if "$map" in value:
+            return {decode(k): decode(v) for k, v in value["$map"]}
+        if "$tuple" in value:
+            return tuple(decode(v) for v in value["$tuple"])
+        if "$datetime" in value:
+            return datetime.fromisoformat(value["$datetime"])
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class LoggedSearch:
+    """One recorded search.
+
+    Attributes:
+        id: The log id (``store.replay(id)``).
+        logged_at: When it ran (UTC).
+        branch: The branch it searched.
+        version: The store version it searched.
+        query: The query text (None for a vector or image query).
+        mode: ``vector``, ``text`` or ``hybrid``.
+        k: How many hits were asked for.
+        filters: The filter arguments given (``run_id``, ``roles``, ``since``, ``until``, ``where``).
+        options: ``mmr``, ``fetch_k``, ``lambda_mult``, ``alpha``, the fusion of a hybrid
+            search and the index settings used.
+        embedder: The name of the embedder the store was built with then, if recorded.
+        dimension: The dimension of the store's vectors then.
+        hits: ``(record id, score)`` of each hit, best first.
+        query_vector: The query vector used (None for text search).
+
+    Example:
+        >>> entry = store.search_log(limit=1)[0]    # doctest: +SKIP
+        >>> entry.query, entry.version, entry.ids   # doctest: +SKIP
+        ('what food should I avoid?', 12, ['msg-3', 'msg-9'])
+    """
+
+    id: str
+    logged_at: datetime
+    branch: str
+    version: int
+    query: str | None
+    mode: SearchMode
+    k: int
+    filters: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    embedder: str | None = None
+    dimension: int | None = None
+    hits: tuple[tuple[str, float], ...] = ()
+    query_vector: Vector | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ids(self) -> list[str]:
+        """The ids returned, best first."""
+        return [record_id for record_id, _ in self.hits]
+
+    def describe(self) -> str:
+        """The query as a person reads it: text, mode, k and filters."""
+        query = repr(self.query) if self.query is not None else "<vector query>"
+        filters = ", ".join(f"{k}={v!r}" for k, v in self.filters.items())
+        return f"{query} ({self.mode}, k={self.k}{', ' + filters if filters else ''})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able fields (the query vector as its length only)."""
+        return {
+            "id": self.id,
+            "logged_at": self.logged_at.isoformat(),
+            "branch": self.branch,
+            "version": self.version,
+            "query": self.query,
+            "mode": self.mode,
+            "k": self.k,
+            "filters": encode(self.filters),
+            "options": self.options,
+            "embedder": self.embedder,
+            "dimension": self.dimension,
+            "hits": [{"id": i, "score": s} for i, s in self.hits],
+        }
+
+    def __str__(self) -> str:
+        when = self.logged_at.strftime("%Y-%m-%d %H:%M:%S")
+        return (
+            f"{self.id}  {when}  {self.branch} v{self.version}  {self.describe()}  -> {len(self.hits)} hits"
+        )
+
+
+def _to_table(entry: LoggedSearch) -> pa.Table:
+    vector = None if entry.query_vector is None else [float(x) for x in entry.query_vector]
+    row = {
+        "id": entry.id, "logged_at": entry.logged_at, "branch": entry.branch, "version": entry.version,
+        "query_text": entry.query, "query_vector": vector, "mode": entry.mode, "k": entry.k,
+        "filters": json.dumps(encode(entry.filters)), "options": json.dumps(entry.options),
+        "embedder": entry.embedder, "dimension": entry.dimension,
+        "hit_ids": [i for i, _ in entry.hits], "hit_scores": [float(s) for _, s in entry.hits],
+    }  # fmt: skip
+    return pa.Table.from_pylist([row], schema=LOG_SCHEMA)
+
+
+def _from_row(row: Mapping[str, Any]) -> LoggedSearch:
+    vector = row.get("query_vector")
+    return LoggedSearch(
+        id=row["id"],
+        logged_at=row["logged_at"].astimezone(timezone.utc),
+        branch=row["branch"],
+        version=int(row["version"]),
+        query=row["query_text"],
+        mode=row["mode"],
+        k=int(row["k"]),
+        filters=decode(json.loads(row["filters"])),
+        options=json.loads(row["options"]),
+        embedder=row["embedder"],
+        dimension=row["dimension"],
+        hits=tuple(zip(row["hit_ids"], row["hit_scores"])),
+        query_vector=None if vector is None else np.asarray(vector, dtype=np.float32),
+    )
+
+
+class SearchLog:
+    """The search log of one store (every branch), read and appended through the store's handle."""
+
+    def __init__(self, state: StoreState) -> None:
+        """The log beside the store ``state`` describes."""
+        self._state = state
+        self._exists = False  # known to exist: appends skip the check
+
+    @property
+    def uri(self) -> str:
+        """Where the log's Lance dataset lives."""
+        return self._state.handle.uri.rstrip("/") + "/" + LOG_PATH
+
+    def _call(self, fn: Callable[[], Any], action: str) -> Any:
+        return self._state.handle.call(fn, action, retry=False)
+
+    def _dataset(self) -> lance.LanceDataset | None:
+        options = self._state.handle.storage_options or None
+
+        def open_log() -> lance.LanceDataset | None:
+            try:
+                return lance.dataset(self.uri, storage_options=options)
+            except (OSError, ValueError) as exc:
+                if is_missing(exc):
+                    return None
+                raise
+
+        found: lance.LanceDataset | None = self._call(open_log, "open the search log")
+        return found
+
+    def append(self, entry: LoggedSearch) -> None:
+        """Add one entry (the log is created by its first entry)."""
+        table = _to_table(entry)
+        options = self._state.handle.storage_options or None
+
+        def write() -> lance.LanceDataset:
+            mode = "append" if self._exists or self._dataset() is not None else "create"
+            try:
+                return lance.write_dataset(
+                    table, self.uri, schema=LOG_SCHEMA, mode=mode, storage_options=options
+                )
+            except (OSError, ValueError) as exc:
+                if mode == "create" and "already exists" in str(exc).lower():  # another writer created it
+                    return lance.write_dataset(table, self.uri, mode="append", storage_options=options)
+                raise
+
+        written: lance.LanceDataset = self._state.handle.call(write, "record the search")
+        self._exists = True
+        self._compact(written)
+
+    def _compact(self, ds: lance.LanceDataset) -> None:
+        """Merge the log's small files like the store does; a failure only waits for the next entry."""
+        policy = CompactionPolicy()
+        target = compaction_target([f.metadata.physical_rows for f in ds.get_fragments()], policy)
+        if target is None:
+            return
+        try:
+            self._call(
+                lambda: ds.optimize.compact_files(target_rows_per_fragment=target), "compact the search log"
+            )
+            self._call(
+                lambda: ds.cleanup_old_versions(older_than=timedelta(hours=1)), "clean up the search log"
+            )
+        except LanceContextError as exc:
+            log.warning("lance-context: search log compaction skipped (%s); it runs after a later entry", exc)
+
+    def entries(self, limit: int | None = None) -> list[LoggedSearch]:
+        """Logged searches, newest first."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise SearchError(f"limit must be a non-negative integer or None, got {limit!r}")
+        ds = self._dataset()
+        if ds is None:
+            return []
+        # two steps, as the store's reader does: an outline picks the newest, then only those are read
+        outline = self._call(lambda: ds.to_table(columns=["id", "logged_at"]), "read the search log")
+        newest = outline.sort_by([("logged_at", "descending"), ("id", "descending")])
+        chosen = newest.column("id").to_pylist()[:limit]
+        rows: dict[str, LoggedSearch] = {}
+        for start in range(0, len(chosen), 1000):
+            read = functools.partial(ds.to_table, filter=in_("id", chosen[start : start + 1000]))
+            table = self._call(read, "read the search log")
+            rows.update((row["id"], _from_row(row)) for row in table.to_pylist())
+        return [rows[i] for i in chosen]
+
+    def get(self, search_id: str) -> LoggedSearch:
+        """The entry with this id.
+
+        Raises:
+            SearchNotFoundError: No such entry.
+        """
+        if not isinstance(search_id, str) or not search_id:
+            raise SearchNotFoundError(f"a search id is a non-empty string, got {search_id!r}")
+        ds = self._dataset()
+        rows = (
+            []
+            if ds is None
+            else self._call(
+                lambda: ds.to_table(filter=eq("id", search_id)), "read the search log"
+            ).to_pylist()
+        )
+        if not rows:
+            raise SearchNotFoundError(
+                f"no search {search_id!r} in the search log; store.search_log() lists the recorded ones"
+            )
+        return _from_row(rows[0])
+
+
+def _fusion_dict(fusion: FusionOptions) -> dict[str, Any]:
+    return {**dataclasses.asdict(fusion), "weights": dict(fusion.weights)}
+
+
+class Recorder:
+    """Runs a store's searches and records those asked for in the search log.
+
+    Attributes:
+        enabled: Record every search made through this store object (the store-level switch).
+    """
+
+    def __init__(self, state: StoreState, searcher: Searcher) -> None:
+        """Search with ``searcher``; log beside the store ``state`` describes."""
+        self._state = state
+        self._searcher = searcher
+        self.log = SearchLog(state)
+        self.enabled = False
+
+    def search(self, query: Any, record: bool | None, **params: Any) -> SearchResults:
+        """Run a search (see ``ContextStore.search``); record it when asked or switched on."""
+        if not (self.enabled if record is None else record):
+            return SearchResults(self._searcher.search(query, **params))
+        if self._state.read_only and self._state.pinned is None:
+            raise ReadOnlyError("this store was opened read_only=True, so it records no searches")
+        filters = {name: params[name] for name in FILTERS if params.get(name) is not None}
+        if isinstance(filters.get("roles"), Iterable) and not isinstance(filters["roles"], str):
+            filters["roles"] = list(filters["roles"])
+        encode(filters)  # refuse what cannot be logged before searching
+        seen: list[tuple[lance.LanceDataset, Vector | None]] = []
+        hits = self._searcher.search(query, observe=lambda ds, vector: seen.append((ds, vector)), **params)
+        ds, vector = seen[-1]
+        entry = self._entry(query, params, filters, ds, vector, hits)
+        self.log.append(entry)
+        return SearchResults(hits, search_id=entry.id)
+
+    def _entry(
+        self,
+        query: Any,
+        params: Mapping[str, Any],
+        filters: dict[str, Any],
+        ds: lance.LanceDataset,
+        vector: Vector | None,
+        hits: list[SearchHit],
+    ) -> LoggedSearch:
+        metadata = {k.decode(): v.decode() for k, v in (ds.schema.metadata or {}).items()}
+        info = read_embedder_info(metadata)
+        indexing = self._state.settings.indexing
+        options: dict[str, Any] = {name: params[name] for name in OPTIONS if params.get(name) is not None}
+        if params.get("mode") == "hybrid":  # the fusion in force, so a later default cannot change a replay
+            options["fusion"] = _fusion_dict(params.get("fusion") or FusionOptions())
+        options.update(
+            nprobes=indexing.nprobes,
+            refine_factor=indexing.refine_factor,
+            flat_search_max_rows=indexing.flat_search_max_rows,
+        )
+        return LoggedSearch(
+            id=secrets.token_hex(6),
+            logged_at=utc_now(),
+            branch=self._state.handle.branch,
+            version=int(ds.version),
+            query=query if isinstance(query, str) else None,
+            mode=params.get("mode", "vector"),
+            k=int(params.get("k", 10)),
+            filters=filters,
+            options=options,
+            embedder=None if info is None else info.name,
+            dimension=embedding_dimension(ds.schema),
+            hits=tuple((h.record.id, float(h.score)) for h in hits),
+            query_vector=vector,
+        )
