@@ -1,0 +1,73 @@
+"""``review``, ``merge``, ``searches`` and ``replay`` on a store with a consolidation branch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lance_context import ContextRecord, ContextStore, HashingEmbedder
+
+from .conftest import run_cli, run_many
+
+
+@pytest.fixture
+def store_uri(tmp_path: Path) -> str:
+    uri = str(tmp_path / "memory.lance")
+    store = ContextStore.open(uri, embedder=HashingEmbedder(32))
+    store.add(
+        [
+            ContextRecord.from_content("Ada is allergic to peanuts", run_id="ada", id="a1"),
+            ContextRecord.from_content("Ada likes green tea", run_id="ada", id="a2"),
+        ]
+    )
+    branch = store.branch("consolidate")
+    branch.add(ContextRecord.from_content("Ada: allergic to peanuts and shellfish", run_id="ada", id="a3"))
+    branch.delete(ids=["a1"])
+    store.add(ContextRecord.from_content("Bob likes coffee", run_id="bob", id="b1"))
+    store.search("allergic peanuts", k=2, record=True)
+    return uri
+
+
+def test_review_shows_the_plan_and_each_query_before_and_after(store_uri: str) -> None:
+    shown, as_json = run_many(
+        ("review", store_uri, "consolidate", "-q", "what is Ada allergic to", "-k", "2"),
+        ("review", store_uri, "consolidate", "-q", "what is Ada allergic to", "-k", "2", "--json"),
+    )
+    assert shown.code == 0, shown.err
+    assert "1 added, 0 changed, 1 deleted, 0 conflicts" in shown.out
+    assert "+ [user] Ada: allergic to peanuts and shellfish" in shown.out
+    assert "- [user] Ada is allergic to peanuts" in shown.out
+    assert "'what is Ada allergic to' (vector, top 2)" in shown.out
+    data = as_json.json()
+    assert [q["query"] for q in data["queries"]] == ["what is Ada allergic to"]
+    assert ContextStore.open(store_uri, read_only=True, embedder=None).version() == 3  # nothing written
+
+
+def test_merge_asks_then_writes_one_version(store_uri: str) -> None:
+    refused = run_cli("merge", store_uri, "consolidate")
+    assert refused.code == 2 and "pass --yes" in refused.err
+    assert ContextStore.open(store_uri, read_only=True, embedder=None).version() == 3
+    merged = run_cli("merge", store_uri, "consolidate", "--yes")
+    assert merged.code == 0, merged.err
+    assert "merged 'consolidate' v4 into 'main' as v4: 1 added, 0 changed, 1 deleted" in merged.out
+    after = ContextStore.open(store_uri, read_only=True, embedder=None)
+    assert [r.id for r in after.records("ada")] == ["a2", "a3"] and after.version() == 4
+    again = run_cli("merge", store_uri, "consolidate", "--yes", "--json").json()
+    assert again["merged"] is False and again["version"] == 4  # merging twice writes nothing
+
+
+def test_searches_list_the_log_and_replay_explains_changes(store_uri: str) -> None:
+    listed = run_cli("searches", store_uri, "--json").json()
+    assert [(e["query"], e["mode"], e["k"]) for e in listed] == [("allergic peanuts", "vector", 2)]
+    search_id = listed[0]["id"]
+    same = run_cli("replay", store_uri, search_id)
+    assert same.code == 0 and "the same results, in the same order" in same.out
+    assert run_cli("merge", store_uri, "consolidate", "--yes").code == 0
+    changed = run_cli("replay", store_uri, search_id, "--at", "latest")
+    assert changed.code == 0, changed.err
+    assert "'Ada is allergic to peanuts' left (was #1): deleted since" in changed.out
+    missing = run_cli("replay", store_uri, "nope")
+    assert missing.code == 1 and missing.err.count("\n") == 1 and "nope" in missing.err
+    bad = run_cli("replay", store_uri, search_id, "--at", "soon")
+    assert bad.code == 2 and "give logged, latest or a version number" in bad.err
