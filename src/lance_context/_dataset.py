@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import lance
 import pyarrow as pa
 
+from ._commits import check_commits
 from ._errors import (
     CommitConflictError,
     ForkSafetyError,
@@ -129,6 +130,7 @@ class DatasetHandle:
         self._lock = threading.Lock()
         self._manifests: _LocalManifests | None = None
         self._facts: OrderedDict[int, Facts] = OrderedDict()
+        self._commits_checked = False
         self._ds: lance.LanceDataset = self.call(self._open, "open the store")
 
     @property
@@ -285,6 +287,7 @@ class DatasetHandle:
         rebases compatible concurrent commits (appends never conflict); ``max_retries=0``
         instead fails on any commit landed since ``base``.
         """
+        self.check_commits()
         if isinstance(change, lance.Transaction):
             change.transaction_properties = dict(properties)
             transaction = change
@@ -301,6 +304,7 @@ class DatasetHandle:
         For the calls that have no uncommitted form in pylance (delete, compaction, index
         builds, restore, tags, branches). Commit conflicts are retried on a fresh object.
         """
+        self.check_commits()
 
         def attempt() -> T:
             snapshot = self.latest()
@@ -310,6 +314,12 @@ class DatasetHandle:
             return result
 
         return self.call(attempt, action, retry=retry)
+
+    def check_commits(self) -> None:
+        """Before this handle's first write: refuse an object store that cannot commit safely."""
+        if not self._commits_checked:
+            check_commits(self.uri, self.storage_options)
+            self._commits_checked = True
 
     @staticmethod
     def take_rows(ds: lance.LanceDataset, row_ids: Sequence[int], columns: Sequence[str]) -> pa.Table:
