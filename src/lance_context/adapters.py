@@ -21,6 +21,10 @@ imports a private module).
   of messages into binary payloads) and :func:`monotonic_times` (ordered timestamps).
 - **Retrieval.** :data:`SearchMode`, :func:`rrf_fuse`, :func:`weighted_fuse`,
   :func:`mmr_select`, :func:`embed_query` and :func:`to_matrix` (checks an embedder's output).
+- **Distributed writes.** ``store.bulk()`` gives a :class:`BulkWriter` (plans and the one
+  commit, on the driver); :class:`BulkWorker` writes fragments anywhere from a
+  :class:`BulkPlan` or :class:`RewritePlan`, returning :class:`BulkPart` results.
+  ``lance_context.ray`` is built on them; another engine (Dask, Spark) would be too.
 
 Example:
     >>> from lance_context.adapters import LANGCHAIN_HISTORY, namespace_of
@@ -33,6 +37,7 @@ Example:
 from __future__ import annotations
 
 from ._async import async_twin
+from ._bulk import BulkPart, BulkPlan, BulkWorker, BulkWriter, RewritePlan, Slice
 from ._embedders import embed_query, to_matrix
 from ._media import canonical_base64, monotonic_times, sniff_mime
 from ._namespaces import (
@@ -60,6 +65,10 @@ from ._versions import RecordChanges
 from ._window import fit_window, group_exchanges
 
 __all__ = [
+    "BulkPart",
+    "BulkPlan",
+    "BulkWorker",
+    "BulkWriter",
     "CONTEXT",
     "LANGCHAIN_CACHE",
     "LANGCHAIN_HISTORY",
@@ -77,7 +86,9 @@ __all__ = [
     "Outline",
     "RECORDED_EMBEDDER",
     "RecordChanges",
+    "RewritePlan",
     "SearchMode",
+    "Slice",
     "async_twin",
     "canonical_base64",
     "embed_query",
