@@ -1,0 +1,140 @@
+"""Many application servers on one object-store memory (issue 18).
+
+At least four spawned processes, each a server with its own ``ContextStore``, LangChain
+histories, LangGraph graph and LlamaIndex memory, write to one store on the S3 server
+at once while another process compacts and cleans up, and one server idles across a
+cleanup. Afterwards nothing is lost or duplicated, every writer's order is kept, every
+LangGraph thread's checkpoint chain is whole, and no server ever read a shared session
+or thread without another server's acknowledged write to it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from lance_context import ContextStore, HashingEmbedder
+from lance_context.langchain import LanceChatMessageHistory
+from lance_context.langgraph import LanceCheckpointSaver
+from lance_context.llama_index import LanceMemory
+
+from . import _servers, scale
+from .report import TALLY
+
+pytestmark = pytest.mark.reliability
+
+SPAWN = multiprocessing.get_context("spawn")
+
+
+def _run(uri: str, options: dict[str, str], servers: int, rounds: int) -> tuple[list[dict[str, Any]], Any]:
+    with SPAWN.Manager() as manager:
+        shared = {
+            "acks": manager.dict(),
+            "turns": manager.list(),
+            "lock": manager.Lock(),
+            "idle": servers - 1,
+            "idle_started": manager.Event(),
+            "cleaned": manager.Event(),
+        }
+        ready, go, results, stop = SPAWN.Queue(), SPAWN.Event(), SPAWN.Queue(), SPAWN.Event()
+        processes = [
+            SPAWN.Process(target=_servers.server, args=(uri, options, i, rounds, shared, ready, go, results))
+            for i in range(servers)
+        ]
+        upkeep = SPAWN.Process(target=_servers.maintainer, args=(uri, options, shared, stop, results))
+        for process in processes:
+            process.start()
+        try:
+            for _ in processes:
+                status, detail = ready.get(timeout=180)
+                assert status == "ready", detail
+            upkeep.start()
+            go.set()
+            outcomes = [results.get(timeout=900) for _ in processes]
+            stop.set()
+            maintenance = results.get(timeout=300)
+            turns = list(shared["turns"])
+        finally:
+            stop.set()
+            for process in [*processes, upkeep]:
+                process.join(timeout=60)
+                if process.is_alive():
+                    process.kill()
+    assert [p.exitcode for p in processes] == [0] * servers
+    return outcomes, (maintenance, turns)
+
+
+def _in_order(found: list[str], written: list[str]) -> bool:
+    mine = set(written)
+    return [i for i in found if i in mine] == written
+
+
+def _chain_is_whole(saver: LanceCheckpointSaver, thread: str, turns: list[str]) -> None:
+    """Newest to oldest, each checkpoint's parent is the next one; the turns grow one run at a time."""
+    history = list(saver.list(_servers.config(thread)))
+    assert history, thread
+    for newer, older in itertools.pairwise(history):
+        assert newer.parent_config is not None, thread
+        assert (
+            newer.parent_config["configurable"]["checkpoint_id"]
+            == older.config["configurable"]["checkpoint_id"]
+        )
+    assert history[-1].parent_config is None
+    states = [c.checkpoint["channel_values"].get("turns", []) for c in reversed(history)]
+    assert all(later[: len(earlier)] == earlier for earlier, later in itertools.pairwise(states)), thread
+    assert states[-1] == turns, thread
+
+
+def test_application_servers_share_one_memory_on_s3(s3_bucket: Any) -> None:
+    sizes = scale.current()
+    uri, options = s3_bucket.uri("servers"), s3_bucket.storage_options
+    ContextStore.open(uri, storage_options=options, embedder=HashingEmbedder(_servers.DIMENSION))
+    outcomes, (maintenance, shared_turns) = _run(uri, options, sizes.servers, sizes.server_rounds)
+
+    store = ContextStore.open(uri, storage_options=options, embedder=HashingEmbedder(_servers.DIMENSION))
+    private = {
+        o["server"]: [m.id for m in LanceChatMessageHistory(o["server"], store=store).messages]
+        for o in outcomes
+    }
+    common = [m.id for m in LanceChatMessageHistory(_servers.SHARED_SESSION, store=store).messages]
+    written = [i for o in outcomes for i in o["private"] + o["shared"]]
+    found = [i for ids in private.values() for i in ids] + common
+    counts = Counter(found)
+    lost = [i for i in written if i not in counts]
+    duplicated = sum(n - 1 for n in counts.values())
+    stale = [s for o in outcomes for s in o["stale"]]
+    memories = sum(len(o["memory"]) for o in outcomes)
+    runs = sum(len(o["thread"]) for o in outcomes) + len(shared_turns)
+    TALLY.add(
+        writes_attempted=len(written) + memories + runs,
+        writes_committed=len(written) + memories + runs,
+        writes_refused=sum(o["refused"] for o in outcomes),
+        writes_lost=len(lost),
+        writes_duplicated=duplicated,
+        fresh_checks=2 * sizes.servers * sizes.server_rounds,
+        stale_reads=len(stale),
+    )
+    errors = [e for o in outcomes for e in o["errors"]] + maintenance["errors"]
+    assert not errors, "a server failed:\n" + errors[0]
+    assert stale == [], stale
+    assert lost == [] and duplicated == 0
+    assert set(found) == set(written)
+    for outcome in outcomes:
+        assert private[outcome["server"]] == outcome["private"]
+        assert _in_order(common, outcome["shared"])
+        memory = LanceMemory.from_defaults(session_id=f"memory-{outcome['server']}", store=store)
+        assert [m.content for m in memory.get_all()] == outcome["memory"]
+    saver = LanceCheckpointSaver(store=store)
+    for outcome in outcomes:
+        _chain_is_whole(saver, f"thread-{outcome['server']}", outcome["thread"])
+    _chain_is_whole(saver, _servers.SHARED_THREAD, shared_turns)
+    assert len(shared_turns) == sizes.servers * sizes.server_rounds
+    idle = [o for o in outcomes if o["idled"]]
+    assert len(idle) == 1, "one server must have stayed idle across a cleanup"
+    assert maintenance["compactions"] > 0 and maintenance["cleanups"] > 0, maintenance
+    operations = {v.operation for v in store.versions()}
+    assert "compact" in operations
