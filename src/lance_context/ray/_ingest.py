@@ -30,8 +30,8 @@ class _PartWriter:
         return part_row(self._worker.write(records, positions))
 
 
-def _numbered(ray: Any, dataset: Any) -> Any:
-    """``dataset`` with each row's position in the input, so append order follows the input.
+def _numbered(ray: Any, dataset: Any) -> tuple[Any, int]:
+    """``dataset`` with each row's position in the input (so append order follows it), and its size.
 
     Ray Data does not number rows across blocks, so the blocks are materialized in order,
     counted, and numbered from their offsets (each by a small task next to its block).
@@ -48,7 +48,7 @@ def _numbered(ray: Any, dataset: Any) -> Any:
     for block, size in zip(blocks, sizes, strict=True):
         numbered.append(numbering.remote(block, start))
         start += size
-    return ray.data.from_arrow_refs(numbered)
+    return ray.data.from_arrow_refs(numbered), start
 
 
 def ingest(
@@ -105,7 +105,9 @@ def ingest(
     writer = store.bulk()
     plan = writer.plan()
     with job_context(progress) as ray:
-        numbered = _numbered(ray, as_dataset(items))
+        numbered, rows = _numbered(ray, as_dataset(items))
+        if rows == 0:
+            return int(store.version())
         parts = run_workers(
             numbered,
             _PartWriter,
@@ -113,5 +115,6 @@ def ingest(
             batch_size=batch_size,
             workers=workers,
             retries=max_retries,
+            batches=-(-rows // batch_size),
         )
     return writer.commit(plan, parts)

@@ -46,8 +46,9 @@ def require_ray() -> Any:
         ImportError: Ray is not installed; the message names the extra to install.
     """
     try:
-        import ray
         import ray.data  # Ray Data registers itself on import
+
+        import ray
     except ImportError as exc:
         raise ImportError(f"lance_context.ray needs Ray Data: {INSTALL}") from exc
     return ray
@@ -83,16 +84,21 @@ def as_dataset(items: Any) -> Any:
 
 @contextlib.contextmanager
 def job_context(progress: bool) -> Iterator[Any]:
-    """Ray Data settings for one job: progress bars on or off, block order kept; restored after."""
+    """Ray Data settings for one job (progress bars, block order, worker errors as raised); restored after."""
     ray = require_ray()
-    context = ray.data.DataContext.get_current()
-    saved = (context.enable_progress_bars, context.execution_options.preserve_order)
+    with warnings.catch_warnings():
+        # Ray 2.60's first DataContext warns about a setting it sets itself (use_push_based_shuffle).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context = ray.data.DataContext.get_current()
+    options = context.execution_options
+    saved = (context.enable_progress_bars, options.preserve_order, context.raise_original_map_exception)
     context.enable_progress_bars = progress
-    context.execution_options.preserve_order = True
+    options.preserve_order = True
+    context.raise_original_map_exception = True  # an InvalidRecordError reaches the caller as itself
     try:
         yield ray
     finally:
-        context.enable_progress_bars, context.execution_options.preserve_order = saved
+        context.enable_progress_bars, options.preserve_order, context.raise_original_map_exception = saved
 
 
 def default_workers(ray: Any) -> int:
@@ -101,16 +107,23 @@ def default_workers(ray: Any) -> int:
 
 
 def run_workers(
-    dataset: Any, worker: type, args: tuple[Any, ...], *, batch_size: int, workers: int | None, retries: int
+    dataset: Any,
+    worker: type,
+    args: tuple[Any, ...],
+    *,
+    batch_size: int,
+    workers: int | None,
+    retries: int,
+    batches: int,
 ) -> list[BulkPart]:
-    """Run ``worker(*args)`` actors over ``dataset``'s batches; return the parts they wrote.
+    """Run ``worker(*args)`` actors over ``dataset``'s (about ``batches``) batches; return the parts.
 
     Raises:
         LanceContextError: The one a worker raised (an invalid record, a failing embedder).
         StoreError: Workers failed otherwise (Ray's error is the cause); nothing was committed.
     """
     ray = require_ray()
-    size = workers or default_workers(ray)
+    size = max(1, min(workers or default_workers(ray), batches))  # an idle actor still holds a CPU
     try:
         with warnings.catch_warnings():
             # Ray 2.60 deprecates passing actor options this way but offers no other way to

@@ -80,7 +80,13 @@ def reembed(
             with job_context(progress) as ray:
                 work = ray.data.from_items([{_SLICE: i} for i in todo], override_num_blocks=len(todo))
                 parts = run_workers(
-                    work, _SliceWriter, (plan,), batch_size=1, workers=workers, retries=max_retries
+                    work,
+                    _SliceWriter,
+                    (plan,),
+                    batch_size=1,
+                    workers=workers,
+                    retries=max_retries,
+                    batches=len(todo),
                 )
             for part in parts:
                 done[plan.slices[part.first].key] = part
