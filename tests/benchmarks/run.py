@@ -31,6 +31,8 @@ import agent_graph
 import bulk
 import embedder_cost
 import grown
+import multiwriter
+import raybulk
 import reads
 import vectors
 import writes
@@ -52,6 +54,9 @@ WORKLOADS = (
     "graph-loop",
     "vectors",
     "embedder",
+    # issue 18: past one machine
+    "s3-writers",
+    "ray-ingest",
 )
 LANGGRAPH = Path(__file__).with_name("bench_langgraph.py")
 
@@ -154,6 +159,8 @@ def main() -> int:
         "graph-loop": lambda: agent_graph.agent_loop_store(bench),
         "vectors": lambda: vectors.vector_search(bench, _large(bench, loaded)),
         "embedder": lambda: embedder_cost.embedder_costs(bench),
+        "s3-writers": lambda: multiwriter.s3_writers(bench),
+        "ray-ingest": lambda: raybulk.ray_ingest(bench),
     }
     started = time.perf_counter()
     for name in WORKLOADS:

@@ -64,3 +64,53 @@ def test_a_server_that_ignores_conditional_writes_is_refused_before_any_write(
     assert store.version() == before
     assert [r.id for r in store.records("s")] == ["safe"]
     TALLY.add(writes_attempted=3, writes_committed=1, writes_refused=2)
+
+
+def test_the_named_fix_commits_safely_through_the_same_server(s3_bucket: Any, moto_server: Any) -> None:
+    """``s3+ddb://``: Lance's external commit store (DynamoDB, here moto's) makes the commits safe."""
+    import threading
+
+    import boto3
+
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=moto_server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=s3_bucket.access_key_id,
+        aws_secret_access_key=s3_bucket.secret_access_key,
+    )
+    table = f"commits-{s3_bucket.name}"
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[
+            {"AttributeName": "base_uri", "KeyType": "HASH"},
+            {"AttributeName": "version", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "base_uri", "AttributeType": "S"},
+            {"AttributeName": "version", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    proxy = IgnoringPreconditions(moto_server.port)
+    try:
+        uri = f"s3+ddb://{s3_bucket.name}/external?ddbTableName={table}"
+        options = s3_bucket.options(proxy.endpoint, dynamodb_endpoint=moto_server.endpoint)
+        stores = [ContextStore.open(uri, storage_options=options, embedder=None) for _ in range(3)]
+
+        def write(n: int) -> None:
+            for i in range(8):
+                stores[n].add(ContextRecord.from_content(f"{n}-{i}", run_id=f"w{n}", id=f"{n}-{i}"))
+
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        reopened = ContextStore.open(uri, storage_options=options, embedder=None)
+        for n in range(3):
+            assert [r.id for r in reopened.records(f"w{n}")] == [f"{n}-{i}" for i in range(8)]
+        assert reopened.count() == 24
+    finally:
+        proxy.close()
+    TALLY.add(writes_attempted=24, writes_committed=24)
