@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test demo bench reliability clean
+.PHONY: install chromium lint test demo inspect screenshots bench reliability clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,14 @@ $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) chromium
+
+# The browser tests drive Debian's chromium (Playwright's own browser download needs the
+# network); installed with apt-get when missing (as root, or through sudo).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 lint: install
 	$(BIN)/ruff check src tests integrations examples
@@ -29,6 +36,17 @@ test: install lint
 demo: install
 	$(PY) examples/quickstart.py
 
+# The web inspector on the quickstart's store (made by `make demo`, or here when missing).
+inspect: install
+	@[ -d context.lance ] || $(PY) examples/quickstart.py
+	$(BIN)/lance-context serve context.lance
+
+# Run the browser tests and copy the README's screenshots into docs/.
+screenshots: install
+	$(BIN)/pytest -q tests/inspector
+	cp .artifacts/screenshots/conversation.png docs/inspector-conversation.png
+	cp .artifacts/screenshots/timeline.png docs/inspector-timeline.png
+
 bench: install
 	$(PY) tests/benchmarks/run.py
 
@@ -36,4 +54,4 @@ reliability: install
 	$(BIN)/pytest -q -m reliability --reliability-long tests/reliability
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .artifacts

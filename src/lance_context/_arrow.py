@@ -17,7 +17,7 @@ from ._records import (
 )
 from ._schema import RELATIONSHIP_TYPE, STATE_METADATA_TYPE
 
-__all__ = ["record_columns", "records_to_table", "table_to_records", "vectors_to_array"]
+__all__ = ["WRITE_ONLY", "records_to_table", "table_to_records", "vectors_to_array"]
 
 
 def vectors_to_array(
@@ -87,10 +87,12 @@ def records_to_table(
         "role": pa.array([r.role for r in records], pa.string()),
         "content_type": pa.array([r.content_type for r in records], pa.string()),
         "text_payload": pa.array([r.text_payload for r in records], pa.large_string()),
-        "binary_payload": pa.array([r.binary_payload for r in records], pa.large_binary()),
-        "state_metadata": pa.array(
-            [state_to_row(r.state_metadata) for r in records], STATE_METADATA_TYPE
+        "search_text": pa.array(
+            [r.text_payload if r.search_text is None else r.search_text for r in records], pa.large_string()
         ),
+        "embed_text": pa.array([r.embed_text for r in records], pa.large_string()),
+        "binary_payload": pa.array([r.binary_payload for r in records], pa.large_binary()),
+        "state_metadata": pa.array([state_to_row(r.state_metadata) for r in records], STATE_METADATA_TYPE),
         "metadata": pa.array(metadata, pa.large_string()),
         "metadata_index": pa.array(metadata, pa.json_()),
         "relationships": _relationships(records),
@@ -98,18 +100,11 @@ def records_to_table(
     if "embedding" in schema.names:
         dimension = schema.field("embedding").type.list_size
         columns["embedding"] = vectors_to_array(vectors, dimension)
-    return pa.Table.from_arrays(
-        [columns[name] for name in schema.names], schema=schema
-    )
+    return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
 
 
-def record_columns(schema: pa.Schema) -> list[str]:
-    """The columns a read needs to build records.
-
-    All but the filter-only JSONB copy of the metadata, whose reading costs ~10% of a
-    small filtered read.
-    """
-    return [name for name in schema.names if name != "metadata_index"]
+#: Columns written for filters and search but never read back into records.
+WRITE_ONLY = ("metadata_index", "search_text", "embed_text")
 
 
 def _vector_rows(table: pa.Table) -> list[npt.NDArray[np.float32] | None]:
@@ -131,7 +126,7 @@ def _vector_rows(table: pa.Table) -> list[npt.NDArray[np.float32] | None]:
 def table_to_records(table: pa.Table) -> list[ContextRecord]:
     """Turn rows of the store schema (any subset of extra columns) into records."""
     vectors = _vector_rows(table)
-    plain = table.drop_columns([c for c in ("embedding", "metadata_index") if c in table.column_names])
+    plain = table.drop_columns([c for c in ("embedding", *WRITE_ONLY) if c in table.column_names])
     records = []
     for row, vector in zip(plain.to_pylist(), vectors, strict=True):
         row["embedding"] = vector

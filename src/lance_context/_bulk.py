@@ -45,12 +45,12 @@ from ._records import ContextRecord
 from ._reembed import _embed_all, _with_vectors
 from ._schema import EmbedderInfo
 from ._state import Settings, StoreState
-from ._versions import OP_KEY, SESSIONS_KEY
+from ._versions import OP_KEY, commit_properties
 from ._writer import SEQ_SHIFT, Writer, seq_base
 
 __all__ = ["BulkPart", "BulkPlan", "BulkWorker", "BulkWriter", "RewritePlan", "Slice"]
 
-#: Appends touching more sessions than this do not list them (as ``commit_properties``).
+#: Sessions a commit lists at most (``commit_properties``); a part keeps one more to say "many".
 _MAX_LISTED = 64
 
 
@@ -158,14 +158,14 @@ class BulkPart:
         rows: Records in them.
         first: Where the part sits in the job (first input position, or slice index).
         ids: The records' ids (to refuse ids given twice in one job).
-        sessions: The sessions written, or None when more than can be listed.
+        sessions: The sessions written; at most 65 (more than 64 are not listed in the commit).
     """
 
     fragments: tuple[FragmentMetadata, ...]
     rows: int
     first: int
     ids: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
-    sessions: frozenset[str] | None = frozenset()
+    sessions: frozenset[str] = frozenset()
 
 
 class BulkWorker:
@@ -227,13 +227,13 @@ class BulkWorker:
             lambda: write_fragments(table, self.handle.latest(), schema=plan.schema),
             f"write {len(batch)} records",
         )
-        sessions = set(table.column("run_id").unique().to_pylist())
+        sessions = sorted(table.column("run_id").unique().to_pylist())[: _MAX_LISTED + 1]
         return BulkPart(
             tuple(fragments),
             len(batch),
             int(min(positions)),
             table.column("id").combine_chunks(),
-            frozenset(sessions) if len(sessions) <= _MAX_LISTED else None,
+            frozenset(sessions),
         )
 
     @staticmethod
@@ -332,12 +332,8 @@ class BulkWriter:
         _check_unique(parts)
         ordered = sorted((p for p in parts if p.rows), key=lambda p: p.first)
         fragments = [f for p in ordered for f in p.fragments]
-        props = {OP_KEY: "add", "lance_context.rows": str(rows)}
-        listed: set[str] | None = set()
-        for part in ordered:
-            listed = None if listed is None or part.sessions is None else listed | part.sessions
-        if listed is not None and len(listed) <= _MAX_LISTED:
-            props[SESSIONS_KEY] = json.dumps(sorted(listed))
+        sessions = frozenset().union(*(p.sessions for p in ordered))  # over 64: "many", not listed
+        props = commit_properties("add", rows, sessions)
         base = self._base(plan.read_version)
         new = handle.call(
             lambda: handle.commit(base, lance.LanceOperation.Append(fragments), props),

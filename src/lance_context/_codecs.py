@@ -59,15 +59,12 @@ def _param(content_type: str, name: str) -> str | None:
 
 def _is_image(obj: object) -> bool:
     cls = type(obj)
-    return any(
-        c.__module__.startswith("PIL.") and c.__name__ == "Image" for c in cls.__mro__
-    )
+    return any(c.__module__.startswith("PIL.") and c.__name__ == "Image" for c in cls.__mro__)
 
 
 def _is_dataframe(obj: object) -> bool:
     return any(
-        c.__module__.split(".")[0] == "pandas" and c.__name__ == "DataFrame"
-        for c in type(obj).__mro__
+        c.__module__.split(".")[0] == "pandas" and c.__name__ == "DataFrame" for c in type(obj).__mro__
     )
 
 
@@ -95,9 +92,7 @@ def _encode_json(value: dict[str, Any] | list[Any]) -> EncodedContent:
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise UnsupportedContentError(
-            f"dict/list content must be JSON-serializable: {exc}"
-        ) from exc
+        raise UnsupportedContentError(f"dict/list content must be JSON-serializable: {exc}") from exc
     except RecursionError as exc:
         raise UnsupportedContentError("dict/list content is nested too deeply to store as JSON") from exc
     return EncodedContent(JSON, text, None)

@@ -212,6 +212,18 @@ class DatasetHandle:
         )
         return self.adopt(fresh)
 
+    def private_latest(self) -> lance.LanceDataset:
+        """A snapshot of the latest version that no other thread uses, for a write to commit on.
+
+        Committing, merging and deleting borrow their dataset object mutably; on the
+        shared snapshot that would fail readers in other threads (pyo3's "already
+        mutably borrowed"). The copy comes from the shared session's cached manifest.
+        """
+        snapshot = self.latest()
+        return self.call(
+            lambda: snapshot.checkout_version((self.branch, snapshot.version)), "prepare a write"
+        )
+
     def adopt(self, ds: lance.LanceDataset) -> lance.LanceDataset:
         """Make ``ds`` the newest known snapshot unless a newer one is known; return the newest."""
         with self._lock:
@@ -307,8 +319,7 @@ class DatasetHandle:
         self.check_commits()
 
         def attempt() -> T:
-            snapshot = self.latest()
-            private = snapshot.checkout_version((self.branch, snapshot.version))
+            private = self.private_latest()
             result = fn(private)
             self.adopt(private)
             return result

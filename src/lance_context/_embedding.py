@@ -72,7 +72,7 @@ class Embedding:
     def _embed_missing(
         embedder: Embedder, batch: Sequence[ContextRecord], vectors: list[Vector | None]
     ) -> None:
-        texts = [i for i, r in enumerate(batch) if vectors[i] is None and r.text_payload]
+        texts = [i for i, r in enumerate(batch) if vectors[i] is None and (r.embed_text or r.text_payload)]
         images_fn = getattr(embedder, "embed_images", None)
         images = [
             i
@@ -85,7 +85,9 @@ class Embedding:
         ]
         try:
             if texts:
-                out = embedder.embed_texts([batch[i].text_payload or "" for i in texts])
+                out = embedder.embed_texts(
+                    [batch[i].embed_text or batch[i].text_payload or "" for i in texts]
+                )
                 matrix = to_matrix(out, len(texts), embedder.dimension, embedder.name)
                 for row, i in enumerate(texts):
                     vectors[i] = matrix[row]

@@ -51,9 +51,7 @@ RECORD_FIELDS: dict[str, str] = {
 }
 
 _COMPARISONS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-_OPERATORS = frozenset(
-    {"$eq", "$ne", "$in", "$nin", "$contains", "$prefix", "$exists", *_COMPARISONS}
-)
+_OPERATORS = frozenset({"$eq", "$ne", "$in", "$nin", "$contains", "$prefix", "$exists", *_COMPARISONS})
 
 
 def sql_string(value: str) -> str:
@@ -286,9 +284,7 @@ def _field_clause(key: object, spec: object) -> str:
     parts = []
     for op, value in conditions:
         if op not in _OPERATORS:
-            raise InvalidFilterError(
-                f"unknown operator {op!r}; use one of {', '.join(sorted(_OPERATORS))}"
-            )
+            raise InvalidFilterError(f"unknown operator {op!r}; use one of {', '.join(sorted(_OPERATORS))}")
         build = _metadata_condition if is_metadata else _column_condition
         parts.append(build(expression, op, value))
     return " AND ".join(f"({p})" for p in parts)

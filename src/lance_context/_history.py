@@ -16,6 +16,7 @@ from ._arrow import table_to_records
 from ._dataset import MAIN_BRANCH
 from ._errors import InvalidFilterError, ReadOnlyError, VersionNotFoundError
 from ._filters import in_
+from ._reader import record_columns
 from ._records import ContextRecord
 from ._state import StoreState
 from ._versions import RecordChanges, VersionDiff, VersionInfo, list_versions, record_changes
@@ -60,7 +61,7 @@ class History:
         """
         if until < since or until - since > _MAX_INSPECTED:
             return None
-        ds = self._state.handle.latest()
+        ds = self._state.handle.private_latest()  # reading a transaction borrows the object mutably
         sessions: set[str] = set()
         for version in range(since + 1, until + 1):
             changes = record_changes(ds, version)
@@ -71,7 +72,7 @@ class History:
 
     def versions(self) -> list[VersionInfo]:
         """Every version of this branch, oldest first, with what each commit did."""
-        ds = self._state.handle.latest()
+        ds = self._state.handle.private_latest()  # reading transactions borrows the object mutably
         by_version: dict[int, list[str]] = {}
         for name, version in self.tags().items():
             by_version.setdefault(version, []).append(name)
@@ -214,7 +215,9 @@ class History:
         ids = sorted({record_id for record_id, _ in keys})
         found = []
         for start in range(0, len(ids), 1000):
-            table = ds.to_table(filter=in_("id", ids[start : start + 1000]))
+            table = ds.to_table(
+                filter=in_("id", ids[start : start + 1000]), columns=record_columns(ds.schema)
+            )
             pairs = zip(table.column("id").to_pylist(), table.column("seq").to_pylist(), strict=True)
             mask = pa.array([pair in keys for pair in pairs], pa.bool_())
             found.append(table.filter(mask))

@@ -39,7 +39,7 @@ log = logging.getLogger("lance_context")
 INDEXES: tuple[tuple[str, Literal["BITMAP", "BTREE", "INVERTED"]], ...] = (
     ("run_id", "BITMAP"),
     ("id", "BTREE"),
-    ("text_payload", "INVERTED"),
+    ("search_text", "INVERTED"),
 )
 VECTOR_INDEX = "embedding_idx"
 
@@ -118,13 +118,14 @@ class Maintainer:
         try:
             handle = self._state.handle
             facts = handle.facts(written)
+            merged = None
             if self._compaction.enabled:
-                target = compaction_target([rows for _, rows in facts.fragments], self._compaction)
-                if target is not None:
-                    handle.write(lambda ds: self._compact(ds, target), "compact", retry=False)
+                merged = compaction_target([rows for _, rows in facts.fragments], self._compaction)
+                if merged is not None:
+                    handle.write(lambda ds: self._compact(ds, merged), "compact", retry=False)
                     facts = handle.facts(handle.latest())
             step = "index upkeep"
-            self._refresh_indexes(facts)
+            self._refresh_indexes(facts, merged)
             step = "vector index build"
             if self._vector_index_due(facts) and facts.rows < 2 * self._indexing.vector_index_min_rows:
                 self.build_vector_index()
@@ -142,14 +143,27 @@ class Maintainer:
     def _compact(ds: lance.LanceDataset, target: int) -> None:
         ds.optimize.compact_files(target_rows_per_fragment=target, materialize_deletions_threshold=0.2)
 
-    def _refresh_indexes(self, facts: Facts) -> None:
-        threshold = self._indexing.refresh_unindexed_rows
+    def _refresh_indexes(self, facts: Facts, merged: int | None) -> None:
+        """Build the indexes once due; fold new rows into them when enough are unindexed.
+
+        The session and id indexes are also refreshed right after a compaction that made
+        fragments of ``scalar_refresh_rows`` or more: a session read then opens only the
+        fragments that hold it (measured on a store grown by 10,000 adds: the last 50 of a
+        session in 2.5 ms with the indexes covering every fragment, 8 ms without).
+        """
+        policy = self._indexing
         missing = [column for column, _ in INDEXES if f"{column}_idx" not in facts.indexes]
         handle = self._state.handle
-        if missing and facts.rows >= threshold:
-            handle.write(ensure_indexes, "build the store's indexes", retry=False)
-        elif not missing and facts.unindexed("run_id_idx") >= threshold:
+        if missing:
+            if facts.rows >= policy.scalar_refresh_rows:
+                handle.write(ensure_indexes, "build the store's indexes", retry=False)
+        elif facts.unindexed("search_text_idx") >= policy.refresh_unindexed_rows:
             handle.write(lambda ds: ds.optimize.optimize_indices(), "refresh indexes", retry=False)
+        elif merged is not None and merged >= policy.scalar_refresh_rows:
+            scalar = ["run_id_idx", "id_idx"]
+            handle.write(
+                lambda ds: ds.optimize.optimize_indices(index_names=scalar), "refresh indexes", retry=False
+            )
 
     def _vector_index_due(self, facts: Facts) -> bool:
         if self._state.embedding.dimension is None or VECTOR_INDEX in facts.indexes:

@@ -17,7 +17,7 @@ import lance
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._arrow import table_to_records
+from ._arrow import WRITE_ONLY, table_to_records
 from ._dataset import DatasetHandle
 from ._errors import InvalidFilterError
 from ._filters import and_, compile_where, eq, in_, sql_string, time_range
@@ -27,9 +27,13 @@ from ._state import StoreState
 __all__ = ["Outline", "Reader", "filter_sql", "record_columns"]
 
 
+#: ``records(run_id, limit=n)`` with n at most this is served from the tail cache when it can.
+_HEAD_MAX = 4
+
+
 def record_columns(schema: pa.Schema, *, with_vectors: bool = True) -> list[str]:
-    """The columns a read needs to build records (never the filter-only JSONB copy)."""
-    skip = {"metadata_index"} if with_vectors else {"metadata_index", "embedding"}
+    """The columns a read needs to build records (never what is written only for search)."""
+    skip = set(WRITE_ONLY) if with_vectors else {*WRITE_ONLY, "embedding"}
     return [name for name in schema.names if name not in skip]
 
 
@@ -132,6 +136,19 @@ class Reader:
         _count("limit", limit)
         _count("last", last)
         _count("offset", offset)
+        tails = self._state.tails if self._state.pinned is None else None
+        plain = run_id is not None and not offset and roles is None and since is None and until is None
+        plain = plain and where is None and tails is not None
+        plain_tail = plain and last is not None and limit is None
+        plain_head = plain and limit is not None and last is None and limit <= _HEAD_MAX
+        if tails is not None and run_id is not None and (plain_tail or plain_head):
+            cached = (
+                tails.read(run_id, last, with_vectors)
+                if last is not None
+                else tails.read_head(run_id, limit or 0, with_vectors)
+            )
+            if cached is not None:
+                return cached
         sql = filter_sql(run_id, roles, since, until, where)
         ds = self._state.snapshot()
         columns = record_columns(ds.schema, with_vectors=with_vectors)
@@ -141,13 +158,25 @@ class Reader:
         else:
             view = self.outline(run_id, where_sql=sql, snapshot=ds)
             rows = view.table
+            total = rows.num_rows
             if last is not None:
                 rows = rows.slice(max(0, rows.num_rows - last))
             if offset:
                 rows = rows.slice(offset)
             if limit is not None:
                 rows = rows.slice(0, limit)
-            found = view.fetch(rows.column("_rowid").to_pylist(), with_vectors=with_vectors)
+            wanted = rows.column("_rowid").to_pylist()
+            at = (self._state.handle.branch, int(ds.version))
+            if tails is not None and plain_tail and run_id is not None and last is not None:
+                # the session's first row comes along for the cache (a pinned system message)
+                first = view.table.column("_rowid").to_pylist()[:_HEAD_MAX] if total > len(wanted) else []
+                fetched = view.fetch(first + wanted, with_vectors=with_vectors)
+                head, found = fetched[: len(first)], fetched[len(first) :]
+                tails.keep(run_id, found, total <= last, with_vectors, at, head=head or found[:_HEAD_MAX])
+            else:
+                found = view.fetch(wanted, with_vectors=with_vectors)
+                if tails is not None and plain_head and run_id is not None:
+                    tails.keep_head(run_id, found, with_vectors, at)
         if run_id is not None and any(r.run_id != run_id for r in found):
             raise AssertionError("filter returned another session's record")  # defence in depth
         return found

@@ -100,6 +100,11 @@ class ContextRecord:
         embedding: A float32 vector, produced on append when the store embeds.
         metadata: JSON-able metadata, returned exactly as given.
         relationships: Links to other records.
+        search_text: What the full-text index should hold instead of the text (a chat
+            turn with its speaker, time and context); None: the text itself. A write
+            hint: reads do not return it.
+        embed_text: What to embed instead of the text (``"Speaker: text"``); None: the
+            text itself. A write hint: reads do not return it.
 
     Example:
         >>> record = ContextRecord.from_content("hello", role="user", run_id="chat-1")
@@ -118,6 +123,8 @@ class ContextRecord:
     embedding: Vector | None = field(default=None, repr=False)
     metadata: dict[str, Any] = field(default_factory=dict)
     relationships: list[Relationship] = field(default_factory=list)
+    search_text: str | None = field(default=None, repr=False)
+    embed_text: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._metadata_json: tuple[object, str] | None = None
@@ -345,6 +352,10 @@ def validate_record(record: object) -> ContextRecord:
     _check_text(record.content_type, "content_type", allow_empty=False)
     if record.text_payload is not None:
         _check_text(record.text_payload, "text_payload")
+    for name in ("search_text", "embed_text"):
+        hint = getattr(record, name)
+        if hint is not None:
+            _check_text(hint, name)
     if record.binary_payload is not None and not isinstance(record.binary_payload, bytes):
         raise InvalidRecordError("binary_payload must be bytes")
     if not isinstance(record.created_at, datetime) or record.created_at.tzinfo is None:

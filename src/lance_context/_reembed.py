@@ -59,6 +59,13 @@ def _with_vectors(table: pa.Table, vectors: list[Vector | None], info: EmbedderI
     return out.replace_schema_metadata(metadata)
 
 
+def _embedded_texts(table: pa.Table) -> list[str | None]:
+    """What was embedded for each row: its embed text when it had one, else its text."""
+    texts = table.column("text_payload").to_pylist()
+    hints = table.column("embed_text").to_pylist()
+    return [hint if hint is not None else text for hint, text in zip(hints, texts, strict=True)]
+
+
 class Reembedder:
     """Switches a store to another embedding model."""
 
@@ -90,9 +97,7 @@ class Reembedder:
         for _ in range(self.attempts):
             base = handle.latest()
             table = handle.call(base.to_table, "read the records to re-embed", retry=False)
-            keys = list(
-                zip(table.column("id").to_pylist(), table.column("text_payload").to_pylist(), strict=True)
-            )
+            keys = list(zip(table.column("id").to_pylist(), _embedded_texts(table), strict=True))
             todo = [key for key in dict.fromkeys(keys) if key not in known]
             known.update(
                 zip(todo, _embed_all(new, [text for _, text in todo], batch_size, progress), strict=True)

@@ -11,6 +11,8 @@ A store is one Lance dataset with these columns, in this order:
 | role            | string, not null                  | user, assistant, tool, system, ...             |
 | content_type    | string, not null                  | MIME type of the payload                       |
 | text_payload    | large_string                      | text content (or text extracted for search)    |
+| search_text     | large_string                      | what the full-text index holds (default: text) |
+| embed_text      | large_string                      | what was embedded, when not the text           |
 | binary_payload  | large_binary                      | images, Arrow IPC, raw bytes                   |
 | state_metadata  | struct                            | step, active_plan_id, tokens_used, custom JSON |
 | metadata        | large_string, not null            | the caller's metadata as exact JSON text       |
@@ -19,7 +21,10 @@ A store is one Lance dataset with these columns, in this order:
 | embedding       | fixed_size_list<float32>[dim]     | only when the store has a vector dimension     |
 
 ``metadata`` keeps the caller's JSON text byte for byte (key order, big integers);
-``metadata_index`` is Lance's JSONB copy used only by filters.
+``metadata_index`` is Lance's JSONB copy used only by filters. ``search_text`` and
+``embed_text`` are what an adapter indexes beside the message (a chat turn with its
+speaker, time and context); reads never return them, so a message reads back exactly as
+written.
 
 Schema-level metadata records the schema version, the adapters' session layout (see
 ``_namespaces``) and the embedder the store was built with (its name and dimension,
@@ -45,7 +50,7 @@ __all__ = [
     "read_embedder_info",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_VERSION_KEY = "lance_context.schema_version"
 EMBEDDER_KEY = "lance_context.embedder"
 
@@ -78,6 +83,8 @@ BASE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("role", pa.string(), nullable=False),
     pa.field("content_type", pa.string(), nullable=False),
     pa.field("text_payload", pa.large_string()),
+    pa.field("search_text", pa.large_string()),
+    pa.field("embed_text", pa.large_string()),
     pa.field("binary_payload", pa.large_binary()),
     pa.field("state_metadata", STATE_METADATA_TYPE),
     pa.field("metadata", pa.large_string(), nullable=False),
@@ -86,9 +93,7 @@ BASE_FIELDS: tuple[pa.Field, ...] = (
 )
 
 #: Columns read for everything but the vector (cheaper reads where vectors are not needed).
-NON_VECTOR_COLUMNS: tuple[str, ...] = tuple(
-    f.name for f in BASE_FIELDS if f.name != "metadata_index"
-)
+NON_VECTOR_COLUMNS: tuple[str, ...] = tuple(f.name for f in BASE_FIELDS if f.name != "metadata_index")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ __all__ = ["RRF_K", "SearchHit", "SearchMode", "Searcher", "mmr_select", "rrf_fu
 SearchMode = Literal["vector", "text", "hybrid"]
 Vector = npt.NDArray[np.float32]
 RRF_K = 60
+#: Filters matching at most this many rows with vectors are searched exactly in numpy.
+_EXACT_MAX = 2_000
 
 
 @dataclass(frozen=True)
@@ -183,9 +185,48 @@ class Searcher:
         nearest["refine_factor"] = policy.refine_factor
         return nearest
 
+    def _exact_few(
+        self, ds: lance.LanceDataset, vector: Vector, sql: str, k: int, with_vectors: bool
+    ) -> _Ranked | None:
+        """Exact cosine top-k of a filter matching few rows (a session), ranked here; None for many.
+
+        Reading the few candidates' vectors through the filter's index and ranking them
+        in numpy is exact and about three times faster than Lance's prefiltered scan.
+        """
+        most = _EXACT_MAX
+        table = self._state.handle.call(
+            lambda: ds.to_table(
+                filter=f"({sql}) AND embedding IS NOT NULL",
+                columns=["id", "embedding"],
+                with_row_id=True,
+                limit=most + 1,
+            ),
+            "read search candidates",
+            retry=False,
+        )
+        if table.num_rows > most:
+            return None
+        column = table.column("embedding").combine_chunks()
+        flat = column.flatten().to_numpy(zero_copy_only=False)
+        matrix = np.asarray(flat, dtype=np.float32).reshape(table.num_rows, column.type.list_size)
+        norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(vector)), 1e-12)
+        similarity = (matrix @ vector) / np.maximum(norms, 1e-12)
+        order = np.lexsort((np.arange(len(similarity)), -similarity))[:k]
+        ids, row_ids = table.column("id").to_pylist(), table.column("_rowid").to_pylist()
+        return _Ranked(
+            [ids[i] for i in order],
+            [row_ids[i] for i in order],
+            [float(similarity[i]) for i in order],
+            matrix[order] if with_vectors else None,
+        )
+
     def _vector(
         self, ds: lance.LanceDataset, vector: Vector, sql: str | None, k: int, *, with_vectors: bool = False
     ) -> _Ranked:
+        if sql is not None:
+            few = self._exact_few(ds, vector, sql, k, with_vectors)
+            if few is not None:
+                return few
         nearest = self._nearest(ds, vector, sql, k)
         columns = ["id", "_distance", "embedding"] if with_vectors else ["id", "_distance"]
         table = self._state.handle.call(
@@ -213,7 +254,7 @@ class Searcher:
             return _Ranked([], [], [])
         table = self._state.handle.call(
             lambda: ds.to_table(
-                full_text_query=MatchQuery(text, "text_payload"),
+                full_text_query=MatchQuery(text, "search_text"),
                 filter=sql,
                 prefilter=True,
                 limit=k,

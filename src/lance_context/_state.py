@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 import lance
 
+from ._cache import TailCache
 from ._dataset import DatasetHandle
 from ._embedding import Embedding
 from ._errors import ReadOnlyError, ReadOnlyVersionError
@@ -45,6 +46,12 @@ class StoreState:
     settings: Settings
     read_only: bool = False
     pinned: int | None = None
+    tails: TailCache | None = None
+
+    @property
+    def position(self) -> tuple[str, int]:
+        """The branch and latest version (one probe for a newer version)."""
+        return (self.handle.branch, int(self.handle.latest().version))
 
     def snapshot(self, version: int | None = None) -> lance.LanceDataset:
         """The dataset at ``version``, else at the pinned version, else the latest."""
@@ -72,4 +79,5 @@ class StoreState:
             handle=handle or self.handle,
             pinned=pinned,
             read_only=self.read_only if read_only is None else read_only,
+            tails=None,  # a view gets its own (the store facade makes it)
         )

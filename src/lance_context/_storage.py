@@ -112,6 +112,12 @@ def check_context_schema(ds: lance.LanceDataset, uri: str) -> None:
             f"{uri} was written by a newer lance-context (schema version {int(raw)}, "
             f"this one reads up to {SCHEMA_VERSION}); upgrade lance-context"
         )
+    if int(raw) < SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{uri} was written by a development build of lance-context (schema version {int(raw)}, "
+            f"without the indexed-text columns of version {SCHEMA_VERSION}); read its records with "
+            "that build and add them to a new store"
+        )
     layout = int(metadata.get(LAYOUT_KEY.encode(), b"1"))
     if layout > LAYOUT_VERSION:
         raise SchemaVersionError(

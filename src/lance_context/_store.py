@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._bulk import BulkWriter
+from ._cache import SessionCache, TailCache
 from ._dataset import MAIN_BRANCH, DatasetHandle
 from ._embedders import Embedder
 from ._embedding import Embedding
@@ -54,6 +55,18 @@ class ContextStore:
         """Use :meth:`open`; this wires the collaborators around an opened store's state."""
         self._state = state
         self._history = History(state)
+        if state.tails is None and state.pinned is None:
+            caches = state.handle.caches
+            state.tails = TailCache(
+                SessionCache(
+                    lambda: state.position,
+                    self._history.changes_between,
+                    str,
+                    lambda tail: tail.nbytes,
+                    max_entries=caches.tail_sessions,
+                    max_bytes=caches.tail_bytes,
+                )
+            )
         self._reader = Reader(state)
         self._maintainer = Maintainer(state)
         self._writer = Writer(state, self._maintainer)

@@ -14,7 +14,7 @@ cleanup of the source can break it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -113,16 +113,17 @@ class RecordChanges:
     sessions: frozenset[str] = frozenset()
 
 
-def commit_properties(op: str, records: Sequence[ContextRecord]) -> dict[str, str]:
-    """Transaction properties of a write: what it did, and for an append, which sessions.
+def commit_properties(op: str, rows: int, sessions: Iterable[str]) -> dict[str, str]:
+    """Transaction properties of a write: what it did, how many records, which sessions.
 
-    An append only adds records to its sessions; an upsert may also move an id out of
-    another session, so only appends list what they touched.
+    ``sessions`` must be every session the commit changed (for an upsert, also the
+    sessions an id moved out of); beyond 64 they are not listed and readers treat the
+    commit as touching everything.
     """
-    props = {OP_KEY: op, "lance_context.rows": str(len(records))}
-    sessions = sorted({r.run_id for r in records})
-    if op == "add" and len(sessions) <= _MAX_LISTED:
-        props[SESSIONS_KEY] = json.dumps(sessions)
+    props = {OP_KEY: op, "lance_context.rows": str(rows)}
+    listed = sorted(set(sessions))
+    if len(listed) <= _MAX_LISTED:
+        props[SESSIONS_KEY] = json.dumps(listed)
     return props
 
 
@@ -160,7 +161,7 @@ def record_changes(ds: lance.LanceDataset, version: int) -> RecordChanges | None
     op, props = _transaction(ds, version)
     if op in _KEEPS_RECORDS:
         return RecordChanges()
-    if op != "add" or SESSIONS_KEY not in props:
+    if SESSIONS_KEY not in props:
         return None
     return RecordChanges(frozenset(json.loads(props[SESSIONS_KEY])))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-__all__ = ["fit_window", "group_exchanges"]
+__all__ = ["fit_window", "group_exchanges", "newest_window"]
 
 M = TypeVar("M")
 
@@ -87,3 +87,38 @@ def fit_window(
         count += len(unit)
     window = [m for unit in reversed(chosen) for m in unit]
     return pinned + window
+
+
+def newest_window(
+    read_newest: Callable[[int], tuple[list[M], bool]],
+    fit: Callable[[list[M]], list[M]],
+    *,
+    is_tool_result: Callable[[M], bool],
+    pinned: Sequence[M] = (),
+    chunk: int = 40,
+) -> list[M]:
+    """A window fitted to the newest messages, reading only as many as it needs.
+
+    Args:
+        read_newest: Returns the newest ``n`` messages (oldest first, without the pinned
+            one) and whether they reach back to the conversation's start.
+        fit: Fits a window to a list of messages (``pinned`` first, when given).
+        is_tool_result: Whether a message is a tool result.
+        pinned: A leading message read separately (the conversation's system message).
+        chunk: How many messages to read first; each further read takes four times more.
+
+    Returns:
+        The window ``fit`` gives for the whole conversation, read a chunk at a time
+        until the window stops short of the chunk's start (a dangling tool result at
+        the start does not count as room left).
+    """
+    while True:
+        body, complete = read_newest(chunk)
+        window = fit([*pinned, *body])
+        leading = 0
+        while leading < len(body) and is_tool_result(body[leading]):
+            leading += 1
+        shown = len(window) - (1 if pinned and window and window[0] is pinned[0] else 0)
+        if complete or shown < len(body) - leading:
+            return window
+        chunk *= 4

@@ -19,7 +19,6 @@ import pyarrow as pa
 from lance.fragment import write_fragments
 
 from ._arrow import records_to_table
-from ._dataset import DatasetHandle
 from ._embedding import Embedding
 from ._errors import InvalidFilterError, InvalidRecordError, PayloadTooLargeError
 from ._filters import and_, compile_where, eq, in_
@@ -32,6 +31,8 @@ from ._versions import commit_properties
 
 __all__ = ["SEQ_SHIFT", "Writer", "seq_base"]
 
+#: Deletes of more matching rows run as Lance's own predicate delete.
+_DELETE_BY_ID_MAX = 10_000
 #: Bits of ``seq`` that number the rows of one commit (up to 268 million rows each).
 SEQ_SHIFT = 28
 
@@ -79,7 +80,11 @@ class Writer:
     def delete(
         self, ids: str | Iterable[str] | None, *, run_id: str | None, where: Mapping[Any, Any] | None
     ) -> int:
-        """Delete matching records as a new version (the current one when nothing matched)."""
+        """Delete matching records as a new version (the current one when nothing matched).
+
+        The ids matching at the snapshot are deleted by id, so the commit can say which
+        sessions it touched; a very large delete runs as Lance's own predicate delete.
+        """
         self._state.check_writable()
         id_list = [ids] if isinstance(ids, str) else (None if ids is None else list(ids))
         if id_list is None and run_id is None and where is None:
@@ -93,20 +98,38 @@ class Writer:
             or "true"
         )
         handle = self._state.handle
-        base = handle.latest()
-        if (
-            handle.call(lambda: base.count_rows(filter=predicate), "count records to delete", retry=False)
-            == 0
-        ):
+        outcome: dict[str, Any] = {}
+
+        def attempt() -> lance.LanceDataset | None:
+            base = handle.private_latest()
+            matched = base.to_table(filter=predicate, columns=["id", "run_id"])
+            outcome["base"] = base
+            if matched.num_rows == 0:
+                return None
+            sessions = set(matched.column("run_id").to_pylist())
+            outcome["sessions"] = sessions
+            props = commit_properties("delete", matched.num_rows, sessions)
+            if matched.num_rows > _DELETE_BY_ID_MAX:
+                base.delete(predicate)
+                outcome["sessions"] = None  # Lance's delete carries no properties
+                return handle.adopt(base)
+            ids_table = pa.table({"id": matched.column("id")})
+            transaction, _ = base.merge_insert("id").when_matched_delete().execute_uncommitted(ids_table)
+            return handle.commit(base, transaction, props)
+
+        new = handle.call(attempt, "delete records")
+        base = outcome["base"]
+        if new is None:
             return int(base.version)
+        self._after(base, new, outcome["sessions"])
+        return int(new.version)
 
-        def run(target: lance.LanceDataset) -> int:
-            target.delete(predicate)
-            return int(target.version)
-
-        version = handle.write(run, "delete records")
-        self._maintainer.after_write(handle.latest())
-        return version
+    def _after(self, base: lance.LanceDataset, new: lance.LanceDataset, sessions: set[str] | None) -> None:
+        """Keep the tail cache right after this store's own upsert or delete, then maintain."""
+        tails = self._state.tails
+        if tails is not None:
+            tails.changed((self._state.handle.branch, int(base.version)), int(new.version), sessions)
+        self._maintainer.after_write(new)
 
     # ------------------------------------------------------------------ preparing
     def prepare(self, records: ContextRecord | Iterable[ContextRecord]) -> list[ContextRecord]:
@@ -142,25 +165,38 @@ class Writer:
         if dimension is not None:
             self._add_vector_column(embedding, dimension)
         vectors = embedding.vectors_for(batch)
-        props = commit_properties(op, batch)
+        sessions = {r.run_id for r in batch}
         handle = self._state.handle
+        seen: dict[str, Any] = {}  # the snapshot the committed attempt was based on, what it touched
 
         def attempt() -> lance.LanceDataset:
-            base = handle.latest()
+            base = handle.private_latest()
+            seen["base"], seen["touched"] = base, sessions
             table = records_to_table(batch, vectors, base.schema, seq_base(int(base.version)))
-            if keep_order:
-                table = _kept_positions(handle, base, table)
-            table = _clustered(table, batch)
             if op == "add":
+                table = _clustered(table, batch)
                 fragments = write_fragments(table, base, schema=base.schema)
+                props = commit_properties(op, len(batch), sessions)
                 return handle.commit(base, lance.LanceOperation.Append(fragments), props)
+            stored = base.to_table(filter=in_("id", [r.id for r in batch]), columns=["id", "run_id", "seq"])
+            if keep_order:
+                table = _kept_positions(table, stored)
+            touched = sessions | set(stored.column("run_id").to_pylist())  # an upsert may move an id
+            seen["touched"] = touched
             builder = base.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
             if scope is not None:
                 builder = builder.when_not_matched_by_source_delete(scope)
-            transaction, _ = builder.execute_uncommitted(table)
-            return handle.commit(base, transaction, props)
+            transaction, _ = builder.execute_uncommitted(_clustered(table, batch))
+            return handle.commit(base, transaction, commit_properties(op, len(batch), touched))
 
         new = handle.call(attempt, f"{op} {len(batch)} records")
+        tails, base = self._state.tails, seen["base"]
+        if op != "add":
+            self._after(base, new, seen["touched"])
+            return int(new.version)
+        if tails is not None:
+            stored = vectors if "embedding" in base.schema.names else None
+            tails.appended((handle.branch, int(base.version)), int(new.version), batch, stored)
         self._maintainer.after_write(new)
         return int(new.version)
 
@@ -177,12 +213,9 @@ class Writer:
         embedding.dimension = int(self._state.handle.latest().schema.field("embedding").type.list_size)
 
 
-def _kept_positions(handle: DatasetHandle, base: lance.LanceDataset, table: pa.Table) -> pa.Table:
-    """``table`` with the stored ``seq`` of every id already in ``base`` (new ids keep theirs)."""
+def _kept_positions(table: pa.Table, stored: pa.Table) -> pa.Table:
+    """``table`` with the stored ``seq`` of every id already stored (new ids keep theirs)."""
     ids = table.column("id").to_pylist()
-    stored = handle.call(
-        lambda: base.to_table(filter=in_("id", ids), columns=["id", "seq"]), "read positions"
-    )
     known = dict(zip(stored.column("id").to_pylist(), stored.column("seq").to_pylist(), strict=True))
     seqs = [known.get(i, s) for i, s in zip(ids, table.column("seq").to_pylist(), strict=True)]
     return table.set_column(table.schema.get_field_index("seq"), "seq", pa.array(seqs, pa.int64()))

@@ -13,10 +13,11 @@ imports a private module).
   (same signature, run in a worker thread); ``store.aio`` is the async store.
 - **Reading less.** ``store.records(..., last=, with_vectors=False)`` and
   ``store.outline(run_id)`` (an :class:`Outline` to pick rows from), and
-  ``store.changes_between(v1, v2)`` (:class:`RecordChanges`) for caches that survive
-  commits to other sessions.
+  ``store.changes_between(v1, v2)`` (:class:`RecordChanges`) and :class:`SessionCache`
+  (version-checked, bounded) for in-memory views that survive commits to other sessions.
 - **Conversations.** :func:`fit_window` and :func:`group_exchanges` keep tool calls and
-  their results together in token windows.
+  their results together in token windows; :func:`newest_window` reads only as much of
+  a conversation as its window needs.
 - **Messages.** :func:`sniff_mime`, :func:`canonical_base64` (lifting inline images out
   of messages into binary payloads) and :func:`monotonic_times` (ordered timestamps).
 - **Retrieval.** :data:`SearchMode`, :func:`rrf_fuse`, :func:`weighted_fuse`,
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 from ._async import async_twin
 from ._bulk import BulkPart, BulkPlan, BulkWorker, BulkWriter, RewritePlan, Slice
+from ._cache import SessionCache
 from ._embedders import embed_query, to_matrix
 from ._media import canonical_base64, monotonic_times, sniff_mime
 from ._namespaces import (
@@ -62,7 +64,7 @@ from ._reader import Outline
 from ._records import new_id, utc_now
 from ._search import SearchMode, mmr_select, rrf_fuse, weighted_fuse
 from ._versions import RecordChanges
-from ._window import fit_window, group_exchanges
+from ._window import fit_window, group_exchanges, newest_window
 
 __all__ = [
     "BulkPart",
@@ -88,6 +90,7 @@ __all__ = [
     "RecordChanges",
     "RewritePlan",
     "SearchMode",
+    "SessionCache",
     "Slice",
     "async_twin",
     "canonical_base64",
@@ -98,6 +101,7 @@ __all__ = [
     "monotonic_times",
     "namespace_of",
     "new_id",
+    "newest_window",
     "open_store",
     "rrf_fuse",
     "sniff_mime",

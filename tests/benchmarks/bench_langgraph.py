@@ -172,7 +172,9 @@ def build(root: Path, threads: int, count: int) -> tuple[str, str, float, float]
     return lance_path, sqlite_path, lance_seconds, sqlite_seconds
 
 
-def p50_ms(fn: Callable[[RunnableConfig], object], configs: list[RunnableConfig], *, warm: bool = True) -> float:
+def p50_ms(
+    fn: Callable[[RunnableConfig], object], configs: list[RunnableConfig], *, warm: bool = True
+) -> float:
     if warm:
         for config in configs[:5]:
             fn(config)  # warm caches, as a running agent would have them

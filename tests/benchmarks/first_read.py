@@ -33,6 +33,7 @@ def main() -> None:
     from sqlalchemy import create_engine
 
     from lance_context import ContextStore
+    from lance_context.adapters import LANGCHAIN_HISTORY
     from lance_context.langchain import LanceChatMessageHistory
     from lance_context.langgraph import LanceCheckpointSaver
 
@@ -58,7 +59,7 @@ def main() -> None:
         if kind == "records":
 
             def ours() -> object:
-                return store.records(key, last=LAST)
+                return store.records(LANGCHAIN_HISTORY.run_id(key), last=LAST, with_vectors=False)
 
         else:
 

@@ -47,6 +47,7 @@ from data import DIM, Corpus, corpus
 from writes import REPO, raw_rows, records, schema_of
 
 from lance_context import ContextStore
+from lance_context.adapters import LANGCHAIN_HISTORY
 
 LAST = 50
 FIRST_READ = Path(__file__).with_name("first_read.py")
@@ -165,7 +166,7 @@ def _readers(grown: Grown) -> dict[str, Callable[..., Any]]:
         return create_engine(f"sqlite:///{path}")
 
     return {
-        "records": lambda st, s: st.records(s, last=LAST),
+        "records": lambda st, s: st.records(LANGCHAIN_HISTORY.run_id(s), last=LAST, with_vectors=False),
         "get_messages": lambda st, s: LanceChatMessageHistory(s, store=st).get_messages(last=LAST),
         "sql": lambda eng, s: SQLChatMessageHistory(s, connection=eng).messages[-LAST:],
         "store": store,

@@ -31,6 +31,7 @@ import agent_graph
 import bulk
 import embedder_cost
 import grown
+import locomo
 import multiwriter
 import raybulk
 import reads
@@ -54,6 +55,8 @@ WORKLOADS = (
     "graph-loop",
     "vectors",
     "embedder",
+    # issue 19: conversational recall on the LoCoMo development split
+    "locomo",
     # issue 18: past one machine
     "s3-writers",
     "ray-ingest",
@@ -159,6 +162,7 @@ def main() -> int:
         "graph-loop": lambda: agent_graph.agent_loop_store(bench),
         "vectors": lambda: vectors.vector_search(bench, _large(bench, loaded)),
         "embedder": lambda: embedder_cost.embedder_costs(bench),
+        "locomo": lambda: locomo.locomo_recall(bench),
         "s3-writers": lambda: multiwriter.s3_writers(bench),
         "ray-ingest": lambda: raybulk.ray_ingest(bench),
     }

@@ -66,7 +66,7 @@ def test_other_vector_inputs_still_go_through(store_path: str) -> None:
 
 
 def test_bulk_load_far_past_the_threshold_is_indexed_by_the_first_search(store_path: str) -> None:
-    store = open_store(store_path, indexing=IndexPolicy(vector_index_min_rows=100))
+    store = open_store(store_path, indexing=IndexPolicy(vector_index_min_rows=100, nprobes=32))
     records = batch(300, sessions=3)
     store.add(records)
     assert "embedding_idx" not in {i.name for i in lance.dataset(store_path).describe_indices()}  # the add stayed cheap

@@ -2,7 +2,8 @@
 
 On S3 every request is a round trip (and a charge). One ``add()`` of one record used
 to make 31 (27 of them probes for newer versions); it now resolves the latest version
-once and commits through Lance's transaction API.
+once (one LIST), opens a private copy of it to commit on (one HEAD; the manifest comes
+from the shared cache) and commits through Lance's transaction API.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def test_one_add_makes_at_most_six_requests(new_moto_server: Any) -> None:
     made = _requests(server, lambda: store.add(ContextRecord.from_content("hello", run_id="chat")))
     assert sum(made.values()) <= 6, made
     assert made["PUT data"] == 1 and made["PUT _versions"] == 1  # one data file, one manifest
-    assert made["HEAD _versions"] == 0, "no missing-version probes"
+    assert made["HEAD _versions"] <= 1, "one look at the version written on, no missing-version probes"
     assert store.records("chat", last=1)[0].text == "hello"
 
 

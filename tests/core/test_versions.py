@@ -228,10 +228,20 @@ def test_commits_say_which_sessions_they_may_have_changed(store: ContextStore) -
     store.compact()
     assert store.version() > mark
     assert store.changes_between(mark, store.version()) == RecordChanges()  # maintenance only
-    for write in (lambda: store.upsert(text("four", run_id="s1")), lambda: store.delete(run_id="s2")):
+    moved = text("moves from s3 to s1", run_id="s1")
+    moved.id = store.records("s3")[0].id
+    for write, touched in (
+        (lambda: store.upsert(text("four", run_id="s1")), {"s1"}),
+        (lambda: store.upsert(moved), {"s1", "s3"}),  # an upsert names the session an id left
+        (lambda: store.delete(run_id="s2"), {"s2"}),
+    ):
         mark = store.version()
         write()
-        assert store.changes_between(mark, store.version()) is None  # not known: everything may have changed
+        changes = store.changes_between(mark, store.version())
+        assert changes is not None and changes.sessions == touched
+    mark = store.version()
+    store.restore(mark - 1)
+    assert store.changes_between(mark, store.version()) is None  # not known: everything may have changed
     assert store.changes_between(store.version(), store.version() - 1) is None
     mark = store.add([text("wide", run_id=f"s{i}") for i in range(65)])  # too many sessions to list
     assert store.changes_between(mark - 1, mark) is None

@@ -239,12 +239,12 @@ def test_the_cache_is_bounded_by_bytes_too(path: str, monkeypatch: pytest.Monkey
     saver = LanceCheckpointSaver(uri=path, cache_bytes=1_000_000)  # room for three of them
     for thread in "abcdef":
         _put(saver, thread, big + thread)
-    assert len(saver._latest._entries) <= 3
+    assert len(saver._latest) <= 3
     loads = _Loads(monkeypatch)
     for thread in "abcdef":
         found = saver.get_tuple(_config(thread))
         assert found is not None and found.checkpoint["channel_values"]["value"] == big + thread
     assert loads.count == 6  # every read went to Lance: the cache never held them all
-    assert sum(entry.nbytes for entry in saver._latest._entries.values()) <= 1_000_000
+    assert sum(entry.nbytes for entry in saver._latest.entries()) <= 1_000_000
     with pytest.raises(ValueError, match="cache_bytes"):
         LanceCheckpointSaver(uri=path, cache_bytes=-1)

@@ -23,7 +23,7 @@ from typing import IO
 
 import pytest
 
-from lance_context import ContextRecord, ContextStore, VersionNotFoundError
+from lance_context import CachePolicy, ContextRecord, ContextStore, VersionNotFoundError
 
 from . import scale
 from .report import TALLY
@@ -252,7 +252,9 @@ def test_a_cleanup_cut_short_leaves_clear_errors_and_heals(tmp_path: Path) -> No
     store.cleanup(older_than=timedelta(0), keep_versions=1)
     for path, content in manifests.items():
         path.write_bytes(content)
-    reopened = ContextStore.open(str(uri), embedder=None)
+    # as a restarted process opens it: Lance's caches of this process (which still hold the
+    # removed files' data) are not shared with a store opened with other cache settings
+    reopened = ContextStore.open(str(uri), embedder=None, caches=CachePolicy(metadata_bytes=2**20))
     assert old in {v.version for v in reopened.versions()}  # listed again...
     with pytest.raises(VersionNotFoundError):  # ...but its data is gone: a clear error
         reopened.at_version(old).records()

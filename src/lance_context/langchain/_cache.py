@@ -274,4 +274,3 @@ class LanceSemanticCache(_LanceCacheBase):
 
     alookup = async_twin(lookup)
     aupdate = async_twin(update)
-

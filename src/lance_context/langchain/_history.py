@@ -15,10 +15,16 @@ from langchain_core.messages import (
 from langchain_core.messages.utils import count_tokens_approximately
 
 from lance_context import DEFAULT_EMBEDDER, ContextStore
-from lance_context.adapters import LANGCHAIN_HISTORY, Outline, SearchMode, async_twin, fit_window, open_store
+from lance_context.adapters import (
+    LANGCHAIN_HISTORY,
+    SearchMode,
+    async_twin,
+    fit_window,
+    newest_window,
+    open_store,
+)
 
 from ._messages import (
-    ATTACHMENT_KEY,
     MESSAGE_KEY,
     attachment_ids,
     decode_message,
@@ -138,34 +144,35 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         counter = _counter(token_counter)
         if last is None and max_tokens is None:
             return self.messages
-        view = self.store.outline(self.run_id, (ATTACHMENT_KEY,))
-        heads = [i for i, row in enumerate(view.table.column(ATTACHMENT_KEY).to_pylist()) if row is None]
-        roles = view.table.column("role").to_pylist()
-        first = heads[:1] if include_system and heads and roles[heads[0]] == "system" else []
-        # read the newest messages a chunk at a time until the window stops short of the chunk
-        chunk = (last or 32) + 1
-        while True:
-            chosen = sorted(set(first + heads[-chunk:]))
-            window = fit_window(
-                self._decode(view, chosen),
+        chunk = (last or 32) + 8
+        # the newest records first: the read brings the session's first ones along for the
+        # store's cache, so the pinned system message below costs no read of its own
+        read = {chunk: self.store.records(self.run_id, last=chunk, with_vectors=False)}
+        first = self.store.records(self.run_id, limit=1, with_vectors=False) if include_system else []
+        pinned = decode_messages(first) if first and first[0].role == "system" else []
+
+        def newest(n: int) -> tuple[list[BaseMessage], bool]:
+            # the store keeps a session's newest records in memory between commits to it
+            records = read.pop(n, None) or self.store.records(self.run_id, last=n, with_vectors=False)
+            body = decode_messages(records)
+            if pinned and body and body[0][0].id == pinned[0][0].id:
+                body = body[1:]
+            return [message for _, message in body], len(records) < n
+
+        return newest_window(
+            newest,
+            lambda messages: fit_window(
+                messages,
                 is_tool_result=_is_tool_result,
                 max_tokens=max_tokens,
                 token_count=counter,
                 last=last,
-                pin_system=_is_system if include_system else None,
-            )
-            if len(chosen) >= len(heads) or len(window) < len(chosen) - len(first):
-                return window
-            chunk *= 4
-
-    def _decode(self, view: Outline, heads: list[int]) -> list[BaseMessage]:
-        """The messages of the chosen outline rows, their image attachments fetched along."""
-        ids = view.table.column("id").to_pylist()
-        parents = view.table.column(ATTACHMENT_KEY).to_pylist()
-        wanted = {ids[i] for i in heads}
-        rows = [i for i in range(len(ids)) if ids[i] in wanted or parents[i] in wanted]
-        records = view.fetch(view.table.column("_rowid").take(rows).to_pylist(), with_vectors=False)
-        return [message for _, message in decode_messages(records)]
+                pin_system=_is_system if pinned else None,  # the session's own first message only
+            ),
+            is_tool_result=_is_tool_result,
+            pinned=[message for _, message in pinned],
+            chunk=chunk,
+        )
 
     def search(self, query: str, k: int = 4, *, mode: SearchMode = "vector") -> list[BaseMessage]:
         """Messages of this session most relevant to ``query``, best first.

@@ -258,4 +258,3 @@ class LanceRecordManager(RecordManager):
 
     async def acreate_schema(self) -> None:
         """Async :meth:`create_schema`."""
-

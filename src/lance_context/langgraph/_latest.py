@@ -22,12 +22,11 @@ before its checkpoint); then only those rows are fetched.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from lance_context import ContextRecord, ContextStore
+from lance_context.adapters import SessionCache
 
 from ._checkpoint_records import CHECKPOINT_ROLE, WRITE_ROLE
 
@@ -71,69 +70,50 @@ class Latest:
 class LatestCheckpoints:
     """The latest checkpoint (and its writes) of recently used threads.
 
-    At most ``capacity`` threads and about ``max_bytes`` of payloads; the least recently
-    used go first, and a thread larger than ``max_bytes`` alone is not kept.
+    Kept in the core's version-checked :class:`~lance_context.adapters.SessionCache`: at
+    most ``capacity`` threads and about ``max_bytes`` of payloads, the least recently used
+    going first; a thread larger than ``max_bytes`` alone is not kept.
     """
 
     def __init__(self, store: ContextStore, capacity: int, max_bytes: int = 64 * 2**20) -> None:
         self._store = store
-        self._capacity = max(0, capacity)
-        self._max_bytes = max(0, max_bytes)
-        self._at: tuple[str, int] | None = None
-        self._entries: OrderedDict[Key, Latest] = OrderedDict()
-        self._lock = threading.RLock()
+        self._cache: SessionCache[Key, Latest] = SessionCache(
+            lambda: (store.branch_name, store.version()),
+            store.changes_between,
+            lambda key: key[0],
+            lambda entry: entry.nbytes,
+            max_entries=capacity,
+            max_bytes=max_bytes,
+        )
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
     def sync(self) -> tuple[str, int]:
         """Bring the cache to the store's current version; return that (branch, version)."""
-        with self._lock:
-            now = (self._store.branch_name, self._store.version())
-            at = self._at
-            if now != at and self._entries:
-                changes = None
-                if at is not None and at[0] == now[0]:
-                    changes = self._store.changes_between(at[1], now[1])
-                if changes is None:
-                    self._entries.clear()
-                else:
-                    for key in [k for k in self._entries if k[0] in changes.sessions]:
-                        del self._entries[key]
-            self._at = now
-            return now
+        return self._cache.sync()
 
     def get(self, key: Key) -> Latest | None:
         """What is cached for ``key`` at the current version, if anything."""
-        with self._lock:
-            self.sync()
-            found = self._entries.get(key)
-            if found is not None:
-                self._entries.move_to_end(key)
-            return found
+        return self._cache.get(key)
 
     def load(self, key: Key) -> Latest:
         """Read ``key`` from the store (two-step read) and cache it."""
-        with self._lock:
-            self.sync()
+        with self._cache.lock:
+            at = self._cache.sync()
             found = _read(self._store, key)
-            if self._capacity:
-                self._entries[key] = found
-                self._entries.move_to_end(key)
-                self._trim()
+            self._cache.put(key, found, at)
             return found
 
-    def _trim(self) -> None:
-        """Evict the least recently used entries past the count and byte bounds."""
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
-        total = sum(entry.nbytes for entry in self._entries.values())
-        while self._entries and total > self._max_bytes:
-            _, evicted = self._entries.popitem(last=False)
-            total -= evicted.nbytes
+    def entries(self) -> list[Latest]:
+        """Every cached entry (least recently used first)."""
+        return self._cache.values()
 
     def wrote_checkpoint(
         self, before: tuple[str, int], version: int, key: Key, record: ContextRecord
     ) -> None:
         """Account for this saver's write of ``record`` (committed as ``version``)."""
-        with self._lock:
+        with self._cache.lock:
             entry = self._follow(before, version, key)
             if entry is None:
                 return
@@ -142,12 +122,12 @@ class LatestCheckpoints:
                 entry.checkpoint = record
             elif checkpoint_id in entry.stored:
                 # an older checkpoint written again becomes the latest; its writes are not here
-                del self._entries[key]
+                self._cache.discard(key)
             else:
                 entry.checkpoint = record
                 entry.writes = entry.orphans.pop(checkpoint_id, {})
                 entry.stored.add(checkpoint_id)
-            self._trim()
+            self._cache.trim()
 
     def wrote_writes(
         self,
@@ -158,7 +138,7 @@ class LatestCheckpoints:
         records: Iterable[ContextRecord],
     ) -> None:
         """Account for this saver's write of pending writes of ``checkpoint_id``."""
-        with self._lock:
+        with self._cache.lock:
             entry = self._follow(before, version, key)
             if entry is None:
                 return
@@ -171,31 +151,31 @@ class LatestCheckpoints:
             for record in records:
                 target.pop(record.id, None)
                 target[record.id] = record
-            self._trim()
+            self._cache.trim()
 
     def writes_of(self, key: Key, checkpoint_id: str) -> dict[str, ContextRecord] | None:
         """The stored writes of ``checkpoint_id`` when the cache knows them all, else None."""
-        with self._lock:
-            entry = self.get(key)
-            if entry is None:
-                return None
-            if checkpoint_id == entry.checkpoint_id:
-                return dict(entry.writes)
-            if checkpoint_id not in entry.stored:
-                return dict(entry.orphans.get(checkpoint_id, {}))
+        entry = self.get(key)
+        if entry is None:
             return None
+        if checkpoint_id == entry.checkpoint_id:
+            return dict(entry.writes)
+        if checkpoint_id not in entry.stored:
+            return dict(entry.orphans.get(checkpoint_id, {}))
+        return None
+
+    def knows_stored(self, key: Key, checkpoint_id: str) -> bool | None:
+        """Whether ``checkpoint_id`` is stored for ``key``, when the cache knows; else None."""
+        entry = self.get(key)
+        return None if entry is None else checkpoint_id in entry.stored
 
     def _follow(self, before: tuple[str, int], version: int, key: Key) -> Latest | None:
         """The entry to update for a commit made at ``version`` after ``before``, if any.
 
         Only a commit that directly follows the cached version is applied: then nothing
-        else changed in between. Otherwise the next lookup finds the other commits and
-        empties the cache.
+        else changed in between. Otherwise the next lookup catches up with the others.
         """
-        if self._at != before or version != before[1] + 1:
-            return None
-        self._at = (before[0], version)
-        return self._entries.get(key)
+        return self._cache.peek(key) if self._cache.follow(before, version) else None
 
 
 def _read(store: ContextStore, key: Key) -> Latest:

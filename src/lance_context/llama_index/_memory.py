@@ -21,7 +21,7 @@ from llama_index.core.memory.types import BaseMemory
 from llama_index.core.utils import get_tokenizer
 
 from lance_context import DEFAULT_EMBEDDER, ContextStore
-from lance_context.adapters import LLAMA_INDEX_MEMORY, fit_window, group_exchanges
+from lance_context.adapters import LLAMA_INDEX_MEMORY, fit_window, group_exchanges, newest_window
 
 from ._common import check_key, resolve_store
 from ._messages import is_system, is_tool_result, message_text, record_to_message, records_for
@@ -184,22 +184,27 @@ class LanceMemory(BaseMemory):
         return entries
 
     def _window_entries(self, budget: int) -> list[Entry]:
-        """Enough of the newest messages for a window of ``budget`` tokens (plus a leading system message).
+        """Enough of the newest messages for a window of ``budget`` tokens (a leading system one pinned).
 
-        Reads a chunk at a time from the end (only those records are read) until the
-        window stops short of the chunk or the whole session has been read.
+        Only the records the window may need are read; the store keeps a session's newest
+        records in memory between commits to it.
         """
-        total = self._store.count(self.run_id)
-        chunk = 64
-        while chunk < total:
-            tail = self._entries(last=chunk)
-            first = self._entries(limit=1)
-            pinned = first if first and is_system(first[0][1]) and first[:1] != tail[:1] else []
-            window = self._window(pinned + tail, budget)
-            if len(window) - len(pinned) < len(tail):
-                return pinned + tail
-            chunk *= 4
-        return self._entries()
+        first = self._entries(limit=1)
+        pinned = first if first and is_system(first[0][1]) else []
+
+        def newest(n: int) -> tuple[list[Entry], bool]:
+            records = self._store.records(self.run_id, last=n, with_vectors=False)
+            body = [(r.id, m) for r in records if (m := record_to_message(r)) is not None]
+            if pinned and body and body[0][0] == pinned[0][0]:
+                body = body[1:]
+            return body, len(records) < n
+
+        return newest_window(
+            newest,
+            lambda entries: self._window(entries, budget, pin=bool(pinned)),  # the session's first only
+            is_tool_result=lambda e: is_tool_result(e[1]),
+            pinned=pinned,
+        )
 
     def get_all(self) -> list[ChatMessage]:
         """Every message of the session, oldest first."""
@@ -223,10 +228,11 @@ class LanceMemory(BaseMemory):
         budget = self.token_limit - initial
         if budget < 0:
             raise ValueError("Initial token count exceeds token limit")
-        # recall looks at every older message; a plain window reads only what it may return
-        entries = self._entries() if self.semantic_top_k else self._window_entries(budget)
+        if not self.semantic_top_k:  # a plain window reads only what it may return
+            return [message for _, message in self._window_entries(budget)]
+        entries = self._entries()  # recall looks at every older message
         window = self._window(entries, budget)
-        if self.semantic_top_k and entries:
+        if entries:
             query = _query_text(input, entries)
             if query:
                 recalled = self._recall(entries, window, query, budget)
@@ -236,13 +242,13 @@ class LanceMemory(BaseMemory):
                     window = window[:pinned] + recalled + window[pinned:]
         return [message for _, message in window]
 
-    def _window(self, entries: list[Entry], budget: int) -> list[Entry]:
+    def _window(self, entries: list[Entry], budget: int, *, pin: bool = True) -> list[Entry]:
         return fit_window(
             entries,
             is_tool_result=lambda e: is_tool_result(e[1]),
             max_tokens=budget,
             token_count=self._count,
-            pin_system=lambda e: is_system(e[1]),
+            pin_system=(lambda e: is_system(e[1])) if pin else None,
         )
 
     def _recall(self, entries: list[Entry], window: list[Entry], query: str, budget: int) -> list[Entry]:

@@ -1,0 +1,299 @@
+"""Version-checked, bounded caches of what a store knows about its sessions.
+
+Agents read the same few sessions over and over (the tail of a chat, a thread's latest
+checkpoint) while other sessions change. A :class:`SessionCache` keeps values about
+sessions valid at one (branch, version) of the store and, before every lookup, catches
+up with the commits made since — by anyone, in any process:
+
+- maintenance commits (compaction, indexes) change no record, so nothing is dropped;
+- a commit made by lance-context names the sessions it touched (transaction
+  properties), so only their entries are dropped;
+- any other commit (another program's, a restore, a long run of versions) empties it.
+
+A store's own writes move the cache forward without a read when they directly follow
+the version it is at (:meth:`SessionCache.follow`). Entries are bounded by count and by
+an estimate of their bytes, least recently used first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timezone
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from ._records import ContextRecord
+from ._versions import RecordChanges
+
+__all__ = ["SessionCache", "Tail", "TailCache", "copy_record"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+Position = tuple[str, int]
+
+
+class SessionCache(Generic[K, V]):
+    """Values keyed by ``session(key)``, valid while no commit touched that session.
+
+    Args:
+        position: The store's (branch, latest version), checked before every lookup.
+        changes: What the commits between two versions touched (None: not known).
+        session: The session a key belongs to.
+        size: About how many bytes a value holds.
+        max_entries: At most this many entries (0 turns the cache off).
+        max_bytes: At most about this many bytes of values.
+    """
+
+    def __init__(
+        self,
+        position: Callable[[], Position],
+        changes: Callable[[int, int], RecordChanges | None],
+        session: Callable[[K], str],
+        size: Callable[[V], int],
+        *,
+        max_entries: int,
+        max_bytes: int,
+    ) -> None:
+        self._position, self._changes, self._session, self._size = position, changes, session, size
+        self.max_entries, self.max_bytes = max(0, max_entries), max(0, max_bytes)
+        self._at: Position | None = None
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self.lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def values(self) -> list[V]:
+        """The cached values, least recently used first."""
+        with self.lock:
+            return list(self._entries.values())
+
+    def sync(self) -> Position:
+        """Catch up with the commits made since the cached version; return the store's position."""
+        with self.lock:
+            now, at = self._position(), self._at
+            if now != at and self._entries:
+                touched = None
+                if at is not None and at[0] == now[0]:
+                    touched = self._changes(at[1], now[1])
+                if touched is None:
+                    self._entries.clear()
+                else:
+                    self.forget(touched.sessions)
+            self._at = now
+            return now
+
+    def forget(self, sessions: Iterable[str]) -> None:
+        """Drop every entry of these sessions."""
+        gone = set(sessions)
+        with self.lock:
+            for key in [k for k in self._entries if self._session(k) in gone]:
+                del self._entries[key]
+
+    def get(self, key: K) -> V | None:
+        """The value of ``key`` at the store's latest version, if cached."""
+        with self.lock:
+            self.sync()
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: K, value: V, at: Position) -> None:
+        """Cache ``value``, read at ``at``; ignored if the cache has moved on since."""
+        with self.lock:
+            if not self.max_entries or at != self._at:
+                return
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            self.trim()
+
+    def follow(self, before: Position, version: int) -> bool:
+        """Move to ``version`` after this process's own commit made on ``before``.
+
+        True when nothing else committed in between (the cache stays valid and the
+        caller updates the entries its commit changed); False otherwise (the next
+        lookup catches up).
+        """
+        with self.lock:
+            if self._at != before or version != before[1] + 1:
+                return False
+            self._at = (before[0], version)
+            return True
+
+    def discard(self, key: K) -> None:
+        """Drop one entry."""
+        with self.lock:
+            self._entries.pop(key, None)
+
+    def peek(self, key: K) -> V | None:
+        """The cached value without catching up (for a writer that just followed its commit)."""
+        with self.lock:
+            return self._entries.get(key)
+
+    def trim(self) -> None:
+        """Evict the least recently used entries past the count and byte bounds."""
+        with self.lock:
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+            total = sum(self._size(v) for v in self._entries.values())
+            while self._entries and total > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                total -= self._size(evicted)
+
+
+def record_size(record: ContextRecord) -> int:
+    """About how much memory a record holds."""
+    vector = 0 if record.embedding is None else int(record.embedding.nbytes)
+    return len(record.binary_payload or b"") + len(record.text_payload or "") + vector + 400
+
+
+def copy_record(record: ContextRecord, *, with_vector: bool = True) -> ContextRecord:
+    """A copy a caller may change without changing the cache (nested metadata values are shared)."""
+    copied: ContextRecord = object.__new__(ContextRecord)  # a field-by-field copy, without __init__
+    copied.__dict__.update(record.__dict__)
+    copied.metadata = dict(record.metadata)
+    copied.relationships = list(record.relationships)
+    if not with_vector:
+        copied.embedding = None
+    return copied
+
+
+def _as_stored(record: ContextRecord, vector: Any) -> ContextRecord:
+    """A copy of a record as reading it back from the store gives it."""
+    copied = copy_record(record, with_vector=False)
+    copied.embedding = None if vector is None else np.array(vector, dtype=np.float32)
+    known = record.known_metadata_json()
+    copied.metadata = json.loads(known) if known is not None else json.loads(json.dumps(record.metadata))
+    copied.created_at = record.created_at.astimezone(timezone.utc)
+    if record.state_metadata is not None:
+        custom = json.loads(json.dumps(record.state_metadata.custom))
+        copied.state_metadata = dataclasses.replace(record.state_metadata, custom=custom)
+    return copied
+
+
+@dataclass
+class Tail:
+    """The newest records of a session, oldest first.
+
+    Attributes:
+        records: The records.
+        complete: Whether they are the whole session.
+        vectors: Whether their embeddings were read.
+        head: The session's first records, when they were read (a pinned system message).
+    """
+
+    records: list[ContextRecord]
+    complete: bool
+    vectors: bool
+    head: list[ContextRecord] = dataclasses.field(default_factory=list)
+
+    @property
+    def nbytes(self) -> int:
+        """About how much memory the tail holds."""
+        return sum(record_size(r) for r in [*self.records, *self.head])
+
+
+class TailCache:
+    """The newest records of recently read sessions, for ``records(run_id, last=n)``."""
+
+    #: Records kept per session beyond what a read asked for, so a growing chat is served.
+    margin = 16
+
+    def __init__(self, cache: SessionCache[str, Tail]) -> None:
+        """Keep tails in ``cache``."""
+        self.cache = cache
+
+    def read(self, run_id: str, last: int, with_vectors: bool) -> list[ContextRecord] | None:
+        """The newest ``last`` records of ``run_id`` if the cache holds them, as copies."""
+        tail = self.cache.get(run_id)
+        if tail is None or (with_vectors and not tail.vectors):
+            return None
+        if len(tail.records) < last and not tail.complete:
+            return None
+        chosen = tail.records[max(0, len(tail.records) - last) :] if last else []
+        return [copy_record(r, with_vector=with_vectors) for r in chosen]
+
+    def read_head(self, run_id: str, limit: int, with_vectors: bool) -> list[ContextRecord] | None:
+        """The first ``limit`` records of ``run_id`` if the cache holds them, as copies."""
+        tail = self.cache.get(run_id)
+        if tail is None or (with_vectors and not tail.vectors):
+            return None
+        source = tail.records if tail.complete else tail.head
+        if len(source) < limit and not tail.complete:
+            return None
+        return [copy_record(r, with_vector=with_vectors) for r in source[:limit]]
+
+    def keep_head(
+        self, run_id: str, records: list[ContextRecord], vectors: bool, at: tuple[str, int]
+    ) -> None:
+        """Cache the first records of a session, read at ``at``."""
+        with self.cache.lock:
+            if self.cache.sync() != at:
+                return
+            tail = self.cache.peek(run_id)
+            if tail is None:
+                tail = Tail([], False, vectors)
+                self.cache.put(run_id, tail, at)
+            elif vectors != tail.vectors:
+                return
+            tail.head = [copy_record(r) for r in records]
+            self.cache.trim()
+
+    def keep(
+        self,
+        run_id: str,
+        records: list[ContextRecord],
+        complete: bool,
+        vectors: bool,
+        at: Position,
+        *,
+        head: list[ContextRecord] | None = None,
+    ) -> None:
+        """Cache what a read at ``at`` returned, with the session's first records when read along.
+
+        Copies are kept, so the caller may change its own.
+        """
+        kept = [copy_record(r) for r in records]
+        first = [copy_record(r) for r in head] if head is not None else []
+        self.cache.put(run_id, Tail(kept, complete, vectors, first), at)
+
+    #: The most records kept for one session.
+    most = 1024
+
+    def appended(
+        self, before: Position, version: int, records: list[ContextRecord], vectors: Sequence[Any] | Any
+    ) -> None:
+        """Account for this store's own append, committed as ``version`` on ``before``.
+
+        The records are kept as a read would return them: metadata through JSON, times in
+        UTC, and the vectors that were stored (``vectors``: one per record, None for a
+        store without a vector column).
+        """
+        with self.cache.lock:
+            if not self.cache.follow(before, version):
+                return
+            for run_id in {r.run_id for r in records}:
+                tail = self.cache.peek(run_id)
+                if tail is None:
+                    continue
+                for index, record in enumerate(records):
+                    if record.run_id == run_id:
+                        tail.records.append(_as_stored(record, None if vectors is None else vectors[index]))
+                if len(tail.records) > self.most:
+                    del tail.records[: len(tail.records) - self.most]
+                    tail.complete = False
+            self.cache.trim()
+
+    def changed(self, before: Position, version: int, sessions: Iterable[str] | None) -> None:
+        """Account for this store's own upsert or delete: the sessions it touched are forgotten."""
+        with self.cache.lock:
+            if sessions is None or not self.cache.follow(before, version):
+                return
+            self.cache.forget(sessions)

@@ -1,0 +1,163 @@
+"""What every command shares: store options, output (Rich or JSON), confirmation, durations.
+
+Stored content is printed as Rich ``Text`` built from plain strings, never as markup,
+and control characters are shown escaped: a message holding ``[bold]`` or a terminal
+escape sequence prints as those characters and cannot restyle or drive the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+import click
+from rich import box
+from rich.console import Console
+from rich.text import Text
+
+from ._refs import MAIN, StoreSpec, View, open_view
+
+__all__ = [
+    "TABLE_BOX",
+    "F",
+    "as_of",
+    "confirm",
+    "console",
+    "emit_json",
+    "json_option",
+    "parse_duration",
+    "safe",
+    "spec_from",
+    "store_arguments",
+    "version_options",
+    "when",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Tables draw only a rule under the header: lighter, and narrower terminals fit more.
+TABLE_BOX = box.SIMPLE_HEAD
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+
+
+def safe(text: str) -> str:
+    r"""``text`` with control characters (terminal escapes) shown as ``\x1b``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def console() -> Console:
+    """The Rich console for stdout (colour only on a terminal; no markup guessing)."""
+    return Console(highlight=False, emoji=False, soft_wrap=False)
+
+
+def err_console() -> Console:
+    """The Rich console for progress and notes on stderr."""
+    return Console(stderr=True, highlight=False, emoji=False)
+
+
+def styled(text: str, style: str = "") -> Text:
+    """Stored or user text as a Rich ``Text`` (never parsed as markup)."""
+    return Text(safe(text), style=style)
+
+
+def emit_json(value: Any) -> None:
+    """Print ``value`` as JSON on stdout (datetimes as ISO 8601)."""
+
+    def default(obj: object) -> Any:
+        if isinstance(obj, datetime):
+            return obj.isoformat()
+        if isinstance(obj, (set, frozenset, tuple)):
+            return sorted(obj) if isinstance(obj, (set, frozenset)) else list(obj)
+        return repr(obj)
+
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=default))
+
+
+def when(stamp: datetime | None) -> str:
+    """``2026-11-30 14:12:37`` in UTC."""
+    if stamp is None:
+        return "-"
+    return stamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _storage_options(values: Iterable[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(
+                f"expected KEY=VALUE, got {item.split('=')[0]!r}…", param_hint="--storage-option"
+            )
+        options[key.strip()] = value
+    return options
+
+
+def store_arguments(*, branch: bool = True) -> Callable[[F], F]:
+    """The store's URI, ``--storage-option KEY=VALUE`` (repeatable) and ``--branch``."""
+
+    def decorate(fn: F) -> F:
+        if branch:
+            fn = click.option(
+                "--branch", "-b", default=MAIN, show_default=True, metavar="NAME", help="Branch to use."
+            )(fn)
+        fn = click.option(
+            "--storage-option",
+            "-o",
+            "storage_options",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Object-store setting (endpoint, region, credentials); repeatable.",
+        )(fn)
+        return click.argument("uri")(fn)
+
+    return decorate
+
+
+def version_options(fn: F) -> F:
+    """``--version N`` / ``--tag NAME``: read the store as it was then."""
+    fn = click.option("--tag", "-t", metavar="NAME", help="Read the version this tag names.")(fn)
+    return click.option("--version", "-V", "version", type=int, metavar="N", help="Read version N.")(fn)
+
+
+def json_option(fn: F) -> F:
+    """``--json``: print JSON for scripts instead of tables."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
+
+
+def spec_from(uri: str, storage_options: Iterable[str], branch: str = MAIN) -> StoreSpec:
+    """The store a command was given."""
+    return StoreSpec(uri, _storage_options(storage_options), branch)
+
+
+def as_of(spec: StoreSpec, version: int | None, tag: str | None, *, embedder: Any = None) -> View:
+    """The view ``--version`` or ``--tag`` asks for (the latest when neither)."""
+    if version is not None and tag is not None:
+        raise click.UsageError("give --version or --tag, not both")
+    return open_view(spec, tag if tag is not None else version, embedder=embedder)
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask before a destructive step; ``--yes`` answers for the user, no terminal means no."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise click.UsageError(f"{question} Refusing without a terminal to ask on: pass --yes")
+    click.confirm(question, abort=True, err=True)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` (a bare number is days)."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise click.BadParameter(f"{text!r} is not a duration such as 30m, 12h, 7d or 2w")
+    unit = (match.group(2) or "d").lower()
+    return timedelta(seconds=float(match.group(1)) * _UNITS[unit])

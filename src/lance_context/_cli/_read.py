@@ -1,0 +1,272 @@
+"""Read commands about the whole store: ``info``, ``sessions`` and ``log``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import click
+from rich.table import Table
+
+from lance_context.adapters import NAMESPACES
+
+from ._common import (
+    TABLE_BOX,
+    as_of,
+    console,
+    emit_json,
+    json_option,
+    spec_from,
+    store_arguments,
+    styled,
+    version_options,
+    when,
+)
+from ._conversation import human_bytes
+from ._facts import all_tags, session_summaries, store_facts, version_changes
+from ._refs import View, open_view
+from ._render import plural
+
+__all__ = ["COMMANDS"]
+
+
+def _info_data(view: View) -> dict[str, Any]:
+    facts = store_facts(view)
+    sessions = session_summaries(view)
+    kinds: dict[str, int] = {}
+    for session in sessions:
+        kinds[session.kind] = kinds.get(session.kind, 0) + 1
+    history = view.store.versions()
+    return {
+        "uri": view.spec.uri,
+        "branch": view.branch,
+        "version": view.version,
+        "latest": view.latest,
+        "records": view.store.count(),
+        "sessions": len(sessions),
+        "session_kinds": kinds,
+        "versions": len(history),
+        "first_version": history[0].version if history else None,
+        "branches": {
+            name: None
+            if name not in facts.branch_parents
+            else dict(zip(("parent", "version"), facts.branch_parents[name], strict=True))
+            for name in view.store.branches()
+        },
+        "tags": {name: {"branch": b, "version": v} for name, (b, v) in all_tags(view).items()},
+        "fragments": facts.fragments,
+        "deleted_rows": facts.deleted_rows,
+        "version_bytes": facts.version_bytes,
+        "disk_bytes": facts.disk_bytes,
+        "indexes": [
+            {"name": i.name, "kind": i.kind, "columns": list(i.columns), "rows": i.rows, "bytes": i.bytes}
+            for i in facts.indexes
+        ],
+        "embedder": facts.embedder,
+        "dimension": facts.dimension,
+    }
+
+
+def _indexes(indexes: list[dict[str, Any]], records: int) -> str:
+    if not indexes:
+        return "none"
+    names = ", ".join(f"{i['name']} ({i['kind']})" for i in indexes)
+    behind = [i for i in indexes if i["rows"] < records]
+    if not behind:
+        return names
+    covered = min(i["rows"] for i in behind)
+    return f"{names}; {covered:,} of {records:,} rows indexed, newer rows are still found (without the index)"
+
+
+@click.command()
+@store_arguments()
+@version_options
+@json_option
+def info(
+    uri: str,
+    storage_options: tuple[str, ...],
+    branch: str,
+    version: int | None,
+    tag: str | None,
+    as_json: bool,
+) -> None:
+    """Records, sessions, versions, branches, tags, storage, indexes and embedder."""
+    view = as_of(spec_from(uri, storage_options, branch), version, tag)
+    data = _info_data(view)
+    if as_json:
+        emit_json(data)
+        return
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    kinds = ", ".join(plural(count, kind) for kind, count in sorted(data["session_kinds"].items()))
+    branches = ", ".join(
+        name if parent is None else f"{name} (from {parent['parent']}@{parent['version']})"
+        for name, parent in data["branches"].items()
+    )
+    tags = ", ".join(f"{name} → {t['branch']}@{t['version']}" for name, t in data["tags"].items())
+    disk = "unknown" if data["disk_bytes"] is None else human_bytes(data["disk_bytes"])
+    rows = [
+        ("Store", data["uri"]),
+        ("Reading", view.describe()),
+        ("Records", f"{data['records']:,}"),
+        ("Sessions", f"{data['sessions']:,}" + (f"  ({kinds})" if kinds else "")),
+        ("Versions", f"{data['versions']:,} on {view.branch} (oldest kept: {data['first_version']})"),
+        ("Branches", branches),
+        ("Tags", tags or "none"),
+        (
+            "Storage",
+            f"{data['fragments']} fragments, {human_bytes(data['version_bytes'])} in this version, "
+            f"{disk} on disk (all versions)",
+        ),
+        ("Indexes", _indexes(data["indexes"], data["records"])),
+        (
+            "Embedder",
+            "none" if not data["embedder"] else f"{data['embedder']} ({data['dimension']} dimensions)",
+        ),
+    ]
+    for label, value in rows:
+        table.add_row(label, styled(str(value)))
+    console().print(table)
+
+
+def _namespace_prefix(namespace: str | None, prefix: str | None) -> str | None:
+    if namespace is None:
+        return prefix
+    if namespace not in NAMESPACES:
+        raise click.BadParameter(f"unknown namespace {namespace!r}; known: {', '.join(NAMESPACES)}")
+    return NAMESPACES[namespace].prefix + (prefix or "")
+
+
+@click.command()
+@store_arguments()
+@version_options
+@click.option("--prefix", "-p", metavar="TEXT", help="Only sessions whose run id starts with TEXT.")
+@click.option(
+    "--namespace",
+    "-n",
+    metavar="NAME",
+    help="Only one adapter's sessions, such as langchain.history or langgraph.checkpoints.",
+)
+@json_option
+def sessions(
+    uri: str,
+    storage_options: tuple[str, ...],
+    branch: str,
+    version: int | None,
+    tag: str | None,
+    prefix: str | None,
+    namespace: str | None,
+    as_json: bool,
+) -> None:
+    """Each session with its kind, record count, roles, and first and last activity."""
+    view = as_of(spec_from(uri, storage_options, branch), version, tag)
+    found = session_summaries(view, _namespace_prefix(namespace, prefix))
+    if as_json:
+        emit_json(
+            [
+                {
+                    "run_id": s.run_id,
+                    "kind": s.kind,
+                    "namespace": None if s.namespace is None else s.namespace.name,
+                    "key": s.key,
+                    "records": s.records,
+                    "roles": s.roles,
+                    "first": s.first,
+                    "last": s.last,
+                }
+                for s in found
+            ]
+        )
+        return
+    table = Table(
+        title=f"{plural(len(found), 'session')} · {view.describe()}", title_justify="left", box=TABLE_BOX
+    )
+    table.add_column("session", no_wrap=True, overflow="fold")
+    table.add_column("kind")
+    table.add_column("records", justify="right", min_width=7)
+    table.add_column("roles", min_width=12)
+    table.add_column("active (UTC)", no_wrap=True)
+    for s in found:
+        roles = ", ".join(f"{role} {count}" for role, count in s.roles.items())
+        table.add_row(styled(s.run_id), s.kind, f"{s.records:,}", styled(roles), _active(s.first, s.last))
+    console().print(table)
+
+
+def _active(first: datetime, last: datetime) -> str:
+    """``2026-11-30 14:18-16:02`` within a day, else both dates and times."""
+    start, end = when(first)[:16], when(last)[:16]
+    if start == end:
+        return start
+    return f"{start}-{end[11:]}" if start[:10] == end[:10] else f"{start} → {end}"
+
+
+def _count(sign: str, value: int, known: bool) -> str:
+    if not known:
+        return "?"
+    return f"{sign}{value:,}" if value else ""
+
+
+@click.command()
+@store_arguments()
+@click.option("--limit", "-n", default=20, show_default=True, help="Newest N versions (0: all).")
+@json_option
+def log(uri: str, storage_options: tuple[str, ...], branch: str, limit: int, as_json: bool) -> None:
+    """Versions newest first: time, operation, rows added and removed, sessions touched, tags."""
+    view = open_view(spec_from(uri, storage_options, branch))
+    history = view.store.versions()
+    shown = list(reversed(history))[: limit or None]
+    changes = version_changes(view, history, [info.version for info in shown])
+    if as_json:
+        emit_json(
+            [
+                {
+                    "version": i.version,
+                    "timestamp": i.timestamp,
+                    "operation": i.operation,
+                    "rows": i.rows,
+                    "added": changes[i.version].added if changes[i.version].known else None,
+                    "removed": changes[i.version].removed if changes[i.version].known else None,
+                    "sessions": list(changes[i.version].sessions),
+                    "tags": list(i.tags),
+                }
+                for i in shown
+            ]
+        )
+        return
+    table = Table(
+        box=TABLE_BOX,
+        title=f"{view.spec.uri} · branch {view.branch} · {len(history)} versions",
+        title_justify="left",
+    )
+    for column in ("version", "time (UTC)", "operation", "rows", "+", "-", "sessions touched", "tags"):
+        table.add_column(
+            column,
+            justify="right" if column in ("version", "rows", "+", "-") else "left",
+            no_wrap=column in ("version", "time (UTC)", "operation"),
+            min_width=len(column),
+            overflow="fold",
+        )
+    for i in shown:
+        change = changes[i.version]
+        touched = ", ".join(change.sessions[:3]) + (
+            f" +{len(change.sessions) - 3} more" if len(change.sessions) > 3 else ""
+        )
+        table.add_row(
+            str(i.version),
+            when(i.timestamp),
+            i.operation,
+            f"{i.rows:,}",
+            styled(_count("+", change.added, change.known), "green"),
+            styled(_count("-", change.removed, change.known), "red"),
+            styled(touched),
+            styled(", ".join(i.tags), "yellow"),
+        )
+    console().print(table)
+    if len(history) > len(shown):
+        console().print(
+            styled(f"{len(history) - len(shown)} older versions not shown (--limit 0 shows all)", "dim")
+        )
+
+
+COMMANDS = [info, sessions, log]

@@ -1,0 +1,188 @@
+"""Which store, branch and version a command or page reads: specs, views and references.
+
+A *reference* names one version of a store in a few characters, the same on the
+command line and in the inspector's URLs:
+
+| reference      | means                                                  |
+|----------------|--------------------------------------------------------|
+| ``12``         | version 12 of the current branch                       |
+| ``before-trip``| the version a tag names (on whichever branch it is)    |
+| ``what-if``    | the latest version of a branch                         |
+| ``what-if@9``  | version 9 of a branch (``main@9``, ``what-if@latest``) |
+
+Tag and branch names cannot hold ``@``, so the forms never overlap; a name that is
+both a tag and a branch means the tag (write ``name@latest`` for the branch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from lance_context import DEFAULT_EMBEDDER, ContextStore, VersionNotFoundError
+
+__all__ = [
+    "MAIN",
+    "Mode",
+    "NotFound",
+    "StoreSpec",
+    "View",
+    "as_mode",
+    "open_view",
+    "resolve_ref",
+    "search_embedder",
+]
+
+MAIN = "main"
+Mode = Literal["vector", "text", "hybrid"]
+
+
+def as_mode(mode: str) -> Mode:
+    """A search mode given as text, checked.
+
+    Raises:
+        ValueError: Not one of ``vector``, ``text``, ``hybrid``.
+    """
+    if mode not in ("vector", "text", "hybrid"):
+        raise ValueError(f"mode must be vector, text or hybrid, not {mode!r}")
+    return cast(Mode, mode)
+
+
+class NotFound(LookupError):
+    """A session, record or name that the store does not hold (the message says which)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not found"
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """Where a store is and how to reach it.
+
+    Attributes:
+        uri: A local path or an object-store URI.
+        storage_options: Object-store settings (never printed).
+        branch: The branch commands read and write by default.
+    """
+
+    uri: str
+    storage_options: Mapping[str, str] = field(default_factory=dict)
+    branch: str = MAIN
+
+    def open_read(self, branch: str | None = None, *, embedder: Any = None) -> ContextStore:
+        """The store opened read-only on ``branch``: nothing it does can write.
+
+        ``embedder=None`` skips loading a model (enough for anything but search);
+        pass ``DEFAULT_EMBEDDER`` to search with the store's recorded embedder.
+        """
+        return ContextStore.open(
+            self.uri,
+            storage_options=dict(self.storage_options) or None,
+            read_only=True,
+            branch=branch or self.branch,
+            embedder=embedder,
+        )
+
+    def open_write(self, *, embedder: Any = None) -> ContextStore:
+        """The store opened for writing on the spec's branch (created when missing)."""
+        return ContextStore.open(
+            self.uri,
+            storage_options=dict(self.storage_options) or None,
+            branch=self.branch,
+            embedder=embedder,
+        )
+
+
+@dataclass(frozen=True)
+class View:
+    """One version of one branch, pinned: everything read through it is consistent.
+
+    Attributes:
+        spec: The store.
+        store: A read-only store pinned at :attr:`version` of :attr:`branch`.
+        branch: The branch.
+        version: The version.
+        latest: Whether it was the branch's latest version when opened.
+    """
+
+    spec: StoreSpec
+    store: ContextStore
+    branch: str
+    version: int
+    latest: bool
+
+    @property
+    def ref(self) -> str:
+        """The reference naming this exact version (``main@12``)."""
+        return f"{self.branch}@{self.version}"
+
+    def describe(self) -> str:
+        """``main@12 (latest)`` or ``main@9``."""
+        return self.ref + (" (latest)" if self.latest else "")
+
+
+def open_view(
+    spec: StoreSpec,
+    at: int | str | None = None,
+    *,
+    branch: str | None = None,
+    embedder: Any = None,
+    store: ContextStore | None = None,
+) -> View:
+    """A pinned view of ``spec`` at a version number, a tag, or the latest (``None``).
+
+    ``store``: an already open read-only store on ``branch`` to pin (saves opening one).
+    """
+    name = branch or spec.branch
+    store = store or spec.open_read(name, embedder=embedder)
+    latest = store.version()
+    pinned = store.at_version(latest if at is None else at)
+    version = pinned.version()
+    return View(spec, pinned, name, version, version == latest)
+
+
+def _tag_branch(spec: StoreSpec, name: str, embedder: Any) -> str | None:
+    """The branch holding tag ``name``, or None when no branch has it."""
+    main = spec.open_read(MAIN, embedder=embedder)
+    for branch in main.branches():
+        store = main if branch == MAIN else spec.open_read(branch, embedder=embedder)
+        if name in store.tags():
+            return branch
+    return None
+
+
+def resolve_ref(spec: StoreSpec, ref: str | int | None, *, embedder: Any = None) -> View:
+    """The view a reference names (see the module docstring); ``None`` is the latest.
+
+    Raises:
+        VersionNotFoundError: Nothing of that name, or a version that does not exist.
+    """
+    if ref is None or ref == "":
+        return open_view(spec, embedder=embedder)
+    text = str(ref).strip()
+    if text.isdigit():
+        return open_view(spec, int(text), embedder=embedder)
+    if "@" in text:
+        branch, _, version = text.partition("@")
+        branch = branch or spec.branch
+        if version in ("", "latest"):
+            return open_view(spec, branch=branch, embedder=embedder)
+        if not version.isdigit():
+            raise VersionNotFoundError(f"bad reference {text!r}: write BRANCH@VERSION, such as main@12")
+        return open_view(spec, int(version), branch=branch, embedder=embedder)
+    tag_branch = _tag_branch(spec, text, embedder)
+    if tag_branch is not None:
+        return open_view(spec, text, branch=tag_branch, embedder=embedder)
+    main = spec.open_read(MAIN, embedder=embedder)
+    if text in main.branches():
+        return open_view(spec, branch=text, embedder=embedder)
+    raise VersionNotFoundError(
+        f"no version, tag or branch named {text!r}; tags: {sorted(main.tags()) or 'none'}, "
+        f"branches: {main.branches()}"
+    )
+
+
+def search_embedder() -> Any:
+    """What a view that searches by vector opens with: the store's recorded embedder."""
+    return DEFAULT_EMBEDDER

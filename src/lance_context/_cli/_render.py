@@ -1,0 +1,108 @@
+"""Turns, diffs and hits as terminal text (Rich renderables built from plain strings)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rich.console import Group, RenderableType
+from rich.padding import Padding
+from rich.text import Text
+
+from lance_context import ContextRecord
+
+from ._common import safe, styled, when
+from ._conversation import Turn, build_turns, short
+from ._refs import NotFound
+
+__all__ = ["ROLE_STYLES", "find_session", "plural", "record_line", "render_turns"]
+
+ROLE_STYLES = {
+    "user": "bold cyan",
+    "human": "bold cyan",
+    "assistant": "bold green",
+    "ai": "bold green",
+    "system": "bold yellow",
+    "tool": "bold magenta",
+}
+
+
+def _header(turn: Turn, label: str | None = None) -> Text:
+    text = Text()
+    text.append(safe(label or turn.role), style=ROLE_STYLES.get(turn.role, "bold"))
+    position = "" if turn.position is None else f"  #{turn.position + 1}"
+    text.append(f"  {when(turn.created_at)}{position}", style="dim")
+    return text
+
+
+def _body(turn: Turn) -> Iterator[RenderableType]:
+    if turn.text:
+        yield Padding(styled(turn.text), (0, 0, 0, 2), expand=False)
+    for binary in turn.binaries:
+        yield Padding(styled(binary.summary(), "cyan"), (0, 0, 0, 2), expand=False)
+    for call in turn.tool_calls:
+        line = Text("  → ", style="magenta")
+        line.append(safe(f"{call.name}({call.arguments})"), style="magenta")
+        yield line
+        if call.result is not None:
+            answer = call.result.text or "; ".join(b.summary() for b in call.result.binaries) or "(empty)"
+            yield Padding(styled("← " + answer), (0, 0, 0, 4), expand=False)
+
+
+def render_turns(turns: list[Turn]) -> Group:
+    """A conversation, one block per turn, tool results under their calls."""
+    blocks: list[RenderableType] = []
+    for turn in turns:
+        label = None
+        if turn.tool_call_id is not None:
+            label = f"{turn.role} result" + (f" of {turn.tool_name}" if turn.tool_name else "")
+        blocks.append(_header(turn, label))
+        blocks.extend(_body(turn))
+        blocks.append(Text(""))
+    return Group(*blocks)
+
+
+def plural(count: int, word: str) -> str:
+    """``1 session``, ``2 sessions``, ``3 LangChain chat histories``."""
+    if count == 1:
+        return f"{count} {word}"
+    if word.endswith("y") and not word.endswith(("ay", "ey", "oy")):
+        return f"{count} {word[:-1]}ies"
+    return f"{count} {word}s"
+
+
+def record_line(record: ContextRecord, mark: str, style: str) -> Text:
+    """``+ human  Where should I travel?`` for a diff."""
+    turn = build_turns([record], None)[0] if record.role != "attachment" else None
+    content = ""
+    if turn is not None:
+        content = turn.text or " ".join(f"{c.name}({c.arguments})" for c in turn.tool_calls)
+    if not content:
+        binary = (
+            turn.binaries[0].summary() if turn is not None and turn.binaries else f"<{record.content_type}>"
+        )
+        content = binary
+    line = Text(f"  {mark} ", style=style)
+    line.append(safe(f"{record.role:<10} "), style=style + " bold")
+    line.append(safe(short(content, 100)), style=style)
+    return line
+
+
+def find_session(run_ids: list[str], name: str) -> str:
+    """The run id ``name`` means: itself, or the one session whose adapter key it is.
+
+    Raises:
+        NotFound: No such session, or a key several adapters use.
+    """
+    from lance_context.adapters import namespace_of
+
+    if name in run_ids:
+        return name
+    keys = {run_id: namespace_of(run_id)[1] for run_id in run_ids}
+    matches = [run_id for run_id, key in keys.items() if key == name]
+    if not matches:  # a key inside an adapter's scope: "<scope>:<key>"
+        matches = [run_id for run_id, key in keys.items() if key.rsplit(":", 1)[-1] == name]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise NotFound(f"{name!r} names several sessions: {', '.join(matches)}; give the full run id")
+    raise NotFound(f"no session {name!r} in this version (lance-context sessions URI lists them)")

@@ -1,0 +1,313 @@
+"""Read commands about content: ``show`` (a conversation), ``diff`` and ``search``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from lance_context import ContextRecord, SearchHit
+
+from ._common import (
+    TABLE_BOX,
+    as_of,
+    console,
+    emit_json,
+    json_option,
+    safe,
+    spec_from,
+    store_arguments,
+    styled,
+    version_options,
+    when,
+)
+from ._conversation import build_turns, diff_groups, session_kind, session_order, short
+from ._facts import diff_views
+from ._refs import View, as_mode, resolve_ref, search_embedder
+from ._render import find_session, plural, record_line, render_turns
+from ._threads import thread_checkpoints, thread_id_of
+
+__all__ = ["COMMANDS"]
+
+#: Records listed per session and side of a diff unless --full.
+_DIFF_LINES = 10
+
+
+def _show_thread(view: View, run_id: str, thread: str, last: int | None, as_json: bool) -> None:
+    states = thread_checkpoints(view, thread, limit=last)
+    if as_json:
+        emit_json(
+            {
+                "run_id": run_id,
+                "kind": session_kind(run_id),
+                "version": view.version,
+                "checkpoints": [s.to_json() for s in states],
+            }
+        )
+        return
+    out = console()
+    out.print(
+        styled(
+            f"{run_id} · LangGraph thread {thread!r} · {len(states)} checkpoints shown · {view.describe()}",
+            "bold",
+        )
+    )
+    if states and states[0].messages:
+        out.print(styled("\nmessages in the latest checkpoint:\n", "dim"))
+        out.print(render_turns(states[0].messages))
+    table = Table(title="checkpoints, newest first", title_justify="left", box=TABLE_BOX)
+    for column in ("step", "source", "time (UTC)", "checkpoint id", "messages", "writes", "other channels"):
+        wraps = column in ("checkpoint id", "other channels")
+        table.add_column(column, no_wrap=not wraps, overflow="fold", min_width=14 if wraps else None)
+    for s in states:
+        table.add_row(
+            str(s.step),
+            str(s.source),
+            when(s.created_at),
+            s.checkpoint_id,
+            str(len(s.messages)),
+            str(s.pending_writes),
+            styled(short(", ".join(s.channels), 40)),
+        )
+    out.print(table)
+
+
+@click.command()
+@store_arguments()
+@click.argument("session")
+@version_options
+@click.option("--last", "-n", type=click.IntRange(min=1), metavar="N", help="Only the newest N records.")
+@json_option
+def show(
+    uri: str,
+    storage_options: tuple[str, ...],
+    branch: str,
+    session: str,
+    version: int | None,
+    tag: str | None,
+    last: int | None,
+    as_json: bool,
+) -> None:
+    """A conversation as a person reads it (SESSION: a run id, or an adapter's own id).
+
+    Tool calls show with their results, images and other binaries as summaries. A
+    LangGraph thread shows the messages of its latest checkpoint and its checkpoints.
+    """
+    view = as_of(spec_from(uri, storage_options, branch), version, tag)
+    run_id = find_session(view.store.run_ids(), session)
+    thread = thread_id_of(run_id)
+    if thread is not None:
+        _show_thread(view, run_id, thread, last, as_json)
+        return
+    total = view.store.count(run_id)
+    records = view.store.records(run_id, last=last)
+    turns = build_turns(records, total - len(records))
+    if as_json:
+        emit_json(
+            {
+                "run_id": run_id,
+                "kind": session_kind(run_id),
+                "version": view.version,
+                "records": total,
+                "turns": [t.to_json() for t in turns],
+            }
+        )
+        return
+    out = console()
+    count = plural(total, "record")
+    shown = f"last {len(records)} of {count}" if len(records) < total else count
+    out.print(styled(f"{run_id} · {session_kind(run_id)} · {shown} · {view.describe()}", "bold"))
+    out.print()
+    out.print(render_turns(turns))
+
+
+def _record_json(record: ContextRecord) -> dict[str, Any]:
+    turn = build_turns([record], None)[0]
+    data = turn.to_json()
+    data.pop("position")
+    return data
+
+
+@click.command()
+@store_arguments()
+@click.argument("before")
+@click.argument("after", required=False)
+@click.option(
+    "--full", is_flag=True, help=f"List every record (default: {_DIFF_LINES} per session and side)."
+)
+@json_option
+def diff(
+    uri: str,
+    storage_options: tuple[str, ...],
+    branch: str,
+    before: str,
+    after: str | None,
+    full: bool,
+    as_json: bool,
+) -> None:
+    """Records added and removed from BEFORE to AFTER, per session.
+
+    Each is a version (12), a tag, a branch (its latest) or BRANCH@VERSION; AFTER
+    defaults to the latest version of --branch. A record changed in place shows as
+    removed and added.
+    """
+    spec = spec_from(uri, storage_options, branch)
+    old, new = resolve_ref(spec, before), resolve_ref(spec, after)
+    result = diff_views(old, new)
+    groups = diff_groups(result.added, result.removed)
+    if as_json:
+        emit_json(
+            {
+                "from": {"branch": old.branch, "version": old.version},
+                "to": {"branch": new.branch, "version": new.version},
+                "added": len(result.added),
+                "removed": len(result.removed),
+                "sessions": [
+                    {
+                        "run_id": run_id,
+                        "kind": session_kind(run_id),
+                        "added": [_record_json(r) for r in g["added"]],
+                        "removed": [_record_json(r) for r in g["removed"]],
+                    }
+                    for run_id, g in groups.items()
+                ],
+            }
+        )
+        return
+    out = console()
+    out.print(
+        styled(
+            f"{old.ref} → {new.ref}: {len(result.added)} added, {len(result.removed)} removed "
+            f"in {plural(len(groups), 'session')}",
+            "bold",
+        )
+    )
+    for run_id, group in groups.items():
+        out.print()
+        title = Text(safe(run_id), style="bold")
+        title.append(
+            f"  {session_kind(run_id)}  +{len(group['added'])} -{len(group['removed'])}", style="dim"
+        )
+        out.print(title)
+        for mark, style, records in (("-", "red", group["removed"]), ("+", "green", group["added"])):
+            for record in records if full else records[:_DIFF_LINES]:
+                out.print(record_line(record, mark, style))
+            if not full and len(records) > _DIFF_LINES:
+                out.print(styled(f"  {mark} … {len(records) - _DIFF_LINES} more (--full shows all)", "dim"))
+
+
+def _hit_json(hit: SearchHit, place: tuple[int, int] | None) -> dict[str, Any]:
+    data = _record_json(hit.record)
+    data.update(
+        score=hit.score,
+        channels=list(hit.channels),
+        vector_distance=hit.vector_distance,
+        text_score=hit.text_score,
+        kind=session_kind(hit.record.run_id),
+        position=None if place is None else place[0],
+        session_records=None if place is None else place[1],
+    )
+    return data
+
+
+def _places(view: View, hits: list[SearchHit]) -> list[tuple[int, int] | None]:
+    order = session_order(view.store, [h.record.run_id for h in hits])
+    places: list[tuple[int, int] | None] = []
+    for hit in hits:
+        ids = order.get(hit.record.run_id, [])
+        places.append((ids.index(hit.record.id), len(ids)) if hit.record.id in ids else None)
+    return places
+
+
+@click.command()
+@store_arguments()
+@click.argument("query")
+@version_options
+@click.option(
+    "--mode",
+    "-m",
+    type=click.Choice(["vector", "text", "hybrid"]),
+    default="vector",
+    show_default=True,
+    help="Vector (embeddings), text (BM25) or both fused.",
+)
+@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="How many hits.")
+@click.option("--session", "-s", metavar="SESSION", help="Only this session (a run id or an adapter's id).")
+@click.option("--role", "-r", "roles", multiple=True, metavar="ROLE", help="Only these roles; repeatable.")
+@click.option("--where", "-w", metavar="JSON", help='A filter, such as \'{"metadata.topic": "travel"}\'.')
+@json_option
+def search(
+    uri: str,
+    storage_options: tuple[str, ...],
+    branch: str,
+    query: str,
+    version: int | None,
+    tag: str | None,
+    mode: str,
+    k: int,
+    session: str | None,
+    roles: tuple[str, ...],
+    where: str | None,
+    as_json: bool,
+) -> None:
+    """Search the store (as of any version), with scores and each hit's place in its session."""
+    try:
+        where_filter = None if where is None else json.loads(where)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--where") from exc
+    view = as_of(
+        spec_from(uri, storage_options, branch),
+        version,
+        tag,
+        embedder=None if mode == "text" else search_embedder(),
+    )
+    run_id = None if session is None else find_session(view.store.run_ids(), session)
+    hits = view.store.search(
+        query,
+        k=k,
+        mode=as_mode(mode),
+        run_id=run_id,
+        roles=list(roles) or None,
+        where=where_filter,
+    )
+    places = _places(view, hits)
+    if as_json:
+        emit_json(
+            {
+                "query": query,
+                "mode": mode,
+                "version": view.version,
+                "branch": view.branch,
+                "hits": [_hit_json(h, p) for h, p in zip(hits, places, strict=True)],
+            }
+        )
+        return
+    table = Table(
+        box=TABLE_BOX,
+        title=f"{len(hits)} hits for {safe(query)!r} ({mode}) · {view.describe()}",
+        title_justify="left",
+    )
+    for column in ("#", "score", "session", "place", "role", "content"):
+        table.add_column(
+            column,
+            justify="right" if column in ("#", "score", "place") else "left",
+            overflow="fold" if column == "session" else "ellipsis",
+        )
+    for rank, (hit, place) in enumerate(zip(hits, places, strict=True), start=1):
+        turn = build_turns([hit.record], None)[0]
+        content = turn.text or "; ".join(b.summary() for b in turn.binaries) or f"<{hit.record.content_type}>"
+        table.add_row(
+            str(rank),
+            f"{hit.score:.3f}",
+            styled(hit.record.run_id),
+            "-" if place is None else f"{place[0] + 1}/{place[1]}",
+            styled(hit.record.role),
+            styled(short(content, 80)),
+        )
+    console().print(table)
+
+
+COMMANDS = [show, diff, search]

@@ -1,0 +1,301 @@
+"""``export`` and ``import``: records to JSON Lines or Parquet and back, binaries included.
+
+JSON Lines: a header line ``{"lance_context_export": 1, ...}`` naming the source
+version and embedder, then one record per line (``binary`` in base64, ``embedding`` as
+a list of floats or null). Parquet: one row per record, the same fields (``binary`` as
+bytes, JSON fields as text), the header in the schema metadata. An import writes every
+record in one commit, so it is one new version; records whose ids already exist are
+replaced (after a confirmation). Vectors travel with the records, so nothing is
+re-embedded unless ``--drop-embeddings`` asks for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.progress import Progress
+
+from lance_context import (
+    ContextRecord,
+    ContextStore,
+    EmbeddingError,
+    HashingEmbedder,
+    ReadOnlyError,
+    Relationship,
+    SentenceTransformerEmbedder,
+    StateMetadata,
+)
+
+from ._common import as_of, confirm, err_console, spec_from, store_arguments, version_options
+from ._facts import store_facts
+from ._ops import parse_embedder, working
+from ._refs import StoreSpec
+from ._render import find_session
+
+__all__ = ["COMMANDS", "read_export", "record_from_json", "record_to_json"]
+
+HEADER_KEY = "lance_context_export"
+FORMAT_VERSION = 1
+_PARQUET_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("run_id", pa.string()),
+        ("role", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("content_type", pa.string()),
+        ("text", pa.large_string()),
+        ("binary", pa.large_binary()),
+        ("metadata", pa.large_string()),
+        ("state_metadata", pa.large_string()),
+        ("relationships", pa.large_string()),
+        ("embedding", pa.list_(pa.float32())),
+    ]
+)
+
+
+def record_to_json(record: ContextRecord, embeddings: bool = True) -> dict[str, Any]:
+    """One record as a JSON-able dict (the JSON Lines row)."""
+    return {
+        "id": record.id,
+        "run_id": record.run_id,
+        "role": record.role,
+        "created_at": record.created_at.isoformat(),
+        "content_type": record.content_type,
+        "text": record.text_payload,
+        "binary": None if record.binary_payload is None else base64.b64encode(record.binary_payload).decode(),
+        "metadata": record.metadata,
+        "state_metadata": None if record.state_metadata is None else asdict(record.state_metadata),
+        "relationships": [asdict(r) for r in record.relationships],
+        "embedding": None
+        if record.embedding is None or not embeddings
+        else [float(x) for x in record.embedding],
+    }
+
+
+def record_from_json(row: dict[str, Any], embeddings: bool = True) -> ContextRecord:
+    """The record a JSON Lines row (or a Parquet row, decoded the same way) describes."""
+    created = row["created_at"]
+    binary = row.get("binary")
+    state = row.get("state_metadata")
+    vector = row.get("embedding") if embeddings else None
+    return ContextRecord(
+        id=row["id"],
+        run_id=row["run_id"],
+        role=row["role"],
+        created_at=created if isinstance(created, datetime) else datetime.fromisoformat(created),
+        content_type=row["content_type"],
+        text_payload=row.get("text"),
+        binary_payload=base64.b64decode(binary) if isinstance(binary, str) else binary,
+        state_metadata=None if state is None else StateMetadata(**state),
+        metadata=row.get("metadata") or {},
+        relationships=[Relationship(**r) for r in row.get("relationships") or []],
+        embedding=None if vector is None else np.asarray(vector, dtype=np.float32),
+    )
+
+
+def _parquet_table(rows: Sequence[dict[str, Any]], header: dict[str, Any]) -> pa.Table:
+    columns: dict[str, list[Any]] = {name: [] for name in _PARQUET_SCHEMA.names}
+    for row in rows:
+        for name in columns:
+            value = row[name]
+            if name == "binary" and value is not None:
+                value = base64.b64decode(value)
+            elif name in ("metadata", "state_metadata", "relationships") and value is not None:
+                value = json.dumps(value, ensure_ascii=False)
+            elif name == "created_at":
+                value = datetime.fromisoformat(value)
+            columns[name].append(value)
+    table = pa.table(columns, schema=_PARQUET_SCHEMA)
+    return table.replace_schema_metadata({HEADER_KEY: json.dumps(header)})
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Any]:
+    """A progress bar on stderr (none when stderr is not a terminal); yields ``advance(n)``."""
+    err = err_console()
+    if not err.is_terminal:
+        yield lambda n: None
+        return
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def _selected(view: Any, sessions: Sequence[str], prefix: str | None) -> list[ContextRecord]:
+    if sessions:
+        run_ids = view.store.run_ids()
+        chosen = [find_session(run_ids, name) for name in sessions]
+        return [r for run_id in chosen for r in view.store.records(run_id)]
+    if prefix:
+        return list(view.store.records(where={"run_id": {"$prefix": prefix}}))
+    return list(view.store.records())
+
+
+@click.command("export")
+@store_arguments()
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+@version_options
+@click.option(
+    "--session", "-s", "sessions", multiple=True, metavar="SESSION", help="Only this session; repeatable."
+)
+@click.option("--prefix", "-p", metavar="TEXT", help="Only sessions whose run id starts with TEXT.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "parquet"]),
+    help="Default: parquet for .parquet files, JSON Lines otherwise.",
+)
+@click.option("--no-embeddings", is_flag=True, help="Leave vectors out (an import then re-embeds).")
+@click.option("--force", "-f", is_flag=True, help="Overwrite DESTINATION if it exists.")
+def export(
+    uri: str,
+    storage_options: tuple[str, ...],
+    branch: str,
+    destination: Path,
+    version: int | None,
+    tag: str | None,
+    sessions: tuple[str, ...],
+    prefix: str | None,
+    fmt: str | None,
+    no_embeddings: bool,
+    force: bool,
+) -> None:
+    """Write a session, a version or the whole store to JSON Lines or Parquet."""
+    if destination.exists() and not force:
+        raise click.UsageError(f"{destination} exists; pass --force to overwrite it")
+    view = as_of(spec_from(uri, storage_options, branch), version, tag)
+    records = _selected(view, sessions, prefix)
+    facts = store_facts(view)
+    header = {
+        HEADER_KEY: FORMAT_VERSION,
+        "source": view.spec.uri,
+        "branch": view.branch,
+        "version": view.version,
+        "records": len(records),
+        "embedder": None if no_embeddings else facts.embedder,
+        "dimension": None if no_embeddings else facts.dimension,
+    }
+    fmt = fmt or ("parquet" if destination.suffix in (".parquet", ".pq") else "jsonl")
+    partial = destination.with_name(destination.name + ".partial")
+    rows = []
+    with _progress(len(records), "exporting") as advance:
+        for record in records:
+            rows.append(record_to_json(record, not no_embeddings))
+            advance(1)
+    if fmt == "parquet":
+        pq.write_table(_parquet_table(rows, header), partial)
+    else:
+        with partial.open("w", encoding="utf-8") as out:
+            out.write(json.dumps(header) + "\n")
+            for row in rows:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(partial, destination)
+    click.echo(f"exported {len(records):,} records of {view.ref} to {destination} ({fmt})")
+
+
+def read_export(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The header and rows of an export file (JSON Lines or Parquet, told apart by content)."""
+    with path.open("rb") as raw:
+        parquet = raw.read(4) == b"PAR1"
+    if parquet:
+        table = pq.read_table(path)
+        header = json.loads((table.schema.metadata or {}).get(HEADER_KEY.encode(), b"{}"))
+        rows = table.to_pylist()
+        for row in rows:
+            for name in ("metadata", "state_metadata", "relationships"):
+                row[name] = None if row[name] is None else json.loads(row[name])
+        return header, rows
+    found: dict[str, Any] = {}
+    rows = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise click.ClickException(f"{path} line {number} is not JSON: {exc}") from exc
+            if HEADER_KEY in row:
+                found = row
+            else:
+                rows.append(row)
+    return found, rows
+
+
+def _recorded_embedder(header: dict[str, Any]) -> Any:
+    name, dimension = header.get("embedder"), header.get("dimension")
+    if name == "hashing" and dimension:
+        return HashingEmbedder(int(dimension))
+    if isinstance(name, str) and name.startswith("sentence-transformers/"):
+        return SentenceTransformerEmbedder(name)
+    return None
+
+
+def _open_target(spec: StoreSpec, header: dict[str, Any], embedder: str | None) -> ContextStore:
+    chosen = None if embedder is None else parse_embedder(embedder)
+    try:
+        spec.open_read()
+    except ReadOnlyError:  # no store yet: create it with the exported (or given) embedder
+        chosen = chosen if embedder is not None else _recorded_embedder(header)
+        return ContextStore.open(
+            spec.uri,
+            storage_options=dict(spec.storage_options) or None,
+            embedder=chosen,
+            dimension=None if chosen else header.get("dimension"),
+        )
+    from lance_context import DEFAULT_EMBEDDER
+
+    return spec.open_write(embedder=DEFAULT_EMBEDDER if embedder is None else chosen)
+
+
+@click.command("import")
+@store_arguments()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--embedder", "-e", metavar="NAME", help="Embedder for a new store (default: the exported one)."
+)
+@click.option("--drop-embeddings", is_flag=True, help="Ignore exported vectors; the store embeds again.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before replacing records with the same ids.")
+def import_(
+    uri: str,
+    storage_options: tuple[str, ...],
+    branch: str,
+    source: Path,
+    embedder: str | None,
+    drop_embeddings: bool,
+    yes: bool,
+) -> None:
+    """Write the records of an export into a store (created if missing), as one new version."""
+    header, rows = read_export(source)
+    records = [record_from_json(row, not drop_embeddings) for row in rows]
+    if not records:
+        raise click.ClickException(f"{source} holds no records")
+    spec = spec_from(uri, storage_options, branch)
+    store = _open_target(spec, header, embedder)
+    existing = store.get_many([r.id for r in records])
+    if existing:
+        confirm(
+            f"{len(existing):,} of the {len(records):,} records already exist and will be replaced. Go on?",
+            yes,
+        )
+    try:
+        with working(f"writing {len(records):,} records…"):
+            version = store.upsert(records) if existing else store.add(records)
+    except EmbeddingError as exc:
+        raise click.ClickException(f"{exc}; pass --drop-embeddings to embed the records again") from exc
+    click.echo(f"imported {len(records):,} records into {spec.uri} ({branch}) as version {version}")
+
+
+COMMANDS = [export, import_]

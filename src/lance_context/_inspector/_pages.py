@@ -1,0 +1,260 @@
+"""The inspector's pages (GET): timeline, sessions, conversation, binary, diff, search, threads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from lance_context import LanceContextError
+from lance_context.adapters import LANGGRAPH_CHECKPOINTS
+
+from .._cli._conversation import INLINE_IMAGES, build_turns, diff_groups, session_kind, session_order
+from .._cli._facts import all_tags, diff_views, session_summaries, store_facts, version_changes
+from .._cli._refs import NotFound, as_mode, resolve_ref
+from .._cli._render import find_session
+from .._cli._threads import LangGraphMissing, thread_checkpoints, thread_id_of
+from ._support import Pager, inspector_of, render, url
+
+__all__ = ["CONVERSATION_PAGE", "PAGE_ROUTES"]
+
+#: Records per page of a conversation.
+CONVERSATION_PAGE = 50
+#: Checkpoints per page of a thread.
+THREAD_PAGE = 10
+#: Records listed per session and side of a diff.
+DIFF_LIMIT = 20
+
+
+def timeline(request: Request) -> Response:
+    """Versions of a branch, newest first, with what each changed; branches and tags beside."""
+    inspector = inspector_of(request)
+    view = inspector.view(request)
+    history = view.store.versions()
+    pager = Pager.of(request, inspector.page_size, len(history))
+    shown = pager.slice(list(reversed(history)))
+    changes = version_changes(view, history, [info.version for info in shown])
+    facts = store_facts(view)
+    return render(
+        request,
+        "timeline.html",
+        {
+            "title": f"Timeline of {view.branch}",
+            "view": view,
+            "versions": shown,
+            "changes": changes,
+            "pager": pager,
+            "facts": facts,
+            "tags": all_tags(view),
+            "branches": view.store.branches(),
+            "records": view.store.count(),
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+def sessions(request: Request) -> Response:
+    """Every session as of a version, searchable by id."""
+    inspector = inspector_of(request)
+    view = inspector.view(request)
+    query = request.query_params.get("q", "").strip()
+    found = [s for s in session_summaries(view) if query.lower() in s.run_id.lower()]
+    pager = Pager.of(request, inspector.page_size * 2, len(found))
+    return render(
+        request,
+        "sessions.html",
+        {
+            "title": "Sessions",
+            "view": view,
+            "sessions": pager.slice(found),
+            "pager": pager,
+            "q": query,
+            "thread_id_of": thread_id_of,
+        },
+    )
+
+
+def conversation(request: Request) -> Response:
+    """One session as of a version: turns, images inline, tool calls folded, metadata on demand."""
+    inspector = inspector_of(request)
+    view = inspector.view(request)
+    run_id = find_session(view.store.run_ids(), request.query_params.get("run", ""))
+    total = view.store.count(run_id)
+    pager = Pager.of(request, CONVERSATION_PAGE, total)
+    records = view.store.records(run_id, offset=pager.start, limit=pager.size)
+    return render(
+        request,
+        "session.html",
+        {
+            "title": run_id,
+            "view": view,
+            "run_id": run_id,
+            "kind": session_kind(run_id),
+            "total": total,
+            "turns": build_turns(records, pager.start),
+            "pager": pager,
+            "thread": thread_id_of(run_id),
+            "binary_url": lambda b: inspector.binary_url(view, b),
+        },
+    )
+
+
+def binary(request: Request) -> Response:
+    """A record's binary payload: raster images inline, anything else as a download."""
+    view = inspector_of(request).view(request)
+    record = view.store.get(request.query_params.get("record", ""))
+    if record is None or record.binary_payload is None:
+        raise NotFound("no such binary at this version")
+    kind = record.content_type.split(";")[0].strip().lower()
+    if kind in INLINE_IMAGES:
+        return Response(record.binary_payload, media_type=kind)
+    return Response(
+        record.binary_payload,
+        media_type="application/octet-stream",
+        headers={"content-disposition": 'attachment; filename="payload.bin"'},
+    )
+
+
+def diff(request: Request) -> Response:
+    """Records added and removed between two references, per session."""
+    inspector = inspector_of(request)
+    before_ref = request.query_params.get("a", "").strip()
+    after_ref = request.query_params.get("b", "").strip()
+    context: dict[str, Any] = {
+        "title": "Diff",
+        "a": before_ref,
+        "b": after_ref,
+        "groups": None,
+        "limit": DIFF_LIMIT,
+    }
+    if before_ref:
+        before = resolve_ref(inspector.spec, before_ref)
+        after = resolve_ref(inspector.spec, after_ref or None)
+        result = diff_views(before, after)
+        grouped = list(diff_groups(result.added, result.removed).items())
+        pager = Pager.of(request, inspector.page_size, len(grouped))
+        context.update(
+            before=before,
+            after=after,
+            result=result,
+            kind=session_kind,
+            pager=pager,
+            sessions=len(grouped),
+            groups={  # only what the page shows is turned into turns
+                run_id: {
+                    side: (len(records), build_turns(records[:DIFF_LIMIT], None))
+                    for side, records in group.items()
+                }
+                for run_id, group in pager.slice(grouped)
+            },
+        )
+    return render(request, "diff.html", context)
+
+
+def search(request: Request) -> Response:
+    """Vector, text or hybrid search as of a version, each hit placed in its conversation."""
+    inspector = inspector_of(request)
+    view = inspector.view(request)
+    params = request.query_params
+    query, mode, session = (
+        params.get("q", ""),
+        params.get("mode", "vector"),
+        params.get("session", "").strip(),
+    )
+    k = int(params["k"]) if params.get("k", "").isdigit() and int(params["k"]) > 0 else 10
+    context: dict[str, Any] = {
+        "title": "Search",
+        "view": view,
+        "q": query,
+        "mode": mode,
+        "k": k,
+        "session": session,
+        "hits": None,
+        "error": None,
+    }
+    if query:
+        try:
+            run_id = find_session(view.store.run_ids(), session) if session else None
+            hits = view.store.search(query, k=min(k, 100), mode=as_mode(mode), run_id=run_id)
+        except (LanceContextError, NotFound, ValueError) as exc:
+            context["error"] = str(exc)
+            return render(request, "search.html", context, 400)
+        order = session_order(view.store, [h.record.run_id for h in hits])
+        rows = []
+        for hit in hits:
+            ids = order.get(hit.record.run_id, [])
+            position = ids.index(hit.record.id) if hit.record.id in ids else 0
+            page = position // CONVERSATION_PAGE + 1
+            rows.append(
+                {
+                    "hit": hit,
+                    "turn": build_turns([hit.record], position)[0],
+                    "position": position,
+                    "total": len(ids),
+                    "kind": session_kind(hit.record.run_id),
+                    "link": url(
+                        "/session", run=hit.record.run_id, branch=view.branch, at=view.version, page=page
+                    )
+                    + f"#r-{hit.record.id}",
+                }
+            )
+        context.update(hits=rows, binary_url=lambda b: inspector.binary_url(view, b))
+    return render(request, "search.html", context)
+
+
+def threads(request: Request) -> Response:
+    """LangGraph threads as of a version."""
+    view = inspector_of(request).view(request)
+    found = session_summaries(view, LANGGRAPH_CHECKPOINTS.prefix)
+    return render(
+        request,
+        "threads.html",
+        {"title": "LangGraph threads", "view": view, "threads": found, "thread_id_of": thread_id_of},
+    )
+
+
+def thread(request: Request) -> Response:
+    """A LangGraph thread's checkpoints, newest first, and the state at each."""
+    view = inspector_of(request).view(request)
+    thread_id = request.query_params.get("id", "")
+    if LANGGRAPH_CHECKPOINTS.run_id(thread_id or "-") not in view.store.run_ids():
+        raise NotFound(f"no LangGraph thread {thread_id!r} at {view.ref}")
+    total = view.store.count(LANGGRAPH_CHECKPOINTS.run_id(thread_id), roles="checkpoint")
+    pager = Pager.of(request, THREAD_PAGE, total)
+    try:  # decode only this page's checkpoints and the newer ones, not the whole thread
+        states = thread_checkpoints(view, thread_id, limit=pager.start + pager.size)[pager.start :]
+    except LangGraphMissing as exc:
+        return render(request, "error.html", {"title": "LangGraph missing", "message": str(exc)}, 501)
+    return render(
+        request,
+        "thread.html",
+        {
+            "title": f"Thread {thread_id}",
+            "view": view,
+            "thread_id": thread_id,
+            "states": states,
+            "pager": pager,
+            "total": total,
+            "run_id": LANGGRAPH_CHECKPOINTS.run_id(thread_id),
+        },
+    )
+
+
+def home(request: Request) -> Response:
+    """The timeline is the front page."""
+    return RedirectResponse(url("/timeline", branch=request.query_params.get("branch")), 307)
+
+
+PAGE_ROUTES = [
+    Route("/", home),
+    Route("/timeline", timeline),
+    Route("/sessions", sessions),
+    Route("/session", conversation),
+    Route("/binary", binary),
+    Route("/diff", diff),
+    Route("/search", search),
+    Route("/threads", threads),
+    Route("/thread", thread),
+]

@@ -1,0 +1,160 @@
+"""What every page shares: the open stores, the view a request asks for, templates, paging."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from lance_context import DEFAULT_EMBEDDER, ContextStore
+
+from .._cli._conversation import Binary, human_bytes, short
+from .._cli._refs import StoreSpec, View, open_view, resolve_ref
+
+__all__ = ["Inspector", "Pager", "render", "url"]
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def url(path: str, **params: object) -> str:
+    """``path?a=1&b=2``, leaving out parameters that are None or empty."""
+    kept = {k: str(v) for k, v in params.items() if v is not None and v != ""}
+    return path + ("?" + urlencode(kept) if kept else "")
+
+
+def _when(stamp: datetime | None) -> str:
+    if stamp is None:
+        return "-"
+    return stamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _pretty(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, default=repr)
+
+
+def _store_name(uri: str) -> str:
+    """A local store by its folder name (the full path is in the tooltip); others in full."""
+    if "://" in uri and not uri.startswith("file://"):
+        return uri
+    return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _css(value: str) -> str:
+    return re.sub(r"[^a-z0-9-]", "-", value.lower())[:40]
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,  # every stored value is escaped, in text and in attributes
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        when=_when, short=short, bytes=human_bytes, pretty=_pretty, css=_css, store_name=_store_name
+    )
+    env.globals.update(url=url)
+    return env
+
+
+@dataclass
+class Pager:
+    """One page of a list: ``items`` is the page; links keep the other query parameters."""
+
+    page: int
+    size: int
+    total: int
+
+    @classmethod
+    def of(cls, request: Request, size: int, total: int) -> Pager:
+        """The page the request asks for (``?page=N``, 1-based), clamped to the list."""
+        try:
+            page = int(request.query_params.get("page", "1"))
+        except ValueError:
+            page = 1
+        pages = max(1, math.ceil(total / size))
+        return cls(min(max(page, 1), pages), size, total)
+
+    @property
+    def pages(self) -> int:
+        """How many pages there are."""
+        return max(1, math.ceil(self.total / self.size))
+
+    @property
+    def start(self) -> int:
+        """Index of the page's first item."""
+        return (self.page - 1) * self.size
+
+    def slice(self, items: list[Any]) -> list[Any]:
+        """The page's items of the whole list."""
+        return items[self.start : self.start + self.size]
+
+    def link(self, request: Request, page: int) -> str:
+        """The URL of another page of the same list."""
+        params = dict(request.query_params)
+        params["page"] = str(page)
+        return request.url.path + "?" + urlencode(params)
+
+
+class Inspector:
+    """The store an inspector shows, and its read-only handles (one per branch, reused)."""
+
+    def __init__(self, spec: StoreSpec, allow_writes: bool, csrf_token: str, page_size: int) -> None:
+        self.spec = spec
+        self.allow_writes = allow_writes
+        self.csrf_token = csrf_token
+        self.page_size = page_size
+        self.templates = _environment()
+        self._stores: dict[str, ContextStore] = {}
+        self._lock = threading.Lock()
+
+    def store(self, branch: str) -> ContextStore:
+        """The read-only store of a branch (it searches with the store's recorded embedder)."""
+        with self._lock:
+            if branch not in self._stores:
+                self._stores[branch] = self.spec.open_read(branch, embedder=DEFAULT_EMBEDDER)
+            return self._stores[branch]
+
+    def view(self, request: Request) -> View:
+        """The version a request asks for: ``?branch=NAME&at=VERSION|TAG|BRANCH@VERSION`` (else latest)."""
+        branch = request.query_params.get("branch") or self.spec.branch
+        at_text = request.query_params.get("at", "").strip()
+        if at_text and not at_text.isdigit():  # a tag (on any branch) or BRANCH@VERSION
+            return resolve_ref(self.spec, at_text, embedder=DEFAULT_EMBEDDER)
+        at = int(at_text) if at_text else None
+        return open_view(self.spec, at, branch=branch, store=self.store(branch))
+
+    def binary_url(self, view: View, binary: Binary) -> str:
+        """Where the page loads a binary payload from."""
+        return url("/binary", record=binary.record_id, branch=view.branch, at=view.version)
+
+
+def inspector_of(request: Request) -> Inspector:
+    """The app's inspector."""
+    found: Inspector = request.app.state.inspector
+    return found
+
+
+def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    """A page: the template with the common context (store, branch, write mode, CSRF token)."""
+    inspector = inspector_of(request)
+    page = inspector.templates.get_template(template).render(
+        request=request,
+        uri=inspector.spec.uri,
+        allow_writes=inspector.allow_writes,
+        csrf=inspector.csrf_token,
+        nav_branch=request.query_params.get("branch") or inspector.spec.branch,
+        **context,
+    )
+    return HTMLResponse(page, status)

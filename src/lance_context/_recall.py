@@ -1,0 +1,133 @@
+"""Recall for conversation memory: fused matches, each with its neighbouring turns.
+
+``recall`` answers "what in this session is relevant to this query" with whole
+moments of the conversation: each matching turn comes with the turns around it (the
+question it answered, the reply it got). These pure helpers hold the parts that do
+not touch storage, so the core and every adapter count the same way:
+
+- ``k`` counts *matching turns*. Neighbours come on top, so ``k=5`` with one turn
+  on each side returns up to 15 turns. No turn is returned twice: a match that was
+  already returned as a neighbour of a better match still counts toward ``k`` and
+  brings only its neighbours not yet returned.
+- Compare recall figures with plain search only at the same number of *turns*:
+  on the LoCoMo development split, 5 matches with ±1 turn (about 13 turns) find an
+  evidence turn for 0.85 of questions, where the first 5 turns alone find 0.77.
+
+Example:
+    >>> groups = with_neighbours([("t3", 2.0), ("t4", 1.0)], ["t1", "t2", "t3", "t4", "t5"], k=2)
+    >>> [g.turns for g in groups]
+    [('t2', 't3', 't4'), ('t5',)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ._fusion import FusedScores, FusionOptions, fuse, with_next_turn
+
+__all__ = ["RecallGroup", "RecallOptions", "next_turns", "rank_for_recall", "with_neighbours"]
+
+
+@dataclass(frozen=True)
+class RecallOptions:
+    """How ``recall`` ranks and what it returns around each match.
+
+    Example:
+        >>> RecallOptions(k=3, before=0).after
+        1
+    """
+
+    k: int = 10
+    """Matching turns to return (neighbours do not count toward it)."""
+
+    before: int = 1
+    """Turns returned before each match (the question it answered)."""
+
+    after: int = 1
+    """Turns returned after each match (the reply it got)."""
+
+    fusion: FusionOptions = field(default_factory=FusionOptions)
+    """How the channels are fused, including the next-turn support."""
+
+    def __post_init__(self) -> None:
+        """Reject impossible counts."""
+        if self.k < 1:
+            raise ValueError("k must be at least 1")
+        if self.before < 0 or self.after < 0:
+            raise ValueError("before and after must be at least 0")
+
+
+@dataclass(frozen=True)
+class RecallGroup:
+    """One match and the turns returned with it.
+
+    Attributes:
+        match: The id of the matching turn.
+        score: Its fused score.
+        turns: The ids returned for this match, in conversation order: the match
+            and its neighbours, less those a better match already returned (so it
+            may be empty, or lack the match itself).
+    """
+
+    match: str
+    score: float
+    turns: tuple[str, ...]
+
+
+def next_turns(order: Sequence[str]) -> dict[str, str | None]:
+    """Each id's following id in one session's conversation order (None for the last)."""
+    return {key: (order[i + 1] if i + 1 < len(order) else None) for i, key in enumerate(order)}
+
+
+def rank_for_recall(
+    rankings: dict[str, Sequence[tuple[str, float]]],
+    order: Sequence[str],
+    options: RecallOptions | None = None,
+) -> FusedScores:
+    """Fuse the channels and add the next-turn support, for turns of one session.
+
+    Args:
+        rankings: Each channel's hits, best first (``"text"``, ``"vector"``).
+        order: The session's turn ids in conversation order (at least the candidates
+            and the turns around them).
+        options: :class:`RecallOptions` defaults when None.
+    """
+    options = options or RecallOptions()
+    fused = fuse(rankings, options.fusion)
+    return with_next_turn(fused, next_turns(order), options.fusion.next_turn_weight)
+
+
+def with_neighbours(
+    ranked: Sequence[tuple[str, float]],
+    order: Sequence[str],
+    k: int,
+    before: int = 1,
+    after: int = 1,
+) -> list[RecallGroup]:
+    """The first ``k`` matches, each with up to ``before``/``after`` neighbouring turns.
+
+    Args:
+        ranked: Matches, best first (ids missing from ``order`` are skipped).
+        order: The session's turn ids in conversation order.
+        k: How many matches.
+        before: Turns before each match.
+        after: Turns after each match.
+
+    Returns:
+        One group per match, best first (at most ``k``); no turn is in two groups.
+    """
+    where = {key: i for i, key in enumerate(order)}
+    taken: set[str] = set()
+    groups: list[RecallGroup] = []
+    for key, score in ranked:
+        if len(groups) == k:
+            break
+        if key not in where:
+            continue
+        at = where[key]
+        span = order[max(0, at - before) : at + after + 1]
+        turns = tuple(t for t in span if t not in taken)
+        taken.update(turns)
+        groups.append(RecallGroup(key, score, turns))
+    return groups

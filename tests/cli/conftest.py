@@ -1,0 +1,110 @@
+"""Fixtures for the command-line tests: a built store, copies of it, and a CLI runner.
+
+Every command runs as a real subprocess (``python -m lance_context._cli``, the same
+entry point as the ``lance-context`` console script) with this checkout's sources on
+``PYTHONPATH``, no terminal and a wide ``COLUMNS`` so tables are not wrapped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lance_context
+
+from ._stores import Built, build_store
+
+SRC = str(Path(lance_context.__file__).resolve().parents[1])
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one command printed and returned."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        assert self.code == 0, self.err
+        return json.loads(self.out)
+
+
+def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    env["COLUMNS"] = "200"
+    env.pop("FORCE_COLOR", None)
+    env.pop("LANCE_CONTEXT_DEBUG", None)
+    env.update(extra or {})
+    return env
+
+
+def _start(args: tuple[str, ...], env: Mapping[str, str] | None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "lance_context._cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,  # no terminal to ask on
+        text=True,
+        env=cli_env(env),
+    )
+
+
+def _finish(process: subprocess.Popen[str], timeout: float) -> Result:
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    return Result(process.returncode, out, err)
+
+
+def run_cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 120) -> Result:
+    """Run ``lance-context ARGS`` in a subprocess and wait for it."""
+    return _finish(_start(args, env), timeout)
+
+
+def run_many(
+    *calls: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 120
+) -> list[Result]:
+    """Run independent read commands side by side (each its own process); results in order."""
+    started = [_start(tuple(args), env) for args in calls]
+    return [_finish(process, timeout) for process in started]
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The shared store of every read test (never written to)."""
+    return build_store(str(tmp_path_factory.mktemp("cli") / "memory.lance"))
+
+
+@pytest.fixture
+def store_copy(built: Built, tmp_path: Path) -> Callable[[], Built]:
+    """A private copy of the built store, for tests that write."""
+
+    def copy() -> Built:
+        target = tmp_path / f"copy-{len(list(tmp_path.iterdir()))}.lance"
+        shutil.copytree(built.uri, target)
+        return Built(str(target), built.tagged, built.answered, built.deleted, built.latest)
+
+    return copy
+
+
+def snapshot(path: str) -> dict[str, tuple[int, int]]:
+    """Every file under ``path`` with its size and modification time."""
+    found = {}
+    for root, _, files in os.walk(path):
+        for name in files:
+            stat = os.stat(os.path.join(root, name))
+            found[os.path.relpath(os.path.join(root, name), path)] = (stat.st_size, stat.st_mtime_ns)
+    return found

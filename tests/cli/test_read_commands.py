@@ -1,0 +1,305 @@
+"""info, sessions, log, show, diff and search: what a user reads, in text and in --json."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import lance
+import pytest
+
+from lance_context import ContextStore
+
+from ._stores import HOSTILE, LONG_RECORDS, LONG_SESSION, Built
+from .conftest import cli_env, run_cli, run_many, snapshot
+
+TRIP = "langchain.history:trip"
+THREAD = "langgraph.checkpoints:support-7"
+
+
+def test_help_lists_every_command_and_the_console_script_is_declared() -> None:
+    result = run_cli("--help")
+    assert result.code == 0
+    for command in (
+        "info",
+        "sessions",
+        "log",
+        "show",
+        "diff",
+        "search",
+        "tag",
+        "branch",
+        "restore",
+        "compact",
+        "cleanup",
+        "reembed",
+        "export",
+        "import",
+        "serve",
+    ):
+        assert f"  {command} " in result.out
+    bare = run_cli()
+    assert bare.code == 0 and bare.out.startswith("Usage: lance-context")
+    pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
+    assert 'lance-context = "lance_context._cli:main"' in pyproject
+
+
+def test_the_installed_console_script_runs() -> None:
+    script = Path(sys.executable).with_name("lance-context")
+    if not script.exists():
+        pytest.skip("the lance-context console script is not installed here (pip install -e . installs it)")
+    done = subprocess.run([str(script), "--version"], capture_output=True, text=True, env=cli_env(), check=False)
+    assert done.returncode == 0 and done.stdout.startswith("lance-context ")
+
+
+def test_info_counts_the_store(built: Built) -> None:
+    result, text_result, tagged = run_many(
+        ["info", built.uri, "--json"],
+        ["info", built.uri],
+        ["info", built.uri, "--tag", "before-answer", "--json"],
+    )
+    data = result.json()
+    store = ContextStore.open(built.uri, read_only=True, embedder=None)
+    assert data["records"] == store.count() and data["version"] == built.latest and data["latest"]
+    assert data["sessions"] == len(store.run_ids()) == 6
+    assert data["session_kinds"] == {
+        "LangChain chat history": 1,
+        "LangGraph thread": 1,
+        "LlamaIndex chat store key": 1,
+        "session": 3,
+    }
+    assert data["versions"] == built.latest
+    assert data["branches"] == {"main": None, "what-if": {"parent": "main", "version": built.tagged}}
+    assert data["tags"] == {"before-answer": {"branch": "main", "version": built.tagged}}
+    assert data["fragments"] >= 1 and data["disk_bytes"] > data["version_bytes"] > 0
+    indexes = {i.name for i in lance.dataset(built.uri).describe_indices()}  # the core builds them lazily
+    assert {i["name"] for i in data["indexes"]} == indexes
+    assert (data["embedder"], data["dimension"]) == ("hashing", 32)
+    text = text_result.out
+    assert f"what-if (from main@{built.tagged})" in text and "hashing (32 dimensions)" in text
+    old = tagged.json()
+    assert old["version"] == built.tagged and not old["latest"] and old["records"] == 4
+
+
+def test_sessions_are_named_by_adapter_and_filtered(built: Built) -> None:
+    everything, threads_result, notes_result, text_result = run_many(
+        ["sessions", built.uri, "--json"],
+        ["sessions", built.uri, "--namespace", "langgraph.checkpoints", "--json"],
+        ["sessions", built.uri, "--prefix", "notes:", "--json"],
+        ["sessions", built.uri],
+    )
+    found = {s["run_id"]: s for s in everything.json()}
+    assert found[TRIP]["kind"] == "LangChain chat history" and found[TRIP]["key"] == "trip"
+    assert found[TRIP]["records"] == 5 and found[TRIP]["roles"] == {"ai": 2, "human": 2, "tool": 1}
+    assert found[THREAD]["kind"] == "LangGraph thread"
+    assert found["llama_index.chat::user-42"]["kind"] == "LlamaIndex chat store key"
+    assert found[LONG_SESSION]["kind"] == "session" and found[LONG_SESSION]["records"] == LONG_RECORDS
+    assert found[TRIP]["first"] <= found[TRIP]["last"]
+    threads = threads_result.json()
+    assert [s["run_id"] for s in threads] == [THREAD]
+    notes = notes_result.json()
+    assert [s["run_id"] for s in notes] == ["notes:hostile", "notes:json", LONG_SESSION]
+    text = text_result.out
+    assert "6 sessions" in text and "LangChain chat history" in text and "LangGraph thread" in text
+
+
+def test_log_shows_what_each_version_did(built: Built) -> None:
+    everything, three, text_result, branch_result = run_many(
+        ["log", built.uri, "--limit", "0", "--json"],
+        ["log", built.uri, "-n", "3", "--json"],
+        ["log", built.uri, "-n", "3"],
+        ["log", built.uri, "--branch", "what-if", "--json"],
+    )
+    entries = everything.json()
+    assert [e["version"] for e in entries] == list(range(built.latest, 0, -1))
+    by_version = {e["version"]: e for e in entries}
+    deleted = by_version[built.deleted]
+    assert (deleted["operation"], deleted["added"], deleted["removed"], deleted["sessions"]) == (
+        "delete",
+        0,
+        1,
+        ["scratch"],
+    )
+    answered = by_version[built.answered]
+    assert (answered["operation"], answered["added"], answered["removed"], answered["sessions"]) == (
+        "add",
+        1,
+        0,
+        [TRIP],
+    )
+    assert by_version[built.tagged]["tags"] == ["before-answer"]
+    assert by_version[1]["operation"] == "create"
+    assert len(three.json()) == 3
+    text = text_result.out
+    assert f"{built.latest - 3} older versions not shown" in text
+    branch = branch_result.json()
+    assert branch[0]["added"] == 1 and branch[0]["sessions"] == [TRIP]
+
+
+def test_show_folds_tool_calls_and_summarises_the_image(built: Built) -> None:
+    text_result, json_result = run_many(["show", built.uri, TRIP], ["show", built.uri, "trip", "--json"])
+    text = text_result.out
+    assert "<image/png 2x2, " in text
+    assert '→ weather({"city": "Kyoto"})' in text
+    assert text.count("Kyoto: 18C, sakura in full bloom") == 1  # under its call, not again on its own
+    assert text.index("Where should I travel") < text.index("weather(") < text.index("Lisbon for mild")
+    data = json_result.json()  # the adapter's own id ("trip") works too
+    assert data["run_id"] == TRIP and data["records"] == 5
+    turns = data["turns"]
+    assert [t["role"] for t in turns] == ["human", "human", "ai", "ai"]
+    assert turns[1]["binaries"][0]["content_type"] == "image/png"
+    assert (turns[1]["binaries"][0]["width"], turns[1]["binaries"][0]["height"]) == (2, 2)
+    call = turns[2]["tool_calls"][0]
+    assert call["name"] == "weather" and call["result"]["text"] == "Kyoto: 18C, sakura in full bloom"
+
+
+def test_show_as_of_a_version_and_the_last_records(built: Built) -> None:
+    old_result, last_result, branch_result = run_many(
+        ["show", built.uri, TRIP, "--tag", "before-answer", "--json"],
+        ["show", built.uri, LONG_SESSION, "--last", "2", "--json"],
+        ["show", built.uri, TRIP, "--branch", "what-if"],
+    )
+    old = old_result.json()
+    assert old["records"] == 4 and all("Lisbon" not in (t["text"] or "") for t in old["turns"])
+    last = last_result.json()
+    assert [t["text"] for t in last["turns"]] == [
+        f"long note {LONG_RECORDS - 2}",
+        f"long note {LONG_RECORDS - 1}",
+    ]
+    assert last["turns"][0]["position"] == LONG_RECORDS - 2
+    branch = branch_result.out
+    assert "Try Patagonia in October." in branch and "Lisbon" not in branch
+
+
+def test_show_a_langgraph_thread(built: Built) -> None:
+    json_result, text_result = run_many(
+        ["show", built.uri, "support-7", "--json"], ["show", built.uri, THREAD]
+    )
+    data = json_result.json()
+    steps = [c["step"] for c in data["checkpoints"]]
+    assert steps == sorted(steps, reverse=True) and len(steps) == 6
+    assert [m["text"] for m in data["checkpoints"][0]["messages"]] == [
+        "my order is late",
+        "answer 1",
+        "still late",
+        "answer 2",
+    ]
+    text = text_result.out
+    assert "still late" in text and "checkpoints, newest first" in text
+
+
+def test_hostile_text_prints_as_text(built: Built) -> None:
+    result = run_cli("show", built.uri, "notes:hostile", env={"FORCE_COLOR": "1"})
+    assert result.code == 0
+    assert HOSTILE.split(" \x1b")[0] in result.out and "[bold]x[/bold]" in result.out
+    assert "\x1b[31mred" not in result.out and "\\x1b[31mred" in result.out
+
+
+def test_diff_between_versions_tags_and_branches(built: Built) -> None:
+    deleted, tag_result, across_result, text_result, folded_result = run_many(
+        ["diff", built.uri, str(built.deleted - 1), str(built.deleted), "--json"],
+        ["diff", built.uri, "before-answer", "--json"],
+        ["diff", built.uri, "main", "what-if", "--json"],
+        ["diff", built.uri, "before-answer", "what-if"],
+        ["diff", built.uri, "before-answer"],
+    )
+    data = deleted.json()
+    assert (data["added"], data["removed"]) == (0, 1)
+    assert data["sessions"][0]["run_id"] == "scratch"
+    assert data["sessions"][0]["removed"][0]["text"] == "scratch that"
+    since_tag = tag_result.json()
+    assert since_tag["to"] == {"branch": "main", "version": built.latest} and since_tag["removed"] == 0
+    trip = next(s for s in since_tag["sessions"] if s["run_id"] == TRIP)
+    assert [r["text"] for r in trip["added"]] == [
+        "Kyoto for the cherry blossoms, or Lisbon for mild weather."
+    ]
+    across = across_result.json()
+    trip = next(s for s in across["sessions"] if s["run_id"] == TRIP)
+    assert [r["text"] for r in trip["added"]] == ["Try Patagonia in October."]
+    assert "Lisbon" in trip["removed"][0]["text"]
+    text = text_result.out
+    assert f"main@{built.tagged} → what-if@{built.tagged + 1}" in text
+    assert "+ ai" in text and "Try Patagonia in October." in text
+    folded = folded_result.out
+    assert f"… {LONG_RECORDS - 10} more (--full shows all)" in folded
+
+
+def test_search_modes_filters_and_versions(built: Built) -> None:
+    results = run_many(
+        ["search", built.uri, "cherry blossoms spring travel", "-k", "3", "--json"],
+        ["search", built.uri, "peanuts", "--mode", "text", "--json"],
+        ["search", built.uri, "sakura bloom", "--mode", "hybrid", "--session", "trip", "--json"],
+        ["search", built.uri, "travel", "--where", '{"role": "ai"}', "--json"],
+        ["search", built.uri, "Lisbon mild weather", "--mode", "text", "--tag", "before-answer", "--json"],
+        ["search", built.uri, "peanuts", "--mode", "text"],
+    )
+    vector, text, hybrid, roles, old = (r.json() for r in results[:5])
+    assert vector["hits"][0]["run_id"] == TRIP and vector["hits"][0]["score"] > 0
+    assert vector["hits"][0]["session_records"] == 5 and vector["hits"][0]["position"] in (0, 4)
+    assert {h["run_id"] for h in text["hits"]} == {"llama_index.chat::user-42"}
+    assert all(h["text_score"] > 0 for h in text["hits"])
+    assert hybrid["hits"] and {h["run_id"] for h in hybrid["hits"]} == {TRIP}
+    assert hybrid["hits"][0]["text"] == "Kyoto: 18C, sakura in full bloom"
+    assert roles["hits"] and {h["role"] for h in roles["hits"]} == {"ai"}
+    assert old["version"] == built.tagged and old["hits"] == []
+    table = results[5].out
+    assert "Remind me to buy peanuts" in table and "2/2" in table
+
+
+READS = [
+    ["info"],
+    ["info", "--tag", "before-answer"],
+    ["sessions"],
+    ["log"],
+    ["show", TRIP],
+    ["show", THREAD],
+    ["diff", "before-answer", "what-if"],
+    ["search", "cherry"],
+    ["search", "peanuts", "--mode", "hybrid"],
+    ["tag"],
+    ["branch"],
+]
+
+
+def test_read_commands_never_write(built: Built) -> None:
+    before = snapshot(built.uri)
+    for result in run_many(*[[args[0], built.uri, *args[1:]] for args in READS]):
+        assert result.code == 0, result.err
+    assert snapshot(built.uri) == before
+    assert ContextStore.open(built.uri, read_only=True, embedder=None).version() == built.latest
+
+
+def test_errors_are_one_line(built: Built, tmp_path: Path) -> None:
+    cases = [
+        (["info", str(tmp_path / "nowhere.lance")], 1, "no store at"),
+        (["show", built.uri, "nobody"], 1, "no session 'nobody'"),
+        (["info", built.uri, "--version", "999"], 1, "version 999"),
+        (["diff", built.uri, "no-such-ref"], 1, "no version, tag or branch named 'no-such-ref'"),
+        (["search", built.uri, "x", "--where", "{oops"], 2, "not JSON"),
+        (["show", built.uri], 2, "Missing argument 'SESSION'"),
+        (["sessions", built.uri, "--namespace", "nope"], 2, "unknown namespace 'nope'"),
+    ]
+    for (args, code, message), result in zip(cases, run_many(*[args for args, _, _ in cases]), strict=True):
+        assert result.code == code, (args, result)
+        lines = result.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("lance-context") and message in lines[0], (args, lines)
+        assert "Traceback" not in result.err and result.out == ""
+    debug = run_cli("--debug", "show", built.uri, "nobody")
+    assert (
+        debug.code == 1
+        and "Traceback" in debug.err
+        and debug.err.strip().endswith("(lance-context sessions URI lists them)")
+    )
+
+
+def test_import_lance_context_stays_light() -> None:
+    code = (
+        "import sys, lance_context, lance_context.adapters; "
+        "print(sorted(m for m in ('click', 'rich', 'starlette', 'jinja2', 'uvicorn', 'playwright', "
+        "'lance_context._cli', 'lance_context._inspector') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), check=True
+    )
+    assert done.stdout.strip() == "[]"

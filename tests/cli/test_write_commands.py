@@ -1,0 +1,157 @@
+"""tag, branch, restore, compact, cleanup, reembed, export and import on copies of the store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lance_context import ContextStore
+
+from ._stores import LONG_RECORDS, Built
+from .conftest import run_cli, run_many
+
+TRIP = "langchain.history:trip"
+
+
+def _store(uri: str, branch: str = "main") -> ContextStore:
+    return ContextStore.open(uri, read_only=True, embedder=None, branch=branch)
+
+
+def test_tag_create_list_and_delete(store_copy: Callable[[], Built]) -> None:
+    built = store_copy()
+    made = run_cli("tag", built.uri, "first-answer", "--version", str(built.answered))
+    assert made.code == 0 and made.out.strip() == f"tagged main@{built.answered} as first-answer"
+    assert _store(built.uri).tags() == {"before-answer": built.tagged, "first-answer": built.answered}
+    listed = run_cli("tag", built.uri, "--json").json()
+    assert listed["first-answer"] == {"branch": "main", "version": built.answered}
+    again = run_cli("tag", built.uri, "first-answer")
+    assert again.code == 2 and "already names main@" in again.err
+    unasked = run_cli("tag", built.uri, "first-answer", "--delete")
+    assert unasked.code == 2 and "pass --yes" in unasked.err
+    assert "first-answer" in _store(built.uri).tags()
+    deleted = run_cli("tag", built.uri, "first-answer", "--delete", "--yes")
+    assert deleted.code == 0 and "first-answer" not in _store(built.uri).tags()
+    on_branch = run_cli("tag", built.uri, "patagonia", "--branch", "what-if")
+    assert on_branch.code == 0 and _store(built.uri, "what-if").tags() == {"patagonia": built.tagged + 1}
+    shown = run_cli("show", built.uri, TRIP, "--tag", "patagonia", "--branch", "what-if").out
+    assert "Try Patagonia in October." in shown
+
+
+def test_branch_create_list_and_delete(store_copy: Callable[[], Built]) -> None:
+    built = store_copy()
+    made = run_cli("branch", built.uri, "rewrite", "--from", "before-answer")
+    assert made.code == 0 and made.out.strip() == f"created branch rewrite from main@{built.tagged}"
+    listed = run_cli("branch", built.uri, "--json").json()
+    assert listed["rewrite"] == {"parent": "main", "version": built.tagged} and listed["main"] is None
+    assert _store(built.uri, "rewrite").count(TRIP) == 4
+    assert run_cli("branch", built.uri, "rewrite").code == 2
+    refused = run_cli("branch", built.uri, "rewrite", "--delete")
+    assert refused.code == 2 and "rewrite" in _store(built.uri).branches()
+    assert run_cli("branch", built.uri, "rewrite", "--delete", "-y").code == 0
+    assert "rewrite" not in _store(built.uri).branches()
+
+
+def test_restore_asks_then_makes_a_past_version_the_latest(store_copy: Callable[[], Built]) -> None:
+    built = store_copy()
+    refused = run_cli("restore", built.uri, "before-answer")
+    assert refused.code == 2 and "pass --yes" in refused.err and _store(built.uri).version() == built.latest
+    done = run_cli("restore", built.uri, "before-answer", "--yes")
+    assert (
+        done.code == 0 and done.out.strip() == f"restored main@{built.tagged} as version {built.latest + 1}"
+    )
+    store = _store(built.uri)
+    assert store.version() == built.latest + 1 and store.count() == 4
+    assert store.at_version(built.latest).count() > 4  # history kept
+
+
+def test_compact_cleanup_and_reembed(store_copy: Callable[[], Built]) -> None:
+    built = store_copy()
+    compacted = run_cli("compact", built.uri, "--json").json()
+    assert compacted["fragments_after"] < compacted["fragments_before"]
+    assert _store(built.uri).count() == _store(built.uri).at_version(built.latest).count()
+    refused = run_cli("cleanup", built.uri, "--older-than", "0s")
+    assert refused.code == 2 and "pass --yes" in refused.err
+    bad = run_cli("cleanup", built.uri, "--older-than", "soon", "--yes")
+    assert bad.code == 2 and "is not a duration" in bad.err
+    cleaned = run_cli("cleanup", built.uri, "--older-than", "0s", "--yes", "--json").json()
+    assert cleaned["old_versions"] > 0 and cleaned["bytes_removed"] > 0
+    gone, kept = run_many(
+        ["show", built.uri, TRIP, "--version", "5"],
+        ["show", built.uri, TRIP, "--tag", "before-answer", "--json"],
+    )
+    assert gone.code == 1 and "version 5" in gone.err
+    assert kept.json()["records"] == 4  # tagged versions survive cleanup
+    reembedded = run_cli("reembed", built.uri, "--embedder", "hashing:16", "--yes")
+    assert reembedded.code == 0 and "re-embedded" in reembedded.out and "hashing" in reembedded.out
+    info, hits = run_many(
+        ["info", built.uri, "--json"], ["search", built.uri, "cherry blossoms", "-k", "2", "--json"]
+    )
+    assert (info.json()["embedder"], info.json()["dimension"]) == ("hashing", 16)
+    assert hits.json()["hits"][0]["run_id"] == TRIP
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
+def test_export_then_import_round_trips(built: Built, tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"memory.{suffix}"
+    exported = run_cli("export", built.uri, str(out))
+    assert exported.code == 0 and f"exported 153 records of main@{built.latest}" in exported.out
+    assert run_cli("export", built.uri, str(out)).code == 2  # never overwrites without --force
+    target = str(tmp_path / "copy.lance")
+    imported = run_cli("import", target, str(out))
+    assert imported.code == 0 and "imported 153 records" in imported.out
+    source, copy = _store(built.uri), _store(target)
+    assert copy.versions()[-1].operation == "add"  # all records in one commit
+    originals = {r.id: r for r in source.records()}
+    copies = {r.id: r for r in copy.records()}
+    assert originals.keys() == copies.keys()
+    for record_id, original in originals.items():
+        twin = copies[record_id]
+        assert (
+            twin.run_id,
+            twin.role,
+            twin.content_type,
+            twin.text_payload,
+            twin.binary_payload,
+            twin.metadata,
+            twin.created_at,
+        ) == (
+            original.run_id,
+            original.role,
+            original.content_type,
+            original.text_payload,
+            original.binary_payload,
+            original.metadata,
+            original.created_at,
+        )
+        assert (twin.embedding is None) == (original.embedding is None)
+        if original.embedding is not None:
+            assert np.array_equal(twin.embedding, original.embedding)  # not re-embedded
+    assert copy.records(TRIP) == source.records(TRIP)  # same order, images included
+    again = run_cli("import", target, str(out))
+    assert again.code == 2 and "already exist" in again.err
+    replaced = run_cli("import", target, str(out), "--yes")
+    assert replaced.code == 0 and _store(target).count() == 153
+
+
+def test_export_one_session_as_of_a_version(built: Built, tmp_path: Path) -> None:
+    out = tmp_path / "trip.jsonl"
+    result = run_cli(
+        "export", built.uri, str(out), "--session", "trip", "--tag", "before-answer", "--no-embeddings"
+    )
+    assert result.code == 0 and "exported 4 records" in result.out
+    prefixed = run_cli("export", built.uri, str(tmp_path / "notes.parquet"), "--prefix", "notes:")
+    assert prefixed.code == 0 and f"exported {LONG_RECORDS + 2} records" in prefixed.out
+    lines = out.read_text().splitlines()
+    assert '"lance_context_export": 1' in lines[0] and len(lines) == 5
+    target = str(tmp_path / "fresh.lance")
+    assert run_cli("import", target, str(out), "--embedder", "hashing:8").code == 0
+    store = ContextStore.open(target, read_only=True)
+    assert store.count(TRIP) == 4 and store.dimension == 8
+    assert all(r.embedding is not None for r in store.records(TRIP) if r.text_payload)
+    mismatch = run_cli(
+        "import", str(tmp_path / "other.lance"), str(tmp_path / "trip.jsonl"), "--embedder", "nonsense"
+    )
+    assert mismatch.code == 2 and "unknown embedder 'nonsense'" in mismatch.err

@@ -1,0 +1,162 @@
+"""The version-checked cache of session tails: ``records(run_id, last=n)`` from memory, never stale."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lance_context import CachePolicy, CompactionPolicy, ContextRecord, ContextStore
+from lance_context._reader import Reader
+
+
+class _Reads:
+    """Counts the two-step reads that reach Lance."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = Reader.outline
+
+        def counted(reader: Reader, *args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return real(reader, *args, **kwargs)
+
+        monkeypatch.setattr(Reader, "outline", counted)
+
+
+def _msg(text: str, run_id: str = "chat", **fields: Any) -> ContextRecord:
+    return ContextRecord.from_content(text, run_id=run_id, **fields)
+
+
+def _texts(records: list[ContextRecord]) -> list[str | None]:
+    return [r.text for r in records]
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> str:
+    return str(tmp_path / "tails.lance")
+
+
+def test_a_session_tail_read_twice_is_read_from_lance_once(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ContextStore.open(path, embedder=None)
+    store.add([_msg(f"m{i}") for i in range(10)])
+    reads = _Reads(monkeypatch)
+    assert _texts(store.records("chat", last=3)) == ["m7", "m8", "m9"]
+    assert _texts(store.records("chat", last=3)) == ["m7", "m8", "m9"]
+    assert _texts(store.records("chat", last=2)) == ["m8", "m9"]
+    assert reads.count == 1
+    store.add(_msg("m10"))  # this store's own append: the cache follows it
+    assert _texts(store.records("chat", last=3)) == ["m8", "m9", "m10"]
+    assert reads.count == 1
+    assert _texts(store.records("chat", last=50)) == [f"m{i}" for i in range(11)]  # more than cached
+    assert reads.count == 2
+    assert _texts(store.records("chat", last=50)) == [f"m{i}" for i in range(11)]  # now the whole session
+    assert reads.count == 2
+
+
+def test_other_writers_and_maintenance(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ContextStore.open(path, embedder=None, compaction=CompactionPolicy(enabled=False))
+    other = ContextStore.open(path, embedder=None)  # another process's handle
+    store.add([_msg("a1"), _msg("b1", run_id="other")])
+    reads = _Reads(monkeypatch)
+    store.records("chat", last=5)
+    other.add(_msg("b2", run_id="other"))  # another session: the tail stays cached
+    other.compact()  # maintenance: no record changes
+    assert _texts(store.records("chat", last=5)) == ["a1"] and reads.count == 1
+    other.add(_msg("a2"))  # this session, from elsewhere: read again
+    assert _texts(store.records("chat", last=5)) == ["a1", "a2"] and reads.count == 2
+    other.upsert(_msg("a2, edited", id=store.records("chat", last=1)[0].id))
+    assert _texts(store.records("chat", last=5)) == ["a1", "a2, edited"] and reads.count == 3
+    other.delete(run_id="chat")
+    assert store.records("chat", last=5) == [] and reads.count == 4
+    version = store.version()
+    other.add(_msg("a3"))
+    store.restore(version)  # a restore says nothing about sessions: everything is read again
+    assert store.records("chat", last=5) == [] and reads.count == 5
+
+
+def test_checkouts_branches_and_vectors_bypass_or_miss_the_cache(path: str) -> None:
+    store = ContextStore.open(path, embedder=None)
+    first = store.add(_msg("one", embedding=[1.0, 0.0]))
+    store.add(_msg("two", embedding=[0.0, 1.0]))
+    assert [r.embedding is None for r in store.records("chat", last=2, with_vectors=False)] == [True, True]
+    with_vectors = store.records("chat", last=2)  # cached without vectors: read again, with them
+    assert [r.embedding is not None for r in with_vectors] == [True, True]
+    store.checkout(first)
+    assert _texts(store.records("chat", last=5)) == ["one"]
+    store.checkout_latest()
+    branch = store.branch("side")
+    branch.add(_msg("only on the branch"))
+    assert _texts(store.records("chat", last=5)) == ["one", "two"]
+    assert _texts(branch.records("chat", last=5)) == ["one", "two", "only on the branch"]
+
+
+def test_callers_may_change_what_they_get(path: str) -> None:
+    store = ContextStore.open(path, embedder=None)
+    store.add(_msg("hello", metadata={"n": 1}))
+    got = store.records("chat", last=1)
+    got[0].metadata["n"] = 99
+    got[0].text_payload = "changed"
+    again = store.records("chat", last=1)
+    assert again[0].text == "hello" and again[0].metadata == {"n": 1}
+
+
+def test_the_cache_is_bounded(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ContextStore.open(path, embedder=None, caches=CachePolicy(tail_sessions=2))
+    store.add([_msg(f"in {s}", run_id=s) for s in "abc"])
+    reads = _Reads(monkeypatch)
+    for _ in range(2):
+        for session in "abc":
+            assert _texts(store.records(session, last=1)) == [f"in {session}"]
+    assert reads.count == 6  # three sessions cycled through room for two
+    off = ContextStore.open(path, embedder=None, caches=CachePolicy(tail_sessions=0))
+    for _ in range(2):
+        off.records("a", last=1)
+    assert reads.count == 8
+
+
+def test_records_come_back_as_a_fresh_read_gives_them(path: str) -> None:
+    store = ContextStore.open(path, embedder=None)
+    store.records("chat", last=5)  # the (empty) session is cached, then followed through appends
+    when = datetime(2030, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))
+    store.add(_msg("meta", metadata={"t": (1, 2), "nested": {"k": [1.5]}}, created_at=when))
+    cached = store.records("chat", last=5)
+    fresh = ContextStore.open(path, embedder=None, caches=CachePolicy(tail_sessions=0)).records(
+        "chat", last=5
+    )
+    assert cached == fresh
+    assert cached[0].metadata == {"t": [1, 2], "nested": {"k": [1.5]}}
+    assert cached[0].created_at.tzinfo == timezone.utc
+
+
+def test_random_interleavings_match_uncached_reads(path: str) -> None:
+    rng = random.Random(20261130)
+    cached = ContextStore.open(path, embedder=None, compaction=CompactionPolicy(fanout=4))
+    other = ContextStore.open(path, embedder=None)
+    plain = ContextStore.open(path, embedder=None, caches=CachePolicy(tail_sessions=0))
+    sessions = ["s1", "s2", "s3"]
+    for step in range(60):
+        writer = rng.choice([cached, other])
+        action = rng.random()
+        session = rng.choice(sessions)
+        if action < 0.5:
+            writer.add([_msg(f"{step}-{i}", run_id=session) for i in range(rng.randint(1, 3))])
+        elif action < 0.65 and writer.count(session):
+            target = rng.choice(writer.records(session))
+            writer.upsert(_msg(f"{step} edit", run_id=rng.choice(sessions), id=target.id))
+        elif action < 0.75:
+            writer.delete(run_id=session, where={"text": {"$contains": str(step % 7)}})
+        elif action < 0.8:
+            writer.compact()
+        for name in sessions:
+            n = rng.randint(0, 6)
+            assert _texts(cached.records(name, last=n)) == _texts(plain.records(name, last=n)), (
+                step,
+                name,
+                n,
+            )
