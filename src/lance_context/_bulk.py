@@ -42,7 +42,7 @@ from ._errors import CommitConflictError, EmbeddingError, InvalidRecordError, Ve
 from ._maintenance import Maintainer, ensure_indexes
 from ._policies import CompactionPolicy, IndexPolicy, StoreLimits
 from ._records import ContextRecord
-from ._reembed import _embed_all, _with_vectors
+from ._reembed import _embed_all, _embedded_texts, _with_vectors
 from ._schema import EmbedderInfo
 from ._state import Settings, StoreState
 from ._versions import OP_KEY, commit_properties
@@ -249,7 +249,8 @@ class BulkWorker:
     def rewrite(self, piece: Slice) -> BulkPart:
         """Rewrite one slice of the store with vectors from the plan's new embedder (no commit).
 
-        Records without text get no vector, as with ``store.reembed()``.
+        Each record's embed text (else its text) is embedded, as ``store.reembed()`` does;
+        records with neither get no vector.
         """
         plan = self.plan
         if not isinstance(plan, RewritePlan):
@@ -262,7 +263,7 @@ class BulkWorker:
         table = handle.call(
             lambda: fragment.to_table(offset=piece.offset, limit=piece.limit), "read records to re-embed"
         )
-        vectors = _embed_all(plan.embedder, table.column("text_payload").to_pylist(), plan.batch_size, False)
+        vectors = _embed_all(plan.embedder, _embedded_texts(table), plan.batch_size, False)
         rebuilt = _with_vectors(table, vectors, plan.info)
         rebuilt = pa.Table.from_batches(rebuilt.to_batches(), schema=plan.schema)
         fragments = handle.call(

@@ -8,6 +8,7 @@
 | ``text`` | the text, or the caption of an ``image`` |
 | ``image`` | encoded image bytes, or a pixel array (as ``ray.data.read_images`` gives) |
 | ``id``, ``run_id``, ``role``, ``created_at``, ``content_type`` | those record fields |
+| ``embed_text``, ``search_text`` | what to embed, and what the full-text index holds, instead of the text |
 | ``metadata`` | a dict, or its JSON text |
 | ``embedding`` | the record's own vector (the store's embedder then leaves it alone) |
 | any other column | a metadata key of the same name |
@@ -27,7 +28,17 @@ from lance_context.adapters import sniff_mime
 
 __all__ = ["row_to_record"]
 
-_FIELDS = ("id", "run_id", "role", "created_at", "content_type", "metadata", "embedding")
+_FIELDS = (
+    "id",
+    "run_id",
+    "role",
+    "created_at",
+    "content_type",
+    "metadata",
+    "embedding",
+    "embed_text",
+    "search_text",
+)
 _CONTENT = ("record", "item", "content", "text", "image")
 
 
@@ -109,8 +120,9 @@ def row_to_record(row: Mapping[str, Any], *, run_id: str, role: str) -> ContextR
     )
     content, content_type, caption = _content(row)
     fields: dict[str, Any] = {"metadata": metadata}
-    if row.get("id") is not None:
-        fields["id"] = str(row["id"])
+    for name in ("id", "embed_text", "search_text"):
+        if row.get(name) is not None:
+            fields[name] = str(row[name])
     created = _created_at(row.get("created_at"))
     if created is not None:
         fields["created_at"] = created
