@@ -38,7 +38,13 @@ from ._arrow import records_to_table
 from ._dataset import DatasetHandle
 from ._embedders import Embedder, as_embedder
 from ._embedding import Embedding
-from ._errors import CommitConflictError, EmbeddingError, InvalidRecordError, VersionNotFoundError
+from ._errors import (
+    CommitConflictError,
+    EmbeddingError,
+    InvalidRecordError,
+    StoreError,
+    VersionNotFoundError,
+)
 from ._maintenance import Maintainer, ensure_indexes
 from ._policies import CompactionPolicy, IndexPolicy, StoreLimits
 from ._records import ContextRecord
@@ -321,8 +327,8 @@ class BulkWriter:
 
         Raises:
             InvalidRecordError: An id appears twice in the job (nothing is committed).
-            CommitConflictError: The store was overwritten or restored meanwhile, or the
-                job's base version was cleaned up (nothing is committed; run the job again).
+            CommitConflictError: The store was re-embedded, overwritten or restored meanwhile,
+                or the job's base version was cleaned up (nothing is committed; run the job again).
         """
         state = self._state
         state.check_writable()
@@ -336,10 +342,20 @@ class BulkWriter:
         sessions = frozenset().union(*(p.sessions for p in ordered))  # over 64: "many", not listed
         props = commit_properties("add", rows, sessions)
         base = self._base(plan.read_version)
-        new = handle.call(
-            lambda: handle.commit(base, lance.LanceOperation.Append(fragments), props),
-            f"commit {rows} records",
-        )
+        try:
+            new = handle.call(
+                lambda: handle.commit(base, lance.LanceOperation.Append(fragments), props),
+                f"commit {rows} records",
+            )
+        except StoreError as exc:
+            if "incompatible" not in str(exc).lower():
+                raise
+            # Lance never rebases an append over an overwrite or a restore (a re-embed, a
+            # restore(v)): the job's rows were laid out for the store as it was.
+            raise CommitConflictError(
+                f"the store was re-embedded, overwritten or restored while the job ran; nothing was "
+                f"written: run the job again ({exc})"
+            ) from exc
         self._maintainer.after_write(new)
         return int(new.version)
 

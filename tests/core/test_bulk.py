@@ -95,3 +95,15 @@ def test_a_rewrite_conflicts_with_a_commit_made_meanwhile(tmp_path: Path) -> Non
     assert store.at_version(version - 1).get("r1").embedding.shape == (8,)  # type: ignore[union-attr]
     hinted = HashingEmbedder(4).embed_texts(["what is embedded"])[0]
     assert np.allclose(store.get("r19").embedding, hinted)  # type: ignore[union-attr,arg-type]
+
+
+def test_a_job_overtaken_by_a_restore_or_re_embed_commits_nothing(tmp_path: Path) -> None:
+    store = ContextStore.open(str(tmp_path / "s"), embedder=HashingEmbedder(8))
+    store.add(_records(0, 3))
+    writer = store.bulk()
+    plan = writer.plan()
+    part = BulkWorker(plan).write(_records(3, 6), range(3))
+    store.reembed(HashingEmbedder(4))  # vectors of another size: the part no longer fits
+    with pytest.raises(CommitConflictError, match="run the job again"):
+        writer.commit(plan, [part])
+    assert store.count() == 3 and store.dimension == 4
