@@ -41,6 +41,16 @@ def ray_ingest(bench: Bench) -> None:
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
+        small = ContextStore.open(bench.path("ray-fixed"), embedder=HashingEmbedder(DIMENSION))
+        fixed = time_once(lambda: ingest(items[:200], small, workers=2, progress=False))
+        bench.add(
+            Row(
+                "Ray ingest fixed cost per job (200 texts, 2 workers)",
+                fixed,
+                "s",
+                note="numbering the input, starting the actors (each imports the store), one commit",
+            )
+        )
         for workers in (1, 2):
             target = ContextStore.open(bench.path(f"ray-{workers}"), embedder=HashingEmbedder(DIMENSION))
             seconds = time_once(
