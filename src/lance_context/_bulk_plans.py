@@ -63,6 +63,10 @@ class Slice:
         limit: Rows in the slice.
         source: The fragment's manifest entry (files, deletions): a slice whose source is
             unchanged in a later plan holds the same rows, so its rewrite can be reused.
+
+    Example:
+        >>> Slice(0, fragment_id=3, offset=0, limit=100, source="{}").key
+        ('{}', 0, 100)
     """
 
     index: int
@@ -122,6 +126,10 @@ class BulkPart:
         first: Where the part sits in the job (first input position, or slice index).
         ids: The records' ids (to refuse ids given twice in one job).
         sessions: The sessions written; at most 65 (more than 64 are not listed in the commit).
+
+    Example:
+        >>> BulkPart(fragments=(), rows=0, first=0).sessions
+        frozenset()
     """
 
     fragments: tuple[FragmentMetadata, ...]

@@ -307,7 +307,18 @@ class DatasetHandle:
             transaction = lance.Transaction(
                 int(base.version), change, transaction_properties=dict(properties)
             )
-        new = lance.LanceDataset.commit(base, transaction, max_retries=max_retries)
+        try:
+            new = lance.LanceDataset.commit(base, transaction, max_retries=max_retries)
+        except OSError as exc:
+            if is_missing(exc) and ".manifest" in str(exc):
+                # Another process's cleanup removed the version this write read (or one
+                # it must check) before the commit: nothing was written, and the caller's
+                # retry reads the latest version again.
+                raise _BaseCleanedUp(
+                    f"commit conflict: version {int(base.version)}, which this write read, was "
+                    "cleaned up by another process before the commit"
+                ) from exc
+            raise
         return self.adopt(new)
 
     def write(self, fn: Callable[[lance.LanceDataset], T], action: str, *, retry: bool = True) -> T:
@@ -340,6 +351,10 @@ class DatasetHandle:
         the public ``take`` addresses rows by position, which needs a second pass to map.
         """
         return ds._take_rows(list(row_ids), columns=list(columns))
+
+
+class _BaseCleanedUp(OSError):
+    """A commit's base version vanished under it; retried as a conflict (see ``commit``)."""
 
 
 class _LocalManifests:

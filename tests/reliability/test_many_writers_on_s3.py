@@ -138,3 +138,38 @@ def test_application_servers_share_one_memory_on_s3(s3_bucket: Any) -> None:
     assert maintenance["compactions"] > 0 and maintenance["cleanups"] > 0, maintenance
     operations = {v.operation for v in store.versions()}
     assert "compact" in operations
+
+
+def test_a_write_whose_base_version_is_cleaned_up_while_it_commits_lands_once(
+    s3_bucket: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process's cleanup removes a version the commit is reading (seen in the long run).
+
+    Lance then fails the commit before writing anything, with the error injected here on
+    the first attempt; the write is retried on the latest version and lands once.
+    """
+    import lance
+
+    from lance_context import ContextRecord
+
+    uri, options = s3_bucket.uri("vanishing-base"), s3_bucket.storage_options
+    store = ContextStore.open(uri, storage_options=options, embedder=None)
+    store.add(ContextRecord.from_content("before", run_id="s", id="before"))
+    real = lance.LanceDataset.commit
+    failed: list[int] = []
+
+    def vanishing_base(base: Any, *args: Any, **kwargs: Any) -> Any:
+        if not failed:
+            failed.append(int(base.version))
+            raise OSError(
+                "LanceError(IO): Generic N/A error: Not found: vanishing-base/_versions/"
+                "18446744073709551119.manifest, rust/lance-io/src/object_reader.rs:335:56"
+            )
+        return real(base, *args, **kwargs)
+
+    monkeypatch.setattr(lance.LanceDataset, "commit", staticmethod(vanishing_base))
+    store.add(ContextRecord.from_content("after", run_id="s", id="after"))
+    monkeypatch.undo()
+    assert failed, "the first commit attempt failed"
+    assert [r.id for r in store.records("s")] == ["before", "after"]
+    TALLY.add(writes_attempted=2, writes_committed=2)
