@@ -173,3 +173,39 @@ def test_a_write_whose_base_version_is_cleaned_up_while_it_commits_lands_once(
     assert failed, "the first commit attempt failed"
     assert [r.id for r in store.records("s")] == ["before", "after"]
     TALLY.add(writes_attempted=2, writes_committed=2)
+
+
+def test_an_upsert_and_a_delete_of_one_record_from_two_servers_end_as_the_later_one(
+    s3_bucket: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's rule for concurrent upserts and deletes of the same record, in both orders."""
+    import lance
+
+    from lance_context import ContextRecord
+
+    uri, options = s3_bucket.uri("upsert-delete"), s3_bucket.storage_options
+    one = ContextStore.open(uri, storage_options=options, embedder=None)
+    two = ContextStore.open(uri, storage_options=options, embedder=None)
+    one.add(ContextRecord.from_content("first", run_id="s", id="x"))
+    real = lance.LanceDataset.commit
+
+    def other_server_first(action: Any) -> None:
+        done: list[bool] = []
+
+        def commit(base: Any, *args: Any, **kwargs: Any) -> Any:
+            if not done:  # the other server commits between this write's read and its commit
+                done.append(True)
+                monkeypatch.setattr(lance.LanceDataset, "commit", staticmethod(real))
+                action()
+            return real(base, *args, **kwargs)
+
+        monkeypatch.setattr(lance.LanceDataset, "commit", staticmethod(commit))
+
+    other_server_first(lambda: two.delete("x"))
+    one.upsert(ContextRecord.from_content("upserted after the delete", run_id="s", id="x"))
+    assert [r.text for r in two.records("s")] == ["upserted after the delete"]
+
+    other_server_first(lambda: two.upsert(ContextRecord.from_content("upserted", run_id="s", id="x")))
+    one.delete("x")
+    assert two.records("s") == [] and one.count() == 0
+    TALLY.add(writes_attempted=4, writes_committed=4)
