@@ -8,6 +8,8 @@
   storage_options=s3_bucket.storage_options)``).
 - ``new_moto_server``: start a private server (optionally journaling its requests, so it
   can be killed and brought back with its data); stopped after the test.
+- ``ray_cluster``: a local Ray cluster (2 CPUs, no dashboard, no usage stats: nothing
+  leaves the machine), started once for the session and shut down at the end.
 """
 
 from __future__ import annotations
@@ -224,3 +226,16 @@ def new_moto_server(tmp_path: Path) -> Iterator[Callable[..., MotoServer]]:
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[object]:
+    """A local Ray cluster for the session: ``ray.init(num_cpus=2)``, offline."""
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # read by Ray's processes: no usage report
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import lance
 import pyarrow as pa
 
+from ._commits import check_commits
 from ._errors import (
     CommitConflictError,
     ForkSafetyError,
@@ -129,6 +130,7 @@ class DatasetHandle:
         self._lock = threading.Lock()
         self._manifests: _LocalManifests | None = None
         self._facts: OrderedDict[int, Facts] = OrderedDict()
+        self._commits_checked = False
         self._ds: lance.LanceDataset = self.call(self._open, "open the store")
 
     @property
@@ -297,6 +299,7 @@ class DatasetHandle:
         rebases compatible concurrent commits (appends never conflict); ``max_retries=0``
         instead fails on any commit landed since ``base``.
         """
+        self.check_commits()
         if isinstance(change, lance.Transaction):
             change.transaction_properties = dict(properties)
             transaction = change
@@ -304,7 +307,18 @@ class DatasetHandle:
             transaction = lance.Transaction(
                 int(base.version), change, transaction_properties=dict(properties)
             )
-        new = lance.LanceDataset.commit(base, transaction, max_retries=max_retries)
+        try:
+            new = lance.LanceDataset.commit(base, transaction, max_retries=max_retries)
+        except OSError as exc:
+            if is_missing(exc) and ".manifest" in str(exc):
+                # Another process's cleanup removed the version this write read (or one
+                # it must check) before the commit: nothing was written, and the caller's
+                # retry reads the latest version again.
+                raise _BaseCleanedUp(
+                    f"commit conflict: version {int(base.version)}, which this write read, was "
+                    "cleaned up by another process before the commit"
+                ) from exc
+            raise
         return self.adopt(new)
 
     def write(self, fn: Callable[[lance.LanceDataset], T], action: str, *, retry: bool = True) -> T:
@@ -313,6 +327,7 @@ class DatasetHandle:
         For the calls that have no uncommitted form in pylance (delete, compaction, index
         builds, restore, tags, branches). Commit conflicts are retried on a fresh object.
         """
+        self.check_commits()
 
         def attempt() -> T:
             private = self.private_latest()
@@ -322,6 +337,12 @@ class DatasetHandle:
 
         return self.call(attempt, action, retry=retry)
 
+    def check_commits(self) -> None:
+        """Before this handle's first write: refuse an object store that cannot commit safely."""
+        if not self._commits_checked:
+            check_commits(self.uri, self.storage_options)
+            self._commits_checked = True
+
     @staticmethod
     def take_rows(ds: lance.LanceDataset, row_ids: Sequence[int], columns: Sequence[str]) -> pa.Table:
         """The rows with these Lance row ids (from a scan of the same snapshot), in that order.
@@ -330,6 +351,10 @@ class DatasetHandle:
         the public ``take`` addresses rows by position, which needs a second pass to map.
         """
         return ds._take_rows(list(row_ids), columns=list(columns))
+
+
+class _BaseCleanedUp(OSError):
+    """A commit's base version vanished under it; retried as a conflict (see ``commit``)."""
 
 
 class _LocalManifests:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import lance
 
+from ._commits import check_commits
 from ._embedders import Embedder, as_embedder, bundled_model_available
 from ._errors import EmbedderMismatchError, StorageUnavailableError, redact, sanitized, translate_lance_error
 from ._schema import EmbedderInfo, build_schema
@@ -111,6 +112,7 @@ def create_store(
     schema = build_schema(dimension, info)
     options = storage_defaults(uri, storage_options)
     secrets = secret_values(options)
+    check_commits(uri, options)
     try:
         lance.write_dataset(
             schema.empty_table(),

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._bulk import BulkWriter
 from ._cache import SessionCache, TailCache
 from ._dataset import MAIN_BRANCH, DatasetHandle
 from ._embedders import Embedder
@@ -561,3 +562,10 @@ class ContextStore:
     def build_vector_index(self) -> None:
         """Build (or rebuild) the approximate vector index now."""
         self._maintainer.build_vector_index()
+
+    def bulk(self) -> BulkWriter:
+        """The distributed-write seam (``lance_context.ray`` uses it): plan here, write anywhere, commit here.
+
+        See :class:`lance_context.adapters.BulkWriter`.
+        """
+        return BulkWriter(self._state, self._maintainer)

@@ -26,6 +26,10 @@ imports a private module).
 - **Retrieval.** :func:`as_reranker` (any reranker object as ``(query, texts) ->
   scores``), :data:`SearchMode`, :func:`rrf_fuse`, :func:`weighted_fuse`,
   :func:`mmr_select`, :func:`embed_query` and :func:`to_matrix` (checks an embedder's output).
+- **Distributed writes.** ``store.bulk()`` gives a :class:`BulkWriter` (plans and the one
+  commit, on the driver); :class:`BulkWorker` writes fragments anywhere from a
+  :class:`BulkPlan` or :class:`RewritePlan`, returning :class:`BulkPart` results.
+  ``lance_context.ray`` is built on them; another engine (Dask, Spark) would be too.
 
 Example:
     >>> from lance_context.adapters import LANGCHAIN_HISTORY, namespace_of
@@ -38,6 +42,7 @@ Example:
 from __future__ import annotations
 
 from ._async import async_twin
+from ._bulk import BulkPart, BulkPlan, BulkWorker, BulkWriter, RewritePlan, Slice
 from ._cache import SessionCache
 from ._embedders import embed_query, to_matrix
 from ._index_text import ChatIndexing, ChatTurn, IndexTextOptions, index_texts
@@ -68,6 +73,10 @@ from ._versions import RecordChanges
 from ._window import fit_window, group_exchanges, newest_window
 
 __all__ = [
+    "BulkPart",
+    "BulkPlan",
+    "BulkWorker",
+    "BulkWriter",
     "CONTEXT",
     "ChatIndexing",
     "ChatTurn",
@@ -89,8 +98,10 @@ __all__ = [
     "Reranker",
     "RECORDED_EMBEDDER",
     "RecordChanges",
+    "RewritePlan",
     "SearchMode",
     "SessionCache",
+    "Slice",
     "as_reranker",
     "async_twin",
     "canonical_base64",

@@ -25,7 +25,7 @@ from lance_context.llama_index import LanceAsyncChatStore, LanceChatStore, Lance
 from lance_context.llama_index import LanceVectorStore as LIVectorStore
 
 PACKAGE = Path(lance_context.__file__).parent
-ADAPTERS = ("langchain", "langgraph", "llama_index")
+ADAPTERS = ("langchain", "langgraph", "llama_index", "ray")  # ray: the bulk-job integration
 
 
 def _imports(path: Path) -> list[str]:

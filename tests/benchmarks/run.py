@@ -32,6 +32,8 @@ import bulk
 import embedder_cost
 import grown
 import locomo
+import multiwriter
+import raybulk
 import reads
 import vectors
 import writes
@@ -55,6 +57,9 @@ WORKLOADS = (
     "embedder",
     # issue 19: conversational recall on the LoCoMo development split
     "locomo",
+    # issue 18: past one machine
+    "s3-writers",
+    "ray-ingest",
 )
 LANGGRAPH = Path(__file__).with_name("bench_langgraph.py")
 
@@ -158,6 +163,8 @@ def main() -> int:
         "vectors": lambda: vectors.vector_search(bench, _large(bench, loaded)),
         "embedder": lambda: embedder_cost.embedder_costs(bench),
         "locomo": lambda: locomo.locomo_recall(bench),
+        "s3-writers": lambda: multiwriter.s3_writers(bench),
+        "ray-ingest": lambda: raybulk.ray_ingest(bench),
     }
     started = time.perf_counter()
     for name in WORKLOADS:

@@ -41,6 +41,10 @@ class Tally:
     """Checks that a session's query shows no other session and that no secret is written."""
     leaks_found: int = 0
     """Records of another session shown, or secrets found in files, logs or errors. Must stay 0."""
+    fresh_checks: int = 0
+    """Reads of a shared session or thread checked against every write acknowledged before them."""
+    stale_reads: int = 0
+    """Of those, reads missing an acknowledged write (a cache trusted over the store). Must stay 0."""
 
     def add(self, **counts: int) -> None:
         for name, value in counts.items():
@@ -69,4 +73,6 @@ def summary_lines(mode: str) -> list[str]:
         f"  hostile inputs tried: {t.inputs_tried}",
         f"  leaks found: {t.leaks_found} in {t.leak_checks} checks "
         "(other sessions' records, secrets in files, logs or errors)",
+        f"  stale reads: {t.stale_reads} in {t.fresh_checks} reads of shared sessions and threads "
+        "after other servers' acknowledged writes",
     ]

@@ -29,6 +29,12 @@ class Scale:
     """Hypothesis examples per property."""
     conflicting_upserts: int
     """``upsert()`` calls per process in the same-ids contention test."""
+    servers: int
+    """Application-server processes sharing one S3 memory (issue 18)."""
+    server_rounds: int
+    """Rounds per server (each: 2 history writes, 2 graph runs, 1 memory write)."""
+    ray_records: int
+    """Records per Ray bulk job in the kill and failure tests."""
 
 
 SHORT = Scale(
@@ -41,6 +47,9 @@ SHORT = Scale(
     kills_per_phase=2,
     examples=25,
     conflicting_upserts=15,
+    servers=4,
+    server_rounds=4,
+    ray_records=2_000,
 )
 LONG = Scale(
     name="long",
@@ -52,6 +61,9 @@ LONG = Scale(
     kills_per_phase=20,
     examples=400,
     conflicting_upserts=60,
+    servers=6,
+    server_rounds=25,
+    ray_records=20_000,
 )
 
 _current = SHORT

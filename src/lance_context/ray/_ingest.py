@@ -1,0 +1,120 @@
+"""``ingest``: a corpus into a store as one version, embedded and written by Ray workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from lance_context import ContextStore
+from lance_context.adapters import BulkPlan, BulkWorker
+
+from ._jobs import POSITION, as_dataset, job_context, part_row, require_ray, run_workers
+from ._rows import row_to_record
+
+__all__ = ["ingest"]
+
+
+class _PartWriter:
+    """A Ray actor: rows to records, then validated, embedded and written as fragments."""
+
+    def __init__(self, plan: BulkPlan, run_id: str, role: str) -> None:
+        self._worker = BulkWorker(plan)
+        self._run_id = run_id
+        self._role = role
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        positions = batch.column(POSITION).to_pylist()
+        rows = batch.drop_columns([POSITION]).to_pylist()
+        records = [row_to_record(row, run_id=self._run_id, role=self._role) for row in rows]
+        return part_row(self._worker.write(records, positions))
+
+
+def _numbered(ray: Any, dataset: Any) -> tuple[Any, int]:
+    """``dataset`` with each row's position in the input (so append order follows it), and its size.
+
+    Ray Data does not number rows across blocks, so the blocks are materialized in order,
+    counted, and numbered from their offsets (each by a small task next to its block).
+    """
+    blocks = dataset.to_arrow_refs()
+    count = ray.remote(lambda block: block.num_rows)
+    sizes = ray.get([count.remote(block) for block in blocks])
+
+    def number(block: pa.Table, start: int) -> pa.Table:
+        return block.append_column(POSITION, pa.array(range(start, start + block.num_rows), pa.int64()))
+
+    numbering = ray.remote(number)
+    numbered, start = [], 0
+    for block, size in zip(blocks, sizes, strict=True):
+        numbered.append(numbering.remote(block, start))
+        start += size
+    return ray.data.from_arrow_refs(numbered), start
+
+
+def ingest(
+    items: Any,
+    store: ContextStore,
+    *,
+    run_id: str = "default",
+    role: str = "user",
+    batch_size: int = 1024,
+    workers: int | None = None,
+    max_retries: int = 3,
+    progress: bool = True,
+) -> int:
+    """Add every item to ``store`` as one new version, embedded and written across Ray workers.
+
+    Workers validate each record as ``store.add()`` does, embed the ones without a
+    vector with the store's embedder (it must be picklable: Ray sends it to them),
+    and write data files; the driver then commits all of them at once. Nothing is
+    visible before that commit; if the job fails, the store stays at the version it
+    had. Records keep the input's order (``store.records()``), after everything
+    committed before the job started.
+
+    Args:
+        items: A Ray Dataset, a pandas DataFrame, a pyarrow Table, a path Ray Data can
+            read (Parquet, JSON Lines, CSV, Lance), or an iterable of texts, dicts or
+            ``ContextRecord`` objects. Columns are read as in ``lance_context.ray._rows``:
+            ``text``/``content``/``image``, ``id``, ``run_id``, ``role``, ``metadata``,
+            ``embedding``, ``created_at``; other columns become metadata.
+        store: An open, writable store; Ray workers open it again from its URI, so a
+            multi-node cluster needs a store on object storage.
+        run_id: The session of rows without a ``run_id``.
+        role: The role of rows without a ``role``.
+        batch_size: Records per worker call (and per data file).
+        workers: Ray actors writing at once (default: one per CPU of the cluster).
+        max_retries: How often a worker that dies is restarted and its batch retried.
+        progress: Show Ray Data's progress bars.
+
+    Returns:
+        The new version (the current one when there was nothing to add).
+
+    Raises:
+        InvalidRecordError: A row is not a valid record, or an id appears twice (nothing written).
+        EmbeddingError: The embedder failed (nothing written).
+        CommitConflictError: The store was overwritten or restored during the job.
+        StoreError: Ray workers failed otherwise (nothing written).
+        ImportError: Ray is not installed (``pip install 'lance-context[ray]'``).
+
+    Example:
+        >>> import ray
+        >>> from lance_context.ray import ingest
+        >>> version = ingest(ray.data.read_parquet("corpus/"), store, run_id="docs")  # doctest: +SKIP
+    """
+    require_ray()
+    writer = store.bulk()
+    plan = writer.plan()
+    with job_context(progress) as ray:
+        numbered, rows = _numbered(ray, as_dataset(items))
+        if rows == 0:
+            return int(store.version())
+        parts = run_workers(
+            numbered,
+            _PartWriter,
+            (plan, run_id, role),
+            batch_size=batch_size,
+            workers=workers,
+            retries=max_retries,
+            batches=-(-rows // batch_size),
+        )
+    return writer.commit(plan, parts)
