@@ -207,7 +207,15 @@ def sanitized(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseExceptio
 _NOT_FOUND_MARKERS = ("not found", "does not exist", "no such file", "notfound")
 # "too many concurrent writers" is Lance giving up its own commit retries; its message also
 # says "retry_timeout", so it must be recognised before the outage markers below.
-_CONFLICT_MARKERS = ("commit conflict", "conflict", "retryable", "preempted", "too many concurrent writers")
+# "incompatible transaction": an append that met a restore or re-embed (an overwrite) committed first
+_CONFLICT_MARKERS = (
+    "commit conflict",
+    "conflict",
+    "incompatible transaction",
+    "retryable",
+    "preempted",
+    "too many concurrent writers",
+)
 _UNAVAILABLE_MARKERS = (
     "connection refused",
     "connect error",
