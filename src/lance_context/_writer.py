@@ -134,6 +134,11 @@ class Writer:
     # ------------------------------------------------------------------ preparing
     def prepare(self, records: ContextRecord | Iterable[ContextRecord]) -> list[ContextRecord]:
         """Validate a batch before anything is written; raise a precise error."""
+        if isinstance(records, (str, bytes, dict)) or not isinstance(records, (ContextRecord, Iterable)):
+            raise InvalidRecordError(
+                f"expected a ContextRecord or an iterable of them, got {type(records).__name__}; "
+                "build records with ContextRecord.from_content(...)"
+            )
         batch = [records] if isinstance(records, ContextRecord) else list(records)
         limits = self._state.settings.limits
         seen: set[str] = set()

@@ -180,6 +180,10 @@ def test_duplicate_ids_in_one_batch(store: ContextStore) -> None:
 def test_not_a_record(store: ContextStore) -> None:
     with pytest.raises(InvalidRecordError, match="ContextRecord"):
         store.add(["just a string"])  # type: ignore[list-item]
+    for wrong in (..., "just a string", {"text": "hi"}, 42):
+        with pytest.raises(InvalidRecordError, match=f"got {type(wrong).__name__}; build records with"):
+            store.add(wrong)  # type: ignore[arg-type]
+    assert store.count() == 0
 
 
 def test_payload_limit(store_path: str) -> None:
