@@ -27,7 +27,7 @@ from typing import Any, Literal
 import lance
 
 from ._dataset import Facts
-from ._errors import LanceContextError, redact
+from ._errors import CommitConflictError, LanceContextError, redact
 from ._policies import CompactionPolicy, IndexPolicy
 from ._state import StoreState
 
@@ -129,6 +129,13 @@ class Maintainer:
             step = "vector index build"
             if self._vector_index_due(facts) and facts.rows < 2 * self._indexing.vector_index_min_rows:
                 self.build_vector_index()
+        except CommitConflictError:  # normal with several writers: one of them does it
+            log.info(
+                "lance-context: version %d was written; %s was left to a later write "
+                "(another writer committed first)",
+                int(written.version),
+                step,
+            )
         except LanceContextError as exc:
             log.warning(
                 "lance-context: version %d was written; %s was skipped (%s) and will run after a later write",

@@ -46,11 +46,24 @@ def test_skipped_maintenance_after_a_committed_write_is_not_reported_as_a_failed
         raise OSError("Commit conflict for version 9: This Rewrite transaction was preempted by Append")
 
     monkeypatch.setattr(type(store._maintainer), "_compact", staticmethod(conflicting))
-    with caplog.at_level(logging.WARNING, logger="lance_context"):
+    with caplog.at_level(logging.INFO, logger="lance_context"):
         store.add(ContextRecord.from_content("one", run_id="s"))
         version = store.add(ContextRecord.from_content("two", run_id="s"))
     assert [r.text for r in store.records("s")] == ["one", "two"]  # the writes landed
     said = caplog.text
-    assert f"version {version} was written" in said and "compaction was skipped" in said
+    assert f"version {version} was written; compaction was left to a later write" in said
+    assert "another writer committed first" in said
+    assert all(r.levelno == logging.INFO for r in caplog.records)  # normal with several writers: no warning
+
+    def failing(ds: Any, target: int) -> None:
+        raise OSError("disk quota exceeded")
+
+    monkeypatch.setattr(type(store._maintainer), "_compact", staticmethod(failing))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="lance_context"):
+        store.add(ContextRecord.from_content("three", run_id="s"))
+        version = store.add(ContextRecord.from_content("four", run_id="s"))
+    said = caplog.text
+    assert f"version {version} was written; compaction was skipped (" in said and "quota" in said
     assert "will run after a later write" in said
     assert "Nothing was written" not in said and "retry the call" not in said
