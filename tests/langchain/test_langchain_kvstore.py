@@ -141,11 +141,14 @@ class CountingEmbeddings(Embeddings):
 
 
 def test_cache_backed_embeddings_embed_each_text_once_across_reopens(tmp_path: Path) -> None:
-    classic = pytest.importorskip("langchain_classic.embeddings")
+    import langchain_classic.embeddings as classic
+
     uri = str(tmp_path / "cache.lance")
     underlying = CountingEmbeddings()
     cached = classic.CacheBackedEmbeddings.from_bytes_store(
-        underlying, LanceByteStore("embeddings", uri=uri, embedder=None), namespace="hashing-64",
+        underlying,
+        LanceByteStore("embeddings", uri=uri, embedder=None),
+        namespace="hashing-64",
         key_encoder="sha256",
     )
     first = cached.embed_documents(["alpha", "beta"])
@@ -158,7 +161,7 @@ def test_cache_backed_embeddings_embed_each_text_once_across_reopens(tmp_path: P
 
 
 def test_parent_document_retriever_returns_whole_parents(store: ContextStore) -> None:
-    retrievers = pytest.importorskip("langchain_classic.retrievers")
+    import langchain_classic.retrievers as retrievers
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     parents = [
@@ -175,7 +178,8 @@ def test_parent_document_retriever_returns_whole_parents(store: ContextStore) ->
 
 
 def test_multi_vector_retriever_over_a_byte_store(store: ContextStore) -> None:
-    retrievers = pytest.importorskip("langchain_classic.retrievers")
+    import langchain_classic.retrievers as retrievers
+
     vectors = LanceVectorStore(store=store, collection="summaries")
     retriever = retrievers.MultiVectorRetriever(
         vectorstore=vectors, byte_store=LanceByteStore("full-docs", store=store), id_key="doc_id"
