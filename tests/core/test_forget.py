@@ -1,0 +1,212 @@
+"""Verifiable forgetting: records erased from the latest version, from history, and from every file.
+
+Each test reads the store's raw files itself (local disk, or every object in the moto
+bucket) before and after: before, the payloads are found (so the search can see them);
+after, not one byte of them remains anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import lance
+import pyarrow as pa
+import pytest
+from lance.fragment import write_fragments
+
+from lance_context import (
+    ContextRecord,
+    ContextStore,
+    EncryptionPolicy,
+    HashingEmbedder,
+    InvalidFilterError,
+    ReadOnlyError,
+    VersionNotFoundError,
+)
+
+from .conftest import text
+
+SECRET = "SECRET-PAYLOAD alpha bravo charlie delta"
+SSN = "SSN-123-45-6789"
+BLOB = b"BINARY-SECRET-BYTES-xyzzy-0123"
+BRANCH_SECRET = "BRANCH-ONLY-SECRET about the plan"
+ALICE = "user-alice"
+KEEPER = "keeper-session"
+
+
+def local_files(path: str) -> dict[str, bytes]:
+    found = {}
+    for root, _, names in os.walk(path):
+        for name in names:
+            full = os.path.join(root, name)
+            with open(full, "rb") as handle:
+                found[os.path.relpath(full, path)] = handle.read()
+    return found
+
+
+def holding(files: dict[str, bytes], needles: Iterable[bytes]) -> dict[bytes, list[str]]:
+    """Which files hold each needle."""
+    return {n: hits for n in needles if (hits := [p for p, data in files.items() if n in data])}
+
+
+def build(store: ContextStore) -> dict[str, Any]:
+    """History with the secret session spread over versions, a compaction, indexes, a tag and a branch."""
+    for i in range(5):
+        store.add(text(f"keeper message {i} about zebras", run_id=KEEPER))
+    early = store.version()
+    store.tag("early")
+    secret = text(SECRET, run_id=ALICE, metadata={"ssn": SSN, "topic": "private"})
+    blob = ContextRecord.from_content(BLOB, run_id=ALICE, role="tool")
+    store.add([secret, blob])
+    store.add(text("keeper message after alice", run_id=KEEPER))
+    store.compact()  # copies the rows into a new file and builds the full-text index over them
+    store.tag("after")
+    branch = store.branch("what-if")
+    branch.add(text("branch note", run_id=KEEPER))
+    branch.add(text(BRANCH_SECRET, run_id=ALICE))
+    store.delete(run_id=ALICE)  # the latest no longer shows them; history still does
+    store.add(text("keeper message at the end", run_id=KEEPER))
+    return {"early": early, "early_texts": [r.text for r in store.at_version(early).records()],
+            "ids": [secret.id, blob.id]}  # fmt: skip
+
+
+NEEDLES = [SECRET.encode(), SSN.encode(), BLOB, BRANCH_SECRET.encode(), ALICE.encode()]
+
+
+def check_forgotten(store: ContextStore, files: Callable[[], dict[str, bytes]], built: dict[str, Any]) -> None:
+    before = holding(files(), NEEDLES + [i.encode() for i in built["ids"]])
+    assert set(before) >= {SECRET.encode(), SSN.encode(), BLOB, BRANCH_SECRET.encode(), ALICE.encode()}
+    assert any("_versions" in p or "_transactions" in p for p in before[ALICE.encode()])  # commit metadata too
+
+    report = store.forget(run_id=ALICE)
+
+    assert report.records == 3 and report.verified, report
+    assert report.verification is not None and report.verification.payloads_checked >= 6
+    assert report.tags_removed == {"after": ("main", report.tags_removed["after"][1])}
+    assert report.versions_expired["main"][0] == built["early"] + 1
+    assert report.versions_expired["what-if"] and report.files_deleted > 0 and report.bytes_deleted > 0
+    assert holding(files(), NEEDLES + [i.encode() for i in built["ids"]]) == {}
+    # the store still works: latest, early history, the branch, full-text search (index rebuilt)
+    assert ALICE not in store.run_ids() and store.count(ALICE) == 0
+    assert [r.text for r in store.at_version(built["early"]).records()] == built["early_texts"]
+    assert store.tags() == {"early": built["early"]}
+    branch = ContextStore.open(store.uri, storage_options=store.storage_options, embedder=HashingEmbedder(32),
+                               branch="what-if")  # fmt: skip
+    assert [r.text for r in branch.records()][-1] == "branch note" and branch.count(ALICE) == 0
+    assert store.search("zebras", mode="text", k=1)[0].record.run_id == KEEPER
+    expired = report.versions_expired["main"][-1]
+    with pytest.raises(VersionNotFoundError):
+        store.checkout(expired)
+    again = store.forget(run_id=ALICE)
+    assert again.records == 0 and not again.versions_written
+
+
+def test_forget_a_session_erases_it_from_every_version_branch_and_file(store: ContextStore, store_path: str) -> None:
+    built = build(store)
+    check_forgotten(store, lambda: local_files(store_path), built)
+
+
+def test_forget_on_object_storage_leaves_no_object_holding_the_payloads(s3_bucket: Any) -> None:
+    store = ContextStore.open(s3_bucket.uri("forget"), storage_options=s3_bucket.storage_options,
+                              embedder=HashingEmbedder(32))  # fmt: skip
+    built = build(store)
+    check_forgotten(store, s3_bucket.objects, built)
+
+
+def test_forget_by_id_and_by_filter_erases_every_copy_of_those_records_only(store: ContextStore,
+                                                                             store_path: str) -> None:  # fmt: skip
+    keep = text("kept record of the same session", run_id="s1", metadata={"label": "public"})
+    first = text("first draft WITH-OLD-CONTENT-0001", run_id="s1", metadata={"label": "public"})
+    store.add([keep, first])
+    store.upsert(text("second draft", run_id="s1", id=first.id, metadata={"label": "hidden"}))
+    hidden = text("HIDDEN-VALUE-CONTENT-0002", run_id="s2", metadata={"label": "hidden"})
+    store.add(hidden)
+    report = store.forget(where={"metadata.label": "hidden"})
+    assert set(report.record_ids) == {first.id, hidden.id} and report.rows == 3  # the old copy too
+    assert report.verified
+    assert [r.id for r in store.records()] == [keep.id]
+    assert holding(local_files(store_path), [b"WITH-OLD-CONTENT-0001", b"HIDDEN-VALUE-CONTENT-0002"]) == {}
+    other = text("another one", run_id="s1")
+    store.add(other)
+    assert store.forget([other.id]).record_ids == (other.id,)
+    assert [r.id for r in store.records()] == [keep.id]
+
+
+def test_forget_finds_deleted_rows_whose_versions_were_already_cleaned_up(store: ContextStore,
+                                                                           store_path: str) -> None:  # fmt: skip
+    gone = text("DELETED-BUT-STILL-ON-DISK-0003", run_id="s1")
+    store.add([text("neighbour", run_id="s1"), gone])
+    store.delete(gone.id)
+    from datetime import timedelta
+
+    store.cleanup(timedelta(0))  # only the latest version is left, and it hides the row
+    assert store.get(gone.id) is None
+    assert holding(local_files(store_path), [b"DELETED-BUT-STILL-ON-DISK-0003"])  # a deletion vector hides it
+    report = store.forget([gone.id])
+    assert report.records == 1 and report.rows == 1 and report.verified
+    assert holding(local_files(store_path), [b"DELETED-BUT-STILL-ON-DISK-0003"]) == {}
+    assert [r.text for r in store.records()] == ["neighbour"]
+
+
+def test_a_leftover_file_of_an_interrupted_write_is_found_and_deleted(store: ContextStore, store_path: str) -> None:
+    record = text("LEFTOVER-SECRET-0004", run_id="s1")
+    store.add([record, text("other", run_id="s1")])
+    ds = lance.dataset(store_path)
+    row = ds.to_table(filter=f"id = '{record.id}'")
+    write_fragments(row, ds, schema=ds.schema)  # written, never committed: no version references it
+    report = store.forget([record.id])
+    assert report.verified and report.verification is not None
+    assert [p for p in report.verification.leftovers_deleted if p.startswith("data/")]
+    assert holding(local_files(store_path), [b"LEFTOVER-SECRET-0004"]) == {}
+
+
+def test_the_verification_reports_what_it_finds(store: ContextStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.add([text("TRACE-TO-BE-FOUND-0005", run_id="s1"), text("other", run_id="s1")])
+    monkeypatch.setattr("lance_context._forget.expire_versions", lambda handle, versions, action: (0, 0))
+    report = store.forget(run_id="s1", where={"text": {"$contains": "TRACE"}})
+    assert not report.verified and report.verification is not None
+    assert any("erased record" in leak or "text" in leak for leak in report.verification.leaks)
+
+
+def test_a_dry_run_changes_nothing(store: ContextStore, store_path: str) -> None:
+    store.add([text("a", run_id="s1"), text("b", run_id="s2")])
+    store.tag("t")
+    before = local_files(store_path)
+    plan = store.forget(run_id="s1", dry_run=True)
+    assert plan.dry_run and plan.records == 1 and plan.verification is None
+    assert plan.tags_removed == {"t": ("main", store.version())} and plan.versions_expired["main"]
+    assert local_files(store_path) == before
+
+
+def test_forget_needs_a_condition_and_a_writable_store(store: ContextStore, store_path: str) -> None:
+    store.add(text("a", run_id="s1"))
+    with pytest.raises(InvalidFilterError):
+        store.forget()
+    with pytest.raises(ReadOnlyError):
+        ContextStore.open(store_path, read_only=True, embedder=None).forget(run_id="s1")
+    version = store.version()
+    assert store.forget(run_id="nobody").records == 0 and store.version() == version
+
+
+def test_forget_on_an_encrypted_store(tmp_path: Path) -> None:
+    policy = EncryptionPolicy(key=os.urandom(32))
+    path = str(tmp_path / "sealed.lance")
+    store = ContextStore.open(path, embedder=HashingEmbedder(16), encryption=policy)
+    record = text("sealed words", run_id="tenant-b")
+    store.add([record, text("keep", run_id="tenant-a")])
+    sealed = lance.dataset(path).to_table(filter=f"id = '{record.id}'").column("binary_payload")[0].as_py()
+    assert holding(local_files(path), [sealed])
+    report = store.forget(run_id="tenant-b")
+    assert report.verified and holding(local_files(path), [sealed, record.id.encode()]) == {}
+    assert [r.text for r in store.records()] == ["keep"]
+
+
+def test_forget_rows_of_a_store_without_vectors(tmp_path: Path) -> None:
+    store = ContextStore.open(str(tmp_path / "plain.lance"), embedder=None)
+    store.add([text("NO-VECTOR-SECRET-0006", run_id="s1"), text("kept", run_id="s2")])
+    assert store.forget(run_id="s1").verified
+    assert holding(local_files(str(tmp_path / "plain.lance")), [b"NO-VECTOR-SECRET-0006"]) == {}
+    assert pa.array([r.text for r in store.records()]).to_pylist() == ["kept"]
