@@ -198,14 +198,16 @@ class Cipher:
     ) -> None:
         """Seal with ``policy``'s keys."""
         self.policy = policy
-        self._aesgcm = _aesgcm() if policy is not None else None
+        self._aesgcm: Any = None  # the AESGCM class, imported only when there are keys
         self._stored = stored_key_id
         self._checked: dict[str, str] = {}
         self._keys: dict[str, Any] = {}
         self._lock = threading.Lock()
-        for key in () if policy is None else (policy.key, *policy.previous_keys):
-            if key is not None:
-                self._keys[key_id(key)] = self._aesgcm(key)
+        if policy is not None:
+            aead = self._aesgcm = _aesgcm()
+            for key in (policy.key, *policy.previous_keys):
+                if key is not None:
+                    self._keys[key_id(key)] = aead(key)
 
     def __repr__(self) -> str:
         return f"Cipher(keys={len(self._keys)}, locked={self.policy is None})"
