@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import lance
 import pyarrow as pa
+from lance.file import LanceFileSession
 
 from ._dataset import MAIN_BRANCH, DatasetHandle
 from ._maintenance import INDEXES, VECTOR_INDEX, ensure_indexes
@@ -73,8 +75,12 @@ def tracked(handle: DatasetHandle, ds: lance.LanceDataset) -> Tracked:
     )
     for version, base, path, kind in columns:
         base = _root(str(base))
-        prefix = base[len(root) :].strip("/") if base.startswith(root) else base
-        files.setdefault(int(version), set()).add((f"{prefix}/{path}" if prefix else path, str(kind)))
+        if base == root or base.startswith(root + "/"):
+            prefix = base[len(root) :].strip("/")
+            where = f"{prefix}/{path}" if prefix else path
+        else:  # another dataset's file (a branch of a copied store points at the original)
+            where = f"{base}/{path}"
+        files.setdefault(int(version), set()).add((where, str(kind)))
     return Tracked(tuple(sorted(files)), {v: frozenset(refs) for v, refs in files.items()})
 
 
@@ -102,41 +108,58 @@ def branch_handles(handle: DatasetHandle) -> dict[str, DatasetHandle]:
 
 
 class Files:
-    """Reads a store's files by path, raw or decoded, with the store's storage settings."""
+    """Reads a store's files by path, raw or decoded, with the store's storage settings.
+
+    A path is relative to the store's root, or a full location for a file of another
+    dataset that a version references.
+    """
 
     def __init__(self, handle: DatasetHandle) -> None:
         """Read the files of ``handle``'s store."""
         self._handle = handle
         ds = handle.latest()
         self._session = handle.call(ds.new_file_session, "open the store's files", retry=False)
+        self._elsewhere: dict[str, Any] = {}
+
+    def _locate(self, path: str) -> tuple[Any, str]:
+        if not (path.startswith("/") or "://" in path):
+            return self._session, path
+        folder, name = path.rsplit("/", 1)
+        if folder not in self._elsewhere:
+            options = dict(self._handle.storage_options) or None
+            self._elsewhere[folder] = self._handle.call(
+                lambda: LanceFileSession(folder, storage_options=options), f"open {folder}", retry=False
+            )
+        return self._elsewhere[folder], name
 
     def raw(self, path: str, size: int) -> bytes:
         """The bytes of one file."""
         if size == 0:
             return b""
-        data: bytes = self._handle.call(
-            lambda: self._session.read_range(path, 0, size), f"read {path}", retry=False
-        )
+        session, name = self._locate(path)
+        data: bytes = self._handle.call(lambda: session.read_range(name, 0, size), f"read {path}", retry=False)
         return data
 
     def columns(self, path: str) -> list[str]:
         """The columns a Lance file holds."""
-        reader = self._handle.call(lambda: self._session.open_reader(path), f"open {path}", retry=False)
+        session, name = self._locate(path)
+        reader = self._handle.call(lambda: session.open_reader(name), f"open {path}", retry=False)
         schema: pa.Schema = reader.metadata().schema
         return list(schema.names)
 
     def table(self, path: str, columns: Sequence[str]) -> pa.Table:
         """Every physical row of a Lance file (deleted rows included), these columns."""
+        session, name = self._locate(path)
 
         def read() -> pa.Table:
-            reader = self._session.open_reader(path, columns=list(columns))
+            reader = session.open_reader(name, columns=list(columns))
             result: pa.Table = reader.read_all().to_table()
             return result
 
         return self._handle.call(read, f"read {path}", retry=False)
 
     def delete(self, path: str) -> None:
-        """Delete one file (only ever a file no version references)."""
+        """Delete one file under the store's root (only ever a file no version references)."""
         self._handle.call(lambda: self._session.delete_file(path), f"delete {path}", retry=False)
 
 
