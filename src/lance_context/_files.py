@@ -137,7 +137,9 @@ class Files:
         if size == 0:
             return b""
         session, name = self._locate(path)
-        data: bytes = self._handle.call(lambda: session.read_range(name, 0, size), f"read {path}", retry=False)
+        data: bytes = self._handle.call(
+            lambda: session.read_range(name, 0, size), f"read {path}", retry=False
+        )
         return data
 
     def columns(self, path: str) -> list[str]:
