@@ -17,7 +17,7 @@ from ._cache import SessionCache, TailCache
 from ._dataset import MAIN_BRANCH, DatasetHandle
 from ._embedders import Embedder
 from ._embedding import Embedding
-from ._encryption import EncryptionPolicy, check_query
+from ._encryption import EncryptionPolicy
 from ._errors import ReadOnlyError
 from ._forget import ForgetReport, Forgetter
 from ._fusion import FusionOptions
@@ -37,6 +37,7 @@ from ._replay import Replay, Replayer
 from ._retention import RetentionPolicy, RetentionReport, apply_retention
 from ._review import Review, Reviewer
 from ._schema import embedding_dimension, read_embedder_info
+from ._sealed import check_query
 from ._search import Searcher, SearchMode
 from ._searchlog import LoggedSearch, Recorder, SearchResults
 from ._snapshot import SnapshotReport, export_snapshot, import_snapshot
