@@ -61,9 +61,14 @@ class Tracked:
         return {path for refs in self.files.values() for path, found in refs if found == kind}
 
 
-def tracked(handle: DatasetHandle, ds: lance.LanceDataset) -> Tracked:
-    """The files every listed version of ``ds``'s branch references (one manifest read each)."""
-    table = handle.call(lambda: ds.tracked_files().read_all(), "list the files of every version", retry=False)
+def tracked(handle: DatasetHandle, ds: lance.LanceDataset, since: int | None = None) -> Tracked:
+    """The files every listed version of ``ds``'s branch references (one manifest read each).
+
+    ``since``: only versions from this one on.
+    """
+    table = handle.call(
+        lambda: ds.tracked_files(min_version=since).read_all(), "list the files of every version", retry=False
+    )
     root = _root(handle.uri)
     files: dict[int, set[tuple[str, str]]] = {}
     columns = zip(

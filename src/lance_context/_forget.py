@@ -35,9 +35,10 @@ session names, so the history that remains does not name what was forgotten.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -55,6 +56,7 @@ from ._files import (
     delete_tag,
     drop_index,
     expire_versions,
+    present,
     restore_indexes,
     tracked,
 )
@@ -141,10 +143,18 @@ class _Plan:
 
     erased: set[str]
     dirty: set[str]  # data file names holding a copy
+    known: set[str]  # data file names read while planning
     rows: int
     history: dict[str, Tracked]
     first_dirty: dict[str, int]
+    broken: dict[str, set[int]]  # versions whose data files are gone (an expiry cut short)
     tags: dict[str, tuple[str, int]]
+
+    def doomed(self, name: str, clean: int) -> list[int]:
+        """The versions of a branch to expire, up to (not including) its first clean version."""
+        first = self.first_dirty.get(name, clean)
+        return sorted(v for v in self.history[name].versions
+                      if v < clean and (v >= first or v in self.broken.get(name, ())))  # fmt: skip
 
 
 class Forgetter:
@@ -170,17 +180,19 @@ class Forgetter:
         if not dry_run:
             self._state.check_writable()
         plan = self._plan(id_list, run_id, compile_where(where) if where else None)
-        expired = {name: tuple(v for v in plan.history[name].versions if v >= first)
-                   for name, first in plan.first_dirty.items()}  # fmt: skip
+        expired = {}
+        for name in self._handles:
+            if doomed := plan.doomed(name, max(plan.history[name].versions) + 1):
+                expired[name] = tuple(doomed)
         report = ForgetReport(len(plan.erased), tuple(sorted(plan.erased)), plan.rows, {}, expired, plan.tags)
-        if dry_run or not plan.erased:
+        if dry_run or not expired:
             return replace(report, dry_run=dry_run)
         needles = needles_of(self._erased_rows(plan))
         written: dict[str, tuple[int, ...]] = {}
         removed: dict[str, tuple[int, ...]] = {}
         tally = _Tally()
         for name in reversed(list(self._handles)):  # children first
-            if name in plan.first_dirty:
+            if name in expired:
                 written[name], removed[name] = self._rewrite_branch(name, plan, tally)
         verification = verify_forgotten(
             self._handles[MAIN_BRANCH], self._handles.values(), plan.erased, needles
@@ -193,11 +205,14 @@ class Forgetter:
     # ------------------------------------------------------------------ finding
     def _plan(self, ids: list[str] | None, run_id: str | None, where_sql: str | None) -> _Plan:
         history = {name: tracked(h, h.latest()) for name, h in self._handles.items()}
-        files = Files(self._handles[MAIN_BRANCH])
+        main = self._handles[MAIN_BRANCH]
+        files, on_disk = Files(main), present(main)
         columns = ["id", "run_id"] if where_sql is None else list(_FILTER_COLUMNS)
         file_ids: dict[str, pa.Array] = {}
         erased: set[str] = set()
-        for path in sorted(set().union(*(h.paths("data file") for h in history.values()))):
+        paths = set().union(*(h.paths("data file") for h in history.values()))
+        missing = {p for p in paths if p not in on_disk and not (p.startswith("/") or "://" in p)}
+        for path in sorted(paths - missing):
             if "id" not in files.columns(path):
                 continue  # a column added later (vectors): its fragment's other file is checked
             table = files.table(path, columns)
@@ -211,11 +226,16 @@ class Forgetter:
                 rows += held
                 dirty.add(path)
         first_dirty: dict[str, int] = {}
+        broken: dict[str, set[int]] = {}
         for name, refs in history.items():
             hits = [v for v, files_of in refs.files.items() if any(p in dirty for p, _ in files_of)]
             if hits:
                 first_dirty[name] = min(hits)
-        return _Plan(erased, {os.path.basename(p) for p in dirty}, rows, history, first_dirty,
+            latest = max(refs.versions)
+            broken[name] = {v for v, files_of in refs.files.items()
+                            if v != latest and any(p in missing for p, _ in files_of)}  # fmt: skip
+        known = {os.path.basename(p) for p in file_ids}
+        return _Plan(erased, {os.path.basename(p) for p in dirty}, known, rows, history, first_dirty, broken,
                      self._doomed_tags(first_dirty))  # fmt: skip
 
     def _doomed_tags(self, first_dirty: dict[str, int]) -> dict[str, tuple[str, int]]:
@@ -236,6 +256,8 @@ class Forgetter:
         for path in sorted(p for p in paths if os.path.basename(p) in plan.dirty):
             table = files.table(path, [c for c in _PAYLOAD_COLUMNS if c in files.columns(path)])
             found.append(table.filter(pc.is_in(table.column("id"), value_set=wanted)))
+        if not found:  # nothing left to erase (a forget cut short is being finished)
+            return pa.table({"id": pa.array([], pa.string())})
         stored = pa.concat_tables(found, promote_options="default")
         cipher = self._state.cipher
         if cipher is None or cipher.policy is None:
@@ -246,6 +268,29 @@ class Forgetter:
             return stored
 
     # ------------------------------------------------------------------ rewriting
+    def _dirty(
+        self, fragment: Any, plan: _Plan, head: Callable[[], dict[str, str]], wanted: pa.Array
+    ) -> bool:
+        """Whether a head fragment holds an erased row (files written since planning are read)."""
+        names = [os.path.basename(f.path) for f in fragment.metadata.files]
+        if any(name in plan.dirty for name in names):
+            return True
+        new = [name for name in names if name not in plan.known]
+        if not new:
+            return False
+        # another writer's compaction may have copied erased rows into a new file meanwhile
+        located = head()
+        files = Files(self._handles[MAIN_BRANCH])
+        for name in new:
+            path = located.get(name)
+            if path is None or "id" not in files.columns(path):
+                continue
+            ids = files.table(path, ["id"]).column("id")
+            if pc.any(pc.is_in(ids, value_set=wanted)).as_py():
+                plan.dirty.add(name)
+                return True
+        return False
+
     def _rewrite_branch(
         self, name: str, plan: _Plan, tally: _Tally
     ) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -257,9 +302,16 @@ class Forgetter:
 
         def rewrite() -> lance.LanceDataset:
             base = handle.private_latest()
+            version = int(base.version)
+
+            @functools.cache
+            def head() -> dict[str, str]:  # file name to path, for the base version's files
+                refs = tracked(handle, base, since=version).files[version]
+                return {os.path.basename(path): path for path, _ in refs}
+
             groups = []
             for fragment in base.get_fragments():
-                if not any(os.path.basename(f.path) in plan.dirty for f in fragment.metadata.files):
+                if not self._dirty(fragment, plan, head, wanted):
                     continue
                 table = fragment.to_table()
                 kept = table.filter(pc.invert(pc.is_in(table.column("id"), value_set=wanted)))
@@ -269,20 +321,25 @@ class Forgetter:
                 return base
             return handle.commit(base, lance.LanceOperation.Rewrite(groups, []), props)
 
-        # indexes first: one built over a dirty fragment may hold its ids or words
-        had = [index.name for index in handle.latest().describe_indices()]
-        for index in had:
-            drop_index(handle, index)
-        handle.call(rewrite, f"rewrite branch {name!r} without the forgotten records")
-        while built := [i.name for i in handle.latest().describe_indices()]:  # by another writer meanwhile
-            for index in built:
+        had: list[str] = []
+        if name in plan.first_dirty:
+            # indexes first: one built over a dirty fragment may hold its ids or words
+            had = [index.name for index in handle.latest().describe_indices()]
+            for index in had:
                 drop_index(handle, index)
+            handle.call(rewrite, f"rewrite branch {name!r} without the forgotten records")
+            while built := [i.name for i in handle.latest().describe_indices()]:  # another writer's
+                for index in built:
+                    drop_index(handle, index)
         clean = int(handle.latest().version)
         for tag, (branch, _) in plan.tags.items():
             if branch == name:
                 delete_tag(handle, tag)
-        versions = [int(v["version"]) for v in handle.latest().versions()]
-        doomed = [v for v in versions if plan.first_dirty[name] <= v < clean]
+        listed = {int(v["version"]) for v in handle.latest().versions()}
+        first = plan.first_dirty.get(name, clean)
+        doomed = sorted(v for v in listed if first <= v < clean) + sorted(
+            v for v in plan.broken.get(name, ()) if v < first and v in listed
+        )
         files, size = expire_versions(handle, doomed, "expire the versions holding forgotten records")
         tally.files, tally.bytes = tally.files + files, tally.bytes + size
         restore_indexes(self._state.view(handle=handle, read_only=False), had)

@@ -18,6 +18,7 @@ import pytest
 from lance.fragment import write_fragments
 
 from lance_context import (
+    CachePolicy,
     ContextRecord,
     ContextStore,
     EncryptionPolicy,
@@ -210,3 +211,23 @@ def test_forget_rows_of_a_store_without_vectors(tmp_path: Path) -> None:
     assert store.forget(run_id="s1").verified
     assert holding(local_files(str(tmp_path / "plain.lance")), [b"NO-VECTOR-SECRET-0006"]) == {}
     assert pa.array([r.text for r in store.records()]).to_pylist() == ["kept"]
+
+
+def test_a_forget_cut_short_during_expiry_is_finished_by_running_it_again(store: ContextStore,
+                                                                           store_path: str) -> None:  # fmt: skip
+    store.add(text("kept", run_id="s1"))
+    store.add(text("HALF-EXPIRED-SECRET-0007", run_id="user-carol"))
+    store.add(text("kept too", run_id="s1"))
+    versions = Path(store_path) / "_versions"
+    manifests = {p: p.read_bytes() for p in versions.iterdir() if p.suffix == ".manifest"}
+    store.forget(run_id="user-carol")
+    kept = {v.version for v in store.versions()}
+    for path, content in manifests.items():  # a kill between cleanup's file and manifest deletions
+        path.write_bytes(content)
+    reopened = ContextStore.open(store_path, embedder=HashingEmbedder(32), caches=CachePolicy(metadata_bytes=2**20))
+    broken = tuple(v.version for v in reopened.versions() if v.version not in kept)
+    assert broken  # listed again, their files gone
+    report = reopened.forget(run_id="user-carol")
+    assert report.records == 0 and report.versions_expired["main"] == broken
+    assert report.verified and [r.text for r in reopened.records()] == ["kept", "kept too"]
+    assert holding(local_files(store_path), [b"HALF-EXPIRED-SECRET-0007", b"user-carol"]) == {}
