@@ -20,6 +20,7 @@ import pyarrow as pa
 from lance.file import LanceFileSession
 
 from ._dataset import MAIN_BRANCH, DatasetHandle
+from ._errors import LanceContextError
 from ._maintenance import INDEXES, VECTOR_INDEX, ensure_indexes
 from ._state import StoreState
 
@@ -164,6 +165,15 @@ class Files:
             return result
 
         return self._handle.call(read, f"read {path}", retry=False)
+
+    def table_if(self, path: str, columns: Sequence[str]) -> pa.Table | None:
+        """Like :meth:`table`, or None when the file lacks one of the columns (one open, not two)."""
+        try:
+            return self.table(path, columns)
+        except LanceContextError as exc:
+            if "not found" in str(exc).lower() and "field" in str(exc).lower():
+                return None
+            raise
 
     def delete(self, path: str) -> None:
         """Delete one file under the store's root (only ever a file no version references)."""

@@ -213,9 +213,9 @@ class Forgetter:
         paths = set().union(*(h.paths("data file") for h in history.values()))
         missing = {p for p in paths if p not in on_disk and not (p.startswith("/") or "://" in p)}
         for path in sorted(paths - missing):
-            if "id" not in files.columns(path):
+            table = files.table_if(path, columns)
+            if table is None:
                 continue  # a column added later (vectors): its fragment's other file is checked
-            table = files.table(path, columns)
             file_ids[path] = table.column("id")
             erased |= set(table.column("id").filter(_matching(table, ids, run_id, where_sql)).to_pylist())
         wanted = pa.array(sorted(erased), pa.string())
