@@ -114,3 +114,21 @@ def test_import_copies_or_merges_as_one_version(tmp_path: Path, s3_bucket: Any) 
     other = ContextStore.open(str(tmp_path / "other.lance"), embedder=HashingEmbedder(8))
     with pytest.raises(EmbedderMismatchError):
         ContextStore.import_(str(tmp_path / "copy.lance"), other)
+
+
+def test_a_snapshot_outlives_its_source(tmp_path: Path) -> None:
+    import shutil
+
+    source = tmp_path / "a.lance"
+    store = ContextStore.open(str(source), embedder=HashingEmbedder(16))
+    records = fill(store)
+    store.branch("side").add(text("side only", run_id="s0"))
+    store.export(str(tmp_path / "one.lance"), branch="side")
+    store.export(str(tmp_path / "all.lance"), version=2, history=True)
+    shutil.rmtree(source)
+    side = ContextStore.open(str(tmp_path / "one.lance"))
+    assert [r.text for r in side.records()][-1] == "side only"
+    assert side.search("kyoto gardens", mode="text", k=1)
+    history = ContextStore.open(str(tmp_path / "all.lance"))
+    same(history.records(), records)
+    assert history.at_version(2).count() == len(records)
