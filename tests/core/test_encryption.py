@@ -76,6 +76,9 @@ def test_vectors_stay_searchable_and_what_needs_plaintext_is_refused(tmp_path: P
     with pytest.raises(InvalidFilterError):
         store.outline("tenant-a", ("secret",))
     assert [r.text for r in store.records(where={"topic": "deals"})] == [TEXT]  # a clear key
+    store.reembed(HashingEmbedder(24))  # embeds the opened text, keeps the rows sealed
+    assert store.search(TEXT, k=1)[0].record.text == TEXT
+    assert holding(local_files(store.uri), NEEDLES) == {}
     assert len(store.records(where={"secret": {"$exists": True}})) == 1  # keys stay visible
     assert store.outline("tenant-a", ("topic",)).table.column("topic").to_pylist()[0] == "deals"
 

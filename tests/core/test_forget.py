@@ -231,3 +231,13 @@ def test_a_forget_cut_short_during_expiry_is_finished_by_running_it_again(store:
     assert report.records == 0 and report.versions_expired["main"] == broken
     assert report.verified and [r.text for r in reopened.records()] == ["kept", "kept too"]
     assert holding(local_files(store_path), [b"HALF-EXPIRED-SECRET-0007", b"user-carol"]) == {}
+
+
+def test_cached_conversation_tails_forget_too(store: ContextStore, store_path: str) -> None:
+    store.add([text("one", run_id="s1"), text("two", run_id="s1"), text("other", run_id="s2")])
+    other = ContextStore.open(store_path, embedder=HashingEmbedder(32))
+    assert [r.text for r in store.records("s1", last=5)] == ["one", "two"]  # now served from memory
+    assert [r.text for r in other.records("s1", last=5)] == ["one", "two"]
+    store.forget(run_id="s1")
+    assert store.records("s1", last=5) == [] and other.records("s1", last=5) == []
+    assert [r.text for r in other.records("s2", last=5)] == ["other"]
