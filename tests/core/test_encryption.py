@@ -167,3 +167,34 @@ def test_a_langchain_chat_history_on_an_encrypted_store(tmp_path: Path) -> None:
     history.add_messages([HumanMessage("MY-BANK-PIN is 1234"), AIMessage("Noted, I will keep it SAFE-REPLY")])
     assert [m.content for m in history.messages] == ["MY-BANK-PIN is 1234", "Noted, I will keep it SAFE-REPLY"]
     assert holding(local_files(path), [b"MY-BANK-PIN", b"SAFE-REPLY"]) == {}
+
+
+def test_a_langgraph_agent_on_an_encrypted_store(tmp_path: Path) -> None:
+    from typing import Annotated, TypedDict
+
+    from langchain_core.messages import AIMessage, HumanMessage
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.graph.message import add_messages
+
+    from lance_context.langgraph import LanceCheckpointSaver
+
+    class State(TypedDict):
+        messages: Annotated[list[Any], add_messages]
+
+    def bot(state: State) -> dict[str, Any]:
+        return {"messages": [AIMessage(f"AGENT-REPLY-{len(state['messages'])}")]}
+
+    path = str(tmp_path / "agent.lance")
+    sealed = EncryptionPolicy(key=os.urandom(32), clear_metadata={"checkpoint_ns", "checkpoint_id"})
+    graph = StateGraph(State)
+    graph.add_node("bot", bot)
+    graph.add_edge(START, "bot")
+    graph.add_edge("bot", END)
+    store = ContextStore.open(path, embedder=HashingEmbedder(16), encryption=sealed)
+    app = graph.compile(checkpointer=LanceCheckpointSaver(store=store, cached_threads=0))
+    config: Any = {"configurable": {"thread_id": "t1"}}
+    app.invoke({"messages": [HumanMessage("USER-PRIVATE-QUESTION")]}, config)
+    app.invoke({"messages": [HumanMessage("again")]}, config)
+    replies = [m.content for m in app.get_state(config).values["messages"]]
+    assert replies == ["USER-PRIVATE-QUESTION", "AGENT-REPLY-1", "again", "AGENT-REPLY-3"]
+    assert holding(local_files(path), [b"USER-PRIVATE-QUESTION", b"AGENT-REPLY"]) == {}
