@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import pytest
+from langgraph.graph.message import add_messages
 from PIL import Image
 
 from lance_context import (
@@ -169,24 +170,22 @@ def test_a_langchain_chat_history_on_an_encrypted_store(tmp_path: Path) -> None:
     assert holding(local_files(path), [b"MY-BANK-PIN", b"SAFE-REPLY"]) == {}
 
 
-def test_a_langgraph_agent_on_an_encrypted_store(tmp_path: Path) -> None:
-    from typing import Annotated, TypedDict
+class AgentState(TypedDict):
+    messages: Annotated[list[Any], add_messages]
 
+
+def test_a_langgraph_agent_on_an_encrypted_store(tmp_path: Path) -> None:
     from langchain_core.messages import AIMessage, HumanMessage
     from langgraph.graph import END, START, StateGraph
-    from langgraph.graph.message import add_messages
 
     from lance_context.langgraph import LanceCheckpointSaver
 
-    class State(TypedDict):
-        messages: Annotated[list[Any], add_messages]
-
-    def bot(state: State) -> dict[str, Any]:
+    def bot(state: AgentState) -> dict[str, Any]:
         return {"messages": [AIMessage(f"AGENT-REPLY-{len(state['messages'])}")]}
 
     path = str(tmp_path / "agent.lance")
     sealed = EncryptionPolicy(key=os.urandom(32), clear_metadata={"checkpoint_ns", "checkpoint_id"})
-    graph = StateGraph(State)
+    graph = StateGraph(AgentState)
     graph.add_node("bot", bot)
     graph.add_edge(START, "bot")
     graph.add_edge("bot", END)
