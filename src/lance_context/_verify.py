@@ -51,8 +51,9 @@ class ForgetVerification:
         rows_decoded: Rows read that way.
         payloads_checked: Distinct erased payloads (8 bytes or more) searched for in
             every file's bytes.
-        payloads_shared: Of those, payloads that records which were not forgotten also
-            hold (their bytes rightly remain; not searched for).
+        payloads_shared: Erased payloads that records which were not forgotten also hold,
+            or that name the store's own structure (a column, the embedder, a tag): their
+            bytes rightly remain, so they are not searched for.
         leaks: Every erased record or payload still found, as ``path: what``; empty
             when forgetting is complete.
         leftovers_deleted: Files no version referenced that held erased payloads,
@@ -148,7 +149,12 @@ class _Scan:
         self.needles = needles
         self.leaks: list[str] = []
         self.leftovers: list[str] = []
-        self.shared: set[bytes] = set()
+        # a payload equal to a column name, the embedder's name, a tag or a branch is in every manifest
+        ds = main.latest()
+        names = [str(ds.schema), *(v.decode() for v in (ds.schema.metadata or {}).values())]
+        names += [*ds.tags.list(), *ds.branches.list()]
+        structure = "\x00".join(names).encode()
+        self.shared: set[bytes] = {needle for needle in needles if needle in structure}
         self.decoded = self.rows = self.scanned = 0
 
     def _leftover(self, path: str) -> bool:

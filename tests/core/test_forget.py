@@ -241,3 +241,9 @@ def test_cached_conversation_tails_forget_too(store: ContextStore, store_path: s
     store.forget(run_id="s1")
     assert store.records("s1", last=5) == [] and other.records("s1", last=5) == []
     assert [r.text for r in other.records("s2", last=5)] == ["other"]
+
+
+def test_payloads_the_store_itself_names_are_not_leaks(store: ContextStore) -> None:
+    store.add([text("other", run_id="s1"), text("x", run_id="s2", metadata={"field": "text_payload"})])
+    report = store.forget(run_id="s2")
+    assert report.verified and report.verification is not None and report.verification.payloads_shared >= 1
