@@ -3,11 +3,13 @@
 A store opened with ``encryption=EncryptionPolicy(...)`` seals each record, when its
 Arrow row is built (:func:`seal_table`, the one seam in ``_arrow.records_to_table``),
 into one AES-GCM ciphertext holding its text payload, binary payload, metadata JSON
-(keys and values, byte for byte) and custom agent state. The row Lance stores then holds:
+(keys and values, byte for byte), custom agent state and the text its indexes would hold
+(``search_text``, ``embed_text``). The row Lance stores then holds:
 
 | column                 | holds                                                           |
 |------------------------|-----------------------------------------------------------------|
 | text_payload           | null                                                            |
+| search_text, embed_text| null (the index text of schema 2 is sealed with the payloads)   |
 | binary_payload         | 12-byte nonce + ciphertext + 16-byte tag                        |
 | metadata               | ``lce1:<key id>``: which key sealed the row                     |
 | metadata_index         | the metadata keys, values null unless listed in ``clear_metadata`` |
@@ -151,12 +153,12 @@ def _pack(*parts: str | bytes | None) -> bytes:
     return bytes(out)
 
 
-def _unpack(data: bytes, count: int) -> list[bytes | None]:
+def _unpack(data: bytes) -> list[bytes | None]:
     if data[:1] != b"\x01":
         raise ValueError("unknown sealed payload format")
     parts: list[bytes | None] = []
     at = 1
-    for _ in range(count):
+    while at < len(data):
         if data[at : at + 1] == b"\x00":
             parts.append(None)
             at += 1
@@ -275,22 +277,25 @@ class Cipher:
 
     def seal(self, table: pa.Table) -> pa.Table:
         """Seal every row's payloads (see the module docstring for the stored form)."""
-        cols = {name: table.column(name).to_pylist() for name in ("id", "run_id", "text_payload",
-                "binary_payload", "metadata", "state_metadata")}  # fmt: skip
+        cols = _columns(table)
         sealed, markers, index, states = [], [], [], []
         for i, (record_id, run_id) in enumerate(zip(cols["id"], cols["run_id"], strict=True)):
             kid, aead = self._key_for(run_id)
             state = cols["state_metadata"][i]
             plain = _pack(cols["text_payload"][i], cols["binary_payload"][i], cols["metadata"][i],
-                          None if state is None else state["custom"])  # fmt: skip
+                          None if state is None else state["custom"],
+                          *(cols[name][i] for name in _INDEX_TEXT))  # fmt: skip
             nonce = os.urandom(_NONCE)
             sealed.append(nonce + aead.encrypt(nonce, plain, _aad(record_id, run_id)))
             markers.append(SEALED_PREFIX + kid)
             index.append(self._index(cols["metadata"][i]))
             states.append(None if state is None else {**state, "custom": None})
+        nothing = pa.nulls(table.num_rows, pa.large_string())
         return _with_columns(
             table,
-            text_payload=pa.nulls(table.num_rows, pa.large_string()),
+            text_payload=nothing,
+            search_text=nothing,
+            embed_text=nothing,
             binary_payload=pa.array(sealed, pa.large_binary()),
             metadata=pa.array(markers, pa.large_string()),
             metadata_index=pa.array(index, pa.json_()),
@@ -310,20 +315,21 @@ class Cipher:
             return table
         if self.policy is None:
             raise EncryptionError(_MISSING_READ)
-        cols = {name: table.column(name).to_pylist() for name in ("id", "run_id", "text_payload",
-                "binary_payload", "metadata", "state_metadata")}  # fmt: skip
+        cols = _columns(table)
         for i in sealed:
             record_id, run_id, blob = cols["id"][i], cols["run_id"][i], cols["binary_payload"][i]
             aead = self._opener(cols["metadata"][i][len(SEALED_PREFIX) :], run_id, record_id)
             try:
                 plain = aead.decrypt(blob[:_NONCE], blob[_NONCE:], _aad(record_id, run_id))
-                text, binary, metadata, custom = _unpack(plain, 4)
+                text, binary, metadata, custom, *hints = _unpack(plain)
             except Exception:
                 raise EncryptionError(
                     f"record {record_id!r} of session {run_id!r} does not open: it was altered, or "
                     "sealed with another key under the same key id"
                 ) from None
             cols["text_payload"][i] = None if text is None else text.decode()
+            for name, hint in zip(_INDEX_TEXT, hints, strict=False):
+                cols[name][i] = None if hint is None else hint.decode()
             cols["binary_payload"][i] = binary
             cols["metadata"][i] = (metadata or b"{}").decode()
             state = cols["state_metadata"][i]
@@ -332,10 +338,25 @@ class Cipher:
         return _with_columns(
             table,
             text_payload=pa.array(cols["text_payload"], pa.large_string()),
+            search_text=pa.array(cols["search_text"], pa.large_string()),
+            embed_text=pa.array(cols["embed_text"], pa.large_string()),
             binary_payload=pa.array(cols["binary_payload"], pa.large_binary()),
             metadata=pa.array(cols["metadata"], pa.large_string()),
             state_metadata=pa.array(cols["state_metadata"], STATE_METADATA_TYPE),
         )
+
+
+#: Text written beside the message for its indexes (schema 2): plaintext, so sealed too.
+_INDEX_TEXT = ("search_text", "embed_text")
+
+
+def _columns(table: pa.Table) -> dict[str, list[Any]]:
+    """The columns sealing reads and rewrites, as lists (index text: None when absent)."""
+    names = ("id", "run_id", "text_payload", "binary_payload", "metadata", "state_metadata", *_INDEX_TEXT)
+    return {
+        name: table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
+        for name in names
+    }
 
 
 def _sealed_rows(table: pa.Table) -> list[int]:

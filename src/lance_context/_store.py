@@ -435,6 +435,8 @@ class ContextStore:
             version: Recall as the store was at this version or tag.
             options: Fusion and defaults (:class:`RecallOptions`).
         """
+        text_only = vector is None and self._state.embedding.embedder is None
+        check_query(self._state.cipher, where=where, mode="text" if text_only else None)
         return self._recaller.recall(
             query, run_id=run_id, k=k, before=before, after=after, roles=roles, since=since, until=until,
             where=where, vector=vector, version=version, options=options,

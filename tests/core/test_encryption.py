@@ -77,6 +77,8 @@ def test_vectors_stay_searchable_and_what_needs_plaintext_is_refused(tmp_path: P
     with pytest.raises(InvalidFilterError):
         store.outline("tenant-a", ("secret",))
     assert [r.text for r in store.records(where={"topic": "deals"})] == [TEXT]  # a clear key
+    recalled = store.recall("the merger", run_id="tenant-a", k=1, before=0, after=0)
+    assert recalled[0].match.text == TEXT  # ranked by vectors alone
     store.reembed(HashingEmbedder(24))  # embeds the opened text, keeps the rows sealed
     assert store.search(TEXT, k=1)[0].record.text == TEXT
     assert holding(local_files(store.uri), NEEDLES) == {}
