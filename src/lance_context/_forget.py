@@ -62,13 +62,14 @@ from ._files import (
 )
 from ._filters import compile_where
 from ._state import StoreState
-from ._verify import ForgetVerification, needles_of, verify_forgotten
+from ._verify import MIN_NEEDLE, ForgetVerification, needles_of, verify_forgotten
 from ._versions import OP_KEY
 
 __all__ = ["ForgetReport", "Forgetter"]
 
 _FILTER_COLUMNS = ("id", "run_id", "role", "content_type", "created_at", "text_payload", "metadata_index")
-_PAYLOAD_COLUMNS = ("id", "run_id", "text_payload", "binary_payload", "metadata", "state_metadata")
+_PAYLOAD_COLUMNS = ("id", "run_id", "text_payload", "binary_payload", "metadata", "state_metadata",
+                    "search_text", "embed_text")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,32 @@ def _matching(table: pa.Table, ids: list[str] | None, run_id: str | None, where_
     return mask
 
 
+def _quoting(column: pa.ChunkedArray | pa.Array, quotes: tuple[str, ...]) -> pa.Array:
+    """Which values contain one of the quotes (null values never do)."""
+    found = pa.array([False] * len(column), pa.bool_())
+    for quote in quotes:
+        found = pc.or_(found, pc.fill_null(pc.match_substring(column, quote), False))
+    return found
+
+
+def _quotes(fragment: Any, quotes: tuple[str, ...]) -> bool:
+    """Whether a fragment's index text quotes an erased turn (chat turns index the turns before them)."""
+    if not quotes or "search_text" not in fragment.schema.names:
+        return False
+    column = fragment.to_table(columns=["search_text"]).column("search_text")
+    return bool(pc.any(_quoting(column, quotes)).as_py())
+
+
+def _unquoted(table: pa.Table, quotes: tuple[str, ...]) -> pa.Table:
+    """Rows whose index text quotes an erased turn get their own text as index text instead."""
+    if not quotes or "search_text" not in table.column_names or table.num_rows == 0:
+        return table
+    column = table.column("search_text")
+    own = pc.if_else(_quoting(column, quotes), table.column("text_payload"), column)
+    at = table.schema.get_field_index("search_text")
+    return table.set_column(at, table.schema.field(at), own)
+
+
 @dataclass
 class _Tally:
     """Files and bytes deleted so far."""
@@ -149,6 +176,7 @@ class _Plan:
     first_dirty: dict[str, int]
     broken: dict[str, set[int]]  # versions whose data files are gone (an expiry cut short)
     tags: dict[str, tuple[str, int]]
+    quotes: tuple[str, ...] = ()  # erased texts a kept turn's index text may quote
 
     def doomed(self, name: str, clean: int) -> list[int]:
         """The versions of a branch to expire, up to (not including) its first clean version."""
@@ -187,7 +215,11 @@ class Forgetter:
         report = ForgetReport(len(plan.erased), tuple(sorted(plan.erased)), plan.rows, {}, expired, plan.tags)
         if dry_run or not expired:
             return replace(report, dry_run=dry_run)
-        needles = needles_of(self._erased_rows(plan))
+        erased_rows = self._erased_rows(plan)
+        needles = needles_of(erased_rows)
+        if "text_payload" in erased_rows.column_names:
+            texts = {t for t in erased_rows.column("text_payload").to_pylist() if t}
+            plan.quotes = tuple(sorted(t for t in texts if len(t.encode()) >= MIN_NEEDLE))
         written: dict[str, tuple[int, ...]] = {}
         removed: dict[str, tuple[int, ...]] = {}
         tally = _Tally()
@@ -311,10 +343,11 @@ class Forgetter:
 
             groups = []
             for fragment in base.get_fragments():
-                if not self._dirty(fragment, plan, head, wanted):
+                if not (self._dirty(fragment, plan, head, wanted) or _quotes(fragment, plan.quotes)):
                     continue
                 table = fragment.to_table()
-                kept = table.filter(pc.invert(pc.is_in(table.column("id"), value_set=wanted)))
+                kept = _unquoted(table.filter(pc.invert(pc.is_in(table.column("id"), value_set=wanted))),
+                                 plan.quotes)  # fmt: skip
                 new = write_fragments(kept, base, schema=base.schema) if kept.num_rows else []
                 groups.append(lance.LanceOperation.RewriteGroup([fragment.metadata], new))
             if not groups:

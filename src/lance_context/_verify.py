@@ -38,6 +38,8 @@ __all__ = ["MIN_NEEDLE", "ForgetVerification", "needles_of", "verify_forgotten"]
 #: the decoded pass still proves no row of their records remains.
 MIN_NEEDLE = 8
 _CONTENT = ("id", "run_id", "text_payload", "binary_payload", "metadata")
+#: Text written beside a message for its indexes; a chat turn's quotes the turns before it.
+_INDEX_TEXT = ("search_text", "embed_text")
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ def needles_of(rows: pa.Table) -> dict[bytes, str]:
         add(row["id"].encode(), "record id")
         add(row["run_id"].encode(), "session id")
         add(None if row.get("text_payload") is None else row["text_payload"].encode(), "text")
+        for name in _INDEX_TEXT:
+            add(None if row.get(name) is None else row[name].encode(), "index text")
         add(row.get("binary_payload"), "binary payload")
         metadata = row.get("metadata") or "{}"
         if not metadata.startswith(SEALED_PREFIX):
@@ -117,11 +121,11 @@ def needles_of(rows: pa.Table) -> dict[bytes, str]:
     return found
 
 
-def _kept_blob(table: pa.Table, erased: pa.Array) -> bytes:
-    """The bytes of the remaining rows' content, for telling shared payloads apart."""
+def _kept_blob(table: pa.Table, erased: pa.Array, columns: Iterable[str]) -> bytes:
+    """The bytes of the remaining rows' values in these columns."""
     kept = table.filter(pc.invert(pc.is_in(table.column("id"), value_set=erased)))
     parts: list[bytes] = []
-    for name in kept.column_names:
+    for name in (c for c in columns if c in kept.column_names):
         for value in kept.column(name).to_pylist():
             if value is not None:
                 parts.append(value if isinstance(value, bytes) else str(value).encode())
@@ -156,6 +160,7 @@ class _Scan:
         structure = "\x00".join(names).encode()
         self.shared: set[bytes] = {needle for needle in needles if needle in structure}
         self.decoded = self.rows = self.scanned = 0
+        self.quoted: list[tuple[str, bytes]] = []
 
     def _leftover(self, path: str) -> bool:
         if path in self.referenced or not _deletable(path):
@@ -168,7 +173,7 @@ class _Scan:
         for path in sorted(self.on_disk):
             if not path.endswith(".lance") or "_indices" in path.split("/"):
                 continue
-            columns = [c for c in _CONTENT if c in self.files.columns(path)]
+            columns = [c for c in (*_CONTENT, *_INDEX_TEXT) if c in self.files.columns(path)]
             if "id" not in columns:
                 continue
             table = self.files.table(path, columns)
@@ -177,8 +182,17 @@ class _Scan:
             if held and self._leftover(path):
                 continue
             self.leaks += [f"{path}: holds a row of erased record {record}" for record in sorted(set(held))]
-            blob = _kept_blob(table, erased)
+            blob = _kept_blob(table, erased, _CONTENT)
             self.shared |= {needle for needle in self.needles if needle not in self.shared and needle in blob}
+            # the index text of a turn kept quotes the turns before it: an erased one must not be there
+            quotes = _kept_blob(table, erased, _INDEX_TEXT)
+            self.quoted += [(path, needle) for needle in self.needles if needle in quotes]
+
+    def quotes_pass(self) -> None:
+        for path, needle in self.quoted:
+            if needle not in self.shared and path not in self.leftovers:
+                what = self.needles[needle]
+                self.leaks.append(f"{path}: the index text of a kept record quotes erased {what}")
 
     def raw_pass(self) -> None:
         searched = [needle for needle in self.needles if needle not in self.shared]
@@ -198,6 +212,7 @@ def verify_forgotten(
     """Scan every file under the store's root for the erased records and their payloads."""
     scan = _Scan(main, branches, needles)
     scan.decoded_pass(pa.array(sorted(erased_ids), pa.string()))
+    scan.quotes_pass()
     scan.raw_pass()
     return ForgetVerification(
         files_scanned=len(scan.on_disk),

@@ -247,3 +247,44 @@ def test_payloads_the_store_itself_names_are_not_leaks(store: ContextStore) -> N
     store.add([text("other", run_id="s1"), text("x", run_id="s2", metadata={"field": "text_payload"})])
     report = store.forget(run_id="s2")
     assert report.verified and report.verification is not None and report.verification.payloads_shared >= 1
+
+
+def test_forgetting_a_chat_turn_removes_it_from_the_index_text_of_the_turns_after_it(
+    store: ContextStore, store_path: str
+) -> None:
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from lance_context.langchain import LanceChatMessageHistory
+
+    history = LanceChatMessageHistory("chat", store=store)
+    history.add_messages([HumanMessage("Plan a trip to Lisbon please"), AIMessage("Sure, in spring?")])
+    history.add_messages([HumanMessage("MY-HOME-ADDRESS is 12 Rua Augusta"), AIMessage("Noted the address")])
+    history.add_messages([HumanMessage("And book a tram tour"), AIMessage("Booked the tram tour")])
+    secret = next(r for r in store.records() if r.text and "MY-HOME-ADDRESS" in r.text)
+    quoting = lance.dataset(store_path).to_table(columns=["search_text"]).column("search_text").to_pylist()
+    assert sum("MY-HOME-ADDRESS" in (t or "") for t in quoting) >= 2  # later turns quote it as context
+    report = store.forget([secret.id])
+    assert report.verified, report.verification
+    assert holding(local_files(store_path), [b"MY-HOME-ADDRESS"]) == {}
+    assert [m.content for m in history.messages] == [
+        "Plan a trip to Lisbon please", "Sure, in spring?", "Noted the address",
+        "And book a tram tour", "Booked the tram tour",
+    ]  # fmt: skip
+    assert {h.record.text for h in store.search("tram tour", mode="text", k=2)} == {"And book a tram tour", "Booked the tram tour"}
+
+
+def test_the_verification_finds_an_erased_turn_quoted_in_kept_index_text(
+    store: ContextStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langchain_core.messages import HumanMessage
+
+    from lance_context.langchain import LanceChatMessageHistory
+
+    history = LanceChatMessageHistory("chat", store=store)
+    history.add_messages([HumanMessage("QUOTED-SECRET-TURN-0008 here"), HumanMessage("a later turn")])
+    secret = store.records()[0]
+    monkeypatch.setattr("lance_context._forget._quotes", lambda fragment, quotes: False)
+    monkeypatch.setattr("lance_context._forget._unquoted", lambda table, quotes: table)
+    report = store.forget([secret.id])
+    assert report.verification is not None and not report.verified
+    assert any("index text of a kept record quotes erased text" in leak for leak in report.verification.leaks)
