@@ -36,10 +36,12 @@ session names, so the history that remains does not name what was forgotten.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 import lance
@@ -60,8 +62,9 @@ from ._files import (
     restore_indexes,
     tracked,
 )
-from ._filters import compile_where
+from ._filters import compile_where, eq, in_
 from ._state import StoreState
+from ._storage import is_missing
 from ._verify import MIN_NEEDLE, ForgetVerification, needles_of, verify_forgotten
 from ._versions import OP_KEY
 
@@ -89,6 +92,8 @@ class ForgetReport:
         files_deleted: Files deleted by expiring versions (data, deletion, index and
             transaction files, manifests).
         bytes_deleted: Their bytes.
+        searches_removed: Recorded searches (``record=True``) removed from the search log
+            because they returned an erased record or filtered on an erased session.
         verification: The scan of every remaining file (None for a dry run).
         dry_run: Nothing was changed; the report says what forgetting would do.
 
@@ -105,6 +110,7 @@ class ForgetReport:
     tags_removed: dict[str, tuple[str, int]] = field(default_factory=dict)
     files_deleted: int = 0
     bytes_deleted: int = 0
+    searches_removed: int = 0
     verification: ForgetVerification | None = None
     dry_run: bool = False
 
@@ -226,12 +232,13 @@ class Forgetter:
         for name in reversed(list(self._handles)):  # children first
             if name in expired:
                 written[name], removed[name] = self._rewrite_branch(name, plan, tally)
+        searches = self._purge_search_log(plan.erased, set(erased_rows.column("run_id").to_pylist()))
         verification = verify_forgotten(
             self._handles[MAIN_BRANCH], self._handles.values(), plan.erased, needles
         )
         return ForgetReport(
             len(plan.erased), tuple(sorted(plan.erased)), plan.rows, written, removed, plan.tags,
-            tally.files, tally.bytes, verification,
+            tally.files, tally.bytes, searches, verification,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ finding
@@ -298,6 +305,41 @@ class Forgetter:
             return pa.concat_tables([stored, cipher.open(stored)], promote_options="default")
         except EncryptionError:
             return stored
+
+    def _purge_search_log(self, erased: set[str], sessions: set[str]) -> int:
+        """Remove recorded searches that returned an erased record or filtered on a session now gone.
+
+        The search log is a dataset of its own beside the store: its entries go, then its
+        deletions are compacted away and its older versions removed, so no file keeps them.
+        """
+        from ._searchlog import SearchLog
+
+        handle = self._handles[MAIN_BRANCH]
+        gone = {s for s in sessions if not any(h.latest().count_rows(filter=eq("run_id", s))
+                                               for h in self._handles.values())}  # fmt: skip
+        uri, options = SearchLog(self._state).uri, dict(handle.storage_options) or None
+
+        def purge() -> int:
+            try:
+                log = lance.dataset(uri, storage_options=options)
+            except (OSError, ValueError) as exc:
+                if is_missing(exc):
+                    return 0
+                raise
+            table = log.to_table(columns=["id", "hit_ids", "filters"])
+            entries = zip(*(table.column(c).to_pylist() for c in ("id", "hit_ids", "filters")), strict=True)
+            doomed = [
+                entry
+                for entry, hits, filters in entries
+                if erased.intersection(hits) or any(json.dumps(s)[1:-1] in filters for s in gone)
+            ]
+            if doomed:
+                log.delete(in_("id", doomed))
+                log.optimize.compact_files(materialize_deletions_threshold=1e-9)
+                log.cleanup_old_versions(older_than=timedelta(0), error_if_tagged_old_versions=False)
+            return len(doomed)
+
+        return int(handle.call(purge, "forget in the search log", retry=False))
 
     # ------------------------------------------------------------------ rewriting
     def _dirty(

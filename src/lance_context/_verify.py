@@ -133,8 +133,14 @@ def _kept_blob(table: pa.Table, erased: pa.Array, columns: Iterable[str]) -> byt
 
 
 def _deletable(path: str) -> bool:
-    """Whether a file no version references may go (never a tag, branch or version hint)."""
+    """Whether a file no version references may go.
+
+    Never a tag, a branch, a version hint, or a file of the search log (a dataset of its
+    own beside the store, whose files the store's manifests do not name).
+    """
     parts = path.split("/")
+    if parts[0] == "_lance_context":
+        return False
     return any(part in ("data", "_indices", "_deletions", "_transactions") for part in parts[:-1])
 
 

@@ -288,3 +288,14 @@ def test_the_verification_finds_an_erased_turn_quoted_in_kept_index_text(
     report = store.forget([secret.id])
     assert report.verification is not None and not report.verified
     assert any("index text of a kept record quotes erased text" in leak for leak in report.verification.leaks)
+
+
+def test_recorded_searches_that_returned_a_forgotten_record_go_too(store: ContextStore, store_path: str) -> None:
+    store.add([text("LOGGED-SECRET-ANSWER-0009 about zebras", run_id="user-dave"), text("zebra facts", run_id="s1")])
+    gone = store.search("zebras", k=2, record=True)
+    kept = store.search("zebra facts", k=1, run_id="s1", record=True)
+    report = store.forget(run_id="user-dave")
+    assert report.searches_removed == 1 and report.verified, report.verification
+    assert [entry.id for entry in store.search_log()] == [kept.search_id]
+    assert gone.search_id not in {entry.id for entry in store.search_log()}
+    assert holding(local_files(store_path), [b"LOGGED-SECRET-ANSWER-0009", b"user-dave"]) == {}
