@@ -26,7 +26,9 @@ rows into new files, and indexes (the full-text index above all) embed ids and t
    without the records would make it name something it never named, and the only place
    such a copy could be committed is after the latest version (an old state would
    become every reader's latest until the next commit).
-5. **Verify** (``_verify``): every file under the store's root is scanned, decoded
+5. **Recorded searches** that returned an erased record (or filtered on a session now
+   gone) are removed from the search log beside the store, and its old files expired.
+6. **Verify** (``_verify``): every file under the store's root is scanned, decoded
    and raw, for the erased records and their payloads.
 
 Transaction properties of the forget's own commits carry counts only, never ids or
