@@ -38,12 +38,10 @@ session names, so the history that remains does not name what was forgotten.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from typing import Any
 
 import lance
@@ -64,9 +62,9 @@ from ._files import (
     restore_indexes,
     tracked,
 )
-from ._filters import compile_where, eq, in_
+from ._filters import compile_where
+from ._scrub import purge_search_log, quotes_in, unquoted
 from ._state import StoreState
-from ._storage import is_missing
 from ._verify import MIN_NEEDLE, ForgetVerification, needles_of, verify_forgotten
 from ._versions import OP_KEY
 
@@ -136,32 +134,6 @@ def _matching(table: pa.Table, ids: list[str] | None, run_id: str | None, where_
             hits = scratch.to_table(filter=where_sql, columns=["_n"]).column("_n")
         mask = pc.and_(mask, pc.is_in(numbered.column("_n"), value_set=hits))
     return mask
-
-
-def _quoting(column: pa.ChunkedArray | pa.Array, quotes: tuple[str, ...]) -> pa.Array:
-    """Which values contain one of the quotes (null values never do)."""
-    found = pa.array([False] * len(column), pa.bool_())
-    for quote in quotes:
-        found = pc.or_(found, pc.fill_null(pc.match_substring(column, quote), False))
-    return found
-
-
-def _quotes(fragment: Any, quotes: tuple[str, ...]) -> bool:
-    """Whether a fragment's index text quotes an erased turn (chat turns index the turns before them)."""
-    if not quotes or "search_text" not in fragment.schema.names:
-        return False
-    column = fragment.to_table(columns=["search_text"]).column("search_text")
-    return bool(pc.any(_quoting(column, quotes)).as_py())
-
-
-def _unquoted(table: pa.Table, quotes: tuple[str, ...]) -> pa.Table:
-    """Rows whose index text quotes an erased turn get their own text as index text instead."""
-    if not quotes or "search_text" not in table.column_names or table.num_rows == 0:
-        return table
-    column = table.column("search_text")
-    own = pc.if_else(_quoting(column, quotes), table.column("text_payload"), column)
-    at = table.schema.get_field_index("search_text")
-    return table.set_column(at, table.schema.field(at), own)
 
 
 @dataclass
@@ -234,7 +206,8 @@ class Forgetter:
         for name in reversed(list(self._handles)):  # children first
             if name in expired:
                 written[name], removed[name] = self._rewrite_branch(name, plan, tally)
-        searches = self._purge_search_log(plan.erased, set(erased_rows.column("run_id").to_pylist()))
+        sessions = set(erased_rows.column("run_id").to_pylist())
+        searches = purge_search_log(self._state, self._handles.values(), plan.erased, sessions)
         verification = verify_forgotten(
             self._handles[MAIN_BRANCH], self._handles.values(), plan.erased, needles
         )
@@ -298,7 +271,7 @@ class Forgetter:
             table = files.table(path, [c for c in _PAYLOAD_COLUMNS if c in files.columns(path)])
             found.append(table.filter(pc.is_in(table.column("id"), value_set=wanted)))
         if not found:  # nothing left to erase (a forget cut short is being finished)
-            return pa.table({"id": pa.array([], pa.string())})
+            return pa.table({"id": pa.array([], pa.string()), "run_id": pa.array([], pa.string())})
         stored = pa.concat_tables(found, promote_options="default")
         cipher = self._state.cipher
         if cipher is None or cipher.policy is None:
@@ -307,41 +280,6 @@ class Forgetter:
             return pa.concat_tables([stored, cipher.open(stored)], promote_options="default")
         except EncryptionError:
             return stored
-
-    def _purge_search_log(self, erased: set[str], sessions: set[str]) -> int:
-        """Remove recorded searches that returned an erased record or filtered on a session now gone.
-
-        The search log is a dataset of its own beside the store: its entries go, then its
-        deletions are compacted away and its older versions removed, so no file keeps them.
-        """
-        from ._searchlog import SearchLog
-
-        handle = self._handles[MAIN_BRANCH]
-        gone = {s for s in sessions if not any(h.latest().count_rows(filter=eq("run_id", s))
-                                               for h in self._handles.values())}  # fmt: skip
-        uri, options = SearchLog(self._state).uri, dict(handle.storage_options) or None
-
-        def purge() -> int:
-            try:
-                log = lance.dataset(uri, storage_options=options)
-            except (OSError, ValueError) as exc:
-                if is_missing(exc):
-                    return 0
-                raise
-            table = log.to_table(columns=["id", "hit_ids", "filters"])
-            entries = zip(*(table.column(c).to_pylist() for c in ("id", "hit_ids", "filters")), strict=True)
-            doomed = [
-                entry
-                for entry, hits, filters in entries
-                if erased.intersection(hits) or any(json.dumps(s)[1:-1] in filters for s in gone)
-            ]
-            if doomed:
-                log.delete(in_("id", doomed))
-                log.optimize.compact_files(materialize_deletions_threshold=1e-9)
-                log.cleanup_old_versions(older_than=timedelta(0), error_if_tagged_old_versions=False)
-            return len(doomed)
-
-        return int(handle.call(purge, "forget in the search log", retry=False))
 
     # ------------------------------------------------------------------ rewriting
     def _dirty(
@@ -387,10 +325,10 @@ class Forgetter:
 
             groups = []
             for fragment in base.get_fragments():
-                if not (self._dirty(fragment, plan, head, wanted) or _quotes(fragment, plan.quotes)):
+                if not (self._dirty(fragment, plan, head, wanted) or quotes_in(fragment, plan.quotes)):
                     continue
                 table = fragment.to_table()
-                kept = _unquoted(table.filter(pc.invert(pc.is_in(table.column("id"), value_set=wanted))),
+                kept = unquoted(table.filter(pc.invert(pc.is_in(table.column("id"), value_set=wanted))),
                                  plan.quotes)  # fmt: skip
                 new = write_fragments(kept, base, schema=base.schema) if kept.num_rows else []
                 groups.append(lance.LanceOperation.RewriteGroup([fragment.metadata], new))

@@ -283,8 +283,8 @@ def test_the_verification_finds_an_erased_turn_quoted_in_kept_index_text(
     history = LanceChatMessageHistory("chat", store=store)
     history.add_messages([HumanMessage("QUOTED-SECRET-TURN-0008 here"), HumanMessage("a later turn")])
     secret = store.records()[0]
-    monkeypatch.setattr("lance_context._forget._quotes", lambda fragment, quotes: False)
-    monkeypatch.setattr("lance_context._forget._unquoted", lambda table, quotes: table)
+    monkeypatch.setattr("lance_context._forget.quotes_in", lambda fragment, quotes: False)
+    monkeypatch.setattr("lance_context._forget.unquoted", lambda table, quotes: table)
     report = store.forget([secret.id])
     assert report.verification is not None and not report.verified
     assert any("index text of a kept record quotes erased text" in leak for leak in report.verification.leaks)
