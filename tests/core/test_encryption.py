@@ -199,3 +199,15 @@ def test_a_langgraph_agent_on_an_encrypted_store(tmp_path: Path) -> None:
     replies = [m.content for m in app.get_state(config).values["messages"]]
     assert replies == ["USER-PRIVATE-QUESTION", "AGENT-REPLY-1", "again", "AGENT-REPLY-3"]
     assert holding(local_files(path), [b"USER-PRIVATE-QUESTION", b"AGENT-REPLY"]) == {}
+
+
+def test_a_branch_of_an_encrypted_store_merges_sealed(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.lance")
+    store = ContextStore.open(path, embedder=HashingEmbedder(16), encryption=policy(os.urandom(32)))
+    store.add(text("on main", run_id="s"))
+    side = store.branch("side")
+    side.add(text("BRANCH-SEALED-WORDS-0010", run_id="s"))
+    result = store.merge("side")
+    assert result.version == store.version()
+    assert [r.text for r in store.records("s")] == ["on main", "BRANCH-SEALED-WORDS-0010"]
+    assert holding(local_files(path), [b"BRANCH-SEALED-WORDS-0010"]) == {}
