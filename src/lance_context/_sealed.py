@@ -11,11 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ._encryption import Cipher
-from ._errors import InvalidFilterError, SearchError
+import lance
+
+from ._encryption import Cipher, read_marker
+from ._errors import EncryptionError, InvalidFilterError, SearchError
 from ._filters import RECORD_FIELDS
 
-__all__ = ["check_query"]
+__all__ = ["check_query", "refuse_bulk"]
+
+
+def refuse_bulk(cipher: Cipher | None, base: lance.LanceDataset, what: str) -> None:
+    """Refuse a distributed job on an encrypted store: its workers would need the keys.
+
+    Sending keys (or a key provider) to workers would copy them into the job's object
+    store and every worker's memory; the store's own methods seal and open in-process.
+    """
+    if cipher is not None or read_marker(base.schema) is not None:
+        raise EncryptionError(
+            f"{what} cannot run on an encrypted store: its workers would need the keys. "
+            "Write with store.add() / re-embed with store.reembed() instead (nothing was written)"
+        )
 
 
 def _metadata_key(key: object) -> str | None:

@@ -211,3 +211,15 @@ def test_a_branch_of_an_encrypted_store_merges_sealed(tmp_path: Path) -> None:
     assert result.version == store.version()
     assert [r.text for r in store.records("s")] == ["on main", "BRANCH-SEALED-WORDS-0010"]
     assert holding(local_files(path), [b"BRANCH-SEALED-WORDS-0010"]) == {}
+
+
+def test_bulk_jobs_are_refused_on_an_encrypted_store(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.lance")
+    store = ContextStore.open(path, embedder=HashingEmbedder(16), encryption=policy(os.urandom(32)))
+    store.add(text("sealed", run_id="s"))
+    with pytest.raises(EncryptionError, match="workers would need the keys"):
+        store.bulk().plan()
+    with pytest.raises(EncryptionError, match="workers would need the keys"):
+        store.bulk().plan_reembed(HashingEmbedder(8))
+    with pytest.raises(EncryptionError, match="workers would need the keys"):
+        ContextStore.open(path, embedder=HashingEmbedder(16)).bulk().plan()  # no key here either
