@@ -17,11 +17,13 @@ from ._embedders import (
     SentenceTransformerEmbedder,
     as_embedder,
 )
+from ._encryption import EncryptionPolicy
 from ._errors import (
     CommitConflictError,
     EmbedderMismatchError,
     EmbedderUnavailableError,
     EmbeddingError,
+    EncryptionError,
     ForkSafetyError,
     InvalidFilterError,
     InvalidRecordError,
@@ -40,6 +42,7 @@ from ._errors import (
     UnsupportedContentError,
     VersionNotFoundError,
 )
+from ._forget import ForgetReport
 from ._fusion import FusionOptions
 from ._mergeplan import MergeConflict, MergePlan, MergeResult, RecordChange, SessionChanges
 from ._policies import CachePolicy, CompactionPolicy, IndexPolicy, StoreLimits
@@ -47,10 +50,13 @@ from ._recall import RecallOptions
 from ._recollect import Recall
 from ._records import ContextRecord, Relationship, StateMetadata
 from ._replay import Replay, ReplayChange
+from ._retention import RetentionPolicy, RetentionReport
 from ._review import HitSummary, QueryReview, Review
 from ._search import SearchHit
 from ._searchlog import LoggedSearch, SearchResults
+from ._snapshot import SnapshotReport
 from ._store import DEFAULT_EMBEDDER, ContextStore
+from ._verify import ForgetVerification
 from ._versions import VersionDiff, VersionInfo
 
 __version__ = "0.1.0"
@@ -67,6 +73,10 @@ __all__ = [
     "EmbedderMismatchError",
     "EmbedderUnavailableError",
     "EmbeddingError",
+    "EncryptionError",
+    "EncryptionPolicy",
+    "ForgetReport",
+    "ForgetVerification",
     "ForkSafetyError",
     "FusionOptions",
     "HashingEmbedder",
@@ -93,6 +103,8 @@ __all__ = [
     "Relationship",
     "Replay",
     "ReplayChange",
+    "RetentionPolicy",
+    "RetentionReport",
     "Review",
     "SchemaVersionError",
     "SearchError",
@@ -101,6 +113,7 @@ __all__ = [
     "SearchResults",
     "SentenceTransformerEmbedder",
     "SessionChanges",
+    "SnapshotReport",
     "StateMetadata",
     "StorageUnavailableError",
     "StoreError",

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from ._encryption import Cipher, open_table, seal_table
 from ._records import (
     ContextRecord,
     check_unicode,
@@ -73,10 +74,12 @@ def records_to_table(
     vectors: Sequence[npt.NDArray[np.float32] | None] | npt.NDArray[np.float32],
     schema: pa.Schema,
     first_seq: int,
+    cipher: Cipher | None = None,
 ) -> pa.Table:
     """Build one Arrow table for a batch, in the store's column order.
 
     ``vectors`` holds one entry per record (None: no vector), or one checked 2-D matrix.
+    On an encrypted store ``cipher`` seals the payloads (see ``_encryption``).
     """
     metadata = [_metadata_text(r) for r in records]
     columns: dict[str, pa.Array] = {
@@ -100,7 +103,8 @@ def records_to_table(
     if "embedding" in schema.names:
         dimension = schema.field("embedding").type.list_size
         columns["embedding"] = vectors_to_array(vectors, dimension)
-    return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
+    table = pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
+    return seal_table(table, schema, cipher)
 
 
 #: Columns written for filters and search but never read back into records.
@@ -123,8 +127,12 @@ def _vector_rows(table: pa.Table) -> list[npt.NDArray[np.float32] | None]:
     return [dense[i].copy() if valid[i] else None for i in range(len(column))]
 
 
-def table_to_records(table: pa.Table) -> list[ContextRecord]:
-    """Turn rows of the store schema (any subset of extra columns) into records."""
+def table_to_records(table: pa.Table, cipher: Cipher | None = None) -> list[ContextRecord]:
+    """Turn rows of the store schema (any subset of extra columns) into records.
+
+    Sealed rows of an encrypted store are opened with ``cipher`` (see ``_encryption``).
+    """
+    table = open_table(table, cipher)
     vectors = _vector_rows(table)
     plain = table.drop_columns([c for c in ("embedding", *WRITE_ONLY) if c in table.column_names])
     records = []

@@ -50,6 +50,7 @@ from ._policies import CompactionPolicy, IndexPolicy
 from ._records import ContextRecord
 from ._reembed import _embed_all, _embedded_texts, _with_vectors
 from ._schema import EmbedderInfo
+from ._sealed import refuse_bulk
 from ._state import Settings, StoreState
 from ._versions import OP_KEY, commit_properties
 from ._writer import SEQ_SHIFT, Writer, seq_base
@@ -190,6 +191,7 @@ class BulkWriter:
         state.check_writable()
         handle = state.handle
         base = handle.latest()
+        refuse_bulk(state.cipher, base, "a bulk write")
         embedding = state.embedding
         return BulkPlan(
             uri=handle.uri,
@@ -254,6 +256,7 @@ class BulkWriter:
         new = as_embedder(embedder)
         handle = state.handle
         base = handle.latest()
+        refuse_bulk(state.cipher, base, "a bulk re-embedding")
         slices: list[Slice] = []
         for fragment in base.get_fragments():
             live = int(fragment.count_rows())

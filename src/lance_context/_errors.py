@@ -21,6 +21,7 @@ LanceContextError
 ├── InvalidFilterError (ValueError) a filter that cannot be compiled
 ├── EmbedderMismatchError           the store was built with another embedder
 ├── EmbedderUnavailableError (ImportError) the embedder's package is missing
+├── EncryptionError                 a missing or wrong key, or a sealed payload that does not open
 └── SearchError (ValueError)        a search that cannot run as asked
 ```
 
@@ -42,6 +43,7 @@ __all__ = [
     "EmbedderMismatchError",
     "EmbedderUnavailableError",
     "EmbeddingError",
+    "EncryptionError",
     "ForkSafetyError",
     "InvalidFilterError",
     "InvalidRecordError",
@@ -161,6 +163,15 @@ class EmbedderMismatchError(LanceContextError, ValueError):
 
 class EmbedderUnavailableError(LanceContextError, ImportError):
     """The package an embedder needs is not installed."""
+
+
+class EncryptionError(LanceContextError):
+    """A key is missing or wrong, or a sealed payload does not open; nothing was written.
+
+    Raised before any write on an encrypted store opened without its key (or with a
+    key other than the one its records were sealed with), and on reading a record whose
+    key this store was not given or whose sealed payload was altered.
+    """
 
 
 class SearchError(LanceContextError, ValueError):

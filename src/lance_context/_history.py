@@ -222,7 +222,7 @@ class History:
             mask = pa.array([pair in keys for pair in pairs], pa.bool_())
             found.append(table.filter(mask))
         merged = pa.concat_tables(found).sort_by([("seq", "ascending"), ("id", "ascending")])
-        return table_to_records(merged)
+        return table_to_records(merged, self._state.cipher)
 
     # ------------------------------------------------------------------ cleanup
     def cleanup(

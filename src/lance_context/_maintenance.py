@@ -29,6 +29,7 @@ import lance
 from ._dataset import Facts
 from ._errors import CommitConflictError, LanceContextError, redact
 from ._policies import CompactionPolicy, IndexPolicy
+from ._retention import apply_retention, retention_due
 from ._state import StoreState
 
 __all__ = ["INDEXES", "Maintainer", "compaction_target", "ensure_indexes"]
@@ -129,6 +130,10 @@ class Maintainer:
             step = "vector index build"
             if self._vector_index_due(facts) and facts.rows < 2 * self._indexing.vector_index_min_rows:
                 self.build_vector_index()
+            step = "retention"
+            retention = self._state.settings.retention
+            if retention is not None and retention_due(handle.uri, retention):
+                apply_retention(self._state, retention)
         except CommitConflictError:  # normal with several writers: one of them does it
             log.info(
                 "lance-context: version %d was written; %s was left to a later write "

@@ -100,7 +100,11 @@ def _rebuild_embedder(info: EmbedderInfo) -> Embedder | None:
 
 
 def create_store(
-    uri: str, storage_options: Mapping[str, str] | None, embedder: Embedder | None, dimension: int | None
+    uri: str,
+    storage_options: Mapping[str, str] | None,
+    embedder: Embedder | None,
+    dimension: int | None,
+    schema_metadata: dict[str, str] | None = None,
 ) -> None:
     if embedder is not None:
         if dimension is not None and dimension != embedder.dimension:
@@ -109,7 +113,7 @@ def create_store(
             )
         dimension = embedder.dimension
     info = None if embedder is None else EmbedderInfo(embedder.name, embedder.dimension)
-    schema = build_schema(dimension, info)
+    schema = build_schema(dimension, info, schema_metadata)
     options = storage_defaults(uri, storage_options)
     secrets = secret_values(options)
     check_commits(uri, options)

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from ._arrow import WRITE_ONLY, table_to_records
 from ._dataset import DatasetHandle
+from ._encryption import Cipher
 from ._errors import InvalidFilterError
 from ._filters import and_, compile_where, eq, in_, sql_string, time_range
 from ._records import ContextRecord
@@ -92,6 +93,7 @@ class Outline:
     run_id: str | None
     snapshot: lance.LanceDataset
     handle: DatasetHandle
+    cipher: Cipher | None = None
 
     def fetch(self, row_ids: Sequence[int], *, with_vectors: bool = True) -> list[ContextRecord]:
         """The records of these outline rows (``_rowid`` values), in the order given."""
@@ -101,7 +103,7 @@ class Outline:
         table = self.handle.call(
             lambda: self.handle.take_rows(ds, row_ids, columns), "read records", retry=False
         )
-        found = table_to_records(table)
+        found = table_to_records(table, self.cipher)
         if len(found) != len(row_ids) or (
             self.run_id is not None and any(r.run_id != self.run_id for r in found)
         ):
@@ -154,7 +156,7 @@ class Reader:
         columns = record_columns(ds.schema, with_vectors=with_vectors)
         if limit is None and last is None and not offset:
             table = ordered(self._call(lambda: ds.to_table(filter=sql, columns=columns), "read records"))
-            found = table_to_records(table)
+            found = table_to_records(table, self._state.cipher)
         else:
             view = self.outline(run_id, where_sql=sql, snapshot=ds)
             rows = view.table
@@ -205,7 +207,8 @@ class Reader:
         table = self._call(
             lambda: ds.to_table(columns=columns, filter=sql, with_row_id=True), "outline records"
         )
-        return Outline(table=ordered(table), run_id=run_id, snapshot=ds, handle=self._state.handle)
+        state = self._state
+        return Outline(ordered(table), run_id, ds, state.handle, state.cipher)
 
     def count(
         self,
@@ -232,7 +235,7 @@ class Reader:
             self._call(lambda c=chunk: ds.to_table(filter=in_("id", c), columns=columns), "read records")
             for chunk in (wanted[i : i + 1000] for i in range(0, len(wanted), 1000))
         ]
-        by_id = {r.id: r for r in table_to_records(ordered(pa.concat_tables(chunks)))}
+        by_id = {r.id: r for r in table_to_records(ordered(pa.concat_tables(chunks)), self._state.cipher)}
         return [by_id[i] for i in wanted if i in by_id]
 
     def run_ids(self) -> list[str]:

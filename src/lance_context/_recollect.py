@@ -149,4 +149,4 @@ class Recaller:
             "read recalled turns",
             retry=False,
         )
-        return {record.id: record for record in table_to_records(table)}
+        return {record.id: record for record in table_to_records(table, self._state.cipher)}

@@ -12,6 +12,7 @@ from lance.fragment import write_fragments
 
 from ._arrow import vectors_to_array
 from ._embedders import Embedder, as_embedder, to_matrix
+from ._encryption import open_table
 from ._errors import CommitConflictError, EmbeddingError, LanceContextError
 from ._maintenance import ensure_indexes
 from ._schema import EMBEDDER_KEY, EmbedderInfo, embedding_field
@@ -97,7 +98,8 @@ class Reembedder:
         for _ in range(self.attempts):
             base = handle.latest()
             table = handle.call(base.to_table, "read the records to re-embed", retry=False)
-            keys = list(zip(table.column("id").to_pylist(), _embedded_texts(table), strict=True))
+            texts = _embedded_texts(open_table(table, state.cipher))  # sealed rows are embedded opened
+            keys = list(zip(table.column("id").to_pylist(), texts, strict=True))
             todo = [key for key in dict.fromkeys(keys) if key not in known]
             known.update(
                 zip(todo, _embed_all(new, [text for _, text in todo], batch_size, progress), strict=True)

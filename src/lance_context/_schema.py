@@ -118,12 +118,17 @@ def embedding_field(dimension: int) -> pa.Field:
     return pa.field("embedding", pa.list_(pa.float32(), dimension))
 
 
-def build_schema(dimension: int | None, embedder: EmbedderInfo | None) -> pa.Schema:
-    """Build the store schema, with an embedding column when ``dimension`` is known."""
+def build_schema(
+    dimension: int | None, embedder: EmbedderInfo | None, extra: dict[str, str] | None = None
+) -> pa.Schema:
+    """Build the store schema, with an embedding column when ``dimension`` is known.
+
+    ``extra`` adds schema metadata (the encryption marker of a store created encrypted).
+    """
     fields = list(BASE_FIELDS)
     if dimension is not None:
         fields.append(embedding_field(dimension))
-    metadata = {SCHEMA_VERSION_KEY: str(SCHEMA_VERSION), LAYOUT_KEY: str(LAYOUT_VERSION)}
+    metadata = {**(extra or {}), SCHEMA_VERSION_KEY: str(SCHEMA_VERSION), LAYOUT_KEY: str(LAYOUT_VERSION)}
     if embedder is not None:
         metadata[EMBEDDER_KEY] = embedder.to_json()
     return pa.schema(fields, metadata=metadata)

@@ -318,7 +318,7 @@ class Searcher:
             lambda: handle.take_rows(ds, [row_of[i] for i in ids], columns), "read search hits", retry=False
         )
         hits = []
-        for record, score in zip(table_to_records(table), scores, strict=True):
+        for record, score in zip(table_to_records(table, self._state.cipher), scores, strict=True):
             similarity = per_channel.get("vector", {}).get(record.id)
             text_score = per_channel.get("text", {}).get(record.id)
             hits.append(

@@ -14,8 +14,10 @@ import lance
 from ._cache import TailCache
 from ._dataset import DatasetHandle
 from ._embedding import Embedding
+from ._encryption import Cipher
 from ._errors import ReadOnlyError, ReadOnlyVersionError
 from ._policies import CompactionPolicy, IndexPolicy, StoreLimits
+from ._retention import RetentionPolicy
 
 __all__ = ["Settings", "StoreState"]
 
@@ -27,6 +29,7 @@ class Settings:
     compaction: CompactionPolicy
     indexing: IndexPolicy
     limits: StoreLimits
+    retention: RetentionPolicy | None = None
 
 
 @dataclass
@@ -39,6 +42,7 @@ class StoreState:
         settings: Compaction, index and record policies.
         read_only: Refuse every write.
         pinned: The version read (None: the latest).
+        cipher: Seals and opens records of an encrypted store (None: a plain store).
     """
 
     handle: DatasetHandle
@@ -47,6 +51,7 @@ class StoreState:
     read_only: bool = False
     pinned: int | None = None
     tails: TailCache | None = None
+    cipher: Cipher | None = None
 
     @property
     def position(self) -> tuple[str, int]:

@@ -17,9 +17,12 @@ from ._cache import SessionCache, TailCache
 from ._dataset import MAIN_BRANCH, DatasetHandle
 from ._embedders import Embedder
 from ._embedding import Embedding
+from ._encryption import EncryptionPolicy
 from ._errors import ReadOnlyError
+from ._forget import ForgetReport, Forgetter
 from ._fusion import FusionOptions
 from ._history import History
+from ._keyring import creation_metadata, open_cipher, rotate_key
 from ._maintenance import Maintainer
 from ._merge import Merger
 from ._mergeplan import MergeResult, OnConflict
@@ -31,10 +34,13 @@ from ._recollect import Recall, Recaller
 from ._records import ContextRecord
 from ._reembed import Reembedder
 from ._replay import Replay, Replayer
+from ._retention import RetentionPolicy, RetentionReport, apply_retention
 from ._review import Review, Reviewer
 from ._schema import embedding_dimension, read_embedder_info
+from ._sealed import check_query
 from ._search import Searcher, SearchMode
 from ._searchlog import LoggedSearch, Recorder, SearchResults
+from ._snapshot import SnapshotReport, export_snapshot, import_snapshot
 from ._state import Settings, StoreState
 from ._storage import dataset_exists
 from ._versions import RecordChanges, VersionDiff, VersionInfo
@@ -97,6 +103,8 @@ class ContextStore:
         indexing: IndexPolicy | None = None,
         limits: StoreLimits | None = None,
         caches: CachePolicy | None = None,
+        retention: RetentionPolicy | None = None,
+        encryption: EncryptionPolicy | None = None,
     ) -> ContextStore:
         """Open the store at ``uri``, creating it when nothing is there.
 
@@ -116,26 +124,33 @@ class ContextStore:
             indexing: Index policy.
             limits: Per-record limits.
             caches: Memory Lance may use for metadata and index caches.
+            retention: Versions to keep as they age, applied by the store's own maintenance
+                after writes (at most once per ``retention.every``); None keeps every version.
+            encryption: Seal payloads with AES-GCM before they reach Lance (see the README's
+                Governance section for what stays visible).
 
         Raises:
             NotAContextStoreError: The location holds something else.
             EmbedderMismatchError: The embedder differs from the one the store was built with.
+            EncryptionError: The key is not the one the store is encrypted with.
         """
         uri = str(uri)
         if not dataset_exists(uri, storage_options):
             if read_only:
                 raise ReadOnlyError(f"no store at {uri} and read_only=True: nothing to open")
-            create_store(uri, storage_options, resolve_embedder(embedder, None, exists=False), dimension)
+            chosen_new = resolve_embedder(embedder, None, exists=False)
+            create_store(uri, storage_options, chosen_new, dimension, creation_metadata(encryption))
         handle = DatasetHandle(uri, storage_options, branch=branch, caches=caches)
         schema = handle.latest().schema
         recorded = read_embedder_info({k.decode(): v.decode() for k, v in (schema.metadata or {}).items()})
         chosen = resolve_embedder(embedder, recorded, exists=True, uri=handle.display_uri())
         check_embedder(chosen, recorded, embedding_dimension(schema), handle.display_uri())
+        cipher = open_cipher(handle, encryption, read_only=read_only)
         settings = Settings(
-            compaction or CompactionPolicy(), indexing or IndexPolicy(), limits or StoreLimits()
+            compaction or CompactionPolicy(), indexing or IndexPolicy(), limits or StoreLimits(), retention
         )
         embedding = Embedding(chosen, embedding_dimension(schema), recorded)
-        return cls(StoreState(handle, embedding, settings, read_only=read_only))
+        return cls(StoreState(handle, embedding, settings, read_only=read_only, cipher=cipher))
 
     # ------------------------------------------------------------------ identity
     @property
@@ -244,9 +259,10 @@ class ContextStore:
     ) -> int:
         """Delete records by id, by session or by filter (all given must match), as a new version.
 
-        Older versions still show the records. Returns the new version (the current one
-        when nothing matched).
+        Older versions still show the records (:meth:`forget` erases them from history too).
+        Returns the new version (the current one when nothing matched).
         """
+        check_query(self._state.cipher, where=where)
         return self._writer.delete(ids, run_id=run_id, where=where)
 
     def reembed(self, embedder: Any, *, batch_size: int = 256, progress: bool | None = None) -> int:
@@ -285,6 +301,7 @@ class ContextStore:
             offset: Skip this many from the start.
             with_vectors: Read the vectors too (False: ``embedding`` is None, reads less).
         """
+        check_query(self._state.cipher, where=where)
         return self._reader.records(
             run_id, roles=roles, since=since, until=until, where=where,
             limit=limit, last=last, offset=offset, with_vectors=with_vectors,
@@ -300,6 +317,7 @@ class ContextStore:
         where: Mapping[Any, Any] | None = None,
     ) -> int:
         """How many records match."""
+        check_query(self._state.cipher, where=where)
         return self._reader.count(run_id, roles=roles, since=since, until=until, where=where)
 
     def get(self, record_id: str) -> ContextRecord | None:
@@ -324,6 +342,7 @@ class ContextStore:
         ``role``, one string column per metadata key and Lance's ``_rowid``, and
         ``outline.fetch(row_ids)`` reads only the chosen records from the same version.
         """
+        check_query(self._state.cipher, where=where, metadata_keys=metadata_keys)
         return self._reader.outline(run_id, metadata_keys, where_sql=filter_sql(run_id, where=where))
 
     def search(
@@ -373,6 +392,7 @@ class ContextStore:
         Raises:
             SearchError: Unknown mode, bad k, or no way to embed the query.
         """
+        check_query(self._state.cipher, where=where, mode=mode)
         return self._recorder.search(
             query, record, k=k, mode=mode, run_id=run_id, roles=roles, since=since, until=until, where=where,
             version=version, mmr=mmr, fetch_k=fetch_k, lambda_mult=lambda_mult, vector=vector, alpha=alpha,
@@ -415,6 +435,8 @@ class ContextStore:
             version: Recall as the store was at this version or tag.
             options: Fusion and defaults (:class:`RecallOptions`).
         """
+        text_only = vector is None and self._state.embedding.embedder is None
+        check_query(self._state.cipher, where=where, mode="text" if text_only else None)
         return self._recaller.recall(
             query, run_id=run_id, k=k, before=before, after=after, roles=roles, since=since, until=until,
             where=where, vector=vector, version=version, options=options,
@@ -553,6 +575,87 @@ class ContextStore:
         least that many of the newest. Returns ``{"bytes_removed", "old_versions"}``.
         """
         return self._history.cleanup(older_than, keep_tagged=keep_tagged, keep_versions=keep_versions)
+
+    # ------------------------------------------------------------------ governance
+    def forget(
+        self,
+        ids: str | Iterable[str] | None = None,
+        *,
+        run_id: str | None = None,
+        where: Mapping[Any, Any] | None = None,
+        dry_run: bool = False,
+    ) -> ForgetReport:
+        """Erase matching records (all conditions given must match) from every version and file.
+
+        Every copy of the matched ids goes, on every branch; the versions that held them
+        are removed (earlier versions stay), tags on those versions are removed, and every
+        remaining file is scanned for what was erased. ``dry_run`` only reports the plan.
+        See the README's Governance section.
+        """
+        check_query(self._state.cipher, where=where)
+        return Forgetter(self._state).forget(ids, run_id=run_id, where=where, dry_run=dry_run)
+
+    def apply_retention(
+        self, policy: RetentionPolicy | None = None, *, now: datetime | None = None
+    ) -> RetentionReport:
+        """Remove, on every branch, the versions ``policy`` (default: the store's own) does not keep.
+
+        ``now`` evaluates ages as of another time (for tests and what-if runs).
+        """
+        chosen = policy or self._state.settings.retention or RetentionPolicy()
+        return apply_retention(self._state, chosen, now)
+
+    def export(
+        self,
+        dest_uri: str,
+        *,
+        version: int | None = None,
+        tag: str | None = None,
+        branch: str | None = None,
+        history: bool = False,
+        storage_options: Mapping[str, str] | None = None,
+    ) -> SnapshotReport:
+        """Write a self-contained store at ``dest_uri`` that ``ContextStore.open`` reads as is.
+
+        Exports the version read (or ``version=``, ``tag=``, ``branch=``'s latest) with its
+        vectors, indexes and embedder; ``history=True`` also copies every later version of
+        main, with their tags. ``storage_options`` are the destination's.
+        """
+        return export_snapshot(
+            self._state, dest_uri, version=version, tag=tag, branch=branch, history=history,
+            storage_options=storage_options,
+        )  # fmt: skip
+
+    @classmethod
+    def import_(
+        cls,
+        source_uri: str,
+        into: str | ContextStore,
+        *,
+        version: int | str | None = None,
+        storage_options: Mapping[str, str] | None = None,
+        source_storage_options: Mapping[str, str] | None = None,
+        encryption: EncryptionPolicy | None = None,
+        source_encryption: EncryptionPolicy | None = None,
+    ) -> ContextStore:
+        """Bring a snapshot into ``into``: a copy where nothing is, else a merge as one version.
+
+        A merge upserts the snapshot's records (their vectors kept, nothing re-embedded)
+        and refuses a snapshot built with another embedder. Returns the store at ``into``.
+        """
+        return import_snapshot(
+            cls, source_uri, into, version=version, storage_options=storage_options,
+            source_storage_options=source_storage_options, encryption=encryption,
+            source_encryption=source_encryption,
+        )  # fmt: skip
+
+    def rotate_key(self, encryption: EncryptionPolicy) -> int:
+        """Re-encrypt every record with ``encryption``'s key(s) as one new version; return it.
+
+        Also encrypts a store written in plaintext. Older versions keep what sealed them:
+        read them with the old key in ``EncryptionPolicy.previous_keys``.
+        """
+        return rotate_key(self._state, encryption)
 
     # ------------------------------------------------------------------ maintenance
     def compact(self) -> None:

@@ -174,8 +174,8 @@ def list_versions(ds: lance.LanceDataset, tags: dict[int, list[str]]) -> list[Ve
         stamp = raw["timestamp"]
         if not isinstance(stamp, datetime):
             stamp = datetime.fromtimestamp(float(stamp), tz=timezone.utc)
-        if stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=timezone.utc)
+        if stamp.tzinfo is None:  # pylance gives naive local times (datetime.fromtimestamp)
+            stamp = stamp.astimezone(timezone.utc)
         rows = int(raw.get("metadata", {}).get("total_rows", 0) or 0)
         infos.append(
             VersionInfo(

@@ -177,7 +177,8 @@ class Writer:
         def attempt() -> lance.LanceDataset:
             base = handle.private_latest()
             seen["base"], seen["touched"] = base, sessions
-            table = records_to_table(batch, vectors, base.schema, seq_base(int(base.version)))
+            first_seq, cipher = seq_base(int(base.version)), self._state.cipher
+            table = records_to_table(batch, vectors, base.schema, first_seq, cipher)
             if op == "add":
                 table = _clustered(table, batch)
                 fragments = write_fragments(table, base, schema=base.schema)

@@ -1,24 +1,26 @@
 """Write workloads: one-message adds (target 1), growth against lance-context 0.6.7
-(target 2), version checkout (target 6) and disk after many appends (target 7)."""
+(target 2), version checkout (target 6), disk after many appends (target 7), and the same
+store governed (issue 16): forgetting a session, then disk past the retention window."""
 
 from __future__ import annotations
 
 import json
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import lance
 import pyarrow as pa
-from common import Bench, Row, check, dir_bytes, ms, p50, time_each, time_once
+from common import FAIL, PASS, Bench, Row, check, dir_bytes, ms, p50, time_each, time_once
 from data import DIM, Corpus, corpus
 
-from lance_context import ContextRecord, ContextStore
+from lance_context import ContextRecord, ContextStore, RetentionPolicy
 
 REPO = Path(__file__).resolve().parents[2]
 UPSTREAM_VENV = REPO / ".bench" / "upstream"
@@ -271,6 +273,47 @@ def appends_disk_and_versions(bench: Bench) -> None:
             note=f"{fragments} fragments",
         )
     )
+    _governed(bench, store, path, batch, total)
+
+
+# ---------------------------------------------------------------------- issue 16
+def _governed(bench: Bench, store: ContextStore, path: str, batch: float, total: int) -> None:
+    """Forget one session in a copy of the grown store (target 16.1: verified), then disk once every
+    append is past the full-history window of the default RetentionPolicy (target 16.2)."""
+    copy = bench.path("appends-forget")
+    shutil.copytree(path, copy)
+    twin = open_store(copy)
+    session = sorted(twin.run_ids())[0]
+    start = time.perf_counter()
+    report = twin.forget(run_id=session)
+    took = time.perf_counter() - start
+    bench.add(
+        Row(
+            f"forget one session ({report.records} records) of a store grown by {total:,} one-message adds",
+            took,
+            "s",
+            note=f"{sum(len(v) for v in report.versions_expired.values()):,} versions expired, "
+            f"{report.verification.files_scanned if report.verification else 0:,} files verified",
+            status=PASS if report.verified else FAIL,
+            target="16.1",
+            goal="verified",
+        )
+    )
+    later = datetime.now(timezone.utc) + RetentionPolicy().keep_all + timedelta(hours=1)
+    start = time.perf_counter()
+    retained = store.apply_retention(RetentionPolicy(), now=later)
+    took = time.perf_counter() - start
+    row = Row(
+        f"disk after {total:,} one-message appends, past the full-history window (default RetentionPolicy)",
+        dir_bytes(path) / 1e6,
+        "MB",
+        "same records in one batch",
+        batch,
+        target="16.2",
+        goal="≤ 3x",
+        note=f"apply_retention {took:.1f} s, {retained.versions_removed:,} versions removed",
+    )
+    bench.add(check(row, row.ratio is not None and row.ratio <= 3))
 
 
 def _raw_append_disk(bench: Bench, data: Corpus, total: int) -> None:

@@ -27,7 +27,7 @@ class Tally:
     crashes: int = 0
     """Writer processes killed with SIGKILL."""
     crashes_mid_operation: int = 0
-    """Of those, kills that landed inside add, compaction, cleanup or store creation."""
+    """Of those, kills that landed inside add, compaction, cleanup, store creation or forget."""
     crashes_survived: int = 0
     """Of those, kills after which the store opened, showed every acknowledged record
     and nothing partial, and accepted a new write."""
@@ -37,6 +37,10 @@ class Tally:
     """Of those, outages that gave a clear error in bounded time and a working store after."""
     inputs_tried: int = 0
     """Hostile or invalid inputs (hypothesis examples, bad records, bad filters)."""
+    forgets: int = 0
+    """``forget()`` runs (while other processes append, or again after a SIGKILL midway)."""
+    forgets_verified: int = 0
+    """Of them, runs whose scan of every remaining file found nothing of what was erased."""
     leak_checks: int = 0
     """Checks that a session's query shows no other session and that no secret is written."""
     leaks_found: int = 0
@@ -66,10 +70,12 @@ def summary_lines(mode: str) -> list[str]:
         f"{t.writes_refused} refused with a clear error, {t.writes_lost} lost, "
         f"{t.writes_duplicated} duplicated, {t.partial_batches} partial batches",
         f"  crashes: {t.crashes_survived} of {t.crashes} SIGKILLs survived, "
-        f"{t.crashes_mid_operation} of them inside add/compact/cleanup/create "
+        f"{t.crashes_mid_operation} of them inside add/compact/cleanup/create/forget "
         "(store opens, every acknowledged record present, nothing partial, new writes accepted)",
         f"  object-store outages: {t.outages_survived} of {t.outages} survived "
         "(clear error in bounded time, no corruption, works after recovery)",
+        f"  forgetting: {t.forgets_verified} of {t.forgets} forget runs verified (every remaining file "
+        "scanned; while other processes appended, or run again after a SIGKILL midway)",
         f"  hostile inputs tried: {t.inputs_tried}",
         f"  leaks found: {t.leaks_found} in {t.leak_checks} checks "
         "(other sessions' records, secrets in files, logs or errors)",

@@ -29,7 +29,7 @@ from lance_context import LanceContextError, __version__
 __all__ = ["COMMAND_MODULES", "cli", "run"]
 
 #: Modules whose ``COMMANDS`` make up the command line, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("_read", "_show", "_ops", "_review", "_transfer", "_serve")
+COMMAND_MODULES: tuple[str, ...] = ("_read", "_show", "_ops", "_review", "_transfer", "_govern", "_serve")
 
 
 @dataclass(frozen=True)

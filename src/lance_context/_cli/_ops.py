@@ -7,6 +7,7 @@ Without NAME, ``tag`` and ``branch`` list what exists (reading only).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -14,7 +15,7 @@ from typing import Any
 
 import click
 
-from lance_context import ContextStore, HashingEmbedder, SentenceTransformerEmbedder
+from lance_context import ContextStore, HashingEmbedder, RetentionPolicy, SentenceTransformerEmbedder
 
 from ._common import (
     confirm,
@@ -33,7 +34,7 @@ from ._facts import all_tags, store_facts
 from ._refs import NotFound, StoreSpec, open_view
 from ._render import plural
 
-__all__ = ["COMMANDS", "parse_embedder"]
+__all__ = ["COMMANDS", "parse_embedder", "parse_retention"]
 
 
 def parse_embedder(text: str) -> Any:
@@ -219,10 +220,68 @@ def compact(uri: str, storage_options: tuple[str, ...], branch: str, as_json: bo
     click.echo(f"compacted {plural(before, 'fragment')} into {after}; now at version {store.version()}")
 
 
+def parse_retention(text: str) -> RetentionPolicy:
+    """A retention policy from ``default`` or ``all=7d,hourly=30d,daily=1y``.
+
+    ``hourly=none`` drops the hourly tier; ``daily=forever`` keeps one version a day
+    without limit, ``daily=none`` keeps nothing older than the hourly tier. Parts not
+    given keep ``RetentionPolicy``'s defaults.
+    """
+    if text.strip() == "default":
+        return RetentionPolicy()
+    given: dict[str, str] = {}
+    for part in text.split(","):
+        name, sep, value = part.strip().partition("=")
+        if not sep or name not in ("all", "hourly", "daily"):
+            raise click.BadParameter(
+                f"{part.strip()!r}: use default, or all=AGE,hourly=AGE,daily=AGE", param_hint="--retention"
+            )
+        given[name] = value.strip()
+    defaults = RetentionPolicy()
+    keep_all = parse_duration(given["all"]) if "all" in given else defaults.keep_all
+    hourly = given.get("hourly")
+    hourly_age = defaults.hourly if hourly is None else (None if hourly == "none" else parse_duration(hourly))
+    daily = given.get("daily", "forever")
+    floor = hourly_age if hourly_age is not None else keep_all
+    daily_age = None if daily == "forever" else floor if daily == "none" else parse_duration(daily)
+    try:
+        return RetentionPolicy(keep_all=keep_all, hourly=hourly_age, daily=daily_age)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--retention") from exc
+
+
+def _retention(spec: StoreSpec, policy: RetentionPolicy, yes: bool, as_json: bool) -> None:
+    view = open_view(spec)
+    doomed = {}
+    for name in view.store.branches():
+        versions = (view.store if name == spec.branch else spec.open_read(name)).versions()
+        doomed[name] = policy.expired(versions)
+    total = sum(len(v) for v in doomed.values())
+    if total:
+        counts = "; ".join(f"{name} {len(v)}" for name, v in doomed.items() if v)
+        confirm(f"Delete the files of {total} versions the retention policy does not keep ({counts})? "
+                "Time travel to them ends.", yes)  # fmt: skip
+    store = _writable(spec)
+    with working("applying the retention policy…"):
+        report = store.apply_retention(policy)
+    if as_json:
+        emit_json({"removed": report.removed, "kept": report.kept, "tags_removed": report.tags_removed,
+                   "bytes_removed": report.bytes_removed, "files_removed": report.files_removed})  # fmt: skip
+        return
+    kept = ", ".join(f"{name} {count}" for name, count in report.kept.items())
+    click.echo(
+        f"removed {plural(report.versions_removed, 'version')}, {human_bytes(report.bytes_removed)} freed; "
+        f"versions kept: {kept}"
+    )
+
+
 @click.command()
 @store_arguments(branch=False)
+@click.option("--older-than", metavar="AGE", help="Delete versions older than AGE (30m, 12h, 7d).")
 @click.option(
-    "--older-than", required=True, metavar="AGE", help="Delete versions older than AGE (30m, 12h, 7d)."
+    "--retention",
+    metavar="POLICY",
+    help="Keep versions by age instead: 'default' or all=7d,hourly=30d,daily=1y (see README).",
 )
 @click.option(
     "--keep-versions", type=click.IntRange(min=1), metavar="N", help="Also keep the newest N versions."
@@ -233,15 +292,25 @@ def compact(uri: str, storage_options: tuple[str, ...], branch: str, as_json: bo
 def cleanup(
     uri: str,
     storage_options: tuple[str, ...],
-    older_than: str,
+    older_than: str | None,
+    retention: str | None,
     keep_versions: int | None,
     include_tagged: bool,
     yes: bool,
     as_json: bool,
 ) -> None:
     """Delete the files of old versions: time travel to them ends, disk space comes back."""
-    age = parse_duration(older_than)
+    if (older_than is None) == (retention is None):
+        raise click.UsageError("give --older-than AGE or --retention POLICY (one of them)")
     spec = spec_from(uri, storage_options)
+    if retention is not None:
+        policy = parse_retention(retention)
+        if include_tagged:
+            policy = dataclasses.replace(policy, keep_tagged=False)
+        _retention(spec, policy, yes, as_json)
+        return
+    assert older_than is not None
+    age = parse_duration(older_than)
     view = open_view(spec)
     cutoff = datetime.now(timezone.utc) - age
     old = [v for v in view.store.versions() if v.timestamp < cutoff and v.version != view.version]

@@ -1,0 +1,242 @@
+"""Governing a store over time: ``forget``, ``snapshot`` and ``import-snapshot``.
+
+``forget`` erases records from every version, branch and file and prints the
+verification; it shows what it will erase and expire, and asks first (or takes
+``--yes``). ``snapshot`` writes a self-contained copy of a version (or of main's history
+from a version on) to another path or bucket; ``import-snapshot`` brings one back, as a
+copy where nothing is or merged into a store as one version. Retention is an option of
+``cleanup`` (``_ops``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import click
+
+from lance_context import ContextStore, ForgetReport, ReadOnlyError
+
+from ._common import confirm, emit_json, spec_from, store_arguments
+from ._conversation import human_bytes
+from ._ops import working
+from ._refs import NotFound, StoreSpec
+from ._render import find_session, plural
+
+__all__ = ["COMMANDS", "spans"]
+
+
+def spans(versions: Iterable[int]) -> str:
+    """``7-18, 21``: version numbers as runs."""
+    runs: list[list[int]] = []
+    for version in sorted(versions):
+        if runs and version == runs[-1][-1] + 1:
+            runs[-1].append(version)
+        else:
+            runs.append([version])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs) or "none"
+
+
+def _options(values: Sequence[str], flag: str) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {item.split('=')[0]!r}…", param_hint=flag)
+        options[key.strip()] = value
+    return options
+
+
+def _report_json(report: ForgetReport) -> dict[str, Any]:
+    check = report.verification
+    return {
+        "dry_run": report.dry_run,
+        "records": report.records,
+        "record_ids": list(report.record_ids),
+        "rows": report.rows,
+        "versions_written": {b: list(v) for b, v in report.versions_written.items()},
+        "versions_expired": {b: list(v) for b, v in report.versions_expired.items()},
+        "tags_removed": {t: {"branch": b, "version": v} for t, (b, v) in report.tags_removed.items()},
+        "files_deleted": report.files_deleted,
+        "bytes_deleted": report.bytes_deleted,
+        "verification": None if check is None else {**check.__dict__, "ok": check.ok},
+    }
+
+
+def _print_report(report: ForgetReport) -> None:
+    expired = "; ".join(f"{b} {spans(v)}" for b, v in report.versions_expired.items() if v) or "none"
+    tags = ", ".join(f"{t} ({b}@{v})" for t, (b, v) in report.tags_removed.items())
+    verb = "would erase" if report.dry_run else "erased"
+    click.echo(f"{verb} {plural(report.records, 'record')} ({plural(report.rows, 'stored copy')})")
+    click.echo(f"versions {'to expire' if report.dry_run else 'expired'}: {expired}")
+    if tags:
+        click.echo(f"tags {'to remove' if report.dry_run else 'removed'}: {tags}")
+    check = report.verification
+    if report.dry_run or check is None:
+        return
+    written = "; ".join(f"{b} {spans(v)}" for b, v in report.versions_written.items())
+    click.echo(f"versions written: {written}")
+    click.echo(f"deleted {plural(report.files_deleted, 'file')} ({human_bytes(report.bytes_deleted)})")
+    click.echo(
+        f"verification: scanned {plural(check.files_scanned, 'file')} ({human_bytes(check.bytes_scanned)}), "
+        f"{plural(check.data_files_decoded, 'data file')} row by row; "
+        f"{plural(check.payloads_checked, 'payload')} searched, "
+        f"{check.payloads_shared} also held by kept records"
+    )
+    for path in check.leftovers_deleted:
+        click.echo(f"  deleted leftover {path}")
+    for leak in check.leaks:
+        click.echo(f"  FOUND {leak}")
+    click.echo("verified: no trace of the erased records remains" if check.ok else "NOT VERIFIED")
+
+
+@click.command()
+@store_arguments(branch=False)
+@click.option("--session", "-s", "sessions", multiple=True, metavar="SESSION", help="A session; repeatable.")
+@click.option("--id", "ids", multiple=True, metavar="ID", help="A record id; repeatable.")
+@click.option("--where", "-w", metavar="JSON", help='A filter, such as \'{"role": "tool"}\'.')
+@click.option("--dry-run", is_flag=True, help="Show what would be erased and expired; change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def forget(
+    uri: str,
+    storage_options: tuple[str, ...],
+    sessions: tuple[str, ...],
+    ids: tuple[str, ...],
+    where: str | None,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Erase records from every version, branch and file (all conditions given must match)."""
+    if not (sessions or ids or where):
+        raise click.UsageError("say what to forget: --session, --id or --where")
+    spec = spec_from(uri, storage_options)
+    store = _writable(spec)
+    run_ids = store.run_ids()
+    chosen = [_session(run_ids, name) for name in sessions]
+    filters: dict[str, Any] = {} if not where else _where(where)
+    if len(chosen) > 1:
+        filters = {"$and": [filters, {"run_id": {"$in": chosen}}]} if filters else {"run_id": {"$in": chosen}}
+    run_id = chosen[0] if len(chosen) == 1 else None
+    plan = store.forget(list(ids) or None, run_id=run_id, where=filters or None, dry_run=True)
+    if dry_run or plan.records == 0:
+        emit_json(_report_json(plan)) if as_json else _print_report(plan)
+        if plan.records == 0 and not as_json:
+            click.echo("nothing matched; nothing was changed")
+        return
+    expiring = sum(len(v) for v in plan.versions_expired.values())
+    confirm(
+        f"Erase {plural(plan.records, 'record')} from every version and file, removing "
+        f"{plural(expiring, 'version')} that held them"
+        + (f" and {plural(len(plan.tags_removed), 'tag')}" if plan.tags_removed else "")
+        + "? This cannot be undone.",
+        yes,
+    )
+    with working("forgetting…"):
+        report = store.forget(list(ids) or None, run_id=run_id, where=filters or None)
+    emit_json(_report_json(report)) if as_json else _print_report(report)
+    if not report.verified:
+        raise click.ClickException("verification found traces of the erased records (listed above)")
+
+
+def _writable(spec: StoreSpec) -> ContextStore:
+    spec.open_read()  # refuse to create a store where there is none
+    return spec.open_write()
+
+
+def _session(run_ids: list[str], name: str) -> str:
+    try:
+        return find_session(run_ids, name)
+    except NotFound:
+        return name  # a session only older versions hold is forgotten by its full run id
+
+
+def _where(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--where") from exc
+    if not isinstance(value, dict):
+        raise click.BadParameter("a filter is a JSON object", param_hint="--where")
+    return value
+
+
+@click.command()
+@store_arguments()
+@click.argument("destination")
+@click.option("--version", "-V", "version", type=int, metavar="N", help="Export version N (default: latest).")
+@click.option("--tag", "-t", metavar="NAME", help="Export the version this tag names.")
+@click.option("--history", is_flag=True, help="Also copy every later version of main, with their tags.")
+@click.option("--dest-option", "-O", "dest_options", multiple=True, metavar="KEY=VALUE",
+              help="Object-store setting of DESTINATION; repeatable.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def snapshot(
+    uri: str,
+    storage_options: tuple[str, ...],
+    branch: str,
+    destination: str,
+    version: int | None,
+    tag: str | None,
+    history: bool,
+    dest_options: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Write a version as a self-contained store at DESTINATION (a path or s3://bucket/prefix)."""
+    if version is not None and tag is not None:
+        raise click.UsageError("give --version or --tag, not both")
+    store = spec_from(uri, storage_options, branch).open_read(branch)
+    with working("writing the snapshot…"):
+        report = store.export(
+            destination, version=version, tag=tag, history=history,
+            storage_options=_options(dest_options, "--dest-option"),
+        )  # fmt: skip
+    if as_json:
+        emit_json(report.__dict__)
+        return
+    click.echo(
+        f"wrote {report.branch}@{report.version} to {report.destination}: "
+        f"{plural(report.records, 'record')}, "
+        f"versions {spans(report.versions)}, {plural(report.files, 'file')} ({human_bytes(report.bytes)})"
+    )
+
+
+@click.command("import-snapshot")
+@store_arguments(branch=False)
+@click.argument("source")
+@click.option("--version", "-V", "at", metavar="N|TAG", help="This version of SOURCE (default: latest).")
+@click.option("--source-option", "-O", "source_options", multiple=True, metavar="KEY=VALUE",
+              help="Object-store setting of SOURCE; repeatable.")  # fmt: skip
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before merging into an existing store.")
+def import_snapshot(
+    uri: str,
+    storage_options: tuple[str, ...],
+    source: str,
+    at: str | None,
+    source_options: tuple[str, ...],
+    yes: bool,
+) -> None:
+    """Copy a snapshot to URI, or merge its records into the store at URI as one version."""
+    spec = spec_from(uri, storage_options)
+    from_options = _options(source_options, "--source-option")
+    version: int | str | None = None if at is None else (int(at) if at.isdigit() else at)
+    # refuse a SOURCE that holds no store before asking anything
+    ContextStore.open(source, storage_options=from_options or None, read_only=True, embedder=None)
+    try:
+        spec.open_read()
+        exists = True
+    except ReadOnlyError:  # nothing at URI: the snapshot is copied there
+        exists = False
+    if exists:
+        confirm(f"Merge the records of {source} into {uri} as one new version (same ids are replaced)?", yes)
+    with working("importing…"):
+        store = ContextStore.import_(
+            source, uri, version=version, storage_options=dict(spec.storage_options) or None,
+            source_storage_options=from_options or None,
+        )  # fmt: skip
+    how = "merged into" if exists else "copied to"
+    click.echo(f"{how} {uri}: now {plural(store.count(), 'record')} at version {store.version()}")
+
+
+COMMANDS = [forget, snapshot, import_snapshot]

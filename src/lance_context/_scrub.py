@@ -1,0 +1,90 @@
+"""What else holds a forgotten record: the index text of later turns, and recorded searches.
+
+A chat turn's index text (``search_text``) quotes the turns before it, so a kept turn
+may hold a forgotten turn's words: :func:`quotes_in` finds such fragments and
+:func:`unquoted` gives those turns their own text as index text. A search recorded with
+``record=True`` keeps the ids it returned and its filters in the search log, a dataset
+beside the store: :func:`purge_search_log` removes the entries that name what was
+forgotten and expires the log's older files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+import lance
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ._dataset import DatasetHandle
+from ._filters import eq, in_
+from ._searchlog import SearchLog
+from ._state import StoreState
+from ._storage import is_missing
+
+__all__ = ["purge_search_log", "quotes_in", "unquoted"]
+
+
+def _quoting(column: pa.ChunkedArray | pa.Array, quotes: tuple[str, ...]) -> pa.Array:
+    """Which values contain one of the quotes (null values never do)."""
+    found = pa.array([False] * len(column), pa.bool_())
+    for quote in quotes:
+        found = pc.or_(found, pc.fill_null(pc.match_substring(column, quote), False))
+    return found
+
+
+def quotes_in(fragment: Any, quotes: tuple[str, ...]) -> bool:
+    """Whether a fragment's index text quotes an erased turn (chat turns index the turns before them)."""
+    if not quotes or "search_text" not in fragment.schema.names:
+        return False
+    column = fragment.to_table(columns=["search_text"]).column("search_text")
+    return bool(pc.any(_quoting(column, quotes)).as_py())
+
+
+def unquoted(table: pa.Table, quotes: tuple[str, ...]) -> pa.Table:
+    """Rows whose index text quotes an erased turn get their own text as index text instead."""
+    if not quotes or "search_text" not in table.column_names or table.num_rows == 0:
+        return table
+    column = table.column("search_text")
+    own = pc.if_else(_quoting(column, quotes), table.column("text_payload"), column)
+    at = table.schema.get_field_index("search_text")
+    return table.set_column(at, table.schema.field(at), own)
+
+
+def purge_search_log(
+    state: StoreState, handles: Iterable[DatasetHandle], erased: set[str], sessions: set[str]
+) -> int:
+    """Remove recorded searches that returned an erased record or filtered on a session now gone.
+
+    The search log is a dataset of its own beside the store: its entries go, then its
+    deletions are compacted away and its older versions removed, so no file keeps them.
+    """
+    heads = list(handles)
+    handle = heads[0]
+    uri, options = SearchLog(state).uri, dict(handle.storage_options) or None
+
+    def purge() -> int:
+        gone = {s for s in sessions if not any(h.latest().count_rows(filter=eq("run_id", s)) for h in heads)}
+        try:
+            log = lance.dataset(uri, storage_options=options)
+        except (OSError, ValueError) as exc:
+            if is_missing(exc):
+                return 0
+            raise
+        table = log.to_table(columns=["id", "hit_ids", "filters"])
+        entries = zip(*(table.column(c).to_pylist() for c in ("id", "hit_ids", "filters")), strict=True)
+        doomed = [
+            entry
+            for entry, hits, filters in entries
+            if erased.intersection(hits) or any(json.dumps(s)[1:-1] in filters for s in gone)
+        ]
+        if doomed:
+            log.delete(in_("id", doomed))
+            log.optimize.compact_files(materialize_deletions_threshold=1e-9)
+            log.cleanup_old_versions(older_than=timedelta(0), error_if_tagged_old_versions=False)
+        return len(doomed)
+
+    return int(handle.call(purge, "forget in the search log", retry=False))
