@@ -1,0 +1,85 @@
+"""Forgetting, retention, export and key rotation: this part of :class:`ContextStore`'s surface.
+
+Split out of ``_store.py`` for size only. It holds no state and no logic: each method hands
+its call to the module that owns the work, with the store's
+:class:`~lance_context._state.StoreState`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from ._encryption import EncryptionPolicy
+from ._forget import ForgetReport, Forgetter
+from ._keyring import rotate_key
+from ._retention import RetentionPolicy, RetentionReport, apply_retention
+from ._sealed import check_query
+from ._snapshot import SnapshotReport, export_snapshot
+from ._state import StoreState
+
+__all__ = ["GovernanceMethods"]
+
+
+class GovernanceMethods:
+    """The governance methods of :class:`~lance_context.ContextStore` (``import_`` is on the store)."""
+
+    _state: StoreState
+
+    def forget(
+        self,
+        ids: str | Iterable[str] | None = None,
+        *,
+        run_id: str | None = None,
+        where: Mapping[Any, Any] | None = None,
+        dry_run: bool = False,
+    ) -> ForgetReport:
+        """Erase matching records (all conditions given must match) from every version and file.
+
+        Every copy of the matched ids goes, on every branch; the versions that held them
+        are removed (earlier versions stay), tags on those versions are removed, and every
+        remaining file is scanned for what was erased. ``dry_run`` only reports the plan.
+        See the README's Governance section.
+        """
+        check_query(self._state.cipher, where=where)
+        return Forgetter(self._state).forget(ids, run_id=run_id, where=where, dry_run=dry_run)
+
+    def apply_retention(
+        self, policy: RetentionPolicy | None = None, *, now: datetime | None = None
+    ) -> RetentionReport:
+        """Remove, on every branch, the versions ``policy`` (default: the store's own) does not keep.
+
+        ``now`` evaluates ages as of another time (for tests and what-if runs).
+        """
+        chosen = policy or self._state.settings.retention or RetentionPolicy()
+        return apply_retention(self._state, chosen, now)
+
+    def export(
+        self,
+        dest_uri: str,
+        *,
+        version: int | None = None,
+        tag: str | None = None,
+        branch: str | None = None,
+        history: bool = False,
+        storage_options: Mapping[str, str] | None = None,
+    ) -> SnapshotReport:
+        """Write a self-contained store at ``dest_uri`` that ``ContextStore.open`` reads as is.
+
+        Exports the version read (or ``version=``, ``tag=``, ``branch=``'s latest) with its
+        vectors, indexes and embedder; ``history=True`` also copies every later version of
+        main, with their tags. ``storage_options`` are the destination's.
+        """
+        return export_snapshot(
+            self._state, dest_uri, version=version, tag=tag, branch=branch, history=history,
+            storage_options=storage_options,
+        )  # fmt: skip
+
+    def rotate_key(self, encryption: EncryptionPolicy) -> int:
+        """Re-encrypt every record with ``encryption``'s key(s) as one new version; return it.
+
+        Also encrypts a store written in plaintext. Older versions keep what sealed them:
+        read them with the old key in ``EncryptionPolicy.previous_keys``.
+        """
+        return rotate_key(self._state, encryption)
