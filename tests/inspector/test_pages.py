@@ -185,6 +185,8 @@ def test_langgraph_thread_shows_checkpoints_newest_first_with_state(page: Any, s
     assert checkpoints.count() == 6
     steps = [h.split()[1] for h in checkpoints.locator("h2").all_inner_texts()]
     assert steps == ["4", "3", "2", "1", "0", "-1"]
+    summaries = checkpoints.locator("details.state > summary").all_inner_texts()
+    assert summaries[4].startswith("state: 1 message,") and summaries[0].startswith("state: 4 messages,")
     newest = checkpoints.first.locator("details.state")
     assert newest.get_attribute("open") is not None
     assert "still late" in newest.inner_text() and "answer 2" in newest.inner_text()
