@@ -8,7 +8,9 @@ commit, not the cluster's start (~7 s here).
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from typing import Any
 
 from common import Bench, Row, time_once
@@ -36,10 +38,14 @@ def ray_ingest(bench: Bench) -> None:
     bench.add(Row(f"in-process bulk add of {total:,} texts, hashing embedder", in_process, "rec/s"))
 
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    # Ray starts its processes with fork + exec, which Lance's and LanceDB's fork hooks warn about.
+    warnings.filterwarnings("ignore", message="lance is not fork-safe")
+    warnings.filterwarnings("ignore", message="lancedb fork support is experimental")
     import ray
     from lance_context.ray import ingest
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # one table, not Ray Data's per-job lines
     try:
         small = ContextStore.open(bench.path("ray-fixed"), embedder=HashingEmbedder(DIMENSION))
         fixed = time_once(lambda: ingest(items[:200], small, workers=2, progress=False))

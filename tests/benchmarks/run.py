@@ -32,6 +32,7 @@ import bulk
 import embedder_cost
 import grown
 import locomo
+import long_session
 import multiwriter
 import raybulk
 import reads
@@ -49,6 +50,8 @@ WORKLOADS = (
     "model",
     "appends",
     "langgraph",
+    # issue 12: the tail of one long session, cold and warm
+    "long-session",
     # issue 14: stores grown the way agents grow them
     "grown",
     "grown-large",
@@ -157,6 +160,7 @@ def main() -> int:
         "model": lambda: bulk.model_add(bench),
         "appends": lambda: writes.appends_disk_and_versions(bench),
         "langgraph": lambda: run_langgraph(bench),
+        "long-session": lambda: long_session.long_session(bench),
         "grown": lambda: grown.grown_small(bench),
         "grown-large": lambda: grown.grown_large(bench),
         "graph-loop": lambda: agent_graph.agent_loop_store(bench),
