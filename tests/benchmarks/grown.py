@@ -42,11 +42,13 @@ import lance
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 from common import Bench, Row, check, ms, p50
 from data import DIM, Corpus, corpus
 from writes import REPO, raw_rows, records, schema_of
 
 from lance_context import ContextStore
+from lance_context._filters import eq
 from lance_context.adapters import LANGCHAIN_HISTORY
 
 LAST = 50
@@ -171,12 +173,28 @@ def _readers(grown: Grown) -> dict[str, Callable[..., Any]]:
         return create_engine(f"sqlite:///{path}")
 
     return {
+        "lance": lambda ds, s: _lance_tail(ds, LANGCHAIN_HISTORY.run_id(s)),
+        "dataset": lambda: lance.dataset(grown.uri),
         "records": lambda st, s: st.records(LANGCHAIN_HISTORY.run_id(s), last=LAST, with_vectors=False),
         "get_messages": lambda st, s: LanceChatMessageHistory(s, store=st).get_messages(last=LAST),
         "sql": lambda eng, s: SQLChatMessageHistory(s, connection=eng).messages[-LAST:],
         "store": store,
         "engine": engine,
     }
+
+
+def _lance_tail(ds: lance.LanceDataset, run_id: str) -> pa.Table:
+    """The floor under a tail read: pylance alone does the store's two steps, nothing else.
+
+    A filtered scan of the session's ``seq`` (with row ids), then a take of the newest 50 rows'
+    columns (those ``records(..., with_vectors=False)`` reads).
+    """
+    outline = ds.to_table(columns=["seq"], filter=eq("run_id", run_id), with_row_id=True)
+    newest = outline.take(pc.sort_indices(outline["seq"]))["_rowid"].to_pylist()[-LAST:]
+    columns = [
+        c for c in ds.schema.names if c not in ("embedding", "metadata_index", "search_text", "embed_text")
+    ]
+    return ds._take_rows(newest, columns=columns)
 
 
 def _check_same(grown: Grown, session: str) -> None:
@@ -187,6 +205,7 @@ def _check_same(grown: Grown, session: str) -> None:
         "records": [x.text_payload for x in r["records"](st, session)],
         "get_messages": [m.content for m in r["get_messages"](st, session)],
         "sql": [m.content for m in r["sql"](eng, session)],
+        "lance": r["lance"](r["dataset"](), session).column("text_payload").to_pylist(),
     }
     eng.dispose()
     for name, texts in got.items():
@@ -243,6 +262,7 @@ def _cold(bench: Bench, grown: Grown, label: str, api: str, picks: list[str], r:
             "ours": (r["store"], r[api]),
             "indexed": (lambda: r["engine"](grown.sqlite_indexed), r["sql"]),
             "plain": (lambda: r["engine"](grown.sqlite), r["sql"]),
+            "lance": (r["dataset"], r["lance"]),
         },
         fresh=True,
     )
@@ -259,6 +279,8 @@ def _cold(bench: Bench, grown: Grown, label: str, api: str, picks: list[str], r:
     bench.add(check(row, row.ratio is not None and row.ratio <= 1))
     peer = "SQLChatMessageHistory, no index, new engine per read"
     bench.add(Row(name, ms(p50(times["ours"])), "ms", peer, ms(p50(times["plain"]))))
+    floor = "pylance alone, new dataset per read: filtered scan of seq + take of 50 rows (the floor)"
+    bench.add(Row(name, ms(p50(times["ours"])), "ms", floor, ms(p50(times["lance"]))))
 
 
 def _warm(bench: Bench, grown: Grown, label: str, api: str, picks: list[str], r: dict[str, Any]) -> None:
