@@ -74,6 +74,13 @@ def compaction_target(fragment_rows: Sequence[int], policy: CompactionPolicy) ->
     return None
 
 
+def _refresh_due(unindexed: int, rows: int, policy: IndexPolicy) -> bool:
+    """Whether enough rows sit outside the indexes to fold them in now."""
+    if unindexed >= policy.refresh_unindexed_rows:
+        return True
+    return unindexed >= max(policy.scalar_refresh_rows, policy.refresh_unindexed_share * rows)
+
+
 def ensure_indexes(ds: lance.LanceDataset) -> None:
     """Create the scalar and full-text indexes a store relies on, when missing."""
     present = {index.name for index in ds.describe_indices()}
@@ -169,7 +176,7 @@ class Maintainer:
         if missing:
             if facts.rows >= policy.scalar_refresh_rows:
                 handle.write(ensure_indexes, "build the store's indexes", retry=False)
-        elif facts.unindexed("search_text_idx") >= policy.refresh_unindexed_rows:
+        elif _refresh_due(facts.unindexed("search_text_idx"), facts.rows, policy):
             handle.write(lambda ds: ds.optimize.optimize_indices(), "refresh indexes", retry=False)
         elif merged is not None and merged >= policy.scalar_refresh_rows:
             scalar = ["run_id_idx", "id_idx"]

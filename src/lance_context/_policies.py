@@ -63,6 +63,12 @@ class IndexPolicy:
     refresh_unindexed_rows: int = 4_096
     """Build, then refresh, the indexes once this many rows are not covered by them."""
 
+    refresh_unindexed_share: float = 0.1
+    """Also refresh once this share of the rows (and at least ``scalar_refresh_rows``) is not
+    covered: rows outside the full-text index are searched without it, slower and ranked on
+    other statistics (measured on LoCoMo conversations of ~600 turns added one at a time, a
+    store 85 % unindexed took 15 ms per BM25 query where the indexed one took 2 ms)."""
+
     scalar_refresh_rows: int = 256
     """Build the indexes once the store holds this many rows, and refresh the session and
     id indexes after each compaction that made fragments of this many rows or more (with
@@ -95,6 +101,12 @@ class IndexPolicy:
 
     refine_factor: int = 2
     """Candidates re-ranked with exact distances, as a multiple of k (exact scores)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.refresh_unindexed_share <= 1.0:
+            raise ValueError(
+                f"refresh_unindexed_share must be within 0 and 1, got {self.refresh_unindexed_share!r}"
+            )
 
 
 @dataclass(frozen=True)

@@ -132,7 +132,7 @@ def build(root: Path, threads: int, count: int) -> tuple[str, str, float, float]
         lance_path,
         embedder=None,
         compaction=CompactionPolicy(enabled=False),
-        indexing=IndexPolicy(refresh_unindexed_rows=1 << 40),
+        indexing=IndexPolicy(refresh_unindexed_rows=1 << 40, refresh_unindexed_share=1.0),
     )
     conn = sqlite3.connect(sqlite_path, check_same_thread=False)
     SqliteSaver(conn).setup()

@@ -181,7 +181,6 @@ def test_vector_index_is_used_and_filtered_search_stays_exact(store_path: str) -
     )
     import lance
 
-
     assert "embedding_idx" in {i.name for i in lance.dataset(store_path).describe_indices()}
     query = vectors[5]
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -200,6 +199,32 @@ def test_ivf_pq_index_option(store_path: str) -> None:
     store.add([ContextRecord(run_id="s", id=f"r{i}", embedding=vectors[i]) for i in range(600)])
     import lance
 
-
     assert "embedding_idx" in {i.name for i in lance.dataset(store_path).describe_indices()}
     assert store.search(vectors[42], k=1)[0].record.id == "r42"
+
+
+def test_full_text_index_folds_in_new_rows_once_a_share_of_the_store_is_outside_it(store_path: str) -> None:
+    import lance
+
+    store = ContextStore.open(store_path, embedder=None)
+
+    def unindexed() -> int:
+        return int(lance.dataset(store_path).stats.index_stats("search_text_idx")["num_unindexed_rows"])
+
+    def add(start: int, n: int) -> None:
+        store.add(
+            [
+                ContextRecord(run_id="s", text_payload=f"turn {i} about lisbon")
+                for i in range(start, start + n)
+            ]
+        )
+
+    add(0, 2_000)  # builds the indexes
+    assert unindexed() == 0
+    add(2_000, 150)  # under scalar_refresh_rows: searched without the index for now
+    assert unindexed() == 150
+    add(2_150, 120)  # 270 rows outside: over 256 and over 10 % of 2,270 rows
+    assert unindexed() == 0
+    assert [h.record.text for h in store.search("turn 2269", k=1, mode="text")] == ["turn 2269 about lisbon"]
+    with pytest.raises(ValueError, match="refresh_unindexed_share"):
+        IndexPolicy(refresh_unindexed_share=1.5)
