@@ -64,6 +64,8 @@ class SessionCache(Generic[K, V]):
         self.max_entries, self.max_bytes = max(0, max_entries), max(0, max_bytes)
         self._at: Position | None = None
         self._entries: OrderedDict[K, V] = OrderedDict()
+        self._sizes: dict[K, int] = {}  # each entry's size when last measured
+        self._total = 0
         self.lock = threading.RLock()
 
     def __len__(self) -> int:
@@ -84,6 +86,8 @@ class SessionCache(Generic[K, V]):
                     touched = self._changes(at[1], now[1])
                 if touched is None:
                     self._entries.clear()
+                    self._sizes.clear()
+                    self._total = 0
                 else:
                     self.forget(touched.sessions)
             self._at = now
@@ -94,7 +98,7 @@ class SessionCache(Generic[K, V]):
         gone = set(sessions)
         with self.lock:
             for key in [k for k in self._entries if self._session(k) in gone]:
-                del self._entries[key]
+                self._drop(key)
 
     def get(self, key: K) -> V | None:
         """The value of ``key`` at the store's latest version, if cached."""
@@ -112,7 +116,7 @@ class SessionCache(Generic[K, V]):
                 return
             self._entries[key] = value
             self._entries.move_to_end(key)
-            self.trim()
+            self.trim([key])
 
     def follow(self, before: Position, version: int) -> bool:
         """Move to ``version`` after this process's own commit made on ``before``.
@@ -130,22 +134,34 @@ class SessionCache(Generic[K, V]):
     def discard(self, key: K) -> None:
         """Drop one entry."""
         with self.lock:
-            self._entries.pop(key, None)
+            if key in self._entries:
+                self._drop(key)
 
     def peek(self, key: K) -> V | None:
         """The cached value without catching up (for a writer that just followed its commit)."""
         with self.lock:
             return self._entries.get(key)
 
-    def trim(self) -> None:
-        """Evict the least recently used entries past the count and byte bounds."""
+    def trim(self, changed: Iterable[K] = ()) -> None:
+        """Evict the least recently used entries past the count and byte bounds.
+
+        Args:
+            changed: Keys whose values were put or changed in place since they were last
+                measured (only these are measured again, so a trim costs no more than they do).
+        """
         with self.lock:
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-            total = sum(self._size(v) for v in self._entries.values())
-            while self._entries and total > self.max_bytes:
-                _, evicted = self._entries.popitem(last=False)
-                total -= self._size(evicted)
+            for key in changed:
+                value = self._entries.get(key)
+                if value is not None:
+                    size = self._size(value)
+                    self._total += size - self._sizes.get(key, 0)
+                    self._sizes[key] = size
+            while len(self._entries) > self.max_entries or (self._entries and self._total > self.max_bytes):
+                self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: K) -> None:
+        del self._entries[key]
+        self._total -= self._sizes.pop(key, 0)
 
 
 def record_size(record: ContextRecord) -> int:
@@ -244,7 +260,7 @@ class TailCache:
             elif vectors != tail.vectors:
                 return
             tail.head = [copy_record(r) for r in records]
-            self.cache.trim()
+            self.cache.trim([run_id])
 
     def keep(
         self,
@@ -289,7 +305,7 @@ class TailCache:
                 if len(tail.records) > self.most:
                     del tail.records[: len(tail.records) - self.most]
                     tail.complete = False
-            self.cache.trim()
+            self.cache.trim({r.run_id for r in records})
 
     def changed(self, before: Position, version: int, sessions: Iterable[str] | None) -> None:
         """Account for this store's own upsert or delete: the sessions it touched are forgotten."""

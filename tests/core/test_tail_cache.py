@@ -120,6 +120,23 @@ def test_the_cache_is_bounded(path: str, monkeypatch: pytest.MonkeyPatch) -> Non
     assert reads.count == 8
 
 
+def test_the_byte_bound_counts_tails_grown_by_this_stores_appends(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ContextStore.open(path, embedder=None, caches=CachePolicy(tail_bytes=60_000))
+    store.add([_msg("x" * 10_000, run_id=s) for s in "ab"])
+    for session in "ab":
+        store.records(session, last=5)
+    reads = _Reads(monkeypatch)
+    store.records("b", last=5)
+    assert reads.count == 0  # both tails fit; b is the most recently read
+    store.add([_msg("y" * 30_000, run_id="b")])  # b's cached tail grows in place past the bound
+    assert [t[:1] for t in _texts(store.records("b", last=5)) if t] == ["x", "y"]
+    assert reads.count == 0  # b was kept, grown by the append
+    store.records("a", last=5)
+    assert reads.count == 1  # a made room for it
+
+
 def test_records_come_back_as_a_fresh_read_gives_them(path: str) -> None:
     store = ContextStore.open(path, embedder=None)
     store.records("chat", last=5)  # the (empty) session is cached, then followed through appends

@@ -127,7 +127,7 @@ class LatestCheckpoints:
                 entry.checkpoint = record
                 entry.writes = entry.orphans.pop(checkpoint_id, {})
                 entry.stored.add(checkpoint_id)
-            self._cache.trim()
+            self._cache.trim([key])
 
     def wrote_writes(
         self,
@@ -151,7 +151,7 @@ class LatestCheckpoints:
             for record in records:
                 target.pop(record.id, None)
                 target[record.id] = record
-            self._cache.trim()
+            self._cache.trim([key])
 
     def writes_of(self, key: Key, checkpoint_id: str) -> dict[str, ContextRecord] | None:
         """The stored writes of ``checkpoint_id`` when the cache knows them all, else None."""
