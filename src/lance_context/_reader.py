@@ -70,7 +70,7 @@ def ordered(table: pa.Table) -> pa.Table:
     it once, as if the second write had been an upsert.
     """
     table = table.sort_by([("seq", "ascending"), ("id", "ascending")])
-    if table.num_rows < 2 or pc.count_distinct(table.column("id")).as_py() == table.num_rows:
+    if table.num_rows < 2 or len(pc.unique(table.column("id"))) == table.num_rows:
         return table
     seen: set[str] = set()
     keep: list[int] = []
@@ -158,7 +158,7 @@ class Reader:
             table = ordered(self._call(lambda: ds.to_table(filter=sql, columns=columns), "read records"))
             found = table_to_records(table, self._state.cipher)
         else:
-            view = self.outline(run_id, where_sql=sql, snapshot=ds)
+            view = self.outline(run_id, where_sql=sql, snapshot=ds, with_role=False)
             rows = view.table
             total = rows.num_rows
             if last is not None:
@@ -190,6 +190,7 @@ class Reader:
         *,
         where_sql: str | None = None,
         snapshot: lance.LanceDataset | None = None,
+        with_role: bool = True,
     ) -> Outline:
         """The outline of matching rows, in append order, one row per id.
 
@@ -198,10 +199,12 @@ class Reader:
             metadata_keys: Top-level metadata keys to add as string columns.
             where_sql: A filter built by :func:`filter_sql` (it must include the session).
             snapshot: The version to outline (default: the one the store reads).
+            with_role: Read the ``role`` column too (a read that only picks rows by
+                position skips it).
         """
         ds = snapshot if snapshot is not None else self._state.snapshot()
         sql = where_sql if where_sql is not None else filter_sql(run_id)
-        columns = {"seq": "seq", "id": "id", "role": "role"}
+        columns = {"seq": "seq", "id": "id", "role": "role"} if with_role else {"seq": "seq", "id": "id"}
         for key in metadata_keys:
             columns[key] = f"json_get_string(metadata_index, {sql_string(key)})"
         table = self._call(
