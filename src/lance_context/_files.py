@@ -221,9 +221,14 @@ def delete_tag(handle: DatasetHandle, name: str) -> None:
 
 
 def drop_index(handle: DatasetHandle, name: str) -> None:
-    """Drop one index of ``handle``'s branch (a new version)."""
+    """Drop one index of ``handle``'s branch (a new version), if it is still there.
+
+    Other writers' maintenance may refresh the index meanwhile: a conflict is retried on
+    the latest version.
+    """
 
     def drop(ds: lance.LanceDataset) -> None:
-        ds.drop_index(name)
+        if name in {index.name for index in ds.describe_indices()}:
+            ds.drop_index(name)
 
-    handle.write(drop, f"drop index {name!r}", retry=False)
+    handle.write(drop, f"drop index {name!r}")
