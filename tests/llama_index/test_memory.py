@@ -118,7 +118,7 @@ def long_chat(fact: str) -> list[ChatMessage]:
         user(fact),
         assistant("noted"),
     ]
-    for i in range(30):
+    for i in range(100, 130):  # numbers no clock or date in the indexed text can hold
         messages += [user(f"tell me about planet number {i} please"), assistant(f"planet {i} is a gas giant")]
     return messages
 
@@ -136,7 +136,7 @@ def test_semantic_recall_brings_back_an_early_fact_within_the_limit(store: Conte
     assert contents[1] == fact  # right after the system message, before the recent window
     history = [m.content for m in long_chat(fact)]
     assert contents[2:] == history[len(history) - len(contents) + 2 :]  # top_k=1: one recalled
-    assert contents[-1] == "planet 29 is a gas giant"
+    assert contents[-1] == "planet 129 is a gas giant"
     assert sum(recalling._message_tokens(m) for m in window) <= 60
     # Without an explicit input, the latest user message is the query.
     recalling.put(user("remind me what my dog is called"))
@@ -171,14 +171,14 @@ def test_semantic_recall_works_by_text_on_a_store_that_does_not_embed(tmp_path) 
 def test_a_reranker_chooses_what_is_recalled(store: ContextStore) -> None:
     history = long_chat("my dog is called biscuit and she loves carrots")
 
-    def planet_seven_first(query: str, texts: list[str]) -> list[float]:
-        return [float("planet 7 " in t or "number 7 " in t) for t in texts]
+    def planet_107_first(query: str, texts: list[str]) -> list[float]:
+        return [float("planet 107 " in t or "number 107 " in t) for t in texts]
 
-    options = RecallOptions(reranker=planet_seven_first)
+    options = RecallOptions(reranker=planet_107_first)
     memory = memory_on(store, token_limit=60, semantic_top_k=1, recall_options=options)
     memory.put_messages(history)
-    contents = [m.content for m in memory.get(input="planet number 7 dog")]
-    assert "planet 7 is a gas giant" in contents
+    contents = [m.content for m in memory.get(input="planet number 107 dog")]
+    assert "planet 107 is a gas giant" in contents
     assert "my dog is called biscuit and she loves carrots" not in contents
 
 
