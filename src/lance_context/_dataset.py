@@ -38,6 +38,7 @@ from ._errors import (
     sanitized,
     translate_lance_error,
 )
+from ._manifests import LocalManifests, latest_local_version
 from ._policies import CachePolicy
 from ._storage import check_context_schema, is_missing, is_panic, secret_values, storage_defaults
 
@@ -128,7 +129,7 @@ class DatasetHandle:
         self.retries = retries
         self._pid = os.getpid()
         self._lock = threading.Lock()
-        self._manifests: _LocalManifests | None = None
+        self._manifests: LocalManifests | None = None
         self._facts: OrderedDict[int, Facts] = OrderedDict()
         self._commits_checked = False
         self._ds: lance.LanceDataset = self.call(self._open, "open the store")
@@ -147,15 +148,20 @@ class DatasetHandle:
         return DatasetHandle(self.uri, self.storage_options, branch=branch, caches=self.caches)
 
     def _open(self) -> lance.LanceDataset:
-        ds = lance.dataset(
-            self.uri,
-            storage_options=self.storage_options or None,
-            session=shared_session(self.uri, self.caches),
+        session = shared_session(self.uri, self.caches)
+        options = self.storage_options or None
+        # A local store opens at the version its manifests name, without listing them.
+        ds = _at_latest(
+            lambda v: lance.dataset(self.uri, version=v, storage_options=options, session=session),
+            latest_local_version(self.uri, MAIN_BRANCH),
         )
         if self.branch != MAIN_BRANCH:
             if self.branch not in ds.branches.list():
                 raise VersionNotFoundError(f"no branch named {self.branch!r}")
-            ds = ds.checkout_version((self.branch, None))
+            main = ds
+            ds = _at_latest(
+                lambda v: main.checkout_version((self.branch, v)), latest_local_version(self.uri, self.branch)
+            )
         check_context_schema(ds, self.display_uri())
         return ds
 
@@ -241,7 +247,7 @@ class DatasetHandle:
         """
         version = int(ds.version)
         if self._manifests is None:
-            self._manifests = _LocalManifests.find(self.uri, self.branch, version)
+            self._manifests = LocalManifests.find(self.uri, self.branch, version)
         manifests = self._manifests
         if manifests.known:
             if manifests.exists(version + 1):
@@ -357,44 +363,11 @@ class _BaseCleanedUp(OSError):
     """A commit's base version vanished under it; retried as a conflict (see ``commit``)."""
 
 
-class _LocalManifests:
-    """Where a local store keeps its version manifests, when that could be confirmed.
-
-    Lance names manifests ``_versions/{version}.manifest`` or, in its newer layout,
-    ``_versions/{2**64 - 1 - version}.manifest``; a branch keeps its own under
-    ``tree/{branch}/``. The layout is recognised by finding the manifest of a version
-    known to exist; if neither name is there (another layout, or an object store),
-    nothing is assumed and Lance is asked instead.
-    """
-
-    _NAMINGS = ("{inverted:020d}.manifest", "{version}.manifest")
-
-    def __init__(self, folder: str | None, naming: str | None) -> None:
-        self.folder = folder
-        self.naming = naming
-
-    @property
-    def known(self) -> bool:
-        """Whether manifests can be looked up directly."""
-        return self.folder is not None and self.naming is not None
-
-    @classmethod
-    def find(cls, uri: str, branch: str, version: int) -> _LocalManifests:
-        """Recognise the layout of ``uri``'s ``branch`` from existing ``version``."""
-        if "://" in uri and not uri.startswith("file://"):
-            return cls(None, None)
-        root = uri.removeprefix("file://")
-        if branch != MAIN_BRANCH:
-            root = os.path.join(root, "tree", *branch.split("/"))
-        folder = os.path.join(root, "_versions")
-        for naming in cls._NAMINGS:
-            found = cls(folder, naming)
-            if found.exists(version):
-                return found
-        return cls(None, None)
-
-    def exists(self, version: int) -> bool:
-        """Whether the manifest of ``version`` exists."""
-        assert self.folder is not None and self.naming is not None
-        name = self.naming.format(version=version, inverted=2**64 - 1 - version)
-        return os.path.exists(os.path.join(self.folder, name))
+def _at_latest(open_at: Callable[[int | None], T], found: int | None) -> T:
+    """``open_at(found)``; ``open_at(None)`` (Lance finds the latest) if it was cleaned up meanwhile."""
+    try:
+        return open_at(found)
+    except (OSError, ValueError, RuntimeError) as exc:
+        if found is None or not is_missing(exc):
+            raise
+        return open_at(None)

@@ -137,6 +137,12 @@ def check_context_schema(ds: lance.LanceDataset, uri: str) -> None:
 _LANCE_LEFTOVERS = frozenset({"data", "_transactions", "_versions", "_indices", "_deletions"})
 
 
+def _has_manifest(folder: str) -> bool:
+    """Whether ``folder`` holds a manifest, stopping at the first (a grown store has thousands)."""
+    with os.scandir(folder) as entries:
+        return any(entry.name.endswith(".manifest") for entry in entries)
+
+
 def dataset_exists(uri: str, storage_options: Mapping[str, str] | None) -> bool:
     """Whether a Lance dataset exists at ``uri``; raise if the path holds something else."""
     if "://" not in uri or uri.startswith("file://"):
@@ -146,7 +152,7 @@ def dataset_exists(uri: str, storage_options: Mapping[str, str] | None) -> bool:
         if not os.path.isdir(path):
             raise NotAContextStoreError(f"{uri} is a file, not a lance-context store")
         versions = os.path.join(path, "_versions")
-        if os.path.isdir(versions) and any(n.endswith(".manifest") for n in os.listdir(versions)):
+        if os.path.isdir(versions) and _has_manifest(versions):
             return True
         if set(os.listdir(path)) - _LANCE_LEFTOVERS:
             raise NotAContextStoreError(f"{uri} is a non-empty folder that is not a lance-context store")

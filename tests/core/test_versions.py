@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +19,7 @@ from lance_context import (
     ReadOnlyVersionError,
     VersionNotFoundError,
 )
-from lance_context._dataset import _LocalManifests
+from lance_context._manifests import LocalManifests, latest_local_version
 from lance_context.adapters import RecordChanges
 
 from .conftest import text
@@ -259,8 +261,42 @@ def test_new_versions_on_a_local_store_are_found_by_one_file_lookup(store_path: 
     branch.add(text("on the branch"))
     assert contents(reader) == ["from another handle"]
     assert contents(ContextStore.open(store_path).checkout_branch("side")) == ["on the branch"]
-    assert not _LocalManifests.find("s3://bucket/store.lance", "main", 1).known
-    assert not _LocalManifests.find(store_path + "-missing", "main", 1).known
+    assert not LocalManifests.find("s3://bucket/store.lance", "main", 1).known
+    assert not LocalManifests.find(store_path + "-missing", "main", 1).known
+
+
+def test_a_local_store_opens_at_the_latest_version_whatever_the_hint_says(store_path: str) -> None:
+    writer = ContextStore.open(store_path)
+    for word in ("one", "two", "three"):
+        writer.add(text(word))
+    latest = writer.version()
+    hint = Path(store_path, "_versions", "latest_version_hint.json")
+    assert latest_local_version(store_path, "main") == latest
+    hint.write_text(json.dumps({"version": latest - 2}))  # lagging behind a commit in flight
+    assert ContextStore.open(store_path).version() == latest
+    assert contents(ContextStore.open(store_path)) == ["one", "two", "three"]
+    for broken in ("not json", json.dumps({"version": "x"}), json.dumps({"version": 10**6})):
+        hint.write_text(broken)  # unreadable, or naming a version that is not there: Lance decides
+        assert latest_local_version(store_path, "main") is None
+        assert ContextStore.open(store_path).version() == latest
+    hint.unlink()
+    assert ContextStore.open(store_path).version() == latest
+    branch = writer.branch("side")
+    branch.add(text("on the branch"))
+    assert latest_local_version(store_path, "side") == branch.version()
+    assert contents(ContextStore.open(store_path).checkout_branch("side"))[-1] == "on the branch"
+
+
+def test_a_store_whose_hinted_version_was_cleaned_up_opens_at_the_latest(store_path: str) -> None:
+    writer = ContextStore.open(store_path)
+    for word in ("one", "two", "three"):
+        writer.add(text(word))
+    hint = Path(store_path, "_versions", "latest_version_hint.json")
+    hint.write_text(json.dumps({"version": 1}))
+    writer.cleanup(timedelta(0), keep_versions=1)
+    hint.write_text(json.dumps({"version": 1}))
+    assert latest_local_version(store_path, "main") is None
+    assert contents(ContextStore.open(store_path)) == ["one", "two", "three"]
 
 
 def test_a_reader_finds_new_versions_after_another_process_cleaned_up_its_own(store_path: str) -> None:

@@ -1,0 +1,96 @@
+"""Finding a local store's versions without listing them.
+
+Lance finds the latest version of a dataset by listing its ``_versions`` folder: on a
+store grown one message at a time (10,000 versions kept) that listing alone takes
+about 4 ms, more than the rest of a cold read. A local store's manifests can instead be
+looked up by name, starting from the version Lance records in
+``_versions/latest_version_hint.json`` after each commit and probing forward (the hint
+may lag behind a commit in flight; versions are consecutive). Whatever cannot be
+confirmed this way (another layout, an object store, a missing hint) is left to Lance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+__all__ = ["LocalManifests", "latest_local_version"]
+
+#: The file in which Lance records the latest version it committed.
+_HINT = "latest_version_hint.json"
+
+
+class LocalManifests:
+    """Where a local store keeps its version manifests, when that could be confirmed.
+
+    Lance names manifests ``_versions/{version}.manifest`` or, in its newer layout,
+    ``_versions/{2**64 - 1 - version}.manifest``; a branch keeps its own under
+    ``tree/{branch}/``. The layout is recognised by finding the manifest of a version
+    known to exist; if neither name is there (another layout, or an object store),
+    nothing is assumed and Lance is asked instead.
+    """
+
+    _NAMINGS = ("{inverted:020d}.manifest", "{version}.manifest")
+
+    def __init__(self, folder: str | None, naming: str | None) -> None:
+        self.folder = folder
+        self.naming = naming
+
+    @property
+    def known(self) -> bool:
+        """Whether manifests can be looked up directly."""
+        return self.folder is not None and self.naming is not None
+
+    @staticmethod
+    def folder_of(uri: str, branch: str) -> str | None:
+        """The manifests folder of a local store's ``branch``; None on an object store."""
+        if "://" in uri and not uri.startswith("file://"):
+            return None
+        root = uri.removeprefix("file://")
+        if branch != "main":
+            root = os.path.join(root, "tree", *branch.split("/"))
+        return os.path.join(root, "_versions")
+
+    @classmethod
+    def find(cls, uri: str, branch: str, version: int) -> LocalManifests:
+        """Recognise the layout of ``uri``'s ``branch`` from existing ``version``."""
+        folder = cls.folder_of(uri, branch)
+        if folder is None:
+            return cls(None, None)
+        for naming in cls._NAMINGS:
+            found = cls(folder, naming)
+            if found.exists(version):
+                return found
+        return cls(None, None)
+
+    def exists(self, version: int) -> bool:
+        """Whether the manifest of ``version`` exists."""
+        assert self.folder is not None and self.naming is not None
+        name = self.naming.format(version=version, inverted=2**64 - 1 - version)
+        return os.path.exists(os.path.join(self.folder, name))
+
+
+def latest_local_version(uri: str, branch: str) -> int | None:
+    """The latest version of the local store at ``uri``, found without a listing.
+
+    None when it cannot be confirmed: an object store, no hint, or a hinted manifest
+    that is gone (removed by cleanup); the caller then asks Lance.
+
+    Example:
+        >>> latest_local_version("s3://bucket/store.lance", "main") is None
+        True
+    """
+    folder = LocalManifests.folder_of(uri, branch)
+    if folder is None:
+        return None
+    try:
+        with open(os.path.join(folder, _HINT), encoding="utf-8") as hint:
+            version = int(json.load(hint)["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    manifests = LocalManifests.find(uri, branch, version)
+    if not manifests.known:
+        return None
+    while manifests.exists(version + 1):
+        version += 1
+    return version
