@@ -26,11 +26,13 @@ from typing import Any, Literal
 
 import lance
 
+from ._cluster import sorted_compaction
 from ._dataset import Facts
 from ._errors import CommitConflictError, LanceContextError, redact
 from ._policies import CompactionPolicy, IndexPolicy
 from ._retention import apply_retention, retention_due
 from ._state import StoreState
+from ._versions import OP_KEY
 
 __all__ = ["INDEXES", "Maintainer", "compaction_target", "ensure_indexes"]
 
@@ -130,7 +132,7 @@ class Maintainer:
             if self._compaction.enabled:
                 merged = compaction_target([rows for _, rows in facts.fragments], self._compaction)
                 if merged is not None:
-                    handle.write(lambda ds: self._compact(ds, merged), "compact", retry=False)
+                    self._compact(merged, 0.2, "compact", retry=False)
                     facts = handle.facts(handle.latest())
             step = "index upkeep"
             self._refresh_indexes(facts, merged)
@@ -158,9 +160,23 @@ class Maintainer:
         finally:
             self._busy.release()
 
-    @staticmethod
-    def _compact(ds: lance.LanceDataset, target: int) -> None:
-        ds.optimize.compact_files(target_rows_per_fragment=target, materialize_deletions_threshold=0.2)
+    def _compact(self, target: int, deletions: float, action: str, *, retry: bool) -> None:
+        """Merge small fragments into ones of ``target`` rows, sorted by session (``_cluster``)."""
+        handle = self._state.handle
+
+        def attempt() -> None:
+            base = handle.private_latest()
+            planned = sorted_compaction(base, target, deletions_threshold=deletions)
+            if isinstance(planned, lance.LanceOperation.Rewrite):
+                handle.commit(base, planned, {OP_KEY: "compact"})
+            elif planned is not None:  # too large to sort in memory: Lance streams it
+                base.optimize.compact_files(
+                    target_rows_per_fragment=target,
+                    materialize_deletions_threshold=deletions,
+                )
+                handle.adopt(base)
+
+        handle.call(attempt, action, retry=retry)
 
     def _refresh_indexes(self, facts: Facts, merged: int | None) -> None:
         """Build the indexes once due; fold new rows into them when enough are unindexed.
@@ -234,10 +250,7 @@ class Maintainer:
         self._state.check_writable()
         handle = self._state.handle
         with self._busy:
-            target = self._compaction.max_rows_per_fragment
-            handle.write(
-                lambda ds: ds.optimize.compact_files(target_rows_per_fragment=target), "compact the store"
-            )
+            self._compact(self._compaction.max_rows_per_fragment, 0.1, "compact the store", retry=True)
             handle.write(ensure_indexes, "build the store's indexes")
             handle.write(lambda ds: ds.optimize.optimize_indices(), "refresh indexes")
 

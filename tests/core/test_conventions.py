@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from lance_context import CompactionPolicy, ContextRecord, ContextStore, HashingEmbedder
+from lance_context import _maintenance as maintenance
 from lance_context.api import Context
 
 
@@ -43,10 +44,10 @@ def test_skipped_maintenance_after_a_committed_write_is_not_reported_as_a_failed
         compaction=CompactionPolicy(fanout=2, max_rows_per_fragment=64),
     )
 
-    def conflicting(ds: Any, target: int) -> None:
+    def conflicting(ds: Any, target: int, **options: Any) -> None:
         raise OSError("Commit conflict for version 9: This Rewrite transaction was preempted by Append")
 
-    monkeypatch.setattr(type(store._maintainer), "_compact", staticmethod(conflicting))
+    monkeypatch.setattr(maintenance, "sorted_compaction", conflicting)
     with caplog.at_level(logging.INFO, logger="lance_context"):
         store.add(ContextRecord.from_content("one", run_id="s"))
         version = store.add(ContextRecord.from_content("two", run_id="s"))
@@ -56,10 +57,10 @@ def test_skipped_maintenance_after_a_committed_write_is_not_reported_as_a_failed
     assert "another writer committed first" in said
     assert all(r.levelno == logging.INFO for r in caplog.records)  # normal with several writers: no warning
 
-    def failing(ds: Any, target: int) -> None:
+    def failing(ds: Any, target: int, **options: Any) -> None:
         raise OSError("disk quota exceeded")
 
-    monkeypatch.setattr(type(store._maintainer), "_compact", staticmethod(failing))
+    monkeypatch.setattr(maintenance, "sorted_compaction", failing)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="lance_context"):
         store.add(ContextRecord.from_content("three", run_id="s"))
