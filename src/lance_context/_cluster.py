@@ -79,10 +79,8 @@ def sorted_compaction(
     groups = []
     for fragments in tasks:
         rows = pa.concat_tables([_fragment(ds, f.id).to_table() for f in fragments]).sort_by(_ORDER)
-        new = (
-            write_fragments(rows, ds, schema=ds.schema, max_rows_per_file=target_rows)
-            if rows.num_rows
-            else []
-        )
+        # one fragment per merge: the few rows past the target never make a fragment alone
+        size = max(target_rows, rows.num_rows)
+        new = write_fragments(rows, ds, schema=ds.schema, max_rows_per_file=size) if rows.num_rows else []
         groups.append(lance.LanceOperation.RewriteGroup(fragments, new))
     return lance.LanceOperation.Rewrite(groups, [])
