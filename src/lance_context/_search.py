@@ -104,6 +104,8 @@ class _Ranked:
     row_ids: list[int]
     scores: list[float]
     vectors: Vector | None = None
+    rows: pa.Table | None = None
+    """The hits' record columns, when the channel's query read them in the same pass."""
 
     def pairs(self) -> list[tuple[str, float]]:
         """``(id, score)`` best first."""
@@ -165,8 +167,11 @@ class Searcher:
         if observe is not None:
             observe(ds, query_vector)
         if mode == "vector":
-            ranked = self._vector(ds, query_vector, sql, fetch if mmr else k, with_vectors=mmr)
-            if mmr and ranked.vectors is not None and ranked.ids:
+            if not mmr:  # the k hits are final: read their records in the search's own pass
+                ranked = self._vector(ds, query_vector, sql, k, with_records=True)
+                return self._hits(ds, ranked.ids, {"vector": ranked}, ranked.scores, ranked.rows)
+            ranked = self._vector(ds, query_vector, sql, fetch, with_vectors=True)
+            if ranked.vectors is not None and ranked.ids:
                 chosen = mmr_select(query_vector, ranked.vectors, k, lambda_mult)
                 ranked = _Ranked(
                     [ranked.ids[i] for i in chosen],
@@ -247,14 +252,24 @@ class Searcher:
         )
 
     def _vector(
-        self, ds: lance.LanceDataset, vector: Vector, sql: str | None, k: int, *, with_vectors: bool = False
+        self,
+        ds: lance.LanceDataset,
+        vector: Vector,
+        sql: str | None,
+        k: int,
+        *,
+        with_vectors: bool = False,
+        with_records: bool = False,
     ) -> _Ranked:
+        """Top ``k`` by cosine; ``with_records`` reads the hits' records in the same query."""
         if sql is not None:
             few = self._exact_few(ds, vector, sql, k, with_vectors)
             if few is not None:
                 return few
         nearest = self._nearest(ds, vector, sql, k)
         columns = ["id", "_distance", "embedding"] if with_vectors else ["id", "_distance"]
+        if with_records:
+            columns = [*record_columns(ds.schema), "_distance"]
         table = self._state.handle.call(
             lambda: ds.to_table(
                 nearest=nearest, filter=sql, prefilter=True, columns=columns, with_row_id=True
@@ -273,6 +288,7 @@ class Searcher:
             table.column("_rowid").to_pylist(),
             [1.0 - float(d) for d in distances],
             vectors,
+            table.drop_columns(["_distance", "_rowid"]) if with_records else None,
         )
 
     def _text(self, ds: lance.LanceDataset, text: str, sql: str | None, k: int) -> _Ranked:
@@ -302,8 +318,9 @@ class Searcher:
         ids: Sequence[str],
         channels: Mapping[str, _Ranked],
         scores: Sequence[float],
+        rows: pa.Table | None = None,
     ) -> list[SearchHit]:
-        """Read the chosen records (and only them) and attach each channel's score."""
+        """Read the chosen records (and only them, unless ``rows`` holds them) and attach scores."""
         if not ids:
             return []
         row_of: dict[str, int] = {}
@@ -314,8 +331,14 @@ class Searcher:
                 row_of.setdefault(record_id, row_id)
         handle = self._state.handle
         columns = record_columns(ds.schema)
-        table: pa.Table = handle.call(
-            lambda: handle.take_rows(ds, [row_of[i] for i in ids], columns), "read search hits", retry=False
+        table: pa.Table = (
+            rows
+            if rows is not None
+            else handle.call(
+                lambda: handle.take_rows(ds, [row_of[i] for i in ids], columns),
+                "read search hits",
+                retry=False,
+            )
         )
         hits = []
         for record, score in zip(table_to_records(table, self._state.cipher), scores, strict=True):
