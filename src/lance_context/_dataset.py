@@ -81,7 +81,7 @@ class Facts:
             covered = indexes.setdefault(index.name, set())
             for segment in index.segments:
                 covered.update(int(i) for i in segment.fragment_ids)
-        fragments = tuple((int(f.fragment_id), int(f.metadata.physical_rows)) for f in ds.get_fragments())
+        fragments = tuple((int(f.fragment_id), int(f.physical_rows)) for f in ds.get_fragments())
         return cls(int(ds.version), fragments, {k: frozenset(v) for k, v in indexes.items()})
 
 

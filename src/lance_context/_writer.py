@@ -178,10 +178,11 @@ class Writer:
             base = handle.private_latest()
             seen["base"], seen["touched"] = base, sessions
             first_seq, cipher = seq_base(int(base.version)), self._state.cipher
-            table = records_to_table(batch, vectors, base.schema, first_seq, cipher)
+            schema = seen["schema"] = base.schema  # pylance builds it anew on each access
+            table = records_to_table(batch, vectors, schema, first_seq, cipher)
             if op == "add":
                 table = _clustered(table, batch)
-                fragments = write_fragments(table, base, schema=base.schema)
+                fragments = write_fragments(table, base, schema=schema)
                 props = commit_properties(op, len(batch), sessions)
                 return handle.commit(base, lance.LanceOperation.Append(fragments), props)
             stored = base.to_table(filter=in_("id", [r.id for r in batch]), columns=["id", "run_id", "seq"])
@@ -201,7 +202,7 @@ class Writer:
             self._after(base, new, seen["touched"])
             return int(new.version)
         if tails is not None:
-            stored = vectors if "embedding" in base.schema.names else None
+            stored = vectors if "embedding" in seen["schema"].names else None
             tails.appended((handle.branch, int(base.version)), int(new.version), batch, stored)
         self._maintainer.after_write(new)
         return int(new.version)
