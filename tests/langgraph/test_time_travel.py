@@ -186,3 +186,52 @@ def test_threads_survive_reopening_the_store(tmp_path: Path) -> None:
     reopened = _graph(LanceCheckpointSaver(uri=uri))
     assert reopened.get_state(_thread("t")).values["steps"] == ["ask", "plan", "act after plan"]
     assert len(list(reopened.get_state_history(_thread("t")))) == 4
+
+
+def test_list_of_one_thread_matches_the_in_memory_saver_for_every_argument(
+    saver: LanceCheckpointSaver,
+) -> None:
+    """before, limit, namespace and checkpoint id, with pending writes, as LangGraph's reference lists them."""
+
+    def listing(checkpointer: Any) -> list[list[tuple[Any, ...]]]:
+        graph = _graph(checkpointer)
+        for word in ("ask", "more", "again"):
+            graph.invoke({"steps": [word]}, _thread("t"))
+        graph.invoke({"steps": ["other"]}, _thread("u"))
+        every = list(checkpointer.list(_thread("t")))
+        middle = every[len(every) // 2].config
+        calls: list[dict[str, Any]] = [
+            {},
+            {"limit": 3},
+            {"before": middle},
+            {"before": middle, "limit": 2},
+            {"ns": ""},
+            {"ns": "", "checkpoint_id": middle["configurable"]["checkpoint_id"]},
+        ]
+        out = []
+        for call in calls:
+            conf = dict(_thread("t")["configurable"])
+            if "ns" in call:
+                conf["checkpoint_ns"] = call["ns"]
+            if "checkpoint_id" in call:
+                conf["checkpoint_id"] = call["checkpoint_id"]
+            found = checkpointer.list(
+                {"configurable": conf}, before=call.get("before"), limit=call.get("limit")
+            )
+            out.append(
+                [
+                    (
+                        t.checkpoint["channel_values"].get("steps"),
+                        t.metadata.get("step"),
+                        t.metadata.get("source"),
+                        sorted((w[1], repr(w[2])) for w in t.pending_writes or []),
+                        t.parent_config is not None,
+                    )
+                    for t in found
+                ]
+            )
+        return out
+
+    reference, ours = listing(InMemorySaver()), listing(saver)
+    assert ours == reference
+    assert len(ours[0]) > 6 and len(ours[1]) == 3 and ours[2] and len(ours[5]) == 1

@@ -35,6 +35,7 @@ from ._checkpoint_records import (
     write_record,
 )
 from ._latest import LatestCheckpoints
+from ._listing import thread_checkpoints
 from ._locking import serialized
 from ._prune import kept_checkpoints
 from ._serde import PayloadReader, strict_serde
@@ -222,6 +223,18 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> builtins.list[CheckpointTuple]:
         if limit is not None and limit <= 0:
             return []
+        if config is not None and not filter:  # one thread, no metadata filter: one scan
+            conf = config["configurable"]
+            ns = conf.get("checkpoint_ns")
+            found_in_thread = thread_checkpoints(
+                self.store,
+                thread_key(conf["thread_id"]),
+                ns=None if ns is None else str(ns),
+                checkpoint_id=get_checkpoint_id(config) or None,
+                before_id=None if before is None else get_checkpoint_id(before) or None,
+                limit=limit,
+            )
+            return [to_tuple(self._payloads, r, writes) for r, writes in found_in_thread]
         run_id, where = self._list_filter(config, filter, before)
         found = self.store.records(run_id, roles=CHECKPOINT_ROLE, where=where, last=limit)
         found.reverse()
