@@ -54,7 +54,8 @@ class IndexTextOptions:
 
     The defaults are the best measured for the full-text channel on the LoCoMo
     development split (each field gives BM25 R@5 with it changed, against 0.733 with
-    all defaults; the context runs across the store's session).
+    all defaults when the time of day was still written, 0.735 with the date alone;
+    the context runs across the store's session).
 
     Example:
         >>> IndexTextOptions(context_turns=0).context_turns
@@ -68,12 +69,13 @@ class IndexTextOptions:
 
     time: bool = True
     """Start with the day the turn was said, ``"[8 May, 2023]"``: questions ask
-    "what did X do on 1 February, 2023". Off: BM25 0.717 (with the clock, below).
-    The day of the month is written as a number because questions write it so:
-    without it (``"[May 2023]"``) BM25 gave 0.729 / 0.830 and recall 0.756 / 0.848,
-    as an ordinal (``"8th"``) 0.731 / 0.830 and 0.758 / 0.848. Its number still
-    matches a bare number in a query ("3 kids" on the 3rd), but it lifts every turn
-    of that day alike, so unlike the clock it barely reorders turns said the same day."""
+    "what did X do on 1 February, 2023". Off: BM25 R@5 0.717 (against 0.733 when the
+    time of day was written too). The day of the month is a number because questions
+    write it so; BM25 / recall R@5 and R@10 were 0.735 / 0.835 and 0.763 / 0.853 with
+    it, 0.729 / 0.830 and 0.756 / 0.848 without it (``"[May 2023]"``), 0.731 / 0.830
+    and 0.758 / 0.848 with an ordinal (``"8th"``). Its number still matches a bare
+    number in a query ("3 kids" on the 3rd), but it lifts every turn of that day
+    alike, so unlike the time of day it hardly reorders turns said the same day."""
 
     clock: bool = False
     """Also write the time of day, ``"[1:56 pm on 8 May, 2023]"`` (only with
