@@ -10,7 +10,7 @@ do not exist yet), and kept apart from the stored message, which reads return ex
 as written.
 
 Two texts are built per turn (:class:`ChatIndexing`): the full-text index gets the
-message with its time and context, and the embedding gets the message line alone
+message with its date and context, and the embedding gets the message line alone
 (speaker and caption), which costs the model what ``Speaker: text`` did. Measured
 on the LoCoMo development split (``docs/recall.md``): BM25 R@5 0.59 on ``Speaker:
 text`` and 0.73 on the default indexed text; fused hybrid 0.76.
