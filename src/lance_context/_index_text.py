@@ -141,11 +141,11 @@ class ChatIndexing:
 
     vector: IndexTextOptions = IndexTextOptions(time=False, context_turns=0, repeat_message=False)
     """The embedded text: ``"Speaker: text [shares caption]"``, as long as the bare
-    ``Speaker: text`` so appends cost the model what they did. Adding the time made
-    the vector channel better alone (0.446 against 0.414 R@5) but not the fusion
-    (hybrid 0.755/0.855 either way) and cost more model time (+32% characters,
-    1.68x in one loaded run); embedding the full
-    indexed text cost ~5x for a worse fusion (0.753/0.844 at 0.7/0.3)."""
+    ``Speaker: text`` so appends cost the model what they did. Adding the time (with
+    the time of day, as measured) made the vector channel better alone (0.446 against
+    0.414 R@5) but not the fusion (hybrid 0.755/0.855 either way) and cost more model
+    time (+32% characters, 1.68x in one loaded run); embedding the full indexed text
+    cost ~5x for a worse fusion (0.753/0.844 at 0.7/0.3)."""
 
     def texts(
         self, turns: Sequence[ChatTurn], history: Sequence[ChatTurn] = ()
