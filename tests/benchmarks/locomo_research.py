@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +24,60 @@ os.environ.setdefault("LANCE_LOG", "error")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from locomo_data import CATEGORIES, HOW_TO_GET, REPO, Scores, Split, Turn, chat_turn, find_split, load_split
+from locomo_data import (
+    CATEGORIES,
+    HOW_TO_GET,
+    REPO,
+    Scores,
+    Split,
+    Turn,
+    chat_turn,
+    find_split,
+    load_split,
+    parse_when,
+)
 from locomo_lab import Matrix, TextChannel, VectorChannel, embed
 
 from lance_context._fusion import FusedScores, FusionOptions, fuse, with_next_turn
-from lance_context._index_text import IndexTextOptions, index_texts
+from lance_context._index_text import _MONTHS, ChatTurn, IndexTextOptions, index_texts
 
 LAB = REPO / ".bench" / "locomo-lab"
 DEFAULT = IndexTextOptions()
-LINE = IndexTextOptions(context_turns=0, repeat_message=False)
+CLOCKED = IndexTextOptions(clock=True)
+"""The default full-text text before the time of day was left out; the attempts above the
+date rows were measured with it."""
+LINE = IndexTextOptions(clock=True, context_turns=0, repeat_message=False)
 SHORT = IndexTextOptions(time=False, context_turns=0, repeat_message=False)
 SPEAKER_ONLY = IndexTextOptions(time=False, caption=False, context_turns=0, repeat_message=False)
 PLAIN_RRF = FusionOptions(method="rrf", weights={"text": 1.0, "vector": 1.0}, depth=40)
 
 
-def indexed(split: Split, options: IndexTextOptions) -> dict[str, list[str]]:
+DateForm = Callable[[datetime], str]
+
+
+def ordinal(day: int) -> str:
+    """``8th``, ``21st``: a day of the month that a bare number in a query does not match."""
+    return f"{day}{'th' if 10 <= day % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(day % 10, 'th')}"
+
+
+DATE_FORMS: dict[str, DateForm] = {
+    "no day": lambda d: f"{_MONTHS[d.month - 1]} {d.year}",
+    "ordinal day": lambda d: f"{ordinal(d.day)} {_MONTHS[d.month - 1]}, {d.year}",
+    "ISO": lambda d: f"{d.year}-{d.month:02d}-{d.day:02d}",
+    "month, year and ISO": lambda d: f"{_MONTHS[d.month - 1]} {d.year}, {d.year}-{d.month:02d}-{d.day:02d}",
+}
+"""Other ways to write a turn's date, tried against ``format_time`` (``"8 May, 2023"``)."""
+
+
+def dated(turn: Turn, form: str) -> ChatTurn:
+    """The turn with its time written as text in the named :data:`DATE_FORMS` form."""
+    chat, when = chat_turn(turn), parse_when(turn.when)
+    return replace(chat, time=DATE_FORMS[form](when)) if form and when else chat
+
+
+def indexed(split: Split, options: IndexTextOptions, form: str = "") -> dict[str, list[str]]:
     """Every turn's indexed text; the context runs across LoCoMo sessions, as in a store."""
-    return {c: index_texts([chat_turn(t) for t in ts], options) for c, ts in split.turns.items()}
+    return {c: index_texts([dated(t, form) for t in ts], options) for c, ts in split.turns.items()}
 
 
 @dataclass
@@ -46,11 +85,13 @@ class Attempt:
     """One configuration: texts per channel, FTS options, fusion, and query handling."""
 
     name: str
-    text: IndexTextOptions = DEFAULT
-    vector: IndexTextOptions = DEFAULT
+    text: IndexTextOptions = CLOCKED
+    vector: IndexTextOptions = CLOCKED
     fusion: FusionOptions = field(default_factory=FusionOptions)
     fts: dict[str, Any] = field(default_factory=dict)
     next_turn: float = 0.0
+    date_form: str = ""
+    """A :data:`DATE_FORMS` key: the full-text channel's date written that way."""
 
 
 Z7 = FusionOptions(weights={"text": 0.7, "vector": 0.3})
@@ -66,22 +107,32 @@ ATTEMPTS: list[Attempt] = [
     Attempt("one indexed text, z-score 0.5/0.5", fusion=FusionOptions(weights={"text": 0.5, "vector": 0.5})),
     Attempt("one indexed text, z-score 0.7/0.3 depth 50", fusion=FusionOptions(weights={"text": 0.7, "vector": 0.3}, depth=50)),
     Attempt("one indexed text, z-score 0.7/0.3", fusion=Z7),
-    Attempt("one indexed text, context 1 turn", replace(DEFAULT, context_turns=1), replace(DEFAULT, context_turns=1), Z7),
-    Attempt("one indexed text, context 3 turns", replace(DEFAULT, context_turns=3), replace(DEFAULT, context_turns=3), Z7),
-    Attempt("one indexed text, message not repeated", replace(DEFAULT, repeat_message=False), replace(DEFAULT, repeat_message=False), Z7),
-    Attempt("one indexed text, no time", replace(DEFAULT, time=False), replace(DEFAULT, time=False), Z7),
-    Attempt("one indexed text, no caption", replace(DEFAULT, caption=False), replace(DEFAULT, caption=False), Z7),
+    Attempt("one indexed text, context 1 turn", replace(CLOCKED, context_turns=1), replace(CLOCKED, context_turns=1), Z7),
+    Attempt("one indexed text, context 3 turns", replace(CLOCKED, context_turns=3), replace(CLOCKED, context_turns=3), Z7),
+    Attempt("one indexed text, message not repeated", replace(CLOCKED, repeat_message=False), replace(CLOCKED, repeat_message=False), Z7),
+    Attempt("one indexed text, no time", replace(CLOCKED, time=False), replace(CLOCKED, time=False), Z7),
+    Attempt("one indexed text, no caption", replace(CLOCKED, caption=False), replace(CLOCKED, caption=False), Z7),
     Attempt("one indexed text, FTS stem=False", fusion=Z7, fts={"stem": False}),
     Attempt("one indexed text, FTS remove_stop_words=False", fusion=Z7, fts={"remove_stop_words": False}),
     Attempt("one indexed text, z-score 0.7/0.3, next turn 0.3", fusion=Z7, next_turn=0.3),
-    Attempt("two texts (vector: + 1 context turn), z-score 0.7/0.3", vector=IndexTextOptions(context_turns=1, repeat_message=False), fusion=Z7),
+    Attempt("two texts (vector: + 1 context turn), z-score 0.7/0.3", vector=IndexTextOptions(clock=True, context_turns=1, repeat_message=False), fusion=Z7),
     Attempt("two texts (vector: time+speaker+caption), z-score 0.7/0.3", vector=LINE, fusion=Z7),
     Attempt("two texts, z-score 0.7/0.3, next turn 0.3", vector=LINE, fusion=Z7, next_turn=0.3),
     Attempt("two texts (vector: time+speaker+caption), z-score 0.8/0.2", vector=LINE),
     Attempt("two texts (vector: time+speaker+caption), z-score 0.8/0.2, next turn 0.3", vector=LINE, next_turn=0.3),
     Attempt("two texts (vector: speaker+caption), z-score 0.7/0.3", vector=SHORT, fusion=Z7),
-    Attempt("DEFAULT hybrid: two texts (vector: speaker+caption), z-score 0.8/0.2", vector=SHORT),
-    Attempt("DEFAULT recall: the same + next turn 0.3", vector=SHORT, next_turn=0.3),
+    Attempt("with the time of day (the default before): hybrid, two texts (vector: speaker+caption), z-score 0.8/0.2", vector=SHORT),
+    Attempt("with the time of day (the default before): recall, the same + next turn 0.3", vector=SHORT, next_turn=0.3),
+    Attempt("date without the day ('May 2023'): hybrid", DEFAULT, SHORT, date_form="no day"),
+    Attempt("date without the day ('May 2023'): recall", DEFAULT, SHORT, next_turn=0.3, date_form="no day"),
+    Attempt("date with an ordinal day ('8th May, 2023'): hybrid", DEFAULT, SHORT, date_form="ordinal day"),
+    Attempt("date with an ordinal day ('8th May, 2023'): recall", DEFAULT, SHORT, next_turn=0.3, date_form="ordinal day"),
+    Attempt("ISO date ('2023-05-08'): hybrid", DEFAULT, SHORT, date_form="ISO"),
+    Attempt("ISO date ('2023-05-08'): recall", DEFAULT, SHORT, next_turn=0.3, date_form="ISO"),
+    Attempt("month, year and ISO date ('May 2023, 2023-05-08'): hybrid", DEFAULT, SHORT, date_form="month, year and ISO"),
+    Attempt("month, year and ISO date ('May 2023, 2023-05-08'): recall", DEFAULT, SHORT, next_turn=0.3, date_form="month, year and ISO"),
+    Attempt("DEFAULT hybrid: date only ('8 May, 2023'), two texts (vector: speaker+caption), z-score 0.8/0.2", DEFAULT, SHORT),
+    Attempt("DEFAULT recall: the same + next turn 0.3", DEFAULT, SHORT, next_turn=0.3),
 ]  # fmt: skip
 
 
@@ -99,11 +150,11 @@ class Lab:
             self._vectors[options] = VectorChannel.build(indexed(self.split, options))
         return self._vectors[options]
 
-    def text(self, options: IndexTextOptions, fts: dict[str, Any]) -> TextChannel:
-        key = (options, repr(sorted(fts.items())))
+    def text(self, options: IndexTextOptions, fts: dict[str, Any], form: str = "") -> TextChannel:
+        key = (options, repr(sorted(fts.items())), form)
         if key not in self._texts:
             path = LAB / f"fts-{len(self._texts)}"
-            self._texts[key] = TextChannel(indexed(self.split, options), path, **fts)
+            self._texts[key] = TextChannel(indexed(self.split, options, form), path, **fts)
         return self._texts[key]
 
 
@@ -121,7 +172,7 @@ def next_turns(turns: list[Turn]) -> dict[str, str | None]:
 def run(lab: Lab, attempt: Attempt) -> dict[str, Scores]:
     """Scores of the vector, text and fused rankings of one attempt."""
     split, depth = lab.split, attempt.fusion.depth
-    vectors, texts = lab.vector(attempt.vector), lab.text(attempt.text, attempt.fts)
+    vectors, texts = lab.vector(attempt.vector), lab.text(attempt.text, attempt.fts, attempt.date_form)
     out = {mode: Scores.empty() for mode in ("vector", "text", "fused")}
     follow = {c: next_turns(ts) for c, ts in split.turns.items()}
     for i, q in enumerate(split.questions):

@@ -25,6 +25,7 @@ def test_format_time_is_english_and_locale_free() -> None:
     assert format_time(WHEN) == "1:56 pm on 8 May, 2023"
     assert format_time(datetime(2023, 1, 1, 0, 5)) == "12:05 am on 1 January, 2023"
     assert format_time(datetime(2023, 12, 31, 12, 0)) == "12:00 pm on 31 December, 2023"
+    assert format_time(WHEN, clock=False) == "8 May, 2023"
 
 
 def test_turn_line() -> None:
@@ -37,11 +38,26 @@ def test_turn_line() -> None:
 def test_default_layout() -> None:
     text = index_text(ANSWER, [ASK])
     line = "Caro: Paris! [shares a photo of the Eiffel tower]"
-    assert text == f"[1:56 pm on 8 May, 2023] {line} | context: Mel: Where did you go? | {line}"
+    assert text == f"[8 May, 2023] {line} | context: Mel: Where did you go? | {line}"
+
+
+def test_the_time_of_day_is_left_out_unless_asked_for() -> None:
+    # The time is when a record was appended: its hour and minute must not match
+    # numbers in a query ("planet 7", "31 days").
+    evening = ChatTurn("hello", speaker="Ann", time=datetime(2026, 11, 30, 19, 31, tzinfo=timezone.utc))
+    text = index_text(evening, options=IndexTextOptions(repeat_message=False))
+    assert text == "[30 November, 2026] Ann: hello"
+    assert not {"7", "19", "31", "pm"} & set(text.replace(":", " ").replace(",", " ").split())
+    with_clock = IndexTextOptions(clock=True, repeat_message=False)
+    assert index_text(evening, options=with_clock) == "[7:31 pm on 30 November, 2026] Ann: hello"
+    assert (
+        index_text(evening, options=IndexTextOptions(time=False, clock=True, repeat_message=False))
+        == "Ann: hello"
+    )
 
 
 def test_first_turn_has_no_context_part() -> None:
-    assert index_text(ASK, []) == "[1:56 pm on 8 May, 2023] Mel: Where did you go? | Mel: Where did you go?"
+    assert index_text(ASK, []) == "[8 May, 2023] Mel: Where did you go? | Mel: Where did you go?"
 
 
 def test_time_given_as_text_is_used_as_it_is() -> None:

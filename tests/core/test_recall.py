@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,38 @@ def test_indexed_text_hints_are_searched_but_never_read_back(tmp_path: Path) -> 
     assert store.search(embedded_vector.tolist(), k=1)[0].record.id == "m1"  # the embedded text's vector
     with pytest.raises(Exception, match="search_text must be a str"):
         store.add(ContextRecord(run_id="chat", text_payload="x", search_text=3))  # type: ignore[arg-type]
+
+
+def test_the_time_a_turn_was_appended_does_not_match_numbers_in_a_query(tmp_path: Path) -> None:
+    # Short turns appended one evening (7:31 pm) and, the next morning, one long turn
+    # that holds the answer. With the time of day in the indexed text, "7" was in
+    # every evening turn: it no longer told the answer apart, and the short turns won
+    # on "planet" alone.
+    store = ContextStore.open(str(tmp_path / "clock.lance"), embedder=HashingEmbedder(64))
+    evening = [
+        ContextRecord(
+            run_id="chat",
+            id=f"p{n}",
+            text_payload=f"planet {n} is red",
+            created_at=datetime(2026, 11, 29, 19, 31, n, tzinfo=timezone.utc),
+        )
+        for n in (1, 2, 3, 4, 5, 6, 8, 9)
+    ]
+    answer = ContextRecord(
+        run_id="chat",
+        id="answer",
+        text_payload="planet 7 has two moons, a thin ring and a long winter that lasts for years",
+        created_at=datetime(2026, 11, 30, 9, 5, tzinfo=timezone.utc),
+    )
+    records = [*evening, answer]
+    ChatIndexing().hint(store, "chat", records, speaker=lambda r: "Ann")
+    assert all("pm" not in (r.search_text or "") and "19" not in (r.search_text or "") for r in records)
+    assert answer.search_text is not None and answer.search_text.startswith(
+        "[30 November, 2026] Ann: planet 7"
+    )
+    store.add(records)
+    for query in ("planet 7", "what about planet 7?"):
+        assert [h.record.id for h in store.search(query, k=1, mode="text", run_id="chat")] == ["answer"]
+    assert [r.match.id for r in store.recall("planet 7", k=1, run_id="chat")] == ["answer"]
+    hits = store.search("31", k=10, mode="text", run_id="chat")  # the minute the evening turns were written
+    assert hits == []
