@@ -190,12 +190,11 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         checkpoint_id = get_checkpoint_id(config)
         latest = self._latest.get(key)
         if checkpoint_id and (latest is None or latest.checkpoint_id != checkpoint_id):
-            # one read: the checkpoint and its writes share (thread, namespace, id)
-            where = {"checkpoint_ns": key[1], "checkpoint_id": checkpoint_id}
-            found = self.store.records(key[0], where=where)
-            checkpoints = [r for r in found if r.role == CHECKPOINT_ROLE]
-            writes = [r for r in found if r.role == WRITE_ROLE]
-            return to_tuple(self._payloads, checkpoints[-1], writes) if checkpoints else None
+            # one outline of the thread, then the checkpoint and its writes
+            found = thread_checkpoints(
+                self.store, key[0], ns=key[1], checkpoint_id=checkpoint_id, before_id=None, limit=1
+            )
+            return to_tuple(self._payloads, *found[0]) if found else None
         if latest is None:
             latest = self._latest.load(key)
         if latest.checkpoint is None:
