@@ -26,7 +26,6 @@ from lance_context.adapters import async_twin, open_store
 from ._checkpoint_records import (
     CHECKPOINT_ROLE,
     THREAD_PREFIX,
-    WRITE_ROLE,
     checkpoint_record,
     retarget,
     thread_key,
@@ -35,24 +34,17 @@ from ._checkpoint_records import (
     write_record,
 )
 from ._latest import LatestCheckpoints
-from ._listing import thread_checkpoints
+from ._listing import list_checkpoints, thread_checkpoints
 from ._locking import serialized
 from ._prune import kept_checkpoints
 from ._serde import PayloadReader, strict_serde
 
 __all__ = ["LanceCheckpointSaver"]
 
-#: Above this many listed checkpoints, their writes are read per thread rather than by id.
-_WRITES_BY_ID_MAX = 64
 #: Clauses per delete filter when deleting many checkpoints by key.
 _DELETE_CHUNK = 256
 
 Where = dict[Any, Any]
-
-
-def _key(record: ContextRecord) -> tuple[str, str, str]:
-    """(session, namespace, checkpoint id) of a checkpoint or write record."""
-    return (record.run_id, record.metadata["checkpoint_ns"], record.metadata["checkpoint_id"])
 
 
 def _key_clause(record: ContextRecord) -> Where:
@@ -222,61 +214,8 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> builtins.list[CheckpointTuple]:
         if limit is not None and limit <= 0:
             return []
-        if config is not None and not filter:  # one thread, no metadata filter: one scan
-            conf = config["configurable"]
-            ns = conf.get("checkpoint_ns")
-            found_in_thread = thread_checkpoints(
-                self.store,
-                thread_key(conf["thread_id"]),
-                ns=None if ns is None else str(ns),
-                checkpoint_id=get_checkpoint_id(config) or None,
-                before_id=None if before is None else get_checkpoint_id(before) or None,
-                limit=limit,
-            )
-            return [to_tuple(self._payloads, r, writes) for r, writes in found_in_thread]
-        run_id, where = self._list_filter(config, filter, before)
-        found = self.store.records(run_id, roles=CHECKPOINT_ROLE, where=where, last=limit)
-        found.reverse()
-        writes = self._writes_of(run_id, found)
-        return [to_tuple(self._payloads, r, writes.get(_key(r), [])) for r in found]
-
-    def _list_filter(
-        self,
-        config: RunnableConfig | None,
-        filter: Mapping[str, Any] | None,
-        before: RunnableConfig | None,
-    ) -> tuple[str | None, Where]:
-        where: Where = {}
-        run_id = None
-        if config is None:
-            where["run_id"] = {"$prefix": THREAD_PREFIX}
-        else:
-            conf = config["configurable"]
-            run_id = thread_key(conf["thread_id"])
-            if conf.get("checkpoint_ns") is not None:
-                where["checkpoint_ns"] = str(conf["checkpoint_ns"])
-            if checkpoint_id := get_checkpoint_id(config):
-                where["checkpoint_id"] = checkpoint_id
-        for key, value in (filter or {}).items():
-            # {"$eq": value}: a dict value is compared as a value, never read as operators
-            where[("metadata", "checkpoint_metadata", str(key))] = {"$eq": value}
-        if before is not None and (before_id := get_checkpoint_id(before)):
-            where[("metadata", "checkpoint_id")] = {"$lt": before_id}
-        return run_id, where
-
-    def _writes_of(
-        self, run_id: str | None, checkpoints: Sequence[ContextRecord]
-    ) -> dict[tuple[str, str, str], builtins.list[ContextRecord]]:
-        """Pending writes of the given checkpoints, keyed by (session, namespace, checkpoint id)."""
-        if not checkpoints:
-            return {}
-        where: Where = {"run_id": {"$in": sorted({r.run_id for r in checkpoints})}}
-        if len(checkpoints) <= _WRITES_BY_ID_MAX:
-            where["checkpoint_id"] = {"$in": sorted({r.metadata["checkpoint_id"] for r in checkpoints})}
-        grouped: dict[tuple[str, str, str], builtins.list[ContextRecord]] = {}
-        for write in self.store.records(run_id, roles=WRITE_ROLE, where=where):
-            grouped.setdefault(_key(write), []).append(write)
-        return grouped
+        found = list_checkpoints(self.store, config, filter, before, limit)
+        return [to_tuple(self._payloads, record, writes) for record, writes in found]
 
     # ------------------------------------------------------------------ writes
     @serialized

@@ -1,18 +1,96 @@
-"""``list()`` of one thread's checkpoints in one scan of the thread's rows.
+"""Listing checkpoints with their pending writes (the saver's ``list`` and reads by id).
 
-A thread's checkpoints and their pending writes are rows of one store session. The
-general path reads the checkpoints that match, then their writes (two filtered scans).
-When no metadata filter is asked, one outline of the thread (order, id, role,
+A thread's checkpoints and their pending writes are rows of one store session. Within
+one thread and without a metadata filter, one outline of the thread (order, id, role,
 namespace, checkpoint id) is enough to choose both, and only the chosen rows are read.
+Otherwise the checkpoints that match are read, then their writes (two filtered scans).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import get_checkpoint_id
+
 from lance_context import ContextRecord, ContextStore
 
-from ._checkpoint_records import CHECKPOINT_ROLE, WRITE_ROLE
+from ._checkpoint_records import CHECKPOINT_ROLE, THREAD_PREFIX, WRITE_ROLE, thread_key
 
-__all__ = ["thread_checkpoints"]
+__all__ = ["list_checkpoints", "thread_checkpoints"]
+
+#: Above this many listed checkpoints, their writes are read per thread rather than by id.
+_WRITES_BY_ID_MAX = 64
+Where = dict[Any, Any]
+Listed = list[tuple[ContextRecord, list[ContextRecord]]]
+
+
+def list_checkpoints(
+    store: ContextStore,
+    config: RunnableConfig | None,
+    filter: Mapping[str, Any] | None,
+    before: RunnableConfig | None,
+    limit: int | None,
+) -> Listed:
+    """Checkpoints matching ``config``, metadata ``filter`` and ``before``, newest first, with writes."""
+    if config is not None and not filter:  # one thread, no metadata filter: one scan
+        conf = config["configurable"]
+        ns = conf.get("checkpoint_ns")
+        return thread_checkpoints(
+            store,
+            thread_key(conf["thread_id"]),
+            ns=None if ns is None else str(ns),
+            checkpoint_id=get_checkpoint_id(config) or None,
+            before_id=None if before is None else get_checkpoint_id(before) or None,
+            limit=limit,
+        )
+    run_id, where = _list_filter(config, filter, before)
+    found = store.records(run_id, roles=CHECKPOINT_ROLE, where=where, last=limit)
+    found.reverse()
+    writes = _writes_of(store, run_id, found)
+    return [(r, writes.get(_key(r), [])) for r in found]
+
+
+def _key(record: ContextRecord) -> tuple[str, str, str]:
+    return (record.run_id, record.metadata["checkpoint_ns"], record.metadata["checkpoint_id"])
+
+
+def _list_filter(
+    config: RunnableConfig | None, filter: Mapping[str, Any] | None, before: RunnableConfig | None
+) -> tuple[str | None, Where]:
+    where: Where = {}
+    run_id = None
+    if config is None:
+        where["run_id"] = {"$prefix": THREAD_PREFIX}
+    else:
+        conf = config["configurable"]
+        run_id = thread_key(conf["thread_id"])
+        if conf.get("checkpoint_ns") is not None:
+            where["checkpoint_ns"] = str(conf["checkpoint_ns"])
+        if checkpoint_id := get_checkpoint_id(config):
+            where["checkpoint_id"] = checkpoint_id
+    for key, value in (filter or {}).items():
+        # {"$eq": value}: a dict value is compared as a value, never read as operators
+        where[("metadata", "checkpoint_metadata", str(key))] = {"$eq": value}
+    if before is not None and (before_id := get_checkpoint_id(before)):
+        where[("metadata", "checkpoint_id")] = {"$lt": before_id}
+    return run_id, where
+
+
+def _writes_of(
+    store: ContextStore, run_id: str | None, checkpoints: Sequence[ContextRecord]
+) -> dict[tuple[str, str, str], list[ContextRecord]]:
+    """Pending writes of the given checkpoints, keyed by (session, namespace, checkpoint id)."""
+    if not checkpoints:
+        return {}
+    where: Where = {"run_id": {"$in": sorted({r.run_id for r in checkpoints})}}
+    if len(checkpoints) <= _WRITES_BY_ID_MAX:
+        where["checkpoint_id"] = {"$in": sorted({r.metadata["checkpoint_id"] for r in checkpoints})}
+    grouped: dict[tuple[str, str, str], list[ContextRecord]] = {}
+    for write in store.records(run_id, roles=WRITE_ROLE, where=where):
+        grouped.setdefault(_key(write), []).append(write)
+    return grouped
 
 
 def thread_checkpoints(
@@ -23,7 +101,7 @@ def thread_checkpoints(
     checkpoint_id: str | None,
     before_id: str | None,
     limit: int | None,
-) -> list[tuple[ContextRecord, list[ContextRecord]]]:
+) -> Listed:
     """A thread's checkpoints newest first, each with its pending writes.
 
     Args:
