@@ -29,7 +29,7 @@ from lance.optimize import Compaction, CompactionOptions
 
 __all__ = ["SORT_MAX_BYTES", "SORT_MAX_ROWS", "sorted_compaction"]
 
-#: The largest merge sorted in memory, in rows (a fragment of the fourth level at fanout 16).
+#: The largest merge sorted in memory, in rows (fragments up to the fifth level at fanout 8).
 SORT_MAX_ROWS = 65_536
 #: The largest merge sorted in memory, in bytes of the files read.
 SORT_MAX_BYTES = 256 * 1024 * 1024
