@@ -163,6 +163,7 @@ class Maintainer:
     def _compact(self, target: int, deletions: float, action: str, *, retry: bool) -> None:
         """Merge small fragments into ones of ``target`` rows, sorted by session (``_cluster``)."""
         handle = self._state.handle
+        handle.check_commits()
 
         def attempt() -> None:
             base = handle.private_latest()
