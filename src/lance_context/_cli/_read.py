@@ -241,7 +241,7 @@ def log(uri: str, storage_options: tuple[str, ...], branch: str, limit: int, as_
         return
     table = Table(
         box=TABLE_BOX,
-        title=f"{view.spec.uri} · branch {view.branch} · {len(history)} versions",
+        title=f"{view.spec.uri} · branch {view.branch} · {plural(len(history), 'version')}",
         title_justify="left",
         collapse_padding=True,
         pad_edge=False,
@@ -282,7 +282,9 @@ def log(uri: str, storage_options: tuple[str, ...], branch: str, limit: int, as_
     console().print(table)
     if len(history) > len(shown):
         console().print(
-            styled(f"{len(history) - len(shown)} older versions not shown (--limit 0 shows all)", "dim")
+            styled(
+                f"{plural(len(history) - len(shown), 'older version')} not shown (--limit 0 shows all)", "dim"
+            )
         )
 
 

@@ -62,12 +62,12 @@ def render_turns(turns: list[Turn]) -> Group:
 
 
 def plural(count: int, word: str) -> str:
-    """``1 session``, ``2 sessions``, ``3 LangChain chat histories``."""
+    """``1 session``, ``2 sessions``, ``3 LangChain chat histories``, ``11,450 versions``."""
     if count == 1:
         return f"{count} {word}"
     if word.endswith("y") and not word.endswith(("ay", "ey", "oy")):
-        return f"{count} {word[:-1]}ies"
-    return f"{count} {word}s"
+        return f"{count:,} {word[:-1]}ies"
+    return f"{count:,} {word}s"
 
 
 def record_line(record: ContextRecord, mark: str, style: str) -> Text:
