@@ -44,4 +44,6 @@ print("branch 'alternative':", [e.text for e in alt.entries()][-1])
 print("main is unchanged:    ", [e.text for e in ctx.entries()][-1])
 
 for info in ctx.versions()[-4:]:
-    print(f"  version {info.version}: {info.operation} ({info.rows} rows) {list(info.tags)}")
+    records = f"{info.rows} record{'' if info.rows == 1 else 's'} in all"
+    tags = f", tagged {', '.join(info.tags)}" if info.tags else ""
+    print(f"  version {info.version}: {info.operation} ({records}{tags})")

@@ -89,3 +89,4 @@ def test_quickstart_example_runs(tmp_path: Path) -> None:
     )
     assert "search: Kyoto for the cherry blossoms" in out.stdout
     assert "main is unchanged:" in out.stdout
+    assert "(1 record in all)" in out.stdout and "(3 records in all, tagged before-answer)" in out.stdout
