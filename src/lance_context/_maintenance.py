@@ -172,8 +172,7 @@ class Maintainer:
                 handle.commit(base, planned, {OP_KEY: "compact"})
             elif planned is not None:  # too large to sort in memory: Lance streams it
                 base.optimize.compact_files(
-                    target_rows_per_fragment=target,
-                    materialize_deletions_threshold=deletions,
+                    target_rows_per_fragment=target, materialize_deletions_threshold=deletions
                 )
                 handle.adopt(base)
 

@@ -267,9 +267,10 @@ class Searcher:
             if few is not None:
                 return few
         nearest = self._nearest(ds, vector, sql, k)
-        columns = ["id", "_distance", "embedding"] if with_vectors else ["id", "_distance"]
         if with_records:
             columns = [*record_columns(ds.schema), "_distance"]
+        else:
+            columns = ["id", "_distance", "embedding"] if with_vectors else ["id", "_distance"]
         table = self._state.handle.call(
             lambda: ds.to_table(
                 nearest=nearest, filter=sql, prefilter=True, columns=columns, with_row_id=True
@@ -323,23 +324,8 @@ class Searcher:
         """Read the chosen records (and only them, unless ``rows`` holds them) and attach scores."""
         if not ids:
             return []
-        row_of: dict[str, int] = {}
-        per_channel: dict[str, dict[str, float]] = {}
-        for name, ranked in channels.items():
-            per_channel[name] = dict(zip(ranked.ids, ranked.scores, strict=True))
-            for record_id, row_id in zip(ranked.ids, ranked.row_ids, strict=True):
-                row_of.setdefault(record_id, row_id)
-        handle = self._state.handle
-        columns = record_columns(ds.schema)
-        table: pa.Table = (
-            rows
-            if rows is not None
-            else handle.call(
-                lambda: handle.take_rows(ds, [row_of[i] for i in ids], columns),
-                "read search hits",
-                retry=False,
-            )
-        )
+        per_channel = {name: dict(zip(r.ids, r.scores, strict=True)) for name, r in channels.items()}
+        table = rows if rows is not None else self._take(ds, ids, channels)
         hits = []
         for record, score in zip(table_to_records(table, self._state.cipher), scores, strict=True):
             similarity = per_channel.get("vector", {}).get(record.id)
@@ -356,6 +342,17 @@ class Searcher:
                 )
             )
         return hits
+
+    def _take(self, ds: lance.LanceDataset, ids: Sequence[str], channels: Mapping[str, _Ranked]) -> pa.Table:
+        """The records of ``ids`` (in that order), taken by the row ids their channels found."""
+        row_of: dict[str, int] = {}
+        for ranked in channels.values():
+            for record_id, row_id in zip(ranked.ids, ranked.row_ids, strict=True):
+                row_of.setdefault(record_id, row_id)
+        handle, columns = self._state.handle, record_columns(ds.schema)
+        return handle.call(
+            lambda: handle.take_rows(ds, [row_of[i] for i in ids], columns), "read search hits", retry=False
+        )
 
 
 def _as_text(query: object) -> str:

@@ -29,6 +29,7 @@ from lance_context import ContextRecord, ContextStore
 from lance_context.adapters import SessionCache
 
 from ._checkpoint_records import CHECKPOINT_ROLE, WRITE_ROLE
+from ._listing import thread_rows
 
 __all__ = ["Latest", "LatestCheckpoints"]
 
@@ -180,10 +181,7 @@ class LatestCheckpoints:
 
 def _read(store: ContextStore, key: Key) -> Latest:
     """The latest checkpoint of ``key``, its writes and the orphan writes, in two steps."""
-    session, ns = key
-    view = store.outline(session, ("checkpoint_ns", "checkpoint_id"))
-    rows = view.table.select(["seq", "id", "role", "checkpoint_ns", "checkpoint_id", "_rowid"]).to_pylist()
-    rows = [r for r in rows if r["checkpoint_ns"] == ns and r["checkpoint_id"] is not None]
+    view, rows = thread_rows(store, *key)
     checkpoints = [r for r in rows if r["role"] == CHECKPOINT_ROLE]
     stored = {str(r["checkpoint_id"]) for r in checkpoints}
     latest = max(checkpoints, key=lambda r: (r["seq"], r["id"]), default=None)

@@ -15,10 +15,11 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import get_checkpoint_id
 
 from lance_context import ContextRecord, ContextStore
+from lance_context.adapters import Outline
 
 from ._checkpoint_records import CHECKPOINT_ROLE, THREAD_PREFIX, WRITE_ROLE, thread_key
 
-__all__ = ["list_checkpoints", "thread_checkpoints"]
+__all__ = ["list_checkpoints", "thread_checkpoints", "thread_rows"]
 
 #: Above this many listed checkpoints, their writes are read per thread rather than by id.
 _WRITES_BY_ID_MAX = 64
@@ -93,6 +94,19 @@ def _writes_of(
     return grouped
 
 
+def thread_rows(store: ContextStore, session: str, ns: str | None) -> tuple[Outline, list[dict[str, Any]]]:
+    """The outline of a thread's checkpoint and write rows (in namespace ``ns``, or all).
+
+    Each row: ``seq``, ``id``, ``role``, ``checkpoint_ns``, ``checkpoint_id``, ``_rowid``;
+    ``outline.fetch`` reads the chosen ones.
+    """
+    view = store.outline(session, ("checkpoint_ns", "checkpoint_id"))
+    rows = view.table.select(["seq", "id", "role", "checkpoint_ns", "checkpoint_id", "_rowid"]).to_pylist()
+    return view, [
+        r for r in rows if r["checkpoint_id"] is not None and (ns is None or r["checkpoint_ns"] == ns)
+    ]
+
+
 def thread_checkpoints(
     store: ContextStore,
     session: str,
@@ -112,9 +126,7 @@ def thread_checkpoints(
         before_id: Only checkpoints whose id sorts before this one; None for all.
         limit: At most this many checkpoints; None for all.
     """
-    view = store.outline(session, ("checkpoint_ns", "checkpoint_id"))
-    rows = view.table.select(["seq", "id", "role", "checkpoint_ns", "checkpoint_id", "_rowid"]).to_pylist()
-    rows = [r for r in rows if r["checkpoint_id"] is not None and (ns is None or r["checkpoint_ns"] == ns)]
+    view, rows = thread_rows(store, session, ns)
     checkpoints = [
         r
         for r in rows
@@ -133,5 +145,5 @@ def thread_checkpoints(
         by_key.setdefault((row["checkpoint_ns"], row["checkpoint_id"]), []).append(record)
     return [
         (record, by_key.get((row["checkpoint_ns"], row["checkpoint_id"]), []))
-        for row, record in zip(chosen, fetched, strict=False)
+        for row, record in zip(chosen, fetched[: len(chosen)], strict=True)
     ]
