@@ -24,8 +24,11 @@ from __future__ import annotations
 from typing import Any
 
 import lance
+import pyarrow.compute as pc
 from lance.fragment import write_fragments
 from lance.optimize import Compaction, CompactionOptions
+
+from ._sessionfiles import remember
 
 __all__ = ["SORT_MAX_BYTES", "SORT_MAX_ROWS", "sorted_compaction"]
 
@@ -82,5 +85,6 @@ def sorted_compaction(
         # one fragment per merge: the few rows past the target never make a fragment alone
         size = max(target_rows, rows.num_rows)
         new = write_fragments(rows, ds, schema=ds.schema, max_rows_per_file=size) if rows.num_rows else []
+        remember(new, pc.unique(rows.column("run_id")).to_pylist())
         groups.append(lance.LanceOperation.RewriteGroup(fragments, new))
     return lance.LanceOperation.Rewrite(groups, [])

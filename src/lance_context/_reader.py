@@ -23,6 +23,7 @@ from ._encryption import Cipher
 from ._errors import InvalidFilterError
 from ._filters import and_, compile_where, eq, in_, sql_string, time_range
 from ._records import ContextRecord
+from ._sessionfiles import session_fragments
 from ._state import StoreState
 
 __all__ = ["Outline", "Reader", "filter_sql", "record_columns"]
@@ -121,6 +122,23 @@ class Reader:
     def _call(self, fn: Any, action: str) -> Any:
         return self._state.handle.call(fn, action, retry=False)
 
+    def _scan(
+        self, ds: lance.LanceDataset, columns: Any, sql: str | None, run_id: str | None, *, row_ids: bool
+    ) -> pa.Table:
+        """Rows of ``ds`` matching ``sql``; a session's read opens only the files that hold it."""
+
+        def scan() -> pa.Table:
+            fragments = (
+                None if run_id is None else session_fragments(ds, self._state.handle.facts(ds), run_id)
+            )
+            if fragments is None:
+                return ds.to_table(columns=columns, filter=sql, with_row_id=row_ids)
+            return ds.scanner(
+                columns=columns, filter=sql, with_row_id=row_ids, fragments=fragments
+            ).to_table()
+
+        return self._call(scan, "outline records" if row_ids else "read records")
+
     def records(
         self,
         run_id: str | None = None,
@@ -155,7 +173,7 @@ class Reader:
         ds = self._state.snapshot()
         columns = record_columns(ds.schema, with_vectors=with_vectors)
         if limit is None and last is None and not offset:
-            table = ordered(self._call(lambda: ds.to_table(filter=sql, columns=columns), "read records"))
+            table = ordered(self._scan(ds, columns, sql, run_id, row_ids=False))
             found = table_to_records(table, self._state.cipher)
         else:
             view = self.outline(run_id, where_sql=sql, snapshot=ds, with_role=False)
@@ -207,9 +225,7 @@ class Reader:
         columns = {"seq": "seq", "id": "id", "role": "role"} if with_role else {"seq": "seq", "id": "id"}
         for key in metadata_keys:
             columns[key] = f"json_get_string(metadata_index, {sql_string(key)})"
-        table = self._call(
-            lambda: ds.to_table(columns=columns, filter=sql, with_row_id=True), "outline records"
-        )
+        table = self._scan(ds, columns, sql, run_id, row_ids=True)
         state = self._state
         return Outline(ordered(table), run_id, ds, state.handle, state.cipher)
 

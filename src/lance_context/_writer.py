@@ -26,6 +26,7 @@ from ._maintenance import Maintainer
 from ._policies import StoreLimits
 from ._records import ContextRecord, json_depth, validate_record
 from ._schema import embedding_field
+from ._sessionfiles import remember
 from ._state import StoreState
 from ._versions import commit_properties
 
@@ -183,6 +184,7 @@ class Writer:
             if op == "add":
                 table = _clustered(table, batch)
                 fragments = write_fragments(table, base, schema=schema)
+                remember(fragments, sessions)
                 props = commit_properties(op, len(batch), sessions)
                 return handle.commit(base, lance.LanceOperation.Append(fragments), props)
             stored = base.to_table(filter=in_("id", [r.id for r in batch]), columns=["id", "run_id", "seq"])
