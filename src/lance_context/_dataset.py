@@ -38,7 +38,7 @@ from ._errors import (
     sanitized,
     translate_lance_error,
 )
-from ._manifests import LocalManifests, latest_local_version
+from ._manifests import MAIN_BRANCH, LocalManifests, latest_local_version
 from ._policies import CachePolicy
 from ._storage import check_context_schema, is_missing, is_panic, secret_values, storage_defaults
 
@@ -46,7 +46,6 @@ __all__ = ["MAIN_BRANCH", "DatasetHandle", "Facts"]
 
 T = TypeVar("T")
 _Session: Any = getattr(lance, "Session")  # noqa: B009 - pylance exports it without a type stub
-MAIN_BRANCH = "main"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,10 @@ from __future__ import annotations
 import json
 import os
 
-__all__ = ["LocalManifests", "latest_local_version"]
+__all__ = ["MAIN_BRANCH", "LocalManifests", "latest_local_version"]
+
+#: The branch every store starts on (its manifests sit at the top of ``_versions``).
+MAIN_BRANCH = "main"
 
 #: The file in which Lance records the latest version it committed.
 _HINT = "latest_version_hint.json"
@@ -47,7 +50,7 @@ class LocalManifests:
         if "://" in uri and not uri.startswith("file://"):
             return None
         root = uri.removeprefix("file://")
-        if branch != "main":
+        if branch != MAIN_BRANCH:
             root = os.path.join(root, "tree", *branch.split("/"))
         return os.path.join(root, "_versions")
 
