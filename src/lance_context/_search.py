@@ -22,6 +22,7 @@ import lance
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 from lance.query import MatchQuery
 
 from ._arrow import table_to_records
@@ -223,20 +224,19 @@ class Searcher:
 
         Reading the few candidates' vectors through the filter's index and ranking them
         in numpy is exact and about three times faster than Lance's prefiltered scan.
+        Records without a vector are dropped here: ``embedding IS NOT NULL`` in the
+        filter would make Lance evaluate it row by row (about 0.6 ms on a session).
         """
         most = _EXACT_MAX
         table = self._state.handle.call(
-            lambda: ds.to_table(
-                filter=f"({sql}) AND embedding IS NOT NULL",
-                columns=["id", "embedding"],
-                with_row_id=True,
-                limit=most + 1,
-            ),
+            lambda: ds.to_table(filter=sql, columns=["id", "embedding"], with_row_id=True, limit=most + 1),
             "read search candidates",
             retry=False,
         )
         if table.num_rows > most:
             return None
+        if table.column("embedding").null_count:
+            table = table.filter(pc.is_valid(table.column("embedding")))
         column = table.column("embedding").combine_chunks()
         flat = column.flatten().to_numpy(zero_copy_only=False)
         matrix = np.asarray(flat, dtype=np.float32).reshape(table.num_rows, column.type.list_size)

@@ -192,6 +192,24 @@ def test_vector_index_is_used_and_filtered_search_stays_exact(store_path: str) -
     assert store.search(query, k=1)[0].record.id == "r5"
 
 
+def test_session_search_skips_records_without_a_vector(store_path: str) -> None:
+    """A session's exact search ranks the records that have a vector and leaves the others out."""
+    store = ContextStore.open(store_path, embedder=None, dimension=8)
+    rng = np.random.default_rng(11)
+    vectors = rng.normal(size=(6, 8)).astype(np.float32)
+    records = [
+        ContextRecord(run_id="s", id=f"v{i}", text_payload=f"t{i}", embedding=vectors[i]) for i in range(6)
+    ]
+    records[2:2] = [ContextRecord(run_id="s", id=f"plain{i}", text_payload=f"p{i}") for i in range(3)]
+    store.add(records)
+    store.add(ContextRecord(run_id="other", id="o", embedding=vectors[0]))
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    expected = [f"v{i}" for i in np.argsort(-(unit @ unit[3]))]
+    hits = store.search(vectors[3], k=10, run_id="s")
+    assert [h.record.id for h in hits] == expected
+    assert hits[0].vector_distance == pytest.approx(0.0, abs=1e-5)
+
+
 def test_ivf_pq_index_option(store_path: str) -> None:
     policy = IndexPolicy(vector_index_min_rows=512, vector_index_type="IVF_PQ")
     store = ContextStore.open(store_path, embedder=None, dimension=16, indexing=policy)
