@@ -172,12 +172,14 @@ def record_size(record: ContextRecord) -> int:
 
 def copy_record(record: ContextRecord, *, with_vector: bool = True) -> ContextRecord:
     """A copy a caller may change without changing the cache (nested metadata values are shared)."""
-    copied: ContextRecord = object.__new__(ContextRecord)  # a field-by-field copy, without __init__
-    copied.__dict__.update(record.__dict__)
-    copied.metadata = dict(record.metadata)
-    copied.relationships = list(record.relationships)
+    # A field-by-field copy without __init__: cached tails are copied on every read.
+    fields = record.__dict__.copy()
+    fields["metadata"] = dict(record.metadata)
+    fields["relationships"] = list(record.relationships) if record.relationships else []
     if not with_vector:
-        copied.embedding = None
+        fields["embedding"] = None
+    copied: ContextRecord = object.__new__(ContextRecord)
+    copied.__dict__ = fields
     return copied
 
 

@@ -38,6 +38,7 @@ class LocalManifests:
     def __init__(self, folder: str | None, naming: str | None) -> None:
         self.folder = folder
         self.naming = naming
+        self._paths: dict[int, str] = {}  # recent versions' manifest paths (probed on every read)
 
     @property
     def known(self) -> bool:
@@ -68,9 +69,15 @@ class LocalManifests:
 
     def exists(self, version: int) -> bool:
         """Whether the manifest of ``version`` exists."""
-        assert self.folder is not None and self.naming is not None
-        name = self.naming.format(version=version, inverted=2**64 - 1 - version)
-        return os.path.exists(os.path.join(self.folder, name))
+        path = self._paths.get(version)
+        if path is None:
+            assert self.folder is not None and self.naming is not None
+            name = self.naming.format(version=version, inverted=2**64 - 1 - version)
+            path = os.path.join(self.folder, name)
+            if len(self._paths) >= 8:
+                self._paths.clear()
+            self._paths[version] = path
+        return os.path.exists(path)
 
 
 def latest_local_version(uri: str, branch: str) -> int | None:
