@@ -40,9 +40,15 @@ _KNOWN: OrderedDict[tuple[str, ...], frozenset[str]] = OrderedDict()
 _LOCK = threading.Lock()
 
 
+def _path(data_file: Any) -> str:
+    """A data file's path; pylance 14's ``DataFile.path`` builds a class on every call."""
+    path = getattr(data_file, "_path", None)
+    return path if isinstance(path, str) else str(data_file.path)
+
+
 def _key(fragment: Any) -> tuple[str, ...]:
     """A fragment's data files (``LanceFragment``), named as they never change."""
-    return tuple(str(f.path) for f in fragment.data_files())
+    return tuple(_path(f) for f in fragment.data_files())
 
 
 def _store(found: Iterable[tuple[tuple[str, ...], frozenset[str]]]) -> None:
@@ -62,7 +68,7 @@ def remember(fragments: Iterable[FragmentMetadata], run_ids: Iterable[str]) -> N
     """
     sessions = frozenset(run_ids)
     _store(
-        (tuple(str(d.path) for d in f.files), sessions) for f in fragments if int(f.physical_rows) <= MAX_ROWS
+        (tuple(_path(d) for d in f.files), sessions) for f in fragments if int(f.physical_rows) <= MAX_ROWS
     )
 
 
