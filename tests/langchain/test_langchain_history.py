@@ -106,6 +106,20 @@ def test_every_message_type_reads_back_equal(store: ContextStore, message: BaseM
     assert type(back) is type(message)
 
 
+def test_changing_a_returned_message_changes_no_later_read(store: ContextStore) -> None:
+    """Reads after the first come from the store's cache: each gets messages of its own."""
+    h = history(store)
+    h.add_messages([FULL_AI, HumanMessage("hi", additional_kwargs={"tags": ["a"], "ctx": {"k": 1}})])
+    ai, human = h.get_messages(last=2)
+    ai.tool_calls[0]["args"]["city"] = "Rome"  # type: ignore[attr-defined]
+    ai.usage_metadata["input_token_details"]["cache_read"] = 0  # type: ignore[attr-defined]
+    human.additional_kwargs["tags"].append("b")
+    human.additional_kwargs["ctx"]["k"] = 2
+    again = h.get_messages(last=2)
+    assert again[0] == FULL_AI
+    assert again[1].additional_kwargs == {"tags": ["a"], "ctx": {"k": 1}}
+
+
 def test_conversation_survives_reopening_the_store(store_path: str) -> None:
     first = LanceChatMessageHistory("s1", uri=store_path, embedder=HashingEmbedder(64))
     first.add_messages(EVERY_TYPE)
