@@ -15,6 +15,7 @@ loop (one more turn per thread through each saver alone, then the latest read ba
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 import time
@@ -26,7 +27,24 @@ import lance
 from common import Bench, Row, check, ms, p50
 from grown import first_read_in_new_process
 
+from lance_context._filters import eq
+from lance_context.adapters import LANGGRAPH_CHECKPOINTS
 from lance_context.langgraph import LanceCheckpointSaver
+
+#: What the saver's thread read asks Lance for, beside the row ids.
+_OUTLINE = {
+    "seq": "seq",
+    "id": "id",
+    "role": "role",
+    "checkpoint_ns": "json_get_string(metadata_index, 'checkpoint_ns')",
+    "checkpoint_id": "json_get_string(metadata_index, 'checkpoint_id')",
+}
+FLOOR = (
+    "pylance alone on one open dataset: the thread's filtered scan, then a take of the rows read (the floor)"
+)
+#: The columns a record is read from (those ``records(..., with_vectors=False)`` reads).
+_RECORD = ["id", "run_id", "seq", "created_at", "role", "content_type", "text_payload", "binary_payload",
+           "state_metadata", "metadata", "relationships"]  # fmt: skip
 
 
 def _graph(checkpointer: Any) -> Any:
@@ -143,24 +161,60 @@ def agent_loop_store(bench: Bench) -> None:
         a, b = ours.get_tuple(_config(thread)), peer.get_tuple(_config(thread))
         assert a is not None and b is not None and a.checkpoint == b.checkpoint, "savers disagree"
         assert a.pending_writes == b.pending_writes, "savers disagree on pending writes"
+    floor = lance.dataset(uri)
+    for thread in names[:5]:  # the floor reads what the saver returns
+        latest, rows = ours.get_tuple(_config(thread)), _lance_thread(floor, thread).to_pylist()
+        assert latest is not None
+        [checkpoint] = [json.loads(r["metadata"]) for r in rows if r["role"] == "checkpoint"]
+        assert checkpoint["checkpoint_id"] == latest.checkpoint["id"], "the floor read another checkpoint"
+        assert len(rows) - 1 == len(latest.pending_writes), "the floor read other writes"
     rng = random.Random(7)
     picks = [rng.choice(names) for _ in range(bench.size(200, 40))]
     _first_reads(bench, uri, path, picks, how)
-    _by_id_and_list(bench, ours, peer, picks, how)
+    _by_id_and_list(bench, uri, ours, peer, picks, how)
     _loop(bench, uri, path, names[: bench.size(100, 20)], turns, how)
+
+
+def _lance_thread(
+    ds: lance.LanceDataset, thread: str, checkpoint_id: str | None = None, limit: int = 1
+) -> Any:
+    """The floor under a thread read: pylance alone does the saver's two Lance calls.
+
+    A filtered scan of the thread's outline (row ids, order, checkpoint namespace and id),
+    then a take of the chosen checkpoints (``checkpoint_id``, or the newest ``limit``)
+    and their pending writes; nothing is deserialized.
+    """
+    outline = ds.to_table(
+        columns=_OUTLINE, filter=eq("run_id", LANGGRAPH_CHECKPOINTS.run_id(thread)), with_row_id=True
+    ).to_pylist()
+    checkpoints = sorted(
+        (r for r in outline if r["role"] == "checkpoint" and r["checkpoint_ns"] == ""),
+        key=lambda r: (r["seq"], r["id"]),
+        reverse=True,
+    )
+    if checkpoint_id is not None:
+        checkpoints = [r for r in checkpoints if r["checkpoint_id"] == checkpoint_id]
+    chosen = {r["checkpoint_id"] for r in checkpoints[:limit]}
+    writes = [r for r in outline if r["role"] == "checkpoint_write" and r["checkpoint_id"] in chosen]
+    return ds._take_rows([r["_rowid"] for r in checkpoints[:limit] + writes], columns=_RECORD)
 
 
 def _first_reads(bench: Bench, uri: str, path: str, picks: list[str], how: str) -> None:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     times: dict[str, list[float]] = defaultdict(list)
+    floor = lance.dataset(uri)
     for n, thread in enumerate(picks):
         ours = LanceCheckpointSaver(uri=uri)
         peer = SqliteSaver(sqlite3.connect(path, check_same_thread=False))
-        calls = [("ours", ours), ("peer", peer)]
-        for key, saver in calls if n % 2 == 0 else calls[::-1]:
+        calls: list[tuple[str, Any]] = [
+            ("ours", lambda t=thread, s=ours: s.get_tuple(_config(t))),
+            ("peer", lambda t=thread, s=peer: s.get_tuple(_config(t))),
+            ("floor", lambda t=thread: _lance_thread(floor, t)),
+        ]
+        for key, call in calls[n % 3 :] + calls[: n % 3]:
             start = time.perf_counter()
-            saver.get_tuple(_config(thread))
+            call()
             times[key].append(time.perf_counter() - start)
         peer.conn.close()
     row = Row(
@@ -173,6 +227,7 @@ def _first_reads(bench: Bench, uri: str, path: str, picks: list[str], how: str) 
         goal="≤ 1 ms",
     )
     bench.add(check(row, row.ours is not None and row.ours <= 1))
+    bench.add(Row(row.workload, row.ours, "ms", FLOOR, ms(p50(times["floor"]))))
     spawned: dict[str, list[float]] = defaultdict(list)
     for n, thread in enumerate(picks[: bench.size(12, 3)]):
         spec = {
@@ -197,27 +252,41 @@ def _first_reads(bench: Bench, uri: str, path: str, picks: list[str], how: str) 
     bench.add(check(row, row.ours is not None and row.ours <= 1))
 
 
-def _by_id_and_list(bench: Bench, ours: LanceCheckpointSaver, peer: Any, picks: list[str], how: str) -> None:
+def _by_id_and_list(
+    bench: Bench, uri: str, ours: LanceCheckpointSaver, peer: Any, picks: list[str], how: str
+) -> None:
     rng = random.Random(9)
     targets = []
     for thread in picks:
         history = [t.config["configurable"]["checkpoint_id"] for t in peer.list(_config(thread))]
-        targets.append(_config(thread, rng.choice(history[1:] or history)))  # an older checkpoint
-    for name, calls, goal, limit in (
-        ("get_tuple by checkpoint id", [(lambda s, c=c: s.get_tuple(c)) for c in targets], "≤ 1 ms", 1.0),
+        targets.append((thread, rng.choice(history[1:] or history)))  # an older checkpoint
+    floor = lance.dataset(uri)
+    for name, calls, floors, goal, limit in (
+        (
+            "get_tuple by checkpoint id",
+            [(lambda s, t=t, c=c: s.get_tuple(_config(t, c))) for t, c in targets],
+            [(lambda t=t, c=c: _lance_thread(floor, t, c)) for t, c in targets],
+            "≤ 1 ms",
+            1.0,
+        ),
         (
             "list(limit=10)",
             [(lambda s, t=t: list(s.list(_config(t), limit=10))) for t in picks],
+            [(lambda t=t: _lance_thread(floor, t, limit=10)) for t in picks],
             "≤ 2 ms",
             2.0,
         ),
     ):
         times: dict[str, list[float]] = defaultdict(list)
-        for n, call in enumerate(calls):
-            pair = [("ours", ours), ("peer", peer)]
-            for key, saver in pair if n % 2 == 0 else pair[::-1]:
+        for n, (call, lance_alone) in enumerate(zip(calls, floors, strict=True)):
+            sides: list[tuple[str, Any]] = [
+                ("ours", lambda call=call: call(ours)),
+                ("peer", lambda call=call: call(peer)),
+                ("floor", lance_alone),
+            ]
+            for key, side in sides[n % 3 :] + sides[: n % 3]:
                 start = time.perf_counter()
-                call(saver)
+                side()
                 times[key].append(time.perf_counter() - start)
         row = Row(
             f"{name}; {how}",
@@ -229,6 +298,7 @@ def _by_id_and_list(bench: Bench, ours: LanceCheckpointSaver, peer: Any, picks: 
             goal=goal,
         )
         bench.add(check(row, row.ours is not None and row.ours <= limit))
+        bench.add(Row(row.workload, row.ours, "ms", FLOOR, ms(p50(times["floor"]))))
 
 
 def _loop(bench: Bench, uri: str, path: str, threads: list[str], turns: int, how: str) -> None:
