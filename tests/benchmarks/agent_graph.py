@@ -250,6 +250,12 @@ def _first_reads(bench: Bench, uri: str, path: str, picks: list[str], how: str) 
         note=f"{len(spawned['ours'])} processes; opening the saver, not timed, took {ms(p50(spawned['open'])):.1f} ms",
     )
     bench.add(check(row, row.ours is not None and row.ours <= 1))
+    floor = [
+        first_read_in_new_process({"kind": "lance-thread", "uri": uri, "key": t})["floor"]
+        for t in picks[: bench.size(12, 3)]
+    ]
+    peer = "pylance alone, first read in a process of its own: the thread's filtered scan, then a take (the floor)"
+    bench.add(Row(row.workload, row.ours, "ms", peer, ms(p50(floor))))
 
 
 def _by_id_and_list(

@@ -3,7 +3,8 @@
 Started once per sample by the grown-store workloads: ``python first_read.py SPEC``
 where SPEC is JSON ``{"kind", "uri", "sqlite", "key", "first"}``. ``kind`` is
 ``records`` or ``get_messages`` (the last 50 messages of session ``key``) or
-``checkpoint`` (LangGraph ``get_tuple`` of thread ``key``'s latest checkpoint).
+``checkpoint`` (LangGraph ``get_tuple`` of thread ``key``'s latest checkpoint), or
+``lance-tail`` / ``lance-thread`` for the floor alone (:func:`floor_only`).
 Everything is imported and both sides are opened before the clock starts; ``first``
 says which side reads first. Prints JSON ``{"ours", "peer", "open"}`` in seconds
 (``open``: opening our store, not included in ``ours``).
@@ -25,6 +26,30 @@ warnings.simplefilter("ignore", DeprecationWarning)
 LAST = 50
 
 
+def floor_only(spec: dict[str, Any]) -> None:
+    """The floor in a process of its own: pylance alone does the read's Lance calls.
+
+    ``lance-tail``: the filtered scan and take under the last 50 messages of session
+    ``key``; ``lance-thread``: the scan and take under thread ``key``'s latest
+    checkpoint. Prints JSON ``{"floor", "open"}``.
+    """
+    import lance
+    from agent_graph import _lance_thread
+    from grown import _lance_tail
+
+    from lance_context.adapters import LANGCHAIN_HISTORY
+
+    start = time.perf_counter()
+    ds = lance.dataset(spec["uri"])
+    opened = time.perf_counter() - start
+    start = time.perf_counter()
+    if spec["kind"] == "lance-tail":
+        _lance_tail(ds, LANGCHAIN_HISTORY.run_id(spec["key"]))
+    else:
+        _lance_thread(ds, spec["key"])
+    print(json.dumps({"floor": time.perf_counter() - start, "open": opened}))
+
+
 def main() -> None:
     spec = json.loads(sys.argv[1])
     kind, key = spec["kind"], spec["key"]
@@ -37,6 +62,9 @@ def main() -> None:
     from lance_context.langchain import LanceChatMessageHistory
     from lance_context.langgraph import LanceCheckpointSaver
 
+    if kind in ("lance-tail", "lance-thread"):
+        floor_only(spec)
+        return
     start = time.perf_counter()
     ours: Any
     peer: Any
