@@ -28,6 +28,7 @@ from common import Bench, Row, check, ms, p50
 from grown import first_read_in_new_process
 
 from lance_context._filters import eq
+from lance_context._reader import record_columns
 from lance_context.adapters import LANGGRAPH_CHECKPOINTS
 from lance_context.langgraph import LanceCheckpointSaver
 
@@ -42,9 +43,6 @@ _OUTLINE = {
 FLOOR = (
     "pylance alone on one open dataset: the thread's filtered scan, then a take of the rows read (the floor)"
 )
-#: The columns a record is read from (those ``records(..., with_vectors=False)`` reads).
-_RECORD = ["id", "run_id", "seq", "created_at", "role", "content_type", "text_payload", "binary_payload",
-           "state_metadata", "metadata", "relationships"]  # fmt: skip
 
 
 def _graph(checkpointer: Any) -> Any:
@@ -196,7 +194,8 @@ def _lance_thread(
         checkpoints = [r for r in checkpoints if r["checkpoint_id"] == checkpoint_id]
     chosen = {r["checkpoint_id"] for r in checkpoints[:limit]}
     writes = [r for r in outline if r["role"] == "checkpoint_write" and r["checkpoint_id"] in chosen]
-    return ds._take_rows([r["_rowid"] for r in checkpoints[:limit] + writes], columns=_RECORD)
+    columns = record_columns(ds.schema, with_vectors=False)
+    return ds._take_rows([r["_rowid"] for r in checkpoints[:limit] + writes], columns=columns)
 
 
 def _first_reads(bench: Bench, uri: str, path: str, picks: list[str], how: str) -> None:

@@ -49,6 +49,7 @@ from writes import REPO, raw_rows, records, schema_of
 
 from lance_context import ContextStore
 from lance_context._filters import eq
+from lance_context._reader import record_columns
 from lance_context.adapters import LANGCHAIN_HISTORY
 
 LAST = 50
@@ -193,10 +194,7 @@ def _lance_tail(ds: lance.LanceDataset, run_id: str) -> pa.Table:
     """
     outline = ds.to_table(columns=["seq"], filter=eq("run_id", run_id), with_row_id=True)
     newest = outline.take(pc.sort_indices(outline["seq"]))["_rowid"].to_pylist()[-LAST:]
-    columns = [
-        c for c in ds.schema.names if c not in ("embedding", "metadata_index", "search_text", "embed_text")
-    ]
-    return ds._take_rows(newest, columns=columns)
+    return ds._take_rows(newest, columns=record_columns(ds.schema, with_vectors=False))
 
 
 def _check_same(grown: Grown, session: str) -> None:
