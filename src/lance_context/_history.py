@@ -19,7 +19,15 @@ from ._filters import in_
 from ._reader import record_columns
 from ._records import ContextRecord
 from ._state import StoreState
-from ._versions import RecordChanges, VersionDiff, VersionInfo, list_versions, record_changes
+from ._versions import (
+    OP_KEY,
+    RecordChanges,
+    VersionDiff,
+    VersionInfo,
+    changes_of,
+    list_versions,
+    record_changes,
+)
 
 __all__ = ["History"]
 
@@ -61,10 +69,17 @@ class History:
         """
         if until < since or until - since > _MAX_INSPECTED:
             return None
-        ds = self._state.handle.private_latest()  # reading a transaction borrows the object mutably
+        handle = self._state.handle
+        ds = None
         sessions: set[str] = set()
         for version in range(since + 1, until + 1):
-            changes = record_changes(ds, version)
+            own = handle.own_properties(version)
+            if own is not None and OP_KEY in own:
+                changes = changes_of(own[OP_KEY], own)  # this process's commit: known without a read
+            else:
+                # reading a transaction borrows the object mutably
+                ds = ds or handle.private_latest()
+                changes = record_changes(ds, version)
             if changes is None:
                 return None
             sessions |= changes.sessions

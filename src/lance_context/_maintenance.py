@@ -191,13 +191,18 @@ class Maintainer:
         handle = self._state.handle
         if missing:
             if facts.rows >= policy.scalar_refresh_rows:
-                handle.write(ensure_indexes, "build the store's indexes", retry=False)
+                handle.write(ensure_indexes, "build the store's indexes", retry=False, keeps_records=True)
         elif _refresh_due(facts.unindexed("search_text_idx"), facts.rows, policy):
-            handle.write(lambda ds: ds.optimize.optimize_indices(), "refresh indexes", retry=False)
+            handle.write(
+                lambda ds: ds.optimize.optimize_indices(), "refresh indexes", retry=False, keeps_records=True
+            )
         elif merged is not None and merged >= policy.scalar_refresh_rows:
             scalar = ["run_id_idx", "id_idx"]
             handle.write(
-                lambda ds: ds.optimize.optimize_indices(index_names=scalar), "refresh indexes", retry=False
+                lambda ds: ds.optimize.optimize_indices(index_names=scalar),
+                "refresh indexes",
+                retry=False,
+                keeps_records=True,
             )
 
     def _vector_index_due(self, facts: Facts) -> bool:
@@ -243,6 +248,7 @@ class Maintainer:
                 "embedding", kind, name=VECTOR_INDEX, metric="cosine", replace=True, **options
             ),
             "build the vector index",
+            keeps_records=True,
         )
 
     def compact(self) -> None:
@@ -251,8 +257,8 @@ class Maintainer:
         handle = self._state.handle
         with self._busy:
             self._compact(self._compaction.max_rows_per_fragment, 0.1, "compact the store", retry=True)
-            handle.write(ensure_indexes, "build the store's indexes")
-            handle.write(lambda ds: ds.optimize.optimize_indices(), "refresh indexes")
+            handle.write(ensure_indexes, "build the store's indexes", keeps_records=True)
+            handle.write(lambda ds: ds.optimize.optimize_indices(), "refresh indexes", keeps_records=True)
 
 
 def _reason(exc: BaseException) -> str:

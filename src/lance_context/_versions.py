@@ -14,7 +14,7 @@ cleanup of the source can break it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -27,6 +27,7 @@ __all__ = [
     "RecordChanges",
     "VersionDiff",
     "VersionInfo",
+    "changes_of",
     "commit_properties",
     "describe_operation",
     "list_versions",
@@ -158,7 +159,11 @@ def record_changes(ds: lance.LanceDataset, version: int) -> RecordChanges | None
     lists its sessions; anything else (upserts, deletes, restores, appends to many
     sessions, commits made by other programs) is unknown.
     """
-    op, props = _transaction(ds, version)
+    return changes_of(*_transaction(ds, version))
+
+
+def changes_of(op: str, props: Mapping[str, str]) -> RecordChanges | None:
+    """What a commit that did ``op`` with transaction properties ``props`` may have changed."""
     if op in _KEEPS_RECORDS:
         return RecordChanges()
     if SESSIONS_KEY not in props:

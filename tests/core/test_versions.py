@@ -249,6 +249,31 @@ def test_commits_say_which_sessions_they_may_have_changed(store: ContextStore) -
     assert store.changes_between(mark - 1, mark) is None
 
 
+def test_a_store_knows_what_its_own_commits_changed_without_reading_them_back(
+    store_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = ContextStore.open(store_path, embedder=HashingEmbedder(32))
+    other = ContextStore.open(store_path, embedder=HashingEmbedder(32))
+    writer.add(text("one", run_id="s1"))
+    writer.compact()  # builds the indexes
+    start = writer.add([text("two", run_id="s2"), text("three", run_id="s3")])
+    writer.add(text("four", run_id="s1"))
+    writer.compact()  # merges the new rows and refreshes the indexes
+    writer.delete(run_id="s2")
+    end = writer.version()
+    read_back = [other.changes_between(v - 1, v) for v in range(start + 1, end + 1)]
+    assert read_back.count(RecordChanges()) >= 2 and read_back[0] == RecordChanges(frozenset({"s1"}))
+    assert read_back[-1] == RecordChanges(frozenset({"s2"}))
+
+    def no_transaction_reads(*args: object) -> None:
+        raise AssertionError("read a transaction this store committed itself")
+
+    monkeypatch.setattr("lance_context._history.record_changes", no_transaction_reads)
+    assert [writer.changes_between(v - 1, v) for v in range(start + 1, end + 1)] == read_back
+    with pytest.raises(AssertionError, match="committed itself"):
+        other.changes_between(start, end)  # the other handle has to read them
+
+
 def test_new_versions_on_a_local_store_are_found_by_one_file_lookup(store_path: str) -> None:
     reader, writer = ContextStore.open(store_path), ContextStore.open(store_path)
     branch = writer.branch("side")
