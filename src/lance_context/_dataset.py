@@ -132,6 +132,7 @@ class DatasetHandle:
         self._manifests: LocalManifests | None = None
         self._facts: OrderedDict[int, Facts] = OrderedDict()
         self._own: OrderedDict[int, dict[str, str]] = OrderedDict()
+        self._schemas: OrderedDict[int, pa.Schema] = OrderedDict()
         self._commits_checked = False
         self._ds: lance.LanceDataset = self.call(self._open, "open the store")
 
@@ -291,6 +292,26 @@ class DatasetHandle:
                     self._facts.popitem(last=False)
         return found
 
+    def schema(self, ds: lance.LanceDataset) -> pa.Schema:
+        """The Arrow schema of ``ds``'s version (a snapshot of this handle's branch).
+
+        pylance builds the schema anew on every access (~20-50 us); it is kept for the
+        last few versions, and an append this handle commits keeps its base's schema.
+        """
+        version = int(ds.version)
+        with self._lock:
+            found = self._schemas.get(version)
+        if found is None:
+            found = ds.schema
+            self._keep_schema(version, found)
+        return found
+
+    def _keep_schema(self, version: int, schema: pa.Schema) -> None:
+        with self._lock:
+            self._schemas[version] = schema
+            while len(self._schemas) > 8:
+                self._schemas.popitem(last=False)
+
     # ------------------------------------------------------------------ writes
     def commit(
         self,
@@ -327,6 +348,11 @@ class DatasetHandle:
                 ) from exc
             raise
         self._remember(int(new.version), properties)
+        if isinstance(change, lance.LanceOperation.Append):
+            with self._lock:
+                kept = self._schemas.get(int(base.version))
+            if kept is not None:
+                self._keep_schema(int(new.version), kept)
         return self.adopt(new)
 
     def _remember(self, version: int, properties: Mapping[str, str]) -> None:

@@ -100,7 +100,10 @@ class Outline:
         """The records of these outline rows (``_rowid`` values), in the order given."""
         if not row_ids:
             return []
-        ds, columns = self.snapshot, record_columns(self.snapshot.schema, with_vectors=with_vectors)
+        ds, columns = (
+            self.snapshot,
+            record_columns(self.handle.schema(self.snapshot), with_vectors=with_vectors),
+        )
         table = self.handle.call(
             lambda: self.handle.take_rows(ds, row_ids, columns), "read records", retry=False
         )
@@ -171,7 +174,7 @@ class Reader:
                 return cached
         sql = filter_sql(run_id, roles, since, until, where)
         ds = self._state.snapshot()
-        columns = record_columns(ds.schema, with_vectors=with_vectors)
+        columns = record_columns(self._state.handle.schema(ds), with_vectors=with_vectors)
         if limit is None and last is None and not offset:
             table = ordered(self._scan(ds, columns, sql, run_id, row_ids=False))
             found = table_to_records(table, self._state.cipher)
@@ -249,7 +252,7 @@ class Reader:
         if not wanted:
             return []
         ds = self._state.snapshot()
-        columns = record_columns(ds.schema, with_vectors=with_vectors)
+        columns = record_columns(self._state.handle.schema(ds), with_vectors=with_vectors)
         chunks = [
             self._call(lambda c=chunk: ds.to_table(filter=in_("id", c), columns=columns), "read records")
             for chunk in (wanted[i : i + 1000] for i in range(0, len(wanted), 1000))

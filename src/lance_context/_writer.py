@@ -176,10 +176,12 @@ class Writer:
         seen: dict[str, Any] = {}  # the snapshot the committed attempt was based on, what it touched
 
         def attempt() -> lance.LanceDataset:
-            base = handle.private_latest()
+            # Writing fragments and committing them only read the snapshot, so an append
+            # works on the shared one; merge_insert borrows its snapshot mutably.
+            base = handle.latest() if op == "add" else handle.private_latest()
             seen["base"], seen["touched"] = base, sessions
             first_seq, cipher = seq_base(int(base.version)), self._state.cipher
-            schema = seen["schema"] = base.schema  # pylance builds it anew on each access
+            schema = seen["schema"] = handle.schema(base)
             table = records_to_table(batch, vectors, schema, first_seq, cipher)
             if op == "add":
                 table = _clustered(table, batch)

@@ -19,6 +19,7 @@ def test_readers_and_writers_share_a_store(store_path: str) -> None:
         try:
             while not stop.is_set():
                 assert store.records("a", last=1)
+                store.records("b")  # scans the snapshot appends are committed on
                 store.count()
         except BaseException as exc:  # a pyo3 panic is a BaseException
             errors.append(exc)
