@@ -21,7 +21,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import lance
@@ -38,6 +37,7 @@ from ._errors import (
     sanitized,
     translate_lance_error,
 )
+from ._known import Facts, KnownVersions
 from ._manifests import MAIN_BRANCH, LocalManifests, latest_local_version
 from ._policies import CachePolicy
 from ._storage import check_context_schema, is_missing, is_panic, secret_values, storage_defaults
@@ -47,42 +47,6 @@ __all__ = ["MAIN_BRANCH", "DatasetHandle", "Facts"]
 
 T = TypeVar("T")
 _Session: Any = getattr(lance, "Session")  # noqa: B009 - pylance exports it without a type stub
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What the manifest of one version says about its files and indexes (no data read).
-
-    Attributes:
-        version: The version described.
-        fragments: ``(fragment id, physical rows)`` in storage order.
-        indexes: Index name to the fragment ids it covers.
-    """
-
-    version: int
-    fragments: tuple[tuple[int, int], ...]
-    indexes: Mapping[str, frozenset[int]]
-
-    @property
-    def rows(self) -> int:
-        """Physical rows (deleted rows included until compaction drops them)."""
-        return sum(rows for _, rows in self.fragments)
-
-    def unindexed(self, name: str) -> int:
-        """Rows the named index does not cover (all of them when it is missing)."""
-        covered = self.indexes.get(name, frozenset())
-        return sum(rows for fragment, rows in self.fragments if fragment not in covered)
-
-    @classmethod
-    def of(cls, ds: lance.LanceDataset) -> Facts:
-        """Read the facts of ``ds``'s version from its manifest."""
-        indexes: dict[str, set[int]] = {}
-        for index in ds.describe_indices():
-            covered = indexes.setdefault(index.name, set())
-            for segment in index.segments:
-                covered.update(int(i) for i in segment.fragment_ids)
-        fragments = tuple((int(f.fragment_id), int(f.physical_rows)) for f in ds.get_fragments())
-        return cls(int(ds.version), fragments, {k: frozenset(v) for k, v in indexes.items()})
 
 
 _SESSIONS: OrderedDict[tuple[str, CachePolicy], Any] = OrderedDict()
@@ -130,9 +94,7 @@ class DatasetHandle:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._manifests: LocalManifests | None = None
-        self._facts: OrderedDict[int, Facts] = OrderedDict()
-        self._own: OrderedDict[int, dict[str, str]] = OrderedDict()
-        self._schemas: OrderedDict[int, pa.Schema] = OrderedDict()
+        self._known = KnownVersions()
         self._commits_checked = False
         self._ds: lance.LanceDataset = self.call(self._open, "open the store")
 
@@ -280,16 +242,11 @@ class DatasetHandle:
         return self.call(checkout, f"check out version {version}", retry=False)
 
     def facts(self, ds: lance.LanceDataset) -> Facts:
-        """The manifest facts of ``ds``'s version (cached for the last few versions)."""
-        version = int(ds.version)
-        with self._lock:
-            found = self._facts.get(version)
+        """The manifest facts of ``ds``'s version (kept for the last few versions)."""
+        found = self._known.facts(int(ds.version))
         if found is None:
             found = self.call(lambda: Facts.of(ds), "describe the store's files")
-            with self._lock:
-                self._facts[version] = found
-                while len(self._facts) > 8:
-                    self._facts.popitem(last=False)
+            self._known.keep_facts(found)
         return found
 
     def schema(self, ds: lance.LanceDataset) -> pa.Schema:
@@ -298,19 +255,11 @@ class DatasetHandle:
         pylance builds the schema anew on every access (~20-50 us); it is kept for the
         last few versions, and an append this handle commits keeps its base's schema.
         """
-        version = int(ds.version)
-        with self._lock:
-            found = self._schemas.get(version)
+        found = self._known.schema(int(ds.version))
         if found is None:
             found = ds.schema
-            self._keep_schema(version, found)
+            self._known.keep_schema(int(ds.version), found)
         return found
-
-    def _keep_schema(self, version: int, schema: pa.Schema) -> None:
-        with self._lock:
-            self._schemas[version] = schema
-            while len(self._schemas) > 8:
-                self._schemas.popitem(last=False)
 
     # ------------------------------------------------------------------ writes
     def commit(
@@ -347,19 +296,10 @@ class DatasetHandle:
                     "cleaned up by another process before the commit"
                 ) from exc
             raise
-        self._remember(int(new.version), properties)
+        self._known.keep_properties(int(new.version), properties)
         if isinstance(change, lance.LanceOperation.Append):
-            with self._lock:
-                kept = self._schemas.get(int(base.version))
-            if kept is not None:
-                self._keep_schema(int(new.version), kept)
+            self._known.after_append(base, new, change.fragments)
         return self.adopt(new)
-
-    def _remember(self, version: int, properties: Mapping[str, str]) -> None:
-        with self._lock:
-            self._own[version] = dict(properties)
-            while len(self._own) > 64:
-                self._own.popitem(last=False)
 
     def own_properties(self, version: int) -> dict[str, str] | None:
         """The transaction properties of ``version`` if this handle committed it (recent ones).
@@ -368,8 +308,7 @@ class DatasetHandle:
         files back (~0.2 ms each). A branch's version numbers are never reused while a
         handle is open on it.
         """
-        with self._lock:
-            return self._own.get(version)
+        return self._known.properties(version)
 
     def write(
         self,
@@ -393,7 +332,7 @@ class DatasetHandle:
             before = int(private.version)
             result = fn(private)
             if keeps_records and int(private.version) != before:
-                self._remember(int(private.version), {OP_KEY: "maintenance"})
+                self._known.keep_properties(int(private.version), {OP_KEY: "maintenance"})
             self.adopt(private)
             return result
 

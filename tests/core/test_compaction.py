@@ -6,6 +6,7 @@ import lance
 import pytest
 
 from lance_context import CompactionPolicy, ContextStore, HashingEmbedder
+from lance_context._dataset import Facts
 from lance_context._maintenance import compaction_target
 
 from .conftest import text
@@ -119,3 +120,16 @@ def test_compaction_sorts_merged_rows_by_session_and_keeps_every_guarantee(store
     assert rows == sorted(rows, key=lambda r: (r["run_id"], r["seq"]))
     assert store.search("topic41", k=1, mode="text")[0].record.id == "id41"
     assert store.search("turn 41 about topic41", k=1, mode="vector")[0].record.id == "id41"
+
+
+def test_the_files_an_append_made_are_known_without_reading_the_manifest(store_path: str) -> None:
+    store = ContextStore.open(store_path, embedder=HashingEmbedder(32), compaction=CompactionPolicy(fanout=3))
+    handle = store._history._state.handle
+    for i in range(12):
+        store.add(text(f"m{i}", run_id=f"s{i % 3}"))
+        if i == 6:
+            store.add(text("alone", run_id="z"))
+            store.delete(run_id="z")  # frees the highest fragment id; Lance never reuses it
+        latest = handle.latest()
+        assert handle.facts(latest) == Facts.of(latest)
+        assert [r.text_payload for r in store.records("s0", last=1)] == [f"m{i - i % 3}"]
