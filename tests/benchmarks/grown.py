@@ -409,6 +409,7 @@ def one_message_add(bench: Bench, grown: Grown) -> None:
     copy of the same dataset (same fragments, versions and indexes), interleaved."""
     raw_uri = bench.path("grown-raw-copy.lance")
     shutil.copytree(grown.uri, raw_uri)
+    os.sync()  # the copy's pages are written back now, not during the timed appends
     store = ContextStore.open(grown.uri, embedder=None)
     schema = schema_of(store)
     adds = bench.size(300, 100)
