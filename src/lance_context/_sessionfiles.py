@@ -25,7 +25,7 @@ from lance.fragment import FragmentMetadata
 
 from ._dataset import Facts
 
-__all__ = ["MAX_FILES", "MAX_ROWS", "remember", "session_fragments"]
+__all__ = ["MAX_FILES", "MAX_ROWS", "data_file_key", "remember", "session_fragments"]
 
 #: Files whose sessions the process remembers (least recently used dropped first).
 MAX_FILES = 8_192
@@ -40,7 +40,7 @@ _KNOWN: OrderedDict[tuple[str, ...], frozenset[str]] = OrderedDict()
 _LOCK = threading.Lock()
 
 
-def _path(data_file: Any) -> str:
+def data_file_key(data_file: Any) -> str:
     """A data file's path; pylance 14's ``DataFile.path`` builds a class on every call."""
     path = getattr(data_file, "_path", None)
     return path if isinstance(path, str) else str(data_file.path)
@@ -48,7 +48,7 @@ def _path(data_file: Any) -> str:
 
 def _key(fragment: Any) -> tuple[str, ...]:
     """A fragment's data files (``LanceFragment``), named as they never change."""
-    return tuple(_path(f) for f in fragment.data_files())
+    return tuple(data_file_key(f) for f in fragment.data_files())
 
 
 def _store(found: Iterable[tuple[tuple[str, ...], frozenset[str]]]) -> None:
@@ -68,7 +68,9 @@ def remember(fragments: Iterable[FragmentMetadata], run_ids: Iterable[str]) -> N
     """
     sessions = frozenset(run_ids)
     _store(
-        (tuple(_path(d) for d in f.files), sessions) for f in fragments if int(f.physical_rows) <= MAX_ROWS
+        (tuple(data_file_key(d) for d in f.files), sessions)
+        for f in fragments
+        if int(f.physical_rows) <= MAX_ROWS
     )
 
 

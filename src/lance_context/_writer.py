@@ -29,6 +29,7 @@ from ._schema import embedding_field
 from ._sessionfiles import remember
 from ._state import StoreState
 from ._versions import commit_properties
+from ._written import keep_written
 
 __all__ = ["SEQ_SHIFT", "Writer", "seq_base"]
 
@@ -187,6 +188,7 @@ class Writer:
                 table = _clustered(table, batch)
                 fragments = write_fragments(table, base, schema=schema)
                 remember(fragments, sessions)
+                keep_written(fragments, table)
                 props = commit_properties(op, len(batch), sessions)
                 return handle.commit(base, lance.LanceOperation.Append(fragments), props)
             stored = base.to_table(filter=in_("id", [r.id for r in batch]), columns=["id", "run_id", "seq"])

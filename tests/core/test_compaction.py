@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import lance
 import pytest
 
@@ -133,3 +136,41 @@ def test_the_files_an_append_made_are_known_without_reading_the_manifest(store_p
         latest = handle.latest()
         assert handle.facts(latest) == Facts.of(latest)
         assert [r.text_payload for r in store.records("s0", last=1)] == [f"m{i - i % 3}"]
+
+
+def test_merges_of_files_this_process_wrote_skip_reading_them_and_write_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lance_context._cluster as cluster
+
+    served: list[bool] = []
+    real = cluster.written_rows
+
+    def counted(fragments: Any, schema: Any) -> Any:
+        found = real(fragments, schema)
+        served.append(found is not None)
+        return found
+
+    def grow(path: Path) -> lance.LanceDataset:
+        store = ContextStore.open(
+            str(path), embedder=HashingEmbedder(16), compaction=CompactionPolicy(fanout=4)
+        )
+        for i in range(24):
+            if i == 10:  # a three-row file that then gets a deletion file: it must be read
+                store.add([text(f"batch {j}", run_id="b", id=f"batch{j}") for j in range(3)])
+                store.delete("batch1")
+            store.add(text(f"turn {i}", run_id="abc"[i % 3], id=f"id{i:02d}"))
+        return lance.dataset(str(path))
+
+    monkeypatch.setattr(cluster, "written_rows", counted)
+    kept = grow(tmp_path / "kept.lance")
+    assert True in served and False in served  # merges served from memory, and the deleted-from file read
+    monkeypatch.setattr(cluster, "written_rows", lambda fragments, schema: None)
+    read = grow(tmp_path / "read.lance")
+    columns = ["id", "run_id", "seq", "text_payload", "embedding"]
+    assert [f.metadata.physical_rows for f in kept.get_fragments()] == [
+        f.metadata.physical_rows for f in read.get_fragments()
+    ]
+    for a, b in zip(kept.get_fragments(), read.get_fragments(), strict=True):
+        assert a.to_table(columns=columns).equals(b.to_table(columns=columns))
+    assert "batch1" not in kept.to_table(columns=["id"]).column("id").to_pylist()
