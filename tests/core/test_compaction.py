@@ -174,3 +174,13 @@ def test_merges_of_files_this_process_wrote_skip_reading_them_and_write_the_same
     for a, b in zip(kept.get_fragments(), read.get_fragments(), strict=True):
         assert a.to_table(columns=columns).equals(b.to_table(columns=columns))
     assert "batch1" not in kept.to_table(columns=["id"]).column("id").to_pylist()
+
+
+def test_the_rows_kept_for_merges_stay_bounded(store_path: str) -> None:
+    import lance_context._written as written
+
+    store = ContextStore.open(store_path, embedder=None, compaction=CompactionPolicy(enabled=False))
+    for i in range(written.MAX_FILES + 40):
+        store.add(text(f"message {i}", run_id=f"s{i % 7}"))
+    assert len(written._TABLES) == written.MAX_FILES  # the newest files only, never one per add
+    assert 0 < written._bytes <= written.MAX_BYTES
