@@ -323,7 +323,7 @@ class DatasetHandle:
         For the calls that have no uncommitted form in pylance (delete, compaction, index
         builds, restore, tags, branches). Commit conflicts are retried on a fresh object.
         ``keeps_records``: ``fn`` only maintains the store (indexes), so the version its
-        last commit made is remembered as changing no record.
+        commit made is remembered as changing no record (when it directly followed).
         """
         self.check_commits()
 
@@ -331,8 +331,8 @@ class DatasetHandle:
             private = self.private_latest()
             before = int(private.version)
             result = fn(private)
-            if keeps_records and int(private.version) != before:
-                self._known.keep_properties(int(private.version), {OP_KEY: "maintenance"})
+            if keeps_records and int(private.version) == before + 1:  # one commit, ours, nothing between
+                self._known.keep_properties(before + 1, {OP_KEY: "maintenance"})
             self.adopt(private)
             return result
 

@@ -77,8 +77,8 @@ class History:
             if own is not None and OP_KEY in own:
                 changes = changes_of(own[OP_KEY], own)  # this process's commit: known without a read
             else:
-                # reading a transaction borrows the object mutably
-                ds = ds or handle.private_latest()
+                if ds is None:  # reading a transaction borrows the object mutably
+                    ds = handle.private_latest()
                 changes = record_changes(ds, version)
             if changes is None:
                 return None

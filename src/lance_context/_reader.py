@@ -100,10 +100,8 @@ class Outline:
         """The records of these outline rows (``_rowid`` values), in the order given."""
         if not row_ids:
             return []
-        ds, columns = (
-            self.snapshot,
-            record_columns(self.handle.schema(self.snapshot), with_vectors=with_vectors),
-        )
+        ds = self.snapshot
+        columns = record_columns(self.handle.schema(ds), with_vectors=with_vectors)
         table = self.handle.call(
             lambda: self.handle.take_rows(ds, row_ids, columns), "read records", retry=False
         )
