@@ -29,9 +29,9 @@ __all__ = ["MAX_BYTES", "MAX_FILES", "MAX_ROWS", "keep_written", "written_rows"]
 #: Files kept (least recently written dropped first): the newest files of the first merge levels.
 MAX_FILES = 64
 #: Bytes of the kept tables' Arrow buffers in all.
-MAX_BYTES = 16 * 2**20
-#: Files of more rows than this are not kept.
-MAX_ROWS = 4_096
+MAX_BYTES = 4 * 2**20
+#: Files of more rows than this are not kept (at fanout 8: the files of the first three levels).
+MAX_ROWS = 512
 
 _TABLES: OrderedDict[tuple[str, ...], pa.Table] = OrderedDict()
 _LOCK = threading.Lock()
