@@ -136,8 +136,9 @@ def test_application_servers_share_one_memory_on_s3(s3_bucket: Any) -> None:
     idle = [o for o in outcomes if o["idled"]]
     assert len(idle) == 1, "one server must have stayed idle across a cleanup"
     assert maintenance["compactions"] > 0 and maintenance["cleanups"] > 0, maintenance
-    operations = {v.operation for v in store.versions()}
-    assert "compact" in operations
+    # a merge committed as a compaction (the history itself is cleaned up every round, so
+    # the maintainer looks right after its merge)
+    assert maintenance["merged"], maintenance
 
 
 def test_a_write_whose_base_version_is_cleaned_up_while_it_commits_lands_once(
