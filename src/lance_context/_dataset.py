@@ -43,7 +43,7 @@ from ._policies import CachePolicy
 from ._storage import check_context_schema, is_missing, is_panic, secret_values, storage_defaults
 from ._versions import OP_KEY
 
-__all__ = ["MAIN_BRANCH", "DatasetHandle", "Facts"]
+__all__ = ["MAIN_BRANCH", "DatasetHandle"]
 
 T = TypeVar("T")
 _Session: Any = getattr(lance, "Session")  # noqa: B009 - pylance exports it without a type stub

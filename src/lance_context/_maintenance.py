@@ -27,8 +27,8 @@ from typing import Any, Literal
 import lance
 
 from ._cluster import sorted_compaction
-from ._dataset import Facts
 from ._errors import CommitConflictError, LanceContextError, redact
+from ._known import Facts
 from ._policies import CompactionPolicy, IndexPolicy
 from ._retention import apply_retention, retention_due
 from ._state import StoreState

@@ -23,7 +23,7 @@ from typing import Any
 import lance
 from lance.fragment import FragmentMetadata
 
-from ._dataset import Facts
+from ._known import Facts
 
 __all__ = ["MAX_FILES", "MAX_ROWS", "data_file_key", "remember", "session_fragments"]
 

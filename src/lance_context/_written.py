@@ -41,8 +41,10 @@ _bytes = 0
 def keep_written(fragments: Sequence[FragmentMetadata], table: pa.Table) -> None:
     """Keep ``table``, just written as ``fragments``, when it went into one small file."""
     global _bytes
+    if len(fragments) != 1 or table.num_rows > MAX_ROWS:
+        return
     size = table.get_total_buffer_size()
-    if len(fragments) != 1 or table.num_rows > MAX_ROWS or size > MAX_BYTES // 8:
+    if size > MAX_BYTES // 8:
         return
     key = tuple(data_file_key(d) for d in fragments[0].files)
     with _LOCK:

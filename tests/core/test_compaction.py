@@ -9,7 +9,7 @@ import lance
 import pytest
 
 from lance_context import CompactionPolicy, ContextStore, HashingEmbedder
-from lance_context._dataset import Facts
+from lance_context._known import Facts
 from lance_context._maintenance import compaction_target
 
 from .conftest import text

@@ -9,7 +9,7 @@ import lance
 import pytest
 
 from lance_context import CompactionPolicy, ContextRecord, ContextStore, IndexPolicy, _sessionfiles
-from lance_context._dataset import Facts
+from lance_context._known import Facts
 from lance_context._sessionfiles import session_fragments
 
 SESSIONS = ("alice", "bob", "carol", "dave")
