@@ -190,6 +190,8 @@ def test_langgraph_thread_shows_checkpoints_newest_first_with_state(page: Any, s
     newest = checkpoints.first.locator("details.state")
     assert newest.get_attribute("open") is not None
     assert "still late" in newest.inner_text() and "answer 2" in newest.inner_text()
+    channels = newest.locator("p.hint + pre")  # the state's channels other than messages, labelled
+    assert newest.locator("p.hint").inner_text() == "other channels" and '"turns": 2' in channels.inner_text()
     shoot(page, "thread")
     page.goto(f"{server.url}/thread?id=support-7&at=before-answer")  # before the thread existed
     assert (
