@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,9 @@ def test_help_lists_every_command_and_the_console_script_is_declared() -> None:
 def test_the_installed_console_script_runs() -> None:
     script = Path(sys.executable).with_name("lance-context")
     assert script.exists(), "the lance-context console script is not installed (make install installs it)"
-    done = subprocess.run([str(script), "--version"], capture_output=True, text=True, env=cli_env(), check=False)
+    done = subprocess.run(
+        [str(script), "--version"], capture_output=True, text=True, env=cli_env(), check=False
+    )
     assert done.returncode == 0 and done.stdout.startswith("lance-context ")
 
 
@@ -100,6 +103,39 @@ def test_sessions_are_named_by_adapter_and_filtered(built: Built) -> None:
     assert [s["run_id"] for s in notes] == ["notes:hostile", "notes:json", LONG_SESSION]
     text = text_result.out
     assert "6 sessions" in text and "LangChain chat history" in text and "LangGraph thread" in text
+
+
+def test_log_in_an_80_column_terminal_wraps_instead_of_cropping(built: Built) -> None:
+    result = run_cli("log", built.uri, "--limit", "0", env={"COLUMNS": "80"})
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    header = next(line for line in lines if line.lstrip().startswith("version"))
+    assert "rows" not in header.split()  # the row totals give way to the sessions touched
+    rows = lines[lines.index(header) + 2 :]
+    assert any(TRIP in line for line in rows)  # a session name fits unbroken
+    # the tag is folded over as many lines as it needs, every character kept
+    tags = "".join(line[header.index("tags") :].strip() for line in rows)
+    assert "before-answer" in tags
+
+
+def test_sessions_and_a_thread_in_an_80_column_terminal_keep_every_column(built: Built) -> None:
+    listing, thread = run_many(
+        ["sessions", built.uri], ["show", built.uri, "langgraph.checkpoints:support-7"], env={"COLUMNS": "80"}
+    )
+    assert listing.code == 0 and thread.code == 0, listing.err + thread.err
+    lines = listing.out.splitlines()
+    header = next(line for line in lines if line.lstrip().startswith("session"))
+    assert header.split() == ["session", "records", "roles", "active", "(UTC)"]  # kind left out
+    names = ("langchain.history:trip", "langgraph.checkpoints:support-7", "llama_index.chat::user-42")
+    for name in names:
+        row = next(line for line in lines if line.lstrip().startswith(name + " "))
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d\s*$", row), row  # the last column, whole
+    table = thread.out[thread.out.index("checkpoints, newest first") :].splitlines()
+    header = next(line for line in table if line.lstrip().startswith("step"))
+    assert header.split() == ["step", "source", "checkpoint", "id", "messages", "writes", "other", "channels"]
+    assert max(len(line.rstrip()) for line in table) <= 80
+    assert sum("turns" in line for line in table) == 4  # the channels column is not cropped
 
 
 def test_log_shows_what_each_version_did(built: Built) -> None:

@@ -183,14 +183,22 @@ def sessions(
     table = Table(
         title=f"{plural(len(found), 'session')} · {view.describe()}", title_justify="left", box=TABLE_BOX
     )
-    table.add_column("session", no_wrap=True, overflow="fold")
-    table.add_column("kind")
-    table.add_column("records", justify="right", min_width=7)
-    table.add_column("roles", min_width=12)
-    table.add_column("active (UTC)", no_wrap=True)
-    for s in found:
+    # An 80-column terminal: no kind column (the session name's prefix says it), and no
+    # minimum widths, which Rich honours by cropping the last column instead of wrapping;
+    # the short columns stay unwrapped and the roles take the room left.
+    narrow = console().width < 100
+    active = [_active(s.first, s.last) for s in found]
+    longest = max([len(s.run_id) for s in found] + [0])
+    table.add_column("session", no_wrap=not narrow or longest <= 32, overflow="fold")
+    if not narrow:
+        table.add_column("kind")
+    table.add_column("records", justify="right", no_wrap=True, min_width=None if narrow else 7)
+    table.add_column("roles", overflow="fold", min_width=None if narrow else 12)
+    table.add_column("active (UTC)", no_wrap=not narrow or max(map(len, active), default=0) <= 22)
+    for s, span in zip(found, active, strict=True):
         roles = ", ".join(f"{role} {count}" for role, count in s.roles.items())
-        table.add_row(styled(s.run_id), s.kind, f"{s.records:,}", styled(roles), _active(s.first, s.last))
+        kind = [] if narrow else [s.kind]
+        table.add_row(styled(s.run_id), *kind, f"{s.records:,}", styled(roles), span)
     console().print(table)
 
 
@@ -210,6 +218,25 @@ def _count(sign: str, value: int, known: bool) -> str:
     if not known:
         return "?"
     return f"{sign}{value:,}" if value else ""
+
+
+def _widths(columns: list[str], rows: list[list[Text]], width: int) -> tuple[list[int], int]:
+    """The ``log`` table's minimum column widths, and the widest the tags column may be.
+
+    A session name reads best unbroken (up to 24 characters). Rich crops a row, instead of
+    wrapping it, when it shrinks a column below its minimum width, so the sessions column
+    asks only for the room the unwrapped columns leave, and the tags column (which wraps)
+    gets at most what is left after that.
+    """
+    at, tags = columns.index("sessions"), columns.index("tags")
+    fixed = sum(
+        max([len(c)] + [len(r[k].plain) for r in rows]) for k, c in enumerate(columns) if k not in (at, tags)
+    )
+    room = width - 2 - 2 * (len(columns) - 1) - fixed
+    longest = max([len(r[at].plain) for r in rows] + [0])
+    sessions = max(len("sessions"), min(longest, 24, room - len("tags")))
+    mins = [sessions if k == at else len(c) for k, c in enumerate(columns)]
+    return mins, max(len("tags"), room - sessions)
 
 
 @click.command()
@@ -247,25 +274,17 @@ def log(uri: str, storage_options: tuple[str, ...], branch: str, limit: int, as_
         pad_edge=False,
     )
     touched = {i.version: _touched(list(changes[i.version].sessions)) for i in shown}
-    widest = max((len(t) for t in touched.values()), default=0)
     narrow = console().width < 100  # an 80-column terminal: minutes only, no row totals
     columns = ["version", "time (UTC)", "operation", "rows", "+/-", "sessions", "tags"]
     if narrow:
         columns.remove("rows")
-    for column in columns:
-        table.add_column(
-            column,
-            justify="right" if column in ("version", "rows") else "left",
-            no_wrap=column in ("version", "time (UTC)", "operation", "+/-"),
-            min_width=min(widest, 24) if column == "sessions" else len(column),
-            overflow="fold",
-        )
+    rows: list[list[Text]] = []
     for i in shown:
         change = changes[i.version]
         stamp = when(i.timestamp)
-        cells: list[str | Text] = [str(i.version), stamp[:16] if narrow else stamp, i.operation]
+        cells = [Text(str(i.version)), Text(stamp[:16] if narrow else stamp), Text(i.operation)]
         if not narrow:
-            cells.append(f"{i.rows:,}")
+            cells.append(Text(f"{i.rows:,}"))
         cells += [
             Text(" ").join(
                 part
@@ -278,6 +297,18 @@ def log(uri: str, storage_options: tuple[str, ...], branch: str, limit: int, as_
             styled(touched[i.version]),
             styled(", ".join(i.tags), "yellow"),
         ]
+        rows.append(cells)
+    mins, widest_tags = _widths(columns, rows, console().width)
+    for column, minimum in zip(columns, mins, strict=True):
+        table.add_column(
+            column,
+            justify="right" if column in ("version", "rows") else "left",
+            no_wrap=column in ("version", "time (UTC)", "operation", "+/-"),
+            min_width=minimum,
+            max_width=widest_tags if column == "tags" else None,
+            overflow="fold",
+        )
+    for cells in rows:
         table.add_row(*cells)
     console().print(table)
     if len(history) > len(shown):

@@ -59,14 +59,19 @@ def _show_thread(view: View, run_id: str, thread: str, last: int | None, as_json
         out.print(styled("\nmessages in the latest checkpoint:\n", "dim"))
         out.print(render_turns(states[0].messages))
     table = Table(title="checkpoints, newest first", title_justify="left", box=TABLE_BOX)
-    for column in ("step", "source", "time (UTC)", "checkpoint id", "messages", "writes", "other channels"):
+    # An 80-column terminal leaves out the time (--json has it): Rich crops a row rather
+    # than let the columns' minimum widths exceed the terminal.
+    timed = out.width >= 100
+    columns = ["step", "source", "time (UTC)", "checkpoint id", "messages", "writes", "other channels"]
+    for column in columns if timed else [c for c in columns if c != "time (UTC)"]:
         wraps = column in ("checkpoint id", "other channels")
         table.add_column(column, no_wrap=not wraps, overflow="fold", min_width=14 if wraps else None)
     for s in states:
+        stamp = [when(s.created_at)] if timed else []
         table.add_row(
             str(s.step),
             str(s.source),
-            when(s.created_at),
+            *stamp,
             s.checkpoint_id,
             str(len(s.messages)),
             str(s.pending_writes),
