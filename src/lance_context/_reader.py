@@ -25,6 +25,7 @@ from ._filters import and_, compile_where, eq, in_, sql_string, time_range
 from ._records import ContextRecord
 from ._sessionfiles import session_fragments
 from ._state import StoreState
+from ._tail import TailRows, tail_rows
 
 __all__ = ["Outline", "Reader", "filter_sql", "record_columns"]
 
@@ -177,7 +178,20 @@ class Reader:
             table = ordered(self._scan(ds, columns, sql, run_id, row_ids=False))
             found = table_to_records(table, self._state.cipher)
         else:
-            view = self.outline(run_id, where_sql=sql, snapshot=ds, with_role=False)
+            raw = self._outline_rows(ds, sql, run_id, (), with_role=False)
+            at = (self._state.handle.branch, int(ds.version))
+            chosen = (
+                tail_rows(raw, last, _HEAD_MAX) if last is not None and limit is None and not offset else None
+            )
+            if chosen is not None:  # a long session: its newest rows, without ordering them all
+                return self._long_tail(
+                    Outline(raw, run_id, ds, self._state.handle, self._state.cipher),
+                    chosen,
+                    at,
+                    with_vectors,
+                    plain_tail,
+                )
+            view = Outline(ordered(raw), run_id, ds, self._state.handle, self._state.cipher)
             rows = view.table
             total = rows.num_rows
             if last is not None:
@@ -187,7 +201,6 @@ class Reader:
             if limit is not None:
                 rows = rows.slice(0, limit)
             wanted = rows.column("_rowid").to_pylist()
-            at = (self._state.handle.branch, int(ds.version))
             if tails is not None and plain_tail and run_id is not None and last is not None:
                 # the session's first row comes along for the cache (a pinned system message)
                 first = view.table.column("_rowid").to_pylist()[:_HEAD_MAX] if total > len(wanted) else []
@@ -201,6 +214,36 @@ class Reader:
         if run_id is not None and any(r.run_id != run_id for r in found):
             raise AssertionError("filter returned another session's record")  # defence in depth
         return found
+
+    def _long_tail(
+        self, view: Outline, chosen: TailRows, at: tuple[str, int], with_vectors: bool, keep: bool
+    ) -> list[ContextRecord]:
+        """The records :func:`tail_rows` chose; kept in the tail cache when ``keep``."""
+        first = (chosen.first or []) if keep else []
+        fetched = view.fetch(first + chosen.newest, with_vectors=with_vectors)
+        head, found = fetched[: len(first)], fetched[len(first) :]
+        tails = self._state.tails
+        if keep and tails is not None and view.run_id is not None:
+            # without its first records (not known): the cache then reads them when asked
+            tails.keep(view.run_id, found, False, with_vectors, at, head=head)
+        if view.run_id is not None and any(r.run_id != view.run_id for r in found):
+            raise AssertionError("filter returned another session's record")  # defence in depth
+        return found
+
+    def _outline_rows(
+        self,
+        ds: lance.LanceDataset,
+        sql: str | None,
+        run_id: str | None,
+        metadata_keys: Sequence[str],
+        *,
+        with_role: bool,
+    ) -> pa.Table:
+        """The unordered rows of :meth:`outline`."""
+        columns = {"seq": "seq", "id": "id", "role": "role"} if with_role else {"seq": "seq", "id": "id"}
+        for key in metadata_keys:
+            columns[key] = f"json_get_string(metadata_index, {sql_string(key)})"
+        return self._scan(ds, columns, sql, run_id, row_ids=True)
 
     def outline(
         self,
@@ -223,10 +266,7 @@ class Reader:
         """
         ds = snapshot if snapshot is not None else self._state.snapshot()
         sql = where_sql if where_sql is not None else filter_sql(run_id)
-        columns = {"seq": "seq", "id": "id", "role": "role"} if with_role else {"seq": "seq", "id": "id"}
-        for key in metadata_keys:
-            columns[key] = f"json_get_string(metadata_index, {sql_string(key)})"
-        table = self._scan(ds, columns, sql, run_id, row_ids=True)
+        table = self._outline_rows(ds, sql, run_id, metadata_keys, with_role=with_role)
         state = self._state
         return Outline(ordered(table), run_id, ds, state.handle, state.cipher)
 

@@ -18,13 +18,13 @@ class _Reads:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
-        real = Reader.outline
+        real = Reader._outline_rows
 
         def counted(reader: Reader, *args: Any, **kwargs: Any) -> Any:
             self.count += 1
             return real(reader, *args, **kwargs)
 
-        monkeypatch.setattr(Reader, "outline", counted)
+        monkeypatch.setattr(Reader, "_outline_rows", counted)
 
 
 def _msg(text: str, run_id: str = "chat", **fields: Any) -> ContextRecord:
