@@ -112,3 +112,14 @@ def test_tail_rows_breaks_ties_by_id_and_keeps_the_newest_copy() -> None:
     rows.append((600, "r000"))  # the first row has a newer copy: the first records are not known
     chosen = tail_rows(_outline(rows), 4, 2)
     assert chosen is not None and chosen.first is None and chosen.newest[-1] == 201
+
+
+def test_a_record_written_again_and_again_falls_back_to_ordering_everything(tmp_path: Path) -> None:
+    rows = [(s, f"id{s}") for s in range(80)] + [(s, "x") for s in range(80, 252)]
+    assert tail_rows(_outline(rows), 2, 4) is None  # the window would outgrow half the rows
+    store = ContextStore.open(str(tmp_path / "again.lance"), embedder=None)
+    store.add([_msg(f"m{i}") for i in range(80)])
+    for n in range(172):  # one record kept up to date by add() rather than upsert()
+        store.add(_msg(f"state {n}", id="state"))
+    assert _texts(store.records("long", last=2)) == ["m79", "state 171"]
+    assert _texts(_uncached(store.uri).records("long", last=3)) == ["m78", "m79", "state 171"]
