@@ -205,8 +205,10 @@ def import_snapshot(
         source.export(str(into), storage_options=storage_options, tag=tag, version=number)
         chosen = encryption or source_encryption
         return opener.open(str(into), storage_options=storage_options, encryption=chosen)
-    target = into if isinstance(into, opener) else opener.open(
-        str(into), storage_options=storage_options, encryption=encryption
+    target = (
+        into
+        if isinstance(into, opener)
+        else opener.open(str(into), storage_options=storage_options, encryption=encryption)
     )
     source = opener.open(
         source_uri, storage_options=source_storage_options, read_only=True, embedder=None,

@@ -26,7 +26,9 @@ def test_forget_asks_then_erases_a_conversation_from_every_version(store_copy: C
     refused = run_cli("forget", built.uri, "--session", "trip")
     assert refused.code == 2 and "pass --yes" in refused.err and "cannot be undone" in refused.err
     plan = run_cli("forget", built.uri, "--session", "trip", "--dry-run", "--json").json()
-    assert plan["dry_run"] and plan["records"] == 6 and "before-answer" in plan["tags_removed"]  # 5 + the branch
+    assert (
+        plan["dry_run"] and plan["records"] == 6 and "before-answer" in plan["tags_removed"]
+    )  # 5 + the branch
     assert snapshot(built.uri) == before  # asking and a dry run write nothing
     done = run_cli("forget", built.uri, "--session", "trip", "--yes")
     assert done.code == 0, done.err

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import lance
 
-from lance_context import ContextStore
+from lance_context import ContextRecord, ContextStore
 
 from ._stores import HOSTILE, LONG_RECORDS, LONG_SESSION, Built
 from .conftest import cli_env, run_cli, run_many, snapshot
@@ -136,6 +136,29 @@ def test_sessions_and_a_thread_in_an_80_column_terminal_keep_every_column(built:
     assert header.split() == ["step", "source", "checkpoint", "id", "messages", "writes", "other", "channels"]
     assert max(len(line.rstrip()) for line in table) <= 80
     assert sum("turns" in line for line in table) == 4  # the channels column is not cropped
+
+
+def test_long_session_names_and_tags_wrap_instead_of_cropping_at_any_width(tmp_path: Path) -> None:
+    uri = str(tmp_path / "names.lance")
+    store = ContextStore.open(uri, embedder=None)
+    name = "langgraph.checkpoints:support-thread-with-a-very-long-name-1234"
+    store.add(ContextRecord.from_content("x", run_id=name))
+    store.tag("a-rather-long-tag-name-for-release-2026-12")
+    for columns in ("80", "120"):
+        listing, log = run_many(["sessions", uri], ["log", uri], env={"COLUMNS": columns})
+        assert listing.code == 0 and log.code == 0, listing.err + log.err
+        for out in (listing.out, log.out):
+            assert max(len(line.rstrip()) for line in out.splitlines()) <= int(columns)
+        # the activity time is the sessions table's last column: whole on the name's first line
+        first = next(line for line in listing.out.splitlines() if line.lstrip().startswith(name[:20]))
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d\s*$", first), (columns, first)
+        lines = log.out.splitlines()
+        header = next(line for line in lines if line.lstrip().startswith("version"))
+        rows = lines[lines.index(header) + 2 :]
+        tags = "".join(line[header.index("tags") :].strip() for line in rows)
+        assert "a-rather-long-tag-name-for-release-2026-12" in tags, (columns, log.out)
+        sessions = "".join(line[header.index("sessions") : header.index("tags")].strip() for line in rows)
+        assert name in sessions, (columns, log.out)
 
 
 def test_log_shows_what_each_version_did(built: Built) -> None:

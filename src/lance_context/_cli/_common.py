@@ -29,6 +29,7 @@ __all__ = [
     "console",
     "emit_json",
     "json_option",
+    "narrow",
     "parse_duration",
     "safe",
     "spec_from",
@@ -53,6 +54,15 @@ def safe(text: str) -> str:
 def console() -> Console:
     """The Rich console for stdout (colour only on a terminal; no markup guessing)."""
     return Console(highlight=False, emoji=False, soft_wrap=False)
+
+
+def narrow(out: Console) -> bool:
+    """Whether ``out`` is narrower than 100 columns (an 80-column terminal).
+
+    Tables leave columns out there: Rich crops a row rather than wrap it below the
+    columns' minimum widths.
+    """
+    return out.width < 100
 
 
 def err_console() -> Console:

@@ -17,6 +17,7 @@ from ._common import (
     console,
     emit_json,
     json_option,
+    narrow,
     spec_from,
     store_arguments,
     styled,
@@ -183,23 +184,24 @@ def sessions(
     table = Table(
         title=f"{plural(len(found), 'session')} · {view.describe()}", title_justify="left", box=TABLE_BOX
     )
-    # An 80-column terminal: no kind column (the session name's prefix says it), and no
-    # minimum widths, which Rich honours by cropping the last column instead of wrapping;
-    # the short columns stay unwrapped and the roles take the room left.
-    narrow = console().width < 100
+    # No minimum widths: Rich honours them by cropping the last column instead of wrapping.
+    # The short columns stay unwrapped, long session names fold, and an 80-column terminal
+    # leaves the kind out (the session name's prefix says it).
+    out = console()
+    small = narrow(out)
     active = [_active(s.first, s.last) for s in found]
     longest = max([len(s.run_id) for s in found] + [0])
-    table.add_column("session", no_wrap=not narrow or longest <= 32, overflow="fold")
-    if not narrow:
+    table.add_column("session", no_wrap=longest <= 32, overflow="fold")
+    if not small:
         table.add_column("kind")
-    table.add_column("records", justify="right", no_wrap=True, min_width=None if narrow else 7)
-    table.add_column("roles", overflow="fold", min_width=None if narrow else 12)
-    table.add_column("active (UTC)", no_wrap=not narrow or max(map(len, active), default=0) <= 22)
+    table.add_column("records", justify="right", no_wrap=True)
+    table.add_column("roles", overflow="fold")
+    table.add_column("active (UTC)", no_wrap=max(map(len, active), default=0) <= 22)
     for s, span in zip(found, active, strict=True):
         roles = ", ".join(f"{role} {count}" for role, count in s.roles.items())
-        kind = [] if narrow else [s.kind]
+        kind = [] if small else [s.kind]
         table.add_row(styled(s.run_id), *kind, f"{s.records:,}", styled(roles), span)
-    console().print(table)
+    out.print(table)
 
 
 def _active(first: datetime, last: datetime) -> str:
@@ -220,13 +222,12 @@ def _count(sign: str, value: int, known: bool) -> str:
     return f"{sign}{value:,}" if value else ""
 
 
-def _widths(columns: list[str], rows: list[list[Text]], width: int) -> tuple[list[int], int]:
-    """The ``log`` table's minimum column widths, and the widest the tags column may be.
+def _widths(columns: list[str], rows: list[list[Text]], width: int) -> tuple[list[int], int, int]:
+    """The ``log`` table's minimum widths, and the widest its sessions and tags columns may be.
 
     A session name reads best unbroken (up to 24 characters). Rich crops a row, instead of
-    wrapping it, when it shrinks a column below its minimum width, so the sessions column
-    asks only for the room the unwrapped columns leave, and the tags column (which wraps)
-    gets at most what is left after that.
+    wrapping it, when it must shrink a column below its minimum width, so the two columns
+    that wrap (sessions and tags) share exactly the room the unwrapped ones leave.
     """
     at, tags = columns.index("sessions"), columns.index("tags")
     fixed = sum(
@@ -234,9 +235,12 @@ def _widths(columns: list[str], rows: list[list[Text]], width: int) -> tuple[lis
     )
     room = width - 2 - 2 * (len(columns) - 1) - fixed
     longest = max([len(r[at].plain) for r in rows] + [0])
-    sessions = max(len("sessions"), min(longest, 24, room - len("tags")))
-    mins = [sessions if k == at else len(c) for k, c in enumerate(columns)]
-    return mins, max(len("tags"), room - sessions)
+    tags_longest = max([len(r[tags].plain) for r in rows] + [len("tags")])
+    sessions = max(len("sessions"), min(longest, room - min(tags_longest, max(len("tags"), room // 3))))
+    mins = [
+        min(sessions, max(len(c), min(longest, 24))) if k == at else len(c) for k, c in enumerate(columns)
+    ]
+    return mins, sessions, max(len("tags"), room - sessions)
 
 
 @click.command()
@@ -274,16 +278,17 @@ def log(uri: str, storage_options: tuple[str, ...], branch: str, limit: int, as_
         pad_edge=False,
     )
     touched = {i.version: _touched(list(changes[i.version].sessions)) for i in shown}
-    narrow = console().width < 100  # an 80-column terminal: minutes only, no row totals
+    out = console()
+    small = narrow(out)  # minutes only, no row totals
     columns = ["version", "time (UTC)", "operation", "rows", "+/-", "sessions", "tags"]
-    if narrow:
+    if small:
         columns.remove("rows")
     rows: list[list[Text]] = []
     for i in shown:
         change = changes[i.version]
         stamp = when(i.timestamp)
-        cells = [Text(str(i.version)), Text(stamp[:16] if narrow else stamp), Text(i.operation)]
-        if not narrow:
+        cells = [Text(str(i.version)), Text(stamp[:16] if small else stamp), Text(i.operation)]
+        if not small:
             cells.append(Text(f"{i.rows:,}"))
         cells += [
             Text(" ").join(
@@ -298,19 +303,20 @@ def log(uri: str, storage_options: tuple[str, ...], branch: str, limit: int, as_
             styled(", ".join(i.tags), "yellow"),
         ]
         rows.append(cells)
-    mins, widest_tags = _widths(columns, rows, console().width)
+    mins, widest_sessions, widest_tags = _widths(columns, rows, out.width)
+    widest = {"sessions": widest_sessions, "tags": widest_tags}
     for column, minimum in zip(columns, mins, strict=True):
         table.add_column(
             column,
             justify="right" if column in ("version", "rows") else "left",
             no_wrap=column in ("version", "time (UTC)", "operation", "+/-"),
             min_width=minimum,
-            max_width=widest_tags if column == "tags" else None,
+            max_width=widest.get(column),
             overflow="fold",
         )
     for cells in rows:
         table.add_row(*cells)
-    console().print(table)
+    out.print(table)
     if len(history) > len(shown):
         console().print(
             styled(

@@ -17,6 +17,7 @@ from ._common import (
     console,
     emit_json,
     json_option,
+    narrow,
     safe,
     spec_from,
     store_arguments,
@@ -61,7 +62,7 @@ def _show_thread(view: View, run_id: str, thread: str, last: int | None, as_json
     table = Table(title="checkpoints, newest first", title_justify="left", box=TABLE_BOX)
     # An 80-column terminal leaves out the time (--json has it): Rich crops a row rather
     # than let the columns' minimum widths exceed the terminal.
-    timed = out.width >= 100
+    timed = not narrow(out)
     columns = ["step", "source", "time (UTC)", "checkpoint id", "messages", "writes", "other channels"]
     for column in columns if timed else [c for c in columns if c != "time (UTC)"]:
         wraps = column in ("checkpoint id", "other channels")
