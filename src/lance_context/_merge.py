@@ -272,7 +272,7 @@ def _source_table(sides: Sides, upserts: Sequence[Upsert], schema: pa.Schema, fi
     for row, (record_id, seq) in enumerate(zip(found["id"].to_pylist(), found["seq"].to_pylist())):
         if record_id not in newest or seq >= newest[record_id][0]:
             newest[record_id] = (seq, row)
-    rows = found.take([newest[i][1] for i in ids])
+    rows = found.take(pa.array([newest[i][1] for i in ids], pa.int64()))  # typed: ids may be empty
     seqs, fresh = [], first_seq
     for upsert in upserts:
         if upsert.kept_seq is not None:

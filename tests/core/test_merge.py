@@ -60,6 +60,20 @@ def test_merge_applies_adds_changes_and_deletes_as_one_version(
     assert main.get("sum").embedding is not None  # type: ignore[union-attr]  # vectors come along
 
 
+def test_a_branch_that_only_deletes_merges_both_ways(forked: tuple[ContextStore, ContextStore]) -> None:
+    main, work = forked
+    work.delete("m2")  # a clean-up job on a branch: deletes and nothing else
+
+    result = main.merge("work")
+
+    assert result.merged and [(c.kind, c.id) for c in result.changes] == [("deleted", "m2")]
+    assert ids(main, "s1") == ["m1", "m3"] and ids(main, "s2") == ["n1"]
+    main.delete("n1")
+    back = main.merge("main", into="work")  # and main's own delete goes the other way
+    assert [(c.kind, c.id) for c in back.changes] == [("deleted", "n1")]
+    assert ids(work) == ids(main) == ["m1", "m3"]
+
+
 def test_appends_on_both_sides_keep_each_sides_order_target_first(
     forked: tuple[ContextStore, ContextStore],
 ) -> None:
