@@ -357,6 +357,19 @@ class Forgetter:
         )
         files, size = expire_versions(handle, doomed, "expire the versions holding forgotten records")
         tally.files, tally.bytes = tally.files + files, tally.bytes + size
+        after = [int(v["version"]) for v in handle.latest().versions()]
+        # Lance keeps a version a branch was made from, even once that branch (rewritten first)
+        # no longer needs it: only its manifest is left, naming files that are gone
+        branches = handle.latest().branches.list()
+        forks = {int(info["parent_version"]) for info in branches.values()
+                 if (info.get("parent_branch") or MAIN_BRANCH) == name}  # fmt: skip
+        manifests = [path for v in doomed if v in after and v in forks
+                     for path, kind in plan.history[name].files.get(v, ()) if kind == "manifest"]  # fmt: skip
+        if manifests:
+            store_files = Files(handle)
+            for path in manifests:
+                store_files.delete(path)
+            tally.files += len(manifests)
         restore_indexes(self._state.view(handle=handle, read_only=False), had)
         after = [int(v["version"]) for v in handle.latest().versions()]
         return tuple(v for v in after if v > start), tuple(v for v in doomed if v not in after)

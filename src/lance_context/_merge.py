@@ -98,20 +98,31 @@ class Merger:
         source, target = self.handle(branch), self.handle(into)
         theirs, ours = source.latest(), target.latest()
         _check_embedders(ours, theirs, into, branch)
-        base_ds = self._base_snapshot(base, listed)
+        base, base_ds = self._base_snapshot(base, listed)
         states = (self._states(own, base_ds), self._states(target, ours), self._states(source, theirs))
         return Sides(source, target, theirs, ours, base, three_way(*states), states)
 
     def _base_snapshot(
         self, base: tuple[str, int], listed: Mapping[str, Mapping[str, Any]]
-    ) -> lance.LanceDataset:
-        """The base version: on its branch, or on a child that forked there (it keeps that manifest)."""
+    ) -> tuple[tuple[str, int], lance.LanceDataset]:
+        """The base version and its snapshot: on its branch, or on a child that forked there.
+
+        A fork point that ``forget()`` erased is gone; the newest older version of its branch
+        is then the base (both sides descend from it too, so at worst more records conflict).
+        """
         name, version = base
         children = [b for b, info in listed.items() if (info.get("parent_branch") or MAIN_BRANCH) == name]
         candidates = [name] + [b for b in children if listed[b].get("parent_version") == version]
         for candidate in candidates:
             try:
-                return self.handle(candidate).at(version)
+                return base, self.handle(candidate).at(version)
+            except VersionNotFoundError:
+                continue
+        handle = self.handle(name)
+        older = [int(v["version"]) for v in handle.call(lambda: handle.latest().versions(), "list versions")]
+        for earlier in sorted((v for v in older if v < version), reverse=True):
+            try:
+                return (name, earlier), handle.at(earlier)
             except VersionNotFoundError:
                 continue
         raise VersionNotFoundError(

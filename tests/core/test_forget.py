@@ -77,10 +77,14 @@ def build(store: ContextStore) -> dict[str, Any]:
 NEEDLES = [SECRET.encode(), SSN.encode(), BLOB, BRANCH_SECRET.encode(), ALICE.encode()]
 
 
-def check_forgotten(store: ContextStore, files: Callable[[], dict[str, bytes]], built: dict[str, Any]) -> None:
+def check_forgotten(
+    store: ContextStore, files: Callable[[], dict[str, bytes]], built: dict[str, Any]
+) -> None:
     before = holding(files(), NEEDLES + [i.encode() for i in built["ids"]])
     assert set(before) >= {SECRET.encode(), SSN.encode(), BLOB, BRANCH_SECRET.encode(), ALICE.encode()}
-    assert any("_versions" in p or "_transactions" in p for p in before[ALICE.encode()])  # commit metadata too
+    assert any(
+        "_versions" in p or "_transactions" in p for p in before[ALICE.encode()]
+    )  # commit metadata too
 
     report = store.forget(run_id=ALICE)
 
@@ -105,9 +109,37 @@ def check_forgotten(store: ContextStore, files: Callable[[], dict[str, bytes]], 
     assert again.records == 0 and not again.versions_written
 
 
-def test_forget_a_session_erases_it_from_every_version_branch_and_file(store: ContextStore, store_path: str) -> None:
+def test_forget_a_session_erases_it_from_every_version_branch_and_file(
+    store: ContextStore, store_path: str
+) -> None:
     built = build(store)
     check_forgotten(store, lambda: local_files(store_path), built)
+
+
+def test_a_branch_made_where_the_records_were_loses_its_fork_point_and_still_merges(
+    store: ContextStore,
+) -> None:
+    store.add(text("hello", run_id=KEEPER, id="h"))
+    store.add(text(SECRET, run_id=ALICE))
+    fork = store.version()
+    branch = store.branch("what-if")  # made from the version holding the secret, nothing written on it yet
+    store.add(text("later", run_id=KEEPER, id="l"))
+
+    report = store.forget(run_id=ALICE)
+
+    assert report.verified and fork in report.versions_expired["main"]
+    assert fork not in {v.version for v in store.versions()}  # gone, not listed with its files erased
+    for listed in store.versions():
+        store.at_version(listed.version).records()
+    with pytest.raises(VersionNotFoundError):
+        store.restore(fork)
+    assert [r.text for r in store.records()] == ["hello", "later"]
+    branch.add(text("on the branch", run_id=KEEPER, id="b"))
+    review = store.review("what-if")  # the base is then the newest older version of main
+    assert review.plan.base == ("main", fork - 1) and not review.plan.conflicts
+    merged = store.merge("what-if")
+    assert [(c.kind, c.id) for c in merged.changes] == [("added", "b")]
+    assert [r.id for r in store.records()] == ["h", "l", "b"]
 
 
 def test_forget_on_object_storage_leaves_no_object_holding_the_payloads(s3_bucket: Any) -> None:
@@ -152,7 +184,9 @@ def test_forget_finds_deleted_rows_whose_versions_were_already_cleaned_up(store:
     assert [r.text for r in store.records()] == ["neighbour"]
 
 
-def test_a_leftover_file_of_an_interrupted_write_is_found_and_deleted(store: ContextStore, store_path: str) -> None:
+def test_a_leftover_file_of_an_interrupted_write_is_found_and_deleted(
+    store: ContextStore, store_path: str
+) -> None:
     record = text("LEFTOVER-SECRET-0004", run_id="s1")
     store.add([record, text("other", run_id="s1")])
     ds = lance.dataset(store_path)
@@ -224,7 +258,9 @@ def test_a_forget_cut_short_during_expiry_is_finished_by_running_it_again(store:
     kept = {v.version for v in store.versions()}
     for path, content in manifests.items():  # a kill between cleanup's file and manifest deletions
         path.write_bytes(content)
-    reopened = ContextStore.open(store_path, embedder=HashingEmbedder(32), caches=CachePolicy(metadata_bytes=2**20))
+    reopened = ContextStore.open(
+        store_path, embedder=HashingEmbedder(32), caches=CachePolicy(metadata_bytes=2**20)
+    )
     broken = tuple(v.version for v in reopened.versions() if v.version not in kept)
     assert broken  # listed again, their files gone
     report = reopened.forget(run_id="user-carol")
@@ -270,7 +306,10 @@ def test_forgetting_a_chat_turn_removes_it_from_the_index_text_of_the_turns_afte
         "Plan a trip to Lisbon please", "Sure, in spring?", "Noted the address",
         "And book a tram tour", "Booked the tram tour",
     ]  # fmt: skip
-    assert {h.record.text for h in store.search("tram tour", mode="text", k=2)} == {"And book a tram tour", "Booked the tram tour"}
+    assert {h.record.text for h in store.search("tram tour", mode="text", k=2)} == {
+        "And book a tram tour",
+        "Booked the tram tour",
+    }
 
 
 def test_the_verification_finds_an_erased_turn_quoted_in_kept_index_text(
@@ -290,8 +329,12 @@ def test_the_verification_finds_an_erased_turn_quoted_in_kept_index_text(
     assert any("index text of a kept record quotes erased text" in leak for leak in report.verification.leaks)
 
 
-def test_recorded_searches_that_returned_a_forgotten_record_go_too(store: ContextStore, store_path: str) -> None:
-    store.add([text("LOGGED-SECRET-ANSWER-0009 about zebras", run_id="user-dave"), text("zebra facts", run_id="s1")])
+def test_recorded_searches_that_returned_a_forgotten_record_go_too(
+    store: ContextStore, store_path: str
+) -> None:
+    store.add(
+        [text("LOGGED-SECRET-ANSWER-0009 about zebras", run_id="user-dave"), text("zebra facts", run_id="s1")]
+    )
     gone = store.search("zebras", k=2, record=True)
     kept = store.search("zebra facts", k=1, run_id="s1", record=True)
     report = store.forget(run_id="user-dave")
