@@ -324,7 +324,14 @@ class Searcher:
         """Read the chosen records (and only them, unless ``rows`` holds them) and attach scores."""
         if not ids:
             return []
-        per_channel = {name: dict(zip(r.ids, r.scores, strict=True)) for name, r in channels.items()}
+        first = list({record_id: i for i, record_id in reversed(list(enumerate(ids)))}.values())
+        if len(first) < len(ids):  # copies of one id (added twice): its best-ranked copy only
+            first.sort()
+            ids, scores = [ids[i] for i in first], [scores[i] for i in first]
+            rows = None if rows is None else rows.take(pa.array(first, pa.int64()))
+        per_channel = {
+            name: dict(reversed(list(zip(r.ids, r.scores, strict=True)))) for name, r in channels.items()
+        }
         table = rows if rows is not None else self._take(ds, ids, channels)
         hits = []
         for record, score in zip(table_to_records(table, self._state.cipher), scores, strict=True):

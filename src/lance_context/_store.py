@@ -225,7 +225,10 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
 
         Records without an embedding are embedded in one batched call when the store has
         an embedder. Nothing of the batch is written if any record is invalid or the
-        embedder fails.
+        embedder fails. Ids are not looked up (that would cost every append a read): a
+        record whose id is already stored is stored again, reads show one copy of it (the
+        newest in ``records`` and ``get``, the best-ranked in ``search``) and ``count``
+        counts both. ``upsert`` replaces the stored copy instead.
 
         Raises:
             InvalidRecordError: A record is invalid (nothing written).

@@ -103,6 +103,17 @@ def test_time_travel_search(facts: ContextStore) -> None:
     assert "new" not in {h.record.id for h in facts.search("Kyoto", k=10, mode="text", version="old")}
 
 
+def test_a_record_added_twice_is_one_hit_in_every_mode(store: ContextStore) -> None:
+    store.add(text("status: packing for Porto", id="status"))
+    store.add(text("status: boarding for Porto", id="status"))  # add(), not upsert(): two stored copies
+
+    for mode in ("vector", "text", "hybrid"):
+        hits = store.search("status Porto", mode=mode, k=5)
+        assert [h.record.id for h in hits] == ["status"], mode
+        assert hits[0].record.text in {"status: packing for Porto", "status: boarding for Porto"}
+    assert [h.record.id for h in store.search("status Porto", k=5, mmr=True)] == ["status"]
+
+
 def test_search_by_vector(facts: ContextStore) -> None:
     vector = facts.records()[2].embedding
     assert vector is not None
