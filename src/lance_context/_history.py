@@ -16,6 +16,7 @@ from ._arrow import table_to_records
 from ._dataset import MAIN_BRANCH
 from ._errors import InvalidFilterError, ReadOnlyError, VersionNotFoundError
 from ._filters import in_
+from ._mergeplan import FINGERPRINT_COLUMNS, digest_of
 from ._reader import record_columns
 from ._records import ContextRecord
 from ._state import StoreState
@@ -208,13 +209,11 @@ class History:
         start = self.resolve(from_version)
         end = self.version() if to_version is None else self.resolve(to_version)
         keys = {}
-        for version in (start, end):
-            ds = self._state.handle.at(version)
-            table = ds.to_table(columns=["id", "seq"])
-            ids, seqs = table.column("id").to_pylist(), table.column("seq").to_pylist()
-            keys[version] = set(zip(ids, seqs, strict=True))
-        added = keys[end] - keys[start]
-        removed = keys[start] - keys[end]
+        for version in (start, end):  # content too: an upsert with keep_order keeps (id, seq)
+            table = self._state.handle.at(version).to_table(columns=FINGERPRINT_COLUMNS)
+            keys[version] = {(row["id"], row["seq"], digest_of(row)) for row in table.to_pylist()}
+        added = {(i, seq) for i, seq, _ in keys[end] - keys[start]}
+        removed = {(i, seq) for i, seq, _ in keys[start] - keys[end]}
         return VersionDiff(
             start,
             end,

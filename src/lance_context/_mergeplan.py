@@ -34,6 +34,7 @@ __all__ = [
     "SessionChanges",
     "ThreeWay",
     "Upsert",
+    "digest_of",
     "row_states",
     "summarize",
     "three_way",
@@ -76,16 +77,21 @@ class RowState:
     digest: str
 
 
+def digest_of(row: Mapping[str, Any]) -> str:
+    """A hash of everything stored in one row of :data:`FINGERPRINT_COLUMNS` but ``seq`` and the vector."""
+    content = [
+        row["run_id"], row["role"], row["content_type"], row["created_at"].isoformat(),
+        row["state_metadata"], row["relationships"], row["metadata_md5"], row["text_md5"],
+        row["search_md5"], row["embed_md5"], row["binary_md5"],
+    ]  # fmt: skip
+    return hashlib.sha1(json.dumps(content, default=str).encode(), usedforsecurity=False).hexdigest()
+
+
 def row_states(table: pa.Table) -> dict[str, RowState]:
     """Each id's state from a table of :data:`FINGERPRINT_COLUMNS` (the newest copy of an id wins)."""
     states: dict[str, RowState] = {}
     for row in table.to_pylist():
-        content = [
-            row["run_id"], row["role"], row["content_type"], row["created_at"].isoformat(),
-            row["state_metadata"], row["relationships"], row["metadata_md5"], row["text_md5"],
-            row["search_md5"], row["embed_md5"], row["binary_md5"],
-        ]  # fmt: skip
-        digest = hashlib.sha1(json.dumps(content, default=str).encode(), usedforsecurity=False).hexdigest()
+        digest = digest_of(row)
         known = states.get(row["id"])
         if known is None or row["seq"] >= known.seq:
             states[row["id"]] = RowState(int(row["seq"]), row["run_id"], digest)

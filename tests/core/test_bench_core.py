@@ -69,7 +69,9 @@ def test_bulk_load_far_past_the_threshold_is_indexed_by_the_first_search(store_p
     store = open_store(store_path, indexing=IndexPolicy(vector_index_min_rows=100, nprobes=32))
     records = batch(300, sessions=3)
     store.add(records)
-    assert "embedding_idx" not in {i.name for i in lance.dataset(store_path).describe_indices()}  # the add stayed cheap
+    assert "embedding_idx" not in {
+        i.name for i in lance.dataset(store_path).describe_indices()
+    }  # the add stayed cheap
     query = vectors(1, seed=9)[0]
     reader = ContextStore.open(store_path, embedder=None, read_only=True)
     exact = [f"r{i}" for i in np.argsort(-(vectors(300) @ query))[:5]]

@@ -28,7 +28,7 @@ def test_records_read_well_in_a_repr() -> None:
     image = ContextRecord.from_content(Image.new("RGB", (2, 2), color="teal"), role="assistant", run_id="s")
     shown = repr(image)
     assert "content=<image/png 2x2, " in shown
-    assert "\\x89PNG" not in shown and "=b'" not in shown and "=b\"" not in shown
+    assert "\\x89PNG" not in shown and "=b'" not in shown and '=b"' not in shown
     long = repr(ContextRecord.from_content("word " * 100, run_id="s"))
     assert len(long) < 260 and "…" in long
     data = repr(ContextRecord.from_content(b"\x00" * 5000, run_id="s"))

@@ -34,8 +34,12 @@ NEEDLES = [TEXT.encode(), VALUE.encode(), STATE.encode(), BLOB, b"merger"]
 
 def records(run_id: str = "tenant-a") -> list[ContextRecord]:
     return [
-        text(TEXT, run_id=run_id, metadata={"secret": VALUE, "topic": "deals", "n": 12345678901234567890},
-             state_metadata=StateMetadata(step=2, custom={"mood": STATE})),
+        text(
+            TEXT,
+            run_id=run_id,
+            metadata={"secret": VALUE, "topic": "deals", "n": 12345678901234567890},
+            state_metadata=StateMetadata(step=2, custom={"mood": STATE}),
+        ),
         ContextRecord.from_content(BLOB, run_id=run_id, role="tool"),
         ContextRecord.from_content(Image.new("RGB", (3, 2), "red"), run_id=run_id, text="a red square"),
     ]
@@ -135,10 +139,15 @@ def test_rotating_the_key_is_one_version_and_old_versions_need_the_old_key(tmp_p
     sealed_before = {p: d for p, d in local_files(path).items() if p.startswith("data/")}
     version = store.rotate_key(policy(new))
     assert version == before + 1
-    assert store.records() == ContextStore.open(path, embedder=HashingEmbedder(16), encryption=policy(new)).records()
+    assert (
+        store.records()
+        == ContextStore.open(path, embedder=HashingEmbedder(16), encryption=policy(new)).records()
+    )
     with pytest.raises(EncryptionError):
         ContextStore.open(path, embedder=HashingEmbedder(16), encryption=policy(old))
-    reader = ContextStore.open(path, embedder=HashingEmbedder(16), encryption=policy(new, previous_keys=(old,)))
+    reader = ContextStore.open(
+        path, embedder=HashingEmbedder(16), encryption=policy(new, previous_keys=(old,))
+    )
     assert [r.text for r in reader.at_version(before).records()] == [TEXT, None, "a red square"]
     assert holding(local_files(path), NEEDLES) == {}
     newest = {p for p in local_files(path) if p.startswith("data/")} - set(sealed_before)
@@ -165,10 +174,15 @@ def test_a_langchain_chat_history_on_an_encrypted_store(tmp_path: Path) -> None:
     from lance_context.langchain import LanceChatMessageHistory
 
     path = str(tmp_path / "chat.lance")
-    store = ContextStore.open(path, embedder=HashingEmbedder(16), encryption=EncryptionPolicy(key=os.urandom(32)))
+    store = ContextStore.open(
+        path, embedder=HashingEmbedder(16), encryption=EncryptionPolicy(key=os.urandom(32))
+    )
     history = LanceChatMessageHistory("chat-1", store=store)
     history.add_messages([HumanMessage("MY-BANK-PIN is 1234"), AIMessage("Noted, I will keep it SAFE-REPLY")])
-    assert [m.content for m in history.messages] == ["MY-BANK-PIN is 1234", "Noted, I will keep it SAFE-REPLY"]
+    assert [m.content for m in history.messages] == [
+        "MY-BANK-PIN is 1234",
+        "Noted, I will keep it SAFE-REPLY",
+    ]
     assert holding(local_files(path), [b"MY-BANK-PIN", b"SAFE-REPLY"]) == {}
 
 

@@ -29,7 +29,14 @@ def test_run_ids_round_trip_and_name_their_namespace() -> None:
 
 
 def test_scopes_are_escaped_so_no_pair_names_another() -> None:
-    pairs = [("", "team-b:k"), ("team-b", "k"), ("team-b:", "k"), ("team-b%3A", "k"), ("a:b", "c"), ("a", "b:c")]
+    pairs = [
+        ("", "team-b:k"),
+        ("team-b", "k"),
+        ("team-b:", "k"),
+        ("team-b%3A", "k"),
+        ("a:b", "c"),
+        ("a", "b:c"),
+    ]
     run_ids = [LLAMA_INDEX_CHAT.run_id(key, scope=scope) for scope, key in pairs]
     assert len(set(run_ids)) == len(pairs)
     for (scope, key), run_id in zip(pairs, run_ids, strict=True):

@@ -141,6 +141,8 @@ def test_lance_giving_up_on_concurrent_writers_is_a_commit_conflict() -> None:
 
 
 def test_an_append_meeting_a_restore_is_a_commit_conflict() -> None:
-    exc = OSError("Incompatible transaction: Append transaction is not compatible with Overwrite at version 7")
+    exc = OSError(
+        "Incompatible transaction: Append transaction is not compatible with Overwrite at version 7"
+    )
     translated = translate_lance_error(exc, "add 1 records")
     assert isinstance(translated, CommitConflictError) and "Nothing was written" in str(translated)

@@ -90,7 +90,9 @@ def test_applying_retention_past_the_window_frees_disk_and_keeps_what_it_promise
     before, latest = disk(store_path), store.version()
     report = store.apply_retention(RetentionPolicy(), now=datetime.now(timezone.utc) + timedelta(days=8))
     kept = [v.version for v in store.versions()]
-    assert 10 in kept and latest in kept and 20 in kept  # tag, latest, and the branch's parent (Lance keeps it)
+    assert (
+        10 in kept and latest in kept and 20 in kept
+    )  # tag, latest, and the branch's parent (Lance keeps it)
     assert len(kept) <= 4 and report.versions_removed >= 26 and report.bytes_removed > 0
     assert disk(store_path) < before
     assert [r.id for r in store.at_version("ten").records()] == at_ten and store.count() == 30
@@ -103,7 +105,9 @@ def test_a_store_opened_with_a_policy_applies_it_after_writes(tmp_path: Path) ->
     everything_but_latest = RetentionPolicy(
         keep_all=timedelta(0), hourly=None, daily=timedelta(0), every=timedelta(0)
     )
-    store = ContextStore.open(str(tmp_path / "r.lance"), embedder=HashingEmbedder(8), retention=everything_but_latest)
+    store = ContextStore.open(
+        str(tmp_path / "r.lance"), embedder=HashingEmbedder(8), retention=everything_but_latest
+    )
     grow(store, 5)
     assert [v.version for v in store.versions()] == [store.version()]
     assert [r.text for r in store.records()] == [f"message {i}" for i in range(5)]
@@ -119,7 +123,8 @@ def test_retention_on_object_storage(s3_bucket: Any) -> None:
     grow(store, 6)
     objects = len(s3_bucket.objects())
     report = store.apply_retention(
-        RetentionPolicy(keep_all=timedelta(hours=1), daily=None), now=datetime.now(timezone.utc) + timedelta(days=2)
+        RetentionPolicy(keep_all=timedelta(hours=1), daily=None),
+        now=datetime.now(timezone.utc) + timedelta(days=2),
     )
     assert report.versions_removed == 6 and len(store.versions()) == 1
     assert len(s3_bucket.objects()) < objects and store.count() == 6

@@ -23,7 +23,9 @@ from .conftest import text
 
 def fill(store: ContextStore) -> list[ContextRecord]:
     records = [text(f"note {i} about kyoto gardens", run_id=f"s{i % 2}") for i in range(6)]
-    records.append(ContextRecord.from_content(Image.new("RGB", (2, 2), "teal"), run_id="s0", role="assistant"))
+    records.append(
+        ContextRecord.from_content(Image.new("RGB", (2, 2), "teal"), run_id="s0", role="assistant")
+    )
     store.add(records)
     store.compact()  # indexes, so the snapshot carries them
     return store.records()
@@ -87,7 +89,10 @@ def test_export_a_branch_and_refusals(tmp_path: Path) -> None:
     side = store.branch("side")
     side.add(text("side only", run_id="s"))
     store.export(str(tmp_path / "side.lance"), branch="side")
-    assert [r.text for r in ContextStore.open(str(tmp_path / "side.lance")).records()] == ["main", "side only"]
+    assert [r.text for r in ContextStore.open(str(tmp_path / "side.lance")).records()] == [
+        "main",
+        "side only",
+    ]
     with pytest.raises(NotAContextStoreError):
         store.export(str(tmp_path / "side.lance"))
     with pytest.raises(InvalidFilterError):

@@ -152,6 +152,11 @@ def test_diff(store: ContextStore) -> None:
     assert change.from_version == v1 and change.to_version == store.version()
     reverse = store.diff(store.version(), v1)
     assert sorted(r.content for r in reverse.added) == ["a", "b"]
+    before = store.version()
+    store.upsert(text("c2", id="c"), keep_order=True)  # same id and position, new content
+    in_place = store.diff(before)
+    assert [r.content for r in in_place.added] == ["c2"] and [r.content for r in in_place.removed] == ["c"]
+    assert store.diff(before, before).added == []
 
 
 def test_versions_describe_operations(store: ContextStore) -> None:

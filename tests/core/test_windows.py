@@ -40,7 +40,9 @@ def test_chunked_windows_equal_whole_conversation_windows() -> None:
         body = conversation[len(pinned) :]
         reads: list[int] = []
 
-        def newest(n: int, body: list[Message] = body, reads: list[int] = reads) -> tuple[list[Message], bool]:
+        def newest(
+            n: int, body: list[Message] = body, reads: list[int] = reads
+        ) -> tuple[list[Message], bool]:
             reads.append(n)
             return body[max(0, len(body) - n) :], n >= len(body)
 
