@@ -37,7 +37,9 @@ def _checkpoint(value: Any, checkpoint_id: str | None = None) -> Checkpoint:
     return checkpoint
 
 
-def _put(saver: LanceCheckpointSaver, thread: str, value: Any, ns: str = "", checkpoint_id: str | None = None) -> str:
+def _put(
+    saver: LanceCheckpointSaver, thread: str, value: Any, ns: str = "", checkpoint_id: str | None = None
+) -> str:
     saved = saver.put(_config(thread, ns), _checkpoint(value, checkpoint_id), {"step": value}, {})  # type: ignore[arg-type]
     return str(saved["configurable"]["checkpoint_id"])
 
@@ -77,7 +79,9 @@ class _Loads:
         monkeypatch.setattr(_latest, "_read", counted)
 
 
-def test_a_thread_read_or_written_here_is_answered_from_memory(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_thread_read_or_written_here_is_answered_from_memory(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     saver = LanceCheckpointSaver(uri=path)
     first = _put(saver, "t", 1)
     loads = _Loads(monkeypatch)
@@ -121,7 +125,9 @@ def test_appends_to_other_threads_keep_this_one_cached(path: str, monkeypatch: p
     assert loads.count == 1
 
 
-def test_maintenance_keeps_the_cache_and_restore_empties_it(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_maintenance_keeps_the_cache_and_restore_empties_it(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = ContextStore.open(path, embedder=None, compaction=CompactionPolicy(enabled=False))
     saver = LanceCheckpointSaver(store=store)
     first = _put(saver, "t", 1)

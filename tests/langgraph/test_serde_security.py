@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import enum
 import pickle
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from langgraph.checkpoint.base import Checkpoint, empty_checkpoint
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
+from pydantic import BaseModel
 from typing_extensions import TypedDict
 
 from lance_context import ContextRecord, ContextStore, UnsafePayloadError
@@ -170,3 +172,43 @@ def test_user_types_in_graph_state_need_to_be_allowed(store: ContextStore) -> No
     again = LanceCheckpointSaver(store=ContextStore.open(store.uri), allowed_msgpack_modules=[Preference])
     state = builder.compile(checkpointer=again).get_state(_config("g")).values
     assert state["prefs"] == [Preference("sailing", 3), Preference("tea", 5)]
+
+
+class Mood(enum.Enum):
+    CALM = "calm"
+
+
+class Profile(BaseModel):
+    name: str
+    prefs: list[Preference] = []
+    mood: Mood = Mood.CALM
+
+
+class ProfileState(TypedDict):
+    profile: Profile
+    turns: int
+
+
+def test_types_this_process_wrote_are_read_back_and_others_stay_data(store: ContextStore) -> None:
+    def visit(state: ProfileState) -> dict[str, Any]:
+        profile = state.get("profile") or Profile(name="ada")  # an attribute read: a dict would fail here
+        return {
+            "profile": Profile(name=profile.name, prefs=[*profile.prefs, Preference("tea", 5)]),
+            "turns": 1,
+        }
+
+    builder = StateGraph(ProfileState)
+    builder.add_node("visit", visit)
+    builder.add_edge(START, "visit")
+    builder.add_edge("visit", END)
+    graph = builder.compile(checkpointer=LanceCheckpointSaver(store=store))  # nothing allowed by hand
+
+    graph.invoke({"turns": 0}, _config("p"))
+    graph.invoke({"turns": 0}, _config("p"))  # the second turn reads the first one's checkpoint
+
+    profile = graph.get_state(_config("p")).values["profile"]
+    assert profile == Profile(name="ada", prefs=[Preference("tea", 5), Preference("tea", 5)])
+    assert profile.mood is Mood.CALM
+    fresh = LanceCheckpointSaver(store=ContextStore.open(store.uri))  # another process: it wrote none of them
+    stored = fresh.get_tuple(_config("p"))
+    assert stored is not None and stored.checkpoint["channel_values"]["profile"]["name"] == "ada"

@@ -37,7 +37,7 @@ from ._latest import LatestCheckpoints
 from ._listing import list_checkpoints, thread_checkpoints
 from ._locking import serialized
 from ._prune import kept_checkpoints
-from ._serde import PayloadReader, strict_serde
+from ._serde import PayloadReader, strict_serde, written_types
 
 __all__ = ["LanceCheckpointSaver"]
 
@@ -78,8 +78,11 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
             :class:`~lance_context.ContextStore` once and pass it as ``store=`` to both.
         storage_options: Object-store settings for ``uri``.
         serde: LangGraph serializer. Default: ``JsonPlusSerializer`` in strict msgpack
-            mode (LangGraph's safe types, the types in ``allowed_msgpack_modules``, and
-            those LangGraph derives from a compiled graph's state), never pickle. A
+            mode (LangGraph's safe types, the types in ``allowed_msgpack_modules``, the
+            models, dataclasses and enums this saver wrote in this process, and those
+            LangGraph derives from a compiled graph's state when
+            ``LANGGRAPH_STRICT_MSGPACK`` is set), never pickle; any other type named in
+            stored data comes back as plain data. A
             ``JsonPlusSerializer`` allowing every module is refused; LangGraph's
             ``EncryptedSerializer`` works as it is. See "Reading untrusted data".
         allowed_msgpack_modules: Extra types the default serializer may rebuild from
@@ -129,6 +132,7 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
             raise TypeError("allowed_msgpack_modules applies to the default serializer; configure your serde")
         super().__init__(serde=serde or strict_serde(allowed_msgpack_modules))
         self._reader = PayloadReader(self.serde)
+        self._learned: set[tuple[str, str]] = set()
         if not isinstance(cached_threads, int) or cached_threads < 0:
             raise ValueError(f"cached_threads must be an int >= 0, got {cached_threads!r}")
         opening: dict[str, Any] = {} if uri is None else {"embedder": None}  # checkpoints are never embedded
@@ -150,6 +154,13 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         if self._reader.serde is not self.serde:
             self._reader = PayloadReader(self.serde)
         return self._reader
+
+    def _learn(self, value: Any) -> None:
+        """Let this saver read back the state types its own process writes (see "Reading untrusted data")."""
+        found = written_types(value) - self._learned
+        if found:
+            self._learned = self._learned | found  # a with_allowlist clone keeps its own
+            self.serde = self.with_allowlist(found).serde
 
     # ------------------------------------------------------------------ versions
     def at_version(self, version_or_tag: int | str) -> LanceCheckpointSaver:
@@ -229,6 +240,7 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         """Store a checkpoint (idempotent: the same checkpoint id replaces itself)."""
         conf = config["configurable"]
         thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
+        self._learn(checkpoint["channel_values"])
         record = checkpoint_record(
             self.serde,
             thread_id=thread_id,
@@ -264,6 +276,7 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         conf = config["configurable"]
         thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
         checkpoint_id = str(conf["checkpoint_id"])
+        self._learn([value for _, value in writes])
         records = [
             write_record(
                 self.serde,

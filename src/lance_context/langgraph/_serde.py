@@ -19,16 +19,20 @@ saver therefore:
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from pydantic import BaseModel
 
 from lance_context import UnsafePayloadError
 
-__all__ = ["PayloadReader", "strict_serde"]
+__all__ = ["PayloadReader", "strict_serde", "written_types"]
 
 #: Values whose serialization types cover everything LangGraph stores.
 _PROBES: tuple[Any, ...] = (None, b"", bytearray(), {"probe": 1})
@@ -38,6 +42,47 @@ def strict_serde(allowed_msgpack_modules: Iterable[tuple[str, ...] | type] = ())
     """LangGraph's serializer in strict mode, extended with the given types, never pickle."""
     extra = tuple(allowed_msgpack_modules)
     return JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=extra or None)
+
+
+#: Modules whose types LangGraph already rebuilds (messages, Send, Command...): not walked into.
+_BUILT_IN = ("langchain_core.", "langgraph.")
+
+
+def written_types(value: Any, depth: int = 8) -> set[tuple[str, str]]:
+    """The ``(module, name)`` of each model, dataclass and enum held in ``value``.
+
+    A saver may read back the types its own process wrote (they are the caller's, not
+    whoever wrote the store's files), as LangGraph derives them from a graph's state
+    schema in strict mode. Containers are walked ``depth`` levels deep.
+    """
+    found: set[tuple[str, str]] = set()
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, level = pending.pop()
+        kind = type(item)
+        if kind in (str, int, float, bool, bytes, type(None)) or level > depth:
+            continue
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, (list, tuple, set, frozenset, deque)):
+            children = item
+        elif isinstance(item, (BaseModel, enum.Enum)) or (
+            dataclasses.is_dataclass(item) and not isinstance(item, type)
+        ):
+            module = kind.__module__
+            if module.startswith(_BUILT_IN):
+                continue
+            found.add((module, kind.__name__))
+            if isinstance(item, enum.Enum):
+                children = ()
+            elif isinstance(item, BaseModel):
+                children = item.__dict__.values()
+            else:
+                children = [getattr(item, field.name, None) for field in dataclasses.fields(item)]
+        else:
+            continue
+        pending.extend((child, level + 1) for child in children)
+    return found
 
 
 def _inner(serde: SerializerProtocol) -> SerializerProtocol:
