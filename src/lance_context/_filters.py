@@ -66,7 +66,32 @@ def _sql_number(value: float) -> str:
         raise InvalidFilterError(f"expected a number, got {value!r}")
     if not math.isfinite(value):
         raise InvalidFilterError("filter numbers must be finite")
-    return repr(float(value)) if isinstance(value, float) else str(int(value))
+    if isinstance(value, int) and abs(value) < 2**63:
+        return str(value)
+    return repr(float(value))
+
+
+def _exact_int(value: object) -> bool:
+    """An integer a double cannot hold exactly (a 64-bit id): compared as BIGINT first."""
+    return isinstance(value, int) and not isinstance(value, bool) and 2**53 < abs(value) < 2**63
+
+
+def _numeric(text: str, op: str, values: Sequence[float]) -> str:
+    """JSON text ``text`` against numbers: ``op`` is a comparison, or ``IN`` for a list.
+
+    A stored integer is compared exactly when the query holds one beyond 2**53 (as
+    BIGINT); every other number, and any stored text BIGINT cannot read, as DOUBLE.
+    """
+
+    def listed(numbers: Sequence[float]) -> str:
+        return f"({', '.join(_sql_number(v) for v in numbers)})" if op == "IN" else _sql_number(numbers[0])
+
+    double = f"try_cast({text} AS DOUBLE) {op} {listed(values)}"
+    if not any(_exact_int(v) for v in values):
+        return double
+    # BIGINT reads only integer text; the integers among the values, exactly (no double in the list)
+    integers = [int(v) for v in values if (isinstance(v, int) or v.is_integer()) and abs(v) < 2**63]
+    return f"coalesce(try_cast({text} AS BIGINT) {op} {listed(integers)}, {double})"
 
 
 def _sql_timestamp(value: datetime) -> str:
@@ -186,17 +211,25 @@ def _is_number(value: object) -> bool:
 
 
 def _metadata_eq(node: str, value: object) -> str:
-    node = _text(node)
-    if value is None:
-        return f"({node} IS NULL OR {node} = 'null')"
-    if _is_number(value):
-        return f"try_cast({node} AS DOUBLE) = {_sql_number(value)}"  # type: ignore[arg-type]
-    return f"{node} = {sql_string(json_text(value))}"
+    return _metadata_in(node, [value])
+
+
+def _metadata_in(node: str, values: Sequence[object]) -> str:
+    """The metadata value at ``node`` equals one of ``values``: one IN list per kind of value."""
+    text = _text(node)
+    numbers = [v for v in values if _is_number(v)]
+    others = [v for v in values if v is not None and not _is_number(v)]
+    parts = [f"({text} IS NULL OR {text} = 'null')"] if any(v is None for v in values) else []
+    if numbers:
+        parts.append(_numeric(text, "IN", numbers))  # type: ignore[arg-type]
+    if others:
+        parts.append(f"{text} IN ({', '.join(sql_string(json_text(v)) for v in others)})")
+    return " OR ".join(parts) if len(parts) < 2 else " OR ".join(f"({p})" for p in parts)
 
 
 def _metadata_compare(node: str, op: str, value: object) -> str:
     if _is_number(value):
-        return f"try_cast({_text(node)} AS DOUBLE) {op} {_sql_number(value)}"  # type: ignore[arg-type]
+        return _numeric(_text(node), op, [value])  # type: ignore[list-item]
     if isinstance(value, datetime):
         value = value.isoformat()
     if isinstance(value, str):
@@ -244,7 +277,7 @@ def _metadata_condition(node: str, op: str, value: object) -> str:
         return f"NOT coalesce({_metadata_eq(node, value)}, false)"
     if op in ("$in", "$nin"):
         values = _as_list(value, op)
-        clause = " OR ".join(f"({_metadata_eq(node, v)})" for v in values) or "false"
+        clause = _metadata_in(node, values) if values else "false"
         return f"({clause})" if op == "$in" else f"NOT coalesce(({clause}), false)"
     if op in _COMPARISONS:
         return _metadata_compare(node, _COMPARISONS[op], value)

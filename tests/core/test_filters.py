@@ -43,12 +43,18 @@ def test_bad_filters_are_rejected(where: object) -> None:
         compile_where(where)  # type: ignore[arg-type]
 
 
+BIG = 1234567890123456789  # a 64-bit id: a double cannot tell it from its neighbours
+
+
 @pytest.fixture
 def filled(store: ContextStore) -> ContextStore:
     docs = [
-        ("a", {"topic": "travel", "n": 1, "tags": ["x", "y"], "flag": True, "deep": {"k": "v'1"}}),
-        ("b", {"topic": "food", "n": 2.5, "tags": ["y"], "flag": False, "note": "50%_off"}),
-        ("c", {"topic": "travel", "n": 10, "name": "it's"}),
+        (
+            "a",
+            {"topic": "travel", "n": 1, "tags": ["x", "y"], "flag": True, "deep": {"k": "v'1"}, "big": BIG},
+        ),
+        ("b", {"topic": "food", "n": 2.5, "tags": ["y"], "flag": False, "note": "50%_off", "big": BIG - 1}),
+        ("c", {"topic": "travel", "n": 10, "name": "it's", "big": 1.5}),
         ("d", {"n": "10", "nothing": None}),
         ("e", {}),
     ]
@@ -90,10 +96,28 @@ def ids(store: ContextStore, where: dict) -> list[str]:
         ({"text": {"$contains": "doc c"}}, ["c"]),
         ({"run_id": {"$prefix": "s"}}, ["a", "b", "c", "d", "e"]),
         ({"topic": "x' OR '1'='1"}, []),
+        ({"big": BIG}, ["a"]),
+        ({"big": {"$in": [BIG - 1, 1.5, "x", None]}}, ["b", "c", "d", "e"]),
+        ({"big": {"$ne": BIG}}, ["b", "c", "d", "e"]),
+        ({"big": {"$gt": BIG - 1}}, ["a"]),
+        ({"big": {"$lte": BIG - 1}}, ["b", "c"]),
+        ({"n": {"$in": [1, 10, "10"]}}, ["a", "c", "d"]),
     ],
 )
 def test_where_matches_exactly(filled: ContextStore, where: dict, expected: list[str]) -> None:
     assert sorted(ids(filled, where)) == sorted(expected)
+
+
+def test_long_in_and_nin_lists(filled: ContextStore) -> None:
+    excluded = list(range(100, 5100))  # "everything but the ids already seen"
+    assert sorted(ids(filled, {"n": {"$nin": [*excluded, 10]}})) == ["a", "b", "d", "e"]
+    assert sorted(ids(filled, {"topic": {"$nin": [f"t{i}" for i in excluded] + ["food"]}})) == [
+        "a",
+        "c",
+        "d",
+        "e",
+    ]
+    assert sorted(ids(filled, {"n": {"$in": [*excluded, 2.5]}})) == ["b"]
 
 
 def test_created_at_filters(store: ContextStore) -> None:
