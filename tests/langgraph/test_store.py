@@ -191,6 +191,21 @@ def test_semantic_search_pools_every_indexed_text_per_item(tmp_path: Path) -> No
     assert [h.key for h in memory.search(("n",), query="hotel river", limit=1)] == ["food"]
 
 
+def test_items_without_an_indexed_field_are_stored_unindexed(tmp_path: Path) -> None:
+    memory = LanceStore(uri=str(tmp_path / "u.lance"), index={"dims": 64, "embed": embed, "fields": ["text"]})
+    memory.batch([
+        PutOp(("d",), "plain", {"other": "no text field"}),
+        PutOp(("d",), "skipped", {"text": "harbour boats"}, index=["missing"]),
+        PutOp(("d",), "none", {"text": "harbour boats"}, index=[]),
+        PutOp(("d",), "boats", {"text": "harbour boats"}),
+    ])  # fmt: skip
+    hits = memory.search(("d",), query="harbour boats", limit=10)
+    assert [h.key for h in hits][0] == "boats" and hits[0].score is not None
+    assert sorted(h.key for h in hits[1:]) == ["none", "plain", "skipped"]
+    assert all(h.score is None for h in hits[1:])  # unindexed items come after, without a score
+    assert memory.get(("d",), "plain").value == {"other": "no text field"}  # type: ignore[union-attr]
+
+
 def store_records(memory: LanceStore, key: str) -> int:
     return memory.store.count(where={"run_id": {"$prefix": STORE_PREFIX}, ("metadata", "key"): key})
 

@@ -183,7 +183,7 @@ def item_records(
                 created_at=created_at,
                 content_type=CONTENT_TYPE,
                 text_payload=text,
-                embedding=None if indexed.vectors is None else indexed.vectors[i],
+                embedding=indexed.vectors[i] if indexed.vectors else None,  # none for an item without text
                 metadata={**meta, "path": path},
             )
         )
