@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ._dataset import MAIN_BRANCH
+from ._errors import InvalidFilterError
+from ._filters import eq
 from ._history import History
 from ._merge import Merger
 from ._mergeplan import MergeResult, OnConflict
@@ -19,6 +21,7 @@ from ._review import Review, Reviewer
 from ._search import SearchMode
 from ._state import StoreState
 from ._versions import RecordChanges, VersionDiff, VersionInfo
+from ._writer import Writer
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -32,6 +35,7 @@ class VersionMethods:
     _state: StoreState
     _history: History
     _merger: Merger
+    _writer: Writer
 
     if TYPE_CHECKING:
 
@@ -79,9 +83,30 @@ class VersionMethods:
         """Remove a tag (the version stays until cleanup)."""
         self._history.delete_tag(name)
 
-    def restore(self, version_or_tag: int | str) -> int:
-        """Make a past version the new latest, as a new version; return that version."""
-        return self._history.restore(version_or_tag)
+    def restore(self, version_or_tag: int | str, *, run_id: str | None = None) -> int:
+        """Make a past version the new latest, as a new version; return that version.
+
+        With ``run_id`` only that session goes back: its records become what they were
+        at that version (one commit) and every other session keeps its own. The store
+        then reads the latest version.
+        """
+        if run_id is None:
+            return self._history.restore(version_or_tag)
+        if not isinstance(run_id, str) or not run_id:
+            raise InvalidFilterError(f"run_id must be a non-empty string, got {run_id!r}")
+        then: Any = self.at_version(version_or_tag)  # a ContextStore: it has records()
+        past = then.records(run_id)
+        snapshot, handle = then._state.snapshot(), then._state.handle
+        table = handle.call(
+            lambda: snapshot.to_table(filter=eq("run_id", run_id), columns=["id", "seq"]), "read the session"
+        )
+        positions: dict[str, int] = {}
+        for record_id, seq in zip(
+            table.column("id").to_pylist(), table.column("seq").to_pylist(), strict=True
+        ):
+            positions[record_id] = max(seq, positions.get(record_id, seq))  # the newest copy of an id
+        self.checkout_latest()
+        return self._writer.replace(run_id, past, op="restore", positions=positions)
 
     def branch(self, name: str, from_version: int | str | None = None) -> Self:
         """Create a branch from a version (default: the one this store reads); return a store on it.

@@ -69,15 +69,26 @@ class Writer:
         """
         return self._write(records, "upsert", keep_order=keep_order)
 
-    def replace(self, run_id: str, records: ContextRecord | Iterable[ContextRecord]) -> int:
-        """Make ``records`` the whole content of session ``run_id``, in one commit."""
+    def replace(
+        self,
+        run_id: str,
+        records: ContextRecord | Iterable[ContextRecord],
+        *,
+        op: str = "replace",
+        positions: Mapping[str, int] | None = None,
+    ) -> int:
+        """Make ``records`` the whole content of session ``run_id``, in one commit named ``op``.
+
+        ``positions``: the ``seq`` to write for these ids (a restore puts records back where
+        they were); others are appended in the order given.
+        """
         batch = self.prepare(records)
         strays = [r.id for r in batch if r.run_id != run_id]
         if strays:
             raise InvalidRecordError(f"records {strays[:3]!r} do not belong to session {run_id!r}")
         if not batch:
             return self.delete(None, run_id=run_id, where=None)
-        return self._write(batch, "replace", scope=eq("run_id", run_id))
+        return self._write(batch, op, scope=eq("run_id", run_id), positions=positions)
 
     def delete(
         self, ids: str | Iterable[str] | None, *, run_id: str | None, where: Mapping[Any, Any] | None
@@ -162,6 +173,7 @@ class Writer:
         scope: str | None = None,
         *,
         keep_order: bool = False,
+        positions: Mapping[str, int] | None = None,
     ) -> int:
         self._state.check_writable()
         batch = self.prepare(records)
@@ -192,8 +204,8 @@ class Writer:
                 props = commit_properties(op, len(batch), sessions)
                 return handle.commit(base, lance.LanceOperation.Append(fragments), props)
             stored = base.to_table(filter=in_("id", [r.id for r in batch]), columns=["id", "run_id", "seq"])
-            if keep_order:
-                table = _kept_positions(table, stored)
+            if keep_order or positions is not None:
+                table = _kept_positions(table, stored, positions)
             touched = sessions | set(stored.column("run_id").to_pylist())  # an upsert may move an id
             seen["touched"] = touched
             builder = base.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
@@ -226,10 +238,15 @@ class Writer:
         embedding.dimension = int(self._state.handle.latest().schema.field("embedding").type.list_size)
 
 
-def _kept_positions(table: pa.Table, stored: pa.Table) -> pa.Table:
-    """``table`` with the stored ``seq`` of every id already stored (new ids keep theirs)."""
+def _kept_positions(
+    table: pa.Table, stored: pa.Table, positions: Mapping[str, int] | None = None
+) -> pa.Table:
+    """``table`` with the ``seq`` of ``positions``, else the stored one (new ids keep theirs)."""
     ids = table.column("id").to_pylist()
-    known = dict(zip(stored.column("id").to_pylist(), stored.column("seq").to_pylist(), strict=True))
+    if positions is None:
+        known = dict(zip(stored.column("id").to_pylist(), stored.column("seq").to_pylist(), strict=True))
+    else:
+        known = dict(positions)
     seqs = [known.get(i, s) for i, s in zip(ids, table.column("seq").to_pylist(), strict=True)]
     return table.set_column(table.schema.get_field_index("seq"), "seq", pa.array(seqs, pa.int64()))
 

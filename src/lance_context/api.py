@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -111,16 +112,25 @@ class Context:
         self.store.tag(name, version)
 
     def restore(self, version_or_tag: int | str) -> int:
-        """Make a past version the latest (a new version)."""
-        return self.store.restore(version_or_tag)
+        """Make this run's entries what they were at a past version (a new version).
+
+        Other runs on the same store keep theirs; ``store.restore`` restores every run.
+        Afterwards the context reads the latest version.
+        """
+        return self.store.restore(version_or_tag, run_id=self.session)
 
     def branch(self, name: str, from_version: int | str | None = None) -> Context:
         """Fork the store into a branch; return this run's context on it."""
         return Context(self.store.branch(name, from_version), self.run_id)
 
     def diff(self, from_version: int | str, to_version: int | str | None = None) -> VersionDiff:
-        """What changed between two versions."""
-        return self.store.diff(from_version, to_version)
+        """This run's entries added and removed between two versions (``to``: the latest)."""
+        change = self.store.diff(from_version, to_version)
+        return dataclasses.replace(
+            change,
+            added=[r for r in change.added if r.run_id == self.session],
+            removed=[r for r in change.removed if r.run_id == self.session],
+        )
 
     def search(self, query: Any, *, k: int = 5, **options: Any) -> list[SearchHit]:
         """Search this run's entries (see ContextStore.search)."""

@@ -126,7 +126,13 @@ ADAPTERS = [
     ),
 ]
 
-OLD_PREFIXES = ("langchain:", "langgraph:checkpoint:", "langgraph:store:", "llama_index/chat/", "llama_index/nodes/")
+OLD_PREFIXES = (
+    "langchain:",
+    "langgraph:checkpoint:",
+    "langgraph:store:",
+    "llama_index/chat/",
+    "llama_index/nodes/",
+)
 
 
 def colliding_keys(victim_run_id: str) -> list[str]:

@@ -67,6 +67,23 @@ def test_restore_asks_then_makes_a_past_version_the_latest(store_copy: Callable[
     assert store.at_version(built.latest).count() > 4  # history kept
 
 
+def test_restore_of_one_session_leaves_the_others(store_copy: Callable[[], Built]) -> None:
+    built = store_copy()
+    before = _store(built.uri)
+    others = {run_id: before.count(run_id) for run_id in before.run_ids() if run_id != TRIP}
+    assert others and before.count(TRIP) > 4
+    asked = run_cli("restore", built.uri, "before-answer", "--session", "trip")
+    assert (
+        asked.code == 2 and f"Make session {TRIP} what it was at main@{built.tagged} (4 records" in asked.err
+    )
+    done = run_cli("restore", built.uri, "before-answer", "--session", "trip", "--yes")
+    assert done.code == 0 and done.out.strip() == (
+        f"restored session {TRIP} as of main@{built.tagged} as version {built.latest + 1}"
+    )
+    store = _store(built.uri)
+    assert store.count(TRIP) == 4 and {r: store.count(r) for r in others} == others
+
+
 def test_compact_cleanup_and_reembed(store_copy: Callable[[], Built]) -> None:
     built = store_copy()
     compacted = run_cli("compact", built.uri, "--json").json()

@@ -74,6 +74,9 @@ def test_context_facade(tmp_path: Path) -> None:
     assert ctx.version() == restored and len(ctx.entries()) == 1
     assert len(ctx.diff(v1, restored).added) == 0
     assert ctx.versions()[-1].operation == "restore"
+    assert [e.content for e in other.entries()] == ["not mine"]  # another run on the store keeps its own
+    other.add("user", "mine again")
+    assert [r.content for r in ctx.diff(restored).added] == [] and len(other.diff(restored).added) == 1
     ctx.add("assistant", Image.new("L", (1, 1)), text="a tiny picture")
     assert ctx.entries()[-1].text == "a tiny picture"
 

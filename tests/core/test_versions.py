@@ -159,6 +159,24 @@ def test_diff(store: ContextStore) -> None:
     assert store.diff(before, before).added == []
 
 
+def test_restore_one_session_puts_its_records_back_where_they_were(store: ContextStore) -> None:
+    store.add([text("a", id="a"), text("b", id="b"), text("c", id="c"), text("x", id="x", run_id="s2")])
+    then = store.version()
+    store.delete(ids=["b"])
+    store.upsert(text("a2", id="a"))
+    store.add([text("d", id="d"), text("y", id="y", run_id="s2")])
+    store.checkout(then)  # works from a checked-out past version too
+
+    restored = store.restore(then, run_id="s1")
+
+    assert store.version() == restored and store.versions()[-1].operation == "restore"
+    assert [r.content for r in store.records("s1")] == ["a", "b", "c"]
+    assert [r.content for r in store.records("s2")] == ["x", "y"]  # another session keeps its own
+    assert [r.id for r in store.diff(then).added] == ["y"] and store.diff(then).removed == []
+    with pytest.raises(InvalidFilterError):
+        store.restore(then, run_id="")
+
+
 def test_versions_describe_operations(store: ContextStore) -> None:
     store.add(text("a", id="a"))
     store.upsert(text("a2", id="a"))

@@ -32,4 +32,6 @@ def test_async_twin_takes_the_same_parameters(cls: type, name: str) -> None:
     sync, twin = getattr(cls, name), getattr(cls, "a" + name)
     assert inspect.iscoroutinefunction(twin) or inspect.isasyncgenfunction(twin)
     assert _parameters(twin) == _parameters(sync)
-    assert twin.__qualname__.startswith(cls.__name__) or twin.__qualname__.startswith("_Lance")  # overridden here
+    assert twin.__qualname__.startswith(cls.__name__) or twin.__qualname__.startswith(
+        "_Lance"
+    )  # overridden here

@@ -107,7 +107,9 @@ def test_clear_removes_this_cache_only_or_one_llm(store: ContextStore) -> None:
     assert exact.lookup("p", LLM) is None and exact.lookup("p", OTHER_LLM) == [Generation(text="2")]
     exact.clear()
     assert exact.lookup("p", OTHER_LLM) is None
-    assert other.lookup("p", LLM) == [Generation(text="1")] and semantic.lookup("p", LLM) == [Generation(text="1")]
+    assert other.lookup("p", LLM) == [Generation(text="1")] and semantic.lookup("p", LLM) == [
+        Generation(text="1")
+    ]
     with pytest.raises(TypeError, match="unexpected arguments"):
         exact.clear(llm="typo")
 
@@ -121,8 +123,12 @@ def test_entries_are_json_and_a_tampered_entry_is_a_miss_never_an_object(
     assert [json.loads(item)["id"][-1] for item in json.loads(record.binary_payload or b"")] == ["Generation"]
     assert record.embedding is None and record.text_payload is None  # the exact cache embeds nothing
     # a payload naming a class outside the allow-list (a prompt template here) is not revived
-    hostile = {"lc": 1, "type": "constructor", "id": ["langchain", "prompts", "prompt", "PromptTemplate"],
-               "kwargs": {"template": "{x}", "input_variables": ["x"]}}
+    hostile = {
+        "lc": 1,
+        "type": "constructor",
+        "id": ["langchain", "prompts", "prompt", "PromptTemplate"],
+        "kwargs": {"template": "{x}", "input_variables": ["x"]},
+    }
     record.binary_payload = json.dumps([json.dumps(hostile)]).encode()
     store.upsert(record)
     assert cache.lookup("p", LLM) is None

@@ -11,7 +11,9 @@ from lance_context.langchain import LanceRetriever, LanceVectorStore
 @pytest.fixture
 def vs(store: ContextStore) -> LanceVectorStore:
     vs = LanceVectorStore(store=store, collection="docs")
-    vs.add_texts([f"document number {n} about versions" for n in range(6)], metadatas=[{"n": n} for n in range(6)])
+    vs.add_texts(
+        [f"document number {n} about versions" for n in range(6)], metadatas=[{"n": n} for n in range(6)]
+    )
     return vs
 
 

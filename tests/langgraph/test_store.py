@@ -200,7 +200,7 @@ def test_items_without_an_indexed_field_are_stored_unindexed(tmp_path: Path) -> 
         PutOp(("d",), "boats", {"text": "harbour boats"}),
     ])  # fmt: skip
     hits = memory.search(("d",), query="harbour boats", limit=10)
-    assert [h.key for h in hits][0] == "boats" and hits[0].score is not None
+    assert hits[0].key == "boats" and hits[0].score is not None
     assert sorted(h.key for h in hits[1:]) == ["none", "plain", "skipped"]
     assert all(h.score is None for h in hits[1:])  # unindexed items come after, without a score
     assert memory.get(("d",), "plain").value == {"other": "no text field"}  # type: ignore[union-attr]

@@ -32,7 +32,7 @@ from ._common import (
 from ._conversation import human_bytes
 from ._facts import all_tags, store_facts
 from ._refs import NotFound, StoreSpec, open_view
-from ._render import plural
+from ._render import find_session, plural
 
 __all__ = ["COMMANDS", "parse_embedder", "parse_retention"]
 
@@ -187,20 +187,34 @@ def branch(
 @click.command()
 @store_arguments()
 @click.argument("version")
+@click.option(
+    "--session", "-s", metavar="SESSION", help="Only this session goes back; the others keep theirs."
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask first.")
-def restore(uri: str, storage_options: tuple[str, ...], branch: str, version: str, yes: bool) -> None:
+def restore(
+    uri: str, storage_options: tuple[str, ...], branch: str, version: str, session: str | None, yes: bool
+) -> None:
     """Make VERSION (a number or tag) the latest again, as a new version; history is kept."""
     spec = spec_from(uri, storage_options, branch)
     store = _writable(spec)
-    target = store.at_version(int(version) if version.isdigit() else version).version()
-    latest = store.version()
+    then = store.at_version(int(version) if version.isdigit() else version)
+    target, latest = then.version(), store.version()
+    if session is None:
+        confirm(
+            f"Make {branch}@{target} the latest version of {branch} (now {latest})? "
+            "Later versions stay in history.",
+            yes,
+        )
+        click.echo(f"restored {branch}@{target} as version {store.restore(target)}")
+        return
+    run_id = find_session(sorted({*store.run_ids(), *then.run_ids()}), session)
     confirm(
-        f"Make {branch}@{target} the latest version of {branch} (now {latest})? "
-        "Later versions stay in history.",
+        f"Make session {run_id} what it was at {branch}@{target} ({plural(then.count(run_id), 'record')}; "
+        f"now {store.count(run_id)})? Other sessions keep theirs; history is kept.",
         yes,
     )
-    new = store.restore(target)
-    click.echo(f"restored {branch}@{target} as version {new}")
+    new = store.restore(target, run_id=run_id)
+    click.echo(f"restored session {run_id} as of {branch}@{target} as version {new}")
 
 
 @click.command()
