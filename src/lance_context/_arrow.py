@@ -127,14 +127,19 @@ def _vector_rows(table: pa.Table) -> list[npt.NDArray[np.float32] | None]:
     return [dense[i].copy() if valid[i] else None for i in range(len(column))]
 
 
-def table_to_records(table: pa.Table, cipher: Cipher | None = None) -> list[ContextRecord]:
+def table_to_records(
+    table: pa.Table, cipher: Cipher | None = None, *, index_text: bool = False
+) -> list[ContextRecord]:
     """Turn rows of the store schema (any subset of extra columns) into records.
 
     Sealed rows of an encrypted store are opened with ``cipher`` (see ``_encryption``).
+    ``index_text``: keep each record's ``search_text`` and ``embed_text`` (a copy of the
+    records into another store needs them; reads never return them).
     """
     table = open_table(table, cipher)
     vectors = _vector_rows(table)
-    plain = table.drop_columns([c for c in ("embedding", *WRITE_ONLY) if c in table.column_names])
+    dropped = ("embedding", "metadata_index") if index_text else ("embedding", *WRITE_ONLY)
+    plain = table.drop_columns([c for c in dropped if c in table.column_names])
     records = []
     for row, vector in zip(plain.to_pylist(), vectors, strict=True):
         row["embedding"] = vector

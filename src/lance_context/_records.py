@@ -416,4 +416,6 @@ def row_to_record(row: Mapping[str, Any]) -> ContextRecord:
         embedding=None if vector is None else np.asarray(vector, dtype=np.float32),
         metadata=json.loads(row["metadata"]) if row.get("metadata") else {},
         relationships=[Relationship(r["target_id"], r["relation"], r["weight"]) for r in relationships],
+        search_text=row.get("search_text"),
+        embed_text=row.get("embed_text"),
     )

@@ -121,6 +121,21 @@ def test_import_copies_or_merges_as_one_version(tmp_path: Path, s3_bucket: Any) 
         ContextStore.import_(str(tmp_path / "copy.lance"), other)
 
 
+def test_a_merge_import_keeps_each_records_index_text(tmp_path: Path) -> None:
+    source = ContextStore.open(str(tmp_path / "src.lance"), embedder=HashingEmbedder(16))
+    turn = ContextRecord.from_content(
+        "Sure, it erupted in 2010", run_id="chat", search_text="Ana: Eyjafjallajokull volcano"
+    )
+    source.add(turn)
+    target = ContextStore.open(str(tmp_path / "target.lance"), embedder=HashingEmbedder(16))
+    target.add(text("already here", run_id="mine"))
+
+    ContextStore.import_(source.uri, target)
+
+    assert [h.record.id for h in target.search("volcano", mode="text")] == [turn.id]  # indexed as written
+    assert target.get(turn.id).text == "Sure, it erupted in 2010"  # type: ignore[union-attr]
+
+
 def test_a_snapshot_outlives_its_source(tmp_path: Path) -> None:
     import shutil
 
