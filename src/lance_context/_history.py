@@ -17,6 +17,7 @@ from ._dataset import MAIN_BRANCH
 from ._errors import InvalidFilterError, ReadOnlyError, VersionNotFoundError
 from ._filters import in_
 from ._mergeplan import FINGERPRINT_COLUMNS, digest_of
+from ._opening import follow_schema
 from ._reader import record_columns
 from ._records import ContextRecord
 from ._state import StoreState
@@ -166,7 +167,9 @@ class History:
             f"restore version {target}",
         )
         self._state.pinned = None
-        return int(self._state.handle.latest().version)
+        latest = self._state.handle.latest()
+        follow_schema(self._state.embedding, self._state.handle.schema(latest), self._state.handle.uri)
+        return int(latest.version)
 
     # ------------------------------------------------------------------ branches
     def branch(self, name: str, from_version: int | str | None = None) -> StoreState:

@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import lance
+import pyarrow as pa
 
 from ._commits import check_commits
 from ._embedders import Embedder, as_embedder, bundled_model_available
 from ._errors import EmbedderMismatchError, StorageUnavailableError, redact, sanitized, translate_lance_error
-from ._schema import EmbedderInfo, build_schema
+from ._schema import EmbedderInfo, build_schema, embedding_dimension, read_embedder_info
 from ._storage import is_panic, secret_values, storage_defaults
 from ._versions import OP_KEY
 
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ._embedding import Embedding
     from ._store import ContextStore
 
 log = logging.getLogger("lance_context")
@@ -139,6 +141,32 @@ def create_store(
             f"could not create a store at {redact(uri, secrets)}: Lance rejected the storage settings "
             f"({redact(str(exc)[:200], secrets)}); check the endpoint URL and options"
         ) from sanitized(exc, secrets)
+
+
+def follow_schema(embedding: Embedding, schema: pa.Schema, uri: str) -> None:
+    """Make a store's embedding match its latest schema after a restore changed it.
+
+    Restoring a version from before a ``reembed()`` brings back the vectors of the model
+    it replaced: the store then embeds with that model when it runs here (as ``open``
+    would), and otherwise stops embedding, with a warning, rather than mix vector spaces.
+    """
+    metadata = {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
+    dimension, recorded = embedding_dimension(schema), read_embedder_info(metadata)
+    if dimension == embedding.dimension and recorded == embedding.recorded:
+        return
+    embedding.dimension, embedding.recorded = dimension, recorded
+    current = embedding.embedder
+    if current is None or (
+        current.dimension == dimension and (recorded is None or recorded.name == current.name)
+    ):
+        return
+    embedding.embedder = None if recorded is None else _rebuild_embedder(recorded)
+    if embedding.embedder is None:
+        log.warning(
+            "lance-context: %s now holds %s-dimensional vectors from %r, not %r's: it no longer embeds "
+            "(reopen it with that embedder, or reembed())",
+            uri, dimension, recorded.name if recorded else None, current.name,
+        )  # fmt: skip
 
 
 def check_embedder(

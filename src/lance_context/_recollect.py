@@ -84,7 +84,8 @@ class Recaller:
         sql = filter_sql(run_id, roles, since, until, where)
         embedding = self._state.embedding
         text_only = vector is None and (embedding.dimension is None or embedding.embedder is None)
-        query_vector = None if text_only else embedding.query_vector(query if vector is None else vector)
+        asked = query if vector is None else vector
+        query_vector = None if text_only else self._searcher.query_vector(ds, asked)
         channels = self._searcher.channels(ds, query, query_vector, sql, options.fusion.depth)
         rankings = {name: ranked.pairs() for name, ranked in channels.items()}
         # the conversation is the records the filters keep: neighbours pass them too

@@ -26,12 +26,13 @@ import pyarrow.compute as pc
 from lance.query import MatchQuery
 
 from ._arrow import table_to_records
-from ._errors import SearchError
+from ._errors import EmbedderMismatchError, SearchError
 from ._fusion import FusionOptions, fuse
 from ._history import History
 from ._maintenance import VECTOR_INDEX, Maintainer
 from ._reader import filter_sql, record_columns
 from ._records import ContextRecord
+from ._schema import embedding_dimension
 from ._state import StoreState
 
 __all__ = ["RRF_K", "SearchHit", "SearchMode", "Searcher", "mmr_select", "rrf_fuse", "weighted_fuse"]
@@ -164,7 +165,7 @@ class Searcher:
                 observe(ds, None)
             ranked = self._text(ds, _as_text(query), sql, k)
             return self._hits(ds, ranked.ids, {"text": ranked}, ranked.scores)
-        query_vector = self._state.embedding.query_vector(query if vector is None else vector)
+        query_vector = self.query_vector(ds, query if vector is None else vector)
         if observe is not None:
             observe(ds, query_vector)
         if mode == "vector":
@@ -187,6 +188,23 @@ class Searcher:
         channels = self.channels(ds, _as_text(query), query_vector, sql, max(fetch_k or options.depth, k))
         best = fuse({name: r.pairs() for name, r in channels.items()}, options).ranked(k)
         return self._hits(ds, [key for key, _ in best], channels, [score for _, score in best])
+
+    def query_vector(self, ds: lance.LanceDataset, query: object) -> Vector:
+        """The vector to search ``ds`` with, checked against the vectors that version holds.
+
+        Raises:
+            EmbedderMismatchError: A past version from before a ``reembed()`` holds vectors
+                of another size.
+        """
+        vector = self._state.embedding.query_vector(query)
+        held = embedding_dimension(self._state.handle.schema(ds))
+        if held is not None and held != len(vector):
+            raise EmbedderMismatchError(
+                f"version {ds.version} holds {held}-dimensional vectors (from before a reembed()) and the "
+                f"query vector has {len(vector)}: search that version with mode='text', or pass vector= "
+                f"of {held} numbers"
+            )
+        return vector
 
     def channels(
         self, ds: lance.LanceDataset, text: str, vector: Vector | None, sql: str | None, depth: int

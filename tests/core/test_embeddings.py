@@ -175,6 +175,37 @@ def test_reembed_switches_model_as_a_new_version(store: ContextStore) -> None:
     assert reopened.embedder is not None and reopened.embedder.dimension == 48
 
 
+def test_a_version_from_before_a_reembed_keeps_its_own_vectors(store: ContextStore) -> None:
+    first = store.add([text("red apple"), text("blue sky")])  # 32 dimensions
+    store.reembed(HashingEmbedder(48), progress=False)
+    with pytest.raises(EmbedderMismatchError, match="version 2 holds 32-dimensional vectors"):
+        store.search("apple", version=first)
+    assert store.search("apple", version=first, mode="text")[0].record.text == "red apple"
+
+    store.restore(first)  # undoes the reembed: the model that made those vectors embeds again
+
+    assert store.dimension == 32 and store.embedder is not None and store.embedder.dimension == 32
+    assert store.search("apple", k=1)[0].record.text == "red apple"
+    store.add(text("green pear"))
+    assert store.records()[-1].embedding.shape == (32,)  # type: ignore[union-attr]
+
+
+def test_a_restore_to_a_model_that_cannot_run_here_stops_embedding(
+    store_path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = ContextStore.open(store_path, embedder=DeterministicFakeEmbedding(size=12))
+    first = store.add(text("red apple"))
+    store.reembed(HashingEmbedder(48), progress=False)
+
+    store.restore(first)
+
+    assert "no longer embeds" in caplog.text and store.dimension == 12 and store.embedder is None
+    store.add(ContextRecord(run_id="s1", text_payload="no vector", embedding=np.ones(12, np.float32)))
+    with pytest.raises(EmbeddingError):  # a vector of the restored size only
+        store.add(ContextRecord(run_id="s1", embedding=np.ones(48, np.float32)))
+    assert store.search("apple", mode="text")[0].record.text == "red apple"
+
+
 def test_reembed_failure_writes_nothing(store: ContextStore) -> None:
     store.add([text("a"), text("b")])
     before = store.version()
