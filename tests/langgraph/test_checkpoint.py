@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 import threading
 from datetime import datetime, timezone
@@ -106,6 +107,10 @@ def test_metadata_json_cannot_hold_round_trips_exactly(saver: LanceCheckpointSav
     assert tup is not None
     assert tup.metadata["at"] == when and tup.metadata["blob"] == b"\x00\x01"
     assert [t.metadata["step"] for t in saver.list(None, filter={"source": "update"})] == [3]
+    odd = _put(saver, "nan", {"source": "loop", "step": 4, "score": float("nan"), "runs": [float("inf")]})
+    back = saver.get_tuple(odd)
+    assert back is not None and math.isnan(back.metadata["score"]) and back.metadata["runs"] == [float("inf")]
+    assert [t.metadata["step"] for t in saver.list(None, filter={"source": "loop"})] == [4]
 
 
 def test_list_without_config_spans_threads_and_namespaces(saver: LanceCheckpointSaver) -> None:
