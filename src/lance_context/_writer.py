@@ -24,7 +24,7 @@ from ._errors import InvalidFilterError, InvalidRecordError, PayloadTooLargeErro
 from ._filters import and_, compile_where, eq, in_
 from ._maintenance import Maintainer
 from ._policies import StoreLimits
-from ._records import ContextRecord, json_depth, validate_record
+from ._records import ContextRecord, check_embedding, json_depth, validate_record
 from ._schema import embedding_field
 from ._sessionfiles import remember
 from ._state import StoreState
@@ -182,6 +182,9 @@ class Writer:
         embedding = self._state.embedding
         dimension = embedding.first_dimension(batch)
         if dimension is not None:
+            for record in batch:  # every vector checked before the column (its own version) is added
+                if record.embedding is not None:
+                    check_embedding(record.embedding, dimension, record.id)
             self._add_vector_column(embedding, dimension)
         vectors = embedding.vectors_for(batch)
         sessions = {r.run_id for r in batch}

@@ -212,6 +212,12 @@ def test_store_without_embedder_takes_its_dimension_from_the_first_vectors(store
     with pytest.raises(SearchError, match="holds no vectors"):
         plain.search([1.0, 0.0, 0.0, 0.0], k=3)
     assert plain.search("hello", k=3, mode="text")[0].record.text == "hello"
+    before = plain.version()
+    with pytest.raises(
+        EmbeddingError, match="has 5 dimensions, the store expects 4"
+    ):  # a batch that disagrees
+        plain.add([ContextRecord(run_id="s", embedding=np.ones(n, dtype=np.float32)) for n in (4, 5)])
+    assert plain.version() == before and plain.dimension is None  # not even the vector column
 
     plain.add(ContextRecord(run_id="s", text_payload="first vector", embedding=np.ones(4, dtype=np.float32)))
     assert plain.dimension == 4
