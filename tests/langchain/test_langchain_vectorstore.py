@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from langchain_core.documents import Document
@@ -10,7 +11,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.messages import HumanMessage
 from langchain_core.vectorstores import VectorStoreRetriever
 
-from lance_context import ContextStore, HashingEmbedder
+from lance_context import ContextRecord, ContextStore, HashingEmbedder
 from lance_context.langchain import LanceChatMessageHistory, LanceRetriever, LanceVectorStore
 
 from .conftest import TableEmbeddings
@@ -277,3 +278,13 @@ def test_empty_page_content_is_still_a_searchable_document(store_path: str, own_
     vs.add_texts(["", "something"], ids=["empty", "full"])
     assert [d.id for d in vs.similarity_search("", k=1)] == ["empty"]
     assert vs.get_by_ids(["empty"]) == [Document("", id="empty")]
+
+
+def test_langchain_embeddings_on_a_shared_store_that_has_no_vectors_yet(tmp_path: Path) -> None:
+    shared = ContextStore.open(str(tmp_path / "plain.lance"), embedder=None)  # a checkpointer's store, say
+    shared.add(ContextRecord.from_content("a note without a vector", run_id="notes"))
+    vs = LanceVectorStore(DeterministicFakeEmbedding(size=16), store=shared, collection="c")
+
+    vs.add_texts(["lisbon tiles", "kyoto temples"], ids=["l", "k"])
+
+    assert shared.dimension == 16 and [d.id for d in vs.similarity_search("kyoto temples", k=1)] == ["k"]

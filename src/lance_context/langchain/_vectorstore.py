@@ -97,7 +97,8 @@ class LanceVectorStore(VectorStore):
                     f"{wrapped.name!r}; pass the same embeddings, or none to use the store's"
                 )
             return None
-        if self.store.dimension != wrapped.dimension:
+        held = self.store.dimension  # None: no vectors yet, the first ones set it
+        if held is not None and held != wrapped.dimension:
             raise EmbedderMismatchError(
                 f"embedding= makes {wrapped.dimension}-dimensional vectors but the store at "
                 f"{self.store.uri} holds {self.store.dimension}-dimensional ones"
