@@ -77,16 +77,16 @@ def test_updating_a_prompt_replaces_its_entry_in_one_commit(
     assert _entries(store, "exact") + _entries(store, "semantic") == 1
 
 
-def test_values_that_would_not_come_back_exactly_are_refused(
+def test_values_that_would_not_come_back_exactly_are_not_cached(
     cache: LanceCache | LanceSemanticCache, store: ContextStore
 ) -> None:
     class Custom(Generation):
         pass
 
     before = store.version()
-    with pytest.raises(ValueError, match="cannot be cached exactly"):
+    with pytest.warns(UserWarning, match="not cached: generation 0 .* cannot be cached exactly"):
         cache.update("p", LLM, [Generation(text="x", generation_info={"at": dt.datetime(2025, 1, 1)})])
-    with pytest.raises(ValueError, match="cannot be cached exactly"):
+    with pytest.warns(UserWarning, match="cannot be cached exactly"):
         cache.update("p", LLM, [Custom(text="x")])
     with pytest.raises(TypeError, match="not a Generation"):
         cache.update("p", LLM, [Generation(text="ok"), "text"])  # type: ignore[list-item]
@@ -196,3 +196,14 @@ async def test_async_twins_share_entries(cache: LanceCache | LanceSemanticCache)
     assert await cache.alookup("p", LLM) == RICH
     await cache.aclear(llm_string=LLM)
     assert await cache.alookup("p", LLM) is None
+
+
+def test_a_model_call_whose_answer_cannot_be_cached_still_answers(
+    cache: LanceCache | LanceSemanticCache, store: ContextStore
+) -> None:
+    answers = iter([AIMessage("first", response_metadata={"logprobs": (1, 2)}), AIMessage("second")])
+    model = GenericFakeChatModel(messages=answers, cache=cache)
+    with pytest.warns(UserWarning, match="not cached"):
+        assert model.invoke("q").content == "first"  # a tuple would come back as a list: not cached
+    assert model.invoke("q").content == "second"  # asked again: the model, not the cache, answers
+    assert model.invoke("q").content == "second"  # and now from the cache

@@ -16,10 +16,12 @@ returned nor hide this model's match.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import math
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -43,6 +45,15 @@ from ._keyspace import KeySpace, check_name
 __all__ = ["LanceCache", "LanceSemanticCache"]
 
 _ROLE = "generations"
+
+
+def _cacheable(build: Callable[[], ContextRecord]) -> ContextRecord | None:
+    """The record of a cache value, or None (with a warning) when it would not come back exactly."""
+    try:
+        return build()
+    except ValueError as exc:
+        warnings.warn(f"not cached: {exc}", UserWarning, stacklevel=4)
+        return None
 
 
 def _checked(text: object, what: str) -> str:
@@ -163,11 +174,15 @@ class LanceCache(_LanceCacheBase):
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Cache ``return_val`` for this prompt and LLM configuration (one commit).
 
+        A value that would not come back exactly (a datetime in its metadata, say) is not
+        cached: a warning says why, and the model's answer reaches its caller as usual.
+
         Raises:
             TypeError: ``return_val`` is not a list of ``Generation`` objects.
-            ValueError: A generation would not come back exactly (nothing written).
         """
-        self.store.upsert(self._record(prompt, llm_string, return_val))
+        record = _cacheable(lambda: self._record(prompt, llm_string, return_val))
+        if record is not None:
+            self.store.upsert(record)
 
     alookup = async_twin(lookup)
     aupdate = async_twin(update)
@@ -264,13 +279,16 @@ class LanceSemanticCache(_LanceCacheBase):
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Cache ``return_val`` under this prompt's vector, for this LLM configuration (one commit).
 
+        A value that would not come back exactly is not cached, with a warning (see
+        :meth:`LanceCache.update`).
+
         Raises:
             TypeError: ``return_val`` is not a list of ``Generation`` objects.
-            ValueError: A generation would not come back exactly (nothing written).
         """
         prompt = _checked(prompt, "prompt")
-        vector = self._embed(prompt)
-        self.store.upsert(self._record(prompt, llm_string, return_val, text_payload=prompt, embedding=vector))
+        record = _cacheable(lambda: self._record(prompt, llm_string, return_val, text_payload=prompt))
+        if record is not None:
+            self.store.upsert(dataclasses.replace(record, embedding=self._embed(prompt)))
 
     alookup = async_twin(lookup)
     aupdate = async_twin(update)
