@@ -93,6 +93,11 @@ async def test_langgraph_store_search_records_when_asked(store: ContextStore) ->
     found = await memory.asearch(("users", "u1"), query="lives in Lisbon", limit=1, record=True)
     assert found[0].key == "city"
     replayed_exactly(store, "lives in Lisbon", 2)
+    for n in range(6):  # items of many texts each: the search fetches more than once, and is logged once
+        memory.put(("notes",), f"n{n}", {"tags": ["tea"] * 8}, index=["tags[*]"])
+    assert len(memory.search(("notes",), query="tea", limit=5, record=True)) == 5
+    assert [e.query for e in store.search_log()][:2] == ["tea", "lives in Lisbon"]
+    replayed_exactly(store, "tea", 3)
 
 
 def test_the_store_switch_records_every_adapters_search(store: ContextStore) -> None:

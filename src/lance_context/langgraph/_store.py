@@ -309,15 +309,25 @@ class LanceStore(BaseStore):
         wanted = op.offset + op.limit
         fetch = max(2 * wanted, 10)
         where = {"$and": [{"role": {"$in": [ITEM_ROLE, TEXT_ROLE]}}, *clauses]}
-        while True:
-            hits = self.store.search(op.query, vector=vector, k=fetch, where=where, record=_RECORD.get())
-            pooled: dict[tuple[str, str], tuple[ContextRecord, float | None]] = {}
+        record = _RECORD.get()
+        logs = self.store.record_searches if record is None else record
+
+        def pooled(
+            k: int, record: bool
+        ) -> tuple[int, dict[tuple[str, str], tuple[ContextRecord, float | None]]]:
+            hits = self.store.search(op.query, vector=vector, k=k, where=where, record=record)
+            found: dict[tuple[str, str], tuple[ContextRecord, float | None]] = {}
             for hit in hits:
-                pooled.setdefault((hit.record.run_id, hit.record.metadata["key"]), (hit.record, hit.score))
-            if len(pooled) >= wanted or len(hits) < fetch:
-                break
+                found.setdefault((hit.record.run_id, hit.record.metadata["key"]), (hit.record, hit.score))
+            return len(hits), found
+
+        count, items = pooled(fetch, False)
+        while len(items) < wanted and count == fetch:  # texts of the same items filled the top k
             fetch *= 2
-        ranked = list(pooled.values())[op.offset : wanted]
+            count, items = pooled(fetch, False)
+        if logs:  # the log holds one search: the one that answered, run again to record it
+            count, items = pooled(fetch, True)
+        ranked = list(items.values())[op.offset : wanted]
         if len(ranked) < op.limit:
             unindexed = {"$and": [{"role": ITEM_ROLE, "text": {"$exists": False}}, *clauses]}
             extra = self.store.records(where=unindexed, limit=op.limit - len(ranked))
