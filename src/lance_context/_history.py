@@ -130,6 +130,12 @@ class History:
         """Name a version (default: the one this store reads)."""
         _check_name("tag", name)
         target = self.resolve(version) if version is not None else self.version()
+        named = self._state.handle.latest().tags.list().get(name)
+        if named is not None:
+            raise InvalidFilterError(
+                f"a tag named {name!r} already exists (on {named.get('branch') or MAIN_BRANCH}@"
+                f"{named['version']}); delete_tag({name!r}) first to move it"
+            )
         ref: int | tuple[str, int] = target if self.branch_name == MAIN_BRANCH else (self.branch_name, target)
         self._state.handle.write(lambda ds: ds.tags.create(name, ref), f"create tag {name!r}", retry=False)
 
@@ -204,6 +210,17 @@ class History:
             raise InvalidFilterError(
                 "cannot delete the branch this store is on; checkout_branch('main') first"
             )
+        latest = self._state.handle.latest()
+        children = sorted(
+            b for b, info in latest.branches.list().items() if info.get("parent_branch") == name
+        )
+        if children:
+            raise InvalidFilterError(
+                f"branch {name!r} has branches made from it ({children}); delete those first"
+            )
+        tags = sorted(t for t, info in latest.tags.list().items() if info.get("branch") == name)
+        if tags:
+            raise InvalidFilterError(f"branch {name!r} has tags ({tags}); delete_tag() them first")
         self._state.handle.write(lambda ds: ds.branches.delete(name), f"delete branch {name!r}", retry=False)
 
     # ------------------------------------------------------------------ diff

@@ -141,6 +141,25 @@ def test_branch_names(store: ContextStore) -> None:
     assert store.branches() == ["main"]
 
 
+def test_refusals_that_a_retry_cannot_fix_say_what_to_do(store: ContextStore) -> None:
+    store.add(text("x"))
+    store.tag("first")
+    with pytest.raises(InvalidFilterError, match=r"a tag named 'first' already exists \(on main@2\)"):
+        store.tag("first")
+    branch = store.branch("b")
+    branch.add(text("y"))
+    branch.tag("tip")
+    with pytest.raises(InvalidFilterError, match=r"branch 'b' has tags \(\['tip'\]\)"):
+        store.delete_branch("b")
+    branch.delete_tag("tip")
+    branch.branch("c")
+    with pytest.raises(InvalidFilterError, match=r"branch 'b' has branches made from it \(\['c'\]\)"):
+        store.delete_branch("b")
+    store.delete_branch("c")
+    store.delete_branch("b")
+    assert store.branches() == ["main"] and store.tags() == {"first": 2}
+
+
 def test_diff(store: ContextStore) -> None:
     v1 = store.add([text("a", id="a"), text("b", id="b")])
     store.add(text("c", id="c"))
