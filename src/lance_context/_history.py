@@ -100,6 +100,8 @@ class History:
         if isinstance(version_or_tag, bool) or not isinstance(version_or_tag, (int, str)):
             raise VersionNotFoundError(f"expected a version number or tag name, got {version_or_tag!r}")
         if isinstance(version_or_tag, int):
+            if not 1 <= version_or_tag < 2**63:
+                raise VersionNotFoundError(f"versions are numbered from 1, got {version_or_tag}")
             self._state.handle.at(version_or_tag)  # raises VersionNotFoundError when missing
             return version_or_tag
         tags = self._state.handle.latest().tags.list()

@@ -368,9 +368,39 @@ def validate_record(record: object) -> ContextRecord:
     for rel in record.relationships:
         if not isinstance(rel, Relationship):
             raise InvalidRecordError("relationships must be Relationship objects")
-        if rel.weight is not None and not math.isfinite(rel.weight):
+        if not isinstance(rel.target_id, str) or not rel.target_id or not isinstance(rel.relation, str):
+            raise InvalidRecordError(
+                f"record {record.id!r}: a relationship needs a target id and a relation (strings), "
+                f"got {rel.target_id!r} and {rel.relation!r}"
+            )
+        weight = rel.weight
+        if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))):
+            raise InvalidRecordError(
+                f"record {record.id!r}: relationship weight must be a number, got {weight!r}"
+            )
+        if weight is not None and not math.isfinite(weight):
             raise InvalidRecordError("relationship weight must be finite")
+    if record.state_metadata is not None:
+        _check_state(record.id, record.state_metadata)
     return record
+
+
+def _check_state(record_id: str, state: object) -> None:
+    if not isinstance(state, StateMetadata):
+        raise InvalidRecordError(f"record {record_id!r}: state_metadata must be a StateMetadata")
+    for name in ("step", "tokens_used"):
+        value = getattr(state, name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63
+        ):
+            raise InvalidRecordError(
+                f"record {record_id!r}: state_metadata.{name} must be a 64-bit integer or None, got {value!r}"
+            )
+    if state.active_plan_id is not None and not isinstance(state.active_plan_id, str):
+        raise InvalidRecordError(
+            f"record {record_id!r}: state_metadata.active_plan_id must be a string or None, "
+            f"got {state.active_plan_id!r}"
+        )
 
 
 def state_to_row(state: StateMetadata | None) -> dict[str, Any] | None:

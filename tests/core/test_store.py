@@ -162,6 +162,17 @@ def test_failed_batch_writes_nothing(store: ContextStore) -> None:
         (ContextRecord(run_id="s", metadata={1: "x"}), "keys must be str"),  # type: ignore[dict-item]
         (ContextRecord(run_id="s", embedding=np.ones(3, dtype=np.float32)), "3 dimensions"),
         (ContextRecord(run_id="s", embedding=np.array([np.inf] * 32, dtype=np.float32)), "NaN or infinity"),
+        (
+            ContextRecord(run_id="s", state_metadata=StateMetadata(step=2**70)),
+            "step must be a 64-bit integer",
+        ),
+        (ContextRecord(run_id="s", state_metadata=StateMetadata(step="3")), "step must be a 64-bit integer"),  # type: ignore[arg-type]
+        (ContextRecord(run_id="s", state_metadata=StateMetadata(active_plan_id=7)), "active_plan_id must be"),  # type: ignore[arg-type]
+        (ContextRecord(run_id="s", relationships=[Relationship(None, "r")]), "needs a target id"),  # type: ignore[arg-type]
+        (
+            ContextRecord(run_id="s", relationships=[Relationship("t", "r", "heavy")]),
+            "weight must be a number",
+        ),  # type: ignore[arg-type]
     ],
 )
 def test_invalid_records_are_rejected_with_specific_errors(

@@ -63,6 +63,9 @@ def test_missing_versions_and_tags(store: ContextStore) -> None:
         store.checkout(999)
     with pytest.raises(VersionNotFoundError, match="no tag named 'nope'"):
         store.checkout("nope")
+    for wrong in (-1, 0, 2**64):
+        with pytest.raises(VersionNotFoundError, match="numbered from 1"):
+            store.checkout(wrong)
     with pytest.raises(KeyError):
         store.at_version("nope")
 
