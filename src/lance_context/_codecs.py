@@ -146,9 +146,12 @@ def _decode_arrow(data: bytes, content_type: str) -> object:
 
 
 def _decode_image(data: bytes) -> object:
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    image = Image.open(io.BytesIO(data))
+    try:
+        image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        return data  # stored under an image type but not an image Pillow reads: the bytes as written
     image.load()
     return image
 

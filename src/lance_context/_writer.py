@@ -10,6 +10,7 @@ clocks disagree still agree on the order of their commits.
 from __future__ import annotations
 
 import io
+import json
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -19,6 +20,7 @@ import pyarrow as pa
 from lance.fragment import write_fragments
 
 from ._arrow import records_to_table
+from ._codecs import JSON
 from ._embedding import Embedding
 from ._errors import InvalidFilterError, InvalidRecordError, PayloadTooLargeError
 from ._filters import and_, compile_where, eq, in_
@@ -163,6 +165,7 @@ class Writer:
             _check_size(record, limits)
             _check_nesting(record, limits)
             _check_image(record, limits)
+            _check_json(record)
         return batch
 
     # ------------------------------------------------------------------ committing
@@ -297,6 +300,19 @@ def _nesting(value: object, limit: int) -> bool:
             children = node.values() if isinstance(node, dict) else node
             stack.extend((child, depth + 1) for child in children)
     return False
+
+
+def _check_json(record: ContextRecord) -> None:
+    """Refuse text stored as JSON that is not JSON (reading its content back would fail)."""
+    if record.text_payload is None or record.content_type.split(";", 1)[0].strip().lower() != JSON:
+        return
+    try:
+        json.loads(record.text_payload)
+    except ValueError as exc:
+        raise InvalidRecordError(
+            f"record {record.id!r}: content_type is {record.content_type!r} but its text is not JSON "
+            f"({exc}); store it as text/plain, or pass the object to from_content()"
+        ) from None
 
 
 def _check_image(record: ContextRecord, limits: StoreLimits) -> None:

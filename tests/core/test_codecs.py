@@ -63,6 +63,13 @@ def test_image_without_format_is_png(store: ContextStore) -> None:
     assert decoded.convert("RGB").tobytes() == image.tobytes()
 
 
+def test_bytes_stored_as_an_image_type_that_pillow_cannot_read_come_back_as_bytes(
+    store: ContextStore,
+) -> None:
+    found = roundtrip(store, b"not a png", content_type="image/png")
+    assert (found.content_type, found.content) == ("image/png", b"not a png")
+
+
 def test_image_keeps_its_format(store: ContextStore) -> None:
     buffer = io.BytesIO()
     Image.new("RGB", (4, 4), color="red").save(buffer, format="GIF")

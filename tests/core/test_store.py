@@ -166,7 +166,8 @@ def test_failed_batch_writes_nothing(store: ContextStore) -> None:
             ContextRecord(run_id="s", state_metadata=StateMetadata(step=2**70)),
             "step must be a 64-bit integer",
         ),
-        (ContextRecord(run_id="s", state_metadata=StateMetadata(step="3")), "step must be a 64-bit integer"),  # type: ignore[arg-type]
+        (ContextRecord(run_id="s", state_metadata=StateMetadata(step="3")), "step must be a 64-bit integer"),
+        (ContextRecord.from_content("{not", run_id="s", content_type="application/json"), "text is not JSON"),  # type: ignore[arg-type]
         (ContextRecord(run_id="s", state_metadata=StateMetadata(active_plan_id=7)), "active_plan_id must be"),  # type: ignore[arg-type]
         (ContextRecord(run_id="s", relationships=[Relationship(None, "r")]), "needs a target id"),  # type: ignore[arg-type]
         (
