@@ -288,3 +288,11 @@ def test_langchain_embeddings_on_a_shared_store_that_has_no_vectors_yet(tmp_path
     vs.add_texts(["lisbon tiles", "kyoto temples"], ids=["l", "k"])
 
     assert shared.dimension == 16 and [d.id for d in vs.similarity_search("kyoto temples", k=1)] == ["k"]
+
+
+def test_k_zero_returns_nothing_as_langchains_own_stores_do(tmp_path: Path) -> None:
+    vs = LanceVectorStore(DeterministicFakeEmbedding(size=8), uri=str(tmp_path / "k.lance"))
+    vs.add_texts(["one", "two"])
+    assert vs.similarity_search("one", k=0) == [] and vs.similarity_search_with_score("one", k=0) == []
+    assert vs.max_marginal_relevance_search("one", k=0) == []
+    assert len(vs.similarity_search("one", k=1)) == 1

@@ -208,6 +208,8 @@ class LanceVectorStore(VectorStore):
         lambda_mult: float = 0.5,
         record: bool | None = None,
     ) -> list[SearchHit]:
+        if k == 0 and not isinstance(k, bool):
+            return []  # as LangChain's own stores answer
         vector = None
         if isinstance(query, str) and mode != "text" and self._own_embedder is not None:
             vector = embed_query(self._own_embedder, query)  # embeddings the caller gave, not the store's
