@@ -324,7 +324,9 @@ def test_lance_embedding_matches_the_store_embedder(embed_model: LanceEmbedding)
 
 def test_mismatched_dimensions_are_refused(vector_store: LanceVectorStore) -> None:
     wrong = TextNode(id_="w", text="wrong size", embedding=[0.1] * (DIM + 1))
-    with pytest.raises(EmbeddingError, match="dimensions"):
+    with pytest.raises(
+        EmbeddingError, match=f"node 'w': embedding has {DIM + 1} dimensions, the store expects {DIM}"
+    ):
         vector_store.add([wrong])
     assert "w" not in ids_of(vector_store.get_nodes())
     with pytest.raises(EmbeddingError):

@@ -29,7 +29,14 @@ from llama_index.core.vector_stores.types import (
 )
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
-from lance_context import ContextRecord, ContextStore, InvalidRecordError, SearchError, SearchHit
+from lance_context import (
+    ContextRecord,
+    ContextStore,
+    EmbeddingError,
+    InvalidRecordError,
+    SearchError,
+    SearchHit,
+)
 from lance_context.adapters import LLAMA_INDEX_VECTORS, RECORDED_EMBEDDER, async_twin
 
 from ._common import check_key, resolve_store
@@ -160,6 +167,12 @@ class LanceVectorStore(BasePydanticVectorStore):
             metadata = node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata)
         except (TypeError, ValueError) as exc:
             raise InvalidRecordError(f"node {node.node_id!r} cannot be stored: {exc}") from exc
+        held = self.store.dimension
+        if node.embedding is not None and held is not None and len(node.embedding) != held:
+            raise EmbeddingError(
+                f"node {node.node_id!r}: embedding has {len(node.embedding)} dimensions, "
+                f"the store expects {held}"
+            )
         return ContextRecord(
             id=self._record_id(node.node_id),
             run_id=self.run_id,
