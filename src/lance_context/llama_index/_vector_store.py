@@ -167,7 +167,7 @@ class LanceVectorStore(BasePydanticVectorStore):
             metadata = node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata)
         except (TypeError, ValueError) as exc:
             raise InvalidRecordError(f"node {node.node_id!r} cannot be stored: {exc}") from exc
-        held = self.store.dimension
+        held = self._store.dimension
         if node.embedding is not None and held is not None and len(node.embedding) != held:
             raise EmbeddingError(
                 f"node {node.node_id!r}: embedding has {len(node.embedding)} dimensions, "
