@@ -170,8 +170,8 @@ class LanceVectorStore(BasePydanticVectorStore):
         held = self._store.dimension
         if node.embedding is not None and held is not None and len(node.embedding) != held:
             raise EmbeddingError(
-                f"node {node.node_id!r}: embedding has {len(node.embedding)} dimensions, "
-                f"the store expects {held}"
+                f"node {node.node_id!r}: embedding has {len(node.embedding)} dimensions, the store expects "
+                f"{held} (use one store per embedding space, or reembed() to switch models)"
             )
         return ContextRecord(
             id=self._record_id(node.node_id),
