@@ -14,7 +14,8 @@ The ``where`` dict form (shared by the store and every adapter):
 {"$or": [{"role": "user"}, {"metadata.pinned": True}], "$not": {"role": "tool"}}
 ```
 
-Operators: ``$eq $ne $in $nin $gt $gte $lt $lte $contains $prefix $exists``; combinators
+Operators: ``$eq $ne $in $nin $gt $gte $lt $lte $contains $icontains $prefix $exists``
+(``$icontains``: a substring of a string, ignoring case); combinators
 ``$and $or $not``. A key that is not a record field is read as a metadata key.
 """
 
@@ -51,7 +52,9 @@ RECORD_FIELDS: dict[str, str] = {
 }
 
 _COMPARISONS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-_OPERATORS = frozenset({"$eq", "$ne", "$in", "$nin", "$contains", "$prefix", "$exists", *_COMPARISONS})
+_OPERATORS = frozenset(
+    {"$eq", "$ne", "$in", "$nin", "$contains", "$icontains", "$prefix", "$exists", *_COMPARISONS}
+)
 
 
 def sql_string(value: str) -> str:
@@ -246,6 +249,12 @@ def _metadata_contains(node: str, value: object) -> str:
     return array_match
 
 
+def _icontains(text: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidFilterError(f"$icontains takes a string, got {value!r}")
+    return f"strpos(lower({text}), lower({sql_string(value)})) > 0"
+
+
 def _column_condition(column: str, op: str, value: object) -> str:
     if op == "$eq":
         return f"{column} = {_literal(column, value)}"
@@ -261,6 +270,8 @@ def _column_condition(column: str, op: str, value: object) -> str:
         if not isinstance(value, str):
             raise InvalidFilterError("$contains on a record field takes a string")
         return f"strpos({column}, {sql_string(value)}) > 0"
+    if op == "$icontains":
+        return _icontains(column, value)
     if op == "$prefix":
         if not isinstance(value, str):
             raise InvalidFilterError("$prefix takes a string")
@@ -283,6 +294,8 @@ def _metadata_condition(node: str, op: str, value: object) -> str:
         return _metadata_compare(node, _COMPARISONS[op], value)
     if op == "$contains":
         return _metadata_contains(node, value)
+    if op == "$icontains":
+        return _icontains(_string(node), value)
     if op == "$prefix":
         if not isinstance(value, str):
             raise InvalidFilterError("$prefix takes a string")

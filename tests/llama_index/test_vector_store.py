@@ -106,6 +106,8 @@ FILTERS = [
     MetadataFilters(filters=[MetadataFilter(key="tags", value="fruit", operator=F.CONTAINS)]),
     MetadataFilters(filters=[MetadataFilter(key="tags", value="a'b", operator=F.CONTAINS)]),
     MetadataFilters(filters=[MetadataFilter(key="note", value="rip", operator=F.TEXT_MATCH)]),
+    MetadataFilters(filters=[MetadataFilter(key="note", value="RIP", operator=F.TEXT_MATCH_INSENSITIVE)]),
+    MetadataFilters(filters=[MetadataFilter(key="color", value="ReD", operator=F.TEXT_MATCH_INSENSITIVE)]),
     MetadataFilters(filters=[MetadataFilter(key="note", value=None, operator=F.IS_EMPTY)]),
     MetadataFilters(filters=[MetadataFilter(key="tags", value=None, operator=F.IS_EMPTY)]),
     MetadataFilters(filters=[MetadataFilter(key="color", value="x' OR '1'='1")]),
@@ -171,9 +173,9 @@ def test_nested_filters(vector_store: LanceVectorStore) -> None:
 
 def test_unsupported_filters_are_clear_errors(vector_store: LanceVectorStore) -> None:
     insensitive = MetadataFilters(
-        filters=[MetadataFilter(key="color", value="RED", operator=F.TEXT_MATCH_INSENSITIVE)]
+        filters=[MetadataFilter(key="color", value=3, operator=F.TEXT_MATCH_INSENSITIVE)]
     )
-    with pytest.raises(InvalidFilterError, match="TEXT_MATCH_INSENSITIVE"):
+    with pytest.raises(InvalidFilterError, match="TEXT_MATCH_INSENSITIVE takes a string"):
         vector_store.get_nodes(filters=insensitive)
     with pytest.raises(InvalidFilterError, match="list"):
         vector_store.get_nodes(

@@ -48,10 +48,10 @@ def _one(item: MetadataFilter) -> dict[str, Any]:
         if operator in (FilterOperator.IN, FilterOperator.NIN):
             value = _values(value, operator)
         return {key: {_SIMPLE[operator]: value}}
-    if operator == FilterOperator.TEXT_MATCH:
+    if operator in (FilterOperator.TEXT_MATCH, FilterOperator.TEXT_MATCH_INSENSITIVE):
         if not isinstance(value, str):
-            raise InvalidFilterError(f"TEXT_MATCH takes a string, got {value!r}")
-        return {key: {"$contains": value}}
+            raise InvalidFilterError(f"{operator.name} takes a string, got {value!r}")
+        return {key: {"$contains" if operator == FilterOperator.TEXT_MATCH else "$icontains": value}}
     if operator == FilterOperator.IS_EMPTY:
         return {"$or": [{key: {"$exists": False}}, {key: None}, {key: ""}, {key: []}]}
     if operator in (FilterOperator.ANY, FilterOperator.ALL):
@@ -59,7 +59,7 @@ def _one(item: MetadataFilter) -> dict[str, Any]:
         return {joiner: [{key: {"$contains": v}} for v in _values(value, operator)]}
     raise InvalidFilterError(
         f"filter operator {operator.name} is not supported by LanceVectorStore; use EQ, NE, GT, GTE, "
-        "LT, LTE, IN, NIN, CONTAINS, TEXT_MATCH, IS_EMPTY, ANY or ALL"
+        "LT, LTE, IN, NIN, CONTAINS, TEXT_MATCH, TEXT_MATCH_INSENSITIVE, IS_EMPTY, ANY or ALL"
     )
 
 
