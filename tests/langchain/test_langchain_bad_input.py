@@ -151,6 +151,8 @@ def test_vector_store_bad_arguments(store: ContextStore) -> None:
         vs.add_texts(["a"], metadatas=[{"when": dt.date(2024, 1, 1)}])
     with pytest.raises(InvalidRecordError, match="keys must be str"):
         vs.add_texts(["a"], metadatas=[{1: "x"}])  # type: ignore[dict-item]
+    with pytest.raises(InvalidRecordError, match="would not come back as given"):
+        vs.add_texts(["a"], metadatas=[{"span": (1, 2)}])  # a tuple would come back as a list
     with pytest.raises(TypeError, match="unexpected arguments"):
         vs.similarity_search("a", k=1, filtre={"x": 1})
     assert store.version() == before

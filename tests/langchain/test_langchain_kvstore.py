@@ -47,6 +47,10 @@ def test_a_bad_key_or_value_refuses_the_whole_batch(store: ContextStore) -> None
         docs.mset([("a", Document("ok")), ("b", {"page_content": "x"})])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="key 'b': metadata must be JSON-serializable"):
         docs.mset([("a", Document("ok")), ("b", Document("x", metadata={"when": object()}))])
+    with pytest.raises(ValueError, match="key 'b': metadata keys must be str, got 1"):
+        docs.mset([("a", Document("ok")), ("b", Document("x", metadata={1: "x"}))])  # type: ignore[dict-item]
+    with pytest.raises(ValueError, match="key 'b': metadata would not come back as given"):
+        docs.mset([("a", Document("ok")), ("b", Document("x", metadata={"span": (1, 2)}))])
     with pytest.raises(ValueError, match="not valid unicode"):
         kv.mget(["\ud800"])
     assert store.version() == before

@@ -7,13 +7,14 @@ A document of collection ``c`` is a record with ``run_id = "langchain.vectors:c"
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.documents import Document
 
-from lance_context import ContextRecord, InvalidFilterError
+from lance_context import ContextRecord, InvalidFilterError, InvalidRecordError
 from lance_context.adapters import LANGCHAIN_VECTORS
 
 __all__ = [
@@ -48,10 +49,41 @@ def record_id(namespace: str, doc_id: object) -> str:
     return f"{namespace}/{doc_id}"
 
 
+def exact_metadata(metadata: Mapping[str, Any], what: str) -> str:
+    """Document metadata as JSON text, refused unless it comes back exactly as given.
+
+    Raises:
+        ValueError: Not JSON, or JSON that reads back otherwise (a tuple as a list, an
+            int key as a string).
+    """
+    for key in metadata:
+        if not isinstance(key, str):
+            raise ValueError(f"{what}: metadata keys must be str, got {key!r}")
+    try:
+        text = json.dumps(metadata, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}: metadata must be JSON-serializable ({exc})") from exc
+    if json.loads(text) != metadata:
+        raise ValueError(
+            f"{what}: metadata would not come back as given from JSON (tuples come back as lists, "
+            "keys as strings); store lists and string keys"
+        )
+    return text
+
+
 def to_record(
     namespace: str, doc_id: str, text: str, metadata: Mapping[str, Any] | None, vector: Any
 ) -> ContextRecord:
-    """The record storing one document (``vector``: None lets the store embed it)."""
+    """The record storing one document (``vector``: None lets the store embed it).
+
+    Raises:
+        InvalidRecordError: Metadata that would not come back exactly.
+    """
+    if metadata:
+        try:
+            exact_metadata(dict(metadata), f"document {doc_id!r}")
+        except ValueError as exc:
+            raise InvalidRecordError(str(exc)) from None
     return ContextRecord(
         id=record_id(namespace, doc_id),
         run_id=namespace,

@@ -26,6 +26,7 @@ from langchain_core.stores import BaseStore
 from lance_context import DEFAULT_EMBEDDER, ContextRecord, ContextStore
 from lance_context.adapters import LANGCHAIN_KV, async_twin, open_store
 
+from ._documents import exact_metadata
 from ._keyspace import KeySpace, check_name
 
 __all__ = ["LanceByteStore", "LanceDocumentStore"]
@@ -196,11 +197,9 @@ class LanceDocumentStore(_LanceKeyValueStore[Document]):
             raise TypeError(
                 f"LanceDocumentStore values must be Documents; key {key!r} has a {type(value).__name__}"
             )
+        exact_metadata(value.metadata, f"document of key {key!r}")
         body = {"id": value.id, "page_content": value.page_content, "metadata": value.metadata}
-        try:
-            text = json.dumps(body, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"document of key {key!r}: metadata must be JSON-serializable ({exc})") from exc
+        text = json.dumps(body, ensure_ascii=False)
         # surrogatepass: text extracted from PDFs can hold lone surrogates; they round-trip
         return text.encode("utf-8", "surrogatepass")
 
