@@ -192,3 +192,16 @@ def test_multi_vector_retriever_over_a_byte_store(store: ContextStore) -> None:
     retriever.docstore.mset([("r1", full)])
     vectors.add_texts(["summary: dataset versions"], metadatas=[{"doc_id": "r1"}])
     assert retriever.invoke("versions") == [full]
+
+
+def test_keys_come_in_the_order_first_written_as_in_langchains_own_store(store: ContextStore) -> None:
+    from langchain_core.stores import InMemoryByteStore
+
+    lance, memory = LanceByteStore(store=store), InMemoryByteStore()
+    for kv in (lance, memory):
+        kv.mset([("a", b"1"), ("b", b"2"), ("c", b"3")])
+        kv.mset([("a", b"4")])  # set again: keeps its place
+        kv.mdelete(["b"])
+        kv.mset([("b", b"5")])  # deleted, then set: a new key at the end
+    assert list(lance.yield_keys()) == list(memory.yield_keys()) == ["a", "c", "b"]
+    assert lance.mget(["a", "b", "c"]) == memory.mget(["a", "b", "c"]) == [b"4", b"5", b"3"]

@@ -102,7 +102,7 @@ class _LanceKeyValueStore(BaseStore[str, V]):
             for record_id, data in latest.items()
         ]
         if records:
-            self.store.upsert(records)
+            self.store.upsert(records, keep_order=True)  # a key set again keeps its place, as in a dict
 
     def mdelete(self, keys: Sequence[str]) -> None:
         """Delete ``keys`` in one commit; missing keys are ignored."""
