@@ -307,8 +307,8 @@ def _conflict_message(plan: MergePlan) -> str:
     more = f" (and {len(plan.conflicts) - 3} more)" if len(plan.conflicts) > 3 else ""
     return (
         f"{len(plan.conflicts)} records changed on both {plan.into!r} and {plan.branch!r} since they forked: "
-        f"{shown}{more}. Nothing was written; merge with on_conflict='ours' to keep {plan.into!r}'s "
-        f"copies or on_conflict='theirs' to take {plan.branch!r}'s (see the error's .conflicts)"
+        f"{shown}{more}. Nothing was written; merge with on_conflict='ours' to keep the copies of "
+        f"{plan.into!r} or on_conflict='theirs' to take those of {plan.branch!r} (see the error's .conflicts)"
     )
 
 

@@ -69,5 +69,25 @@ def test_searches_list_the_log_and_replay_explains_changes(store_uri: str) -> No
     assert "'Ada is allergic to peanuts' left (was #1): deleted since" in changed.out
     missing = run_cli("replay", store_uri, "nope")
     assert missing.code == 1 and missing.err.count("\n") == 1 and "nope" in missing.err
+    assert f"`lance-context searches {store_uri}` lists the recorded ones" in missing.err
     bad = run_cli("replay", store_uri, search_id, "--at", "soon")
     assert bad.code == 2 and "give logged, latest or a version number" in bad.err
+
+
+def test_a_conflicting_merge_says_which_flag_decides(store_uri: str) -> None:
+    store = ContextStore.open(store_uri, embedder=HashingEmbedder(32))
+    store.upsert(ContextRecord.from_content("Ada likes black tea", run_id="ada", id="a2"))
+    ContextStore.open(store_uri, embedder=HashingEmbedder(32), branch="consolidate").upsert(
+        ContextRecord.from_content("Ada likes jasmine tea", run_id="ada", id="a2")
+    )
+    before = store.version()
+    refused = run_cli("merge", store_uri, "consolidate", "--yes")
+    assert refused.code == 1 and refused.err.count("\n") == 1
+    assert "1 records changed on both main and consolidate since they forked" in refused.err
+    assert "--on-conflict ours" in refused.err and "on_conflict=" not in refused.err
+    assert ContextStore.open(store_uri, read_only=True, embedder=None).version() == before
+    taken = run_cli("merge", store_uri, "consolidate", "--on-conflict", "theirs", "--yes")
+    assert taken.code == 0, taken.err
+    assert (
+        ContextStore.open(store_uri, read_only=True, embedder=None).get("a2").text == "Ada likes jasmine tea"
+    )  # type: ignore[union-attr]

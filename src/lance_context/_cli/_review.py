@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from lance_context import DEFAULT_EMBEDDER, ContextStore
+from lance_context import DEFAULT_EMBEDDER, ContextStore, SearchNotFoundError
 
 from ._common import confirm, console, emit_json, json_option, spec_from, store_arguments, styled
 from ._ops import working
@@ -88,6 +88,12 @@ def merge(
     plan = _read(spec, into).review(branch_name, into=into, on_conflict=on_conflict)  # type: ignore[arg-type]
     if not as_json:
         _print(plan)
+    if plan.conflicts and on_conflict == "fail":
+        raise click.ClickException(
+            f"{len(plan.conflicts)} records changed on both {into} and {branch_name} since they forked "
+            f"(listed above); nothing was written. Pass --on-conflict ours to keep the copies of {into}, "
+            f"or --on-conflict theirs to take those of {branch_name}"
+        )
     store = spec.open_write(embedder=DEFAULT_EMBEDDER)
     if plan.plan.changes or plan.conflicts:
         confirm(f"Merge {branch_name} into {into}?", yes)
@@ -129,7 +135,13 @@ def replay(uri: str, storage_options: tuple[str, ...], search_id: str, at: str, 
     if at not in ("logged", "latest") and not at.isdigit():
         raise click.BadParameter(f"{at!r}: give logged, latest or a version number", param_hint="--at")
     store = _read(spec_from(uri, storage_options))
-    result = store.replay(search_id, at=int(at) if at.isdigit() else at)  # type: ignore[arg-type]
+    try:
+        result = store.replay(search_id, at=int(at) if at.isdigit() else at)  # type: ignore[arg-type]
+    except SearchNotFoundError:
+        raise click.ClickException(
+            f"no search {search_id!r} in the search log; "
+            f"`lance-context searches {uri}` lists the recorded ones"
+        ) from None
     emit_json(result.to_dict()) if as_json else _print(result)
 
 
