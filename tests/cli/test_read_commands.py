@@ -342,6 +342,7 @@ def test_errors_are_one_line(built: Built, tmp_path: Path) -> None:
         lines = result.err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("lance-context") and message in lines[0], (args, lines)
         assert "Traceback" not in result.err and result.out == ""
+    assert "read_only" not in run_many(cases[0][0])[0].err  # the Python option means nothing here
     debug = run_cli("--debug", "show", built.uri, "nobody")
     assert (
         debug.code == 1

@@ -116,6 +116,13 @@ def test_export_then_import_round_trips(built: Built, tmp_path: Path, suffix: st
     exported = run_cli("export", built.uri, str(out))
     assert exported.code == 0 and f"exported 153 records of main@{built.latest}" in exported.out
     assert run_cli("export", built.uri, str(out)).code == 2  # never overwrites without --force
+    unknown, nowhere = run_many(
+        ("export", built.uri, str(tmp_path / "memory.csv")),
+        ("export", built.uri, str(tmp_path / "missing" / f"memory.{suffix}")),
+    )
+    assert unknown.code == 2 and "cannot tell the format from 'memory.csv'" in unknown.err
+    assert nowhere.code == 2 and "does not exist" in nowhere.err and ".partial" not in nowhere.err
+    assert not (tmp_path / "memory.csv").exists()
     target = str(tmp_path / "copy.lance")
     imported = run_cli("import", target, str(out))
     assert imported.code == 0 and "imported 153 records" in imported.out

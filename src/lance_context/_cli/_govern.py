@@ -16,12 +16,12 @@ from typing import Any
 
 import click
 
-from lance_context import ContextStore, ForgetReport, ReadOnlyError
+from lance_context import ContextStore, ForgetReport
 
 from ._common import confirm, emit_json, spec_from, store_arguments
 from ._conversation import human_bytes
 from ._ops import working
-from ._refs import NotFound, StoreSpec
+from ._refs import NoStore, NotFound, StoreSpec
 from ._render import find_session, plural
 
 __all__ = ["COMMANDS", "spans"]
@@ -222,11 +222,11 @@ def import_snapshot(
     from_options = _options(source_options, "--source-option")
     version: int | str | None = None if at is None else (int(at) if at.isdigit() else at)
     # refuse a SOURCE that holds no store before asking anything
-    ContextStore.open(source, storage_options=from_options or None, read_only=True, embedder=None)
+    StoreSpec(source, from_options or {}).open_read()
     try:
         spec.open_read()
         exists = True
-    except ReadOnlyError:  # nothing at URI: the snapshot is copied there
+    except NoStore:  # nothing at URI: the snapshot is copied there
         exists = False
     if exists:
         confirm(f"Merge the records of {source} into {uri} as one new version (same ids are replaced)?", yes)

@@ -20,11 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from lance_context import DEFAULT_EMBEDDER, ContextStore, VersionNotFoundError
+from lance_context import DEFAULT_EMBEDDER, ContextStore, ReadOnlyError, VersionNotFoundError
 
 __all__ = [
     "MAIN",
     "Mode",
+    "NoStore",
     "NotFound",
     "StoreSpec",
     "View",
@@ -56,6 +57,10 @@ class NotFound(LookupError):
         return str(self.args[0]) if self.args else "not found"
 
 
+class NoStore(NotFound):
+    """Nothing is stored at the location given."""
+
+
 @dataclass(frozen=True)
 class StoreSpec:
     """Where a store is and how to reach it.
@@ -76,13 +81,18 @@ class StoreSpec:
         ``embedder=None`` skips loading a model (enough for anything but search);
         pass ``DEFAULT_EMBEDDER`` to search with the store's recorded embedder.
         """
-        return ContextStore.open(
-            self.uri,
-            storage_options=dict(self.storage_options) or None,
-            read_only=True,
-            branch=branch or self.branch,
-            embedder=embedder,
-        )
+        try:
+            return ContextStore.open(
+                self.uri,
+                storage_options=dict(self.storage_options) or None,
+                read_only=True,
+                branch=branch or self.branch,
+                embedder=embedder,
+            )
+        except ReadOnlyError as exc:
+            if str(exc).startswith("no store at "):
+                raise NoStore(f"no store at {self.uri}") from None
+            raise
 
     def open_write(self, *, embedder: Any = None) -> ContextStore:
         """The store opened for writing on the spec's branch (created when missing)."""

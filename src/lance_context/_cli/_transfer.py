@@ -32,7 +32,6 @@ from lance_context import (
     ContextStore,
     EmbeddingError,
     HashingEmbedder,
-    ReadOnlyError,
     Relationship,
     SentenceTransformerEmbedder,
     StateMetadata,
@@ -41,7 +40,7 @@ from lance_context import (
 from ._common import as_of, confirm, err_console, spec_from, store_arguments, version_options
 from ._facts import store_facts
 from ._ops import parse_embedder, working
-from ._refs import StoreSpec
+from ._refs import NoStore, StoreSpec
 from ._render import find_session
 
 __all__ = ["COMMANDS", "read_export", "record_from_json", "record_to_json"]
@@ -155,7 +154,7 @@ def _selected(view: Any, sessions: Sequence[str], prefix: str | None) -> list[Co
     "--format",
     "fmt",
     type=click.Choice(["jsonl", "parquet"]),
-    help="Default: parquet for .parquet files, JSON Lines otherwise.",
+    help="Default: from the file name (.parquet or .pq: Parquet; .jsonl, .ndjson or .json: JSON Lines).",
 )
 @click.option("--no-embeddings", is_flag=True, help="Leave vectors out (an import then re-embeds).")
 @click.option("--force", "-f", is_flag=True, help="Overwrite DESTINATION if it exists.")
@@ -175,6 +174,18 @@ def export(
     """Write a session, a version or the whole store to JSON Lines or Parquet."""
     if destination.exists() and not force:
         raise click.UsageError(f"{destination} exists; pass --force to overwrite it")
+    if not destination.parent.is_dir():
+        raise click.UsageError(f"the folder {destination.parent} does not exist")
+    suffix = destination.suffix.lower()
+    if fmt is None and suffix in (".parquet", ".pq"):
+        fmt = "parquet"
+    elif fmt is None and suffix in (".jsonl", ".ndjson", ".json"):
+        fmt = "jsonl"
+    elif fmt is None:
+        raise click.UsageError(
+            f"cannot tell the format from {destination.name!r}: "
+            "name the file .jsonl or .parquet, or pass --format"
+        )
     view = as_of(spec_from(uri, storage_options, branch), version, tag)
     records = _selected(view, sessions, prefix)
     facts = store_facts(view)
@@ -187,7 +198,6 @@ def export(
         "embedder": None if no_embeddings else facts.embedder,
         "dimension": None if no_embeddings else facts.dimension,
     }
-    fmt = fmt or ("parquet" if destination.suffix in (".parquet", ".pq") else "jsonl")
     partial = destination.with_name(destination.name + ".partial")
     rows = []
     with _progress(len(records), "exporting") as advance:
@@ -247,7 +257,7 @@ def _open_target(spec: StoreSpec, header: dict[str, Any], embedder: str | None) 
     chosen = None if embedder is None else parse_embedder(embedder)
     try:
         spec.open_read()
-    except ReadOnlyError:  # no store yet: create it with the exported (or given) embedder
+    except NoStore:  # no store yet: create it with the exported (or given) embedder
         chosen = chosen if embedder is not None else _recorded_embedder(header)
         return ContextStore.open(
             spec.uri,
