@@ -336,6 +336,8 @@ def test_errors_are_one_line(built: Built, tmp_path: Path) -> None:
         (["search", built.uri, "x", "--where", "{oops"], 2, "not JSON"),
         (["show", built.uri], 2, "Missing argument 'SESSION'"),
         (["sessions", built.uri, "--namespace", "nope"], 2, "unknown namespace 'nope'"),
+        (["log", built.uri, "-n", "-1"], 2, "-1 is not in the range x>=0"),
+        (["searches", built.uri, "-n", "-1"], 2, "-1 is not in the range x>=0"),
     ]
     for (args, code, message), result in zip(cases, run_many(*[args for args, _, _ in cases]), strict=True):
         assert result.code == code, (args, result)

@@ -107,7 +107,14 @@ def merge(
 
 @click.command()
 @store_arguments(branch=False)
-@click.option("--limit", "-n", default=20, show_default=True, help="Newest N searches (0: all).")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Newest N searches (0: all).",
+)
 @json_option
 def searches(uri: str, storage_options: tuple[str, ...], limit: int, as_json: bool) -> None:
     """Recorded searches of every branch, newest first (record them with record=True)."""
