@@ -339,6 +339,24 @@ def check_embedding(
     return array
 
 
+def plain_json(value: object) -> Any:
+    """A copy of ``value`` that strict JSON holds.
+
+    NaN and infinities become text (``'nan'``), anything else JSON cannot hold its ``repr``.
+    """
+
+    def finite(item: Any) -> Any:
+        if isinstance(item, float) and not math.isfinite(item):
+            return repr(item)
+        if isinstance(item, dict):
+            return {key: finite(inner) for key, inner in item.items()}
+        if isinstance(item, list):
+            return [finite(inner) for inner in item]
+        return item
+
+    return finite(json.loads(json.dumps(value, ensure_ascii=False, default=repr)))
+
+
 def validate_record(record: object) -> ContextRecord:
     """Check a record's fields before anything is written; raise a precise error."""
     if not isinstance(record, ContextRecord):

@@ -66,7 +66,7 @@ from ._namespaces import (
 )
 from ._opening import RECORDED_EMBEDDER, open_store
 from ._reader import Outline
-from ._records import new_id, utc_now
+from ._records import new_id, plain_json, utc_now
 from ._rerank import Reranker, as_reranker
 from ._search import SearchMode, mmr_select, rrf_fuse, weighted_fuse
 from ._versions import RecordChanges
@@ -115,6 +115,7 @@ __all__ = [
     "new_id",
     "newest_window",
     "open_store",
+    "plain_json",
     "rrf_fuse",
     "sniff_mime",
     "to_matrix",

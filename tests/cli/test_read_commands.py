@@ -363,3 +363,49 @@ def test_import_lance_context_stays_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_a_thread_paused_in_a_subgraph_shows_the_graphs_own_latest_state(tmp_path: Path) -> None:
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+    from langgraph.graph import END, START, MessagesState, StateGraph
+    from langgraph.types import interrupt
+
+    from lance_context.langgraph import LanceCheckpointSaver
+
+    def ask(state: MessagesState) -> dict[str, list[object]]:
+        answer = interrupt("which city?")
+        return {"messages": [AIMessage(f"booked {answer}")]}
+
+    inner = StateGraph(MessagesState)
+    inner.add_node("ask", ask)
+    inner.add_edge(START, "ask")
+    inner.add_edge("ask", END)
+
+    def lookup(state: MessagesState) -> dict[str, list[object]]:
+        call = {"name": "weather", "args": {}, "id": "c1"}
+        return {"messages": [AIMessage("", tool_calls=[call]), ToolMessage("sunny", tool_call_id="c1")]}
+
+    outer = StateGraph(MessagesState)
+    outer.add_node("lookup", lookup)
+    outer.add_node("booking", inner.compile())
+    outer.add_edge(START, "lookup")
+    outer.add_edge("lookup", "booking")
+    outer.add_edge("booking", END)
+    uri = str(tmp_path / "paused.lance")
+    graph = outer.compile(checkpointer=LanceCheckpointSaver(uri=uri))
+    graph.invoke({"messages": [HumanMessage("plan my trip")]}, {"configurable": {"thread_id": "trip"}})
+
+    text, data = run_many(["show", uri, "trip"], ["show", uri, "trip", "--json"], env={"COLUMNS": "80"})
+    assert text.code == 0, text.err
+    latest = text.out[
+        text.out.index("messages in the latest checkpoint") : text.out.index("checkpoints, newest")
+    ]
+    assert "plan my trip" in latest and "sunny" in latest  # the graph's own state, not the paused subgraph's
+    table = text.out[text.out.index("checkpoints, newest first") :].splitlines()
+    header = next(line for line in table if line.lstrip().startswith("step"))
+    assert (
+        header.split()[:3] == ["step", "source", "graph"] and max(len(line.rstrip()) for line in table) <= 80
+    )
+    assert any(line.split()[2:3] == ["booking"] for line in table) and any("(root)" in line for line in table)
+    root = next(c for c in data.json()["checkpoints"] if c["namespace"] == "")
+    assert root["message_count"] == 3 and len(root["messages"]) == 2  # the tool's result folds into its call

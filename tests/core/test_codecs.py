@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 
@@ -117,3 +118,12 @@ def test_unsupported_message_names_type() -> None:
 def test_json_text_is_searchable_text(store: ContextStore) -> None:
     found = roundtrip(store, {"city": "Kyoto"})
     assert json.loads(found.text or "") == {"city": "Kyoto"}
+
+
+def test_plain_json_makes_any_value_strict_json() -> None:
+    from lance_context.adapters import plain_json
+
+    odd = {"score": float("nan"), "runs": [float("inf"), 1.5], "when": dt.date(2024, 5, 1), "n": 2}
+    plain = plain_json(odd)
+    assert plain == {"score": "nan", "runs": ["inf", 1.5], "when": "datetime.date(2024, 5, 1)", "n": 2}
+    json.dumps(plain, allow_nan=False)  # strict parsers read it

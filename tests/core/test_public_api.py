@@ -150,6 +150,7 @@ ADAPTER_KIT = {
     "new_id",
     "newest_window",
     "open_store",
+    "plain_json",
     "rrf_fuse",
     "sniff_mime",
     "to_matrix",

@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import click
+from rich.cells import cell_len
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -17,7 +19,6 @@ from ._common import (
     console,
     emit_json,
     json_option,
-    narrow,
     safe,
     spec_from,
     store_arguments,
@@ -29,7 +30,7 @@ from ._conversation import build_turns, diff_groups, session_kind, session_order
 from ._facts import diff_views
 from ._refs import View, as_mode, resolve_ref, search_embedder
 from ._render import find_session, plural, record_line, render_turns
-from ._threads import thread_checkpoints, thread_id_of
+from ._threads import CheckpointState, thread_checkpoints, thread_id_of
 
 __all__ = ["COMMANDS"]
 
@@ -56,29 +57,54 @@ def _show_thread(view: View, run_id: str, thread: str, last: int | None, as_json
             "bold",
         )
     )
-    if states and states[0].messages:
+    latest = next((s for s in states if not s.namespace), None)  # the graph's own, not a subgraph's
+    if latest is not None and latest.messages:
         out.print(styled("\nmessages in the latest checkpoint:\n", "dim"))
-        out.print(render_turns(states[0].messages))
+        out.print(render_turns(latest.messages))
+    out.print(_checkpoint_table(out, states))
+
+
+def _checkpoint_table(out: Console, states: list[CheckpointState]) -> Table:
+    """A thread's checkpoints, with as many columns as the terminal holds.
+
+    Until the rest fits, the time is left out, then checkpoint ids fold into two halves
+    at a hyphen, then the other channels and the pending writes go (``--json`` has all).
+    """
+    rows = [
+        {
+            "step": str(s.step), "source": str(s.source), "time (UTC)": when(s.created_at),
+            "graph": s.namespace.split(":", 1)[0] or "(root)", "checkpoint id": s.checkpoint_id,
+            "messages": str(s.message_count), "writes": str(s.pending_writes),
+            "other channels": short(", ".join(s.channels), 40),
+        }
+        for s in states
+    ]  # fmt: skip
+    columns = list(rows[0]) if rows else []
+    if not any(s.namespace for s in states):  # a subgraph's checkpoints: say whose each one is
+        columns.remove("graph")
+    folded = False
+    for step in ("time (UTC)", "fold ids", "other channels", "writes", None):
+        # each column takes its widest cell (other channels wrap in 16), padding and a separator
+        widths = [max([cell_len(c), *(cell_len(r[c]) for r in rows)]) for c in columns]
+        widths = [16 if c == "other channels" else 18 if c == "checkpoint id" and folded else w
+                  for c, w in zip(columns, widths, strict=True)]  # fmt: skip
+        if sum(w + 3 for w in widths) + 1 <= out.width or step is None:
+            break
+        if step == "fold ids":
+            folded = True  # a UUID's first and last 18 characters
+        elif step in columns:
+            columns.remove(step)
     table = Table(title="checkpoints, newest first", title_justify="left", box=TABLE_BOX)
-    # An 80-column terminal leaves out the time (--json has it): Rich crops a row rather
-    # than let the columns' minimum widths exceed the terminal.
-    timed = not narrow(out)
-    columns = ["step", "source", "time (UTC)", "checkpoint id", "messages", "writes", "other channels"]
-    for column in columns if timed else [c for c in columns if c != "time (UTC)"]:
-        wraps = column in ("checkpoint id", "other channels")
-        table.add_column(column, no_wrap=not wraps, overflow="fold", min_width=14 if wraps else None)
-    for s in states:
-        stamp = [when(s.created_at)] if timed else []
-        table.add_row(
-            str(s.step),
-            str(s.source),
-            *stamp,
-            s.checkpoint_id,
-            str(len(s.messages)),
-            str(s.pending_writes),
-            styled(short(", ".join(s.channels), 40)),
-        )
-    out.print(table)
+    for column in columns:
+        wraps = column == "other channels" or (column == "checkpoint id" and folded)
+        width = 18 if column == "checkpoint id" and folded else None
+        table.add_column(
+            column, no_wrap=not wraps, overflow="fold", min_width=16 if column == "other channels" else width,
+            max_width=width,
+        )  # fmt: skip
+    for row in rows:
+        table.add_row(*(styled(row[c]) if c == "other channels" else row[c] for c in columns))
+    return table
 
 
 @click.command()

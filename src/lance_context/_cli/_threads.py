@@ -9,13 +9,12 @@ as conversation turns; other channels as JSON.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from lance_context import ContextRecord
-from lance_context.adapters import LANGGRAPH_CHECKPOINTS
+from lance_context.adapters import LANGGRAPH_CHECKPOINTS, plain_json
 
 from ._conversation import Turn, build_turns
 from ._refs import View
@@ -41,7 +40,8 @@ class CheckpointState:
         created_at: When LangGraph made it.
         parent_id: The checkpoint it follows.
         pending_writes: How many pending writes it has.
-        messages: The ``messages`` channel as turns.
+        message_count: How many messages the ``messages`` channel holds.
+        messages: The ``messages`` channel as turns (a tool's result folded into the turn that called it).
         channels: Every other channel, as JSON-able values.
     """
 
@@ -52,6 +52,7 @@ class CheckpointState:
     created_at: datetime | None
     parent_id: str | None
     pending_writes: int
+    message_count: int = 0
     messages: list[Turn] = field(default_factory=list)
     channels: dict[str, Any] = field(default_factory=dict)
 
@@ -65,6 +66,7 @@ class CheckpointState:
             "created_at": None if self.created_at is None else self.created_at.isoformat(),
             "parent_id": self.parent_id,
             "pending_writes": self.pending_writes,
+            "message_count": self.message_count,
             "messages": [t.to_json() for t in self.messages],
             "channels": self.channels,
         }
@@ -73,11 +75,6 @@ class CheckpointState:
 def thread_id_of(run_id: str) -> str | None:
     """The LangGraph thread id of a session, or None when it is not a thread."""
     return LANGGRAPH_CHECKPOINTS.key(run_id)
-
-
-def _plain(value: object) -> Any:
-    """A JSON-able copy of a channel value (objects JSON cannot hold become their repr)."""
-    return json.loads(json.dumps(value, ensure_ascii=False, default=repr))
 
 
 def _message_turns(thread: str, messages: list[Any], when: datetime) -> list[Turn]:
@@ -90,7 +87,7 @@ def _message_turns(thread: str, messages: list[Any], when: datetime) -> list[Tur
             role=message.type,
             created_at=when,
             text_payload=str(message.text) or None,
-            metadata={"langchain_message": _plain(message_to_dict(message))},
+            metadata={"langchain_message": plain_json(message_to_dict(message))},
         )
         for index, message in enumerate(messages)
         if isinstance(message, BaseMessage)
@@ -123,8 +120,9 @@ def _state(thread: str, item: Any) -> CheckpointState:
         created_at=when,
         parent_id=None if parent is None else str(parent),
         pending_writes=len(item.pending_writes or []),
+        message_count=len(messages) if isinstance(messages, list) else 0,
         messages=turns,
-        channels={key: _plain(value) for key, value in sorted(values.items())},
+        channels={key: plain_json(value) for key, value in sorted(values.items())},
     )
 
 

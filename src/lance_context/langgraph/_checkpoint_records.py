@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
@@ -39,7 +38,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from lance_context import ContextRecord
-from lance_context.adapters import LANGGRAPH_CHECKPOINTS
+from lance_context.adapters import LANGGRAPH_CHECKPOINTS, plain_json
 
 from ._serde import PayloadReader
 
@@ -92,24 +91,13 @@ def write_idx(channel: str, position: int) -> int:
     return WRITES_IDX_MAP.get(channel, position)
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with NaN and infinities as text (``'nan'``), which JSON can hold."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
-
-
 def _metadata_fields(serde: SerializerProtocol, metadata: Mapping[str, Any]) -> dict[str, Any]:
     """Checkpoint metadata as JSON for filters; the serializer's exact copy if JSON cannot hold it."""
     try:
         json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError):
         kind, data = serde.dumps_typed(dict(metadata))
-        readable = _finite(json.loads(json.dumps(metadata, default=repr)))
+        readable = plain_json(metadata)
         return {
             "checkpoint_metadata": readable,
             "checkpoint_metadata_serde": [kind, base64.b64encode(data).decode()],
