@@ -17,6 +17,7 @@ from typing import Any
 
 import lance
 import pyarrow as pa
+import pyarrow.compute as pc
 from lance.fragment import write_fragments
 
 from ._arrow import records_to_table
@@ -128,7 +129,7 @@ class Writer:
                 base.delete(predicate)
                 outcome["sessions"] = None  # Lance's delete carries no properties
                 return handle.adopt(base)
-            ids_table = pa.table({"id": matched.column("id")})
+            ids_table = pa.table({"id": pc.unique(matched.column("id"))})  # an id stored twice goes once
             transaction, _ = base.merge_insert("id").when_matched_delete().execute_uncommitted(ids_table)
             return handle.commit(base, transaction, props)
 

@@ -184,6 +184,19 @@ def test_invalid_records_are_rejected_with_specific_errors(
     assert store.count() == 0
 
 
+def test_a_record_stored_twice_is_deleted_whole(store: ContextStore) -> None:
+    twice = text("status: boarding", id="status")
+    store.add(twice)
+    store.add(twice)  # add() of a stored id keeps both copies
+    store.add(text("kept", id="kept"))
+    store.delete("status")
+    assert [r.id for r in store.records()] == ["kept"] and store.count() == 1
+    store.add([twice])
+    store.add([twice])
+    store.delete(run_id="s1")
+    assert store.count() == 0
+
+
 def test_duplicate_ids_in_one_batch(store: ContextStore) -> None:
     with pytest.raises(InvalidRecordError, match="twice"):
         store.add([text("a", id="same"), text("b", id="same")])
