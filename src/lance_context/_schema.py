@@ -74,8 +74,9 @@ RELATIONSHIP_TYPE = pa.struct(
 )
 
 BASE_FIELDS: tuple[pa.Field, ...] = (
-    # Declaring ``id`` the (unenforced) primary key makes Lance detect two concurrent
-    # upserts that both insert the same new id, and retry one, instead of writing it twice.
+    # ``id`` is declared the (unenforced) primary key. Lance uses it to detect two concurrent
+    # merge inserts of one new id only on its own commit path; the store commits merge inserts
+    # itself, so its writer removes such a second copy after the upsert (``Writer._one_copy_each``).
     pa.field("id", pa.string(), nullable=False, metadata={PRIMARY_KEY: "true"}),
     pa.field("run_id", pa.string(), nullable=False),
     pa.field("seq", pa.int64(), nullable=False),

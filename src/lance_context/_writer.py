@@ -215,6 +215,7 @@ class Writer:
                 table = _kept_positions(table, stored, positions)
             touched = sessions | set(stored.column("run_id").to_pylist())  # an upsert may move an id
             seen["touched"] = touched
+            seen["inserted"] = sorted({r.id for r in batch} - set(stored.column("id").to_pylist()))
             builder = base.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
             if scope is not None:
                 builder = builder.when_not_matched_by_source_delete(scope)
@@ -225,12 +226,51 @@ class Writer:
         tails, base = self._state.tails, seen["base"]
         if op != "add":
             self._after(base, new, seen["touched"])
+            if seen["inserted"]:
+                new = self._one_copy_each(new, seen["inserted"])
             return int(new.version)
         if tails is not None:
             stored = vectors if "embedding" in seen["schema"].names else None
             tails.appended((handle.branch, int(base.version)), int(new.version), batch, stored)
         self._maintainer.after_write(new)
         return int(new.version)
+
+    def _one_copy_each(self, new: lance.LanceDataset, inserted: list[str]) -> lance.LanceDataset:
+        """Remove the copies a concurrent upsert of the same new ids left, keeping the later commit's.
+
+        Lance rebases two concurrent merge inserts of one new id as compatible (each only
+        adds a fragment), so both copies land. The copy in the fragment committed last
+        (the highest row address) is kept, whichever writer runs this; the read and the
+        delete share one snapshot, so a compaction in between conflicts and is retried.
+        Costs one read of these ids after an upsert that inserted any.
+        """
+        handle = self._state.handle
+        found = handle.call(
+            lambda: new.to_table(filter=in_("id", inserted), columns=["id"], with_row_address=True),
+            "check the upserted records",
+        )
+        if found.num_rows <= len(inserted):
+            return new
+        outcome: dict[str, Any] = {}
+
+        def attempt() -> lance.LanceDataset | None:
+            base = handle.private_latest()
+            outcome["base"] = base
+            rows = base.to_table(filter=in_("id", inserted), columns=["id"], with_row_address=True)
+            newest: dict[str, int] = {}
+            for record_id, address in zip(rows.column("id").to_pylist(), rows.column("_rowaddr").to_pylist()):
+                newest[record_id] = max(address, newest.get(record_id, address))
+            extra = sorted(set(rows.column("_rowaddr").to_pylist()) - set(newest.values()))
+            if not extra:
+                return None
+            base.delete(f"_rowaddr IN ({', '.join(str(a) for a in extra)})")
+            return handle.adopt(base)
+
+        fixed = handle.call(attempt, "remove a concurrent writer's copies of new records")
+        if fixed is None:
+            return new
+        self._after(outcome["base"], fixed, None)
+        return fixed
 
     def _add_vector_column(self, embedding: Embedding, dimension: int) -> None:
         """Give a store without vectors a column of ``dimension`` floats (its own version)."""
