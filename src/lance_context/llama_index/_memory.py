@@ -255,18 +255,45 @@ class LanceMemory(BaseMemory):
         if budget < 0:
             raise ValueError("Initial token count exceeds token limit")
         if not self.semantic_top_k:  # a plain window reads only what it may return
-            return [message for _, message in self._window_entries(budget)]
+            return self._as_buffer(self._conversational(self._window_entries(budget), self._entries(limit=2)))
         entries = self._entries()  # recall looks at every older message
-        window = self._window(entries, budget)
+        window = self._conversational(self._window(entries, budget), entries[:2])
         if entries:
             query = _query_text(input, entries)
             if query:
                 recalled = self._recall(entries, window, query, budget)
                 if recalled:
-                    window = self._window(entries, budget - self._count(recalled))
+                    window = self._conversational(
+                        self._window(entries, budget - self._count(recalled)), entries[:2]
+                    )
                     pinned = 1 if window and is_system(window[0][1]) and window[0] is entries[0] else 0
                     window = window[:pinned] + recalled + window[pinned:]
-        return [message for _, message in window]
+        return self._as_buffer(window)
+
+    @staticmethod
+    def _conversational(window: list[Entry], first: list[Entry]) -> list[Entry]:
+        """A window cut short starts on a user message, as LlamaIndex's ``ChatMemoryBuffer``'s.
+
+        ``first``: the session's first two messages (to tell whether the window reaches back there).
+        """
+        start = 1 if window and is_system(window[0][1]) else 0
+        opening = next((key for key, message in first if not is_system(message)), None)
+        if start >= len(window) or window[start][0] == opening:
+            return window
+        end = start
+        while end < len(window) and window[end][1].role in (MessageRole.ASSISTANT, MessageRole.TOOL):
+            end += 1
+        return window[:start] + window[end:]
+
+    def _as_buffer(self, window: list[Entry]) -> list[ChatMessage]:
+        """The window's messages, or the newest alone when not even it fits.
+
+        As LlamaIndex's ``ChatMemoryBuffer`` does, so the model can say the message is too long.
+        """
+        if any(not is_system(message) for _, message in window):
+            return [message for _, message in window]
+        newest = self._entries(last=1)
+        return [newest[-1][1]] if newest and not is_system(newest[-1][1]) else [m for _, m in window]
 
     def _window(self, entries: list[Entry], budget: int, *, pin: bool = True) -> list[Entry]:
         return fit_window(
