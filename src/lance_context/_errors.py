@@ -56,12 +56,14 @@ __all__ = [
     "SchemaVersionError",
     "SearchError",
     "SearchNotFoundError",
+    "StorageAccessError",
     "StorageUnavailableError",
     "StoreError",
     "UnsafePayloadError",
     "UnsupportedContentError",
     "VersionNotFoundError",
     "redact",
+    "refused_access",
     "sanitized",
     "translate_lance_error",
 ]
@@ -93,6 +95,13 @@ class ForkSafetyError(StoreError):
 
 class StorageUnavailableError(StoreError):
     """The storage backend did not answer (for example an object store that went away)."""
+
+
+class StorageAccessError(StoreError):
+    """The storage refused the request; retrying the same call does not help.
+
+    Missing or wrong credentials, no permission, or a bucket that does not exist.
+    """
 
 
 class UnsafePayloadError(StoreError):
@@ -216,6 +225,28 @@ def sanitized(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseExceptio
 
 
 _NOT_FOUND_MARKERS = ("not found", "does not exist", "no such file", "notfound")
+# An object store refusing the caller: recognised before anything else, as their messages also
+# say "does not exist" (an unknown access key) or "retryable" (a token error's body).
+_ACCESS_MARKERS = (
+    "status code: 403",
+    "403 forbidden",
+    "accessdenied",
+    "access denied",
+    "invalidaccesskeyid",
+    "signaturedoesnotmatch",
+    "access key id you provided does not exist",
+    "failed to get aws credentials",
+    "credentialsnotloaded",
+    "expiredtoken",
+    "invalidtoken",
+)
+_NO_BUCKET_MARKERS = ("nosuchbucket", "bucket does not exist", "the specified bucket does not exist")
+
+
+def refused_access(exc: BaseException) -> bool:
+    """Whether an object store refused the request (credentials, permission or bucket)."""
+    text = str(exc).lower()
+    return any(m in text for m in _ACCESS_MARKERS + _NO_BUCKET_MARKERS)
 # "too many concurrent writers" is Lance giving up its own commit retries; its message also
 # says "retry_timeout", so it must be recognised before the outage markers below.
 # "incompatible transaction": an append that met a restore or re-embed (an overwrite) committed first
@@ -259,6 +290,17 @@ def translate_lance_error(
         return exc
     detail = redact(str(exc).split("\n", 1)[0][:500], secrets)
     lowered = detail.lower()
+    everything = str(exc).lower()
+    if any(m in everything for m in _NO_BUCKET_MARKERS):
+        return StorageAccessError(
+            f"could not {action}: the bucket does not exist ({detail}); create it, or check the URI. "
+            "Nothing was written."
+        )
+    if any(m in everything for m in _ACCESS_MARKERS):
+        return StorageAccessError(
+            f"could not {action}: the storage refused access ({detail}); check the credentials in "
+            "storage_options (or the environment) and their permissions. Nothing was written."
+        )
     if any(m in lowered for m in _CONFLICT_MARKERS):
         return CommitConflictError(
             f"could not {action}: it conflicted with another writer ({detail}). "

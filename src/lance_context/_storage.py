@@ -17,6 +17,7 @@ from ._errors import (
     SchemaVersionError,
     StorageUnavailableError,
     redact,
+    refused_access,
     sanitized,
     translate_lance_error,
 )
@@ -95,6 +96,9 @@ def is_panic(exc: BaseException) -> bool:
 
 
 def is_missing(exc: BaseException) -> bool:
+    """Whether Lance says a dataset or version is absent (not that the storage refused access)."""
+    if refused_access(exc):
+        return False
     text = str(exc).lower()
     return "not found" in text or "does not exist" in text or "no such file" in text
 

@@ -63,6 +63,7 @@ EXPECTED = {
     "SessionChanges",
     "SnapshotReport",
     "StateMetadata",
+    "StorageAccessError",
     "StorageUnavailableError",
     "StoreError",
     "StoreLimits",

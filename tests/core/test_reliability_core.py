@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 import lance
 import numpy as np
@@ -16,10 +17,12 @@ from lance_context import (
     ContextStore,
     EmbeddingError,
     InvalidRecordError,
+    StorageAccessError,
     StorageUnavailableError,
 )
 from lance_context._dataset import DatasetHandle
 from lance_context._errors import translate_lance_error
+from lance_context._storage import is_missing
 
 
 @pytest.fixture
@@ -178,3 +181,42 @@ def test_an_append_meeting_a_restore_is_a_commit_conflict() -> None:
     )
     translated = translate_lance_error(exc, "add 1 records")
     assert isinstance(translated, CommitConflictError) and "Nothing was written" in str(translated)
+
+
+@pytest.mark.parametrize(
+    ("message", "says"),
+    [
+        (  # an unknown key: "does not exist" must not read as "no store here"
+            "LanceError(IO): Generic S3 error: Error performing list request: ... 403 Forbidden: <Code>"
+            "InvalidAccessKeyId</Code><Message>The AWS Access Key Id you provided does not exist</Message>",
+            "refused access",
+        ),
+        (
+            "LanceError(IO): Generic S3 error: ... Server returned non-2xx status code: 403 Forbidden:\n"
+            "<Code>SignatureDoesNotMatch</Code>",
+            "refused access",
+        ),
+        (  # no credentials anywhere: the token error's body says "retryable", which is no conflict
+            "LanceError(IO): Failed to get AWS credentials: CredentialsNotLoaded { retryable: true }",
+            "refused access",
+        ),
+        (
+            "LanceError(IO): Generic S3 error: Error performing list request: ... 404 Not Found: <?xml ?>\n"
+            "<Error><Code>NoSuchBucket</Code></Error>",
+            "the bucket does not exist",
+        ),
+    ],
+)
+def test_an_object_store_refusing_access_is_not_a_retry_or_a_missing_store(message: str, says: str) -> None:
+    translated = translate_lance_error(OSError(message), "open s3://bucket/store")
+    assert isinstance(translated, StorageAccessError) and says in str(translated)
+    assert not is_missing(OSError(message))
+
+
+def test_a_bucket_that_does_not_exist_is_named(s3_bucket: Any) -> None:
+    missing = "s3://no-such-bucket-here/store"
+    for read_only in (True, False):
+        with pytest.raises(StorageAccessError, match="the bucket does not exist"):
+            ContextStore.open(
+                missing, storage_options=s3_bucket.storage_options, read_only=read_only, embedder=None
+            )
