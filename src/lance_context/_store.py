@@ -9,6 +9,7 @@ written in ``_store_retrieval.py``, ``_store_versions.py`` and ``_store_governan
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -133,6 +134,8 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
             EncryptionError: The key is not the one the store is encrypted with.
         """
         uri = str(uri)
+        if "://" not in uri:  # a local path: absolute, as a branch records where its parent's files are
+            uri = os.path.abspath(uri)
         if not dataset_exists(uri, storage_options):
             if read_only:
                 raise ReadOnlyError(f"no store at {uri} and read_only=True: nothing to open")

@@ -377,3 +377,18 @@ def test_a_reader_finds_new_versions_after_another_process_cleaned_up_its_own(st
         writer.add(text(word))
     writer.cleanup(timedelta(0), keep_versions=1)  # the reader's version and its successor are gone
     assert contents(reader) == ["first", "second", "third"]
+
+
+def test_a_store_opened_by_a_relative_path_has_branches_readable_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    store = ContextStore.open("mem.lance", embedder=HashingEmbedder(8))
+    store.add(text("hello", run_id="a"))
+    store.branch("side").add(text("on the side", run_id="a"))
+    assert store.uri == str(tmp_path / "work" / "mem.lance")
+
+    monkeypatch.chdir(tmp_path)  # another working directory, as a CLI or a server would have
+    side = ContextStore.open(str(tmp_path / "work" / "mem.lance"), branch="side", embedder=HashingEmbedder(8))
+    assert [r.text for r in side.records("a")] == ["hello", "on the side"]
