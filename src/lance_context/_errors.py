@@ -247,6 +247,8 @@ def refused_access(exc: BaseException) -> bool:
     """Whether an object store refused the request (credentials, permission or bucket)."""
     text = str(exc).lower()
     return any(m in text for m in _ACCESS_MARKERS + _NO_BUCKET_MARKERS)
+
+
 # "too many concurrent writers" is Lance giving up its own commit retries; its message also
 # says "retry_timeout", so it must be recognised before the outage markers below.
 # "incompatible transaction": an append that met a restore or re-embed (an overwrite) committed first

@@ -45,6 +45,20 @@ def test_forget_asks_then_erases_a_conversation_from_every_version(store_copy: C
     assert usage.code == 2 and "--session, --id or --where" in usage.err
 
 
+def test_forget_finds_a_session_by_its_key_when_main_no_longer_shows_it(
+    store_copy: Callable[[], Built],
+) -> None:
+    built = store_copy()
+    ContextStore.open(built.uri, embedder=None).delete(
+        run_id="langchain.history:trip"
+    )  # history and a branch keep it
+    plan = run_cli("forget", built.uri, "--session", "trip", "--dry-run", "--json").json()
+    assert plan["records"] == 6  # the key resolves on the what-if branch
+    assert run_cli("forget", built.uri, "--session", "trip", "--yes").code == 0
+    again = run_cli("forget", built.uri, "--session", "trip", "--dry-run")
+    assert again.code == 0 and "no records of session 'trip' in any version or branch" in again.out
+
+
 def test_cleanup_with_a_retention_policy(store_copy: Callable[[], Built]) -> None:
     built = store_copy()
     neither = run_cli("cleanup", built.uri, "--yes")

@@ -114,7 +114,9 @@ def forget(
         raise click.UsageError("say what to forget: --session, --id or --where")
     spec = spec_from(uri, storage_options)
     store = _writable(spec)
-    run_ids = store.run_ids()
+    run_ids = (
+        sorted({r for b in store.branches() for r in spec.open_read(branch=b).run_ids()}) if sessions else []
+    )
     chosen = [_session(run_ids, name) for name in sessions]
     filters: dict[str, Any] = {} if not where else _where(where)
     if len(chosen) > 1:
@@ -123,7 +125,14 @@ def forget(
     plan = store.forget(list(ids) or None, run_id=run_id, where=filters or None, dry_run=True)
     if dry_run or plan.records == 0:
         emit_json(_report_json(plan)) if as_json else _print_report(plan)
-        if plan.records == 0 and not as_json:
+        unknown = [name for name in chosen if name not in run_ids]
+        if plan.records == 0 and not as_json and unknown:
+            click.echo(
+                f"no records of session {', '.join(repr(n) for n in unknown)} in any version or branch; an "
+                "adapter's session is named by its key or its full run id (lance-context sessions URI); "
+                "nothing was changed"
+            )
+        elif plan.records == 0 and not as_json:
             click.echo("nothing matched; nothing was changed")
         return
     expiring = sum(len(v) for v in plan.versions_expired.values())
@@ -147,10 +156,17 @@ def _writable(spec: StoreSpec) -> ContextStore:
 
 
 def _session(run_ids: list[str], name: str) -> str:
+    """The run id a --session names, looked up on every branch's latest version.
+
+    A session that only older versions hold is forgotten by its full run id, which
+    ``--session`` then takes as it is.
+    """
     try:
         return find_session(run_ids, name)
-    except NotFound:
-        return name  # a session only older versions hold is forgotten by its full run id
+    except NotFound as exc:
+        if "several sessions" in str(exc):
+            raise
+        return name  # a session only older versions hold: by its full run id
 
 
 def _where(text: str) -> dict[str, Any]:
