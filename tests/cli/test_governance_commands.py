@@ -65,6 +65,12 @@ def test_cleanup_with_a_retention_policy(store_copy: Callable[[], Built]) -> Non
     assert neither.code == 2 and "--older-than AGE or --retention POLICY" in neither.err
     bad = run_cli("cleanup", built.uri, "--retention", "weekly=2", "--yes")
     assert bad.code == 2 and "all=AGE" in bad.err
+    both = run_cli("cleanup", built.uri, "--retention", "default", "--keep-versions", "5", "--yes")
+    assert both.code == 2 and "--keep-versions goes with --older-than" in both.err
+    years = run_cli("cleanup", built.uri, "--retention", "all=7d,hourly=30d,daily=1y", "--yes", "--json")
+    assert years.code == 0, years.err  # the README's example
+    huge = run_cli("cleanup", built.uri, "--older-than", "99999999d", "--yes")
+    assert huge.code == 2 and "--older-than" in huge.err and "Traceback" not in huge.err
     kept = run_cli("cleanup", built.uri, "--retention", "default", "--yes", "--json").json()
     assert sum(len(v) for v in kept["removed"].values()) == 0  # everything is younger than a week
     report = run_cli(

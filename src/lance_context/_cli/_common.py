@@ -160,14 +160,21 @@ def confirm(question: str, yes: bool) -> None:
     click.confirm(question, abort=True, err=True)
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
-_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w|y)?\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800, "y": 365 * 86400}
+#: Longer ages than this cannot be subtracted from today (datetime's range).
+_LONGEST = timedelta(days=365 * 1000)
 
 
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` (a bare number is days)."""
+def parse_duration(text: str, param_hint: str | None = None) -> timedelta:
+    """``90s``, ``30m``, ``12h``, ``7d``, ``2w``, ``1y`` (a bare number is days)."""
     match = _DURATION.match(text)
     if match is None:
-        raise click.BadParameter(f"{text!r} is not a duration such as 30m, 12h, 7d or 2w")
+        raise click.BadParameter(
+            f"{text!r} is not a duration such as 30m, 12h, 7d, 2w or 1y", param_hint=param_hint
+        )
     unit = (match.group(2) or "d").lower()
-    return timedelta(seconds=float(match.group(1)) * _UNITS[unit])
+    age = timedelta(seconds=float(match.group(1)) * _UNITS[unit])
+    if age > _LONGEST:
+        raise click.BadParameter(f"{text!r} is longer than a thousand years", param_hint=param_hint)
+    return age

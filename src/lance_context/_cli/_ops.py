@@ -252,12 +252,20 @@ def parse_retention(text: str) -> RetentionPolicy:
             )
         given[name] = value.strip()
     defaults = RetentionPolicy()
-    keep_all = parse_duration(given["all"]) if "all" in given else defaults.keep_all
+    keep_all = parse_duration(given["all"], "--retention") if "all" in given else defaults.keep_all
     hourly = given.get("hourly")
-    hourly_age = defaults.hourly if hourly is None else (None if hourly == "none" else parse_duration(hourly))
+    hourly_age = (
+        defaults.hourly
+        if hourly is None
+        else None
+        if hourly == "none"
+        else parse_duration(hourly, "--retention")
+    )
     daily = given.get("daily", "forever")
     floor = hourly_age if hourly_age is not None else keep_all
-    daily_age = None if daily == "forever" else floor if daily == "none" else parse_duration(daily)
+    daily_age = (
+        None if daily == "forever" else floor if daily == "none" else parse_duration(daily, "--retention")
+    )
     try:
         return RetentionPolicy(keep_all=keep_all, hourly=hourly_age, daily=daily_age)
     except ValueError as exc:
@@ -273,8 +281,8 @@ def _retention(spec: StoreSpec, policy: RetentionPolicy, yes: bool, as_json: boo
     total = sum(len(v) for v in doomed.values())
     if total:
         counts = "; ".join(f"{name} {len(v)}" for name, v in doomed.items() if v)
-        confirm(f"Delete the files of {total} versions the retention policy does not keep ({counts})? "
-                "Time travel to them ends.", yes)  # fmt: skip
+        confirm(f"Delete the files of {plural(total, 'version')} the retention policy does not keep "
+                f"({counts})? Time travel to them ends.", yes)  # fmt: skip
     store = _writable(spec)
     with working("applying the retention policy…"):
         report = store.apply_retention(policy)
@@ -298,7 +306,10 @@ def _retention(spec: StoreSpec, policy: RetentionPolicy, yes: bool, as_json: boo
     help="Keep versions by age instead: 'default' or all=7d,hourly=30d,daily=1y (see README).",
 )
 @click.option(
-    "--keep-versions", type=click.IntRange(min=1), metavar="N", help="Also keep the newest N versions."
+    "--keep-versions",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="With --older-than: also keep the newest N versions.",
 )
 @click.option("--include-tagged", is_flag=True, help="Also delete tagged versions (their tags go too).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask first.")
@@ -316,6 +327,10 @@ def cleanup(
     """Delete the files of old versions: time travel to them ends, disk space comes back."""
     if (older_than is None) == (retention is None):
         raise click.UsageError("give --older-than AGE or --retention POLICY (one of them)")
+    if retention is not None and keep_versions is not None:
+        raise click.UsageError(
+            "--keep-versions goes with --older-than; a retention policy keeps versions by age"
+        )
     spec = spec_from(uri, storage_options)
     if retention is not None:
         policy = parse_retention(retention)
@@ -324,14 +339,14 @@ def cleanup(
         _retention(spec, policy, yes, as_json)
         return
     assert older_than is not None
-    age = parse_duration(older_than)
+    age = parse_duration(older_than, "--older-than")
     view = open_view(spec)
     cutoff = datetime.now(timezone.utc) - age
     old = [v for v in view.store.versions() if v.timestamp < cutoff and v.version != view.version]
     tagged = [v for v in old if v.tags]
     doomed = len(old) - (0 if include_tagged else len(tagged))
     confirm(
-        f"Delete the files of up to {doomed} versions older than {when(cutoff)} UTC"
+        f"Delete the files of up to {plural(doomed, 'version')} older than {when(cutoff)} UTC"
         + (f" (keeping {len(tagged)} tagged)" if tagged and not include_tagged else "")
         + "? Time travel to them ends.",
         yes,
@@ -342,7 +357,9 @@ def cleanup(
     if as_json:
         emit_json(stats)
         return
-    click.echo(f"removed {stats['old_versions']} old versions, {human_bytes(stats['bytes_removed'])} freed")
+    click.echo(
+        f"removed {plural(stats['old_versions'], 'old version')}, {human_bytes(stats['bytes_removed'])} freed"
+    )
 
 
 @click.command()

@@ -118,7 +118,7 @@ def info(
         ("Tags", tags or "none"),
         (
             "Storage",
-            f"{data['fragments']} fragments, {human_bytes(data['version_bytes'])} in this version, "
+            f"{plural(data['fragments'], 'fragment')}, {human_bytes(data['version_bytes'])} in this version, "
             f"{disk} on disk (all versions)",
         ),
         ("Indexes", _indexes(data["indexes"], data["records"])),

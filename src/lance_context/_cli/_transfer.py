@@ -41,7 +41,7 @@ from ._common import as_of, confirm, err_console, spec_from, store_arguments, ve
 from ._facts import store_facts
 from ._ops import parse_embedder, working
 from ._refs import NoStore, StoreSpec
-from ._render import find_session
+from ._render import find_session, plural
 
 __all__ = ["COMMANDS", "read_export", "record_from_json", "record_to_json"]
 
@@ -212,7 +212,7 @@ def export(
             for row in rows:
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
     os.replace(partial, destination)
-    click.echo(f"exported {len(records):,} records of {view.ref} to {destination} ({fmt})")
+    click.echo(f"exported {plural(len(records), 'record')} of {view.ref} to {destination} ({fmt})")
 
 
 def read_export(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
