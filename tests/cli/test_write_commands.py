@@ -179,3 +179,16 @@ def test_export_one_session_as_of_a_version(built: Built, tmp_path: Path) -> Non
         "import", str(tmp_path / "other.lance"), str(tmp_path / "trip.jsonl"), "--embedder", "nonsense"
     )
     assert mismatch.code == 2 and "unknown embedder 'nonsense'" in mismatch.err
+    recorded = str(tmp_path / "recorded.lance")  # no --embedder: the one the export names embeds again
+    assert run_cli("import", recorded, str(out)).code == 0
+    again = ContextStore.open(recorded, read_only=True)
+    assert again.embedder is not None and again.dimension == _store(built.uri).dimension
+    assert all(r.embedding is not None for r in again.records(TRIP) if r.text_payload)
+    with_vectors = tmp_path / "with-vectors.jsonl"
+    assert run_cli("export", built.uri, str(with_vectors), "--session", "trip").code == 0
+    narrow = str(tmp_path / "narrow.lance")
+    refused = run_cli("import", narrow, str(with_vectors), "--embedder", "hashing:8")
+    assert refused.code == 1 and "pass --drop-embeddings" in refused.err and not Path(narrow).exists()
+    (tmp_path / "plain.jsonl").write_text('{"a": 1}\n')
+    foreign = run_cli("import", str(tmp_path / "foreign.lance"), str(tmp_path / "plain.jsonl"))
+    assert foreign.code == 1 and "is not a lance-context export" in foreign.err

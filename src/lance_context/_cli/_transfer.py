@@ -156,7 +156,11 @@ def _selected(view: Any, sessions: Sequence[str], prefix: str | None) -> list[Co
     type=click.Choice(["jsonl", "parquet"]),
     help="Default: from the file name (.parquet or .pq: Parquet; .jsonl, .ndjson or .json: JSON Lines).",
 )
-@click.option("--no-embeddings", is_flag=True, help="Leave vectors out (an import then re-embeds).")
+@click.option(
+    "--no-embeddings",
+    is_flag=True,
+    help="Leave vectors out (an import embeds again, with the recorded embedder).",
+)
 @click.option("--force", "-f", is_flag=True, help="Overwrite DESTINATION if it exists.")
 def export(
     uri: str,
@@ -195,8 +199,9 @@ def export(
         "branch": view.branch,
         "version": view.version,
         "records": len(records),
-        "embedder": None if no_embeddings else facts.embedder,
-        "dimension": None if no_embeddings else facts.dimension,
+        "embedder": facts.embedder,  # an import without the vectors embeds again with it
+        "dimension": facts.dimension,
+        "vectors": not no_embeddings,
     }
     partial = destination.with_name(destination.name + ".partial")
     rows = []
@@ -289,9 +294,24 @@ def import_(
 ) -> None:
     """Write the records of an export into a store (created if missing), as one new version."""
     header, rows = read_export(source)
-    records = [record_from_json(row, not drop_embeddings) for row in rows]
+    if HEADER_KEY not in header:
+        raise click.ClickException(f"{source} is not a lance-context export (it has no header)")
+    records = []
+    for number, row in enumerate(rows, start=1):
+        try:
+            records.append(record_from_json(row, not drop_embeddings))
+        except (KeyError, TypeError, ValueError) as exc:
+            what = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+            raise click.ClickException(f"{source} record {number}: {what}") from exc
     if not records:
         raise click.ClickException(f"{source} holds no records")
+    sizes = {len(r.embedding) for r in records if r.embedding is not None}
+    chosen = None if embedder is None else parse_embedder(embedder)
+    if chosen is not None and sizes and sizes != {chosen.dimension}:
+        raise click.ClickException(
+            f"the exported vectors have {', '.join(map(str, sorted(sizes)))} dimensions and {embedder} makes "
+            f"{chosen.dimension}; pass --drop-embeddings to embed the records again (nothing was written)"
+        )
     spec = spec_from(uri, storage_options, branch)
     store = _open_target(spec, header, embedder)
     existing = store.get_many([r.id for r in records])
