@@ -55,12 +55,14 @@ def test_the_installed_console_script_runs() -> None:
 
 
 def test_info_counts_the_store(built: Built) -> None:
-    result, text_result, tagged = run_many(
+    result, text_result, tagged, on_branch = run_many(
         ["info", built.uri, "--json"],
         ["info", built.uri],
         ["info", built.uri, "--tag", "before-answer", "--json"],
+        ["info", built.uri, "--branch", "what-if", "--json"],
     )
     data = result.json()
+    assert on_branch.json()["disk_bytes"] == data["disk_bytes"]  # the whole store's files, from any branch
     store = ContextStore.open(built.uri, read_only=True, embedder=None)
     assert data["records"] == store.count() and data["version"] == built.latest and data["latest"]
     assert data["sessions"] == len(store.run_ids()) == 6

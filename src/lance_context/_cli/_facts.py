@@ -260,9 +260,11 @@ def _index_kind(type_url: str) -> str:
     return "VECTOR" if "vector" in lowered or "ivf" in lowered else type_url.rsplit(".", 1)[-1]
 
 
-def _disk_bytes(ds: lance.LanceDataset) -> int | None:
+def _disk_bytes(ds: lance.LanceDataset, branch: str) -> int | None:
+    """Every file under the store's root (every branch's), counted from main."""
     try:
-        files = ds.all_files().read_all()
+        root = ds if branch == MAIN else ds.checkout_version((MAIN, None))
+        files = root.all_files().read_all()
     except (OSError, ValueError, RuntimeError):
         return None
     return int(pc.sum(files.column("size_bytes")).as_py() or 0)
@@ -296,7 +298,7 @@ def store_facts(view: View) -> StoreFacts:
     return StoreFacts(
         fragments=int(stats.get("num_fragments", 0)),
         version_bytes=int(meta.get("total_files_size", 0) or 0),
-        disk_bytes=_disk_bytes(ds),
+        disk_bytes=_disk_bytes(ds, view.branch),
         deleted_rows=int(stats.get("num_deleted_rows", 0)),
         indexes=sorted(indexes, key=lambda i: i.name),
         embedder=str(json.loads(embedder)["name"]) if embedder else None,

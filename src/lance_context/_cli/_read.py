@@ -119,7 +119,7 @@ def info(
         (
             "Storage",
             f"{plural(data['fragments'], 'fragment')}, {human_bytes(data['version_bytes'])} in this version, "
-            f"{disk} on disk (all versions)",
+            f"{disk} on disk (every version and branch)",
         ),
         ("Indexes", _indexes(data["indexes"], data["records"])),
         (
