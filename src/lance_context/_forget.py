@@ -190,7 +190,16 @@ class Forgetter:
         plan = self._plan(id_list, run_id, compile_where(where) if where else None)
         expired = {}
         for name in self._handles:
-            if doomed := plan.doomed(name, max(plan.history[name].versions) + 1):
+            history = plan.history[name]
+            head = max(history.versions)
+            # as _rewrite_branch will: a head with a copy is rewritten, and its indexes are dropped
+            # when the branch held one anywhere; a head neither touches stays, and expiry stops below it
+            files = history.files[head]
+            touched = any(os.path.basename(p) in plan.dirty for p, _ in files) or (
+                name in plan.first_dirty and any(kind == "index file" for _, kind in files)
+            )
+            clean = head + 1 if touched else head
+            if doomed := plan.doomed(name, clean):
                 expired[name] = tuple(doomed)
         report = ForgetReport(len(plan.erased), tuple(sorted(plan.erased)), plan.rows, {}, expired, plan.tags)
         if dry_run or not expired:
@@ -372,4 +381,5 @@ class Forgetter:
             tally.files += len(manifests)
         restore_indexes(self._state.view(handle=handle, read_only=False), had)
         after = [int(v["version"]) for v in handle.latest().versions()]
-        return tuple(v for v in after if v > start), tuple(v for v in doomed if v not in after)
+        # the versions the forget made and expired on its way (dropping indexes) are not reported
+        return tuple(v for v in after if v > start), tuple(v for v in doomed if v not in after and v <= start)

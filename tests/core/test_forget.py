@@ -342,3 +342,18 @@ def test_recorded_searches_that_returned_a_forgotten_record_go_too(
     assert [entry.id for entry in store.search_log()] == [kept.search_id]
     assert gone.search_id not in {entry.id for entry in store.search_log()}
     assert holding(local_files(store_path), [b"LOGGED-SECRET-ANSWER-0009", b"user-dave"]) == {}
+
+
+@pytest.mark.parametrize("ending", ["secret at the head", "restored before the secret", "compacted"])
+def test_a_dry_run_names_exactly_the_versions_the_forget_expires(store: ContextStore, ending: str) -> None:
+    store.add(text("kept one", run_id=KEEPER))
+    clean = store.version()
+    store.add(text(SECRET, run_id=ALICE))
+    store.add(text("kept two", run_id=KEEPER))
+    if ending == "restored before the secret":
+        store.restore(clean)
+    elif ending == "compacted":
+        store.compact()  # indexes over the secret's rows
+    plan = store.forget(run_id=ALICE, dry_run=True)
+    report = store.forget(run_id=ALICE)
+    assert report.verified and plan.versions_expired == report.versions_expired, ending
