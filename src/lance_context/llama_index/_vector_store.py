@@ -95,7 +95,8 @@ class LanceVectorStore(BasePydanticVectorStore):
             uri: Where to open (or create) the store.
             collection: The collection of nodes this vector store reads and writes.
             embed_model: Only when this store should embed nodes and queries itself (a
-                LlamaIndex ``BaseEmbedding`` or a lance-context embedder). In LlamaIndex
+                LlamaIndex ``BaseEmbedding`` or a lance-context embedder; ``embedder=`` is
+                taken as this too). In LlamaIndex
                 the index owns the embedding model and hands the store vectors, so by
                 default a new store opened at ``uri`` embeds nothing and takes its
                 dimension from the first vectors it is given; an existing store keeps the
@@ -110,6 +111,10 @@ class LanceVectorStore(BasePydanticVectorStore):
         )
         if uri is not None and dimension is not None:
             store_options["dimension"] = dimension
+        if "embedder" in store_options:  # the name the store and the other adapters use
+            if embed_model is not None:
+                raise TypeError("LanceVectorStore takes embed_model= or embedder=, not both")
+            embed_model = store_options.pop("embedder")
         chosen = RECORDED_EMBEDDER if embed_model is None else embed_model
         opening: dict[str, Any] = {"embedder": chosen} if uri is not None else {}
         self._store = resolve_store(
