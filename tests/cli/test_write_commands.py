@@ -38,6 +38,10 @@ def test_tag_create_list_and_delete(store_copy: Callable[[], Built]) -> None:
     assert on_branch.code == 0 and _store(built.uri, "what-if").tags() == {"patagonia": built.tagged + 1}
     shown = run_cli("show", built.uri, TRIP, "--tag", "patagonia", "--branch", "what-if").out
     assert "Try Patagonia in October." in shown
+    found = run_cli("show", built.uri, TRIP, "--tag", "patagonia")  # the tag names its branch
+    assert found.code == 0 and "Try Patagonia in October." in found.out and "what-if@" in found.out
+    missing = run_cli("diff", built.uri, "no-such-tag")
+    assert missing.code == 1 and "patagonia" in missing.err  # every branch's tags are listed
 
 
 def test_branch_create_list_and_delete(store_copy: Callable[[], Built]) -> None:

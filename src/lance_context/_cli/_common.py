@@ -19,7 +19,7 @@ from rich import box
 from rich.console import Console
 from rich.text import Text
 
-from ._refs import MAIN, StoreSpec, View, open_view
+from ._refs import MAIN, StoreSpec, View, open_view, tag_branch
 
 __all__ = [
     "TABLE_BOX",
@@ -148,6 +148,14 @@ def as_of(spec: StoreSpec, version: int | None, tag: str | None, *, embedder: An
     """The view ``--version`` or ``--tag`` asks for (the latest when neither)."""
     if version is not None and tag is not None:
         raise click.UsageError("give --version or --tag, not both")
+    if tag is not None:  # a tag names its branch too: read there unless another was asked for
+        found = tag_branch(spec, tag, embedder)
+        if found is not None and found != spec.branch:
+            if spec.branch != MAIN:
+                raise click.UsageError(
+                    f"tag {tag!r} is on branch {found!r}, not {spec.branch!r}; pass -b {found}"
+                )
+            return open_view(spec, tag, branch=found, embedder=embedder)
     return open_view(spec, tag if tag is not None else version, embedder=embedder)
 
 

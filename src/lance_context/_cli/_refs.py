@@ -33,6 +33,7 @@ __all__ = [
     "open_view",
     "resolve_ref",
     "search_embedder",
+    "tag_branch",
 ]
 
 MAIN = "main"
@@ -152,7 +153,7 @@ def open_view(
     return View(spec, pinned, name, version, version == latest)
 
 
-def _tag_branch(spec: StoreSpec, name: str, embedder: Any) -> str | None:
+def tag_branch(spec: StoreSpec, name: str, embedder: Any = None) -> str | None:
     """The branch holding tag ``name``, or None when no branch has it."""
     main = spec.open_read(MAIN, embedder=embedder)
     for branch in main.branches():
@@ -181,15 +182,15 @@ def resolve_ref(spec: StoreSpec, ref: str | int | None, *, embedder: Any = None)
         if not version.isdigit():
             raise VersionNotFoundError(f"bad reference {text!r}: write BRANCH@VERSION, such as main@12")
         return open_view(spec, int(version), branch=branch, embedder=embedder)
-    tag_branch = _tag_branch(spec, text, embedder)
-    if tag_branch is not None:
-        return open_view(spec, text, branch=tag_branch, embedder=embedder)
+    holder = tag_branch(spec, text, embedder)
+    if holder is not None:
+        return open_view(spec, text, branch=holder, embedder=embedder)
     main = spec.open_read(MAIN, embedder=embedder)
     if text in main.branches():
         return open_view(spec, branch=text, embedder=embedder)
+    tags = sorted({t for b in main.branches() for t in (main if b == MAIN else spec.open_read(b)).tags()})
     raise VersionNotFoundError(
-        f"no version, tag or branch named {text!r}; tags: {sorted(main.tags()) or 'none'}, "
-        f"branches: {main.branches()}"
+        f"no version, tag or branch named {text!r}; tags: {tags or 'none'}, branches: {main.branches()}"
     )
 
 
