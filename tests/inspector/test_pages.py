@@ -225,3 +225,34 @@ def test_read_only_by_default(server: Server, built: Built, tmp_path: Path) -> N
     assert refused.value.code == 403 and b"read-only" in refused.value.read()
     after = ContextStore.open(built.uri, read_only=True, embedder=None)
     assert after.version() == before.version() == built.latest and after.tags() == before.tags()
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_every_diff_link_of_a_branch_timeline_opens_and_notices_need_a_signature(
+    page: Any, server: Server, built: Built
+) -> None:
+    page.goto(server.url + "/timeline?branch=what-if")
+    links = [
+        page.locator("a", has_text="diff").nth(i).get_attribute("href")
+        for i in range(page.locator("a", has_text="diff").count())
+    ]
+    assert links  # the branch's own versions after its fork
+    for href in links:
+        assert _status(server.url + str(href)) == 200, href
+    forged = server.url + "/timeline?done=Your+store+is+corrupted"
+    page.goto(forged)
+    assert page.locator(".notice").count() == 0  # only the inspector's own redirects show a notice
+    page.goto(server.url + f"/timeline?at={built.tagged}")
+    assert (
+        f"{ContextStore.open(built.uri, read_only=True, embedder=None).count()} records now"
+        in page.locator("h1").inner_text()
+    )
+    missing = _status(server.url + "/timeline?branch=gone-branch")
+    assert missing == 404

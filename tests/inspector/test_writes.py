@@ -84,6 +84,9 @@ def test_tag_branch_and_restore_from_the_timeline(
     assert re.search(r"created branch experiment from main@\d+", page.locator(".notice").inner_text())
     assert "branch experiment" in page.locator("h1").inner_text()
     assert ContextStore.open(uri, read_only=True, embedder=None, branch="experiment").count() == 2
+    ContextStore.open(uri, embedder=None).delete_branch("experiment")  # deleted while the inspector runs
+    gone = page.goto(server.url + "/timeline?branch=experiment")
+    assert gone is not None and gone.status == 404 and "no branch named 'experiment'" in page.content()
 
     page.goto(server.url + "/timeline")
     row = page.locator(f"#v{older}")

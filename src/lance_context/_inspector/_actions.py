@@ -58,8 +58,17 @@ def _version(form: dict[str, str]) -> int:
     return int(text)
 
 
-def _done(branch: str, message: str) -> Response:
-    return RedirectResponse(url("/timeline", branch=branch, done=message), 303)
+def _done(request: Request, branch: str, message: str, version: int | None = None) -> Response:
+    """Back to the timeline, on the page showing ``version``, with a notice only this inspector signs."""
+    inspector = inspector_of(request)
+    page = 1
+    if version is not None:
+        on_branch = StoreSpec(inspector.spec.uri, inspector.spec.storage_options, branch)
+        listed = [v.version for v in reversed(on_branch.open_read().versions())]
+        page = listed.index(version) // inspector.page_size + 1 if version in listed else 1
+    sig = inspector.notice_signature(branch, message)
+    target = url("/timeline", branch=branch, page=page, done=message, sig=sig)
+    return RedirectResponse(target + (f"#v{version}" if version is not None else ""), 303)
 
 
 def _tag(spec: StoreSpec, name: str, version: int) -> str:
@@ -86,8 +95,9 @@ async def tag(request: Request) -> Response:
     if isinstance(form, Response):
         return form
     spec = _spec(request, form.get("branch", "main"))
-    message = await run_in_threadpool(_tag, spec, form.get("name", "").strip(), _version(form))
-    return _done(spec.branch, message)
+    version = _version(form)
+    message = await run_in_threadpool(_tag, spec, form.get("name", "").strip(), version)
+    return _done(request, spec.branch, message, version)
 
 
 async def branch(request: Request) -> Response:
@@ -99,7 +109,7 @@ async def branch(request: Request) -> Response:
     message = await run_in_threadpool(
         _branch, _spec(request, form.get("branch", "main")), name, _version(form)
     )
-    return _done(name, message)
+    return _done(request, name, message)
 
 
 async def restore(request: Request) -> Response:
@@ -109,7 +119,7 @@ async def restore(request: Request) -> Response:
         return form
     spec = _spec(request, form.get("branch", "main"))
     message = await run_in_threadpool(_restore, spec, _version(form))
-    return _done(spec.branch, message)
+    return _done(request, spec.branch, message)
 
 
 ACTION_ROUTES = [

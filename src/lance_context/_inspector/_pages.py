@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from typing import Any
 
 from starlette.requests import Request
@@ -13,7 +15,7 @@ from lance_context.adapters import LANGGRAPH_CHECKPOINTS
 
 from .._cli._conversation import INLINE_IMAGES, build_turns, diff_groups, session_kind, session_order
 from .._cli._facts import all_tags, diff_views, session_summaries, store_facts, version_changes
-from .._cli._refs import NotFound, as_mode, resolve_ref
+from .._cli._refs import NotFound, as_mode, open_view, resolve_ref
 from .._cli._render import find_session
 from .._cli._threads import LangGraphMissing, thread_checkpoints, thread_id_of
 from ._support import Pager, inspector_of, render, url
@@ -32,7 +34,10 @@ def timeline(request: Request) -> Response:
     """Versions of a branch, newest first, with what each changed; branches and tags beside."""
     inspector = inspector_of(request)
     view = inspector.view(request)
+    if not view.latest:  # the timeline is the branch's whole history, counted as of its latest version
+        view = open_view(inspector.spec, branch=view.branch, store=inspector.store(view.branch))
     history = view.store.versions()
+    previous = {later.version: earlier.version for earlier, later in itertools.pairwise(history)}
     pager = Pager.of(request, inspector.page_size, len(history))
     shown = pager.slice(list(reversed(history)))
     changes = version_changes(view, history, [info.version for info in shown])
@@ -45,12 +50,13 @@ def timeline(request: Request) -> Response:
             "view": view,
             "versions": shown,
             "changes": changes,
+            "previous": previous,
             "pager": pager,
             "facts": facts,
             "tags": all_tags(view),
             "branches": view.store.branches(),
             "records": view.store.count(),
-            "done": request.query_params.get("done"),
+            "done": inspector.notice(request),
         },
     )
 
@@ -130,9 +136,13 @@ def diff(request: Request) -> Response:
         "limit": DIFF_LIMIT,
     }
     if before_ref:
-        before = resolve_ref(inspector.spec, before_ref)
-        after = resolve_ref(inspector.spec, after_ref or None)
+        spec = dataclasses.replace(
+            inspector.spec, branch=request.query_params.get("branch") or inspector.spec.branch
+        )
+        before = resolve_ref(spec, before_ref)
+        after = resolve_ref(spec, after_ref or None)
         result = diff_views(before, after)
+        still = set(after.store.run_ids())  # a session the diff removed whole is linked as it was before
         grouped = list(diff_groups(result.added, result.removed).items())
         pager = Pager.of(request, inspector.page_size, len(grouped))
         context.update(
@@ -140,6 +150,7 @@ def diff(request: Request) -> Response:
             after=after,
             result=result,
             kind=session_kind,
+            side_of=lambda run_id: after if run_id in still else before,
             pager=pager,
             sessions=len(grouped),
             groups={  # only what the page shows is turned into turns

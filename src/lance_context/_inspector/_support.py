@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
 import re
@@ -16,10 +18,10 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from lance_context import DEFAULT_EMBEDDER, ContextStore
+from lance_context import DEFAULT_EMBEDDER, ContextStore, LanceContextError
 
 from .._cli._conversation import Binary, human_bytes, short
-from .._cli._refs import StoreSpec, View, open_view, resolve_ref
+from .._cli._refs import MAIN, NotFound, StoreSpec, View, open_view, resolve_ref
 
 __all__ = ["Inspector", "Pager", "render", "url"]
 
@@ -102,7 +104,9 @@ class Pager:
 
     def link(self, request: Request, page: int) -> str:
         """The URL of another page of the same list."""
-        params = dict(request.query_params)
+        params = {
+            k: v for k, v in request.query_params.items() if k not in ("done", "sig")
+        }  # a notice shows once
         params["page"] = str(page)
         return request.url.path + "?" + urlencode(params)
 
@@ -133,7 +137,27 @@ class Inspector:
         if at_text and not at_text.isdigit():  # a tag (on any branch) or BRANCH@VERSION
             return resolve_ref(self.spec, at_text, embedder=DEFAULT_EMBEDDER)
         at = int(at_text) if at_text else None
-        return open_view(self.spec, at, branch=branch, store=self.store(branch))
+        try:
+            return open_view(self.spec, at, branch=branch, store=self.store(branch))
+        except LanceContextError:
+            if branch != MAIN and branch not in self.store(MAIN).branches():  # deleted since it was opened
+                with self._lock:
+                    self._stores.pop(branch, None)
+                raise NotFound(f"no branch named {branch!r}") from None
+            raise
+
+    def notice_signature(self, branch: str, message: str) -> str:
+        """A signature that shows a notice came from this inspector's own redirect."""
+        key = self.csrf_token.encode()
+        return hmac.new(key, f"{branch}\n{message}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def notice(self, request: Request) -> str | None:
+        """The ``?done=`` notice of a redirect after a write, only when this inspector signed it."""
+        message, signature = request.query_params.get("done"), request.query_params.get("sig", "")
+        branch = request.query_params.get("branch") or self.spec.branch
+        if message and hmac.compare_digest(signature, self.notice_signature(branch, message)):
+            return message
+        return None
 
     def binary_url(self, view: View, binary: Binary) -> str:
         """Where the page loads a binary payload from."""
