@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from lance_context import ContextStore
+from lance_context import ContextRecord, ContextStore
 
 from ..cli._stores import HOSTILE, LONG_RECORDS, LONG_SESSION, Built, build_store
 from .conftest import Server, serve, shoot
@@ -256,3 +256,25 @@ def test_every_diff_link_of_a_branch_timeline_opens_and_notices_need_a_signature
     )
     missing = _status(server.url + "/timeline?branch=gone-branch")
     assert missing == 404
+
+
+def test_very_long_session_ids_and_tags_wrap_inside_the_window(page: Any, tmp_path: Path) -> None:
+    uri = str(tmp_path / "long.lance")
+    store = ContextStore.open(uri, embedder=None)
+    long_id = "customer-" + "x" * 180
+    store.add(ContextRecord.from_content("hello", run_id=long_id))
+    store.tag("t-" + "y" * 118)
+    store.add(ContextRecord.from_content("hi", run_id="langgraph.checkpoints:support-7"))
+    store.tag("before-answer")
+    started = serve(uri)
+    try:
+        for path in ("/sessions", "/timeline"):
+            page.goto(started.url + path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 1280, (path, width)
+        shoot(page, "timeline-long-names")
+        one_line = page.locator("td.sessions a", has_text="support-7").bounding_box()["height"]
+        assert one_line < 30  # an ordinary name and tag stay whole on one line
+        assert page.locator("td.tags .tag", has_text="before-answer").bounding_box()["height"] < 30
+    finally:
+        started.stop()
