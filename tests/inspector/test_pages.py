@@ -69,7 +69,9 @@ def test_timeline_lists_versions_with_changes_branches_and_tags(
     )
 
 
-def test_conversation_shows_the_image_and_folds_the_tool_call(page: Any, server: Server) -> None:
+def test_conversation_shows_the_image_and_folds_the_tool_call(
+    page: Any, server: Server, built: Built
+) -> None:
     page.goto(_session_url(server, TRIP))
     turns = page.locator(".conversation > article.turn")
     assert turns.count() == 4
@@ -85,6 +87,8 @@ def test_conversation_shows_the_image_and_folds_the_tool_call(page: Any, server:
     assert not result.is_visible()  # folded under its call until opened
     tool.locator("> summary").click()
     assert result.is_visible() and "Kyoto: 18C, sakura in full bloom" in result.inner_text()
+    answer = ContextStore.open(built.uri, read_only=True, embedder=None).records(TRIP, roles="tool")[0]
+    assert page.locator(f"#r-{answer.id}").count() == 1  # a search hit on the tool's result lands on its call
     meta = page.locator("details.meta").first
     assert not meta.locator("pre").is_visible()
     meta.locator("summary").click()
