@@ -268,8 +268,8 @@ def parse_retention(text: str) -> RetentionPolicy:
     )
     try:
         return RetentionPolicy(keep_all=keep_all, hourly=hourly_age, daily=daily_age)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--retention") from exc
+    except ValueError as exc:  # in the option's own words: all=, not keep_all
+        raise click.BadParameter(str(exc).replace("keep_all", "all"), param_hint="--retention") from exc
 
 
 def _retention(spec: StoreSpec, policy: RetentionPolicy, yes: bool, as_json: bool) -> None:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from lance_context import ContextRecord, SearchHit
+from lance_context import ContextRecord, SearchError, SearchHit
 
 from ._common import (
     TABLE_BOX,
@@ -297,14 +297,17 @@ def search(
         embedder=None if mode == "text" else search_embedder(),
     )
     run_id = None if session is None else find_session(view.store.run_ids(), session)
-    hits = view.store.search(
-        query,
-        k=k,
-        mode=as_mode(mode),
-        run_id=run_id,
-        roles=list(roles) or None,
-        where=where_filter,
-    )
+    try:
+        hits = view.store.search(
+            query, k=k, mode=as_mode(mode), run_id=run_id, roles=list(roles) or None, where=where_filter
+        )
+    except SearchError as exc:
+        if "holds no vectors" not in str(exc):
+            raise
+        raise click.ClickException(
+            f"{uri} holds no vectors: search with --mode text, or add them with "
+            f"`lance-context reembed {uri} --embedder NAME`"
+        ) from None
     places = _places(view, hits)
     if as_json:
         emit_json(

@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from lance_context import InvalidFilterError
+
 from .._cli._refs import StoreSpec
 from ._support import inspector_of, render, url
 
@@ -73,9 +75,10 @@ def _done(request: Request, branch: str, message: str, version: int | None = Non
 
 def _tag(spec: StoreSpec, name: str, version: int) -> str:
     store = spec.open_write()
-    if name in store.tags():
-        raise ValueError(f"tag {name!r} already exists")
-    store.tag(name, version)
+    try:
+        store.tag(name, version)
+    except InvalidFilterError as exc:  # a tag of that name on any branch: said without the Python call
+        raise ValueError(str(exc).split(";")[0]) from None
     return f"tagged {spec.branch}@{version} as {name}"
 
 

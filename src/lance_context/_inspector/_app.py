@@ -110,6 +110,7 @@ class SecurityMiddleware:
 async def _store_error(request: Request, exc: Exception) -> Response:
     status = 404 if isinstance(exc, LookupError) else 400
     message = str(exc.args[0]) if isinstance(exc, LookupError) and exc.args else str(exc)
+    message = message.replace("(lance-context sessions URI lists them)", "(the Sessions page lists them)")
     return render(
         request,
         "error.html",
