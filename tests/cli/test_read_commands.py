@@ -411,3 +411,19 @@ def test_a_thread_paused_in_a_subgraph_shows_the_graphs_own_latest_state(tmp_pat
     assert any(line.split()[2:3] == ["booking"] for line in table) and any("(root)" in line for line in table)
     root = next(c for c in data.json()["checkpoints"] if c["namespace"] == "")
     assert root["message_count"] == 3 and len(root["messages"]) == 2  # the tool's result folds into its call
+
+
+def test_a_langgraph_store_namespace_shows_each_items_key_and_value(tmp_path: Path) -> None:
+    from lance_context.langgraph import LanceStore
+
+    uri = str(tmp_path / "items.lance")
+    items = LanceStore(store=ContextStore.open(uri, embedder=None))
+    items.put(("users", "u1"), "prefs", {"drink": "green tea"})
+    items.put(("users", "u1"), "city", {"text": "Lisbon"}, index=False)
+    shown, changed = run_many(
+        ["show", uri, "langgraph.store:users.u1"], ["diff", uri, "1"], env={"COLUMNS": "80"}
+    )
+    text = "\n".join(line.rstrip() for line in shown.out.splitlines())
+    assert shown.code == 0 and 'prefs = {\n    "drink": "green tea"\n  }' in text
+    assert 'city = {\n    "text": "Lisbon"' in text  # an item stored without an index shows too
+    assert 'prefs = { "drink": "green tea" }' in changed.out and "<application/" not in changed.out

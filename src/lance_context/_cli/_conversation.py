@@ -271,6 +271,21 @@ def _checkpoint_text(record: ContextRecord) -> str | None:
     return None
 
 
+#: What the LangGraph store writes for an item (its own record, then one per further indexed text).
+_STORE_ITEM = "application/vnd.langgraph.store-item+json"
+
+
+def _store_item_text(record: ContextRecord) -> str | None:
+    """A LangGraph store item as ``key = value`` (its indexed text is only the search's)."""
+    if record.content_type.split(";")[0].strip() != _STORE_ITEM:
+        return None
+    key = record.metadata.get("key")
+    if record.role != "store_item":  # a further indexed text of the item
+        return f"{key} · {record.metadata.get('path')}: {record.text_payload or ''}"
+    value = json.dumps(record.metadata.get("value"), ensure_ascii=False, indent=2)
+    return f"{key} = {value}"
+
+
 def _turn(record: ContextRecord, position: int | None) -> Turn:
     fields = _message_fields(record.metadata)
     binary = _binary(record)
@@ -281,7 +296,7 @@ def _turn(record: ContextRecord, position: int | None) -> Turn:
         role=record.role,
         created_at=record.created_at,
         position=position,
-        text=_text(record) or _checkpoint_text(record),
+        text=_store_item_text(record) or _text(record) or _checkpoint_text(record),
         content_type=record.content_type,
         binaries=[binary] if binary is not None else [],
         tool_calls=_calls(fields.get("tool_calls")),
