@@ -427,3 +427,29 @@ def test_a_langgraph_store_namespace_shows_each_items_key_and_value(tmp_path: Pa
     assert shown.code == 0 and 'prefs = {\n    "drink": "green tea"\n  }' in text
     assert 'city = {\n    "text": "Lisbon"' in text  # an item stored without an index shows too
     assert 'prefs = { "drink": "green tea" }' in changed.out and "<application/" not in changed.out
+
+
+def test_a_thread_written_with_an_encrypting_serializer_lists_its_checkpoints(tmp_path: Path) -> None:
+    from langchain_core.messages import AIMessage, HumanMessage
+    from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+    from langgraph.graph import END, START, MessagesState, StateGraph
+
+    from lance_context.langgraph import LanceCheckpointSaver
+
+    uri = str(tmp_path / "sealed.lance")
+    saver = LanceCheckpointSaver(uri=uri, serde=EncryptedSerializer.from_pycryptodome_aes(key=b"k" * 16))
+    graph = StateGraph(MessagesState)
+    graph.add_node("reply", lambda state: {"messages": [AIMessage("the secret answer")]})
+    graph.add_edge(START, "reply")
+    graph.add_edge("reply", END)
+    graph.compile(checkpointer=saver).invoke(
+        {"messages": [HumanMessage("hi")]}, {"configurable": {"thread_id": "e"}}
+    )
+
+    text, data = run_many(["show", uri, "e"], ["show", uri, "e", "--json"], env={"COLUMNS": "100"})
+    assert text.code == 0, text.err
+    assert "stored as 'msgpack+aes'" in text.out and "the secret answer" not in text.out
+    checkpoints = data.json()["checkpoints"]
+    assert [c["step"] for c in checkpoints] == [1, 0, -1] and {c["sealed"] for c in checkpoints} == {
+        "msgpack+aes"
+    }

@@ -58,6 +58,14 @@ def _show_thread(view: View, run_id: str, thread: str, last: int | None, as_json
         )
     )
     latest = next((s for s in states if not s.namespace), None)  # the graph's own, not a subgraph's
+    if latest is not None and latest.sealed:
+        out.print(
+            styled(
+                f"\nthe checkpoints are stored as {latest.sealed!r}, which this command cannot open "
+                "(LangGraph's EncryptedSerializer): their state is not shown\n",
+                "dim",
+            )
+        )
     if latest is not None and latest.messages:
         out.print(styled("\nmessages in the latest checkpoint:\n", "dim"))
         out.print(render_turns(latest.messages))
@@ -74,7 +82,7 @@ def _checkpoint_table(out: Console, states: list[CheckpointState]) -> Table:
         {
             "step": str(s.step), "source": str(s.source), "time (UTC)": when(s.created_at),
             "graph": s.namespace.split(":", 1)[0] or "(root)", "checkpoint id": s.checkpoint_id,
-            "messages": str(s.message_count), "writes": str(s.pending_writes),
+            "messages": "?" if s.sealed else str(s.message_count), "writes": str(s.pending_writes),
             "other channels": short(", ".join(s.channels), 40),
         }
         for s in states

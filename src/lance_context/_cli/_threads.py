@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from lance_context import ContextRecord
+from lance_context import ContextRecord, UnsafePayloadError
 from lance_context.adapters import LANGGRAPH_CHECKPOINTS, plain_json
 
 from ._conversation import Turn, build_turns
@@ -43,6 +43,8 @@ class CheckpointState:
         message_count: How many messages the ``messages`` channel holds.
         messages: The ``messages`` channel as turns (a tool's result folded into the turn that called it).
         channels: Every other channel, as JSON-able values.
+        sealed: The serialization type of a payload this reader cannot open (an encrypting
+            serializer's, such as ``msgpack+aes``); its state is then not shown.
     """
 
     checkpoint_id: str
@@ -55,6 +57,7 @@ class CheckpointState:
     message_count: int = 0
     messages: list[Turn] = field(default_factory=list)
     channels: dict[str, Any] = field(default_factory=dict)
+    sealed: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able description."""
@@ -69,6 +72,7 @@ class CheckpointState:
             "message_count": self.message_count,
             "messages": [t.to_json() for t in self.messages],
             "channels": self.channels,
+            "sealed": self.sealed,
         }
 
 
@@ -143,4 +147,37 @@ def thread_checkpoints(view: View, thread_id: str, limit: int | None = None) -> 
     )
     config: Any = {"configurable": {"thread_id": thread_id}}
     thread = LANGGRAPH_CHECKPOINTS.run_id(thread_id)
-    return [_state(thread, item) for item in saver.list(config, limit=limit)]
+    try:
+        return [_state(thread, item) for item in saver.list(config, limit=limit)]
+    except UnsafePayloadError:  # encrypted (or foreign) payloads: list what the records say of them
+        return _sealed_states(view, thread, limit)
+
+
+def _sealed_states(view: View, thread: str, limit: int | None) -> list[CheckpointState]:
+    """A thread's checkpoints from their records alone, newest first, when payloads cannot be read."""
+    records = view.store.records(thread, roles=["checkpoint", "checkpoint_write"], with_vectors=False)
+    writes: dict[str, int] = {}
+    for record in records:
+        if record.role == "checkpoint_write":
+            key = str(record.metadata.get("checkpoint_id"))
+            writes[key] = writes.get(key, 0) + 1
+    states = []
+    for record in reversed([r for r in records if r.role == "checkpoint"]):
+        meta = record.metadata
+        found = meta.get("checkpoint_metadata")
+        info: dict[str, Any] = found if isinstance(found, dict) else {}
+        checkpoint_id = str(meta.get("checkpoint_id"))
+        parent = meta.get("parent_checkpoint_id")
+        states.append(
+            CheckpointState(
+                checkpoint_id=checkpoint_id,
+                namespace=str(meta.get("checkpoint_ns", "")),
+                step=info.get("step"),
+                source=info.get("source"),
+                created_at=record.created_at,
+                parent_id=None if parent is None else str(parent),
+                pending_writes=writes.get(checkpoint_id, 0),
+                sealed=str(meta.get("serde_type")),
+            )
+        )
+    return states[:limit] if limit is not None else states
