@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -159,6 +160,9 @@ def three_way(
     return out
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+
+
 def summarize(text: str | None, content_type: str, nbytes: int | None, width: int = 72) -> str:
     """A record's content as a person reads it: text cut to ``width``, binaries as type and size."""
     if nbytes is not None and (text is None or not content_type.startswith("text/")):
@@ -166,7 +170,8 @@ def summarize(text: str | None, content_type: str, nbytes: int | None, width: in
         return f"<{content_type.split(';', 1)[0]}, {nbytes:,} B>{caption}"
     if text is None:
         return "<empty>"
-    flat = " ".join(text.split())
+    # control characters (a terminal escape in stored text) are shown as \x1b, so columns line up
+    flat = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", " ".join(text.split()))
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 

@@ -225,3 +225,10 @@ def test_review_writes_nothing_and_predicts_the_merged_results(
         after = main.search(query_review.query, k=2)
         assert [h.id for h in query_review.merged] == [h.record.id for h in after]
         assert [h.score for h in query_review.merged] == pytest.approx([h.score for h in after])
+
+
+def test_summaries_show_control_characters_escaped_so_columns_line_up() -> None:
+    from lance_context._mergeplan import summarize
+
+    assert summarize("ok \x1b[31mred\x07", "text/plain", None) == "ok \\x1b[31mred\\x07"
+    assert len(summarize("\x1b" * 100, "text/plain", None, width=20)) == 20
