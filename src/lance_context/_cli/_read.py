@@ -222,6 +222,17 @@ def _count(sign: str, value: int, known: bool) -> str:
     return f"{sign}{value:,}" if value else ""
 
 
+def _broken(text: str, width: int, marks: str = ":./, ") -> str:
+    """``text`` in lines of at most ``width``, each ending after one of ``marks`` when one fits."""
+    lines = []
+    while len(text) > width > 0:
+        cut = max(text.rfind(mark, 0, width) for mark in marks)
+        cut = cut + 1 if cut > 0 else width
+        lines.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    return "\n".join([*lines, text])
+
+
 def _widths(columns: list[str], rows: list[list[Text]], width: int) -> tuple[list[int], int, int]:
     """The ``log`` table's minimum widths, and the widest its sessions and tags columns may be.
 
@@ -312,6 +323,11 @@ def log(uri: str, storage_options: tuple[str, ...], branch: str, limit: int, as_
         rows.append(cells)
     mins, widest_sessions, widest_tags = _widths(columns, rows, out.width)
     widest = {"sessions": widest_sessions, "tags": widest_tags}
+    at = columns.index("sessions")
+    tagged = columns.index("tags")
+    for cells in rows:  # a long name breaks after its ':' or '.' (a tag after '-'), not inside a word
+        cells[at] = Text(_broken(cells[at].plain, widest_sessions), style=cells[at].style)
+        cells[tagged] = Text(_broken(cells[tagged].plain, widest_tags, ",-_. "), style=cells[tagged].style)
     for column, minimum in zip(columns, mins, strict=True):
         table.add_column(
             column,
