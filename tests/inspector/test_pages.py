@@ -282,3 +282,26 @@ def test_very_long_session_ids_and_tags_wrap_inside_the_window(page: Any, tmp_pa
         assert page.locator("td.tags .tag", has_text="before-answer").bounding_box()["height"] < 30
     finally:
         started.stop()
+
+
+def test_a_tool_call_and_its_result_stay_together_across_a_page_boundary(page: Any, tmp_path: Path) -> None:
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+    from lance_context.langchain import LanceChatMessageHistory
+
+    uri = str(tmp_path / "paged.lance")
+    history = LanceChatMessageHistory("paged", store=ContextStore.open(uri, embedder=None))
+    history.add_messages([HumanMessage(f"message {i}") for i in range(49)])  # records 1-49
+    call = {"name": "weather", "args": {"city": "Kyoto"}, "id": "c1"}
+    history.add_messages([AIMessage("", tool_calls=[call]), ToolMessage("18C and sunny", tool_call_id="c1")])
+    history.add_messages([HumanMessage("thanks")])
+    started = serve(uri)
+    try:
+        page.goto(started.url + "/session?run=langchain.history:paged")
+        tool = page.locator("details.tool")
+        assert tool.count() == 1 and "18C and sunny" in str(tool.locator(".tool-body").text_content())
+        page.goto(started.url + "/session?run=langchain.history:paged&page=2")
+        shown = page.locator(".conversation").inner_text()
+        assert "thanks" in shown and "18C and sunny" not in shown  # not repeated on the next page
+    finally:
+        started.stop()

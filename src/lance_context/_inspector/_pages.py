@@ -82,6 +82,10 @@ def sessions(request: Request) -> Response:
     )
 
 
+#: Records read either side of a conversation page, so that a tool call and its results stay together.
+_AROUND = 8
+
+
 def conversation(request: Request) -> Response:
     """One session as of a version: turns, images inline, tool calls folded, metadata on demand."""
     inspector = inspector_of(request)
@@ -89,7 +93,15 @@ def conversation(request: Request) -> Response:
     run_id = find_session(view.store.run_ids(), request.query_params.get("run", ""))
     total = view.store.count(run_id)
     pager = Pager.of(request, CONVERSATION_PAGE, total)
-    records = view.store.records(run_id, offset=pager.start, limit=pager.size)
+    # a tool call's results stay with it across a page boundary: read a few records either side, fold,
+    # and keep the turns that start on this page (a result folded into the page before is not repeated)
+    lo = max(0, pager.start - _AROUND)
+    records = view.store.records(run_id, offset=lo, limit=pager.start - lo + pager.size + _AROUND)
+    turns = [
+        t
+        for t in build_turns(records, lo)
+        if t.position is not None and pager.start <= t.position < pager.start + pager.size
+    ]
     return render(
         request,
         "session.html",
@@ -99,7 +111,7 @@ def conversation(request: Request) -> Response:
             "run_id": run_id,
             "kind": session_kind(run_id),
             "total": total,
-            "turns": build_turns(records, pager.start),
+            "turns": turns,
             "pager": pager,
             "thread": thread_id_of(run_id),
             "binary_url": lambda b: inspector.binary_url(view, b),
