@@ -139,6 +139,14 @@ def json_option(fn: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
 
 
+def limit_option(things: str) -> Callable[[F], F]:
+    """``--limit/-n N``: the newest N ``things`` (20 by default, 0 for all)."""
+    return click.option(
+        "--limit", "-n", type=click.IntRange(min=0), default=20, show_default=True,
+        help=f"Newest N {things} (0: all).",
+    )  # fmt: skip
+
+
 def spec_from(uri: str, storage_options: Iterable[str], branch: str = MAIN) -> StoreSpec:
     """The store a command was given."""
     return StoreSpec(uri, _storage_options(storage_options), branch)

@@ -17,6 +17,7 @@ from ._common import (
     console,
     emit_json,
     json_option,
+    limit_option,
     narrow,
     spec_from,
     store_arguments,
@@ -256,14 +257,7 @@ def _widths(columns: list[str], rows: list[list[Text]], width: int) -> tuple[lis
 
 @click.command()
 @store_arguments()
-@click.option(
-    "--limit",
-    "-n",
-    type=click.IntRange(min=0),
-    default=20,
-    show_default=True,
-    help="Newest N versions (0: all).",
-)
+@limit_option("versions")
 @json_option
 def log(uri: str, storage_options: tuple[str, ...], branch: str, limit: int, as_json: bool) -> None:
     """Versions newest first: time, operation, rows added and removed, sessions touched, tags."""

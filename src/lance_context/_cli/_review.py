@@ -14,7 +14,16 @@ import click
 
 from lance_context import DEFAULT_EMBEDDER, ContextStore, SearchNotFoundError
 
-from ._common import confirm, console, emit_json, json_option, spec_from, store_arguments, styled
+from ._common import (
+    confirm,
+    console,
+    emit_json,
+    json_option,
+    limit_option,
+    spec_from,
+    store_arguments,
+    styled,
+)
 from ._ops import working
 from ._refs import MAIN, StoreSpec
 
@@ -107,14 +116,7 @@ def merge(
 
 @click.command()
 @store_arguments(branch=False)
-@click.option(
-    "--limit",
-    "-n",
-    type=click.IntRange(min=0),
-    default=20,
-    show_default=True,
-    help="Newest N searches (0: all).",
-)
+@limit_option("searches")
 @json_option
 def searches(uri: str, storage_options: tuple[str, ...], limit: int, as_json: bool) -> None:
     """Recorded searches of every branch, newest first (record them with record=True)."""
