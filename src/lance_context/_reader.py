@@ -27,7 +27,7 @@ from ._sessionfiles import session_fragments
 from ._state import StoreState
 from ._tail import TailRows, tail_rows
 
-__all__ = ["Outline", "Reader", "filter_sql", "record_columns"]
+__all__ = ["Outline", "Reader", "filter_sql", "record_columns", "stored_records"]
 
 
 #: ``records(run_id, limit=n)`` with n at most this is served from the tail cache when it can.
@@ -63,6 +63,22 @@ def _count(name: str, value: int | None) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise InvalidFilterError(f"{name} must be a non-negative integer or None, got {value!r}")
     return value
+
+
+def stored_records(
+    state: StoreState, run_id: str | None = None
+) -> tuple[list[ContextRecord], dict[str, int]]:
+    """Every record (of one session) the snapshot ``state`` reads, as written: with its index text.
+
+    For copying records elsewhere (an import, a one-session restore). Also returns each
+    id's ``seq`` (its newest copy's), so a copy can keep the append order.
+    """
+    ds, handle = state.snapshot(), state.handle
+    columns = [name for name in handle.schema(ds).names if name != "metadata_index"]
+    sql = None if run_id is None else eq("run_id", run_id)
+    table = ordered(handle.call(lambda: ds.to_table(columns=columns, filter=sql), "read the stored records"))
+    positions = dict(zip(table.column("id").to_pylist(), table.column("seq").to_pylist(), strict=True))
+    return table_to_records(table, state.cipher, index_text=True), positions
 
 
 def ordered(table: pa.Table) -> pa.Table:

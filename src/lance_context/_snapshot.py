@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 
 from lance.file import LanceFileSession
 
-from ._arrow import table_to_records
 from ._dataset import MAIN_BRANCH, DatasetHandle
 from ._encryption import EncryptionPolicy
 from ._errors import (
@@ -41,8 +40,7 @@ from ._errors import (
     redact,
 )
 from ._files import Files, branch_handles, present, tracked
-from ._reader import ordered
-from ._records import ContextRecord
+from ._reader import stored_records
 from ._schema import EmbedderInfo, embedding_dimension, read_embedder_info
 from ._state import StoreState
 from ._storage import dataset_exists, secret_values, storage_defaults
@@ -227,15 +225,7 @@ def import_snapshot(
             f"the snapshot was embedded with {theirs or their_dimension}, the store with "
             f"{ours or our_dimension}; merging would mix vector spaces (reembed() one of them first)"
         )
-    records = _stored_records(source._state)
+    records, _ = stored_records(source._state)
     if records:
         target.upsert(records)
     return target
-
-
-def _stored_records(state: StoreState) -> list[ContextRecord]:
-    """Every record of the snapshot ``state`` reads, with the index text it was written with."""
-    ds, handle = state.snapshot(), state.handle
-    columns = [name for name in handle.schema(ds).names if name != "metadata_index"]
-    table = handle.call(lambda: ds.to_table(columns=columns), "read the snapshot's records")
-    return table_to_records(ordered(table), state.cipher, index_text=True)

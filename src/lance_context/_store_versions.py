@@ -7,16 +7,17 @@ that the store wired around its :class:`~lance_context._state.StoreState`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ._dataset import MAIN_BRANCH
 from ._errors import InvalidFilterError
-from ._filters import eq
 from ._history import History
 from ._merge import Merger
 from ._mergeplan import MergeResult, OnConflict
+from ._reader import Reader, stored_records
 from ._review import Review, Reviewer
 from ._search import SearchMode
 from ._state import StoreState
@@ -36,6 +37,7 @@ class VersionMethods:
     _history: History
     _merger: Merger
     _writer: Writer
+    _reader: Reader
 
     if TYPE_CHECKING:
 
@@ -94,19 +96,22 @@ class VersionMethods:
             return self._history.restore(version_or_tag)
         if not isinstance(run_id, str) or not run_id:
             raise InvalidFilterError(f"run_id must be a non-empty string, got {run_id!r}")
-        then: Any = self.at_version(version_or_tag)  # a ContextStore: it has records()
-        past = then.records(run_id)
-        snapshot, handle = then._state.snapshot(), then._state.handle
-        table = handle.call(
-            lambda: snapshot.to_table(filter=eq("run_id", run_id), columns=["id", "seq"]), "read the session"
-        )
-        positions: dict[str, int] = {}
-        for record_id, seq in zip(
-            table.column("id").to_pylist(), table.column("seq").to_pylist(), strict=True
-        ):
-            positions[record_id] = max(seq, positions.get(record_id, seq))  # the newest copy of an id
+        past, positions = stored_records(self._history.at_version(version_or_tag), run_id)
         self.checkout_latest()
-        return self._writer.replace(run_id, past, op="restore", positions=positions)
+        moved = {
+            r.id for r in self._reader.get_many(list(positions), with_vectors=False) if r.run_id != run_id
+        }
+        dimension = self._state.embedding.dimension
+        kept = [
+            # an id another session holds now stays there; a vector of another size (from before a
+            # reembed) is left out, so the store's current model embeds the record again
+            r
+            if r.embedding is None or len(r.embedding) == dimension
+            else dataclasses.replace(r, embedding=None)
+            for r in past
+            if r.id not in moved
+        ]
+        return self._writer.replace(run_id, kept, op="restore", positions=positions)
 
     def branch(self, name: str, from_version: int | str | None = None) -> Self:
         """Create a branch from a version (default: the one this store reads); return a store on it.

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lance_context import (
+    ContextRecord,
     ContextStore,
     HashingEmbedder,
     InvalidFilterError,
@@ -197,6 +198,28 @@ def test_restore_one_session_puts_its_records_back_where_they_were(store: Contex
     assert [r.id for r in store.diff(then).added] == ["y"] and store.diff(then).removed == []
     with pytest.raises(InvalidFilterError):
         store.restore(then, run_id="")
+
+
+def test_restore_one_session_keeps_index_text_and_moved_ids_and_embeds_again_after_a_reembed(
+    store_path: str,
+) -> None:
+    store = ContextStore.open(store_path, embedder=HashingEmbedder(8))
+    store.add([
+        ContextRecord.from_content("sure", run_id="s1", id="turn", search_text="Ana: zebra giraffe sure"),
+        text("moves later", id="mover"),
+    ])  # fmt: skip
+    then = store.version()
+    store.upsert(text("now in s2", id="mover", run_id="s2"))  # an id another session holds since
+    store.add(text("later", id="later"))
+    store.reembed(HashingEmbedder(16), progress=False)
+
+    store.restore(then, run_id="s1")
+
+    assert [r.id for r in store.records("s1")] == ["turn"] and [r.id for r in store.records("s2")] == [
+        "mover"
+    ]
+    assert [h.record.id for h in store.search("zebra", mode="text")] == ["turn"]  # indexed as written
+    assert store.records("s1")[0].embedding.shape == (16,)  # type: ignore[union-attr]  # today's model
 
 
 def test_versions_describe_operations(store: ContextStore) -> None:
