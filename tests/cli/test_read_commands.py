@@ -453,3 +453,14 @@ def test_a_thread_written_with_an_encrypting_serializer_lists_its_checkpoints(tm
     assert [c["step"] for c in checkpoints] == [1, 0, -1] and {c["sealed"] for c in checkpoints} == {
         "msgpack+aes"
     }
+
+
+def test_a_thread_with_writes_but_no_checkpoint_shows_an_empty_table(tmp_path: Path) -> None:
+    from lance_context.langgraph import LanceCheckpointSaver
+
+    uri = str(tmp_path / "bare.lance")
+    config = {"configurable": {"thread_id": "t1", "checkpoint_ns": "", "checkpoint_id": "c1"}}
+    LanceCheckpointSaver(uri=uri).put_writes(config, [("messages", "hi")], "task-1")  # type: ignore[arg-type]
+    shown = run_cli("show", uri, "t1")
+    assert shown.code == 0, shown.err
+    assert "0 checkpoints shown" in shown.out and "checkpoints, newest first" in shown.out

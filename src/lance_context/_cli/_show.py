@@ -61,8 +61,9 @@ def _show_thread(view: View, run_id: str, thread: str, last: int | None, as_json
     if latest is not None and latest.sealed:
         out.print(
             styled(
-                f"\nthe checkpoints are stored as {latest.sealed!r}, which this command cannot open "
-                "(LangGraph's EncryptedSerializer): their state is not shown\n",
+                f"\nthe checkpoints are stored as {latest.sealed!r}, which this command cannot read "
+                "(an encrypting serializer's, such as LangGraph's EncryptedSerializer): "
+                "their state is not shown\n",
                 "dim",
             )
         )
@@ -87,8 +88,8 @@ def _checkpoint_table(out: Console, states: list[CheckpointState]) -> Table:
         }
         for s in states
     ]  # fmt: skip
-    columns = list(rows[0]) if rows else []
-    if not any(s.namespace for s in states):  # a subgraph's checkpoints: say whose each one is
+    columns = list(rows[0]) if rows else ["step", "source", "checkpoint id", "messages", "writes"]
+    if rows and not any(s.namespace for s in states):  # a subgraph's checkpoints: say whose each one is
         columns.remove("graph")
     folded = False
     for step in ("time (UTC)", "fold ids", "other channels", "writes", None):

@@ -177,7 +177,7 @@ def _sealed_states(view: View, thread: str, limit: int | None) -> list[Checkpoin
                 created_at=record.created_at,
                 parent_id=None if parent is None else str(parent),
                 pending_writes=writes.get(checkpoint_id, 0),
-                sealed=str(meta.get("serde_type")),
+                sealed=str(meta.get("serde_type") or "an unknown type"),
             )
         )
     return states[:limit] if limit is not None else states

@@ -155,7 +155,9 @@ class Inspector:
         """The ``?done=`` notice of a redirect after a write, only when this inspector signed it."""
         message, signature = request.query_params.get("done"), request.query_params.get("sig", "")
         branch = request.query_params.get("branch") or self.spec.branch
-        if message and hmac.compare_digest(signature, self.notice_signature(branch, message)):
+        if message and hmac.compare_digest(
+            signature.encode(), self.notice_signature(branch, message).encode()
+        ):
             return message
         return None
 
