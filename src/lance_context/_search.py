@@ -163,15 +163,18 @@ class Searcher:
         if mode == "text":
             if observe is not None:
                 observe(ds, None)
-            ranked = self._text(ds, _as_text(query), sql, k)
-            return self._hits(ds, ranked.ids, {"text": ranked}, ranked.scores)
+            text = _as_text(query)
+            ranked = _distinct(lambda depth: self._text(ds, text, sql, depth), k)
+            return self._hits(ds, ranked.ids, {"text": ranked}, ranked.scores)[:k]
         query_vector = self.query_vector(ds, query if vector is None else vector)
         if observe is not None:
             observe(ds, query_vector)
         if mode == "vector":
             if not mmr:  # the k hits are final: read their records in the search's own pass
-                ranked = self._vector(ds, query_vector, sql, k, with_records=True)
-                return self._hits(ds, ranked.ids, {"vector": ranked}, ranked.scores, ranked.rows)
+                ranked = _distinct(
+                    lambda depth: self._vector(ds, query_vector, sql, depth, with_records=True), k
+                )
+                return self._hits(ds, ranked.ids, {"vector": ranked}, ranked.scores, ranked.rows)[:k]
             ranked = self._vector(ds, query_vector, sql, fetch, with_vectors=True)
             if ranked.vectors is not None and ranked.ids:
                 chosen = mmr_select(query_vector, ranked.vectors, k, lambda_mult)
@@ -378,6 +381,16 @@ class Searcher:
         return handle.call(
             lambda: handle.take_rows(ds, [row_of[i] for i in ids], columns), "read search hits", retry=False
         )
+
+
+def _distinct(run: Callable[[int], _Ranked], k: int) -> _Ranked:
+    """A channel's hits, fetched deeper while copies of one id (an id added twice) fill its top ``k``."""
+    depth = k
+    while True:
+        ranked = run(depth)
+        if len(set(ranked.ids)) >= k or len(ranked.ids) < depth or depth >= 8 * k:
+            return ranked
+        depth *= 2
 
 
 def _as_text(query: object) -> str:

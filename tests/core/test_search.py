@@ -112,6 +112,12 @@ def test_a_record_added_twice_is_one_hit_in_every_mode(store: ContextStore) -> N
         assert [h.record.id for h in hits] == ["status"], mode
         assert hits[0].record.text in {"status: packing for Porto", "status: boarding for Porto"}
     assert [h.record.id for h in store.search("status Porto", k=5, mmr=True)] == ["status"]
+    store.add(text("Porto weather", id="other"))
+    for mode in ("vector", "text", "hybrid"):  # the copies never crowd another record out of the top k
+        assert sorted(h.record.id for h in store.search("status Porto", mode=mode, k=2)) == [
+            "other",
+            "status",
+        ]
 
 
 def test_search_by_vector(facts: ContextStore) -> None:
