@@ -230,12 +230,35 @@ class History:
         """Records added and removed between two versions (``to`` defaults to latest)."""
         start = self.resolve(from_version)
         end = self.version() if to_version is None else self.resolve(to_version)
-        keys = {}
-        for version in (start, end):  # content too: an upsert with keep_order keeps (id, seq)
-            table = self._state.handle.at(version).to_table(columns=FINGERPRINT_COLUMNS)
-            keys[version] = {(row["id"], row["seq"], digest_of(row)) for row in table.to_pylist()}
-        added = {(i, seq) for i, seq, _ in keys[end] - keys[start]}
-        removed = {(i, seq) for i, seq, _ in keys[start] - keys[end]}
+        rows = {}
+        for version in (start, end):
+            table = self._state.handle.at(version).to_table(columns=["id", "seq"], with_row_address=True)
+            ids, seqs = table.column("id").to_pylist(), table.column("seq").to_pylist()
+            rows[version] = dict(
+                zip(zip(ids, seqs, strict=True), table.column("_rowaddr").to_pylist(), strict=True)
+            )
+        before, after = rows[start], rows[end]
+        added = set(after) - set(before)
+        removed = set(before) - set(after)
+        # a row kept in place is the same row; one at another address (compacted, or upserted with
+        # keep_order, which keeps (id, seq)) is compared by content, and only those are read
+        moved = sorted({key[0] for key, address in after.items() if key in before and before[key] != address})
+        if moved:
+            digests = {}
+            for version in (start, end):
+                snapshot = self._state.handle.at(version)
+                table = pa.concat_tables(
+                    snapshot.to_table(columns=FINGERPRINT_COLUMNS, filter=in_("id", moved[i : i + 1000]))
+                    for i in range(0, len(moved), 1000)
+                )
+                digests[version] = {(row["id"], row["seq"]): digest_of(row) for row in table.to_pylist()}
+            changed = {
+                key
+                for key, digest in digests[end].items()
+                if key in before and digests[start].get(key) != digest
+            }
+            added |= changed
+            removed |= changed
         return VersionDiff(
             start,
             end,
