@@ -263,7 +263,8 @@ class Writer:
             extra = sorted(set(rows.column("_rowaddr").to_pylist()) - set(newest.values()))
             if not extra:
                 return None
-            base.delete(f"_rowaddr IN ({', '.join(str(a) for a in extra)})")
+            # no retry inside Lance: on a conflict the addresses are read again from the new version
+            base.delete(f"_rowaddr IN ({', '.join(str(a) for a in extra)})", conflict_retries=0)
             return handle.adopt(base)
 
         fixed = handle.call(attempt, "remove a concurrent writer's copies of new records")

@@ -419,5 +419,7 @@ def test_a_store_of_another_embedding_space_is_refused_clearly(store: ContextSto
 def test_embedder_is_taken_as_embed_model(store_path: str) -> None:
     nodes = LanceVectorStore(uri=store_path, embedder=HashingEmbedder(16))
     assert nodes.client.dimension == 16 and nodes.client.embedder is not None
+    plain = LanceVectorStore(uri=store_path, embedder=None)  # None: this handle embeds nothing
+    assert plain.client.embedder is None
     with pytest.raises(TypeError, match="embed_model= or embedder="):
         LanceVectorStore(uri=store_path, embedder=HashingEmbedder(16), embed_model=HashingEmbedder(16))

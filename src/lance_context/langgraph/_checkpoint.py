@@ -19,6 +19,7 @@ from langgraph.checkpoint.base import (
     get_checkpoint_metadata,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from lance_context import ContextRecord, ContextStore
 from lance_context.adapters import async_twin, open_store
@@ -37,7 +38,7 @@ from ._latest import LatestCheckpoints
 from ._listing import list_checkpoints, thread_checkpoints
 from ._locking import serialized
 from ._prune import kept_checkpoints
-from ._serde import PayloadReader, strict_serde, written_types
+from ._serde import PayloadReader, inner_serde, strict_serde, written_types
 
 __all__ = ["LanceCheckpointSaver"]
 
@@ -157,6 +158,8 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
 
     def _learn(self, value: Any) -> None:
         """Let this saver read back the state types its own process writes (see "Reading untrusted data")."""
+        if not isinstance(inner_serde(self.serde), JsonPlusSerializer):
+            return  # another serializer has no allowlist to extend (LangGraph would warn each time)
         found = written_types(value) - self._learned
         if found:
             self._learned = self._learned | found  # a with_allowlist clone keeps its own

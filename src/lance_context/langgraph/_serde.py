@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from lance_context import UnsafePayloadError
 
-__all__ = ["PayloadReader", "strict_serde", "written_types"]
+__all__ = ["PayloadReader", "inner_serde", "strict_serde", "written_types"]
 
 #: Values whose serialization types cover everything LangGraph stores.
 _PROBES: tuple[Any, ...] = (None, b"", bytearray(), {"probe": 1})
@@ -85,7 +85,8 @@ def written_types(value: Any, depth: int = 8) -> set[tuple[str, str]]:
     return found
 
 
-def _inner(serde: SerializerProtocol) -> SerializerProtocol:
+def inner_serde(serde: SerializerProtocol) -> SerializerProtocol:
+    """The serializer inside LangGraph's ``EncryptedSerializer`` (or ``serde`` itself)."""
     return serde.serde if isinstance(serde, EncryptedSerializer) else serde
 
 
@@ -111,7 +112,7 @@ class PayloadReader:
         check_serde(serde)
         self.serde = serde
         kinds = {serde.dumps_typed(value)[0] for value in _PROBES}
-        if getattr(_inner(serde), "pickle_fallback", False):
+        if getattr(inner_serde(serde), "pickle_fallback", False):
             suffix = next(iter(kinds)).partition("+")[1:]
             kinds.add("pickle" + "".join(suffix))
         self.kinds = frozenset(kinds)

@@ -321,12 +321,10 @@ class LanceStore(BaseStore):
                 found.setdefault((hit.record.run_id, hit.record.metadata["key"]), (hit.record, hit.score))
             return len(hits), found
 
-        count, items = pooled(fetch, False)
+        count, items = pooled(fetch, logs)  # the log holds this search, once
         while len(items) < wanted and count == fetch:  # texts of the same items filled the top k
             fetch *= 2
             count, items = pooled(fetch, False)
-        if logs:  # the log holds one search: the one that answered, run again to record it
-            count, items = pooled(fetch, True)
         ranked = list(items.values())[op.offset : wanted]
         if len(ranked) < op.limit:
             unindexed = {"$and": [{"role": ITEM_ROLE, "text": {"$exists": False}}, *clauses]}

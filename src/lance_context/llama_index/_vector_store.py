@@ -111,11 +111,11 @@ class LanceVectorStore(BasePydanticVectorStore):
         )
         if uri is not None and dimension is not None:
             store_options["dimension"] = dimension
-        if "embedder" in store_options:  # the name the store and the other adapters use
+        chosen: Any = RECORDED_EMBEDDER if embed_model is None else embed_model
+        if "embedder" in store_options:  # the name the store and the other adapters use (None: no embedding)
             if embed_model is not None:
                 raise TypeError("LanceVectorStore takes embed_model= or embedder=, not both")
-            embed_model = store_options.pop("embedder")
-        chosen = RECORDED_EMBEDDER if embed_model is None else embed_model
+            embed_model = chosen = store_options.pop("embedder")
         opening: dict[str, Any] = {"embedder": chosen} if uri is not None else {}
         self._store = resolve_store(
             store,
