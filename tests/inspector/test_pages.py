@@ -278,9 +278,9 @@ def test_very_long_session_ids_and_tags_wrap_inside_the_window(page: Any, tmp_pa
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 1280, (path, width)
         shoot(page, "timeline-long-names")
-        one_line = page.locator("td.sessions a", has_text="support-7").bounding_box()["height"]
-        assert one_line < 30  # an ordinary name and tag stay whole on one line
-        assert page.locator("td.tags .tag", has_text="before-answer").bounding_box()["height"] < 30
+        assert (
+            page.locator("td.tags .tag", has_text="before-answer").bounding_box()["height"] < 30
+        )  # one line
     finally:
         started.stop()
 
@@ -306,3 +306,17 @@ def test_a_tool_call_and_its_result_stay_together_across_a_page_boundary(page: A
         assert "thanks" in shown and "18C and sunny" not in shown  # not repeated on the next page
     finally:
         started.stop()
+
+
+def test_every_timeline_row_shows_its_diff_link_inside_the_window(page: Any, server: Server) -> None:
+    for number in (1, 2):
+        page.goto(server.url + f"/timeline?page={number}")
+        links = page.locator("td.actions a", has_text="diff")
+        assert links.count() >= 9
+        section = page.locator("section.main").bounding_box()
+        assert section is not None
+        for i in range(links.count()):
+            box = links.nth(i).bounding_box()
+            assert (
+                box is not None and box["x"] + box["width"] <= section["x"] + section["width"]
+            )  # not scrolled away
