@@ -112,7 +112,7 @@ def _checkpoint_table(out: Console, states: list[CheckpointState]) -> Table:
             max_width=width,
         )  # fmt: skip
     for row in rows:
-        table.add_row(*(styled(row[c]) if c == "other channels" else row[c] for c in columns))
+        table.add_row(*(styled(row[c]) for c in columns))  # stored text: never read as markup
     return table
 
 
