@@ -7,7 +7,6 @@ that the store wired around its :class:`~lance_context._state.StoreState`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,7 @@ from ._errors import InvalidFilterError
 from ._history import History
 from ._merge import Merger
 from ._mergeplan import MergeResult, OnConflict
-from ._reader import Reader, stored_records
+from ._restore import restore_session
 from ._review import Review, Reviewer
 from ._search import SearchMode
 from ._state import StoreState
@@ -37,7 +36,6 @@ class VersionMethods:
     _history: History
     _merger: Merger
     _writer: Writer
-    _reader: Reader
 
     if TYPE_CHECKING:
 
@@ -96,22 +94,9 @@ class VersionMethods:
             return self._history.restore(version_or_tag)
         if not isinstance(run_id, str) or not run_id:
             raise InvalidFilterError(f"run_id must be a non-empty string, got {run_id!r}")
-        past, positions = stored_records(self._history.at_version(version_or_tag), run_id)
+        then = self._history.at_version(version_or_tag)
         self.checkout_latest()
-        moved = {
-            r.id for r in self._reader.get_many(list(positions), with_vectors=False) if r.run_id != run_id
-        }
-        dimension = self._state.embedding.dimension
-        kept = [
-            # an id another session holds now stays there; a vector of another size (from before a
-            # reembed) is left out, so the store's current model embeds the record again
-            r
-            if r.embedding is None or len(r.embedding) == dimension
-            else dataclasses.replace(r, embedding=None)
-            for r in past
-            if r.id not in moved
-        ]
-        return self._writer.replace(run_id, kept, op="restore", positions=positions)
+        return restore_session(then, self._state, self._writer, run_id)
 
     def branch(self, name: str, from_version: int | str | None = None) -> Self:
         """Create a branch from a version (default: the one this store reads); return a store on it.

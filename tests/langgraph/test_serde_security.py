@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
+import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -212,3 +213,26 @@ def test_types_this_process_wrote_are_read_back_and_others_stay_data(store: Cont
     fresh = LanceCheckpointSaver(store=ContextStore.open(store.uri))  # another process: it wrote none of them
     stored = fresh.get_tuple(_config("p"))
     assert stored is not None and stored.checkpoint["channel_values"]["profile"]["name"] == "ada"
+
+
+def test_a_serializer_without_an_allowlist_is_used_as_given(
+    store: ContextStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Plain:  # any SerializerProtocol: JSON of plain values, nothing to allow
+        def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+            return "json", json.dumps(
+                obj, default=lambda o: dataclasses.asdict(o) if dataclasses.is_dataclass(o) else list(o)
+            ).encode()
+
+        def loads_typed(self, data: tuple[str, bytes]) -> Any:
+            return json.loads(data[1])
+
+    saver = LanceCheckpointSaver(store=store, serde=Plain())
+    checkpoint: Checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"prefs": [Preference("tea", 5)]}
+    saver.put(_config("plain"), checkpoint, {}, {})  # type: ignore[arg-type]
+    stored = saver.get_tuple(_config("plain"))
+    assert stored is not None and stored.checkpoint["channel_values"]["prefs"] == [
+        {"topic": "tea", "score": 5}
+    ]
+    assert "allowlist" not in caplog.text  # no offer of learned types to a serializer that has none

@@ -157,7 +157,7 @@ def as_of(spec: StoreSpec, version: int | None, tag: str | None, *, embedder: An
     if version is not None and tag is not None:
         raise click.UsageError("give --version or --tag, not both")
     if tag is not None:  # a tag names its branch too: read there unless another was asked for
-        found = tag_branch(spec, tag, embedder)
+        found = tag_branch(spec, tag)
         if found is not None and found != spec.branch:
             if spec.branch != MAIN:
                 raise click.UsageError(

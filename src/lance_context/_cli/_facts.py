@@ -24,7 +24,7 @@ from lance_context import VersionDiff, VersionInfo
 from lance_context.adapters import Namespace, namespace_of
 
 from ._conversation import session_kind
-from ._refs import MAIN, View
+from ._refs import MAIN, View, store_tags
 
 __all__ = [
     "IndexFact",
@@ -308,11 +308,5 @@ def store_facts(view: View) -> StoreFacts:
 
 
 def all_tags(view: View) -> dict[str, tuple[str, int]]:
-    """Every tag of the store, on any branch: name -> (branch, version).
-
-    Stands in for ``ContextStore.tags(all_branches=True)``; ``tags()`` lists one branch's.
-    """
-    listed = _dataset(view).tags.list()
-    return {
-        name: (str(info.get("branch") or MAIN), int(info["version"])) for name, info in sorted(listed.items())
-    }
+    """Every tag of the store, on any branch: name -> (branch, version)."""
+    return store_tags(view.spec)

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+import lance
+
 from lance_context import DEFAULT_EMBEDDER, ContextStore, ReadOnlyError, VersionNotFoundError
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "open_view",
     "resolve_ref",
     "search_embedder",
+    "store_tags",
     "tag_branch",
 ]
 
@@ -153,14 +156,21 @@ def open_view(
     return View(spec, pinned, name, version, version == latest)
 
 
-def tag_branch(spec: StoreSpec, name: str, embedder: Any = None) -> str | None:
+def store_tags(spec: StoreSpec) -> dict[str, tuple[str, int]]:
+    """Every tag of the store, on any branch: name -> (branch, version), in one listing.
+
+    Stands in for ``ContextStore.tags(all_branches=True)``; ``tags()`` lists one branch's.
+    """
+    listed = lance.dataset(spec.uri, storage_options=dict(spec.storage_options) or None).tags.list()
+    return {
+        name: (str(info.get("branch") or MAIN), int(info["version"])) for name, info in sorted(listed.items())
+    }
+
+
+def tag_branch(spec: StoreSpec, name: str) -> str | None:
     """The branch holding tag ``name``, or None when no branch has it."""
-    main = spec.open_read(MAIN, embedder=embedder)
-    for branch in main.branches():
-        store = main if branch == MAIN else spec.open_read(branch, embedder=embedder)
-        if name in store.tags():
-            return branch
-    return None
+    found = store_tags(spec).get(name)
+    return None if found is None else found[0]
 
 
 def resolve_ref(spec: StoreSpec, ref: str | int | None, *, embedder: Any = None) -> View:
@@ -182,15 +192,16 @@ def resolve_ref(spec: StoreSpec, ref: str | int | None, *, embedder: Any = None)
         if not version.isdigit():
             raise VersionNotFoundError(f"bad reference {text!r}: write BRANCH@VERSION, such as main@12")
         return open_view(spec, int(version), branch=branch, embedder=embedder)
-    holder = tag_branch(spec, text, embedder)
+    tags = store_tags(spec)
+    holder = tags[text][0] if text in tags else None
     if holder is not None:
         return open_view(spec, text, branch=holder, embedder=embedder)
     main = spec.open_read(MAIN, embedder=embedder)
     if text in main.branches():
         return open_view(spec, branch=text, embedder=embedder)
-    tags = sorted({t for b in main.branches() for t in (main if b == MAIN else spec.open_read(b)).tags()})
     raise VersionNotFoundError(
-        f"no version, tag or branch named {text!r}; tags: {tags or 'none'}, branches: {main.branches()}"
+        f"no version, tag or branch named {text!r}; tags: {sorted(tags) or 'none'}, "
+        f"branches: {main.branches()}"
     )
 
 

@@ -1,0 +1,45 @@
+"""Restoring one session to a past version, leaving every other session as it is.
+
+A whole-store restore is Lance's own (``History.restore``): the past manifest becomes the
+latest. One session instead is written back as records, in one commit that replaces the
+session: each record as it was written (index text included) and at the position it had,
+so the session reads exactly as it did then.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ._filters import in_
+from ._reader import stored_records
+from ._state import StoreState
+from ._writer import Writer
+
+__all__ = ["restore_session"]
+
+
+def restore_session(then: StoreState, now: StoreState, writer: Writer, run_id: str) -> int:
+    """Make session ``run_id`` of ``now``'s store what it was in the snapshot ``then`` reads.
+
+    An id that another session holds by now stays there. A vector of another size than
+    the store's (from before a ``reembed()``) is left out, so today's model embeds the
+    record again. Returns the new version.
+    """
+    past, positions = stored_records(then, run_id)
+    latest, handle = now.snapshot(), now.handle
+    owners = handle.call(
+        lambda: latest.to_table(filter=in_("id", list(positions)), columns=["id", "run_id"]),
+        "read where the session's ids are now",
+    )
+    moved = {
+        i
+        for i, owner in zip(owners.column("id").to_pylist(), owners.column("run_id").to_pylist())
+        if owner != run_id
+    }
+    dimension = now.embedding.dimension
+    kept = [
+        r if r.embedding is None or len(r.embedding) == dimension else dataclasses.replace(r, embedding=None)
+        for r in past
+        if r.id not in moved
+    ]
+    return writer.replace(run_id, kept, op="restore", positions=positions)
