@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -108,9 +109,22 @@ class MotoServer:
         self.process = None
 
     def replay(self) -> None:
-        """Rebuild the restarted server's state from the request journal."""
+        """Rebuild the restarted server's state from the request journal.
+
+        The journal is first rewritten as one request per line (see ``_journal_entries``),
+        because moto's replay stops with a 500 at the first line it cannot parse.
+        """
+        assert self.record_to is not None, "replay() needs a server started with a journal"
+        entries = _journal_entries(self.record_to.read_text())
+        self.record_to.write_text("".join(json.dumps(entry) + "\n" for entry in entries))
         request = urllib.request.Request(self.endpoint + "/moto-api/recorder/replay-recording", method="POST")
-        urllib.request.urlopen(request, timeout=120).close()
+        try:
+            urllib.request.urlopen(request, timeout=120).close()
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode("utf-8", "replace")[-2000:]
+            raise RuntimeError(
+                f"moto could not replay its journal of {len(entries)} requests: {detail}"
+            ) from error
 
     def bucket(self, name: str | None = None, credentials: Mapping[str, str] | None = None) -> S3Bucket:
         """Create a bucket (a random name by default) and describe how to reach it."""
@@ -126,6 +140,33 @@ class MotoServer:
             access_key_id=credentials["aws_access_key_id"],
             secret_access_key=credentials["aws_secret_access_key"],
         )
+
+
+def _journal_entries(text: str) -> list[dict[str, object]]:
+    """The requests in moto's journal, in the order they were written.
+
+    moto appends each request as it arrives, before answering it: the JSON and the newline
+    that ends it are two writes, so requests handled at the same time can leave two entries
+    on one line (``{...}{...}``) and a server terminated between the two writes leaves the
+    last entry without its newline. Both are read here as a stream of JSON objects. An entry
+    cut short at the very end was never answered (no client was told it happened) and is
+    dropped; anything else that does not parse is a broken journal and fails the test.
+    """
+    decoder = json.JSONDecoder()
+    entries: list[dict[str, object]] = []
+    at = 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at == len(text):
+            return entries
+        try:
+            entry, at = decoder.raw_decode(text, at)
+        except json.JSONDecodeError:
+            if "\n" in text[at:].rstrip("\n"):
+                raise  # a torn entry before others: the journal is broken
+            return entries
+        entries.append(entry)
 
 
 @dataclass
