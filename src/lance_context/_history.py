@@ -16,7 +16,7 @@ from ._arrow import table_to_records
 from ._dataset import MAIN_BRANCH
 from ._errors import InvalidFilterError, ReadOnlyError, VersionNotFoundError
 from ._filters import in_
-from ._mergeplan import FINGERPRINT_COLUMNS, digest_of
+from ._fingerprints import fingerprint_columns, row_digests
 from ._opening import follow_schema
 from ._reader import record_columns
 from ._records import ContextRecord
@@ -40,10 +40,16 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def _check_name(kind: str, name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name) or (name == MAIN_BRANCH and kind == "tag"):
+    if (
+        not isinstance(name, str)
+        or not _NAME.match(name)
+        or ".." in name
+        or name.endswith((".", ".lock"))
+        or (name == MAIN_BRANCH and kind == "tag")
+    ):
         raise InvalidFilterError(
             f"invalid {kind} name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
+            "starting with a letter or digit, without '..' and not ending in '.' or '.lock'"
         )
     return name
 
@@ -151,9 +157,16 @@ class History:
         }
 
     def delete_tag(self, name: str) -> None:
-        """Remove a tag (the version stays until cleanup)."""
-        if name not in self._state.handle.latest().tags.list():
+        """Remove a tag of this branch (the version stays until cleanup)."""
+        info = self._state.handle.latest().tags.list().get(name)
+        if info is None:
             raise VersionNotFoundError(f"no tag named {name!r}")
+        owner = info.get("branch") or MAIN_BRANCH
+        if owner != self.branch_name:
+            raise VersionNotFoundError(
+                f"tag {name!r} belongs to branch {owner!r}, not {self.branch_name!r}; "
+                f"delete it from a store on {owner!r}"
+            )
         self._state.handle.write(lambda ds: ds.tags.delete(name), f"delete tag {name!r}", retry=False)
 
     @property
@@ -227,7 +240,7 @@ class History:
 
     # ------------------------------------------------------------------ diff
     def diff(self, from_version: int | str, to_version: int | str | None = None) -> VersionDiff:
-        """Records added and removed between two versions (``to`` defaults to latest)."""
+        """Records added and removed between two versions (``to``: the version this store reads)."""
         start = self.resolve(from_version)
         end = self.version() if to_version is None else self.resolve(to_version)
         rows = {}
@@ -247,11 +260,13 @@ class History:
             digests = {}
             for version in (start, end):
                 snapshot = self._state.handle.at(version)
+                columns = fingerprint_columns(snapshot.schema)
                 table = pa.concat_tables(
-                    snapshot.to_table(columns=FINGERPRINT_COLUMNS, filter=in_("id", moved[i : i + 1000]))
+                    snapshot.to_table(columns=columns, filter=in_("id", moved[i : i + 1000]))
                     for i in range(0, len(moved), 1000)
                 )
-                digests[version] = {(row["id"], row["seq"]): digest_of(row) for row in table.to_pylist()}
+                keys = zip(table.column("id").to_pylist(), table.column("seq").to_pylist(), strict=True)
+                digests[version] = dict(zip(keys, row_digests(table), strict=True))
             changed = {
                 key
                 for key, digest in digests[end].items()

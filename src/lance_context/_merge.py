@@ -1,7 +1,9 @@
 """Merging one branch of a store into another, as one new version of the target.
 
-The merge base is where the two branches last shared history, found from Lance's branch
-records (each branch knows its parent branch and the version it forked at). The
+The merge base is where the two branches last shared history: the fork point, found from
+Lance's branch records (each branch knows its parent branch and the version it forked
+at), or the version of one branch last merged into the other, found in the merge commits'
+transaction properties. The
 decisions are made in :mod:`._mergeplan`; this module reads the three versions, then
 writes everything the branch added, changed and deleted in one ``merge_insert``
 transaction: upserts for added and changed records, deletes by id. Nothing is written
@@ -31,9 +33,9 @@ import pyarrow as pa
 from ._dataset import MAIN_BRANCH, DatasetHandle
 from ._errors import EmbedderMismatchError, InvalidFilterError, MergeConflictError, VersionNotFoundError
 from ._filters import in_
+from ._fingerprints import fingerprint_columns
 from ._maintenance import Maintainer
 from ._mergeplan import (
-    FINGERPRINT_COLUMNS,
     MergeConflict,
     MergePlan,
     MergeResult,
@@ -48,7 +50,7 @@ from ._mergeplan import (
 )
 from ._schema import embedding_dimension, embedding_field, read_embedder_info
 from ._state import StoreState
-from ._versions import commit_properties
+from ._versions import MERGE_KEY, commit_properties, last_merge
 from ._writer import seq_base
 
 __all__ = ["Merger", "Sides"]
@@ -94,13 +96,19 @@ class Merger:
                 raise VersionNotFoundError(
                     f"no branch named {name!r}; branches: {[MAIN_BRANCH, *sorted(listed)]}"
                 )
-        base = merge_base(listed, branch, into)
         source, target = self.handle(branch), self.handle(into)
         theirs, ours = source.latest(), target.latest()
+        base, renumbered_at = _since_merges(merge_base(listed, branch, into), branch, into, theirs, ours)
         _check_embedders(ours, theirs, into, branch)
         base, base_ds = self._base_snapshot(base, listed)
         states = (self._states(own, base_ds), self._states(target, ours), self._states(source, theirs))
-        return Sides(source, target, theirs, ours, base, three_way(*states), states)
+        on_branch = None
+        if renumbered_at is not None:
+            try:
+                on_branch = self._states(source, source.at(renumbered_at))
+            except VersionNotFoundError:
+                pass  # cleaned up: positions are compared as the target numbered them
+        return Sides(source, target, theirs, ours, base, three_way(*states, on_branch), states)
 
     def _base_snapshot(
         self, base: tuple[str, int], listed: Mapping[str, Mapping[str, Any]]
@@ -133,7 +141,7 @@ class Merger:
     @staticmethod
     def _states(handle: DatasetHandle, ds: lance.LanceDataset) -> dict[str, RowState]:
         table = handle.call(
-            lambda: ds.to_table(columns=FINGERPRINT_COLUMNS), "read records to merge", retry=False
+            lambda: ds.to_table(columns=fingerprint_columns(ds.schema)), "read records to merge", retry=False
         )
         return row_states(table)
 
@@ -198,10 +206,32 @@ class Merger:
         touched = {theirs[u.id].run_id for u in upserts} | {mine[i].run_id for i in deletes}
         touched |= {mine[u.id].run_id for u in upserts if u.id in mine}  # an upsert may move an id
         props = commit_properties("merge", len(upserts) + len(deletes), touched)
-        props["lance_context.merge"] = json.dumps(
+        props[MERGE_KEY] = json.dumps(
             {"branch": plan.branch, "branch_version": plan.branch_version, "base": list(plan.base), **counts}
         )
         return target.commit(ours, transaction, props)
+
+
+def _since_merges(
+    fork: tuple[str, int], branch: str, into: str, theirs: lance.LanceDataset, ours: lance.LanceDataset
+) -> tuple[tuple[str, int], int | None]:
+    """The merge base once earlier merges between the two branches are counted.
+
+    After ``branch`` at version V was merged into ``into``, both hold everything ``branch``
+    had at V, so V is the base: what ``into`` changed since (a record it deleted, say) is
+    not undone by merging the unchanged branch again. Likewise after ``into`` at version W
+    was merged into ``branch`` (at version M of ``branch``, which is returned too: that
+    merge gave the records it brought the branch's own positions). When both happened, the
+    later one (the one that holds the other) is the base; merges that crossed fall back to
+    the fork point.
+    """
+    into_target = last_merge(ours, branch, fork[1])  # (merge version on `into`, branch version merged)
+    into_source = last_merge(theirs, into, fork[1])  # (merge version on `branch`, `into` version merged)
+    if into_target and (into_source is None or into_source[0] <= into_target[1]):
+        return (branch, into_target[1]), None
+    if into_source and (into_target is None or into_source[1] >= into_target[0]):
+        return (into, into_source[1]), into_source[0]
+    return fork, None
 
 
 def merge_base(branches: Mapping[str, Mapping[str, Any]], source: str, target: str) -> tuple[str, int]:

@@ -3,7 +3,7 @@
 Three versions are compared record by record: the *base* (where the two branches last
 shared history), *ours* (the target's latest) and *theirs* (the branch's latest). Each
 record is reduced to a :class:`RowState`: its session, its position (``seq``) and a
-digest of everything else but the vector (payloads are hashed by Lance, never read).
+digest of everything else, its vector included (payloads are hashed by Lance, never read).
 Whatever the branch changed since the base is applied to the target, unless the target
 changed the same record differently: that is a conflict. Both sides making the same
 change is not a conflict, which is also why merging twice changes nothing.
@@ -14,8 +14,6 @@ are plain data: they print as a person reads them and ``to_dict()`` gives JSON.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,8 +21,9 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from ._fingerprints import row_digests
+
 __all__ = [
-    "FINGERPRINT_COLUMNS",
     "ChangeKind",
     "MergeConflict",
     "MergePlan",
@@ -35,7 +34,6 @@ __all__ = [
     "SessionChanges",
     "ThreeWay",
     "Upsert",
-    "digest_of",
     "row_states",
     "summarize",
     "three_way",
@@ -45,24 +43,6 @@ ChangeKind = Literal["added", "changed", "deleted"]
 OnConflict = Literal["fail", "ours", "theirs"]
 MAIN = "main"
 
-#: What a merge reads of every record: payloads and metadata only as Lance-computed hashes.
-FINGERPRINT_COLUMNS: dict[str, str] = {
-    "id": "id",
-    "run_id": "run_id",
-    "seq": "seq",
-    "role": "role",
-    "content_type": "content_type",
-    "created_at": "created_at",
-    "state_metadata": "state_metadata",
-    "relationships": "relationships",
-    "metadata_md5": "md5(metadata)",
-    "text_md5": "md5(text_payload)",
-    "search_md5": "md5(search_text)",
-    "embed_md5": "md5(embed_text)",
-    "binary_md5": "md5(binary_payload)",
-}
-
-
 @dataclass(frozen=True)
 class RowState:
     """One record at one version, as a merge compares it.
@@ -70,7 +50,7 @@ class RowState:
     Attributes:
         seq: Its position in append order.
         run_id: Its session.
-        digest: A hash of everything stored but ``seq`` and the vector.
+        digest: A hash of everything stored but ``seq``, the vector included.
     """
 
     seq: int
@@ -78,24 +58,14 @@ class RowState:
     digest: str
 
 
-def digest_of(row: Mapping[str, Any]) -> str:
-    """A hash of everything stored in one row of :data:`FINGERPRINT_COLUMNS` but ``seq`` and the vector."""
-    content = [
-        row["run_id"], row["role"], row["content_type"], row["created_at"].isoformat(),
-        row["state_metadata"], row["relationships"], row["metadata_md5"], row["text_md5"],
-        row["search_md5"], row["embed_md5"], row["binary_md5"],
-    ]  # fmt: skip
-    return hashlib.sha1(json.dumps(content, default=str).encode(), usedforsecurity=False).hexdigest()
-
-
 def row_states(table: pa.Table) -> dict[str, RowState]:
-    """Each id's state from a table of :data:`FINGERPRINT_COLUMNS` (the newest copy of an id wins)."""
+    """Each id's state from a table read with :func:`fingerprint_columns` (the newest copy of an id wins)."""
     states: dict[str, RowState] = {}
-    for row in table.to_pylist():
-        digest = digest_of(row)
-        known = states.get(row["id"])
-        if known is None or row["seq"] >= known.seq:
-            states[row["id"]] = RowState(int(row["seq"]), row["run_id"], digest)
+    ids, seqs, runs = (table.column(name).to_pylist() for name in ("id", "seq", "run_id"))
+    for record_id, seq, run_id, digest in zip(ids, seqs, runs, row_digests(table), strict=True):
+        known = states.get(record_id)
+        if known is None or seq >= known.seq:
+            states[record_id] = RowState(int(seq), run_id, digest)
     return states
 
 
@@ -130,19 +100,27 @@ def _same(a: RowState | None, b: RowState | None) -> bool:
 
 
 def three_way(
-    base: Mapping[str, RowState], ours: Mapping[str, RowState], theirs: Mapping[str, RowState]
+    base: Mapping[str, RowState],
+    ours: Mapping[str, RowState],
+    theirs: Mapping[str, RowState],
+    base_on_branch: Mapping[str, RowState] | None = None,
 ) -> ThreeWay:
     """What to apply to ``ours`` so it gets every change ``theirs`` made since ``base``.
 
     A position-only change (an upsert of identical content) moves the record to the end
     of the target unless the target changed the record itself. Upserts come in the
-    branch's order.
+    branch's order. ``base_on_branch`` gives the base's positions as the branch numbered
+    them, when the base came to the branch through a merge (which renumbers what it brings).
     """
     out = ThreeWay()
     for record_id in sorted(set(base) | set(ours) | set(theirs)):
         b, o, t = base.get(record_id), ours.get(record_id), theirs.get(record_id)
+        b_seq = b.seq if b is not None else None
+        if base_on_branch is not None:
+            on_branch = base_on_branch.get(record_id)
+            b_seq = on_branch.seq if on_branch is not None else None
         if b is not None and t is not None and b.digest == t.digest:
-            if b.seq != t.seq and o == b:  # moved on the branch only: move it here too
+            if b_seq != t.seq and o == b:  # moved on the branch only: move it here too
                 out.upserts.append(Upsert(record_id, t.seq, None, "changed"))
             continue
         if _same(b, t):
@@ -154,7 +132,7 @@ def three_way(
         elif t is None:
             out.deletes.append(record_id)
         else:
-            kept = o.seq if b is not None and o is not None and t.seq == b.seq else None
+            kept = o.seq if b is not None and o is not None and t.seq == b_seq else None
             out.upserts.append(Upsert(record_id, t.seq, kept, "added" if b is None else "changed"))
     out.upserts.sort(key=lambda u: (u.branch_seq, u.id))
     return out
@@ -289,7 +267,8 @@ class MergePlan:
     Attributes:
         branch: The branch merged.
         into: The branch merged into.
-        base: Where the two last shared history: ``(branch, version)``.
+        base: Where the two last shared history, ``(branch, version)``: where they forked,
+            or the version of one that was last merged into the other.
         target_version: The version of ``into`` compared.
         branch_version: The version of ``branch`` compared.
         changes: What the merge applies, in the branch's order.
@@ -317,7 +296,7 @@ class MergePlan:
         """One line naming the branches and versions compared."""
         return (
             f"branch {self.branch!r} (v{self.branch_version}) into {self.into!r} (v{self.target_version}), "
-            f"forked at {self.base[0]} v{self.base[1]}"
+            f"last shared at {self.base[0]} v{self.base[1]}"
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -30,12 +30,15 @@ __all__ = [
     "changes_of",
     "commit_properties",
     "describe_operation",
+    "last_merge",
     "list_versions",
     "record_changes",
 ]
 
 #: Transaction property holding what a lance-context commit did.
 OP_KEY = "lance_context.op"
+#: Transaction property of a merge commit: the branch merged and its version (JSON).
+MERGE_KEY = "lance_context.merge"
 #: Transaction property naming the sessions an append touched (when few).
 SESSIONS_KEY = "lance_context.sessions"
 #: Appends touching more sessions than this do not list them.
@@ -192,3 +195,33 @@ def list_versions(ds: lance.LanceDataset, tags: dict[int, list[str]]) -> list[Ve
             )
         )
     return infos
+
+
+def last_merge(ds: lance.LanceDataset, branch: str, after: int) -> tuple[int, int] | None:
+    """The newest merge of ``branch`` into the history ``ds`` holds, after version ``after``.
+
+    Returns the version the merge made and the version of ``branch`` it merged, or None.
+    Versions are read newest first; a whole-store restore sends the walk to the version it
+    restored (the commits in between are no longer in the store's history).
+    """
+    version = int(ds.version)
+    while version > after:
+        op, props = _transaction(ds, version)
+        if op == "merge" and MERGE_KEY in props:
+            merged = json.loads(props[MERGE_KEY])
+            if merged.get("branch") == branch:
+                return version, int(merged["branch_version"])
+        restored = _restored_version(ds, version) if op == "restore" else None
+        version = restored if restored is not None and restored < version else version - 1
+    return None
+
+
+def _restored_version(ds: lance.LanceDataset, version: int) -> int | None:
+    """The version a whole-store restore at ``version`` brought back (None for other restores)."""
+    try:
+        transaction = ds.read_transaction(version)
+    except (OSError, ValueError, RuntimeError, TypeError):
+        return None
+    operation = transaction.operation if transaction is not None else None
+    restored = getattr(operation, "version", None)
+    return int(restored) if type(operation).__name__ == "Restore" and restored is not None else None

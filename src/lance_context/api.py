@@ -124,7 +124,7 @@ class Context:
         return Context(self.store.branch(name, from_version), self.run_id)
 
     def diff(self, from_version: int | str, to_version: int | str | None = None) -> VersionDiff:
-        """This run's entries added and removed between two versions (``to``: the latest)."""
+        """This run's entries added and removed between two versions (``to``: the one read)."""
         change = self.store.diff(from_version, to_version)
         return dataclasses.replace(
             change,

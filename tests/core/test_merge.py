@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from lance_context import (
+    ContextRecord,
     ContextStore,
     HashingEmbedder,
     InvalidFilterError,
@@ -134,16 +136,19 @@ def test_a_record_changed_on_both_sides_is_a_conflict(forked: tuple[ContextStore
     assert [c.id for c in review.conflicts] == ["m1", "m2"]
     assert [c.id for c in review.plan.changes] == ["b1"]
 
+    other = main.branch("other")  # main as it is now, to merge the other way below
     ours = main.merge("work", on_conflict="ours")
     assert main.get("m1").text == "allergic to peanuts and cashews"  # type: ignore[union-attr]
     assert main.get("m2") is None and main.get("b1") is not None
     assert len(ours.conflicts) == 2 and "2 conflicts kept ours" in str(ours)
+    # resolved: the branch's versions of m1 and m2 were merged (and not taken), so they stay out
+    assert not main.merge("work", on_conflict="theirs").merged
 
-    theirs = main.merge("work", on_conflict="theirs")
-    assert {c.id for c in theirs.changes} == {"m1", "m2"}
-    assert main.get("m1").text == "allergic to peanuts (confirmed)"  # type: ignore[union-attr]
-    assert main.get("m2").text == "Porto, May 3, 10:40"  # type: ignore[union-attr]
-    assert not main.merge("work").merged  # resolved: nothing left to merge
+    theirs = main.merge("work", into="other", on_conflict="theirs")
+    assert {c.id for c in theirs.changes} == {"m1", "m2", "b1"}
+    assert other.get("m1").text == "allergic to peanuts (confirmed)"  # type: ignore[union-attr]
+    assert other.get("m2").text == "Porto, May 3, 10:40"  # type: ignore[union-attr]
+    assert not main.merge("work", into="other").merged  # resolved: nothing left to merge
 
 
 def test_the_same_change_on_both_sides_is_no_conflict(forked: tuple[ContextStore, ContextStore]) -> None:
@@ -232,3 +237,57 @@ def test_summaries_show_control_characters_escaped_so_columns_line_up() -> None:
 
     assert summarize("ok \x1b[31mred\x07", "text/plain", None) == "ok \\x1b[31mred\\x07"
     assert len(summarize("\x1b" * 100, "text/plain", None, width=20)) == 20
+
+
+def test_merging_an_unchanged_branch_again_keeps_what_the_target_did_since(
+    forked: tuple[ContextStore, ContextStore],
+) -> None:
+    main, work = forked
+    work.add(text("Summary: peanut allergy", id="sum", role="assistant"))
+    assert main.merge("work").merged
+    main.delete(["sum"])  # main drops the merged summary
+    main.upsert(text("We fly to Porto on May 4", id="m2"))
+
+    again = main.merge("work")  # the branch changed nothing since it was merged
+
+    assert not again.merged and again.changes == [] and again.conflicts == []
+    assert main.get("sum") is None and main.get("m2").text == "We fly to Porto on May 4"  # type: ignore[union-attr]
+    # what the branch changes after the merge still comes over, and only that
+    work.upsert(text("I love lighthouses and old harbours", id="m3"))
+    later = main.merge("work")
+    assert [(c.kind, c.id) for c in later.changes] == [("changed", "m3")]
+    assert main.get("sum") is None and main.get("m3").text == "I love lighthouses and old harbours"  # type: ignore[union-attr]
+
+
+def test_merging_the_target_back_into_the_branch_starts_from_the_last_merge(
+    forked: tuple[ContextStore, ContextStore],
+) -> None:
+    main, work = forked
+    work.add(text("from the branch", id="b1"))
+    main.merge("work")
+    main.add(text("on main after the merge", id="a1"))
+    work.delete(["b1"])  # the branch drops its own record after it was merged
+
+    back = work.merge("main", into="work")  # main's history since the merge comes over; b1 stays gone
+
+    assert [(c.kind, c.id) for c in back.changes] == [("added", "a1")]
+    assert work.get("b1") is None and work.get("a1") is not None
+    forward = main.merge("work")  # and the branch's delete then reaches main
+    assert [(c.kind, c.id) for c in forward.changes] == [("deleted", "b1")]
+
+
+def test_a_new_vector_alone_is_a_change_that_review_diff_and_merge_carry(tmp_path: Any) -> None:
+    store = ContextStore.open(str(tmp_path / "vectors"), embedder=None, dimension=4)
+    store.add(ContextRecord(id="a", run_id="s1", text_payload="a", embedding=[1.0, 0.0, 0.0, 0.0]))
+    fork = store.version()
+    work = store.branch("work")
+    work.upsert(
+        ContextRecord(id="a", run_id="s1", text_payload="a", embedding=[0.0, 0.0, 0.0, 1.0]), keep_order=True
+    )
+
+    assert [(c.kind, c.id) for c in store.review("work").plan.changes] == [("changed", "a")]
+    change = work.diff(fork)
+    assert [r.id for r in change.added] == ["a"] and [r.id for r in change.removed] == ["a"]
+    assert store.merge("work").merged
+    assert store.get("a").embedding.tolist() == [0.0, 0.0, 0.0, 1.0]  # type: ignore[union-attr]
+    assert store.search([0.0, 0.0, 0.0, 1.0], k=1)[0].record.id == "a"

@@ -155,7 +155,15 @@ def test_refusals_that_a_retry_cannot_fix_say_what_to_do(store: ContextStore) ->
     branch.tag("tip")
     with pytest.raises(InvalidFilterError, match=r"branch 'b' has tags \(\['tip'\]\)"):
         store.delete_branch("b")
+    with pytest.raises(VersionNotFoundError, match=r"tag 'tip' belongs to branch 'b', not 'main'"):
+        store.delete_tag("tip")  # main does not list it, and does not delete it either
+    assert branch.tags() == {"tip": branch.version()}
     branch.delete_tag("tip")
+    for bad in ("a..b", "a.", "a.lock"):  # names Lance refuses as references, refused first
+        with pytest.raises(InvalidFilterError, match="without '..' and not ending in"):
+            store.tag(bad)
+        with pytest.raises(InvalidFilterError, match="invalid branch name"):
+            store.branch(bad)
     branch.branch("c")
     with pytest.raises(InvalidFilterError, match=r"branch 'b' has branches made from it \(\['c'\]\)"):
         store.delete_branch("b")
