@@ -79,7 +79,7 @@ def purge_search_log(
         doomed = [
             entry
             for entry, hits, filters in entries
-            if erased.intersection(hits) or any(json.dumps(s)[1:-1] in filters for s in gone)
+            if erased.intersection(hits) or gone.intersection(_sessions_named(json.loads(filters)))
         ]
         if doomed:
             log.delete(in_("id", doomed))
@@ -88,3 +88,32 @@ def purge_search_log(
         return len(doomed)
 
     return int(handle.call(purge, "forget in the search log", retry=False))
+
+
+def _sessions_named(filters: object) -> set[str]:
+    """The sessions a recorded search's filters name: its ``run_id``, and ``run_id`` in ``where``."""
+    named: set[str] = set()
+
+    def values(value: object) -> None:  # a run_id condition: a name, a list, or {"$op": ...}
+        if isinstance(value, str):
+            named.add(value)
+        elif isinstance(value, list):
+            for item in value:
+                values(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                values(item)
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "run_id":
+                    values(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(filters)
+    return named

@@ -59,6 +59,25 @@ def test_forget_finds_a_session_by_its_key_when_main_no_longer_shows_it(
     assert again.code == 0 and "no records of session 'trip' in any version or branch" in again.out
 
 
+def test_forget_takes_a_full_run_id_from_history_before_another_session_with_that_ending(
+    tmp_path: Path,
+) -> None:
+    uri = str(tmp_path / "names.lance")
+    store = ContextStore.open(uri, embedder=HashingEmbedder(16))
+    store.add(ContextRecord(run_id="42", text_payload="user 42 private data"))
+    store.delete(run_id="42")  # only older versions hold session 42 now
+    store.add(ContextRecord(run_id="tenant:42", text_payload="tenant 42 data to keep"))
+    asked = run_cli("forget", uri, "--session", "42")
+    assert asked.code == 2 and "Erase 1 record of session '42'" in asked.err
+    assert run_cli("forget", uri, "--session", "42", "--yes").code == 0
+    reopened = ContextStore.open(uri, embedder=None)
+    assert [r.text for r in reopened.records("tenant:42")] == ["tenant 42 data to keep"]
+    assert b"user 42 private" not in _files(uri)
+    # a core session is named by its full run id only, never by what follows its ':'
+    missing = run_cli("forget", uri, "--session", "42", "--dry-run")
+    assert missing.code == 0 and "no records of session '42'" in missing.out
+
+
 def test_cleanup_with_a_retention_policy(store_copy: Callable[[], Built]) -> None:
     built = store_copy()
     neither = run_cli("cleanup", built.uri, "--yes")

@@ -357,3 +357,19 @@ def test_a_dry_run_names_exactly_the_versions_the_forget_expires(store: ContextS
     plan = store.forget(run_id=ALICE, dry_run=True)
     report = store.forget(run_id=ALICE)
     assert report.verified and plan.versions_expired == report.versions_expired, ending
+
+
+def test_recorded_searches_go_only_when_their_session_filter_names_a_forgotten_session(
+    store: ContextStore,
+) -> None:
+    store.add([text("chat one note", run_id="chat-1"), text("chat ten note", run_id="chat-10")])
+    store.add(text("a user note", run_id="user", role="assistant"))
+    named = store.search("note", k=1, where={"run_id": {"$in": ["nobody", "chat-1"]}}, record=True)
+    longer = store.search("note", k=1, run_id="chat-10", record=True)  # a name that only starts the same
+    a_role = store.search(  # "user" as a role, not a session
+        "note", k=1, run_id="chat-10", roles="user", where={"role": "user"}, record=True
+    )
+    report = store.forget(where={"run_id": {"$in": ["chat-1", "user"]}})
+    assert report.searches_removed == 1 and report.verified, report.verification
+    assert {entry.id for entry in store.search_log()} == {longer.search_id, a_role.search_id}
+    assert named.search_id not in {entry.id for entry in store.search_log()}

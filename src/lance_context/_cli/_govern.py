@@ -117,7 +117,7 @@ def forget(
     run_ids = (
         sorted({r for b in store.branches() for r in spec.open_read(branch=b).run_ids()}) if sessions else []
     )
-    chosen = [_session(run_ids, name) for name in sessions]
+    chosen = [_session(store, run_ids, name) for name in sessions]
     filters: dict[str, Any] = {} if not where else _where(where)
     if len(chosen) > 1:
         filters = {"$and": [filters, {"run_id": {"$in": chosen}}]} if filters else {"run_id": {"$in": chosen}}
@@ -136,8 +136,9 @@ def forget(
             click.echo("nothing matched; nothing was changed")
         return
     expiring = sum(len(v) for v in plan.versions_expired.values())
+    named = f" of session {', '.join(repr(n) for n in chosen)}" if chosen else ""
     confirm(
-        f"Erase {plural(plan.records, 'record')} from every version and file, removing "
+        f"Erase {plural(plan.records, 'record')}{named} from every version and file, removing "
         f"{plural(expiring, 'version')} that held them"
         + (f" and {plural(len(plan.tags_removed), 'tag')}" if plan.tags_removed else "")
         + "? This cannot be undone.",
@@ -155,12 +156,14 @@ def _writable(spec: StoreSpec) -> ContextStore:
     return spec.open_write()
 
 
-def _session(run_ids: list[str], name: str) -> str:
-    """The run id a --session names, looked up on every branch's latest version.
+def _session(store: ContextStore, run_ids: list[str], name: str) -> str:
+    """The run id a --session names: looked up on every branch's latest version.
 
     A session that only older versions hold is forgotten by its full run id, which
-    ``--session`` then takes as it is.
+    ``--session`` then takes as it is, before any adapter key that reads the same.
     """
+    if name not in run_ids and store.forget(run_id=name, dry_run=True).records:
+        return name  # the full run id of a session only older versions hold
     try:
         return find_session(run_ids, name)
     except NotFound as exc:

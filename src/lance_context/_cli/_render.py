@@ -97,7 +97,8 @@ def find_session(run_ids: list[str], name: str) -> str:
 
     if name in run_ids:
         return name
-    keys = {run_id: namespace_of(run_id)[1] for run_id in run_ids}
+    # only adapters' sessions are named by their key; a core session only by its full run id
+    keys = {run_id: key for run_id in run_ids for space, key in [namespace_of(run_id)] if space is not None}
     matches = [run_id for run_id, key in keys.items() if key == name]
     if not matches:  # a key inside an adapter's scope: "<scope>:<key>"
         matches = [run_id for run_id, key in keys.items() if key.rsplit(":", 1)[-1] == name]
