@@ -108,6 +108,9 @@ def create_store(
     dimension: int | None,
     schema_metadata: dict[str, str] | None = None,
 ) -> None:
+    bad = isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1
+    if dimension is not None and bad:
+        raise EmbedderMismatchError(f"dimension must be a positive integer or None, got {dimension!r}")
     if embedder is not None:
         if dimension is not None and dimension != embedder.dimension:
             raise EmbedderMismatchError(

@@ -21,7 +21,7 @@ from ._dataset import MAIN_BRANCH, DatasetHandle
 from ._embedders import Embedder
 from ._embedding import Embedding
 from ._encryption import EncryptionPolicy
-from ._errors import ReadOnlyError
+from ._errors import ReadOnlyError, VersionNotFoundError
 from ._history import History
 from ._keyring import creation_metadata, open_cipher
 from ._maintenance import Maintainer
@@ -139,6 +139,10 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
         if not dataset_exists(uri, storage_options):
             if read_only:
                 raise ReadOnlyError(f"no store at {uri} and read_only=True: nothing to open")
+            if branch != MAIN_BRANCH:
+                raise VersionNotFoundError(
+                    f"no store at {uri} to open on branch {branch!r}: a new store has only {MAIN_BRANCH!r}"
+                )
             chosen_new = resolve_embedder(embedder, None, exists=False)
             create_store(uri, storage_options, chosen_new, dimension, creation_metadata(encryption))
         handle = DatasetHandle(uri, storage_options, branch=branch, caches=caches)

@@ -128,6 +128,9 @@ def test_export_then_import_round_trips(built: Built, tmp_path: Path, suffix: st
     assert nowhere.code == 2 and "does not exist" in nowhere.err and ".partial" not in nowhere.err
     assert not (tmp_path / "memory.csv").exists()
     target = str(tmp_path / "copy.lance")
+    on_branch = run_cli("import", target, str(out), "--branch", "what-if")
+    assert on_branch.code == 1 and "a new store has only 'main'" in on_branch.err
+    assert not Path(target).exists()
     imported = run_cli("import", target, str(out))
     assert imported.code == 0 and "imported 153 records" in imported.out
     source, copy = _store(built.uri), _store(target)

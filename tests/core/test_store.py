@@ -15,6 +15,7 @@ import pytest
 from lance_context import (
     ContextRecord,
     ContextStore,
+    EmbedderMismatchError,
     EmbeddingError,
     HashingEmbedder,
     InvalidFilterError,
@@ -27,6 +28,7 @@ from lance_context import (
     SearchError,
     StateMetadata,
     StoreLimits,
+    VersionNotFoundError,
 )
 
 from .conftest import text
@@ -227,6 +229,15 @@ def test_read_only_store(store_path: str) -> None:
         ro.add(text("b"))
     with pytest.raises(ReadOnlyError, match="nothing to open"):
         ContextStore.open(store_path + "-missing", read_only=True)
+
+
+def test_a_new_store_refuses_a_bad_dimension_or_a_branch_and_writes_nothing(store_path: str) -> None:
+    for bad in (-1, 0, 1.5, True, "4"):
+        with pytest.raises(EmbedderMismatchError, match="dimension must be a positive integer"):
+            ContextStore.open(store_path, embedder=None, dimension=bad)  # type: ignore[arg-type]
+    with pytest.raises(VersionNotFoundError, match="a new store has only 'main'"):
+        ContextStore.open(store_path, embedder=None, branch="what-if")
+    assert not os.path.exists(store_path)
 
 
 def test_store_without_embedder_takes_its_dimension_from_the_first_vectors(store_path: str) -> None:

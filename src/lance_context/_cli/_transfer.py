@@ -263,6 +263,11 @@ def _open_target(spec: StoreSpec, header: dict[str, Any], embedder: str | None) 
     try:
         spec.open_read()
     except NoStore:  # no store yet: create it with the exported (or given) embedder
+        if spec.branch != "main":
+            raise click.ClickException(
+                f"no store at {spec.uri} yet, so no branch {spec.branch!r}: a new store has only 'main' "
+                "(leave out --branch); nothing was written"
+            ) from None
         chosen = chosen if embedder is not None else _recorded_embedder(header)
         return ContextStore.open(
             spec.uri,
