@@ -76,7 +76,7 @@ def _sql_number(value: float) -> str:
 
 def _exact_int(value: object) -> bool:
     """An integer a double cannot hold exactly (a 64-bit id): compared as BIGINT first."""
-    return isinstance(value, int) and not isinstance(value, bool) and 2**53 < abs(value) < 2**63
+    return isinstance(value, int) and not isinstance(value, bool) and 2**53 <= abs(value) < 2**63
 
 
 def _numeric(text: str, op: str, values: Sequence[float]) -> str:
@@ -226,7 +226,8 @@ def _metadata_in(node: str, values: Sequence[object]) -> str:
     if numbers:
         parts.append(_numeric(text, "IN", numbers))  # type: ignore[arg-type]
     if others:
-        parts.append(f"{text} IN ({', '.join(sql_string(json_text(v)) for v in others)})")
+        forms = dict.fromkeys(form for v in others for form in _json_forms(v))
+        parts.append(f"{text} IN ({', '.join(sql_string(form) for form in forms)})")
     return " OR ".join(parts) if len(parts) < 2 else " OR ".join(f"({p})" for p in parts)
 
 
@@ -240,8 +241,34 @@ def _metadata_compare(node: str, op: str, value: object) -> str:
     raise InvalidFilterError(f"{op} compares numbers, strings or datetimes, not {value!r}")
 
 
+def _json_forms(value: object) -> list[str]:
+    """The JSON texts a value may be stored as: whole numbers written as ints or as floats.
+
+    Metadata keeps numbers as they were given, so ``2`` and ``2.0`` (which Python holds
+    equal) are stored as different JSON; a filter value matches either.
+    """
+
+    def numbers_as(kind: type, item: object) -> object:
+        if _is_number(item) and float(item).is_integer() and abs(item) < 2**53:  # type: ignore[arg-type]
+            return kind(item)
+        if isinstance(item, list):
+            return [numbers_as(kind, x) for x in item]
+        if isinstance(item, dict):
+            return {k: numbers_as(kind, x) for k, x in item.items()}
+        return item
+
+    return list(
+        dict.fromkeys(
+            [json_text(value), json_text(numbers_as(int, value)), json_text(numbers_as(float, value))]
+        )
+    )
+
+
 def _metadata_contains(node: str, value: object) -> str:
-    array_match = f"json_array_contains({node}, '$', {sql_string(json_text(value))})"
+    forms = _json_forms(value)
+    array_match = " OR ".join(f"json_array_contains({node}, '$', {sql_string(form)})" for form in forms)
+    if len(forms) > 1:
+        array_match = f"({array_match})"
     if isinstance(value, str):
         if not value:
             return f"({_is_string(node)} OR {array_match})"

@@ -51,9 +51,14 @@ def filled(store: ContextStore) -> ContextStore:
     docs = [
         (
             "a",
-            {"topic": "travel", "n": 1, "tags": ["x", "y"], "flag": True, "deep": {"k": "v'1"}, "big": BIG},
+            {"topic": "travel", "n": 1, "tags": ["x", "y"], "flag": True, "deep": {"k": "v'1"}, "big": BIG}
+            | {"nums": [1, 2], "edge": 2**53},
         ),
-        ("b", {"topic": "food", "n": 2.5, "tags": ["y"], "flag": False, "note": "50%_off", "big": BIG - 1}),
+        (
+            "b",
+            {"topic": "food", "n": 2.5, "tags": ["y"], "flag": False, "note": "50%_off", "big": BIG - 1}
+            | {"nums": [1.0, 2.5], "edge": 2**53 + 1},
+        ),
         ("c", {"topic": "travel", "n": 10, "name": "it's", "big": 1.5}),
         ("d", {"n": "10", "nothing": None}),
         ("e", {}),
@@ -105,6 +110,14 @@ def ids(store: ContextStore, where: dict) -> list[str]:
         ({"big": {"$gt": BIG - 1}}, ["a"]),
         ({"big": {"$lte": BIG - 1}}, ["b", "c"]),
         ({"n": {"$in": [1, 10, "10"]}}, ["a", "c", "d"]),
+        # whole numbers match as ints or floats inside lists too, as Python compares them
+        ({"nums": {"$contains": 2.0}}, ["a"]),
+        ({"nums": {"$contains": 1}}, ["a", "b"]),
+        ({"nums": [1.0, 2.0]}, ["a"]),
+        ({"nums": {"$in": [[1, 2.5], [7]]}}, ["b"]),
+        # 2**53 is the first integer a double shares with its neighbour: compared exactly
+        ({"edge": 2**53}, ["a"]),
+        ({"edge": {"$gt": 2**53}}, ["b"]),
     ],
 )
 def test_where_matches_exactly(filled: ContextStore, where: dict, expected: list[str]) -> None:

@@ -31,12 +31,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:`langchain-community` is being s
 ROWS: dict[str, tuple[str, dict[str, Any], str]] = {
     "apple": (
         "red apples are sweet fruit",
-        {"color": "red", "price": 3, "tags": ["fruit", "sweet"], "note": ""},
+        {"color": "red", "price": 3, "tags": ["fruit", "sweet"], "note": "", "sizes": [1, 2]},
         "d1",
     ),
     "banana": (
         "yellow bananas are soft fruit",
-        {"color": "yellow", "price": 1.5, "tags": ["fruit"], "note": "ripe"},
+        {"color": "yellow", "price": 1.5, "tags": ["fruit"], "note": "ripe", "sizes": [1.0, 2.5]},
         "d1",
     ),
     "carrot": (
@@ -115,6 +115,11 @@ FILTERS = [
     MetadataFilters(filters=[MetadataFilter(key="no'such key", value="red")]),
     MetadataFilters(filters=[MetadataFilter(key="tags", value=["fruit", "vegetable"], operator=F.ANY)]),
     MetadataFilters(filters=[MetadataFilter(key="tags", value=["fruit", "sweet"], operator=F.ALL)]),
+    MetadataFilters(filters=[MetadataFilter(key="tags", value=[], operator=F.ALL)]),
+    MetadataFilters(filters=[MetadataFilter(key="sizes", value=[], operator=F.ALL)]),
+    MetadataFilters(filters=[MetadataFilter(key="sizes", value=2.0, operator=F.CONTAINS)]),
+    MetadataFilters(filters=[MetadataFilter(key="sizes", value=[1], operator=F.ANY)]),
+    MetadataFilters(filters=[MetadataFilter(key="sizes", value=[1.0, 2], operator=F.ALL)]),
     MetadataFilters(
         filters=[
             MetadataFilter(key="color", value="red"),

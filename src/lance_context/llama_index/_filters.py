@@ -56,7 +56,10 @@ def _one(item: MetadataFilter) -> dict[str, Any]:
         return {"$or": [{key: {"$exists": False}}, {key: None}, {key: ""}, {key: []}]}
     if operator in (FilterOperator.ANY, FilterOperator.ALL):
         joiner = "$or" if operator == FilterOperator.ANY else "$and"
-        return {joiner: [{key: {"$contains": v}} for v in _values(value, operator)]}
+        values = _values(value, operator)
+        if not values and operator == FilterOperator.ALL:  # all of nothing: any node that has the key
+            return {key: {"$exists": True}}
+        return {joiner: [{key: {"$contains": v}} for v in values]}
     raise InvalidFilterError(
         f"filter operator {operator.name} is not supported by LanceVectorStore; use EQ, NE, GT, GTE, "
         "LT, LTE, IN, NIN, CONTAINS, TEXT_MATCH, TEXT_MATCH_INSENSITIVE, IS_EMPTY, ANY or ALL"
