@@ -12,10 +12,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import lance
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["FINGERPRINT_COLUMNS", "digest_of", "fingerprint_columns", "row_digests"]
+from ._filters import in_
+
+__all__ = ["FINGERPRINT_COLUMNS", "digest_of", "fingerprint_columns", "row_changes", "row_digests"]
+
+#: Ids looked up per filtered read; more suspects than ``_READ_ALL`` read every row instead.
+_CHUNK = 1000
+_READ_ALL = 20_000
 
 #: What a merge reads of every record: payloads and metadata only as Lance-computed hashes.
 FINGERPRINT_COLUMNS: dict[str, str] = {
@@ -73,3 +80,58 @@ def row_digests(table: pa.Table) -> list[str]:
     vectors = _vector_digests(table)
     rows = table.drop_columns([c for c in ("embedding",) if c in table.column_names]).to_pylist()
     return [digest_of(row, vector) for row, vector in zip(rows, vectors, strict=True)]
+
+
+Key = tuple[str, int]
+
+
+def row_changes(
+    before: lance.LanceDataset, after: lance.LanceDataset, *, same_branch: bool = True
+) -> tuple[dict[Key, str], dict[Key, str]]:
+    """The rows one snapshot added and removed against another: ``(id, seq)`` to session.
+
+    A row whose ``(id, seq)`` is in both is the same row when it sits at the same row
+    address on one branch (Lance never reuses an address there); otherwise (compacted,
+    upserted with ``keep_order``, or on another branch, whose new files may reuse the
+    numbers) its fingerprint is compared, and a changed row counts as removed and added.
+
+    Args:
+        before: The older snapshot (a Lance dataset at some version of some branch).
+        after: The newer one.
+        same_branch: Both are versions of one branch, so row addresses can be trusted.
+
+    Example:
+        >>> added, removed = row_changes(ds.checkout_version(3), ds)  # doctest: +SKIP
+    """
+
+    def keyed(ds: lance.LanceDataset) -> dict[Key, tuple[str, int]]:
+        table = ds.to_table(columns=["id", "seq", "run_id"], with_row_address=True)
+        keys = zip(table.column("id").to_pylist(), table.column("seq").to_pylist(), strict=True)
+        rows = zip(table.column("run_id").to_pylist(), table.column("_rowaddr").to_pylist(), strict=True)
+        return dict(zip(keys, rows, strict=True))
+
+    old, new = keyed(before), keyed(after)
+    added = {key: new[key][0] for key in new.keys() - old.keys()}
+    removed = {key: old[key][0] for key in old.keys() - new.keys()}
+    both = old.keys() & new.keys()
+    suspects = sorted({key[0] for key in both if not same_branch or old[key][1] != new[key][1]})
+    if suspects:
+        looked_up, then, now = set(suspects), _digests(before, suspects), _digests(after, suspects)
+        for key in both:
+            if key[0] in looked_up and then.get(key) != now.get(key):
+                added[key], removed[key] = new[key][0], old[key][0]
+    return added, removed
+
+
+def _digests(ds: lance.LanceDataset, ids: list[str]) -> dict[Key, str]:
+    """The fingerprints of the rows of ``ids`` (every row when they are many)."""
+    columns = fingerprint_columns(ds.schema)
+    if len(ids) > _READ_ALL:
+        table = ds.to_table(columns=columns)
+    else:
+        table = pa.concat_tables(
+            ds.to_table(columns=columns, filter=in_("id", ids[i : i + _CHUNK]))
+            for i in range(0, len(ids), _CHUNK)
+        )
+    keys = zip(table.column("id").to_pylist(), table.column("seq").to_pylist(), strict=True)
+    return dict(zip(keys, row_digests(table), strict=True))

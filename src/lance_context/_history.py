@@ -16,7 +16,7 @@ from ._arrow import table_to_records
 from ._dataset import MAIN_BRANCH
 from ._errors import InvalidFilterError, ReadOnlyError, VersionNotFoundError
 from ._filters import in_
-from ._fingerprints import fingerprint_columns, row_digests
+from ._fingerprints import row_changes
 from ._opening import follow_schema
 from ._reader import record_columns
 from ._records import ContextRecord
@@ -243,42 +243,13 @@ class History:
         """Records added and removed between two versions (``to``: the version this store reads)."""
         start = self.resolve(from_version)
         end = self.version() if to_version is None else self.resolve(to_version)
-        rows = {}
-        for version in (start, end):
-            table = self._state.handle.at(version).to_table(columns=["id", "seq"], with_row_address=True)
-            ids, seqs = table.column("id").to_pylist(), table.column("seq").to_pylist()
-            rows[version] = dict(
-                zip(zip(ids, seqs, strict=True), table.column("_rowaddr").to_pylist(), strict=True)
-            )
-        before, after = rows[start], rows[end]
-        added = set(after) - set(before)
-        removed = set(before) - set(after)
-        # a row kept in place is the same row; one at another address (compacted, or upserted with
-        # keep_order, which keeps (id, seq)) is compared by content, and only those are read
-        moved = sorted({key[0] for key, address in after.items() if key in before and before[key] != address})
-        if moved:
-            digests = {}
-            for version in (start, end):
-                snapshot = self._state.handle.at(version)
-                columns = fingerprint_columns(snapshot.schema)
-                table = pa.concat_tables(
-                    snapshot.to_table(columns=columns, filter=in_("id", moved[i : i + 1000]))
-                    for i in range(0, len(moved), 1000)
-                )
-                keys = zip(table.column("id").to_pylist(), table.column("seq").to_pylist(), strict=True)
-                digests[version] = dict(zip(keys, row_digests(table), strict=True))
-            changed = {
-                key
-                for key, digest in digests[end].items()
-                if key in before and digests[start].get(key) != digest
-            }
-            added |= changed
-            removed |= changed
+        handle = self._state.handle
+        added, removed = row_changes(handle.at(start), handle.at(end))
         return VersionDiff(
             start,
             end,
-            added=self._fetch(end, added),
-            removed=self._fetch(start, removed),
+            added=self._fetch(end, set(added)),
+            removed=self._fetch(start, set(removed)),
         )
 
     def _fetch(self, version: int, keys: set[tuple[str, int]]) -> list[ContextRecord]:

@@ -14,7 +14,8 @@ imports a private module).
 - **Reading less.** ``store.records(..., last=, with_vectors=False)`` and
   ``store.outline(run_id)`` (an :class:`Outline` to pick rows from), and
   ``store.changes_between(v1, v2)`` (:class:`RecordChanges`) and :class:`SessionCache`
-  (version-checked, bounded) for in-memory views that survive commits to other sessions.
+  (version-checked, bounded) for in-memory views that survive commits to other sessions;
+  :func:`row_changes` (the rows two snapshots differ by, on one branch or across two).
 - **Conversations.** :func:`fit_window` and :func:`group_exchanges` keep tool calls and
   their results together in token windows; :func:`newest_window` reads only as much of
   a conversation as its window needs.
@@ -45,6 +46,7 @@ from ._async import async_twin
 from ._bulk import BulkPart, BulkPlan, BulkWorker, BulkWriter, RewritePlan, Slice
 from ._cache import SessionCache
 from ._embedders import embed_query, to_matrix
+from ._fingerprints import row_changes
 from ._index_text import ChatIndexing, ChatTurn, IndexTextOptions, index_texts
 from ._media import canonical_base64, monotonic_times, sniff_mime
 from ._namespaces import (
@@ -116,6 +118,7 @@ __all__ = [
     "newest_window",
     "open_store",
     "plain_json",
+    "row_changes",
     "rrf_fuse",
     "sniff_mime",
     "to_matrix",

@@ -91,3 +91,27 @@ def test_a_conflicting_merge_says_which_flag_decides(store_uri: str) -> None:
     assert (
         ContextStore.open(store_uri, read_only=True, embedder=None).get("a2").text == "Ada likes jasmine tea"
     )  # type: ignore[union-attr]
+
+
+def test_diff_and_log_show_records_replaced_in_place_on_either_branch(tmp_path: Path) -> None:
+    uri = str(tmp_path / "places.lance")
+    store = ContextStore.open(uri, embedder=HashingEmbedder(16))
+    store.add(
+        [
+            ContextRecord(id="a", run_id="s1", text_payload="a"),
+            ContextRecord(id="b", run_id="s1", text_payload="b"),
+        ]
+    )
+    branch = store.branch("x")
+    # both sides replace a in place on top of the same version: same (id, seq), new files on each
+    store.upsert(ContextRecord(id="a", run_id="s1", text_payload="a on main"), keep_order=True)
+    branch.upsert(ContextRecord(id="a", run_id="s1", text_payload="a on x"), keep_order=True)
+    branch.upsert(ContextRecord(id="b", run_id="s1", text_payload="b on x"), keep_order=True)
+    diff, log = run_many(["diff", uri, "main", "x", "--json"], ["log", uri, "--branch", "x", "--json"])
+    assert diff.code == 0, diff.err
+    (session,) = diff.json()["sessions"]
+    assert sorted(r["text"] for r in session["added"]) == ["a on x", "b on x"]
+    assert sorted(r["text"] for r in session["removed"]) == ["a on main", "b"]
+    assert log.code == 0, log.err
+    upserts = [v for v in log.json() if v["operation"] == "upsert"]
+    assert [(v["added"], v["removed"], v["sessions"]) for v in upserts] == [(1, 1, ["s1"])] * 2

@@ -152,6 +152,7 @@ ADAPTER_KIT = {
     "newest_window",
     "open_store",
     "plain_json",
+    "row_changes",
     "rrf_fuse",
     "sniff_mime",
     "to_matrix",

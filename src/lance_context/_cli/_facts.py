@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import lance
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from lance_context import VersionDiff, VersionInfo
-from lance_context.adapters import Namespace, namespace_of
+from lance_context.adapters import Namespace, namespace_of, row_changes
 
 from ._conversation import session_kind
 from ._refs import MAIN, View, store_tags
@@ -40,7 +39,6 @@ __all__ = [
 
 #: Operations that reorganise storage but keep every record (the core's own list, plus clone).
 _KEEPS_RECORDS = frozenset({"compact", "index", "maintenance", "config", "reserve", "clone"})
-_KEYS = ["id", "seq", "run_id"]
 
 
 def _dataset(view: View) -> lance.LanceDataset:
@@ -133,17 +131,6 @@ class VersionChange:
     known: bool = True
 
 
-def _keys(ds: lance.LanceDataset, version: int, branch: str) -> pa.Table:
-    return ds.checkout_version((branch, version)).to_table(columns=_KEYS)
-
-
-def _changed(after: pa.Table, before: pa.Table) -> pa.Table:
-    """Rows of ``after`` whose (id, seq) is not in ``before``."""
-    if before.num_rows == 0 or after.num_rows == 0:
-        return after
-    return after.join(before.select(["id", "seq"]), keys=["id", "seq"], join_type="left anti")
-
-
 def version_changes(
     view: View, history: Sequence[VersionInfo], wanted: Iterable[int]
 ) -> dict[int, VersionChange]:
@@ -151,25 +138,14 @@ def version_changes(
 
     ``history`` is every version of the view's branch (``store.versions()``). Commits
     that only reorganise storage are known to change nothing and are not read; every
-    other one is compared with the version before it by (id, seq).
+    other one is compared with the version before it row by row (``row_changes``: a record
+    replaced in place counts as removed and added).
 
     Stands in for ``VersionInfo.added``, ``.removed`` and ``.sessions`` filled in by
     ``ContextStore.versions()`` (the core knows them when it commits).
     """
     ops = {info.version: info.operation for info in history}
-    source: dict[int, int] = {}  # version -> the version whose records it holds
-    for version in sorted(ops):
-        keeps = ops[version] in _KEEPS_RECORDS and version - 1 in source
-        source[version] = source[version - 1] if keeps else version
     ds = lance.dataset(view.spec.uri, storage_options=dict(view.spec.storage_options) or None)
-    cache: dict[int, pa.Table] = {}
-
-    def keys(version: int) -> pa.Table:
-        data_version = source[version]
-        if data_version not in cache:
-            cache.clear()  # walking forwards, only the previous one is needed again
-            cache[data_version] = _keys(ds, data_version, view.branch)
-        return cache[data_version]
 
     changes: dict[int, VersionChange] = {}
     for version in sorted(set(wanted) & set(ops)):
@@ -179,11 +155,10 @@ def version_changes(
         if version - 1 not in ops:  # version 1 creates an empty store; others lost their parent
             changes[version] = VersionChange(version, known=version == 1)
             continue
-        before = keys(version - 1)
-        after = keys(version)
-        added, removed = _changed(after, before), _changed(before, after)
-        touched = set(added.column("run_id").to_pylist()) | set(removed.column("run_id").to_pylist())
-        changes[version] = VersionChange(version, added.num_rows, removed.num_rows, tuple(sorted(touched)))
+        before = ds.checkout_version((view.branch, version - 1))
+        added, removed = row_changes(before, ds.checkout_version((view.branch, version)))
+        touched = {*added.values(), *removed.values()}
+        changes[version] = VersionChange(version, len(added), len(removed), tuple(sorted(touched)))
     return changes
 
 
@@ -196,14 +171,12 @@ def diff_views(before: View, after: View) -> VersionDiff:
     """
     if before.branch == after.branch:
         return after.store.diff(before.version, after.version)
-    old, new = _dataset(before).to_table(columns=_KEYS), _dataset(after).to_table(columns=_KEYS)
-    added = _changed(new, old).sort_by([("seq", "ascending"), ("id", "ascending")])
-    removed = _changed(old, new).sort_by([("seq", "ascending"), ("id", "ascending")])
+    added, removed = row_changes(_dataset(before), _dataset(after), same_branch=False)
     return VersionDiff(
         before.version,
         after.version,
-        added=after.store.get_many(added.column("id").to_pylist()),
-        removed=before.store.get_many(removed.column("id").to_pylist()),
+        added=after.store.get_many([key[0] for key in sorted(added, key=lambda k: (k[1], k[0]))]),
+        removed=before.store.get_many([key[0] for key in sorted(removed, key=lambda k: (k[1], k[0]))]),
     )
 
 
