@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ._errors import EmbedderMismatchError
 from ._filters import in_
 from ._reader import stored_records
 from ._state import StoreState
@@ -37,9 +38,16 @@ def restore_session(then: StoreState, now: StoreState, writer: Writer, run_id: s
         if owner != run_id
     }
     dimension = now.embedding.dimension
-    kept = [
-        r if r.embedding is None or len(r.embedding) == dimension else dataclasses.replace(r, embedding=None)
-        for r in past
-        if r.id not in moved
-    ]
+    back = [r for r in past if r.id not in moved]
+    stale = [r for r in back if r.embedding is not None and len(r.embedding) != dimension]
+    if stale and now.embedding.embedder is None:
+        old = {len(r.embedding) for r in stale if r.embedding is not None}
+        raise EmbedderMismatchError(
+            f"{len(stale)} record(s) of session {run_id!r} hold {min(old)}-dimensional "
+            f"vectors from before a reembed() and the store now holds {dimension}-dimensional ones; "
+            "restoring them needs today's model to embed them again: open the store with its "
+            "embedder (nothing was written)"
+        )
+    again = {id(r) for r in stale}
+    kept = [dataclasses.replace(r, embedding=None) if id(r) in again else r for r in back]
     return writer.replace(run_id, kept, op="restore", positions=positions)

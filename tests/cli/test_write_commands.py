@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lance_context import ContextStore
+from lance_context import ContextRecord, ContextStore, HashingEmbedder
 
 from ._stores import LONG_RECORDS, Built
 from .conftest import run_cli, run_many
@@ -86,6 +86,25 @@ def test_restore_of_one_session_leaves_the_others(store_copy: Callable[[], Built
     )
     store = _store(built.uri)
     assert store.count(TRIP) == 4 and {r: store.count(r) for r in others} == others
+
+
+def test_restore_of_one_session_after_a_reembed_embeds_it_with_todays_model(tmp_path: Path) -> None:
+    uri = str(tmp_path / "reembedded.lance")
+    store = ContextStore.open(uri, embedder=HashingEmbedder(8))
+    store.add(
+        [
+            ContextRecord(run_id="s1", text_payload="peanut allergy"),
+            ContextRecord(run_id="s2", text_payload="tea"),
+        ]
+    )
+    then = store.version()
+    store.delete(run_id="s1")
+    store.reembed(HashingEmbedder(16), progress=False)
+    done = run_cli("restore", uri, str(then), "--session", "s1", "--yes")
+    assert done.code == 0, done.err
+    (back,) = _store(uri).records("s1")
+    assert back.text == "peanut allergy" and back.embedding is not None and back.embedding.shape == (16,)
+    assert ContextStore.open(uri).search("peanut allergy", k=1, run_id="s1")[0].record.id == back.id
 
 
 def test_compact_cleanup_and_reembed(store_copy: Callable[[], Built]) -> None:

@@ -15,6 +15,7 @@ import pytest
 from lance_context import (
     ContextRecord,
     ContextStore,
+    EmbedderMismatchError,
     HashingEmbedder,
     InvalidFilterError,
     ReadOnlyVersionError,
@@ -224,6 +225,11 @@ def test_restore_one_session_keeps_index_text_and_moved_ids_and_embeds_again_aft
     store.upsert(text("now in s2", id="mover", run_id="s2"))  # an id another session holds since
     store.add(text("later", id="later"))
     store.reembed(HashingEmbedder(16), progress=False)
+    without_model = ContextStore.open(store_path, embedder=None)
+    before = without_model.version()
+    with pytest.raises(EmbedderMismatchError, match="needs today's model to embed them again"):
+        without_model.restore(then, run_id="s1")  # would leave the records without vectors
+    assert without_model.version() == before
 
     store.restore(then, run_id="s1")
 

@@ -15,7 +15,13 @@ from typing import Any
 
 import click
 
-from lance_context import ContextStore, HashingEmbedder, RetentionPolicy, SentenceTransformerEmbedder
+from lance_context import (
+    DEFAULT_EMBEDDER,
+    ContextStore,
+    HashingEmbedder,
+    RetentionPolicy,
+    SentenceTransformerEmbedder,
+)
 
 from ._common import (
     confirm,
@@ -196,7 +202,8 @@ def restore(
 ) -> None:
     """Make VERSION (a number or tag) the latest again, as a new version; history is kept."""
     spec = spec_from(uri, storage_options, branch)
-    store = _writable(spec)
+    # one session's records are written again: a record from before a reembed() is embedded anew
+    store = _writable(spec, DEFAULT_EMBEDDER if session is not None else None)
     then = store.at_version(int(version) if version.isdigit() else version)
     target, latest = then.version(), store.version()
     if session is None:
