@@ -68,17 +68,27 @@ def _is_dataframe(obj: object) -> bool:
     )
 
 
+#: Save options that keep an image's pixels in its own format (WebP is lossy by default).
+_EXACT_OPTIONS: dict[str, dict[str, Any]] = {"JPEG": {"quality": "keep"}, "WEBP": {"lossless": True}}
+
+
 def _encode_image(image: Any) -> EncodedContent:
-    fmt = (image.format or "PNG").upper()
-    buffer = io.BytesIO()
-    options: dict[str, Any] = {"quality": "keep"} if fmt == "JPEG" else {}
-    try:
-        image.save(buffer, format=fmt, **options)
-    except (OSError, ValueError, KeyError):
-        fmt = "PNG"
+    """An image in its own format (WebP lossless; JPEG with its own quantization tables).
+
+    A mode its format cannot hold is stored as PNG, or else as TIFF (CMYK, 32-bit float).
+    """
+    own = (image.format or "PNG").upper()
+    for fmt in dict.fromkeys([own, "PNG", "TIFF"]):
         buffer = io.BytesIO()
-        image.save(buffer, format=fmt)
-    return EncodedContent(f"image/{fmt.lower()}", None, buffer.getvalue())
+        try:
+            image.save(buffer, format=fmt, **_EXACT_OPTIONS.get(fmt, {}))
+        except (OSError, ValueError, KeyError):
+            continue
+        return EncodedContent(f"image/{fmt.lower()}", None, buffer.getvalue())
+    raise UnsupportedContentError(
+        f"a {image.mode} image cannot be stored as {own}, PNG or TIFF; convert it first "
+        "(image.convert('RGB'))"
+    )
 
 
 def _encode_arrow(table: pa.Table | pa.RecordBatch, kind: str) -> EncodedContent:

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from lance_context import ContextRecord, ContextStore, UnsupportedContentError
+from lance_context import ContextRecord, ContextStore, InvalidRecordError, UnsupportedContentError
 
 
 def roundtrip(store: ContextStore, content: object, **kw: object) -> ContextRecord:
@@ -79,6 +79,32 @@ def test_image_keeps_its_format(store: ContextStore) -> None:
     assert found.content_type == "image/gif"
     assert found.text == "a red square"
     assert found.content.convert("RGB").getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_a_webp_image_keeps_every_pixel(store: ContextStore) -> None:
+    pixels = bytes((x * 7 + y * 13) % 256 for y in range(32) for x in range(32 * 3))
+    original = Image.frombytes("RGB", (32, 32), pixels)
+    buffer = io.BytesIO()
+    original.save(buffer, format="WEBP", lossless=True)
+    found = roundtrip(store, Image.open(io.BytesIO(buffer.getvalue())))
+    assert found.content_type == "image/webp"  # its own format, saved losslessly (WebP's default is lossy)
+    assert found.content.convert("RGB").tobytes() == pixels
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "F", "I;16"])
+def test_image_modes_png_cannot_hold_are_stored_exactly(store: ContextStore, mode: str) -> None:
+    image = Image.new(mode, (3, 2), color=7 if mode != "CMYK" else (10, 20, 30, 40))
+    found = roundtrip(store, image)
+    assert found.content.mode == image.mode and found.content.tobytes() == image.tobytes()
+
+
+def test_bytes_labelled_as_an_arrow_stream_must_be_one(store: ContextStore) -> None:
+    before = store.version()
+    with pytest.raises(InvalidRecordError, match="its bytes are not an Arrow IPC stream"):
+        store.add(
+            ContextRecord.from_content(b"garbage", content_type="application/vnd.apache.arrow.stream")
+        )
+    assert store.version() == before
 
 
 def test_arrow_table_and_batch(store: ContextStore) -> None:

@@ -1,0 +1,126 @@
+"""What a record's content must be before it is written: within limits, and readable back.
+
+Each check refuses one record with a specific :class:`InvalidRecordError` (or
+:class:`PayloadTooLargeError`) before anything is written, so a batch is all or nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+
+import pyarrow as pa
+
+from ._codecs import ARROW_STREAM, JSON
+from ._errors import InvalidRecordError, PayloadTooLargeError
+from ._policies import StoreLimits
+from ._records import ContextRecord, json_depth
+
+__all__ = ["check_content"]
+
+
+def check_content(record: ContextRecord, limits: StoreLimits) -> None:
+    """Refuse a record whose content is too large, nested too deeply, or unreadable as its type."""
+    _check_size(record, limits)
+    _check_nesting(record, limits)
+    _check_image(record, limits)
+    _check_json(record)
+    _check_arrow(record)
+
+
+def _check_size(record: ContextRecord, limits: StoreLimits) -> None:
+    size = len(record.text_payload.encode()) if record.text_payload else 0
+    size += len(record.binary_payload or b"")
+    if size > limits.max_record_bytes:
+        raise PayloadTooLargeError(
+            f"record {record.id!r} holds {size} bytes, over the store's limit of "
+            f"{limits.max_record_bytes}; raise StoreLimits.max_record_bytes "
+            "or store the content elsewhere and keep a reference"
+        )
+
+
+def _check_nesting(record: ContextRecord, limits: StoreLimits) -> None:
+    """Refuse JSON nested past the limit: reading it back would exhaust the recursion limit."""
+    texts = [("metadata", record.known_metadata_json())]
+    if (
+        record.text_payload is not None
+        and record.content_type.split(";")[0].strip().lower() == "application/json"
+    ):
+        texts.append(("JSON content", record.text_payload))
+    for name, text in texts:
+        if text is not None and json_depth(text, limits.max_json_depth) > limits.max_json_depth:
+            raise InvalidRecordError(
+                f"record {record.id!r}: {name} nests deeper than {limits.max_json_depth} levels; "
+                "flatten it (or raise StoreLimits.max_json_depth)"
+            )
+    if record.known_metadata_json() is None and _nesting(record.metadata, limits.max_json_depth):
+        raise InvalidRecordError(
+            f"record {record.id!r}: metadata nests deeper than {limits.max_json_depth} levels; "
+            "flatten it (or raise StoreLimits.max_json_depth)"
+        )
+
+
+def _nesting(value: object, limit: int) -> bool:
+    """Whether ``value`` nests dicts and lists deeper than ``limit`` (checked without recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list, tuple)):
+            if depth > limit:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _check_json(record: ContextRecord) -> None:
+    """Refuse text stored as JSON that is not JSON (reading its content back would fail)."""
+    if record.text_payload is None or record.content_type.split(";", 1)[0].strip().lower() != JSON:
+        return
+    try:
+        json.loads(record.text_payload)
+    except ValueError as exc:
+        raise InvalidRecordError(
+            f"record {record.id!r}: content_type is {record.content_type!r} but its text is not JSON "
+            f"({exc}); store it as text/plain, or pass the object to from_content()"
+        ) from None
+
+
+def _check_arrow(record: ContextRecord) -> None:
+    """Refuse bytes stored as an Arrow stream that are not one (reading their content back would fail)."""
+    if record.binary_payload is None or record.content_type.split(";", 1)[0].strip().lower() != ARROW_STREAM:
+        return
+    try:
+        with pa.ipc.open_stream(record.binary_payload) as reader:
+            reader.read_all()
+    except (pa.ArrowInvalid, pa.ArrowException, OSError, ValueError) as exc:
+        raise InvalidRecordError(
+            f"record {record.id!r}: content_type is {record.content_type!r} but its bytes are not an "
+            f"Arrow IPC stream ({exc}); store them as application/octet-stream, or pass the table "
+            "to from_content()"
+        ) from None
+
+
+def _check_image(record: ContextRecord, limits: StoreLimits) -> None:
+    """Refuse images too large to decode safely (Pillow would refuse them on read)."""
+    if record.binary_payload is None or not record.content_type.lower().startswith("image/"):
+        return
+    try:
+        from PIL import Image
+    except ImportError:
+        return  # without Pillow the store never decodes images
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(record.binary_payload)) as image:  # reads the header only
+                pixels = image.width * image.height
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidRecordError(f"record {record.id!r}: image refused: {exc}") from exc
+    except Exception:
+        return  # not an image Pillow reads: stored as bytes, returned as bytes
+    if pixels > limits.max_image_pixels:
+        raise InvalidRecordError(
+            f"record {record.id!r}: image of {pixels:,} pixels is over the limit of "
+            f"{limits.max_image_pixels:,}; resize it (or raise StoreLimits.max_image_pixels)"
+        )
