@@ -464,3 +464,35 @@ def test_a_thread_with_writes_but_no_checkpoint_shows_an_empty_table(tmp_path: P
     shown = run_cli("show", uri, "t1")
     assert shown.code == 0, shown.err
     assert "0 checkpoints shown" in shown.out and "checkpoints, newest first" in shown.out
+
+
+def test_show_numbers_one_record_per_id_and_keeps_an_empty_message_empty(tmp_path: Path) -> None:
+    uri = str(tmp_path / "copies.lance")
+    store = ContextStore.open(uri, embedder=None)
+    store.add(
+        [
+            ContextRecord(id="a", run_id="s", text_payload="one"),
+            ContextRecord(id="b", run_id="s", text_payload=""),
+        ]
+    )
+    store.add(ContextRecord(id="a", run_id="s", text_payload="one again"))  # add() of a stored id: two copies
+    shown, as_json, tail = run_many(
+        ["show", uri, "s"], ["show", uri, "s", "--json"], ["show", uri, "s", "--last", "1"]
+    )
+    assert shown.code == 0 and "s · session · 2 records" in shown.out and "#3" not in shown.out
+    data = as_json.json()
+    assert data["records"] == 2 and [t["position"] for t in data["turns"]] == [0, 1]
+    assert [t["text"] for t in data["turns"]] == ["", "one again"]  # an empty message is "", not null
+    assert "last 1 of 2 records" in tail.out and "#2" in tail.out
+
+
+def test_tag_and_branch_refuse_delete_or_a_version_without_a_name(tmp_path: Path) -> None:
+    uri = str(tmp_path / "names.lance")
+    store = ContextStore.open(uri, embedder=None)
+    store.add(ContextRecord(run_id="s", text_payload="x"))
+    store.tag("keep")
+    results = run_many(
+        ["tag", uri, "--delete", "-y"], ["tag", uri, "-V", "1"], ["branch", uri, "--delete", "-y"]
+    )
+    assert [(r.code, "name the" in r.err) for r in results] == [(2, True)] * 3
+    assert store.tags() == {"keep": 2}

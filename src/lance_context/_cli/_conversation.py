@@ -254,7 +254,7 @@ def _text(record: ContextRecord) -> str | None:
             return json.dumps(json.loads(text), ensure_ascii=False, indent=2)
         except ValueError:
             return text
-    return text or None
+    return text
 
 
 def _checkpoint_text(record: ContextRecord) -> str | None:
@@ -286,6 +286,14 @@ def _store_item_text(record: ContextRecord) -> str | None:
     return f"{key} = {value}"
 
 
+def _turn_text(record: ContextRecord) -> str | None:
+    """What a turn says ('' for an empty message; None when it has no text at all)."""
+    for text in (_store_item_text(record), _text(record), _checkpoint_text(record)):
+        if text is not None:
+            return text
+    return None
+
+
 def _turn(record: ContextRecord, position: int | None) -> Turn:
     fields = _message_fields(record.metadata)
     binary = _binary(record)
@@ -296,7 +304,7 @@ def _turn(record: ContextRecord, position: int | None) -> Turn:
         role=record.role,
         created_at=record.created_at,
         position=position,
-        text=_store_item_text(record) or _text(record) or _checkpoint_text(record),
+        text=_turn_text(record),
         content_type=record.content_type,
         binaries=[binary] if binary is not None else [],
         tool_calls=_calls(fields.get("tool_calls")),

@@ -110,6 +110,8 @@ def tag(
     as_json: bool,
 ) -> None:
     """Name a version with a tag; without NAME, list the tags."""
+    if name is None and (delete or at is not None):
+        raise click.UsageError("name the tag to " + ("delete" if delete else "create"))
     spec = spec_from(uri, storage_options, branch)
     tags = all_tags(open_view(spec))
     if name is None:
@@ -156,6 +158,8 @@ def branch(
     as_json: bool,
 ) -> None:
     """Create a branch from a version of --branch; without NAME, list the branches."""
+    if name is None and (delete or source is not None):
+        raise click.UsageError("name the branch to " + ("delete" if delete else "create"))
     spec = spec_from(uri, storage_options, branch)
     view = open_view(spec)
     parents = store_facts(view).branch_parents

@@ -143,8 +143,9 @@ def show(
     if thread is not None:
         _show_thread(view, run_id, thread, last, as_json)
         return
-    total = view.store.count(run_id)
     records = view.store.records(run_id, last=last)
+    # one record per id, as reads show them (count() also counts a second copy of an id)
+    total = len(records) if last is None else view.store.outline(run_id).table.num_rows
     turns = build_turns(records, total - len(records))
     if as_json:
         emit_json(
@@ -311,6 +312,11 @@ def search(
             query, k=k, mode=as_mode(mode), run_id=run_id, roles=list(roles) or None, where=where_filter
         )
     except SearchError as exc:
+        if "opened without an embedder" in str(exc):
+            raise click.ClickException(
+                f"{uri} was embedded by a model the command line cannot load, so a text query cannot be "
+                "embedded the same way: search with --mode text"
+            ) from None
         if "holds no vectors" not in str(exc):
             raise
         raise click.ClickException(
