@@ -35,7 +35,7 @@ import json
 import os
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,8 +127,10 @@ class EncryptionPolicy:
         object.__setattr__(self, "previous_keys", tuple(self.previous_keys))
         for old in self.previous_keys:
             _check_key(old, "each previous key")
-        if isinstance(self.clear_metadata, str):
-            raise EncryptionError("clear_metadata takes a set of metadata keys, not one string")
+        if isinstance(self.clear_metadata, str) or not isinstance(self.clear_metadata, Iterable):
+            raise EncryptionError(
+                f"clear_metadata takes a set of metadata keys, got {type(self.clear_metadata).__name__}"
+            )
         object.__setattr__(self, "clear_metadata", frozenset(self.clear_metadata))
 
 

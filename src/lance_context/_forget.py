@@ -182,7 +182,13 @@ class Forgetter:
         dry_run: bool = False,
     ) -> ForgetReport:
         """Erase the records matching every condition given; see the module docstring."""
+        if ids is not None and not isinstance(ids, str) and not isinstance(ids, Iterable):
+            raise InvalidFilterError(f"ids must be a string or an iterable of strings, got {ids!r}")
         id_list = [ids] if isinstance(ids, str) else (None if ids is None else list(ids))
+        if id_list is not None and not all(isinstance(i, str) for i in id_list):
+            raise InvalidFilterError(f"record ids are strings, got {id_list!r}")
+        if run_id is not None and (not isinstance(run_id, str) or not run_id):
+            raise InvalidFilterError(f"run_id must be a non-empty string, got {run_id!r}")
         if id_list is None and run_id is None and where is None:
             raise InvalidFilterError("forget() needs ids, run_id or where (all given must match)")
         if not dry_run:

@@ -79,6 +79,10 @@ def rotate_key(state: StoreState, policy: EncryptionPolicy, attempts: int = 3) -
     Returns:
         The version holding the re-encrypted records.
     """
+    if not isinstance(policy, EncryptionPolicy):
+        raise EncryptionError(
+            f"rotate_key() takes an EncryptionPolicy (EncryptionPolicy(key=...)), got {type(policy).__name__}"
+        )
     state.check_writable()
     old = state.cipher
     rotating = Cipher(policy)  # seals without checking sessions against their old keys

@@ -76,6 +76,10 @@ class RetentionPolicy:
 
     def __post_init__(self) -> None:
         """Refuse tiers that overlap backwards."""
+        for name in ("keep_all", "hourly", "daily", "every"):
+            value = getattr(self, name)
+            if not isinstance(value, timedelta) and not (value is None and name in ("hourly", "daily")):
+                raise ValueError(f"{name} must be a timedelta, got {value!r}")
         if self.keep_all < timedelta(0):
             raise ValueError("keep_all must not be negative")
         if self.hourly is not None and self.hourly < self.keep_all:

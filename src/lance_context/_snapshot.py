@@ -84,6 +84,10 @@ def _target(
     state: StoreState, version: int | None, tag: str | None, branch: str | None
 ) -> tuple[str, int, str | None]:
     """(branch, version, tag) of what to export; the version the store reads by default."""
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+        raise InvalidFilterError(
+            f"version must be a version number (1 or more), got {version!r}; tags go in tag="
+        )
     choices = (("version", version), ("tag", tag), ("branch", branch))
     given = [name for name, value in choices if value is not None]
     if len(given) > 1:

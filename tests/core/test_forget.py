@@ -373,3 +373,30 @@ def test_recorded_searches_go_only_when_their_session_filter_names_a_forgotten_s
     assert report.searches_removed == 1 and report.verified, report.verification
     assert {entry.id for entry in store.search_log()} == {longer.search_id, a_role.search_id}
     assert named.search_id not in {entry.id for entry in store.search_log()}
+
+
+def test_governance_calls_refuse_bad_arguments_clearly_and_write_nothing(
+    store: ContextStore, tmp_path: Path
+) -> None:
+    from lance_context import EncryptionError, EncryptionPolicy, InvalidFilterError, RetentionPolicy
+
+    store.add(text("one message", run_id="a"))
+    before = store.version()
+    refusals: list[tuple[Callable[[], object], type[Exception], str]] = [
+        (lambda: store.forget(run_id=123), InvalidFilterError, "run_id must be a non-empty string"),  # type: ignore[arg-type]
+        (lambda: store.forget(123), InvalidFilterError, "ids must be a string or an iterable"),  # type: ignore[arg-type]
+        (lambda: store.forget([1, 2]), InvalidFilterError, "record ids are strings"),  # type: ignore[list-item]
+        (lambda: store.export(str(tmp_path / "x"), version="2"), InvalidFilterError, "tags go in tag="),  # type: ignore[arg-type]
+        (lambda: store.export(str(tmp_path / "x"), version=-1), InvalidFilterError, "1 or more"),
+        (lambda: RetentionPolicy(keep_all=7), ValueError, "keep_all must be a timedelta"),  # type: ignore[arg-type]
+        (lambda: store.rotate_key(b"k" * 32), EncryptionError, "takes an EncryptionPolicy"),  # type: ignore[arg-type]
+        (
+            lambda: EncryptionPolicy(key=b"k" * 32, clear_metadata=None),  # type: ignore[arg-type]
+            EncryptionError,
+            "clear_metadata takes a set of metadata keys",
+        ),
+    ]
+    for call, error, message in refusals:
+        with pytest.raises(error, match=message):
+            call()
+    assert store.version() == before and not (tmp_path / "x").exists()
