@@ -206,8 +206,12 @@ def import_snapshot(
     if not isinstance(into, opener) and not dataset_exists(str(into), storage_options):
         options = source_storage_options
         source = opener.open(source_uri, storage_options=options, read_only=True, embedder=None)
-        tag, number = (version, None) if isinstance(version, str) else (None, version)
-        source.export(str(into), storage_options=storage_options, tag=tag, version=number)
+        if version is None:  # the whole snapshot: every version of main it holds, with their tags
+            oldest = min(info.version for info in source.versions())
+            source.export(str(into), storage_options=storage_options, version=oldest, history=True)
+        else:
+            tag, number = (version, None) if isinstance(version, str) else (None, version)
+            source.export(str(into), storage_options=storage_options, tag=tag, version=number)
         chosen = encryption or source_encryption
         return opener.open(str(into), storage_options=storage_options, encryption=chosen)
     target = (

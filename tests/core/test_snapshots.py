@@ -121,6 +121,22 @@ def test_import_copies_or_merges_as_one_version(tmp_path: Path, s3_bucket: Any) 
         ContextStore.import_(str(tmp_path / "copy.lance"), other)
 
 
+def test_importing_a_snapshot_where_no_store_is_keeps_its_versions_and_tags(tmp_path: Path) -> None:
+    store = ContextStore.open(str(tmp_path / "store.lance"), embedder=HashingEmbedder(16))
+    store.add(text("one"))
+    store.tag("first")
+    store.add(text("two"))
+    store.tag("second")
+    store.export(str(tmp_path / "history.lance"), version=2, history=True)
+    store.export(str(tmp_path / "tagged.lance"), tag="first")
+
+    copy = ContextStore.import_(str(tmp_path / "history.lance"), str(tmp_path / "copy.lance"))
+    assert [v.version for v in copy.versions()] == [2, 3] and copy.tags() == {"first": 2, "second": 3}
+    assert [r.text for r in copy.at_version("first").records()] == ["one"]
+    single = ContextStore.import_(str(tmp_path / "tagged.lance"), str(tmp_path / "single.lance"))
+    assert single.tags() == {"first": 2} and [r.text for r in single.records()] == ["one"]
+
+
 def test_a_merge_import_keeps_each_records_index_text(tmp_path: Path) -> None:
     source = ContextStore.open(str(tmp_path / "src.lance"), embedder=HashingEmbedder(16))
     turn = ContextRecord.from_content(
