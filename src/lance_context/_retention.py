@@ -157,14 +157,23 @@ def version_list(ds: lance.LanceDataset, tags: dict[int, list[str]]) -> list[Ver
 
 
 def apply_retention(
-    state: StoreState, policy: RetentionPolicy, now: datetime | None = None
+    state: StoreState, policy: RetentionPolicy, now: datetime | None = None, *, dry_run: bool = False
 ) -> RetentionReport:
-    """Remove, on every branch of the store, the versions ``policy`` does not keep."""
+    """Remove, on every branch of the store, the versions ``policy`` does not keep.
+
+    A version a branch was made from stays (Lance keeps it for the branch); a dry run
+    reports the versions that would go and removes nothing.
+    """
     from ._files import branch_handles, delete_tag, expire_versions
 
-    state.check_writable()
+    if not dry_run:
+        state.check_writable()
     handles = branch_handles(state.handle)
     listed = handles["main"].latest().tags.list()
+    forks: set[tuple[str, int]] = {
+        (str(info.get("parent_branch") or "main"), int(info["parent_version"]))
+        for info in handles["main"].latest().branches.list().values()
+    }
     removed: dict[str, tuple[int, ...]] = {}
     kept: dict[str, int] = {}
     tags_gone: list[str] = []
@@ -177,7 +186,10 @@ def apply_retention(
                 tags.setdefault(int(info["version"]), []).append(tag)
         ds = handle.latest()
         before = handle.call(functools.partial(version_list, ds, tags), "list versions", retry=False)
-        doomed = policy.expired(before, now)
+        doomed = [v for v in policy.expired(before, now) if (name, v) not in forks]
+        if dry_run:
+            removed[name], kept[name] = tuple(doomed), len(before) - len(doomed)
+            continue
         if not policy.keep_tagged:
             for version in doomed:
                 for tag in tags.get(version, []):

@@ -46,14 +46,16 @@ class GovernanceMethods:
         return Forgetter(self._state).forget(ids, run_id=run_id, where=where, dry_run=dry_run)
 
     def apply_retention(
-        self, policy: RetentionPolicy | None = None, *, now: datetime | None = None
+        self, policy: RetentionPolicy | None = None, *, now: datetime | None = None, dry_run: bool = False
     ) -> RetentionReport:
         """Remove, on every branch, the versions ``policy`` (default: the store's own) does not keep.
 
-        ``now`` evaluates ages as of another time (for tests and what-if runs).
+        ``now`` evaluates ages as of another time (for tests and what-if runs); ``dry_run``
+        reports what would be removed and removes nothing. A version another branch was
+        made from is kept (the branch reads it).
         """
         chosen = policy or self._state.settings.retention or RetentionPolicy()
-        return apply_retention(self._state, chosen, now)
+        return apply_retention(self._state, chosen, now, dry_run=dry_run)
 
     def export(
         self,

@@ -88,7 +88,12 @@ def test_applying_retention_past_the_window_frees_disk_and_keeps_what_it_promise
     within = store.apply_retention(RetentionPolicy(), now=datetime.now(timezone.utc))
     assert within.versions_removed == 0  # inside the window nothing goes
     before, latest = disk(store_path), store.version()
-    report = store.apply_retention(RetentionPolicy(), now=datetime.now(timezone.utc) + timedelta(days=8))
+    later = datetime.now(timezone.utc) + timedelta(days=8)
+    planned = store.apply_retention(RetentionPolicy(), now=later, dry_run=True)
+    assert disk(store_path) == before and store.versions()[0].version == 1  # a dry run removes nothing
+    report = store.apply_retention(RetentionPolicy(), now=later)
+    assert planned.removed == report.removed  # it names exactly what the run then removes
+    assert store.apply_retention(RetentionPolicy(), now=later, dry_run=True).versions_removed == 0
     kept = [v.version for v in store.versions()]
     assert (
         10 in kept and latest in kept and 20 in kept

@@ -284,17 +284,13 @@ def parse_retention(text: str) -> RetentionPolicy:
 
 
 def _retention(spec: StoreSpec, policy: RetentionPolicy, yes: bool, as_json: bool) -> None:
-    view = open_view(spec)
-    doomed = {}
-    for name in view.store.branches():
-        versions = (view.store if name == spec.branch else spec.open_read(name)).versions()
-        doomed[name] = policy.expired(versions)
+    store = _writable(spec)
+    doomed = store.apply_retention(policy, dry_run=True).removed
     total = sum(len(v) for v in doomed.values())
     if total:
-        counts = "; ".join(f"{name} {len(v)}" for name, v in doomed.items() if v)
+        counts = "; ".join(f"{name} {len(doomed[name])}" for name in store.branches() if doomed.get(name))
         confirm(f"Delete the files of {plural(total, 'version')} the retention policy does not keep "
                 f"({counts})? Time travel to them ends.", yes)  # fmt: skip
-    store = _writable(spec)
     with working("applying the retention policy…"):
         report = store.apply_retention(policy)
     if as_json:
