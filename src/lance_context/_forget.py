@@ -63,7 +63,7 @@ from ._files import (
     tracked,
 )
 from ._filters import compile_where
-from ._scrub import purge_search_log, quotes_in, unquoted
+from ._scrub import links_in, purge_search_log, quotes_in, unlinked, unquoted
 from ._state import StoreState
 from ._verify import MIN_NEEDLE, ForgetVerification, needles_of, verify_forgotten
 from ._versions import OP_KEY
@@ -340,11 +340,15 @@ class Forgetter:
 
             groups = []
             for fragment in base.get_fragments():
-                if not (self._dirty(fragment, plan, head, wanted) or quotes_in(fragment, plan.quotes)):
+                if not (
+                    self._dirty(fragment, plan, head, wanted)
+                    or quotes_in(fragment, plan.quotes)
+                    or links_in(fragment, wanted)
+                ):
                     continue
                 table = fragment.to_table()
-                kept = unquoted(table.filter(pc.invert(pc.is_in(table.column("id"), value_set=wanted))),
-                                 plan.quotes)  # fmt: skip
+                rest = table.filter(pc.invert(pc.is_in(table.column("id"), value_set=wanted)))
+                kept = unlinked(unquoted(rest, plan.quotes), wanted)
                 new = write_fragments(kept, base, schema=base.schema) if kept.num_rows else []
                 groups.append(lance.LanceOperation.RewriteGroup([fragment.metadata], new))
             if not groups:

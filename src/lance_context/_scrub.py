@@ -2,7 +2,9 @@
 
 A chat turn's index text (``search_text``) quotes the turns before it, so a kept turn
 may hold a forgotten turn's words: :func:`quotes_in` finds such fragments and
-:func:`unquoted` gives those turns their own text as index text. A search recorded with
+:func:`unquoted` gives those turns their own text as index text. A kept record may link
+to a forgotten one (``relationships``, as a LangChain message to its attachment):
+:func:`links_in` finds such fragments and :func:`unlinked` drops the links. A search recorded with
 ``record=True`` keeps the ids it returned and its filters in the search log, a dataset
 beside the store: :func:`purge_search_log` removes the entries that name what was
 forgotten and expires the log's older files.
@@ -25,7 +27,7 @@ from ._searchlog import SearchLog
 from ._state import StoreState
 from ._storage import is_missing
 
-__all__ = ["purge_search_log", "quotes_in", "unquoted"]
+__all__ = ["links_in", "purge_search_log", "quotes_in", "unlinked", "unquoted"]
 
 
 def _quoting(column: pa.ChunkedArray | pa.Array, quotes: tuple[str, ...]) -> pa.Array:
@@ -52,6 +54,36 @@ def unquoted(table: pa.Table, quotes: tuple[str, ...]) -> pa.Table:
     own = pc.if_else(_quoting(column, quotes), table.column("text_payload"), column)
     at = table.schema.get_field_index("search_text")
     return table.set_column(at, table.schema.field(at), own)
+
+
+def _targets(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The ``target_id`` of every link in a ``relationships`` column, flattened."""
+    flat = pc.list_flatten(column)
+    return pc.struct_field(flat, "target_id") if len(flat) else pa.array([], pa.string())
+
+
+def links_in(fragment: Any, erased: pa.Array) -> bool:
+    """Whether a fragment holds a record that links to an erased one."""
+    if "relationships" not in fragment.schema.names:
+        return False
+    targets = _targets(fragment.to_table(columns=["relationships"]).column("relationships"))
+    return bool(len(targets)) and bool(pc.any(pc.is_in(targets, value_set=erased)).as_py())
+
+
+def unlinked(table: pa.Table, erased: pa.Array) -> pa.Table:
+    """The rows with their links to erased records dropped (their other links stay)."""
+    if "relationships" not in table.column_names or table.num_rows == 0:
+        return table
+    column = table.column("relationships")
+    if not len(_targets(column)) or not pc.any(pc.is_in(_targets(column), value_set=erased)).as_py():
+        return table
+    gone = set(erased.to_pylist())
+    rows = [
+        links if not links else [link for link in links if link["target_id"] not in gone]
+        for links in column.to_pylist()
+    ]
+    at = table.schema.get_field_index("relationships")
+    return table.set_column(at, table.schema.field(at), pa.array(rows, type=column.type))
 
 
 def purge_search_log(

@@ -400,3 +400,26 @@ def test_governance_calls_refuse_bad_arguments_clearly_and_write_nothing(
         with pytest.raises(error, match=message):
             call()
     assert store.version() == before and not (tmp_path / "x").exists()
+
+
+def test_a_kept_record_loses_only_its_links_to_forgotten_records(store: ContextStore) -> None:
+    from lance_context import Relationship
+
+    image = text("ATTACHED-SECRET-0010 photo", id="image")
+    note = text("a kept note", id="note")
+    store.add([image, note])  # one file
+    reply = ContextRecord(
+        id="reply",
+        run_id="s1",
+        role="assistant",
+        text_payload="a reply that is kept",
+        relationships=[Relationship("image", "attachment"), Relationship("note", "reply_to")],
+    )
+    store.add(reply)  # another file, which holds no forgotten record, only a link to one
+    report = store.forget(["image"])
+    assert report.records == 1 and report.verified, report.verification
+    kept = store.get("reply")
+    assert kept is not None and [(r.target_id, r.relation) for r in kept.relationships] == [
+        ("note", "reply_to")
+    ]
+    assert store.get("note") is not None and store.get("image") is None
