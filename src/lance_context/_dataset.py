@@ -174,7 +174,15 @@ class DatasetHandle:
         """
         self.check_fork()
         current = self._ds
-        newest = self.call(lambda: self._newer(current), "look for newer versions", retry=False)
+        try:
+            newest = self.call(lambda: self._newer(current), "look for newer versions", retry=False)
+        except VersionNotFoundError:
+            if self.branch != MAIN_BRANCH:  # the usual cause: someone deleted the branch
+                raise VersionNotFoundError(
+                    f"branch {self.branch!r} no longer exists (it was deleted); open the store on "
+                    "another branch"
+                ) from None
+            raise
         if newest is None:
             return current
         fresh = self.call(

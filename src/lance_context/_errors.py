@@ -275,6 +275,9 @@ _UNAVAILABLE_MARKERS = (
 )
 
 
+_RUST_LOCATION = re.compile(r",?\s*[^\s,]*\.rs:\d+:\d+")
+
+
 def translate_lance_error(
     exc: BaseException, action: str, secrets: tuple[str, ...] = ()
 ) -> LanceContextError:
@@ -290,7 +293,8 @@ def translate_lance_error(
     """
     if isinstance(exc, LanceContextError):
         return exc
-    detail = redact(str(exc).split("\n", 1)[0][:500], secrets)
+    # Lance appends the Rust source location of an error (", /home/.../commit.rs:653:26"): not the user's
+    detail = redact(_RUST_LOCATION.sub("", str(exc).split("\n", 1)[0])[:500], secrets)
     lowered = detail.lower()
     everything = str(exc).lower()
     if any(m in everything for m in _NO_BUCKET_MARKERS):

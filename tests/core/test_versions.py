@@ -433,3 +433,16 @@ def test_a_store_opened_by_a_relative_path_has_branches_readable_from_anywhere(
     monkeypatch.chdir(tmp_path)  # another working directory, as a CLI or a server would have
     side = ContextStore.open(str(tmp_path / "work" / "mem.lance"), branch="side", embedder=HashingEmbedder(8))
     assert [r.text for r in side.records("a")] == ["hello", "on the side"]
+
+
+def test_a_store_on_a_deleted_branch_says_so(store: ContextStore) -> None:
+    store.add(text("x"))
+    gone = store.branch("gone")
+    gone.add(text("y"))
+    store.delete_branch("gone")
+    for call in (gone.records, lambda: gone.add(text("z"))):
+        with pytest.raises(VersionNotFoundError, match=r"branch 'gone' no longer exists") as raised:
+            call()
+        assert ".rs:" not in str(raised.value)  # no source location of Lance's in what a user reads
+    assert [r.text for r in store.records()] == ["x"]
+
