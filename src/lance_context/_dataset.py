@@ -280,7 +280,8 @@ class DatasetHandle:
     ) -> lance.LanceDataset:
         """Commit an operation (or a transaction prepared on ``base``) on top of snapshot ``base``.
 
-        ``base`` is left untouched; the new version is adopted and returned. Lance
+        ``base`` is left untouched; the new version is adopted and returned (this commit's
+        own, even when a concurrent commit in another thread is newer by now). Lance
         rebases compatible concurrent commits (appends never conflict); ``max_retries=0``
         instead fails on any commit landed since ``base``.
         """
@@ -307,7 +308,8 @@ class DatasetHandle:
         self._known.keep_properties(int(new.version), properties)
         if isinstance(change, lance.LanceOperation.Append):
             self._known.after_append(base, new, change.fragments)
-        return self.adopt(new)
+        self.adopt(new)
+        return new  # this commit's own version, even when another thread's is newer by now
 
     def own_properties(self, version: int) -> dict[str, str] | None:
         """The transaction properties of ``version`` if this handle committed it (recent ones).

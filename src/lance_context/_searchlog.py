@@ -29,6 +29,7 @@ import functools
 import json
 import logging
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -56,6 +57,10 @@ log = logging.getLogger("lance_context")
 
 #: Where the log lives, relative to the store's URI.
 LOG_PATH = "_lance_context/search_log.lance"
+#: Held while a thread creates a search log, so two threads never both create one.
+_CREATING = threading.Lock()
+#: Held while a thread merges a search log's files (others skip: their entries wait for the next).
+_COMPACTING = threading.Lock()
 #: The filter arguments of ``ContextStore.search`` a log entry keeps.
 FILTERS = ("run_id", "roles", "since", "until", "where")
 #: The other search arguments it keeps.
@@ -274,16 +279,26 @@ class SearchLog:
         table = _to_table(entry)
         options = self._state.handle.storage_options or None
 
+        def append() -> lance.LanceDataset:
+            return lance.write_dataset(table, self.uri, mode="append", storage_options=options)
+
         def write() -> lance.LanceDataset:
-            mode = "append" if self._exists or self._dataset() is not None else "create"
-            try:
-                return lance.write_dataset(
-                    table, self.uri, schema=LOG_SCHEMA, mode=mode, storage_options=options
-                )
-            except (OSError, ValueError) as exc:
-                if mode == "create" and "already exists" in str(exc).lower():  # another writer created it
-                    return lance.write_dataset(table, self.uri, mode="append", storage_options=options)
-                raise
+            if self._exists or self._dataset() is not None:
+                return append()
+            with _CREATING:  # threads of this process create the log one at a time
+                if self._dataset() is not None:
+                    return append()
+                try:
+                    created = lance.write_dataset(
+                        table, self.uri, schema=LOG_SCHEMA, mode="create", storage_options=options
+                    )
+                except (OSError, ValueError) as exc:
+                    if "already exists" in str(exc).lower():  # another process created it
+                        return append()
+                    raise
+            # another process creating it at the same moment may have replaced this first entry
+            latest = lance.dataset(self.uri, storage_options=options)
+            return created if latest.count_rows(filter=eq("id", entry.id)) else append()
 
         written: lance.LanceDataset = self._state.handle.call(write, "record the search")
         self._exists = True
@@ -293,8 +308,8 @@ class SearchLog:
         """Merge the log's small files like the store does; a failure only waits for the next entry."""
         policy = CompactionPolicy()
         target = compaction_target([f.metadata.physical_rows for f in ds.get_fragments()], policy)
-        if target is None:
-            return
+        if target is None or not _COMPACTING.acquire(blocking=False):
+            return  # nothing to merge, or another thread of this process is merging it now
         try:
             self._call(
                 lambda: ds.optimize.compact_files(target_rows_per_fragment=target), "compact the search log"
@@ -304,6 +319,8 @@ class SearchLog:
             )
         except LanceContextError as exc:
             log.warning("lance-context: search log compaction skipped (%s); it runs after a later entry", exc)
+        finally:
+            _COMPACTING.release()
 
     def entries(self, limit: int | None = None) -> list[LoggedSearch]:
         """Logged searches, newest first."""

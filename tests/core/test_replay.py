@@ -181,3 +181,25 @@ def test_cleanup_keeps_the_log_and_says_when_a_version_is_gone(facts: ContextSto
     assert [e.id for e in facts.search_log()] == [hits.search_id]
     with pytest.raises(VersionNotFoundError, match="Tag the versions"):
         facts.replay(hits.search_id or "")
+
+
+async def test_searches_recorded_at_once_on_a_new_store_are_all_logged(store: ContextStore) -> None:
+    import asyncio
+
+    store.add([text(f"fact {i} about ferries") for i in range(6)])
+    hits = await asyncio.gather(*(store.aio.search("ferries", k=2, record=True) for _ in range(8)))
+    ids = {h.search_id for h in hits}
+    assert len(ids) == 8 and ids <= {entry.id for entry in store.search_log()}  # the log's creation races
+    assert all(store.replay(search_id) for search_id in ids)
+
+
+async def test_adds_at_once_each_return_their_own_version(store: ContextStore) -> None:
+    import asyncio
+
+    records = [text(f"turn {i}") for i in range(8)]
+    versions = await asyncio.gather(*(store.aio.add(r) for r in records))
+    assert len(set(versions)) == 8
+    for record, version in zip(records, versions, strict=True):
+        holds = {r.id for r in store.at_version(version).records()}
+        before = {r.id for r in store.at_version(version - 1).records()}
+        assert record.id in holds and record.id not in before  # the version its own commit made
