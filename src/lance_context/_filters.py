@@ -98,6 +98,8 @@ def _numeric(text: str, op: str, values: Sequence[float]) -> str:
 
 
 def _sql_timestamp(value: datetime) -> str:
+    if not isinstance(value, datetime):
+        raise InvalidFilterError(f"since/until take timezone-aware datetimes, got {value!r}")
     if value.tzinfo is None:
         raise InvalidFilterError("datetime filter values must be timezone-aware")
     iso = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

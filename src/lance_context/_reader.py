@@ -50,7 +50,11 @@ def filter_sql(
     """The SQL filter for these conditions, every value escaped; None for no filter."""
     if run_id is not None and not isinstance(run_id, str):
         raise InvalidFilterError(f"run_id must be a str, got {type(run_id).__name__}")
+    if roles is not None and not isinstance(roles, (str, Iterable)):
+        raise InvalidFilterError(f"roles must be a role or an iterable of roles, got {roles!r}")
     role_list = [roles] if isinstance(roles, str) else (None if roles is None else list(roles))
+    if role_list is not None and not all(isinstance(role, str) for role in role_list):
+        raise InvalidFilterError(f"roles are strings, got {role_list!r}")
     return and_(
         None if run_id is None else eq("run_id", run_id),
         None if role_list is None else in_("role", role_list),

@@ -8,6 +8,7 @@ Measured on the LoCoMo development split (``docs/recall.md``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,6 +80,11 @@ class Recaller:
             raise SearchError(f"k must be a positive integer, got {k!r}")
         before = options.before if before is None else before
         after = options.after if after is None else after
+        for name, value in (("before", before), ("after", after)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise SearchError(f"{name} must be a non-negative integer, got {value!r}")
+        if k > options.fusion.depth:  # every channel reads at least as deep as the matches asked for
+            options = dataclasses.replace(options, fusion=dataclasses.replace(options.fusion, depth=k))
         pinned = None if version is None else self._history.resolve(version)
         ds = self._state.snapshot(pinned)
         sql = filter_sql(run_id, roles, since, until, where)
@@ -93,7 +99,7 @@ class Recaller:
         order = outline.table.column("id").to_pylist() if outline is not None else []
         if outline is None:
             before = after = 0
-            options = RecallOptions(k=k, before=0, after=0, fusion=options.fusion)
+            options = dataclasses.replace(options, k=k, before=0, after=0)
         ranked = rank_for_recall(rankings, order, options).ranked()
         records: dict[str, ContextRecord] = {}
         if options.reranker is not None and ranked:

@@ -66,11 +66,8 @@ def rerank_order(reranker: Reranker, query: str, texts: Sequence[str]) -> list[i
     scores = list(reranker(query, list(texts)))
     if len(scores) != len(texts):
         raise SearchError(f"the reranker returned {len(scores)} scores for {len(texts)} candidates")
-    kept = [
-        (i, float(s))
-        for i, s in enumerate(scores)
-        if s is not None and not (isinstance(s, float) and math.isnan(s)) and float(s) != -math.inf
-    ]
+    kept = [(i, float(s)) for i, s in enumerate(scores) if s is not None]
+    kept = [(i, s) for i, s in kept if not math.isnan(s) and s != -math.inf]  # numpy scalars too
     return [i for i, _ in sorted(kept, key=lambda pair: (-pair[1], pair[0]))]
 
 

@@ -82,6 +82,10 @@ def weighted_fuse(rankings: Mapping[str, tuple[Sequence[str], float]], k: int = 
     return scores
 
 
+#: The most hits one search returns (Lance takes k as a 32-bit count).
+_MAX_K = 1_000_000
+
+
 def mmr_select(query: Vector, candidates: Vector, k: int, lambda_mult: float) -> list[int]:
     """Maximal marginal relevance: pick ``k`` rows relevant to the query and diverse."""
     if len(candidates) == 0:
@@ -148,12 +152,19 @@ class Searcher:
         ``observe`` (the search log's hook) is told the snapshot searched and the query
         vector used (None for text search) before the channels run.
         """
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise SearchError(f"k must be a positive integer, got {k!r}")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= _MAX_K:
+            raise SearchError(f"k must be an integer from 1 to {_MAX_K:,}, got {k!r}")
         if mode not in ("vector", "text", "hybrid"):
             raise SearchError(f"mode must be 'vector', 'text' or 'hybrid', got {mode!r}")
-        if alpha is not None and not 0.0 <= float(alpha) <= 1.0:
-            raise SearchError(f"alpha must be between 0 (text only) and 1 (vector only), got {alpha}")
+        if fetch_k is not None and (isinstance(fetch_k, bool) or not isinstance(fetch_k, int) or fetch_k < 1):
+            raise SearchError(f"fetch_k must be a positive integer or None, got {fetch_k!r}")
+        for name, value in (("alpha", alpha), ("lambda_mult", lambda_mult)):
+            if value is None and name == "alpha":
+                continue  # alpha=None: the fusion options' own weights
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise SearchError(f"{name} must be a number from 0 to 1, got {value!r}")
+        if fusion is not None and not isinstance(fusion, FusionOptions):
+            raise SearchError(f"fusion takes a FusionOptions, got {type(fusion).__name__}")
         pinned = None if version is None else self._history.resolve(version)
         ds = self._state.snapshot(pinned)
         if pinned is None and mode != "text":
@@ -188,7 +199,9 @@ class Searcher:
         if alpha is not None:
             weights = {"vector": float(alpha), "text": 1.0 - float(alpha)}
             options = dataclasses.replace(options, weights=weights)
-        channels = self.channels(ds, _as_text(query), query_vector, sql, max(fetch_k or options.depth, k))
+        depth = max(fetch_k or options.depth, k)  # fusion reads as deep as the channels were fetched
+        options = dataclasses.replace(options, depth=depth) if depth > options.depth else options
+        channels = self.channels(ds, _as_text(query), query_vector, sql, depth)
         best = fuse({name: r.pairs() for name, r in channels.items()}, options).ranked(k)
         return self._hits(ds, [key for key, _ in best], channels, [score for _, score in best])
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,3 +118,33 @@ def test_the_time_a_turn_was_appended_does_not_match_numbers_in_a_query(tmp_path
     assert [r.match.id for r in store.recall("planet 7", k=1, run_id="chat")] == ["answer"]
     hits = store.search("31", k=10, mode="text", run_id="chat")  # the minute the evening turns were written
     assert hits == []
+
+
+def test_recall_and_hybrid_search_fill_k_beyond_the_fusion_depth(tmp_path: Path) -> None:
+    from lance_context import FusionOptions
+
+    store = ContextStore.open(str(tmp_path / "many.lance"), embedder=HashingEmbedder(16))
+    store.add(
+        [ContextRecord.from_content(f"turn {i} about apples", run_id="s", id=f"t{i}") for i in range(40)]
+    )
+    shallow = FusionOptions(depth=5)
+    assert len(store.search("apples", k=20, mode="hybrid", fusion=shallow)) == 20
+    deep = RecallOptions(fusion=shallow, before=0, after=0)
+    assert len(store.recall("apples", run_id="s", k=20, options=deep)) == 20
+    assert len(store.recall("apples", k=20, options=deep)) == 20
+    with pytest.raises(SearchError, match="before must be a non-negative integer"):
+        store.recall("apples", run_id="s", before=-1)
+
+
+def test_a_reranker_reorders_recall_with_or_without_a_session(store: ContextStore) -> None:
+    import numpy as np
+
+    def by_length(query: str, texts: Sequence[str]) -> list[Any]:  # numpy scores, one NaN dropped
+        return [np.float32("nan") if "glacier" in t else np.float32(len(t)) for t in texts]
+
+    options = RecallOptions(reranker=by_length, before=0, after=0)
+    for run_id in ("chat", None):
+        found = store.recall("glacier hiking Chamonix trail", run_id=run_id, k=2, options=options)
+        texts = [r.match.text or "" for r in found]
+        assert texts and all("glacier" not in t for t in texts)
+        assert [len(t) for t in texts] == sorted((len(t) for t in texts), reverse=True)
