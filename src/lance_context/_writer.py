@@ -121,11 +121,18 @@ class Writer:
             sessions = set(matched.column("run_id").to_pylist())
             outcome["sessions"] = sessions
             props = commit_properties("delete", matched.num_rows, sessions)
-            if matched.num_rows > _DELETE_BY_ID_MAX:
+            unique = pc.unique(matched.column("id"))  # an id stored twice goes once
+            # a delete by id takes every row of those ids: only when no other session's copy of one
+            # of them escapes the filter (an id added again in another session stays there)
+            scoped = id_list is None or run_id is not None or bool(where)
+            if matched.num_rows > _DELETE_BY_ID_MAX or (
+                scoped and base.count_rows(filter=in_("id", unique.to_pylist())) > matched.num_rows
+            ):
                 base.delete(predicate)
                 outcome["sessions"] = None  # Lance's delete carries no properties
-                return handle.adopt(base)
-            ids_table = pa.table({"id": pc.unique(matched.column("id"))})  # an id stored twice goes once
+                handle.adopt(base)
+                return base
+            ids_table = pa.table({"id": unique})
             transaction, _ = base.merge_insert("id").when_matched_delete().execute_uncommitted(ids_table)
             return handle.commit(base, transaction, props)
 

@@ -199,6 +199,17 @@ def test_a_record_stored_twice_is_deleted_whole(store: ContextStore) -> None:
     assert store.count() == 0
 
 
+def test_a_delete_scoped_to_a_session_leaves_another_sessions_copy_of_the_id(store: ContextStore) -> None:
+    store.add(text("in chat-1", id="x", run_id="chat-1"))
+    store.add(text("in chat-2", id="x", run_id="chat-2"))  # add() stores an id again, in another session
+    store.delete("x", run_id="chat-1")
+    assert [r.text for r in store.records("chat-1")] == []
+    assert [r.text for r in store.records("chat-2")] == ["in chat-2"]
+    store.add(text("again in chat-1", id="x", run_id="chat-1", metadata={"n": 1}))
+    store.delete(where={"n": 1})
+    assert [r.text for r in store.records("chat-2")] == ["in chat-2"] and store.count() == 1
+
+
 def test_duplicate_ids_in_one_batch(store: ContextStore) -> None:
     with pytest.raises(InvalidRecordError, match="twice"):
         store.add([text("a", id="same"), text("b", id="same")])
