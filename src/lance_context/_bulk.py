@@ -251,6 +251,9 @@ class BulkWriter:
         self, embedder: object, *, rows_per_slice: int = 8192, batch_size: int = 256
     ) -> RewritePlan:
         """A plan for re-embedding every record with ``embedder``, in slices of at most ``rows_per_slice``."""
+        for name, value in (("rows_per_slice", rows_per_slice), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidRecordError(f"{name} must be a positive integer, got {value!r}")
         state = self._state
         state.check_writable()
         new = as_embedder(embedder)

@@ -117,6 +117,46 @@ def test_a_row_without_content_is_refused(tmp_path: Path) -> None:
     assert store.count() == 0
 
 
+def test_each_rows_metadata_comes_back_as_add_stores_it(tmp_path: Path) -> None:
+    rows = [
+        {"id": "a", "text": "alpha", "metadata": {"n": 1}},
+        {"id": "b", "text": "beta", "metadata": {"b": "two"}},
+        {"id": "c", "text": "gamma", "metadata": {"n": 2.5, "tags": ["t"]}},
+    ]
+    for kind, items in (("rows", rows), ("frame", pd.DataFrame(rows))):
+        store = ContextStore.open(str(tmp_path / kind), embedder=HashingEmbedder(8))
+        ingest(items, store, run_id="s", progress=False)
+        assert [r.metadata for r in store.records("s")] == [{"n": 1}, {"b": "two"}, {"n": 2.5, "tags": ["t"]}]
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"text": "x", "metadata": "{not json"}, "metadata is not JSON"),
+        ({"text": "x", "metadata": "[1, 2]"}, "metadata must be a JSON object"),
+        ({"text": "x", "created_at": "yesterday"}, "not an ISO 8601 time"),
+    ],
+)
+def test_a_bad_row_is_refused_with_what_is_wrong_and_nothing_is_written(
+    tmp_path: Path, row: dict[str, Any], message: str
+) -> None:
+    store = ContextStore.open(str(tmp_path / "s"), embedder=HashingEmbedder(8))
+    before = store.version()
+    with pytest.raises(InvalidRecordError, match=message):
+        ingest([*_items(3), row], store, progress=False)
+    assert store.version() == before and store.count() == 0
+    ingest(_items(3), store, progress=False)  # the failed job's workers are gone: the next one runs
+    assert store.count() == 3
+
+
+def test_a_bad_batch_size_is_refused_before_the_job_starts(tmp_path: Path) -> None:
+    store = ContextStore.open(str(tmp_path / "s"), embedder=HashingEmbedder(8))
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(InvalidRecordError, match="batch_size must be a positive integer"):
+            ingest(_items(3), store, batch_size=bad, progress=False)  # type: ignore[arg-type]
+    assert store.count() == 0
+
+
 def test_the_real_default_model_embeds_a_few_hundred_records(tmp_path: Path) -> None:
     from lance_context import SentenceTransformerEmbedder
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 from lance_context import ContextStore
 from lance_context.adapters import BulkPlan, BulkWorker
 
-from ._jobs import POSITION, as_dataset, job_context, part_row, require_ray, run_workers
+from ._jobs import POSITION, as_dataset, check_positive, job_context, part_row, require_ray, run_workers
 from ._rows import row_to_record
 
 __all__ = ["ingest"]
@@ -101,6 +101,7 @@ def ingest(
         >>> from lance_context.ray import ingest
         >>> version = ingest(ray.data.read_parquet("corpus/"), store, run_id="docs")  # doctest: +SKIP
     """
+    check_positive("batch_size", batch_size)
     require_ray()
     writer = store.bulk()
     plan = writer.plan()

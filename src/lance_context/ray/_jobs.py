@@ -9,15 +9,18 @@ a dead worker had half written leaves only data files no version references.
 from __future__ import annotations
 
 import contextlib
+import gc
+import json
 import pickle
+import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from lance_context import LanceContextError, StoreError
+from lance_context import InvalidRecordError, LanceContextError, StoreError
 from lance_context.adapters import BulkPart
 
 __all__ = [
@@ -25,6 +28,7 @@ __all__ = [
     "PART",
     "POSITION",
     "as_dataset",
+    "check_positive",
     "job_context",
     "part_row",
     "parts_of",
@@ -68,6 +72,8 @@ def as_dataset(items: Any) -> Any:
     if isinstance(items, pa.Table):
         return data.from_arrow(items)
     if type(items).__name__ == "DataFrame" and hasattr(items, "to_dict"):
+        if "metadata" in items.columns:  # as JSON text: Arrow would give every row one struct type
+            items = items.assign(metadata=[_metadata_text(m) for m in items["metadata"]])
         return data.from_pandas(items)
     if isinstance(items, (str, Path)):
         path = str(items)
@@ -79,7 +85,30 @@ def as_dataset(items: Any) -> Any:
         if name.endswith(".lance"):
             return data.read_lance(path)
         return data.read_parquet(path)
-    return data.from_items(list(items))
+    return data.from_items([_metadata_as_text(item) for item in items])
+
+
+def check_positive(name: str, value: object) -> None:
+    """Refuse a size argument that is not a positive integer, before any work starts."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRecordError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _metadata_text(metadata: Any) -> Any:
+    """A row's metadata dict as JSON text (read back by ``row_to_record``), other values as they are."""
+    if not isinstance(metadata, Mapping):
+        return metadata
+    try:
+        return json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError):
+        return metadata  # not JSON-able: the record refuses it with a clear error
+
+
+def _metadata_as_text(item: Any) -> Any:
+    """A dict row with its metadata as JSON text, so Ray keeps each row's own keys and types."""
+    if isinstance(item, Mapping) and isinstance(item.get("metadata"), Mapping):
+        return {**item, "metadata": _metadata_text(item["metadata"])}
+    return item
 
 
 @contextlib.contextmanager
@@ -120,9 +149,10 @@ def run_workers(
 
     Raises:
         LanceContextError: The one a worker raised (an invalid record, a failing embedder).
-        StoreError: Workers failed otherwise (Ray's error is the cause); nothing was committed.
+        StoreError: Workers failed otherwise (Ray's error text is in its notes); nothing was committed.
     """
     ray = require_ray()
+    mapped = None
     size = max(1, min(workers or default_workers(ray), batches))  # an idle actor still holds a CPU
     try:
         with warnings.catch_warnings():
@@ -142,14 +172,28 @@ def run_workers(
             )
         written = mapped.take_all()
     except Exception as exc:
-        found = _lance_context_error(exc)
-        if found is not None:
-            raise found from exc
-        first_line = (str(exc).splitlines() or [""])[0][:200]
-        raise StoreError(
-            f"the Ray job failed ({type(exc).__name__}: {first_line}); nothing was written to the store"
-        ) from exc
-    return parts_of(written)
+        failure = _failure(exc)
+    else:
+        return parts_of(written)
+    # A failed job's actors hold the cluster's CPUs until Ray's error (a reference cycle
+    # through its tracebacks) is collected: free them now, or the next job waits for CPUs.
+    # ``failure`` carries none of it.
+    mapped = None
+    gc.collect()
+    raise failure
+
+
+def _failure(exc: BaseException) -> LanceContextError:
+    """The error a failed job raises: the one a worker raised, or a StoreError with Ray's text."""
+    found = _lance_context_error(exc)
+    if found is not None:
+        return found.with_traceback(None)
+    first_line = (str(exc).splitlines() or [""])[0][:200]
+    error = StoreError(
+        f"the Ray job failed ({type(exc).__name__}: {first_line}); nothing was written to the store"
+    )
+    error.add_note("".join(traceback.format_exception_only(exc))[-4000:])
+    return error
 
 
 def parts_of(rows: list[dict[str, Any]]) -> list[BulkPart]:
@@ -171,9 +215,9 @@ def _lance_context_error(exc: BaseException) -> LanceContextError | None:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, LanceContextError):
-            return current
         cause = getattr(current, "cause", None)
+        if isinstance(current, LanceContextError) and not isinstance(cause, BaseException):
+            return current  # the worker's own error, not Ray's wrapper of it
         stack.extend(
             [cause if isinstance(cause, BaseException) else None, current.__cause__, current.__context__]
         )

@@ -10,7 +10,7 @@ import pyarrow as pa
 from lance_context import CommitConflictError, ContextStore
 from lance_context.adapters import BulkPart, BulkWorker, RewritePlan
 
-from ._jobs import job_context, part_row, require_ray, run_workers
+from ._jobs import check_positive, job_context, part_row, require_ray, run_workers
 
 __all__ = ["reembed"]
 
@@ -70,6 +70,7 @@ def reembed(
         >>> from lance_context.ray import reembed
         >>> reembed(store, SentenceTransformerEmbedder("all-MiniLM-L12-v2"))  # doctest: +SKIP
     """
+    check_positive("rows_per_task", rows_per_task)
     require_ray()
     writer = store.bulk()
     done: dict[tuple[str, int, int], BulkPart] = {}

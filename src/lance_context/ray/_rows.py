@@ -77,7 +77,10 @@ def _created_at(value: Any) -> datetime | None:
     if hasattr(value, "to_pydatetime"):
         value = value.to_pydatetime()
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidRecordError(f"created_at {value!r} is not an ISO 8601 time") from None
     if not isinstance(value, datetime):
         raise InvalidRecordError(f"created_at must be a datetime, got {type(value).__name__}")
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
@@ -113,8 +116,14 @@ def row_to_record(row: Mapping[str, Any], *, run_id: str, role: str) -> ContextR
         return given
     metadata = row.get("metadata")
     if isinstance(metadata, str):
-        metadata = json.loads(metadata)
-    metadata = dict(_plain(metadata or {}))
+        try:
+            metadata = json.loads(metadata)
+        except ValueError as exc:
+            raise InvalidRecordError(f"metadata is not JSON ({exc}): {metadata[:80]!r}") from None
+    metadata = _plain(metadata or {})
+    if not isinstance(metadata, Mapping):
+        raise InvalidRecordError(f"metadata must be a JSON object, got {type(metadata).__name__}")
+    metadata = dict(metadata)
     metadata.update(
         {k: _plain(v) for k, v in row.items() if k not in _FIELDS and k not in _CONTENT and v is not None}
     )
