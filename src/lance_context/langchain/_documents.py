@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from langchain_core.documents import Document
@@ -21,6 +21,7 @@ __all__ = [
     "DOCUMENT_ROLE",
     "check_kwargs",
     "collection_namespace",
+    "listed",
     "metadata_filter",
     "record_id",
     "relevance",
@@ -47,6 +48,19 @@ def record_id(namespace: str, doc_id: object) -> str:
     if not isinstance(doc_id, str):
         raise TypeError(f"document ids must be str, got {type(doc_id).__name__}: {doc_id!r}")
     return f"{namespace}/{doc_id}"
+
+
+def listed(items: object, what: str) -> list[Any]:
+    """``items`` as a list, refusing a bare string (it would be read one character at a time).
+
+    Raises:
+        TypeError: ``items`` is a ``str`` or ``bytes``, or not iterable.
+    """
+    if isinstance(items, (str, bytes)):
+        raise TypeError(f"{what} must be a list, got the string {items!r}; wrap one in a list: [{items!r}]")
+    if not isinstance(items, Iterable):
+        raise TypeError(f"{what} must be a list, got {type(items).__name__}")
+    return list(items)
 
 
 def exact_metadata(metadata: Mapping[str, Any], what: str) -> str:
@@ -113,8 +127,14 @@ def metadata_filter(filter: Mapping[Any, Any] | None) -> dict[Any, Any] | None:
     """
     if filter is None:
         return None
+    if callable(filter) and not isinstance(filter, Mapping):
+        raise InvalidFilterError(
+            "filter must be a dict on metadata keys, such as {'topic': 'x'}: a callable filter "
+            "(as InMemoryVectorStore takes) cannot run inside the store's search, which filters "
+            "before the top-k"
+        )
     if not isinstance(filter, Mapping):
-        raise InvalidFilterError(f"filter must be a dict, got {type(filter).__name__}")
+        raise InvalidFilterError(f"filter must be a dict on metadata keys, got {type(filter).__name__}")
     out: dict[Any, Any] = {}
     for key, spec in filter.items():
         if key in ("$and", "$or") and isinstance(spec, (list, tuple)):

@@ -75,7 +75,16 @@ class KeySpace:
         return self.id_prefix + check_key(key)
 
     def record_ids(self, keys: Iterable[object]) -> list[str]:
-        """The record ids of ``keys``, all checked before any is used."""
+        """The record ids of ``keys``, all checked before any is used.
+
+        Raises:
+            TypeError: ``keys`` is one string (it would be read as one key per character),
+                or a key is not a ``str``.
+        """
+        if isinstance(keys, (str, bytes)):
+            raise TypeError(
+                f"keys must be a list of str, got the string {keys!r}; wrap one key in a list: [{keys!r}]"
+            )
         return [self.record_id(key) for key in keys]
 
     def key(self, record: ContextRecord) -> str:

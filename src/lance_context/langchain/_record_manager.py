@@ -178,6 +178,8 @@ class LanceRecordManager(RecordManager):
             TypeError: A key is not a str (nothing written).
         """
         ids = self.space.record_ids(keys)
+        if isinstance(group_ids, (str, bytes)):
+            raise ValueError(f"group_ids must be a list of str or None, got the string {group_ids!r}")
         groups = [None] * len(ids) if group_ids is None else list(group_ids)
         if len(groups) != len(ids):
             raise ValueError(f"got {len(groups)} group_ids for {len(ids)} keys")

@@ -27,6 +27,7 @@ from ._documents import (
     DOCUMENT_ROLE,
     check_kwargs,
     collection_namespace,
+    listed,
     metadata_filter,
     record_id,
     relevance,
@@ -138,12 +139,12 @@ class LanceVectorStore(VectorStore):
         """
         kwargs.pop("batch_size", None)  # LangChain's add_documents passes it; the whole batch is one commit
         check_kwargs(kwargs, "add_texts")
-        text_list = list(texts)
+        text_list = listed(texts, "texts")
+        given = listed(ids, "ids") if ids is not None else [None] * len(text_list)
         if metadatas is not None and len(metadatas) != len(text_list):
             raise ValueError(f"got {len(metadatas)} metadatas for {len(text_list)} texts")
-        if ids is not None and len(ids) != len(text_list):
-            raise ValueError(f"got {len(ids)} ids for {len(text_list)} texts")
-        given = list(ids) if ids is not None else [None] * len(text_list)
+        if len(given) != len(text_list):
+            raise ValueError(f"got {len(given)} ids for {len(text_list)} texts")
         doc_ids = [new_id() if i is None else i for i in given]
         for text in text_list:
             if not isinstance(text, str):
@@ -185,15 +186,29 @@ class LanceVectorStore(VectorStore):
         if ids is None:
             self.store.delete(run_id=self.namespace)
             return True
-        wanted = [self._record_id(i) for i in ids]
+        wanted = [self._record_id(i) for i in listed(ids, "ids")]
         if wanted:
             self.store.delete(wanted, run_id=self.namespace)
         return True
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        """Documents with these ids, in the order asked; missing ids are left out."""
-        records = self.store.get_many([self._record_id(i) for i in ids])
-        return [self._document(r) for r in records if r.run_id == self.namespace and r.role == DOCUMENT_ROLE]
+        """One document per id asked, in that order; missing ids are left out.
+
+        An id asked twice comes back twice, as in LangChain's ``InMemoryVectorStore``.
+        """
+        wanted = [self._record_id(i) for i in listed(ids, "ids")]
+        found = {
+            r.id: self._document(r)
+            for r in self.store.get_many(list(dict.fromkeys(wanted)))
+            if r.run_id == self.namespace and r.role == DOCUMENT_ROLE
+        }
+        seen: set[str] = set()
+        docs = []
+        for i in wanted:
+            if i in found:  # a repeat is a copy: editing one document's metadata leaves the other
+                docs.append(found[i] if i not in seen else found[i].model_copy(deep=True))
+                seen.add(i)
+        return docs
 
     # ------------------------------------------------------------------ search
     def _hits(
@@ -270,9 +285,15 @@ class LanceVectorStore(VectorStore):
         filter: Mapping[Any, Any] | None = None,
         **kwargs: Any,
     ) -> list[Document]:
-        """Relevant and diverse documents: MMR over the ``fetch_k`` nearest ones."""
+        """Relevant and diverse documents: MMR over the ``fetch_k`` nearest ones.
+
+        As in LangChain's own stores, the ``k`` documents are chosen among the ``fetch_k``
+        fetched: a ``fetch_k`` below ``k`` returns at most ``fetch_k`` documents.
+        """
         record = kwargs.pop("record", None)
         check_kwargs(kwargs, "max_marginal_relevance_search")
+        if all(isinstance(n, int) and not isinstance(n, bool) for n in (k, fetch_k)) and 0 <= fetch_k < k:
+            k = fetch_k  # a negative fetch_k is left to the store, which refuses it
         hits = self._hits(query, k, filter, mmr=True, fetch_k=fetch_k, lambda_mult=lambda_mult, record=record)
         return [self._document(h.record) for h in hits]
 
