@@ -4,10 +4,18 @@ Only translation happens here: every value reaches SQL through the core's escapi
 filter compiler (``lance_context._filters``). Node metadata is stored at the top level
 of a record's metadata, so a filter on key ``k`` becomes ``"metadata.k"`` (always a
 metadata key, whatever ``k`` is).
+
+LlamaIndex compares metadata with Python's operators (``SimpleVectorStore``), where
+``True == 1`` and ``False == 0``; its ``MetadataFilter`` does not even accept a bool
+value, so ``1``/``0`` is how a flag is matched. Stored JSON keeps ``true`` and ``1``
+apart, so a number is matched against the bools Python holds equal to (or ordered
+around) it too.
 """
 
 from __future__ import annotations
 
+import operator as op
+from collections.abc import Callable
 from typing import Any
 
 from llama_index.core.vector_stores.types import (
@@ -21,17 +29,28 @@ from lance_context import InvalidFilterError
 
 __all__ = ["filters_to_where"]
 
-_SIMPLE = {
-    FilterOperator.EQ: "$eq",
-    FilterOperator.NE: "$ne",
-    FilterOperator.GT: "$gt",
-    FilterOperator.GTE: "$gte",
-    FilterOperator.LT: "$lt",
-    FilterOperator.LTE: "$lte",
-    FilterOperator.IN: "$in",
-    FilterOperator.NIN: "$nin",
-    FilterOperator.CONTAINS: "$contains",
+_COMPARE: dict[FilterOperator, tuple[str, Callable[[Any, Any], bool]]] = {
+    FilterOperator.GT: ("$gt", op.gt),
+    FilterOperator.GTE: ("$gte", op.ge),
+    FilterOperator.LT: ("$lt", op.lt),
+    FilterOperator.LTE: ("$lte", op.le),
 }
+_SUPPORTED = (
+    "EQ, NE, GT, GTE, LT, LTE, IN, NIN, CONTAINS, TEXT_MATCH, TEXT_MATCH_INSENSITIVE, IS_EMPTY, ANY or ALL"
+)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _equals(value: object) -> list[Any]:
+    """``value`` and the one bool or number Python holds equal to it (``1 == True``)."""
+    if isinstance(value, bool):
+        return [value, int(value)]
+    if _is_number(value) and value in (0, 1):
+        return [value, bool(value)]
+    return [value]
 
 
 def _values(value: object, operator: FilterOperator) -> list[Any]:
@@ -40,14 +59,44 @@ def _values(value: object, operator: FilterOperator) -> list[Any]:
     return value
 
 
+def _any_of(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    return parts[0] if len(parts) == 1 else {"$or": parts}
+
+
+def _in(key: str, values: list[Any]) -> dict[str, Any]:
+    return {key: {"$in": [v for value in values for v in _equals(value)]}}
+
+
+def _compare(key: str, operator: FilterOperator, value: object) -> dict[str, Any]:
+    name, holds = _COMPARE[operator]
+    if isinstance(value, bool):
+        value = int(value)
+    clause = {key: {name: value}}
+    if not _is_number(value):
+        return clause
+    flags = [flag for flag in (False, True) if holds(flag, value)]  # Python orders bools as 0 and 1
+    return {"$or": [clause, {key: {"$in": flags}}]} if flags else clause
+
+
+def _contains(key: str, value: object) -> dict[str, Any]:
+    return _any_of([{key: {"$contains": v}} for v in _equals(value)])
+
+
 def _one(item: MetadataFilter) -> dict[str, Any]:
     key = f"metadata.{item.key}"
     operator = FilterOperator(item.operator)
     value = item.value
-    if operator in _SIMPLE:
-        if operator in (FilterOperator.IN, FilterOperator.NIN):
-            value = _values(value, operator)
-        return {key: {_SIMPLE[operator]: value}}
+    if operator == FilterOperator.EQ:
+        return _in(key, [value])
+    if operator == FilterOperator.NE:
+        return {"$not": _in(key, [value])}
+    if operator in (FilterOperator.IN, FilterOperator.NIN):
+        matched = _in(key, _values(value, operator))
+        return matched if operator == FilterOperator.IN else {"$not": matched}
+    if operator in _COMPARE:
+        return _compare(key, operator, value)
+    if operator == FilterOperator.CONTAINS:
+        return _contains(key, value)
     if operator in (FilterOperator.TEXT_MATCH, FilterOperator.TEXT_MATCH_INSENSITIVE):
         if not isinstance(value, str):
             raise InvalidFilterError(f"{operator.name} takes a string, got {value!r}")
@@ -55,14 +104,13 @@ def _one(item: MetadataFilter) -> dict[str, Any]:
     if operator == FilterOperator.IS_EMPTY:
         return {"$or": [{key: {"$exists": False}}, {key: None}, {key: ""}, {key: []}]}
     if operator in (FilterOperator.ANY, FilterOperator.ALL):
-        joiner = "$or" if operator == FilterOperator.ANY else "$and"
         values = _values(value, operator)
-        if not values and operator == FilterOperator.ALL:  # all of nothing: any node that has the key
-            return {key: {"$exists": True}}
-        return {joiner: [{key: {"$contains": v}} for v in values]}
+        if not values and operator == FilterOperator.ALL:  # all of nothing: any node with a value there
+            return {key: {"$ne": None}}
+        joiner = "$or" if operator == FilterOperator.ANY else "$and"
+        return {joiner: [_contains(key, v) for v in values]}
     raise InvalidFilterError(
-        f"filter operator {operator.name} is not supported by LanceVectorStore; use EQ, NE, GT, GTE, "
-        "LT, LTE, IN, NIN, CONTAINS, TEXT_MATCH, TEXT_MATCH_INSENSITIVE, IS_EMPTY, ANY or ALL"
+        f"filter operator {operator.name} is not supported by LanceVectorStore; use {_SUPPORTED}"
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -33,6 +33,7 @@ from lance_context import (
     ContextRecord,
     ContextStore,
     EmbeddingError,
+    InvalidFilterError,
     InvalidRecordError,
     SearchError,
     SearchHit,
@@ -86,6 +87,7 @@ class LanceVectorStore(BasePydanticVectorStore):
         dimension: int | None = None,
         storage_options: Mapping[str, str] | None = None,
         namespace: str = DEFAULT_NODE_NAMESPACE,
+        flat_metadata: bool = False,
         **store_options: Any,
     ) -> None:
         """Use an open ``store``, or open one at ``uri``.
@@ -104,10 +106,12 @@ class LanceVectorStore(BasePydanticVectorStore):
             dimension: The vector dimension of a new store, when known in advance.
             storage_options: Object-store settings when opening ``uri``.
             namespace: Run-id prefix of collections.
+            flat_metadata: Refuse nodes whose metadata holds nested dicts or lists (as
+                LlamaIndex stores that keep only flat metadata do).
             **store_options: Other ``ContextStore.open`` options.
         """
         super().__init__(  # type: ignore[call-arg]
-            collection=check_key(collection, "collection"), namespace=namespace
+            collection=check_key(collection, "collection"), namespace=namespace, flat_metadata=flat_metadata
         )
         if uri is not None and dimension is not None:
             store_options["dimension"] = dimension
@@ -157,6 +161,7 @@ class LanceVectorStore(BasePydanticVectorStore):
             collection=self.collection,
             embed_model=self._embed_model,
             namespace=self.namespace,
+            flat_metadata=self.flat_metadata,
         )
 
     # ------------------------------------------------------------------ translation
@@ -202,9 +207,9 @@ class LanceVectorStore(BasePydanticVectorStore):
     ) -> dict[str, Any] | None:
         parts: list[dict[str, Any]] = []
         if node_ids is not None:
-            parts.append({"id": {"$in": [self._record_id(n) for n in node_ids]}})
+            parts.append({"id": {"$in": [self._record_id(n) for n in _ids(node_ids, "node_ids")]}})
         if doc_ids is not None:
-            parts.append({"metadata.ref_doc_id": {"$in": list(doc_ids)}})
+            parts.append({"metadata.ref_doc_id": {"$in": _ids(doc_ids, "doc_ids")}})
         translated = filters_to_where(filters)
         if translated is not None:
             parts.append(translated)
@@ -332,6 +337,13 @@ def _vector(query: VectorStoreQuery) -> tuple[Any, Any]:
     if query.query_str:
         return query.query_str, None  # the store embeds it with its embedder
     raise SearchError("this query mode needs query_embedding or query_str")
+
+
+def _ids(values: object, what: str) -> list[str]:
+    """A list of ids: a lone string is refused (iterating it would name one id per character)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Collection):
+        raise InvalidFilterError(f"{what} must be a list of ids, got {values!r}")
+    return [check_key(value, what[:-1].replace("_", " ")) for value in values]
 
 
 def _text(query: VectorStoreQuery) -> str:
