@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import Checkpoint, CheckpointTuple, empty_checkpoint
+from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
 
 from lance_context import CompactionPolicy, ContextStore
@@ -38,7 +38,7 @@ def _checkpoint(value: Any, checkpoint_id: str | None = None) -> Checkpoint:
 
 
 def _put(
-    saver: LanceCheckpointSaver, thread: str, value: Any, ns: str = "", checkpoint_id: str | None = None
+    saver: BaseCheckpointSaver[Any], thread: str, value: Any, ns: str = "", checkpoint_id: str | None = None
 ) -> str:
     saved = saver.put(_config(thread, ns), _checkpoint(value, checkpoint_id), {"step": value}, {})  # type: ignore[arg-type]
     return str(saved["configurable"]["checkpoint_id"])
@@ -164,17 +164,30 @@ def test_writes_saved_before_their_checkpoint_are_kept(path: str) -> None:
     assert cold is not None and cold.pending_writes == [("task", "value", "elsewhere")]
 
 
-def test_an_older_checkpoint_written_again_becomes_the_latest(path: str) -> None:
-    saver = LanceCheckpointSaver(uri=path)
-    old = _put(saver, "t", 1)
-    saver.put_writes(_config("t", checkpoint_id=old), [("value", "old write")], "task")
-    _put(saver, "t", 2)
-    assert saver.get_tuple(_config("t")).checkpoint["id"] != old  # type: ignore[union-attr]
-    _put(saver, "t", 10, checkpoint_id=old)
-    found = saver.get_tuple(_config("t"))
-    assert _snap(found) == _snap(_fresh(path).get_tuple(_config("t")))
-    assert found is not None and found.checkpoint["id"] == old
-    assert found.pending_writes == [("task", "value", "old write")]
+def test_an_older_checkpoint_written_again_keeps_its_place(path: str) -> None:
+    """As in InMemorySaver (and LangGraph's SQL savers), rewriting an old checkpoint never rolls the thread back."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    saver, oracle = LanceCheckpointSaver(uri=path), InMemorySaver()
+    checkpointers: tuple[BaseCheckpointSaver[Any], ...] = (saver, oracle)
+
+    def history(checkpointer: Any) -> tuple[str | None, list[tuple[str, Any]]]:
+        latest = checkpointer.get_tuple(_config("t"))
+        listed = [(t.checkpoint["id"], t.metadata["step"]) for t in checkpointer.list(_config("t"))]
+        return (latest and latest.checkpoint["id"]), listed
+
+    ids = [str(uuid6(clock_seq=i)) for i in range(2)]
+    for checkpointer in checkpointers:
+        _put(checkpointer, "t", 1, checkpoint_id=ids[0])
+        checkpointer.put_writes(_config("t", checkpoint_id=ids[0]), [("value", "old write")], "task")
+        _put(checkpointer, "t", 2, checkpoint_id=ids[1])
+        assert history(checkpointer)[0] == ids[1]  # warm the cache
+        _put(checkpointer, "t", 10, checkpoint_id=ids[0])
+    assert history(saver) == history(oracle) == (ids[1], [(ids[1], 2), (ids[0], 10)])
+    assert history(LanceCheckpointSaver(uri=path)) == history(oracle)  # a cold read agrees
+    again = saver.get_tuple(_config("t", checkpoint_id=ids[0]))
+    assert again is not None and again.pending_writes == [("task", "value", "old write")]
+    assert _snap(saver.get_tuple(_config("t"))) == _snap(_fresh(path).get_tuple(_config("t")))
 
 
 @pytest.mark.parametrize(("cached_threads", "loads_expected"), [(4, 4), (2, 8), (0, 8)])

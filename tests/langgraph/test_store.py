@@ -373,3 +373,42 @@ def test_a_langchain_embeddings_object_is_accepted(tmp_path: Path) -> None:
     assert hits[0].key == "a"  # the fake embeds equal texts equally
     assert hits[0].score == pytest.approx(1.0, abs=1e-5)
     assert memory.store.dimension == 8
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (PutOp(("n",), "bad", {"x": float("nan")}), "not JSON"),
+        (PutOp(("n",), "bad", {"x": b"bytes"}), "not JSON"),
+        (PutOp(("n",), "bad", {"x": "\ud800"}), "not valid unicode"),
+        (PutOp(("n",), "\ud800", {"x": 1}), "the key is not valid unicode"),
+        (PutOp(("n",), "bad", ["not", "a", "dict"]), "must be a dict"),  # type: ignore[arg-type]
+        (PutOp(("n",), "bad", {"x": 1}, ttl=-5), "ttl"),
+        (PutOp(("n",), "bad", {"x": 1}, ttl=float("inf")), "ttl"),
+        (PutOp(("n",), "bad", {"x": 1}, ttl="10"), "ttl"),  # type: ignore[arg-type]
+        (PutOp(("n",), "bad", {"text": "x"}, index="text"), "index"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_bad_put_is_refused_and_its_batch_writes_nothing(
+    memory: LanceStore, bad: PutOp, message: str
+) -> None:
+    from lance_context import InvalidRecordError
+
+    memory.put(("n",), "kept", {"text": "stays"})
+    version = memory.store.version()
+    with pytest.raises(InvalidRecordError, match=message):
+        memory.batch([PutOp(("n",), "kept", None), PutOp(("n",), "new", {"text": "new"}), bad])
+    assert memory.store.version() == version  # not even the batch's delete ran
+    assert memory.get(("n",), "kept") is not None and memory.get(("n",), "new") is None
+    assert memory.get(("n",), "\ud800") is None  # a key that can never be stored reads as missing
+
+
+@pytest.mark.parametrize("page", [{"limit": -1}, {"offset": -1}, {"limit": 1.5}])
+def test_a_negative_search_page_is_refused(plain: LanceStore, page: dict[str, Any]) -> None:
+    from lance_context import SearchError
+
+    plain.put(("n",), "k", {"v": 1})
+    with pytest.raises(SearchError, match="must be an int >= 0"):
+        plain.search(("n",), **page)
+    with pytest.raises(SearchError):
+        asyncio.run(plain.asearch(("n",), **page))

@@ -67,9 +67,10 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
     :meth:`at_version` reads every thread as it was at any past store version, and
     :meth:`branch` (or ``store.branch(...)``) forks all threads at once.
 
-    The latest checkpoint of a thread is the one written last (append order); LangGraph
-    writes checkpoints in id order, so this is also the highest checkpoint id. ``list``
-    returns checkpoints newest first in the same order.
+    The latest checkpoint of a thread is the one first written last (append order; a
+    checkpoint written again keeps its place); LangGraph writes checkpoints in id order,
+    so this is also the highest checkpoint id. ``list`` returns checkpoints newest first
+    in the same order.
 
     Args:
         store: An open store to share (with a :class:`LanceStore`, other adapters...).
@@ -257,8 +258,9 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         stored = self._latest.knows_stored(key, checkpoint["id"])
         if stored is None:
             stored = bool(self.store.get_many([record.id], with_vectors=False))
-        # a new checkpoint is appended (an upsert's merge costs ~10x more); one written again replaces itself
-        version = (self.store.upsert if stored else self.store.add)(record)
+        # a new checkpoint is appended (an upsert's merge costs ~10x more); one written again replaces
+        # itself in place: as in LangGraph's savers, rewriting an older checkpoint never makes it the latest
+        version = self.store.upsert(record, keep_order=True) if stored else self.store.add(record)
         self._latest.wrote_checkpoint(before, version, key, record)
         saved = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}
         return {"configurable": saved}

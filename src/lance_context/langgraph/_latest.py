@@ -122,7 +122,7 @@ class LatestCheckpoints:
             if checkpoint_id == entry.checkpoint_id:
                 entry.checkpoint = record
             elif checkpoint_id in entry.stored:
-                # an older checkpoint written again becomes the latest; its writes are not here
+                # an older checkpoint written again keeps its place; read the thread again to be sure
                 self._cache.discard(key)
             else:
                 entry.checkpoint = record

@@ -37,6 +37,8 @@ from ._store_records import (
     ItemTexts,
     Vector,
     Where,
+    check_put,
+    check_search,
     item_id,
     item_records,
     matches,
@@ -233,8 +235,10 @@ class LanceStore(BaseStore):
         for op in ops:
             validate_op_namespace(op)
             if isinstance(op, PutOp):
+                check_put(op)  # every put of the batch, before anything is embedded or written
                 plan.puts[(tuple(op.namespace), str(op.key))] = op  # the last write wins
             elif isinstance(op, SearchOp):
+                check_search(op)
                 if op.query and self.semantic:
                     plan.queries[op.query] = None
             elif not isinstance(op, (GetOp, ListNamespacesOp)):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -26,9 +27,17 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from langgraph.store.base import Item, MatchCondition, SearchItem, get_text_at_path, tokenize_path
+from langgraph.store.base import (
+    Item,
+    MatchCondition,
+    PutOp,
+    SearchItem,
+    SearchOp,
+    get_text_at_path,
+    tokenize_path,
+)
 
-from lance_context import ContextRecord
+from lance_context import ContextRecord, InvalidRecordError, SearchError
 from lance_context.adapters import LANGGRAPH_STORE
 
 __all__ = [
@@ -36,6 +45,8 @@ __all__ = [
     "STORE_PREFIX",
     "TEXT_ROLE",
     "ItemTexts",
+    "check_put",
+    "check_search",
     "item_id",
     "item_records",
     "matches",
@@ -71,7 +82,8 @@ def namespace_of(run_id: str) -> tuple[str, ...]:
 
 def _digest(*parts: object) -> str:
     text = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    # surrogatepass: a lone surrogate (refused by ``check_put``) still names no item, never crashes a read
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def item_id(namespace: Sequence[str], key: str) -> str:
@@ -81,6 +93,57 @@ def item_id(namespace: Sequence[str], key: str) -> str:
 
 def _text_id(namespace: Sequence[str], key: str, path: str) -> str:
     return "lg-item-text-" + _digest(list(namespace), key, path)
+
+
+def _refuse(namespace: Sequence[str], key: str, problem: str) -> InvalidRecordError:
+    return InvalidRecordError(f"store item {tuple(namespace)!r} / {key!r}: {problem}; nothing was written")
+
+
+def check_put(op: PutOp) -> None:
+    """Refuse a put that cannot be stored as LangGraph's SQL stores keep it (JSON), before any write.
+
+    Checked for every put of a batch first, so a bad one writes nothing (not even the
+    batch's deletes).
+    """
+    ns, key = op.namespace, str(op.key)
+    for text, what in [(key, "the key"), *((label, "a namespace label") for label in ns)]:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _refuse(ns, key, f"{what} is not valid unicode (a lone surrogate)") from None
+    if op.value is None:
+        return
+    if not isinstance(op.value, Mapping):
+        raise _refuse(ns, key, f"the value must be a dict, got {type(op.value).__name__}")
+    try:
+        json.dumps(op.value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:
+        problem = "is not valid unicode" if isinstance(exc, UnicodeEncodeError) else f"is not JSON ({exc})"
+        raise _refuse(ns, key, f"the value {problem}: store only JSON types and finite numbers") from None
+    ttl = op.ttl
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl >= 0):
+        raise _refuse(ns, key, f"ttl must be None or a number of minutes >= 0, got {ttl!r}")
+    if ttl is not None and not math.isfinite(ttl):
+        raise _refuse(ns, key, f"ttl must be finite (None keeps the item forever), got {ttl!r}")
+    index = op.index
+    if index is None or index is False:
+        return
+    if isinstance(index, (str, bytes)) or not isinstance(index, (list, tuple)):
+        raise _refuse(ns, key, f"index must be None, False or a list of field paths, got {index!r}")
+    if not all(isinstance(path, str) and path for path in index):
+        raise _refuse(ns, key, f"index paths must be non-empty strings, got {index!r}")
+
+
+def check_search(op: SearchOp) -> None:
+    """Refuse a search page that LangGraph's stores would each read differently (negative bounds)."""
+    for name in ("limit", "offset"):
+        value = getattr(op, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise SearchError(f"search {name} must be an int >= 0, got {value!r}")
+    if op.filter is not None and not isinstance(op.filter, Mapping):
+        raise SearchError(
+            f"search filter must be a dict of field: value or {{operator: value}}, got {op.filter!r}"
+        )
 
 
 def namespace_where(prefix: Sequence[str]) -> Where:
