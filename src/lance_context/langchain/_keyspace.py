@@ -19,6 +19,8 @@ from typing import Any
 from lance_context import ContextRecord
 from lance_context.adapters import Namespace
 
+from ._documents import listed
+
 __all__ = ["KeySpace", "check_key", "check_name"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -81,11 +83,7 @@ class KeySpace:
             TypeError: ``keys`` is one string (it would be read as one key per character),
                 or a key is not a ``str``.
         """
-        if isinstance(keys, (str, bytes)):
-            raise TypeError(
-                f"keys must be a list of str, got the string {keys!r}; wrap one key in a list: [{keys!r}]"
-            )
-        return [self.record_id(key) for key in keys]
+        return [self.record_id(key) for key in listed(keys, "keys")]
 
     def key(self, record: ContextRecord) -> str:
         """The key a record of the space stores."""

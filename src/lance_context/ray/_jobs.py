@@ -152,7 +152,6 @@ def run_workers(
         StoreError: Workers failed otherwise (Ray's error text is in its notes); nothing was committed.
     """
     ray = require_ray()
-    mapped = None
     size = max(1, min(workers or default_workers(ray), batches))  # an idle actor still holds a CPU
     try:
         with warnings.catch_warnings():
