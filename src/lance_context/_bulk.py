@@ -23,6 +23,7 @@ overwrite that fails, instead of dropping them, if anything landed meanwhile.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -59,6 +60,8 @@ __all__ = ["BulkPart", "BulkPlan", "BulkWorker", "BulkWriter", "RewritePlan", "S
 
 #: Sessions a commit lists at most (``commit_properties``); a part keeps one more to say "many".
 _MAX_LISTED = 64
+#: Transaction property naming a bulk job by the data files it commits (see ``BulkWriter.commit``).
+JOB_KEY = "lance_context.bulk_job"
 
 
 class BulkWorker:
@@ -209,6 +212,9 @@ class BulkWriter:
         """Commit every part's fragments as one new version on top of ``plan.read_version``.
 
         Lance rebases the append over commits made meanwhile (appends never conflict).
+        Committing the same parts again (a driver that retries after a lost reply) commits
+        nothing and returns the version of the first commit: the job is named in the
+        commit by the data files it wrote.
 
         Returns:
             The new version (the current one when the parts hold no records).
@@ -228,8 +234,14 @@ class BulkWriter:
         ordered = sorted((p for p in parts if p.rows), key=lambda p: p.first)
         fragments = [f for p in ordered for f in p.fragments]
         sessions = frozenset().union(*(p.sessions for p in ordered))  # over 64: "many", not listed
-        props = commit_properties("add", rows, sessions)
+        job = _job_key(fragments)
+        props = {**commit_properties("add", rows, sessions), JOB_KEY: job}
         base = self._base(plan.read_version)
+        latest = handle.latest()
+        done = _committed(latest, plan.read_version, job)
+        if done is not None:
+            return done
+        _refuse_committed_parts(latest, fragments)
         try:
             new = handle.call(
                 lambda: handle.commit(base, lance.LanceOperation.Append(fragments), props),
@@ -318,6 +330,36 @@ class BulkWriter:
                 f"version {read_version}, which this job started from, was cleaned up while it ran; "
                 "nothing was written: run the job again (or clean up with a longer older_than)"
             ) from exc
+
+
+def _job_key(fragments: Sequence[Any]) -> str:
+    """A name for the job: a digest of the data files its fragments hold (unique per write)."""
+    paths = sorted(str(f.path) for fragment in fragments for f in fragment.files)
+    return hashlib.sha256("\n".join(paths).encode()).hexdigest()
+
+
+def _committed(latest: lance.LanceDataset, read_version: int, job: str) -> int | None:
+    """The version that already committed ``job`` after ``read_version``, if one did."""
+    for version in range(int(latest.version), read_version, -1):
+        try:
+            transaction = latest.read_transaction(version)
+        except (OSError, ValueError, RuntimeError, TypeError):
+            continue  # cleaned up or not decodable: not this job's append
+        props = (transaction.transaction_properties or {}) if transaction is not None else {}
+        if props.get(JOB_KEY) == job:
+            return version
+    return None
+
+
+def _refuse_committed_parts(latest: lance.LanceDataset, fragments: Sequence[Any]) -> None:
+    """Refuse a job holding a part some earlier commit took (its rows would be stored twice)."""
+    ours = {str(f.path) for fragment in fragments for f in fragment.files}
+    stored = {str(f.path) for fragment in latest.get_fragments() for f in fragment.metadata.files}
+    if ours & stored:
+        raise InvalidRecordError(
+            "some of these parts were committed already (by another commit of this job); "
+            "commit only the parts not committed yet; nothing was written"
+        )
 
 
 def _check_unique(parts: Sequence[BulkPart]) -> None:

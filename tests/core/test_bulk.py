@@ -107,3 +107,34 @@ def test_a_job_overtaken_by_a_restore_or_re_embed_commits_nothing(tmp_path: Path
     with pytest.raises(CommitConflictError, match="run the job again"):
         writer.commit(plan, [part])
     assert store.count() == 3 and store.dimension == 4
+
+
+def test_committing_the_same_parts_again_writes_nothing(tmp_path: Path) -> None:
+    store = ContextStore.open(str(tmp_path / "s"), embedder=None)
+    writer = store.bulk()
+    plan = writer.plan()
+    parts = [BulkWorker(plan).write(_records(0, 3), range(3))]
+    first = writer.commit(plan, parts)
+    store.add(ContextRecord.from_content("meanwhile", run_id="s", id="later"))
+
+    again = writer.commit(plan, [pickle.loads(pickle.dumps(p)) for p in parts])  # a retried driver
+
+    assert again == first
+    assert [r.id for r in store.records("s")] == ["r0", "r1", "r2", "later"]
+
+
+def test_a_part_committed_already_is_refused_in_another_job(tmp_path: Path) -> None:
+    store = ContextStore.open(str(tmp_path / "s"), embedder=None)
+    writer = store.bulk()
+    plan = writer.plan()
+    first = BulkWorker(plan).write(_records(0, 2), range(2))
+    second = BulkWorker(plan).write(_records(2, 4), range(2, 4))
+    writer.commit(plan, [first])
+    version = store.version()
+
+    with pytest.raises(InvalidRecordError, match="committed already"):
+        writer.commit(plan, [first, second])
+
+    assert store.version() == version and store.count() == 2
+    writer.commit(plan, [second])
+    assert [r.id for r in store.records("s")] == ["r0", "r1", "r2", "r3"]
