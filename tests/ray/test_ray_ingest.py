@@ -119,14 +119,19 @@ def test_a_row_without_content_is_refused(tmp_path: Path) -> None:
 
 def test_each_rows_metadata_comes_back_as_add_stores_it(tmp_path: Path) -> None:
     rows = [
-        {"id": "a", "text": "alpha", "metadata": {"n": 1}},
-        {"id": "b", "text": "beta", "metadata": {"b": "two"}},
-        {"id": "c", "text": "gamma", "metadata": {"n": 2.5, "tags": ["t"]}},
+        {"id": "a", "text": "alpha", "metadata": {"n": 1}, "lang": "en"},
+        {"id": "b", "text": "beta", "metadata": {"b": "two"}, "lang": 2},  # a column of mixed types
+        {"id": "c", "text": "gamma", "metadata": {"n": 2.5, "tags": ["t"]}, "lang": ["en", "fr"]},
+    ]
+    expected = [
+        {"n": 1, "lang": "en"},
+        {"b": "two", "lang": 2},
+        {"n": 2.5, "tags": ["t"], "lang": ["en", "fr"]},
     ]
     for kind, items in (("rows", rows), ("frame", pd.DataFrame(rows))):
         store = ContextStore.open(str(tmp_path / kind), embedder=HashingEmbedder(8))
         ingest(items, store, run_id="s", progress=False)
-        assert [r.metadata for r in store.records("s")] == [{"n": 1}, {"b": "two"}, {"n": 2.5, "tags": ["t"]}]
+        assert [r.metadata for r in store.records("s")] == expected
 
 
 @pytest.mark.parametrize(

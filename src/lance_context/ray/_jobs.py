@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
+import math
 import pickle
 import traceback
 import warnings
@@ -22,6 +22,8 @@ import pyarrow as pa
 
 from lance_context import InvalidRecordError, LanceContextError, StoreError
 from lance_context.adapters import BulkPart
+
+from ._rows import COLUMNS, metadata_text
 
 __all__ = [
     "INSTALL",
@@ -72,9 +74,7 @@ def as_dataset(items: Any) -> Any:
     if isinstance(items, pa.Table):
         return data.from_arrow(items)
     if type(items).__name__ == "DataFrame" and hasattr(items, "to_dict"):
-        if "metadata" in items.columns:  # as JSON text: Arrow would give every row one struct type
-            items = items.assign(metadata=[_metadata_text(m) for m in items["metadata"]])
-        return data.from_pandas(items)
+        return data.from_pandas(_frame_metadata_as_text(items))
     if isinstance(items, (str, Path)):
         path = str(items)
         name = path.rstrip("/").lower()
@@ -94,21 +94,36 @@ def check_positive(name: str, value: object) -> None:
         raise InvalidRecordError(f"{name} must be a positive integer, got {value!r}")
 
 
-def _metadata_text(metadata: Any) -> Any:
-    """A row's metadata dict as JSON text (read back by ``row_to_record``), other values as they are."""
-    if not isinstance(metadata, Mapping):
-        return metadata
-    try:
-        return json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError):
-        return metadata  # not JSON-able: the record refuses it with a clear error
-
-
 def _metadata_as_text(item: Any) -> Any:
-    """A dict row with its metadata as JSON text, so Ray keeps each row's own keys and types."""
-    if isinstance(item, Mapping) and isinstance(item.get("metadata"), Mapping):
-        return {**item, "metadata": _metadata_text(item["metadata"])}
-    return item
+    """A dict row with its metadata and extra keys as JSON text (see ``metadata_text``)."""
+    if not isinstance(item, Mapping):
+        return item
+    extras = {k: v for k, v in item.items() if k not in COLUMNS}
+    text = metadata_text(item.get("metadata"), extras)
+    if text is None:
+        return item
+    if isinstance(text, str) or not extras:
+        return {**{k: v for k, v in item.items() if k in COLUMNS}, "metadata": text}
+    return item  # not JSON-able: left as it is for row_to_record to refuse
+
+
+def _frame_metadata_as_text(frame: Any) -> Any:
+    """A DataFrame whose metadata and object-typed extra columns travel as JSON text."""
+    extras = [c for c in frame.columns if c not in COLUMNS and frame[c].dtype == object]
+    if "metadata" not in frame.columns and not extras:
+        return frame
+    given = frame["metadata"] if "metadata" in frame.columns else [None] * len(frame)
+    rows = frame[extras].to_dict("records") if extras else [{}] * len(frame)
+    texts = [
+        metadata_text(None if _missing(m) else m, {k: v for k, v in r.items() if not _missing(v)})
+        for m, r in zip(given, rows)
+    ]
+    return frame.drop(columns=extras).assign(metadata=texts)
+
+
+def _missing(value: Any) -> bool:
+    """Whether a DataFrame cell is empty (None or a float NaN)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ import numpy as np
 from lance_context import ContextRecord, InvalidRecordError
 from lance_context.adapters import sniff_mime
 
-__all__ = ["row_to_record"]
+__all__ = ["COLUMNS", "metadata_text", "row_to_record"]
 
 _FIELDS = (
     "id",
@@ -40,6 +40,8 @@ _FIELDS = (
     "search_text",
 )
 _CONTENT = ("record", "item", "content", "text", "image")
+#: The columns that are not metadata keys.
+COLUMNS = frozenset(_FIELDS + _CONTENT)
 
 
 def _plain(value: Any) -> Any:
@@ -55,6 +57,30 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def metadata_text(metadata: Any, extras: Mapping[str, Any]) -> Any:
+    """A row's metadata with its extra columns (``extras``) as JSON text, as ``row_to_record`` reads it.
+
+    Ray gives a column one type across rows (a dict column one struct of every key,
+    a column of ints and strings fails), so rows travel with their metadata as text.
+    A value that is not JSON (or metadata that is not an object) is left as it is,
+    and ``row_to_record`` refuses it with what is wrong.
+    """
+    if isinstance(metadata, str) and extras:
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            return metadata
+    if metadata is not None and not isinstance(metadata, Mapping):
+        return metadata
+    if metadata is None and not extras:
+        return None
+    merged = {**_plain(metadata or {}), **{k: _plain(v) for k, v in extras.items() if v is not None}}
+    try:
+        return json.dumps(merged, allow_nan=False)
+    except (TypeError, ValueError):
+        return metadata
 
 
 def _image(value: Any) -> tuple[Any, str | None]:
@@ -124,9 +150,7 @@ def row_to_record(row: Mapping[str, Any], *, run_id: str, role: str) -> ContextR
     if not isinstance(metadata, Mapping):
         raise InvalidRecordError(f"metadata must be a JSON object, got {type(metadata).__name__}")
     metadata = dict(metadata)
-    metadata.update(
-        {k: _plain(v) for k, v in row.items() if k not in _FIELDS and k not in _CONTENT and v is not None}
-    )
+    metadata.update({k: _plain(v) for k, v in row.items() if k not in COLUMNS and v is not None})
     content, content_type, caption = _content(row)
     fields: dict[str, Any] = {"metadata": metadata}
     for name in ("id", "embed_text", "search_text"):
