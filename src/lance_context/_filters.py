@@ -61,6 +61,12 @@ def sql_string(value: str) -> str:
     """A SQL string literal for ``value``: the only way a user string enters a filter."""
     if not isinstance(value, str):
         raise InvalidFilterError(f"expected a string filter value, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # no stored text can hold it, and Lance's SQL cannot take it
+        raise InvalidFilterError(
+            f"filter value {value!r} is not valid unicode: lone surrogate at position {exc.start}"
+        ) from None
     return "'" + value.replace("'", "''") + "'"
 
 

@@ -68,7 +68,7 @@ from ._namespaces import (
 )
 from ._opening import RECORDED_EMBEDDER, open_store
 from ._reader import Outline
-from ._records import new_id, plain_json, utc_now
+from ._records import check_unicode, new_id, plain_json, utc_now
 from ._rerank import Reranker, as_reranker
 from ._search import SearchMode, mmr_select, rrf_fuse, weighted_fuse
 from ._versions import RecordChanges
@@ -107,6 +107,7 @@ __all__ = [
     "as_reranker",
     "async_twin",
     "canonical_base64",
+    "check_unicode",
     "embed_query",
     "fit_window",
     "group_exchanges",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +141,17 @@ def test_created_at_filters(store: ContextStore) -> None:
     store.add(text("old", id="old", created_at=datetime(2020, 1, 1, tzinfo=timezone.utc)))
     store.add(text("new", id="new"))
     assert ids(store, {"created_at": {"$lt": datetime(2021, 1, 1, tzinfo=timezone.utc)}}) == ["old"]
+
+
+def test_text_no_store_can_hold_is_a_filter_error_on_every_read(tmp_path: Path) -> None:
+    store = ContextStore.open(str(tmp_path / "s"), embedder=None)
+    lone = "a\ud800"  # a lone surrogate: a valid Python str, not UTF-8
+    for read in (
+        lambda: store.records(lone),
+        lambda: store.records("s", where={"metadata.g": {"$in": [lone]}}),
+        lambda: store.get(lone),
+        lambda: store.delete(run_id=lone),
+    ):
+        with pytest.raises(InvalidFilterError, match="not valid unicode: lone surrogate"):
+            read()
+    assert store.version() == 1

@@ -141,6 +141,7 @@ ADAPTER_KIT = {
     "as_reranker",
     "async_twin",
     "canonical_base64",
+    "check_unicode",
     "embed_query",
     "fit_window",
     "group_exchanges",
