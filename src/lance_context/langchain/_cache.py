@@ -37,7 +37,7 @@ from lance_context import (
     EmbedderMismatchError,
     as_embedder,
 )
-from lance_context.adapters import LANGCHAIN_CACHE, async_twin, open_store
+from lance_context.adapters import LANGCHAIN_CACHE, async_twin, check_unicode, open_store
 
 from ._generations import GENERATIONS_JSON, dump_generations, load_generations
 from ._keyspace import KeySpace, check_name
@@ -105,7 +105,7 @@ class _LanceCacheBase(BaseCache):
             role=_ROLE,
             content_type=GENERATIONS_JSON,
             binary_payload=dump_generations(return_val),
-            metadata={"llm_string": llm_string},
+            metadata={"llm_string": check_unicode(llm_string, "llm_string")},
             **fields,
         )
 
@@ -266,9 +266,16 @@ class LanceSemanticCache(_LanceCacheBase):
         return np.asarray(raw, dtype=np.float32)
 
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
-        """The generations of the most similar cached prompt of this LLM configuration, or None."""
+        """The generations of the most similar cached prompt of this LLM configuration, or None.
+
+        The prompt's own entry, when cached, is the answer: it wins over another prompt
+        the embedder cannot tell apart from it (as an exact cache would answer).
+        """
         space = self._space(llm_string)
         prompt = _checked(prompt, "prompt")
+        own = self.store.get_many([space.record_id(_sha256(prompt, "prompt"))], with_vectors=False)
+        if own and (value := self._value(own[0], space, llm_string)) is not None:
+            return value
         if self.store.dimension is None:
             return None  # nothing was ever embedded here, so nothing can match
         hits = self.store.search(self._embed(prompt), k=1, run_id=space.run_id)
@@ -286,7 +293,9 @@ class LanceSemanticCache(_LanceCacheBase):
             TypeError: ``return_val`` is not a list of ``Generation`` objects.
         """
         prompt = _checked(prompt, "prompt")
-        record = _cacheable(lambda: self._record(prompt, llm_string, return_val, text_payload=prompt))
+        record = _cacheable(
+            lambda: self._record(prompt, llm_string, return_val, text_payload=check_unicode(prompt, "prompt"))
+        )
         if record is not None:
             self.store.upsert(dataclasses.replace(record, embedding=self._embed(prompt)))
 

@@ -10,16 +10,18 @@ from langchain_core.messages import (
     BaseMessage,
     FunctionMessage,
     SystemMessage,
+    SystemMessageChunk,
     ToolMessage,
 )
 from langchain_core.messages.utils import count_tokens_approximately
 
-from lance_context import DEFAULT_EMBEDDER, ContextStore, RecallOptions
+from lance_context import DEFAULT_EMBEDDER, ContextRecord, ContextStore, RecallOptions
 from lance_context.adapters import (
     LANGCHAIN_HISTORY,
     ChatIndexing,
     SearchMode,
     async_twin,
+    check_unicode,
     fit_window,
     newest_window,
     open_store,
@@ -38,6 +40,7 @@ __all__ = ["LanceChatMessageHistory"]
 
 TokenCounter = Callable[[Sequence[BaseMessage]], int]
 _CHAT_INDEXING = ChatIndexing()
+_SYSTEM_ROLES = frozenset({SystemMessage(content="").type, SystemMessageChunk(content="").type})
 _ONLY_MESSAGES = {f"metadata.{MESSAGE_KEY}": {"$exists": True}}
 
 
@@ -46,7 +49,7 @@ def _check_session(session_id: object) -> str:
         raise TypeError(f"session_id must be a str, got {type(session_id).__name__}")
     if not session_id:
         raise ValueError("session_id must not be empty: give each conversation a non-empty id")
-    return session_id
+    return check_unicode(session_id, "session_id")  # refused now, not at every later read
 
 
 def _is_tool_result(message: BaseMessage) -> bool:
@@ -159,8 +162,7 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         # the newest records first: the read brings the session's first ones along for the
         # store's cache, so the pinned system message below costs no read of its own
         read = {chunk: self.store.records(self.run_id, last=chunk, with_vectors=False)}
-        first = self.store.records(self.run_id, limit=1, with_vectors=False) if include_system else []
-        pinned = decode_messages(first) if first and first[0].role == "system" else []
+        pinned = self._leading_system() if include_system else []
 
         def newest(n: int) -> tuple[list[BaseMessage], bool]:
             # the store keeps a session's newest records in memory between commits to it
@@ -184,6 +186,19 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
             pinned=[message for _, message in pinned],
             chunk=chunk,
         )
+
+    def _leading_system(self) -> list[tuple[ContextRecord, BaseMessage]]:
+        """The session's first message, when it is a system message, with its images.
+
+        A ``SystemMessageChunk`` counts too (as in ``trim_messages``); any other first
+        message is neither decoded nor read further.
+        """
+        first = self.store.records(self.run_id, limit=1, with_vectors=False)
+        if not first or first[0].role not in _SYSTEM_ROLES:
+            return []
+        needed = attachment_ids(first[0])
+        attachments = {r.id: r for r in self.store.get_many(needed, with_vectors=False)} if needed else {}
+        return [(first[0], decode_message(first[0], attachments))]
 
     def search(
         self, query: str, k: int = 4, *, mode: SearchMode | Literal["recall"] = "recall"

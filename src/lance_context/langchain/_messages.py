@@ -225,10 +225,15 @@ def _check_round_trip(
             f"({exc}); store one of human, ai, system, tool, chat, function or their chunks"
         ) from exc
     if back != message:
+        fields = [
+            f for f in type(message).model_fields if getattr(back, f, None) != getattr(message, f, None)
+        ]
+        where = f"its {' and '.join(fields)}" if fields else "a field"
         raise InvalidRecordError(
-            f"message {index} ({message.type}) would not read back equal: a field holds "
-            "tuples, non-string dict keys or objects that JSON turns into something else; "
-            "convert them to lists, str keys or plain values first"
+            f"message {index} ({message.type}) would not read back equal: {where} holds "
+            "tuples, non-string dict keys or objects that JSON turns into something else "
+            "(such as Documents in a tool artifact); convert them to lists, str keys or plain "
+            "values (a Document to its page_content and metadata) first"
         )
 
 

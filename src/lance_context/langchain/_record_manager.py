@@ -45,8 +45,14 @@ from typing import Any
 
 from langchain_core.indexing import RecordManager
 
-from lance_context import DEFAULT_EMBEDDER, ContextRecord, ContextStore
-from lance_context.adapters import LANGCHAIN_RECORD_MANAGER, async_twin, open_store
+from lance_context import (
+    DEFAULT_EMBEDDER,
+    ContextRecord,
+    ContextStore,
+    InvalidFilterError,
+    InvalidRecordError,
+)
+from lance_context.adapters import LANGCHAIN_RECORD_MANAGER, async_twin, check_unicode, open_store
 
 from ._keyspace import KeySpace
 
@@ -81,11 +87,11 @@ def _microseconds(moment: datetime) -> int:
 _LATEST_SECONDS = 253_402_300_799
 
 
-def _seconds(value: object, name: str) -> float:
+def _seconds(value: object, name: str, error: type[ValueError]) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite timestamp in seconds, got {value!r}")
+        raise error(f"{name} must be a finite timestamp in seconds, got {value!r}")
     if not 0 <= value <= _LATEST_SECONDS:
-        raise ValueError(f"{name} must be seconds since 1970 (up to year 9999), got {value!r}")
+        raise error(f"{name} must be seconds since 1970 (up to year 9999), got {value!r}")
     return float(value)
 
 
@@ -139,6 +145,7 @@ class LanceRecordManager(RecordManager):
         """Open (or share) a store and bind the record manager ``namespace`` of it."""
         if not isinstance(namespace, str) or not namespace:
             raise ValueError(f"namespace must be a non-empty str, got {namespace!r}")
+        check_unicode(namespace, "namespace")  # refused now, not at every later call
         super().__init__(namespace)
         self.space = KeySpace(LANGCHAIN_RECORD_MANAGER, namespace)
         self.store = open_store(
@@ -173,22 +180,25 @@ class LanceRecordManager(RecordManager):
         """Record ``keys`` (with their groups) as updated now, in one commit.
 
         Raises:
-            ValueError: ``group_ids`` has another length than ``keys``, a group id is not a
-                str or None, or ``time_at_least`` is later than the clock (nothing written).
+            InvalidRecordError: ``group_ids`` has another length than ``keys``, or a group
+                id is not a str or None or not valid unicode (nothing written).
+            ValueError: ``time_at_least`` is later than the clock (nothing written).
             TypeError: A key is not a str (nothing written).
         """
         ids = self.space.record_ids(keys)
         if isinstance(group_ids, (str, bytes)):
-            raise ValueError(f"group_ids must be a list of str or None, got the string {group_ids!r}")
+            raise InvalidRecordError(f"group_ids must be a list of str or None, got the string {group_ids!r}")
         groups = [None] * len(ids) if group_ids is None else list(group_ids)
         if len(groups) != len(ids):
-            raise ValueError(f"got {len(groups)} group_ids for {len(ids)} keys")
+            raise InvalidRecordError(f"got {len(groups)} group_ids for {len(ids)} keys")
         for group in groups:
             if group is not None and not isinstance(group, str):
-                raise ValueError(f"group ids must be str or None, got {group!r}")
+                raise InvalidRecordError(f"group ids must be str or None, got {group!r}")
+            if group is not None:
+                check_unicode(group, "group id")
         needed = 0
         if time_at_least is not None:
-            us, exact = _grid(_seconds(time_at_least, "time_at_least"))
+            us, exact = _grid(_seconds(time_at_least, "time_at_least", InvalidRecordError))
             needed = us if exact else us + 1
         if not ids:
             return
@@ -234,18 +244,26 @@ class LanceRecordManager(RecordManager):
 
         An empty or absent ``group_ids`` does not filter by group (as LangChain's own
         record managers do). Keys come in the order they were last updated.
+
+        Raises:
+            InvalidFilterError: A bad ``limit``, time or group id (a ``ValueError``).
         """
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
-        if isinstance(group_ids, str) or not all(isinstance(g, str) for g in group_ids or ()):
-            raise ValueError(f"group_ids must be a list of str, got {group_ids!r}")
+            raise InvalidFilterError(f"limit must be a positive integer or None, got {limit!r}")
+        if isinstance(group_ids, str):
+            raise InvalidFilterError(f"group_ids must be a list of str, got the string {group_ids!r}")
+        groups = list(group_ids or ())
+        if not all(isinstance(group, str) for group in groups):
+            raise InvalidFilterError(f"group_ids must be a list of str, got {group_ids!r}")
         until = since = None
         if before is not None:
-            us, exact = _grid(_seconds(before, "before"))
+            us, exact = _grid(_seconds(before, "before", InvalidFilterError))
             until = _datetime(us if exact else us + 1)  # exclusive: stamps < before
         if after is not None:
-            since = _datetime(_grid(_seconds(after, "after"))[0] + 1)  # inclusive: stamps > after
-        where = {"metadata.group_id": {"$in": list(group_ids)}} if group_ids else None
+            since = _datetime(
+                _grid(_seconds(after, "after", InvalidFilterError))[0] + 1
+            )  # inclusive: stamps > after
+        where = {"metadata.group_id": {"$in": groups}} if groups else None
         found = self.store.records(
             self.space.run_id, roles=_KEY_ROLE, since=since, until=until, where=where, limit=limit
         )
