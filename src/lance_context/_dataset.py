@@ -96,6 +96,7 @@ class DatasetHandle:
         self._manifests: LocalManifests | None = None
         self._known = KnownVersions()
         self._commits_checked = False
+        self._identity: object = None  # which branch of that name it opened (see check_branch)
         self._ds: lance.LanceDataset = self.call(self._open, "open the store")
 
     @property
@@ -120,8 +121,10 @@ class DatasetHandle:
             latest_local_version(self.uri, MAIN_BRANCH),
         )
         if self.branch != MAIN_BRANCH:
-            if self.branch not in ds.branches.list():
+            listed = ds.branches.list()
+            if self.branch not in listed:
                 raise VersionNotFoundError(f"no branch named {self.branch!r}")
+            self._identity = listed[self.branch].get("branch_identifier")
             main = ds
             ds = _at_latest(
                 lambda v: main.checkout_version((self.branch, v)), latest_local_version(self.uri, self.branch)
@@ -176,12 +179,9 @@ class DatasetHandle:
         current = self._ds
         try:
             newest = self.call(lambda: self._newer(current), "look for newer versions", retry=False)
-        except VersionNotFoundError:
-            if self.branch != MAIN_BRANCH:  # the usual cause: someone deleted the branch
-                raise VersionNotFoundError(
-                    f"branch {self.branch!r} no longer exists (it was deleted); open the store on "
-                    "another branch"
-                ) from None
+        except VersionNotFoundError as exc:
+            if self.branch != MAIN_BRANCH and not isinstance(exc, _HistoryReplaced):  # the branch was deleted
+                raise VersionNotFoundError(f"branch {self.branch!r} {_DELETED}") from None
             raise
         if newest is None:
             return current
@@ -230,6 +230,8 @@ class DatasetHandle:
                 return None
             self._manifests = None  # cleaned up, or another layout: ask Lance
         latest = int(ds.latest_version)
+        if latest < version:  # a history never goes back: the branch was made again (see check_branch)
+            raise _HistoryReplaced(f"branch {self.branch!r} {_REPLACED}")
         return latest if latest != version else None
 
     def at(self, version: int) -> lance.LanceDataset:
@@ -353,6 +355,19 @@ class DatasetHandle:
         if not self._commits_checked:
             check_commits(self.uri, self.storage_options)
             self._commits_checked = True
+        self.check_branch(self._ds)
+
+    def check_branch(self, ds: lance.LanceDataset) -> None:
+        """Before a write: refuse a branch deleted, or deleted and made again (Lance names each anew).
+
+        A new branch of that name can reach the version this handle read: a commit on the old
+        snapshot would land on it, pointing at the old branch's deleted files.
+        """
+        if self.branch != MAIN_BRANCH:
+            found = self.call(lambda: ds.branches.list(), "list the branches", retry=False).get(self.branch)
+            if found is None or found.get("branch_identifier") != self._identity:
+                gone = VersionNotFoundError(f"branch {self.branch!r} {_DELETED}")
+                raise _HistoryReplaced(f"branch {self.branch!r} {_REPLACED}") if found else gone
 
     @staticmethod
     def take_rows(ds: lance.LanceDataset, row_ids: Sequence[int], columns: Sequence[str]) -> pa.Table:
@@ -362,6 +377,14 @@ class DatasetHandle:
         the public ``take`` addresses rows by position, which needs a second pass to map.
         """
         return ds._take_rows(list(row_ids), columns=list(columns))
+
+
+_DELETED = "no longer exists (it was deleted); open the store on another branch"
+_REPLACED = "was deleted and made again since this store opened it; open the store on it again"
+
+
+class _HistoryReplaced(VersionNotFoundError):
+    """The branch a handle reads was replaced by a new one of the same name (see ``_newer``)."""
 
 
 class _BaseCleanedUp(OSError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+import lance
 import pyarrow as pa
 
 from ._arrow import table_to_records
@@ -106,8 +107,10 @@ class History:
         if isinstance(version_or_tag, bool) or not isinstance(version_or_tag, (int, str)):
             raise VersionNotFoundError(f"expected a version number or tag name, got {version_or_tag!r}")
         if isinstance(version_or_tag, int):
-            if not 1 <= version_or_tag < 2**63:
+            if version_or_tag < 1:
                 raise VersionNotFoundError(f"versions are numbered from 1, got {version_or_tag}")
+            if version_or_tag >= 2**63:  # beyond any version Lance can number
+                raise VersionNotFoundError(f"version {version_or_tag} does not exist")
             self._state.handle.at(version_or_tag)  # raises VersionNotFoundError when missing
             return version_or_tag
         tags = self._state.handle.latest().tags.list()
@@ -183,14 +186,17 @@ class History:
         if self._state.read_only:
             raise ReadOnlyError("this store was opened read_only=True")
         target = self.resolve(version_or_tag)
-        self._state.handle.write(
-            lambda ds: ds.checkout_version((self.branch_name, target)).restore(),
-            f"restore version {target}",
-        )
+
+        def restore(ds: lance.LanceDataset) -> int:
+            restored = ds.checkout_version((self.branch_name, target))
+            restored.restore()
+            return int(restored.version)  # its own commit, whatever others committed since
+
+        made = self._state.handle.write(restore, f"restore version {target}")
         self._state.pinned = None
         latest = self._state.handle.latest()
         follow_schema(self._state.embedding, self._state.handle.schema(latest), self._state.handle.uri)
-        return int(latest.version)
+        return made
 
     # ------------------------------------------------------------------ branches
     def branch(self, name: str, from_version: int | str | None = None) -> StoreState:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ._dataset import MAIN_BRANCH
-from ._errors import InvalidFilterError
+from ._errors import InvalidFilterError, ReadOnlyError
 from ._history import History
 from ._merge import Merger
 from ._mergeplan import MergeResult, OnConflict
@@ -20,7 +20,7 @@ from ._restore import restore_session
 from ._review import Review, Reviewer
 from ._search import SearchMode
 from ._state import StoreState
-from ._versions import RecordChanges, VersionDiff, VersionInfo
+from ._versions import RecordChanges, VersionDiff, VersionInfo, version_ref
 from ._writer import Writer
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class VersionMethods:
 
     def checkout(self, version_or_tag: int | str) -> Self:
         """Read the store as it was at a version (or tag); writes are refused until checkout_latest()."""
-        self._history.checkout(version_or_tag)
+        self._history.checkout(version_ref(version_or_tag))
         return self
 
     def checkout_latest(self) -> Self:
@@ -69,11 +69,12 @@ class VersionMethods:
 
     def at_version(self, version_or_tag: int | str) -> Self:
         """A separate read-only view of the store at a version; this store is unchanged."""
-        return type(self)(self._history.at_version(version_or_tag))
+        return type(self)(self._history.at_version(version_ref(version_or_tag)))
 
     def tag(self, name: str, version: int | None = None) -> None:
-        """Name a version (default: the one this store reads)."""
-        self._history.tag(name, version)
+        """Name a version (default: the one this store reads; a checked-out one included)."""
+        _refuse_if_read_only(self._state, f"create tag {name!r}")
+        self._history.tag(name, None if version is None else version_ref(version))
 
     def tags(self) -> dict[str, int]:
         """Tags of this branch and the versions they name."""
@@ -81,6 +82,7 @@ class VersionMethods:
 
     def delete_tag(self, name: str) -> None:
         """Remove a tag (the version stays until cleanup)."""
+        _refuse_if_read_only(self._state, f"delete tag {name!r}")
         self._history.delete_tag(name)
 
     def restore(self, version_or_tag: int | str, *, run_id: str | None = None) -> int:
@@ -90,20 +92,28 @@ class VersionMethods:
         at that version (one commit) and every other session keeps its own. The store
         then reads the latest version.
         """
+        version_or_tag = version_ref(version_or_tag)
         if run_id is None:
             return self._history.restore(version_or_tag)
         if not isinstance(run_id, str) or not run_id:
             raise InvalidFilterError(f"run_id must be a non-empty string, got {run_id!r}")
+        _refuse_if_read_only(self._state, f"restore session {run_id!r}")
         then = self._history.at_version(version_or_tag)
+        pinned = self._state.pinned
         self.checkout_latest()
-        return restore_session(then, self._state, self._writer, run_id)
+        try:
+            return restore_session(then, self._state, self._writer, run_id)
+        except BaseException:
+            self._state.pinned = pinned  # a restore that wrote nothing leaves the store reading what it read
+            raise
 
     def branch(self, name: str, from_version: int | str | None = None) -> Self:
         """Create a branch from a version (default: the one this store reads); return a store on it.
 
         Writes on the branch never show on this branch and vice versa.
         """
-        return type(self)(self._history.branch(name, from_version))
+        source = None if from_version is None else version_ref(from_version)
+        return type(self)(self._history.branch(name, source))
 
     def checkout_branch(self, name: str) -> Self:
         """Switch this store to another branch (``main`` for the main one)."""
@@ -116,6 +126,9 @@ class VersionMethods:
 
     def delete_branch(self, name: str) -> None:
         """Delete a branch and its versions."""
+        _refuse_if_read_only(self._state, f"delete branch {name!r}")
+        if name == MAIN_BRANCH:
+            raise InvalidFilterError("the main branch cannot be deleted; only the branches made from it can")
         self._history.delete_branch(name)
 
     def merge(self, branch: str, *, into: str = MAIN_BRANCH, on_conflict: OnConflict = "fail") -> MergeResult:
@@ -147,7 +160,9 @@ class VersionMethods:
 
     def diff(self, from_version: int | str, to_version: int | str | None = None) -> VersionDiff:
         """Records added and removed between two versions (``to`` defaults to the one read)."""
-        return self._history.diff(from_version, to_version)
+        return self._history.diff(
+            version_ref(from_version), None if to_version is None else version_ref(to_version)
+        )
 
     def cleanup(
         self,
@@ -162,3 +177,12 @@ class VersionMethods:
         least that many of the newest. Returns ``{"bytes_removed", "old_versions"}``.
         """
         return self._history.cleanup(older_than, keep_tagged=keep_tagged, keep_versions=keep_versions)
+
+
+def _refuse_if_read_only(state: StoreState, action: str) -> None:
+    """Refuse a change to tags or branches (or a write) on a store opened read-only, or a view."""
+    if state.read_only:
+        raise ReadOnlyError(
+            f"cannot {action}: this store was opened read_only=True (or is a read-only view of it); "
+            "open it writable to do that. Nothing was written."
+        )

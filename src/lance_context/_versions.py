@@ -14,9 +14,11 @@ cleanup of the source can break it.
 from __future__ import annotations
 
 import json
+import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import overload
 
 import lance
 
@@ -33,6 +35,7 @@ __all__ = [
     "last_merge",
     "list_versions",
     "record_changes",
+    "version_ref",
 ]
 
 #: Transaction property holding what a lance-context commit did.
@@ -115,6 +118,24 @@ class RecordChanges:
     """
 
     sessions: frozenset[str] = frozenset()
+
+
+@overload
+def version_ref(version_or_tag: int) -> int: ...
+@overload
+def version_ref(version_or_tag: int | str) -> int | str: ...
+def version_ref(version_or_tag: int | str) -> int | str:
+    """A version given as any integer type (numpy's, from a table of versions) as an ``int``.
+
+    Anything else is returned as it is, for the resolver to accept (a tag name) or refuse.
+
+    Example:
+        >>> version_ref(numpy.int64(3))  # doctest: +SKIP
+        3
+    """
+    if isinstance(version_or_tag, numbers.Integral) and not isinstance(version_or_tag, (bool, int)):
+        return int(version_or_tag)
+    return version_or_tag
 
 
 def commit_properties(op: str, rows: int, sessions: Iterable[str]) -> dict[str, str]:
