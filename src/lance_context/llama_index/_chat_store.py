@@ -9,6 +9,7 @@ another adapter's or another namespace's.
 from __future__ import annotations
 
 import asyncio
+import operator
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +18,10 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.storage.chat_store.base import BaseChatStore
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
-from lance_context import DEFAULT_EMBEDDER, ContextRecord, ContextStore
+from lance_context import DEFAULT_EMBEDDER, ContextRecord, ContextStore, InvalidFilterError
 from lance_context.adapters import LLAMA_INDEX_CHAT, monotonic_times
 
+from ._bound import StoreBound
 from ._common import check_key, resolve_store
 from ._messages import message_to_record, record_to_message
 
@@ -83,18 +85,33 @@ class _KeyedStore:
         self._store.replace(self._run(key), self._build(key, list(messages), status))  # one commit
 
     def _delete_at(self, key: str, idx: int) -> ChatMessage | None:
-        """Delete the message at position ``idx``: only that record is read."""
+        """Delete the message at position ``idx``: only that record is read.
+
+        Raises:
+            InvalidFilterError: ``idx`` is not an integer (nothing is deleted).
+        """
+        position = _position(idx)
         view = self._store.outline(self._run(key))
         rows = view.table.num_rows
-        if isinstance(idx, bool) or not isinstance(idx, int) or not -rows <= idx < rows:
+        if not -rows <= position < rows:
             return None
-        [record] = view.fetch([view.table.column("_rowid")[idx].as_py()], with_vectors=False)
+        [record] = view.fetch([view.table.column("_rowid")[position].as_py()], with_vectors=False)
         self._store.delete(record.id)
         return record_to_message(record)
 
     def _keys(self) -> list[str]:
         keys = (LLAMA_INDEX_CHAT.key(run, scope=self.namespace) for run in self._store.run_ids())
         return [key for key in keys if key is not None]
+
+
+def _position(idx: object) -> int:
+    """A message position: any integer (a numpy one too, not a bool), as a list index takes it."""
+    if not isinstance(idx, bool):
+        try:
+            return operator.index(idx)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+    raise InvalidFilterError(f"a message position must be an integer, got {idx!r}")
 
 
 def _open(
@@ -105,7 +122,7 @@ def _open(
     )
 
 
-class LanceChatStore(_KeyedStore, BaseChatStore):
+class LanceChatStore(StoreBound, _KeyedStore, BaseChatStore):
     """A LlamaIndex ``BaseChatStore`` in a lance-context store (keys are session ids).
 
     Switch a ``ChatMemoryBuffer`` or ``ChatSummaryMemoryBuffer`` to durable, versioned
@@ -175,7 +192,11 @@ class LanceChatStore(_KeyedStore, BaseChatStore):
         return messages
 
     def delete_message(self, key: str, idx: int) -> ChatMessage | None:
-        """Delete the message at position ``idx``; return it (None when out of range)."""
+        """Delete the message at position ``idx``; return it (None when out of range).
+
+        Raises:
+            InvalidFilterError: ``idx`` is not an integer.
+        """
         return self._delete_at(key, idx)
 
     def delete_last_message(self, key: str) -> ChatMessage | None:
@@ -187,7 +208,7 @@ class LanceChatStore(_KeyedStore, BaseChatStore):
         return self._keys()
 
 
-class LanceAsyncChatStore(_KeyedStore, AsyncDBChatStore):
+class LanceAsyncChatStore(StoreBound, _KeyedStore, AsyncDBChatStore):
     """The chat store of LlamaIndex's newer ``Memory``, in a lance-context store.
 
     Messages carry an ``active`` / ``archived`` status: ``Memory`` archives the

@@ -29,6 +29,7 @@ from lance_context.adapters import (
     newest_window,
 )
 
+from ._bound import StoreBound
 from ._common import check_key, resolve_store
 from ._messages import is_system, is_tool_result, message_text, record_to_message, records_for
 
@@ -41,7 +42,7 @@ _CHAT_INDEXING = ChatIndexing()
 Entry = tuple[str, ChatMessage]  # (record id, message)
 
 
-class LanceMemory(BaseMemory):
+class LanceMemory(StoreBound, BaseMemory):
     """A LlamaIndex chat memory that lives in a lance-context store.
 
     Every message is one record of the session; ``get`` returns the newest messages
@@ -184,9 +185,7 @@ class LanceMemory(BaseMemory):
         return LLAMA_INDEX_MEMORY.run_id(self.session_id, scope=self.namespace)
 
     def _copy_on(self, store: ContextStore) -> LanceMemory:
-        return type(self)(
-            store=store, **self.model_dump(exclude={"tokenizer_fn"}), tokenizer_fn=self.tokenizer_fn
-        )
+        return type(self)(store=store, **{name: getattr(self, name) for name in type(self).model_fields})
 
     def at_version(self, version: int | str) -> LanceMemory:
         """A read-only memory of this session as it was at a store version or tag."""
@@ -293,7 +292,9 @@ class LanceMemory(BaseMemory):
         if any(not is_system(message) for _, message in window):
             return [message for _, message in window]
         newest = self._entries(last=1)
-        return [newest[-1][1]] if newest and not is_system(newest[-1][1]) else [m for _, m in window]
+        if newest and (not window or not is_system(newest[-1][1])):  # a system one too, if nothing fits
+            return [newest[-1][1]]
+        return [m for _, m in window]
 
     def _window(self, entries: list[Entry], budget: int, *, pin: bool = True) -> list[Entry]:
         return fit_window(
