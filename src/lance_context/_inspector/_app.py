@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount
@@ -20,7 +21,7 @@ from lance_context import LanceContextError
 from .._cli._refs import StoreSpec
 from ._actions import ACTION_ROUTES
 from ._pages import PAGE_ROUTES
-from ._support import Inspector, render
+from ._support import Inspector, for_the_page, render
 
 __all__ = ["InspectorConfig", "create_app"]
 
@@ -109,14 +110,26 @@ class SecurityMiddleware:
 
 async def _store_error(request: Request, exc: Exception) -> Response:
     status = 404 if isinstance(exc, LookupError) else 400
-    message = str(exc.args[0]) if isinstance(exc, LookupError) and exc.args else str(exc)
-    message = message.replace("(lance-context sessions URI lists them)", "(the Sessions page lists them)")
-    return render(
-        request,
-        "error.html",
-        {"title": "Not found" if status == 404 else "Cannot show this", "message": message},
-        status,
-    )
+    if request.method == "POST":  # a refused tag, branch or restore: say that the store is as it was
+        title = "Nothing changed"
+    else:
+        title = "Not found" if status == 404 else "Cannot show this"
+    return render(request, "error.html", {"title": title, "message": for_the_page(exc)}, status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such page, wrong method) as pages like the others."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        title, message = "Not found", f"the inspector has no page at {request.url.path}"
+    elif exc.status_code == 405:
+        title = "Method not allowed"
+        message = "tag, branch and restore are forms the timeline sends with POST (under --allow-writes)"
+    else:
+        title, message = "Cannot show this", exc.detail
+    response = render(request, "error.html", {"title": title, "message": message}, exc.status_code)
+    response.headers.update(exc.headers or {})  # a 405 keeps its Allow header
+    return response
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -136,6 +149,7 @@ def create_app(config: InspectorConfig) -> Starlette:
             LanceContextError: _store_error,
             LookupError: _store_error,
             ValueError: _store_error,
+            HTTPException: _http_error,
             500: _server_error,
         },
     )

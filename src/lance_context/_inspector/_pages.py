@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import mimetypes
 from typing import Any
 
 from starlette.requests import Request
@@ -18,7 +19,8 @@ from .._cli._facts import all_tags, diff_views, session_summaries, store_facts, 
 from .._cli._refs import NotFound, as_mode, open_view, resolve_ref
 from .._cli._render import find_session
 from .._cli._threads import LangGraphMissing, thread_checkpoints, thread_id_of
-from ._support import Pager, inspector_of, render, url
+from ._support import Pager, for_the_page, inspector_of, render, url
+from ._tables import table_previews
 
 __all__ = ["CONVERSATION_PAGE", "PAGE_ROUTES"]
 
@@ -115,6 +117,7 @@ def conversation(request: Request) -> Response:
             "pager": pager,
             "thread": thread_id_of(run_id),
             "binary_url": lambda b: inspector.binary_url(view, b),
+            "tables": table_previews(records),
         },
     )
 
@@ -128,11 +131,16 @@ def binary(request: Request) -> Response:
     kind = record.content_type.split(";")[0].strip().lower()
     if kind in INLINE_IMAGES:
         return Response(record.binary_payload, media_type=kind)
+    extension = _EXTENSIONS.get(kind) or mimetypes.guess_extension(kind) or ".bin"
     return Response(
         record.binary_payload,
         media_type="application/octet-stream",
-        headers={"content-disposition": 'attachment; filename="payload.bin"'},
+        headers={"content-disposition": f'attachment; filename="payload{extension}"'},
     )
+
+
+#: Download names for what ``mimetypes`` does not know (an Arrow table opens in pyarrow as ``.arrows``).
+_EXTENSIONS = {"application/vnd.apache.arrow.stream": ".arrows", "application/octet-stream": ".bin"}
 
 
 def diff(request: Request) -> Response:
@@ -181,9 +189,10 @@ def search(request: Request) -> Response:
     inspector = inspector_of(request)
     view = inspector.view(request)
     params = request.query_params
+    vectors = view.store.dimension is not None and view.store.embedder is not None
     query, mode, session = (
         params.get("q", ""),
-        params.get("mode", "vector"),
+        params.get("mode") or ("vector" if vectors else "text"),  # a store without vectors: text
         params.get("session", "").strip(),
     )
     k = int(params["k"]) if params.get("k", "").isdigit() and int(params["k"]) > 0 else 10
@@ -202,7 +211,11 @@ def search(request: Request) -> Response:
             run_id = find_session(view.store.run_ids(), session) if session else None
             hits = view.store.search(query, k=min(k, 100), mode=as_mode(mode), run_id=run_id)
         except (LanceContextError, NotFound, ValueError) as exc:
-            context["error"] = str(exc)
+            context["error"] = (
+                "this store holds no vectors, so only text search works here: choose mode text"
+                if mode in ("vector", "hybrid") and view.store.dimension is None
+                else for_the_page(exc)
+            )
             return render(request, "search.html", context, 400)
         order = session_order(view.store, [h.record.run_id for h in hits])
         rows = []
@@ -223,7 +236,11 @@ def search(request: Request) -> Response:
                     + f"#r-{hit.record.id}",
                 }
             )
-        context.update(hits=rows, binary_url=lambda b: inspector.binary_url(view, b))
+        context.update(
+            hits=rows,
+            binary_url=lambda b: inspector.binary_url(view, b),
+            tables=table_previews(h.record for h in hits),
+        )
     return render(request, "search.html", context)
 
 

@@ -23,7 +23,7 @@ from lance_context import DEFAULT_EMBEDDER, ContextStore, LanceContextError
 from .._cli._conversation import Binary, human_bytes, short
 from .._cli._refs import MAIN, NotFound, StoreSpec, View, open_view, resolve_ref
 
-__all__ = ["Inspector", "Pager", "render", "url"]
+__all__ = ["Inspector", "Pager", "for_the_page", "render", "url"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -49,6 +49,12 @@ def _store_name(uri: str) -> str:
     if "://" in uri and not uri.startswith("file://"):
         return uri
     return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def for_the_page(exc: Exception) -> str:
+    """An error's message for a page: a KeyError's without quotes, a command's name reworded."""
+    message = str(exc.args[0]) if isinstance(exc, LookupError) and exc.args else str(exc)
+    return message.replace("(lance-context sessions URI lists them)", "(the Sessions page lists them)")
 
 
 def _css(value: str) -> str:
