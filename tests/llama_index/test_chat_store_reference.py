@@ -103,3 +103,18 @@ async def test_an_index_that_is_not_an_integer_is_refused_and_deletes_nothing(
         with pytest.raises(InvalidFilterError, match="integer"):
             await achats.delete_message("k", idx)  # type: ignore[arg-type]
         assert await achats.get_messages("k") == messages
+
+
+async def test_inserting_a_message_keeps_what_the_async_store_archived(store: ContextStore) -> None:
+    # Both chat stores read one key space; an insert must not bring archived messages back.
+    achats = LanceAsyncChatStore(store=store)
+    await achats.add_messages("k", [user("0"), assistant("1")])
+    await achats.archive_oldest_messages("k", 1)
+    before = {r.id: r.created_at for r in store.records(store.run_ids()[0])}
+
+    LanceChatStore(store=store).add_message("k", user("first"), idx=0)
+
+    assert await achats.count_messages("k") == 2  # "1" and the new one; "0" stays archived
+    assert [m.content for m in LanceChatStore(store=store).get_messages("k")] == ["first", "0", "1"]
+    after = {r.id: r.created_at for r in store.records(store.run_ids()[0])}
+    assert all(after[i] == t for i, t in before.items())

@@ -179,9 +179,11 @@ class LanceChatStore(StoreBound, _KeyedStore, BaseChatStore):
         if idx is None:
             self._add(key, [message])
             return
-        messages = self.get_messages(key)
-        messages.insert(idx, message)
-        self._set(key, messages)
+        # one commit; the messages already stored keep their time, status (archived by the
+        # async store) and vectors: only the new one is embedded
+        records = self._store.records(self._run(key))
+        records.insert(_position(idx), self._build(key, [message])[0])
+        self._store.replace(self._run(key), records)
 
     def delete_messages(self, key: str) -> list[ChatMessage] | None:
         """Delete every message of a key; return them (None when there were none)."""
