@@ -10,9 +10,11 @@ with a storage error.
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 import pytest
 from langchain_core.caches import InMemoryCache
+from langchain_core.chat_history import InMemoryChatMessageHistory
 from langchain_core.documents import Document
 from langchain_core.language_models import FakeListLLM
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, SystemMessageChunk, ToolMessage
@@ -133,12 +135,33 @@ def test_a_semantic_lookup_of_a_cached_prompt_returns_its_own_entry(store_path: 
     assert fresh.lookup("hello", "other llm") is None
 
 
+def test_a_retriever_tools_document_artifact_reads_back_as_documents(store: ContextStore) -> None:
+    """As in the reference, a tool message's Documents come back as Documents."""
+    history = LanceChatMessageHistory("artifacts", store=store)
+    reference = InMemoryChatMessageHistory()
+    docs = [Document("doc", metadata={"n": 1}, id="d1"), {"nested": [Document("other")]}]
+    messages = [HumanMessage("find it"), ToolMessage("found", tool_call_id="c1", artifact=docs)]
+    for chat in (history, reference):
+        chat.add_messages(messages)
+    assert LanceChatMessageHistory("artifacts", store=store).messages == reference.messages
+
+
+def test_a_stored_artifact_builds_nothing_but_documents(store: ContextStore) -> None:
+    history = LanceChatMessageHistory("artifacts", store=store)
+    history.add_messages([ToolMessage("found", tool_call_id="c1", artifact=[Document("doc")])])
+    [record] = store.records(history.run_id)
+    payload = record.metadata["langchain_message"]
+    payload["data"]["artifact"][0]["id"] = ["langchain_core", "messages", "ai", "AIMessage"]
+    store.upsert(dataclasses.replace(record, metadata={**record.metadata, "langchain_message": payload}))
+    with pytest.raises(ValueError, match="AIMessage"):
+        LanceChatMessageHistory("artifacts", store=store).get_messages()
+
+
 def test_a_message_that_would_not_read_back_names_the_field_and_writes_nothing(store: ContextStore) -> None:
-    """The reference keeps a retriever tool's Document artifacts as objects; JSON cannot."""
     history = LanceChatMessageHistory("artifacts", store=store)
     history.add_messages([HumanMessage("find it")])
     before = store.version()
-    tool = ToolMessage("found", tool_call_id="c1", artifact=[Document("doc", metadata={"n": 1})])
+    tool = ToolMessage("found", tool_call_id="c1", artifact=("a", "tuple"))
     with pytest.raises(InvalidRecordError, match=r"message 1 \(tool\) .*its artifact holds"):
         history.add_messages([AIMessage("looking"), tool])
     assert store.version() == before

@@ -20,10 +20,13 @@ import base64
 import copy
 import json
 import re
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.documents import Document
+from langchain_core.load import dumpd, load
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 
 from lance_context import ContextRecord, InvalidRecordError, Relationship, UnsupportedContentError
@@ -146,7 +149,40 @@ def _check_message(message: object, index: int) -> BaseMessage:
 
 
 def _rebuild(payload: Mapping[str, Any]) -> BaseMessage:
-    return messages_from_dict([dict(payload)])[0]
+    payload = dict(payload)
+    if payload.pop(_ARTIFACT_KEY, None) == _DUMPD:
+        data = payload["data"] = dict(payload["data"])
+        # only Documents are built: a stored constructor of anything else is refused
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The function `load` is in beta")
+            data["artifact"] = load(data["artifact"], allowed_objects=[Document])
+    return messages_from_dict([payload])[0]
+
+
+#: Marks a message payload whose tool ``artifact`` is stored with LangChain's ``dumpd``.
+_ARTIFACT_KEY = "lance_context_artifact"
+_DUMPD = "langchain_dumpd"
+
+
+def _holds_documents(value: object) -> bool:
+    """Whether a tool artifact holds Documents (as a retriever tool's does), and nothing else built."""
+    if isinstance(value, Document):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_documents(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(_holds_documents(v) for v in value.values())
+    return False
+
+
+def _message_payload(msg: BaseMessage) -> dict[str, Any]:
+    """``message_to_dict`` of a message, its Documents in a tool artifact kept as Documents."""
+    payload = copy.deepcopy(message_to_dict(msg))
+    artifact = getattr(msg, "artifact", None)
+    if _holds_documents(artifact):
+        payload["data"]["artifact"] = dumpd(artifact)
+        payload[_ARTIFACT_KEY] = _DUMPD
+    return payload
 
 
 def encode_message(message: object, session_id: str, index: int = 0) -> list[ContextRecord]:
@@ -158,7 +194,7 @@ def encode_message(message: object, session_id: str, index: int = 0) -> list[Con
             ``additional_kwargs`` or a tool ``artifact``) that do not survive JSON.
     """
     msg = _check_message(message, index)
-    payload = copy.deepcopy(message_to_dict(msg))
+    payload = _message_payload(msg)
     content = payload.get("data", {}).get("content")
     images = list(_find_images(content, ["data", "content"]))
     for image in images:
@@ -232,8 +268,8 @@ def _check_round_trip(
         raise InvalidRecordError(
             f"message {index} ({message.type}) would not read back equal: {where} holds "
             "tuples, non-string dict keys or objects that JSON turns into something else "
-            "(such as Documents in a tool artifact); convert them to lists, str keys or plain "
-            "values (a Document to its page_content and metadata) first"
+            "(Documents in a tool artifact are kept; other objects are not); convert them to "
+            "lists, str keys or plain values first"
         )
 
 
