@@ -33,7 +33,6 @@ import hashlib
 import hmac
 import json
 import os
-import struct
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,6 +42,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._errors import EncryptionError
+from ._packing import pack as _pack
+from ._packing import unpack as _unpack
 from ._schema import STATE_METADATA_TYPE
 
 __all__ = [
@@ -124,6 +125,8 @@ class EncryptionPolicy:
             _check_key(self.key, "key")
         if self.key_provider is not None and not callable(self.key_provider):
             raise EncryptionError("key_provider must be a function of the run id")
+        if isinstance(self.previous_keys, (bytes, bytearray, str)):
+            raise EncryptionError("previous_keys takes a tuple of keys: previous_keys=(old_key,)")
         object.__setattr__(self, "previous_keys", tuple(self.previous_keys))
         for old in self.previous_keys:
             _check_key(old, "each previous key")
@@ -144,31 +147,6 @@ def read_marker(schema: pa.Schema) -> dict[str, Any] | None:
     """The encryption marker of a store schema, or None for a store that was never encrypted."""
     raw = (schema.metadata or {}).get(MARKER_KEY.encode())
     return None if raw is None else dict(json.loads(raw))
-
-
-def _pack(*parts: str | bytes | None) -> bytes:
-    """Fields as ``flag, length, bytes`` each (a flag of 0 is None)."""
-    out = bytearray(b"\x01")
-    for part in parts:
-        data = part.encode() if isinstance(part, str) else part
-        out += b"\x00" if data is None else b"\x01" + struct.pack(">I", len(data)) + data
-    return bytes(out)
-
-
-def _unpack(data: bytes) -> list[bytes | None]:
-    if data[:1] != b"\x01":
-        raise ValueError("unknown sealed payload format")
-    parts: list[bytes | None] = []
-    at = 1
-    while at < len(data):
-        if data[at : at + 1] == b"\x00":
-            parts.append(None)
-            at += 1
-            continue
-        (length,) = struct.unpack(">I", data[at + 1 : at + 5])
-        parts.append(data[at + 5 : at + 5 + length])
-        at += 5 + length
-    return parts
 
 
 def _aesgcm() -> Any:
@@ -227,6 +205,21 @@ class Cipher:
         for kid, aead in self._keys.items():
             new._keys.setdefault(kid, aead)
         return new
+
+    def check_current(self, schema: pa.Schema) -> None:
+        """Refuse to seal with a static key the store's marker (in ``schema``) no longer names.
+
+        Another handle's ``rotate_key()`` changes the marker; records this handle sealed
+        with the old key afterwards would not open for readers given only the new key.
+        """
+        policy, marker = self.policy, read_marker(schema)
+        if policy is None or policy.key is None or self._stored is not None or marker is None:
+            return
+        if marker.get("key_id") != key_id(policy.key):
+            raise EncryptionError(
+                f"the store's key was changed (rotate_key()) since it was opened with key "
+                f"{key_id(policy.key)}; nothing was written: open it again with its current key"
+            )
 
     def _key_for(self, run_id: str) -> tuple[str, Any]:
         policy = self.policy
@@ -382,6 +375,7 @@ def _with_columns(table: pa.Table, **columns: pa.Array) -> pa.Table:
 def seal_table(table: pa.Table, schema: pa.Schema, cipher: Cipher | None) -> pa.Table:
     """The seam where records become rows: seal them, or refuse plain rows on an encrypted store."""
     if cipher is not None:
+        cipher.check_current(schema)
         return cipher.seal(table)
     if read_marker(schema) is not None:
         raise EncryptionError(_MISSING_WRITE)

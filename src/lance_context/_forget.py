@@ -50,7 +50,7 @@ import pyarrow.compute as pc
 from lance.fragment import write_fragments
 
 from ._dataset import MAIN_BRANCH
-from ._errors import EncryptionError, InvalidFilterError
+from ._errors import EncryptionError
 from ._files import (
     Files,
     Tracked,
@@ -62,7 +62,7 @@ from ._files import (
     restore_indexes,
     tracked,
 )
-from ._filters import compile_where
+from ._forget_checks import forget_target
 from ._scrub import links_in, purge_search_log, quotes_in, unlinked, unquoted
 from ._state import StoreState
 from ._verify import MIN_NEEDLE, ForgetVerification, needles_of, verify_forgotten
@@ -182,18 +182,10 @@ class Forgetter:
         dry_run: bool = False,
     ) -> ForgetReport:
         """Erase the records matching every condition given; see the module docstring."""
-        if ids is not None and not isinstance(ids, str) and not isinstance(ids, Iterable):
-            raise InvalidFilterError(f"ids must be a string or an iterable of strings, got {ids!r}")
-        id_list = [ids] if isinstance(ids, str) else (None if ids is None else list(ids))
-        if id_list is not None and not all(isinstance(i, str) for i in id_list):
-            raise InvalidFilterError(f"record ids are strings, got {id_list!r}")
-        if run_id is not None and (not isinstance(run_id, str) or not run_id):
-            raise InvalidFilterError(f"run_id must be a non-empty string, got {run_id!r}")
-        if id_list is None and run_id is None and where is None:
-            raise InvalidFilterError("forget() needs ids, run_id or where (all given must match)")
+        id_list, run_id, where_sql = forget_target(ids, run_id, where)
         if not dry_run:
             self._state.check_writable()
-        plan = self._plan(id_list, run_id, compile_where(where) if where else None)
+        plan = self._plan(id_list, run_id, where_sql)
         expired = {}
         for name in self._handles:
             history = plan.history[name]

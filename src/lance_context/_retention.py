@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import lance
 
+from ._errors import InvalidFilterError
 from ._versions import VersionInfo
 
 if TYPE_CHECKING:
@@ -120,7 +121,8 @@ class RetentionReport:
     Attributes:
         removed: Branch to the versions removed from it.
         kept: Branch to how many versions remain on it.
-        tags_removed: Tags that named removed versions (only with ``keep_tagged=False``).
+        tags_removed: Tags that named removed versions (only with ``keep_tagged=False``; a dry
+            run names the tags the run would remove).
         bytes_removed: Bytes of files deleted.
         files_removed: Files deleted (data, deletion, index, transaction files and manifests).
 
@@ -156,6 +158,18 @@ def version_list(ds: lance.LanceDataset, tags: dict[int, list[str]]) -> list[Ver
     return infos
 
 
+def _check_arguments(policy: object, now: object) -> None:
+    """Refuse a policy or a time ``apply_retention`` cannot use, before anything is listed."""
+    if not isinstance(policy, RetentionPolicy):
+        raise InvalidFilterError(
+            f"apply_retention() takes a RetentionPolicy (RetentionPolicy(keep_all=...)), got {policy!r}"
+        )
+    if now is not None and (not isinstance(now, datetime) or now.tzinfo is None):
+        raise InvalidFilterError(
+            f"now must be a timezone-aware datetime (datetime.now(timezone.utc)), got {now!r}"
+        )
+
+
 def apply_retention(
     state: StoreState, policy: RetentionPolicy, now: datetime | None = None, *, dry_run: bool = False
 ) -> RetentionReport:
@@ -166,6 +180,7 @@ def apply_retention(
     """
     from ._files import branch_handles, delete_tag, expire_versions
 
+    _check_arguments(policy, now)
     if not dry_run:
         state.check_writable()
     handles = branch_handles(state.handle)
@@ -187,14 +202,14 @@ def apply_retention(
         ds = handle.latest()
         before = handle.call(functools.partial(version_list, ds, tags), "list versions", retry=False)
         doomed = [v for v in policy.expired(before, now) if (name, v) not in forks]
-        if dry_run:
+        doomed_tags = [] if policy.keep_tagged else [tag for v in doomed for tag in tags.get(v, [])]
+        if dry_run:  # it names the tags the run would remove too
             removed[name], kept[name] = tuple(doomed), len(before) - len(doomed)
+            tags_gone += doomed_tags
             continue
-        if not policy.keep_tagged:
-            for version in doomed:
-                for tag in tags.get(version, []):
-                    delete_tag(handle, tag)
-                    tags_gone.append(tag)
+        for tag in doomed_tags:
+            delete_tag(handle, tag)
+            tags_gone.append(tag)
         files, size = expire_versions(handle, doomed, "apply the retention policy")
         removed_files, removed_bytes = removed_files + files, removed_bytes + size
         after = {int(v["version"]) for v in handle.latest().versions()}

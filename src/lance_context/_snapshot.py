@@ -106,6 +106,17 @@ def _target(
     return on, (version if version is not None else int(state.snapshot().version)), None
 
 
+def _inside(dest: str, root: str) -> bool:
+    """Whether ``dest`` is under the store's root (its files would be listed as the store's)."""
+
+    def place(uri: str) -> str:
+        if "://" in uri and not uri.startswith("file://"):
+            return uri.rstrip("/")
+        return os.path.realpath(uri.removeprefix("file://"))
+
+    return place(dest).startswith(place(root).rstrip("/") + "/")
+
+
 def export_snapshot(
     state: StoreState,
     dest: str,
@@ -122,6 +133,11 @@ def export_snapshot(
     shown = redact(dest, secret_values(options))
     if dataset_exists(dest, options):
         raise NotAContextStoreError(f"{shown} already holds a store; export to a new location")
+    if _inside(dest, state.handle.uri):
+        raise InvalidFilterError(
+            f"{shown} is inside the store's own folder, where forget() and cleanup treat every file "
+            "as the store's; export to a location outside it"
+        )
     on, at, by_tag = _target(state, version, tag, branch)
     handle = state.handle if on == state.handle.branch else state.handle.on_branch(on)
     handle.at(at)  # raises VersionNotFoundError when the version is gone
@@ -203,16 +219,23 @@ def import_snapshot(
     source_encryption: EncryptionPolicy | None,
 ) -> ContextStore:
     """Copy a snapshot to a new location, or merge its records into a store as one version."""
+    if not dataset_exists(str(source_uri), source_storage_options):
+        shown = redact(
+            str(source_uri), secret_values(storage_defaults(str(source_uri), source_storage_options))
+        )
+        raise NotAContextStoreError(f"no store at {shown}: nothing to import")
     if not isinstance(into, opener) and not dataset_exists(str(into), storage_options):
-        options = source_storage_options
-        source = opener.open(source_uri, storage_options=options, read_only=True, embedder=None)
+        options, chosen = source_storage_options, encryption or source_encryption
+        # opened with the key the copy will be opened with: a wrong key is refused before copying
+        source = opener.open(
+            source_uri, storage_options=options, read_only=True, embedder=None, encryption=chosen
+        )
         if version is None:  # the whole snapshot: every version of main it holds, with their tags
             oldest = min(info.version for info in source.versions())
             source.export(str(into), storage_options=storage_options, version=oldest, history=True)
         else:
             tag, number = (version, None) if isinstance(version, str) else (None, version)
             source.export(str(into), storage_options=storage_options, tag=tag, version=number)
-        chosen = encryption or source_encryption
         return opener.open(str(into), storage_options=storage_options, encryption=chosen)
     target = (
         into

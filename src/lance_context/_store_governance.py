@@ -54,7 +54,7 @@ class GovernanceMethods:
         reports what would be removed and removes nothing. A version another branch was
         made from is kept (the branch reads it).
         """
-        chosen = policy or self._state.settings.retention or RetentionPolicy()
+        chosen = policy if policy is not None else self._state.settings.retention or RetentionPolicy()
         return apply_retention(self._state, chosen, now, dry_run=dry_run)
 
     def export(
