@@ -31,6 +31,7 @@ import lance
 import pyarrow as pa
 
 from ._dataset import MAIN_BRANCH, DatasetHandle
+from ._encryption import open_table, seal_table
 from ._errors import EmbedderMismatchError, InvalidFilterError, MergeConflictError, VersionNotFoundError
 from ._filters import in_
 from ._fingerprints import fingerprint_columns
@@ -197,6 +198,9 @@ class Merger:
         ours = target.call(lambda: shared.checkout_version((target.branch, version)), "prepare the merge")
         upserts, deletes = _applied(sides, on_conflict)
         table = _source_table(sides, upserts, ours.schema, seq_base(int(ours.version)))
+        cipher = self._state.cipher
+        if cipher is not None:  # sealed again with the target's key: the branch may hold a retired one
+            table = seal_table(open_table(table, cipher), ours.schema, cipher)
         builder = ours.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
         if deletes:
             builder = builder.when_not_matched_by_source_delete(in_("id", deletes))

@@ -91,6 +91,19 @@ def test_a_handle_opened_before_a_key_rotation_does_not_seal_with_the_old_key(tm
     assert [r.text for r in reader.records()] == ["before the rotation", "after the rotation"]
 
 
+def test_a_branch_merged_after_a_key_rotation_reads_with_the_new_key_alone(tmp_path: Path) -> None:
+    path, old, new = str(tmp_path / "s.lance"), os.urandom(32), os.urandom(32)
+    store = ContextStore.open(path, embedder=HashingEmbedder(16), encryption=EncryptionPolicy(key=old))
+    store.add(text("main one", run_id="s"))
+    store.branch("side").add(text("side one", run_id="s"))
+    store.rotate_key(EncryptionPolicy(key=new))
+
+    store.merge("side")
+
+    reader = ContextStore.open(path, embedder=HashingEmbedder(16), encryption=EncryptionPolicy(key=new))
+    assert [r.text for r in reader.records()] == ["main one", "side one"]
+
+
 def test_a_single_previous_key_not_in_a_tuple_is_refused_clearly() -> None:
     with pytest.raises(EncryptionError, match=r"previous_keys=\(old_key,\)"):
         EncryptionPolicy(key=os.urandom(32), previous_keys=os.urandom(32))  # type: ignore[arg-type]
