@@ -218,6 +218,12 @@ class Tail:
         return sum(record_size(r) for r in [*self.records, *self.head])
 
 
+def _drop_copies(tail: Tail, record_id: str) -> None:
+    """Forget a session's stored copy of ``record_id``: an append of the same id replaces it."""
+    tail.records[:] = [r for r in tail.records if r.id != record_id]
+    tail.head[:] = [r for r in tail.head if r.id != record_id]
+
+
 class TailCache:
     """The newest records of recently read sessions, for ``records(run_id, last=n)``."""
 
@@ -303,6 +309,7 @@ class TailCache:
                     continue
                 for index, record in enumerate(records):
                     if record.run_id == run_id:
+                        _drop_copies(tail, record.id)  # a read shows an id once, where its newest copy is
                         tail.records.append(_as_stored(record, None if vectors is None else vectors[index]))
                 if len(tail.records) > self.most:
                     del tail.records[: len(tail.records) - self.most]

@@ -304,6 +304,8 @@ class Reader:
 
     def get_many(self, ids: Iterable[str], *, with_vectors: bool = True) -> list[ContextRecord]:
         """Records with these ids, in the order asked; missing ids are left out."""
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+            raise InvalidFilterError(f"get_many takes an iterable of ids, got {ids!r}: use get() for one id")
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return []

@@ -74,6 +74,8 @@ class Recaller:
         """See ``ContextStore.recall``."""
         if not isinstance(query, str) or not query.strip():
             raise SearchError("recall needs a non-empty text query")
+        if options is not None and not isinstance(options, RecallOptions):
+            raise SearchError(f"options takes a RecallOptions, got {type(options).__name__}")
         options = options or RecallOptions()
         k = options.k if k is None else k
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:

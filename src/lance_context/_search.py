@@ -7,7 +7,8 @@ records, binaries included, for its hits and nothing else. Every channel filters
 or misses because of, another session's records. Lance cannot run a vector and a
 full-text query in one scan, so hybrid search runs both and fuses the rankings
 (``_fusion``: z-scores mixed with weights measured on conversation, where hybrid then
-never ranks below its better channel).
+never ranks below its better channel). What decides an order (one hit per record id,
+exact cosine, MMR, RRF) is pure and lives in ``_ranking``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ._errors import EmbedderMismatchError, SearchError
 from ._fusion import FusionOptions, fuse
 from ._history import History
 from ._maintenance import VECTOR_INDEX, Maintainer
+from ._ranking import RRF_K, ChannelRanking, cosine_top, distinct, mmr_select, rrf_fuse, weighted_fuse
 from ._reader import filter_sql, record_columns
 from ._records import ContextRecord
 from ._schema import embedding_dimension
@@ -40,7 +42,6 @@ __all__ = ["RRF_K", "SearchHit", "SearchMode", "Searcher", "mmr_select", "rrf_fu
 #: What ``search(mode=...)`` accepts.
 SearchMode = Literal["vector", "text", "hybrid"]
 Vector = npt.NDArray[np.float32]
-RRF_K = 60
 #: Filters matching at most this many rows with vectors are searched exactly in numpy.
 _EXACT_MAX = 2_000
 
@@ -68,54 +69,8 @@ class SearchHit:
     channels: tuple[str, ...] = ()
 
 
-def rrf_fuse(rankings: Mapping[str, Sequence[str]], k: int = RRF_K) -> dict[str, float]:
-    """Reciprocal-rank fusion: ``sum(1 / (k + rank))`` over the channels an id appears in."""
-    return weighted_fuse({name: (ranking, 1.0) for name, ranking in rankings.items()}, k)
-
-
-def weighted_fuse(rankings: Mapping[str, tuple[Sequence[str], float]], k: int = RRF_K) -> dict[str, float]:
-    """Weighted reciprocal-rank fusion: ``sum(weight / (k + rank))`` per channel."""
-    scores: dict[str, float] = {}
-    for ranking, weight in rankings.values():
-        for rank, key in enumerate(ranking, start=1):
-            scores[key] = scores.get(key, 0.0) + weight / (k + rank)
-    return scores
-
-
 #: The most hits one search returns (Lance takes k as a 32-bit count).
 _MAX_K = 1_000_000
-
-
-def mmr_select(query: Vector, candidates: Vector, k: int, lambda_mult: float) -> list[int]:
-    """Maximal marginal relevance: pick ``k`` rows relevant to the query and diverse."""
-    if len(candidates) == 0:
-        return []
-    unit = candidates / np.maximum(np.linalg.norm(candidates, axis=1, keepdims=True), 1e-12)
-    q = query / max(float(np.linalg.norm(query)), 1e-12)
-    relevance = unit @ q
-    chosen: list[int] = [int(np.argmax(relevance))]
-    while len(chosen) < min(k, len(candidates)):
-        redundancy = (unit @ unit[chosen].T).max(axis=1)
-        objective = lambda_mult * relevance - (1 - lambda_mult) * redundancy
-        objective[chosen] = -np.inf
-        chosen.append(int(np.argmax(objective)))
-    return chosen
-
-
-@dataclass
-class _Ranked:
-    """One channel's ranking: ids best first, with row ids and scores."""
-
-    ids: list[str]
-    row_ids: list[int]
-    scores: list[float]
-    vectors: Vector | None = None
-    rows: pa.Table | None = None
-    """The hits' record columns, when the channel's query read them in the same pass."""
-
-    def pairs(self) -> list[tuple[str, float]]:
-        """``(id, score)`` best first."""
-        return list(zip(self.ids, self.scores, strict=True))
 
 
 class Searcher:
@@ -175,21 +130,25 @@ class Searcher:
             if observe is not None:
                 observe(ds, None)
             text = _as_text(query)
-            ranked = _distinct(lambda depth: self._text(ds, text, sql, depth), k)
+            ranked = distinct(lambda depth: self._text(ds, text, sql, depth), k)
             return self._hits(ds, ranked.ids, {"text": ranked}, ranked.scores)[:k]
         query_vector = self.query_vector(ds, query if vector is None else vector)
         if observe is not None:
             observe(ds, query_vector)
         if mode == "vector":
+            if not np.any(query_vector):
+                raise SearchError("the query vector is all zeros: cosine similarity has nothing to rank by")
             if not mmr:  # the k hits are final: read their records in the search's own pass
-                ranked = _distinct(
+                ranked = distinct(
                     lambda depth: self._vector(ds, query_vector, sql, depth, with_records=True), k
                 )
                 return self._hits(ds, ranked.ids, {"vector": ranked}, ranked.scores, ranked.rows)[:k]
-            ranked = self._vector(ds, query_vector, sql, fetch, with_vectors=True)
+            ranked = distinct(
+                lambda depth: self._vector(ds, query_vector, sql, depth, with_vectors=True), fetch
+            )
             if ranked.vectors is not None and ranked.ids:
                 chosen = mmr_select(query_vector, ranked.vectors, k, lambda_mult)
-                ranked = _Ranked(
+                ranked = ChannelRanking(
                     [ranked.ids[i] for i in chosen],
                     [ranked.row_ids[i] for i in chosen],
                     [ranked.scores[i] for i in chosen],
@@ -224,14 +183,14 @@ class Searcher:
 
     def channels(
         self, ds: lance.LanceDataset, text: str, vector: Vector | None, sql: str | None, depth: int
-    ) -> dict[str, _Ranked]:
-        """Both channels' top ``depth`` candidates (ids, row ids, scores), filtered first.
+    ) -> dict[str, ChannelRanking]:
+        """Both channels' top ``depth`` distinct ids (with row ids and scores), filtered first.
 
         Without a vector (a store that does not embed) only the text channel ranks.
         """
-        ranked = {"text": self._text(ds, text, sql, depth)}
+        ranked = {"text": distinct(lambda n: self._text(ds, text, sql, n), depth)}
         if vector is not None:
-            ranked["vector"] = self._vector(ds, vector, sql, depth)
+            ranked["vector"] = distinct(lambda n: self._vector(ds, vector, sql, n), depth)
         return ranked
 
     # ------------------------------------------------------------------ channels
@@ -253,7 +212,7 @@ class Searcher:
 
     def _exact_few(
         self, ds: lance.LanceDataset, vector: Vector, sql: str, k: int, with_vectors: bool
-    ) -> _Ranked | None:
+    ) -> ChannelRanking | None:
         """Exact cosine top-k of a filter matching few rows (a session), ranked here; None for many.
 
         Reading the few candidates' vectors through the filter's index and ranking them
@@ -274,14 +233,12 @@ class Searcher:
         column = table.column("embedding").combine_chunks()
         flat = column.flatten().to_numpy(zero_copy_only=False)
         matrix = np.asarray(flat, dtype=np.float32).reshape(table.num_rows, column.type.list_size)
-        norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(vector)), 1e-12)
-        similarity = (matrix @ vector) / np.maximum(norms, 1e-12)
-        order = np.lexsort((np.arange(len(similarity)), -similarity))[:k]
+        order, similarity = cosine_top(matrix, vector, k)
         ids, row_ids = table.column("id").to_pylist(), table.column("_rowid").to_pylist()
-        return _Ranked(
+        return ChannelRanking(
             [ids[i] for i in order],
             [row_ids[i] for i in order],
-            [float(similarity[i]) for i in order],
+            [float(score) for score in similarity],
             matrix[order] if with_vectors else None,
         )
 
@@ -294,7 +251,7 @@ class Searcher:
         *,
         with_vectors: bool = False,
         with_records: bool = False,
-    ) -> _Ranked:
+    ) -> ChannelRanking:
         """Top ``k`` by cosine; ``with_records`` reads the hits' records in the same query."""
         if sql is not None:
             few = self._exact_few(ds, vector, sql, k, with_vectors)
@@ -318,7 +275,7 @@ class Searcher:
             column = table.column("embedding").combine_chunks()
             flat = column.flatten().to_numpy(zero_copy_only=False)
             vectors = np.asarray(flat, dtype=np.float32).reshape(table.num_rows, column.type.list_size)
-        return _Ranked(
+        return ChannelRanking(
             table.column("id").to_pylist(),
             table.column("_rowid").to_pylist(),
             [1.0 - float(d) for d in distances],
@@ -326,9 +283,9 @@ class Searcher:
             table.drop_columns(["_distance", "_rowid"]) if with_records else None,
         )
 
-    def _text(self, ds: lance.LanceDataset, text: str, sql: str | None, k: int) -> _Ranked:
+    def _text(self, ds: lance.LanceDataset, text: str, sql: str | None, k: int) -> ChannelRanking:
         if not text.strip():
-            return _Ranked([], [], [])
+            return ChannelRanking([], [], [])
         table = self._state.handle.call(
             lambda: ds.to_table(
                 full_text_query=MatchQuery(text, "search_text"),
@@ -341,7 +298,7 @@ class Searcher:
             "run a full-text search",
             retry=False,
         )
-        return _Ranked(
+        return ChannelRanking(
             table.column("id").to_pylist(),
             table.column("_rowid").to_pylist(),
             [float(s) for s in table.column("_score").to_pylist()],
@@ -351,7 +308,7 @@ class Searcher:
         self,
         ds: lance.LanceDataset,
         ids: Sequence[str],
-        channels: Mapping[str, _Ranked],
+        channels: Mapping[str, ChannelRanking],
         scores: Sequence[float],
         rows: pa.Table | None = None,
     ) -> list[SearchHit]:
@@ -384,7 +341,9 @@ class Searcher:
             )
         return hits
 
-    def _take(self, ds: lance.LanceDataset, ids: Sequence[str], channels: Mapping[str, _Ranked]) -> pa.Table:
+    def _take(
+        self, ds: lance.LanceDataset, ids: Sequence[str], channels: Mapping[str, ChannelRanking]
+    ) -> pa.Table:
         """The records of ``ids`` (in that order), taken by the row ids their channels found."""
         row_of: dict[str, int] = {}
         for ranked in channels.values():
@@ -394,16 +353,6 @@ class Searcher:
         return handle.call(
             lambda: handle.take_rows(ds, [row_of[i] for i in ids], columns), "read search hits", retry=False
         )
-
-
-def _distinct(run: Callable[[int], _Ranked], k: int) -> _Ranked:
-    """A channel's hits, fetched deeper while copies of one id (an id added twice) fill its top ``k``."""
-    depth = k
-    while True:
-        ranked = run(depth)
-        if len(set(ranked.ids)) >= k or len(ranked.ids) < depth or depth >= 8 * k:
-            return ranked
-        depth *= 2
 
 
 def _as_text(query: object) -> str:

@@ -235,7 +235,8 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
         embedder fails. Ids are not looked up (that would cost every append a read): a
         record whose id is already stored is stored again, reads show one copy of it (the
         newest in ``records`` and ``get``, the best-ranked in ``search``) and ``count``
-        counts both. ``upsert`` replaces the stored copy instead.
+        counts both. ``upsert`` replaces the stored copy instead: use it to move a record to
+        another session (after ``add`` the old session still shows its own copy).
 
         Raises:
             InvalidRecordError: A record is invalid (nothing written).
