@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from ._codecs import ARROW_STREAM, JSON
 from ._errors import InvalidRecordError, PayloadTooLargeError
+from ._jsonvalues import json_problem
 from ._policies import StoreLimits
 from ._records import ContextRecord, json_depth
 
@@ -41,7 +42,11 @@ def _check_size(record: ContextRecord, limits: StoreLimits) -> None:
 
 
 def _check_nesting(record: ContextRecord, limits: StoreLimits) -> None:
-    """Refuse JSON nested past the limit: reading it back would exhaust the recursion limit."""
+    """Refuse JSON that would not come back as given.
+
+    Nested past the limit (reading it back would exhaust the recursion limit), or metadata
+    and ``state_metadata.custom`` holding a non-str key, NaN, or a value JSON cannot hold.
+    """
     texts = [("metadata", record.known_metadata_json())]
     if (
         record.text_payload is not None
@@ -54,24 +59,18 @@ def _check_nesting(record: ContextRecord, limits: StoreLimits) -> None:
                 f"record {record.id!r}: {name} nests deeper than {limits.max_json_depth} levels; "
                 "flatten it (or raise StoreLimits.max_json_depth)"
             )
-    if record.known_metadata_json() is None and _nesting(record.metadata, limits.max_json_depth):
-        raise InvalidRecordError(
-            f"record {record.id!r}: metadata nests deeper than {limits.max_json_depth} levels; "
-            "flatten it (or raise StoreLimits.max_json_depth)"
-        )
-
-
-def _nesting(value: object, limit: int) -> bool:
-    """Whether ``value`` nests dicts and lists deeper than ``limit`` (checked without recursion)."""
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, (dict, list, tuple)):
-            if depth > limit:
-                return True
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, depth + 1) for child in children)
-    return False
+    values = [("state_metadata.custom", record.state_metadata.custom)] if record.state_metadata else []
+    if record.known_metadata_json() is None and record.metadata:
+        values.insert(0, ("metadata", record.metadata))
+    for name, value in values:
+        problem = json_problem(value, name, limits.max_json_depth)
+        if problem is None:
+            continue
+        if problem.startswith(f"{name} nests deeper"):
+            raise InvalidRecordError(
+                f"record {record.id!r}: {problem}; flatten it (or raise StoreLimits.max_json_depth)"
+            )
+        raise InvalidRecordError(f"record {record.id!r}: {name} must be JSON-serializable: {problem}")
 
 
 def _check_json(record: ContextRecord) -> None:

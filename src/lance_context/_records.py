@@ -165,7 +165,8 @@ class ContextRecord:
             content: A str, dict/list, bytes, PIL image, Arrow table or DataFrame.
             role: Who produced the content.
             run_id: The session the record belongs to.
-            content_type: A MIME type to record instead of the inferred one.
+            content_type: The MIME type of str or bytes content; for an image, the
+                ``image/...`` format to store it in; other kinds are refused unless it is theirs.
             text: Searchable text for binary content (a caption, alt text).
             **fields: Any other record field (``id``, ``metadata``, ``embedding``...).
         """
@@ -220,14 +221,6 @@ def _comparable(record: ContextRecord) -> tuple[object, ...]:
         record.metadata,
         record.relationships,
     )
-
-
-def _check_text(value: object, name: str, *, allow_empty: bool = True) -> str:
-    if not isinstance(value, str):
-        raise InvalidRecordError(f"{name} must be a str, got {type(value).__name__}")
-    if not allow_empty and not value:
-        raise InvalidRecordError(f"{name} must not be empty")
-    return check_unicode(value, name)
 
 
 def check_unicode(text: str, name: str) -> str:
@@ -355,70 +348,6 @@ def plain_json(value: object) -> Any:
         return item
 
     return finite(json.loads(json.dumps(value, ensure_ascii=False, default=repr)))
-
-
-def validate_record(record: object) -> ContextRecord:
-    """Check a record's fields before anything is written; raise a precise error."""
-    if not isinstance(record, ContextRecord):
-        raise InvalidRecordError(
-            f"expected a ContextRecord, got {type(record).__name__}; "
-            "build one with ContextRecord.from_content(...)"
-        )
-    _check_text(record.id, "id", allow_empty=False)
-    _check_text(record.run_id, "run_id", allow_empty=False)
-    _check_text(record.role, "role", allow_empty=False)
-    _check_text(record.content_type, "content_type", allow_empty=False)
-    if record.text_payload is not None:
-        _check_text(record.text_payload, "text_payload")
-    for name in ("search_text", "embed_text"):
-        hint = getattr(record, name)
-        if hint is not None:
-            _check_text(hint, name)
-    if record.binary_payload is not None and not isinstance(record.binary_payload, bytes):
-        raise InvalidRecordError("binary_payload must be bytes")
-    if not isinstance(record.created_at, datetime) or record.created_at.tzinfo is None:
-        raise InvalidRecordError(f"record {record.id!r}: created_at must be a timezone-aware datetime")
-    if not isinstance(record.metadata, Mapping):
-        raise InvalidRecordError(f"record {record.id!r}: metadata must be a dict")
-    for key in record.metadata:
-        if not isinstance(key, str):
-            raise InvalidRecordError(f"record {record.id!r}: metadata keys must be str, got {key!r}")
-    for rel in record.relationships:
-        if not isinstance(rel, Relationship):
-            raise InvalidRecordError("relationships must be Relationship objects")
-        if not isinstance(rel.target_id, str) or not rel.target_id or not isinstance(rel.relation, str):
-            raise InvalidRecordError(
-                f"record {record.id!r}: a relationship needs a target id and a relation (strings), "
-                f"got {rel.target_id!r} and {rel.relation!r}"
-            )
-        weight = rel.weight
-        if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))):
-            raise InvalidRecordError(
-                f"record {record.id!r}: relationship weight must be a number, got {weight!r}"
-            )
-        if weight is not None and not math.isfinite(weight):
-            raise InvalidRecordError("relationship weight must be finite")
-    if record.state_metadata is not None:
-        _check_state(record.id, record.state_metadata)
-    return record
-
-
-def _check_state(record_id: str, state: object) -> None:
-    if not isinstance(state, StateMetadata):
-        raise InvalidRecordError(f"record {record_id!r}: state_metadata must be a StateMetadata")
-    for name in ("step", "tokens_used"):
-        value = getattr(state, name)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63
-        ):
-            raise InvalidRecordError(
-                f"record {record_id!r}: state_metadata.{name} must be a 64-bit integer or None, got {value!r}"
-            )
-    if state.active_plan_id is not None and not isinstance(state.active_plan_id, str):
-        raise InvalidRecordError(
-            f"record {record_id!r}: state_metadata.active_plan_id must be a string or None, "
-            f"got {state.active_plan_id!r}"
-        )
 
 
 def state_to_row(state: StateMetadata | None) -> dict[str, Any] | None:

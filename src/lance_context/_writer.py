@@ -23,10 +23,11 @@ from ._embedding import Embedding
 from ._errors import InvalidFilterError, InvalidRecordError
 from ._filters import and_, compile_where, eq, in_
 from ._maintenance import Maintainer
-from ._records import ContextRecord, check_embedding, validate_record
+from ._records import ContextRecord, check_embedding
 from ._schema import embedding_field
 from ._sessionfiles import remember
 from ._state import StoreState
+from ._validation import validate_record
 from ._versions import commit_properties
 from ._written import keep_written
 
