@@ -7,10 +7,13 @@ store can turn it into an error its callers can catch.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import lance
+from lance.file import LanceFileSession
 
 from ._errors import (
     NotAContextStoreError,
@@ -46,6 +49,26 @@ _STORAGE_DEFAULTS = {
 }
 
 
+#: Object-store client options Lance reads as durations ("5s", "500ms"); a bare number given
+#: for one of them (``timeout=5``) means seconds, as it does for ``client_retry_timeout``.
+_DURATION_KEYS = frozenset(
+    {
+        "timeout",
+        "connect_timeout",
+        "pool_idle_timeout",
+        "http2_keep_alive_interval",
+        "http2_keep_alive_timeout",
+    }
+)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text)) and float(text) >= 0
+    except ValueError:
+        return False
+
+
 def _seconds(text: str) -> float | None:
     units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
     for unit in ("ms", "s", "m", "h"):
@@ -69,6 +92,9 @@ def storage_defaults(uri: str, options: Mapping[str, str] | None) -> dict[str, s
     given = {str(k): str(v) for k, v in (options or {}).items()}
     if "://" not in uri or uri.startswith("file://"):
         return given
+    for key in _DURATION_KEYS & given.keys():
+        if _is_number(given[key]):  # Lance refuses a bare number ("failed to parse as Duration")
+            given[key] = f"{round(float(given[key]) * 1000)}ms"
     merged = {**_STORAGE_DEFAULTS, **given}
     if "timeout" in given and "client_max_retries" not in given:
         merged["client_max_retries"] = "0"
@@ -167,6 +193,7 @@ def dataset_exists(uri: str, storage_options: Mapping[str, str] | None) -> bool:
         lance.dataset(uri, storage_options=options or None)
     except (OSError, ValueError, RuntimeError) as exc:
         if is_missing(exc):
+            _refuse_occupied(uri, options, secrets)
             return False
         raise translate_lance_error(exc, f"open {redact(uri, secrets)}", secrets) from sanitized(exc, secrets)
     except BaseException as exc:
@@ -177,3 +204,51 @@ def dataset_exists(uri: str, storage_options: Mapping[str, str] | None) -> bool:
             f"({redact(str(exc)[:200], secrets)}); check the endpoint URL and options"
         ) from sanitized(exc, secrets)
     return True
+
+
+#: What may sit under an object-store prefix without a manifest: what a creation killed before
+#: its first commit leaves, plus the commit check's scratch datasets (``_commits``).
+_OBJECT_STORE_LEFTOVERS = _LANCE_LEFTOVERS | {"_lance_context"}
+
+
+def _listable(uri: str) -> tuple[str, str, str] | None:
+    """``uri`` as a plain object-store location (no query), its parent and its last name."""
+    parts = urlsplit(uri)
+    scheme = "s3" if parts.scheme.lower() == "s3+ddb" else parts.scheme.lower()
+    if scheme in ("", "file", "file-object-store", "memory"):
+        return None
+    path = parts.path.strip("/")
+    base = f"{scheme}://{parts.netloc}"
+    if not path:
+        return base, "", ""
+    parent, _, name = path.rpartition("/")
+    return f"{base}/{path}", f"{base}/{parent}" if parent else base, name
+
+
+def _refuse_occupied(uri: str, options: Mapping[str, str], secrets: tuple[str, ...]) -> None:
+    """Refuse to create a store where an object store already holds other objects.
+
+    Lance found no manifest at ``uri``; a local folder holding other files is refused the
+    same way by :func:`dataset_exists`. On an object store a prefix "exists" only through
+    its objects, so the objects under it (one listing level) and an object named exactly
+    ``uri`` are looked for: creating a store over either would mix it with someone else's data.
+    """
+    where = _listable(uri)
+    if where is None:
+        return
+    location, parent, name = where
+    shown = redact(uri, secrets)
+    given = dict(options) or None
+    try:
+        listing = LanceFileSession(location, storage_options=given).list_with_delimiter()
+        is_object = bool(name) and LanceFileSession(parent, storage_options=given).contains(name)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise translate_lance_error(exc, f"open {shown}", secrets) from sanitized(exc, secrets)
+    if is_object:
+        raise NotAContextStoreError(f"{shown} is an object, not a lance-context store")
+    others = sorted(set(listing.common_prefixes) - _OBJECT_STORE_LEFTOVERS) + sorted(listing.objects)
+    if others:
+        raise NotAContextStoreError(
+            f"{shown} holds other objects ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}) "
+            "and is not a lance-context store; open a new prefix to create one"
+        )

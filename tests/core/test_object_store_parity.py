@@ -1,0 +1,193 @@
+"""An ``s3://`` store behaves as the same store on a local disk (moto on 127.0.0.1).
+
+Each test runs the same steps on a ``tmp_path`` store and on a bucket of the session's
+moto server and compares what a user sees: records, versions, tags, branches, search
+results and the errors raised.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from lance_context import (
+    ContextRecord,
+    ContextStore,
+    HashingEmbedder,
+    NotAContextStoreError,
+    StorageAccessError,
+    StoreError,
+)
+
+from ..conftest import S3Bucket
+
+
+def _record(text: str, run_id: str = "chat", record_id: str | None = None) -> ContextRecord:
+    named = {} if record_id is None else {"id": record_id}
+    return ContextRecord.from_content(text, role="user", run_id=run_id, **named)
+
+
+def _outcome(call: Callable[[], object]) -> str:
+    """What a call gave, as the error's type when it raised (messages name different locations)."""
+    try:
+        call()
+    except Exception as exc:
+        return type(exc).__name__
+    return "ok"
+
+
+def _scenario(uri: str, options: dict[str, str] | None) -> dict[str, Any]:
+    """A user's day on a store: writes, versions, branches, search, maintenance, reopening."""
+    store = ContextStore.open(uri, storage_options=options, embedder=HashingEmbedder(16))
+    store.add([_record(f"note {i} about paris", record_id=f"a{i}") for i in range(3)])
+    store.add([_record(f"lisbon {i}", run_id="trip", record_id=f"b{i}") for i in range(2)])
+    store.tag("first")
+    store.upsert(_record("edited note about paris", record_id="a0"))
+    store.delete("a1")
+    seen: dict[str, Any] = {"records": [(r.id, r.text) for r in store.records()]}
+    seen["versions"] = [v.version for v in store.versions()]
+    seen["search"] = [[h.record.id for h in store.search("paris", k=3, mode=m)] for m in ("vector", "text")]
+    changes = store.diff("first")
+    seen["diff"] = (sorted(r.id for r in changes.added), sorted(r.id for r in changes.removed))
+    branch = store.branch("draft")
+    branch.add(_record("only on the branch", record_id="c0"))
+    seen["branch"] = ([r.id for r in branch.records()], store.branches(), store.count())
+    store.compact()
+    seen["old"] = [r.id for r in store.at_version("first").records()]
+    store.delete_branch("draft")
+    seen["restored"] = (store.restore("first"), [r.id for r in store.records()])
+    seen["forgot"] = (store.forget("a2").records, [r.id for r in store.records()])
+    store.cleanup(older_than=timedelta(0))
+    reopened = ContextStore.open(uri, storage_options=options)
+    seen["reopened"] = ([r.id for r in reopened.records()], reopened.tags(), reopened.branches())
+    store.tag("kept")
+    seen["errors"] = [
+        _outcome(call)
+        for call in (
+            lambda: store.at_version(999),
+            lambda: store.checkout("no-such-tag"),
+            lambda: store.checkout_branch("no-such-branch"),
+            lambda: store.tag("kept"),
+            lambda: ContextStore.open(uri, storage_options=options, branch="gone"),
+        )
+    ]
+    return seen
+
+
+def test_a_day_on_s3_matches_the_same_day_on_disk(s3_bucket: S3Bucket, tmp_path: Path) -> None:
+    local = _scenario(str(tmp_path / "store.lance"), None)
+    remote = _scenario(s3_bucket.uri("store"), s3_bucket.storage_options)
+    assert remote == local
+    assert local["errors"] == ["VersionNotFoundError"] * 3 + ["InvalidFilterError", "VersionNotFoundError"]
+
+
+def _put(bucket: S3Bucket, key: str, body: bytes = b"not a store") -> None:
+    client = boto3.client(
+        "s3",
+        endpoint_url=bucket.endpoint,
+        aws_access_key_id=bucket.access_key_id,
+        aws_secret_access_key=bucket.secret_access_key,
+        region_name="us-east-1",
+    )
+    client.put_object(Bucket=bucket.name, Key=key, Body=body)
+
+
+def test_a_prefix_holding_other_objects_is_refused_as_a_local_folder_is(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    """Opening a location that holds someone else's data must not create a store inside it."""
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "q1.csv").write_text("a,b\n")
+    (tmp_path / "notes.txt").write_text("hi")
+    _put(s3_bucket, "reports/q1.csv")
+    _put(s3_bucket, "notes.txt")
+    options = s3_bucket.storage_options
+    for name, words in (("reports", "holds other objects (q1.csv)"), ("notes.txt", "is an object")):
+        with pytest.raises(NotAContextStoreError, match="is a non-empty folder|is a file"):
+            ContextStore.open(str(tmp_path / name), embedder=HashingEmbedder(8))
+        with pytest.raises(NotAContextStoreError) as refused:
+            ContextStore.open(s3_bucket.uri(name), storage_options=options, embedder=HashingEmbedder(8))
+        assert words in str(refused.value)
+        with pytest.raises(NotAContextStoreError):
+            ContextStore.open(s3_bucket.uri(name), storage_options=options, read_only=True)
+    assert sorted(s3_bucket.objects()) == ["notes.txt", "reports/q1.csv"], "nothing was written"
+    # what a creation killed before its first commit leaves is no reason to refuse
+    _put(s3_bucket, "half/_transactions/0-x.txn")
+    _put(s3_bucket, "half/_lance_context/commit-check-x/_versions/1.manifest")
+    store = ContextStore.open(s3_bucket.uri("half"), storage_options=options, embedder=HashingEmbedder(8))
+    store.add(_record("hello"))
+    assert [r.text for r in ContextStore.open(s3_bucket.uri("half"), storage_options=options).records()] == [
+        "hello"
+    ]
+
+
+def test_a_timeout_given_as_a_number_means_seconds(s3_bucket: S3Bucket) -> None:
+    """``timeout=5`` is ignored on a local store; on S3 Lance refused it ("failed to parse as Duration")."""
+    options: dict[str, Any] = {**s3_bucket.storage_options, "timeout": 5, "connect_timeout": "2.5"}
+    store = ContextStore.open(s3_bucket.uri("timeouts"), storage_options=options, embedder=HashingEmbedder(8))
+    store.add(_record("hello"))
+    assert store.count() == 1
+    assert (
+        store.storage_options["timeout"] == "5000ms" and store.storage_options["connect_timeout"] == "2500ms"
+    )
+    with pytest.raises(StoreError, match="Duration"):  # what is not a number still reaches Lance's check
+        ContextStore.open(s3_bucket.uri("timeouts"), storage_options={**options, "timeout": "soon"})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pylance 14 deep_clone of a branch version on an object store: 'Path ... contained empty "
+    "path segment' (the branch's base path is parsed as an object path); see the parity report",
+)
+def test_a_branch_exports_from_s3_as_it_does_from_disk(s3_bucket: S3Bucket) -> None:
+    store = ContextStore.open(
+        s3_bucket.uri("src"), storage_options=s3_bucket.storage_options, embedder=HashingEmbedder(8)
+    )
+    store.add(_record("on main"))
+    store.branch("draft").add(_record("on the branch"))
+    report = store.export(s3_bucket.uri("copy"), branch="draft", storage_options=s3_bucket.storage_options)
+    assert report.records == 2
+
+
+def test_wrong_credentials_are_refused_clearly_without_showing_them(
+    new_moto_server: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto checks signatures only once IAM is on: three free calls make a user, its policy and key."""
+    import json
+
+    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "3")
+    server = new_moto_server()
+    iam = boto3.client(
+        "iam",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+    )
+    iam.create_user(UserName="app")
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.put_user_policy(UserName="app", PolicyName="all", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="app")["AccessKey"]
+    bucket = server.bucket(
+        credentials={"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+    )
+    ContextStore.open(
+        bucket.uri("s"), storage_options=bucket.storage_options, embedder=HashingEmbedder(8)
+    ).add(_record("hello"))
+    wrong_secret = {**bucket.storage_options, "aws_secret_access_key": "lc-wrong-secret-0123456789"}
+    unknown_key = {**bucket.storage_options, "aws_access_key_id": "AKIALCUNKNOWN0000000"}
+    for options, uri in (
+        (wrong_secret, bucket.uri("s")),
+        (wrong_secret, bucket.uri("new")),
+        (unknown_key, bucket.uri("s")),
+    ):
+        with pytest.raises(StorageAccessError, match="refused access") as refused:
+            ContextStore.open(uri, storage_options=options)
+        said = "".join(traceback.format_exception(refused.value))
+        assert "lc-wrong-secret" not in said and bucket.secret_access_key not in said
