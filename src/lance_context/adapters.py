@@ -48,6 +48,7 @@ from ._cache import SessionCache
 from ._embedders import embed_query, to_matrix
 from ._fingerprints import row_changes
 from ._index_text import ChatIndexing, ChatTurn, IndexTextOptions, index_texts
+from ._jsonvalues import json_problem
 from ._media import canonical_base64, monotonic_times, sniff_mime
 from ._namespaces import (
     CONTEXT,
@@ -108,6 +109,7 @@ __all__ = [
     "async_twin",
     "canonical_base64",
     "check_unicode",
+    "json_problem",
     "embed_query",
     "fit_window",
     "group_exchanges",

@@ -142,6 +142,7 @@ ADAPTER_KIT = {
     "async_twin",
     "canonical_base64",
     "check_unicode",
+    "json_problem",
     "embed_query",
     "fit_window",
     "group_exchanges",

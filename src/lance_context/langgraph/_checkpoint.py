@@ -81,7 +81,7 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         storage_options: Object-store settings for ``uri``.
         serde: LangGraph serializer. Default: ``JsonPlusSerializer`` in strict msgpack
             mode (LangGraph's safe types, the types in ``allowed_msgpack_modules``, the
-            models, dataclasses and enums this saver wrote in this process, and those
+            models, dataclasses, named tuples and enums this process wrote, and those
             LangGraph derives from a compiled graph's state when
             ``LANGGRAPH_STRICT_MSGPACK`` is set), never pickle; any other type named in
             stored data comes back as plain data. A

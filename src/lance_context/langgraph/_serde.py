@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import sys
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -44,44 +45,72 @@ def strict_serde(allowed_msgpack_modules: Iterable[tuple[str, ...] | type] = ())
     return JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=extra or None)
 
 
-#: Modules whose types LangGraph already rebuilds (messages, Send, Command...): not walked into.
+#: Modules whose types LangGraph already rebuilds (messages, Send, Command...): walked into, not learned.
 _BUILT_IN = ("langchain_core.", "langgraph.")
+#: Values holding no type to learn.
+_LEAVES = (str, int, float, bool, bytes, bytearray, type(None))
 
 
-def written_types(value: Any, depth: int = 8) -> set[tuple[str, str]]:
-    """The ``(module, name)`` of each model, dataclass and enum held in ``value``.
+def _pydantic_v1(item: object) -> bool:
+    v1 = sys.modules.get("pydantic.v1")  # not imported: no v1 model can exist
+    return v1 is not None and isinstance(item, v1.BaseModel)
+
+
+def _parts(item: Any) -> tuple[bool, Iterable[Any]]:
+    """Whether LangGraph's serializer names ``item``'s type in its output, and the values it holds.
+
+    Mirrors the types ``JsonPlusSerializer`` writes as (module, name): enums, pydantic
+    models (v1 and v2), named tuples, dataclasses and secrets. Other objects LangGraph
+    builds itself (``Send``) are only walked into.
+    """
+    if isinstance(item, enum.Enum):
+        return True, ()
+    if isinstance(item, BaseModel):
+        return True, [*item.__dict__.values(), *(item.__pydantic_extra__ or {}).values()]
+    if _pydantic_v1(item):
+        return True, list(item.__dict__.values())
+    if isinstance(item, tuple) and hasattr(item, "_asdict"):  # a named tuple
+        return True, list(item)
+    if dataclasses.is_dataclass(item) and not isinstance(item, type):
+        return True, [getattr(item, f.name, None) for f in dataclasses.fields(item)]
+    if callable(getattr(item, "get_secret_value", None)) or callable(getattr(item, "model_dump", None)):
+        return True, ()
+    if type(item).__module__.startswith(_BUILT_IN):
+        slots = getattr(type(item), "__slots__", ())
+        held = [getattr(item, name, None) for name in ([slots] if isinstance(slots, str) else slots)]
+        return False, [*held, *getattr(item, "__dict__", {}).values()]
+    return False, ()
+
+
+def written_types(value: Any) -> set[tuple[str, str]]:
+    """The ``(module, name)`` of each type LangGraph's serializer names in ``value``'s output.
 
     A saver may read back the types its own process wrote (they are the caller's, not
     whoever wrote the store's files), as LangGraph derives them from a graph's state
-    schema in strict mode. Containers are walked ``depth`` levels deep.
+    schema in strict mode. The whole value is walked, including what LangGraph's own
+    objects carry (a ``Send``'s argument, an ``Interrupt``'s value, a ``Command``'s resume
+    value), so nothing this process wrote comes back as plain data.
     """
     found: set[tuple[str, str]] = set()
-    pending: list[tuple[Any, int]] = [(value, 0)]
+    seen: set[int] = set()
+    pending: list[Any] = [value]
     while pending:
-        item, level = pending.pop()
-        kind = type(item)
-        if kind in (str, int, float, bool, bytes, type(None)) or level > depth:
+        item = pending.pop()
+        if type(item) in _LEAVES or id(item) in seen:
             continue
-        if isinstance(item, dict):
-            children: Iterable[Any] = item.values()
-        elif isinstance(item, (list, tuple, set, frozenset, deque)):
-            children = item
-        elif isinstance(item, (BaseModel, enum.Enum)) or (
-            dataclasses.is_dataclass(item) and not isinstance(item, type)
-        ):
-            module = kind.__module__
-            if module.startswith(_BUILT_IN):
-                continue
-            found.add((module, kind.__name__))
-            if isinstance(item, enum.Enum):
-                children = ()
-            elif isinstance(item, BaseModel):
-                children = item.__dict__.values()
-            else:
-                children = [getattr(item, field.name, None) for field in dataclasses.fields(item)]
-        else:
+        seen.add(id(item))
+        if isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
             continue
-        pending.extend((child, level + 1) for child in children)
+        if type(item) in (list, tuple, set, frozenset, deque):
+            pending.extend(item)
+            continue
+        named, children = _parts(item)
+        module = type(item).__module__
+        if named and not module.startswith(_BUILT_IN):
+            found.add((module, type(item).__name__))
+        pending.extend(children)
     return found
 
 

@@ -368,13 +368,11 @@ class LanceStore(BaseStore):
 
     # ------------------------------------------------------------------ writes
     def _put(self, plan: _Plan) -> None:
+        # the writes commit first: the core refuses a bad record (too deep, too large) before
+        # writing anything, and then this batch's deletes have not happened either
         deletes = [ref for ref, op in plan.puts.items() if op.value is None]
-        if deletes:
-            self.store.delete(where={"$or": [self._item_where(ns, key) for ns, key in deletes]})
         writes = {ref: op for ref, op in plan.puts.items() if op.value is not None}
-        if not writes:
-            return
-        before = {r.id: r for r in self.store.get_many([item_id(ns, key) for ns, key in writes])}
+        before = {r.id: r for r in self.store.get_many([item_id(*ref) for ref in writes])} if writes else {}
         now = _now()
         records: list[ContextRecord] = []
         for (ns, key), op in writes.items():
@@ -391,15 +389,16 @@ class LanceStore(BaseStore):
                     indexed=plan.texts.get((ns, key), ItemTexts()),
                 )
             )
+        if records:
+            self.store.upsert(records)
         kept = [r.id for r in records]
-        stale = [
+        doomed = [self._item_where(ns, key) for ns, key in deletes] + [
             {"$and": [self._item_where(m["namespace"], m["key"]), {"id": {"$nin": kept}}]}
             for m in (old.metadata for old in before.values())
             if m.get("texts", 0) > 1
         ]
-        if stale:
-            self.store.delete(where={"$or": stale})
-        self.store.upsert(records)
+        if doomed:
+            self.store.delete(where={"$or": doomed})
 
     @staticmethod
     def _item_where(namespace: Sequence[str], key: str) -> Where:

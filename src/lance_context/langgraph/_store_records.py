@@ -38,7 +38,7 @@ from langgraph.store.base import (
 )
 
 from lance_context import ContextRecord, InvalidRecordError, SearchError
-from lance_context.adapters import LANGGRAPH_STORE
+from lance_context.adapters import LANGGRAPH_STORE, json_problem
 
 __all__ = [
     "ITEM_ROLE",
@@ -120,6 +120,9 @@ def check_put(op: PutOp) -> None:
     except (TypeError, ValueError, RecursionError) as exc:
         problem = "is not valid unicode" if isinstance(exc, UnicodeEncodeError) else f"is not JSON ({exc})"
         raise _refuse(ns, key, f"the value {problem}: store only JSON types and finite numbers") from None
+    changed = json_problem(op.value, "the value")  # a non-str key JSON would turn into another one
+    if changed is not None:
+        raise _refuse(ns, key, changed)
     ttl = op.ttl
     if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl >= 0):
         raise _refuse(ns, key, f"ttl must be None or a number of minutes >= 0, got {ttl!r}")
