@@ -26,10 +26,21 @@ import click
 
 from lance_context import LanceContextError, __version__
 
+from ._examples import document
+
 __all__ = ["COMMAND_MODULES", "cli", "run"]
 
 #: Modules whose ``COMMANDS`` make up the command line, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("_read", "_show", "_ops", "_review", "_transfer", "_govern", "_serve")
+COMMAND_MODULES: tuple[str, ...] = (
+    "_read",
+    "_show",
+    "_ops",
+    "_maintain",
+    "_review",
+    "_transfer",
+    "_govern",
+    "_serve",
+)
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,12 @@ class _Group(click.Group):
         return list(self.commands)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="\b\nExamples:\n  lance-context log memory.lance -n 5\n  lance-context show memory.lance trip\n"
+    "  lance-context search --help        # any command's options and examples",
+)
 @click.option("--debug", is_flag=True, help="Print the traceback of an error.")
 @click.version_option(__version__, prog_name="lance-context", message="%(prog)s %(version)s")
 @click.pass_context
@@ -64,6 +80,7 @@ def _register() -> None:
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"{__package__}.{name}")
         for command in module.COMMANDS:
+            document(command)
             cli.add_command(command)
 
 

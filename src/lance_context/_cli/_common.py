@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich import box
@@ -36,6 +37,8 @@ __all__ = [
     "store_arguments",
     "version_options",
     "when",
+    "whole_number",
+    "working",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,9 +54,30 @@ def safe(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+class _Trimmed:
+    """stdout without the spaces Rich pads each line with to the table's width.
+
+    Invisible on a terminal, those spaces end every line of a file or a pipe
+    (``lance-context sessions URI > sessions.txt``) and get in the way of ``diff``
+    and ``grep``.
+    """
+
+    _PADDING = re.compile(r" +(?=\n)")
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._PADDING.sub("", text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, flush, encoding
+        return getattr(self._stream, name)
+
+
 def console() -> Console:
     """The Rich console for stdout (colour only on a terminal; no markup guessing)."""
-    return Console(highlight=False, emoji=False, soft_wrap=False)
+    return Console(file=_Trimmed(sys.stdout), highlight=False, emoji=False, soft_wrap=False)  # type: ignore[arg-type]
 
 
 def narrow(out: Console) -> bool:
@@ -139,12 +163,52 @@ def json_option(fn: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
 
 
+if TYPE_CHECKING:  # generic from Click 8.2; the extra allows 8.1
+    _IntType = click.ParamType[int]
+else:
+    _IntType = click.ParamType
+
+
+class _WholeNumber(_IntType):
+    """A whole number of at least ``least``, refused in words (not ``x>=1``)."""
+
+    name = "number"
+
+    def __init__(self, least: int) -> None:
+        self.least = least
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a whole number", param, ctx)
+        if number < self.least:
+            self.fail(f"{number} is not in the range x>={self.least}: give {self.least} or more", param, ctx)
+        return number
+
+
+def whole_number(least: int) -> click.ParamType[int]:
+    """An option type for counts: ``-k``, ``--limit``, ``--last``, ``--batch-size``."""
+    return _WholeNumber(least)
+
+
 def limit_option(things: str) -> Callable[[F], F]:
     """``--limit/-n N``: the newest N ``things`` (20 by default, 0 for all)."""
     return click.option(
-        "--limit", "-n", type=click.IntRange(min=0), default=20, show_default=True,
+        "--limit", "-n", type=whole_number(0), default=20, show_default=True, metavar="N",
         help=f"Newest N {things} (0: all).",
     )  # fmt: skip
+
+
+@contextmanager
+def working(message: str) -> Iterator[None]:
+    """A spinner on stderr while a long step runs (silent when stderr is not a terminal)."""
+    err = err_console()
+    if not err.is_terminal:
+        yield
+        return
+    with err.status(message):
+        yield
 
 
 def spec_from(uri: str, storage_options: Iterable[str], branch: str = MAIN) -> StoreSpec:

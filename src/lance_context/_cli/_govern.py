@@ -5,7 +5,7 @@ verification; it shows what it will erase and expire, and asks first (or takes
 ``--yes``). ``snapshot`` writes a self-contained copy of a version (or of main's history
 from a version on) to another path or bucket; ``import-snapshot`` brings one back, as a
 copy where nothing is or merged into a store as one version. Retention is an option of
-``cleanup`` (``_ops``).
+``cleanup`` (``_maintain``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import click
 
 from lance_context import ContextStore, ForgetReport
 
-from ._common import confirm, emit_json, spec_from, store_arguments
+from ._common import confirm, emit_json, spec_from, store_arguments, working
 from ._conversation import human_bytes
-from ._ops import working
+from ._ops import version_of
 from ._refs import NoStore, NotFound, StoreSpec
 from ._render import find_session, plural
 
@@ -214,10 +214,11 @@ def snapshot(
     if as_json:
         emit_json(report.__dict__)
         return
+    versions = ("versions " if len(report.versions) > 1 else "version ") + spans(report.versions)
     click.echo(
         f"wrote {report.branch}@{report.version} to {report.destination}: "
-        f"{plural(report.records, 'record')}, "
-        f"versions {spans(report.versions)}, {plural(report.files, 'file')} ({human_bytes(report.bytes)})"
+        f"{plural(report.records, 'record')}, {versions}, "
+        f"{plural(report.files, 'file')} ({human_bytes(report.bytes)})"
     )
 
 
@@ -239,7 +240,7 @@ def import_snapshot(
     """Copy a snapshot to URI, or merge its records into the store at URI as one version."""
     spec = spec_from(uri, storage_options)
     from_options = _options(source_options, "--source-option")
-    version: int | str | None = None if at is None else (int(at) if at.isdigit() else at)
+    version = version_of(at)
     # refuse a SOURCE that holds no store before asking anything
     StoreSpec(source, from_options or {}).open_read()
     try:

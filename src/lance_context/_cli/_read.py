@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import click
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -26,7 +27,7 @@ from ._common import (
     when,
 )
 from ._conversation import human_bytes
-from ._facts import all_tags, session_summaries, store_facts, version_changes
+from ._facts import SessionSummary, all_tags, session_summaries, store_facts, version_changes
 from ._refs import View, open_view
 from ._render import plural
 
@@ -137,7 +138,9 @@ def _namespace_prefix(namespace: str | None, prefix: str | None) -> str | None:
     if namespace is None:
         return prefix
     if namespace not in NAMESPACES:
-        raise click.BadParameter(f"unknown namespace {namespace!r}; known: {', '.join(NAMESPACES)}")
+        raise click.BadParameter(
+            f"unknown namespace {namespace!r}; known: {', '.join(NAMESPACES)}", param_hint="--namespace"
+        )
     return NAMESPACES[namespace].prefix + (prefix or "")
 
 
@@ -182,27 +185,56 @@ def sessions(
             ]
         )
         return
-    table = Table(
-        title=f"{plural(len(found), 'session')} · {view.describe()}", title_justify="left", box=TABLE_BOX
-    )
-    # No minimum widths: Rich honours them by cropping the last column instead of wrapping.
-    # The short columns stay unwrapped, long session names fold, and an 80-column terminal
-    # leaves the kind out (the session name's prefix says it).
     out = console()
+    if not found:
+        which = " matching --prefix/--namespace" if prefix or namespace else ""
+        out.print(styled(f"no sessions{which} · {view.describe()}"))
+        return
+    out.print(_sessions_table(found, view.describe(), out))
+
+
+def _sessions_table(found: list[SessionSummary], title: str, out: Console) -> Table:
+    """Sessions as a table that fits ``out``: the roles break between roles, never inside one.
+
+    No minimum widths: Rich honours them by cropping the last column instead of wrapping.
+    The short columns stay unwrapped, long session names fold, and an 80-column terminal
+    leaves the kind out (the session name's prefix says it).
+    """
+    table = Table(
+        title=f"{plural(len(found), 'session')} · {title}", title_justify="left", box=TABLE_BOX,
+        collapse_padding=True, pad_edge=False,
+    )  # fmt: skip
     small = narrow(out)
     active = [_active(s.first, s.last) for s in found]
-    longest = max([len(s.run_id) for s in found] + [0])
+    longest = max(len(s.run_id) for s in found)
+    roles = [", ".join(f"{role} {count}" for role, count in s.roles.items()) for s in found]
+    fixed = [min(longest, 32), max(len("records"), *(len(f"{s.records:,}") for s in found))]
+    fixed += [max(len("active (UTC)"), *map(len, active))] + (
+        [] if small else [max(len(s.kind) for s in found)]
+    )
+    room = out.width - 2 - 2 * len(fixed) - sum(fixed)  # two spaces between columns, one at each edge
+    item = max(len(part) for s in found for part in [f"{r} {c}" for r, c in s.roles.items()] or [""])
     table.add_column("session", no_wrap=longest <= 32, overflow="fold")
     if not small:
         table.add_column("kind")
     table.add_column("records", justify="right", no_wrap=True)
     table.add_column("roles", overflow="fold")
-    table.add_column("active (UTC)", no_wrap=max(map(len, active), default=0) <= 22)
-    for s, span in zip(found, active, strict=True):
-        roles = ", ".join(f"{role} {count}" for role, count in s.roles.items())
+    table.add_column("active (UTC)", no_wrap=max(map(len, active)) <= 22)
+    for s, text, span in zip(found, roles, active, strict=True):
         kind = [] if small else [s.kind]
-        table.add_row(styled(s.run_id), *kind, f"{s.records:,}", styled(roles), span)
-    out.print(table)
+        table.add_row(styled(s.run_id), *kind, f"{s.records:,}", styled(_packed(text, max(room, item))), span)
+    return table
+
+
+def _packed(roles: str, width: int) -> str:
+    """``ai 2, human 2, tool 1`` in lines of at most ``width``, broken between roles only."""
+    lines: list[str] = []
+    for item in roles.split(", "):
+        if lines and len(lines[-1]) + 2 + len(item) <= width:
+            lines[-1] += ", " + item
+        else:
+            lines.append(item)
+    return "\n".join(lines)
 
 
 def _active(first: datetime, last: datetime) -> str:

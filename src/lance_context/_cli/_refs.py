@@ -97,6 +97,13 @@ class StoreSpec:
             if str(exc).startswith("no store at "):
                 raise NoStore(f"no store at {self.uri}") from None
             raise
+        except VersionNotFoundError as exc:
+            if not str(exc).startswith("no branch named") or (branch or self.branch) == MAIN:
+                raise
+            names = ", ".join(self.open_read(MAIN).branches())
+            raise VersionNotFoundError(
+                f"{exc}; branches: {names} (lance-context branch URI lists them)"
+            ) from None
 
     def open_write(self, *, embedder: Any = None) -> ContextStore:
         """The store opened for writing on the spec's branch (created when missing)."""
@@ -200,8 +207,8 @@ def resolve_ref(spec: StoreSpec, ref: str | int | None, *, embedder: Any = None)
     if text in main.branches():
         return open_view(spec, branch=text, embedder=embedder)
     raise VersionNotFoundError(
-        f"no version, tag or branch named {text!r}; tags: {sorted(tags) or 'none'}, "
-        f"branches: {main.branches()}"
+        f"no version, tag or branch named {text!r}; tags: {', '.join(sorted(tags)) or 'none'}; "
+        f"branches: {', '.join(main.branches())}"
     )
 
 

@@ -70,8 +70,8 @@ def plural(count: int, word: str) -> str:
     return f"{count:,} {word}s"
 
 
-def record_line(record: ContextRecord, mark: str, style: str) -> Text:
-    """``+ human  Where should I travel?`` for a diff."""
+def record_line(record: ContextRecord, mark: str, style: str, width: int = 120) -> Text:
+    """``+ human  Where should I travel?`` for a diff, on one line of at most ``width`` cells."""
     turn = build_turns([record], None)[0] if record.role != "attachment" else None
     content = ""
     if turn is not None:
@@ -84,6 +84,7 @@ def record_line(record: ContextRecord, mark: str, style: str) -> Text:
     line = Text(f"  {mark} ", style=style)
     line.append(safe(f"{record.role:<10} "), style=style + " bold")
     line.append(safe(short(content, 100)), style=style)
+    line.truncate(max(width, 40), overflow="ellipsis")  # wide characters count twice
     return line
 
 

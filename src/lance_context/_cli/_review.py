@@ -23,8 +23,9 @@ from ._common import (
     spec_from,
     store_arguments,
     styled,
+    whole_number,
+    working,
 )
-from ._ops import working
 from ._refs import MAIN, StoreSpec
 
 __all__ = ["COMMANDS"]
@@ -45,7 +46,14 @@ def _print(result: Any) -> None:
 @store_arguments(branch=False)
 @click.argument("branch_name", metavar="BRANCH")
 @click.option("--query", "-q", "queries", multiple=True, metavar="TEXT", help="Evaluation query; repeatable.")
-@click.option("-k", default=5, show_default=True, help="Hits per query, before and after.")
+@click.option(
+    "-k",
+    type=whole_number(1),
+    default=5,
+    show_default=True,
+    metavar="N",
+    help="Hits per query, before and after.",
+)
 @click.option("--into", default=MAIN, show_default=True, metavar="NAME", help="Branch it would merge into.")
 @click.option("--mode", type=_MODES, default="vector", show_default=True, help="How the queries search.")
 @json_option
@@ -123,7 +131,9 @@ def searches(uri: str, storage_options: tuple[str, ...], limit: int, as_json: bo
     store = spec_from(uri, storage_options).open_read()
     logged = store.search_log(limit or None)
     if as_json:
-        emit_json([entry.to_dict() for entry in logged])
+        emit_json(
+            [{**entry.to_dict(), "filters": entry.filters} for entry in logged]
+        )  # not the log's encoding
         return
     if not logged:
         console().print(
@@ -151,7 +161,12 @@ def replay(uri: str, storage_options: tuple[str, ...], search_id: str, at: str, 
             f"no search {search_id!r} in the search log; "
             f"`lance-context searches {uri}` lists the recorded ones"
         ) from None
-    emit_json(result.to_dict()) if as_json else _print(result)
+    if as_json:
+        data = result.to_dict()
+        data["search"]["filters"] = result.search.filters  # not the log's own encoding
+        emit_json(data)
+        return
+    _print(result)
 
 
 COMMANDS = [review, merge, searches, replay]

@@ -25,6 +25,7 @@ from ._common import (
     styled,
     version_options,
     when,
+    whole_number,
 )
 from ._conversation import build_turns, diff_groups, session_kind, session_order, short
 from ._facts import diff_views
@@ -120,7 +121,7 @@ def _checkpoint_table(out: Console, states: list[CheckpointState]) -> Table:
 @store_arguments()
 @click.argument("session")
 @version_options
-@click.option("--last", "-n", type=click.IntRange(min=1), metavar="N", help="Only the newest N records.")
+@click.option("--last", "-n", type=whole_number(1), metavar="N", help="Only the newest N records.")
 @json_option
 def show(
     uri: str,
@@ -220,13 +221,8 @@ def diff(
         )
         return
     out = console()
-    out.print(
-        styled(
-            f"{old.ref} → {new.ref}: {len(result.added)} added, {len(result.removed)} removed "
-            f"in {plural(len(groups), 'session')}",
-            "bold",
-        )
-    )
+    counts = f"{len(result.added)} added, {len(result.removed)} removed in {plural(len(groups), 'session')}"
+    out.print(styled(f"{old.ref} → {new.ref}: {counts if groups else 'no records added or removed'}", "bold"))
     for run_id, group in groups.items():
         out.print()
         title = Text(safe(run_id), style="bold")
@@ -236,7 +232,7 @@ def diff(
         out.print(title)
         for mark, style, records in (("-", "red", group["removed"]), ("+", "green", group["added"])):
             for record in records if full else records[:_DIFF_LINES]:
-                out.print(record_line(record, mark, style))
+                out.print(record_line(record, mark, style, out.width))
             if not full and len(records) > _DIFF_LINES:
                 out.print(styled(f"  {mark} … {len(records) - _DIFF_LINES} more (--full shows all)", "dim"))
 
@@ -276,7 +272,9 @@ def _places(view: View, hits: list[SearchHit]) -> list[tuple[int, int] | None]:
     show_default=True,
     help="Vector (embeddings), text (BM25) or both fused.",
 )
-@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="How many hits.")
+@click.option(
+    "-k", "k", type=whole_number(1), default=10, show_default=True, metavar="N", help="How many hits."
+)
 @click.option("--session", "-s", metavar="SESSION", help="Only this session (a run id or an adapter's id).")
 @click.option("--role", "-r", "roles", multiple=True, metavar="ROLE", help="Only these roles; repeatable.")
 @click.option("--where", "-w", metavar="JSON", help='A filter, such as \'{"metadata.topic": "travel"}\'.')
@@ -296,6 +294,8 @@ def search(
     as_json: bool,
 ) -> None:
     """Search the store (as of any version), with scores and each hit's place in its session."""
+    if not query.strip():
+        raise click.BadParameter("the query is empty: give the words to search for", param_hint="QUERY")
     try:
         where_filter = None if where is None else json.loads(where)
     except ValueError as exc:
@@ -335,11 +335,11 @@ def search(
             }
         )
         return
-    table = Table(
-        box=TABLE_BOX,
-        title=f"{len(hits)} hits for {safe(query)!r} ({mode}) · {view.describe()}",
-        title_justify="left",
-    )
+    title = f"{plural(len(hits), 'hit')} for {safe(query)!r} ({mode}) · {view.describe()}"
+    if not hits:
+        console().print(styled(f"no hits for {query!r} ({mode}) · {view.describe()}"))
+        return
+    table = Table(box=TABLE_BOX, title=title, title_justify="left")
     for column in ("#", "score", "session", "place", "role", "content"):
         table.add_column(
             column,

@@ -37,9 +37,9 @@ from lance_context import (
     StateMetadata,
 )
 
-from ._common import as_of, confirm, err_console, spec_from, store_arguments, version_options
+from ._common import as_of, confirm, err_console, spec_from, store_arguments, version_options, working
 from ._facts import store_facts
-from ._ops import parse_embedder, working
+from ._maintain import parse_embedder
 from ._refs import NoStore, StoreSpec
 from ._render import find_session, plural
 
