@@ -19,9 +19,8 @@ import os
 import random
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import lance
 import pyarrow as pa
@@ -37,40 +36,23 @@ from ._errors import (
     sanitized,
     translate_lance_error,
 )
-from ._known import Facts, KnownVersions
+from ._known import Facts, KnownVersions, StoreKey
 from ._manifests import MAIN_BRANCH, LocalManifests, latest_local_version
 from ._policies import CachePolicy
-from ._storage import check_context_schema, is_missing, is_panic, secret_values, storage_defaults
+from ._storage import (
+    check_context_schema,
+    is_missing,
+    is_panic,
+    probed_dataset,
+    secret_values,
+    shared_session,
+    storage_defaults,
+)
 from ._versions import OP_KEY
 
-__all__ = ["MAIN_BRANCH", "DatasetHandle"]
+__all__ = ["MAIN_BRANCH", "DatasetHandle", "shared_session"]
 
 T = TypeVar("T")
-_Session: Any = getattr(lance, "Session")  # noqa: B009 - pylance exports it without a type stub
-
-
-_SESSIONS: OrderedDict[tuple[str, CachePolicy], Any] = OrderedDict()
-_SESSIONS_LOCK = threading.Lock()
-
-
-def shared_session(uri: str, caches: CachePolicy) -> Any:
-    """One Lance session (its caches) per store in this process, bounded by ``caches``.
-
-    Every handle on a store (branches, views at a version, adapters opening the same
-    URI) shares it: the caches hold one copy, and a new handle starts warm.
-    """
-    key = (uri, caches)
-    with _SESSIONS_LOCK:
-        session = _SESSIONS.get(key)
-        if session is None:
-            session = _Session(
-                index_cache_size_bytes=caches.index_bytes, metadata_cache_size_bytes=caches.metadata_bytes
-            )
-            _SESSIONS[key] = session
-            while len(_SESSIONS) > 32:
-                _SESSIONS.popitem(last=False)
-        _SESSIONS.move_to_end(key)
-        return session
 
 
 class DatasetHandle:
@@ -108,6 +90,11 @@ class DatasetHandle:
         """The URI with any credentials in it masked, for reprs and messages."""
         return redact(self.uri, self.secrets)
 
+    @property
+    def history_key(self) -> StoreKey:
+        """Which history this handle's version numbers belong to (a branch made again starts anew)."""
+        return (self.uri, self.branch, repr(self._identity))
+
     def on_branch(self, branch: str) -> DatasetHandle:
         """A handle on another branch of the same dataset."""
         return DatasetHandle(self.uri, self.storage_options, branch=branch, caches=self.caches)
@@ -115,8 +102,10 @@ class DatasetHandle:
     def _open(self) -> lance.LanceDataset:
         session = shared_session(self.uri, self.caches)
         options = self.storage_options or None
-        # A local store opens at the version its manifests name, without listing them.
-        ds = _at_latest(
+        # The dataset the "is there a store?" probe just opened saves a listing on an object
+        # store (the first latest() looks for newer versions anyway); a local store opens at
+        # the version its manifests name, without listing them.
+        ds = probed_dataset(self.uri, self.storage_options, session) or _at_latest(
             lambda v: lance.dataset(self.uri, version=v, storage_options=options, session=session),
             latest_local_version(self.uri, MAIN_BRANCH),
         )

@@ -86,9 +86,9 @@ class History:
             if own is not None and OP_KEY in own:
                 changes = changes_of(own[OP_KEY], own)  # this process's commit: known without a read
             else:
-                if ds is None:  # reading a transaction borrows the object mutably
-                    ds = handle.private_latest()
-                changes = record_changes(ds, version)
+                if ds is None:
+                    ds = handle.latest()
+                changes = record_changes(ds, version, handle.history_key)
             if changes is None:
                 return None
             sessions |= changes.sessions
@@ -96,11 +96,13 @@ class History:
 
     def versions(self) -> list[VersionInfo]:
         """Every version of this branch, oldest first, with what each commit did."""
-        ds = self._state.handle.private_latest()  # reading transactions borrows the object mutably
+        handle = self._state.handle
+        ds = handle.latest()  # each version is read on an object of its own (transactions borrow it)
         by_version: dict[int, list[str]] = {}
-        for name, version in self.tags().items():
+        for name, version in self._tags_of(ds).items():
             by_version.setdefault(version, []).append(name)
-        return self._state.handle.call(lambda: list_versions(ds, by_version), "list versions", retry=False)
+        key = handle.history_key
+        return handle.call(lambda: list_versions(ds, by_version, key), "list versions", retry=False)
 
     def resolve(self, version_or_tag: int | str) -> int:
         """The version number a version or tag of this branch names."""
@@ -152,7 +154,10 @@ class History:
 
     def tags(self) -> dict[str, int]:
         """Tags of this branch and the versions they name."""
-        listed = self._state.handle.latest().tags.list()
+        return self._tags_of(self._state.handle.latest())
+
+    def _tags_of(self, ds: lance.LanceDataset) -> dict[str, int]:
+        listed = ds.tags.list()
         return {
             name: int(info["version"])
             for name, info in listed.items()

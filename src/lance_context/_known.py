@@ -9,6 +9,11 @@ are never reused while a handle is open on it):
 - the Arrow **schema** of a version (pylance builds it anew on every access);
 - the transaction **properties** of the commits this handle made, so caches learn what
   those commits changed without reading their transaction files back.
+
+And one memo for the whole process, :class:`Committed`: what a committed version of a
+store's branch is (when, how many rows, what its commit did). A committed version never
+changes, so each is read from storage once per process (on S3 two requests per version),
+however many handles list the versions or ask what commits changed.
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import lance
 import pyarrow as pa
 
-__all__ = ["Facts", "KnownVersions"]
+__all__ = ["Committed", "Facts", "KnownVersions", "StoreKey"]
 
 V = TypeVar("V")
 
@@ -30,6 +35,12 @@ V = TypeVar("V")
 _VERSIONS = 8
 #: This handle's recent commits whose properties are kept.
 _COMMITS = 64
+#: Stores (branches) and versions per branch whose committed facts the process keeps.
+_STORES, _PER_STORE = 64, 32_768
+
+#: Which history a version number belongs to: (URI, branch, the branch's identifier), as
+#: a branch deleted and made again under its name numbers its versions anew.
+StoreKey = tuple[str, str, object]
 
 
 @dataclass(frozen=True)
@@ -134,3 +145,51 @@ class KnownVersions:
             memo.move_to_end(version)
             while len(memo) > bound:
                 memo.popitem(last=False)
+
+
+class Committed(Generic[V]):
+    """What committed versions of each store branch are, for the whole process (thread-safe).
+
+    Keyed by :data:`StoreKey` and version number. Whoever reads a version also checks,
+    for free, that a version it knows still is what it was (its commit time): a store
+    deleted and created again at the same place starts a new history, which
+    :meth:`forget` drops.
+    """
+
+    def __init__(self, stores: int = _STORES, per_store: int = _PER_STORE) -> None:
+        """Remember up to ``per_store`` versions of each of the ``stores`` most recent branches."""
+        self._lock = threading.Lock()
+        self._stores: OrderedDict[StoreKey, dict[int, V]] = OrderedDict()
+        self._bounds = (stores, per_store)
+
+    def get(self, key: StoreKey, version: int) -> V | None:
+        """What ``version`` of the branch ``key`` is, if known."""
+        with self._lock:
+            known = self._stores.get(key)
+            return None if known is None else known.get(version)
+
+    def keep(self, key: StoreKey, version: int, value: V) -> None:
+        """Remember what ``version`` of the branch ``key`` is."""
+        stores, per_store = self._bounds
+        with self._lock:
+            known = self._stores.setdefault(key, {})
+            self._stores.move_to_end(key)
+            known[version] = value
+            while len(known) > per_store:
+                del known[min(known)]
+            while len(self._stores) > stores:
+                self._stores.popitem(last=False)
+
+    def keep_only(self, key: StoreKey, versions: Iterable[int]) -> None:
+        """Forget the versions of ``key`` not in ``versions`` (removed by cleanup)."""
+        alive = set(versions)
+        with self._lock:
+            known = self._stores.get(key)
+            if known is not None:
+                for version in [v for v in known if v not in alive]:
+                    del known[version]
+
+    def forget(self, key: StoreKey) -> None:
+        """Forget every version of ``key`` (its history was replaced)."""
+        with self._lock:
+            self._stores.pop(key, None)

@@ -13,6 +13,12 @@ the encryption marker) travel together, so nothing is re-embedded.
   transaction files are all relative to the store's root, so they read the same at
   the new place). Branches reference their parent's files by its address, so a branch
   is exported one version at a time.
+- A branch's version on an object store: pylance 14's ``deep_clone`` cannot copy it (it
+  parses the parent's address, ``s3://...``, as a path inside the bucket: "contained
+  empty path segment"), so its rows are written through Lance into a new store at
+  ``dest`` with the version's schema (metadata included), its scalar and vector
+  indexes are built again as the store builds them, and the copy keeps only its last
+  version: the same records, vectors, binaries and embedder, numbered anew.
 
 ``ContextStore.import_(src, into=...)`` brings a snapshot back: into a new location it
 is an export; into an existing store it is a merge, the snapshot's records upserted in
@@ -21,16 +27,20 @@ one commit (one new version), their vectors kept.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import lance
 from lance.file import LanceFileSession
 
 from ._dataset import MAIN_BRANCH, DatasetHandle
+from ._embedding import Embedding
 from ._encryption import EncryptionPolicy
 from ._errors import (
     EmbedderMismatchError,
@@ -40,6 +50,7 @@ from ._errors import (
     redact,
 )
 from ._files import Files, branch_handles, present, tracked
+from ._maintenance import INDEXES, VECTOR_INDEX, Maintainer
 from ._reader import stored_records
 from ._schema import EmbedderInfo, embedding_dimension, read_embedder_info
 from ._state import StoreState
@@ -148,6 +159,9 @@ def export_snapshot(
         )
     if history:
         tags = _copy_history(handle, at, dest, options)
+    elif on != MAIN_BRANCH and _on_object_store(handle.uri):
+        _rewrite(state, handle, dest, at, options, shown)
+        tags = ()
     else:
         _deep_clone(handle, dest, at, options, shown)
         tags = ()
@@ -178,6 +192,44 @@ def _deep_clone(handle: DatasetHandle, dest: str, version: int, options: dict[st
         source.deep_clone(dest, reference, storage_options=options)
 
     handle.call(clone, f"export to {shown}")
+
+
+def _on_object_store(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
+def _rewrite(
+    state: StoreState, handle: DatasetHandle, dest: str, version: int, options: dict[str, str], shown: str
+) -> None:
+    """Write one version's rows into a new store at ``dest``, with the indexes it had (see above)."""
+    source = handle.at(version)
+    schema = handle.schema(source)
+    had = {index.name for index in handle.call(source.describe_indices, "list the indexes", retry=False)}
+
+    def write() -> None:
+        rows = source.scanner(columns=schema.names).to_reader()
+        lance.write_dataset(rows, dest, schema=schema, mode="create", storage_options=options or None)
+
+    handle.call(write, f"export to {shown}")
+    copy = DatasetHandle(dest, options)
+    for column, kind in INDEXES:
+        if f"{column}_idx" in had:
+            build = functools.partial(_scalar_index, column=column, kind=kind)
+            copy.write(build, f"index {column} in the copy", keeps_records=True)
+    if VECTOR_INDEX in had:
+        recorded = read_embedder_info({k.decode(): v.decode() for k, v in (schema.metadata or {}).items()})
+        embedding = Embedding(None, embedding_dimension(schema), recorded)
+        copied = dataclasses.replace(state, handle=copy, embedding=embedding, pinned=None, read_only=False)
+        Maintainer(copied).build_vector_index()
+    if int(copy.latest().version) > 1:  # the index builds' versions
+        copy.write(
+            lambda ds: ds.cleanup_old_versions(older_than=timedelta(0), error_if_tagged_old_versions=False),
+            "keep only the copy's last version",
+        )
+
+
+def _scalar_index(ds: lance.LanceDataset, *, column: str, kind: str) -> None:
+    ds.create_scalar_index(column, kind, name=f"{column}_idx")  # type: ignore[arg-type]
 
 
 def _copy_history(handle: DatasetHandle, since: int, dest: str, options: dict[str, str]) -> tuple[str, ...]:

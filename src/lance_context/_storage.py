@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import lance
@@ -25,6 +29,7 @@ from ._errors import (
     translate_lance_error,
 )
 from ._namespaces import LAYOUT_KEY, LAYOUT_VERSION
+from ._policies import CachePolicy
 from ._schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
 
 __all__ = [
@@ -32,9 +37,62 @@ __all__ = [
     "dataset_exists",
     "is_missing",
     "is_panic",
+    "probed_dataset",
     "secret_values",
+    "shared_session",
     "storage_defaults",
 ]
+
+_Session: Any = getattr(lance, "Session")  # noqa: B009 - pylance exports it without a type stub
+_SESSIONS: OrderedDict[tuple[str, CachePolicy], Any] = OrderedDict()
+_SESSIONS_LOCK = threading.Lock()
+
+
+def shared_session(uri: str, caches: CachePolicy) -> Any:
+    """One Lance session (its caches) per store in this process, bounded by ``caches``.
+
+    Every handle on a store (branches, views at a version, adapters opening the same
+    URI) shares it: the caches hold one copy, and a new handle starts warm.
+    """
+    key = (uri, caches)
+    with _SESSIONS_LOCK:
+        session = _SESSIONS.get(key)
+        if session is None:
+            session = _Session(
+                index_cache_size_bytes=caches.index_bytes, metadata_cache_size_bytes=caches.metadata_bytes
+            )
+            _SESSIONS[key] = session
+            while len(_SESSIONS) > 32:
+                _SESSIONS.popitem(last=False)
+        _SESSIONS.move_to_end(key)
+        return session
+
+
+#: Datasets the object-store probe of :func:`dataset_exists` opened, for the handle that
+#: opens the same store right after it (``ContextStore.open``) to take instead of listing
+#: the manifests again: (process, when, session, dataset) by URI and options.
+_PROBED: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], tuple[int, float, Any, lance.LanceDataset]]
+_PROBED = OrderedDict()
+#: A probe not taken within this many seconds was not made for an open; it is dropped.
+_PROBE_LIFETIME = 5.0
+
+
+def _probe_key(uri: str, options: Mapping[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return uri, tuple(sorted(options.items()))
+
+
+def probed_dataset(uri: str, options: Mapping[str, str], session: Any) -> lance.LanceDataset | None:
+    """The dataset :func:`dataset_exists` just opened at ``uri`` on ``session``, taken once.
+
+    Its version may be a moment old: the caller looks for newer versions before reading.
+    """
+    with _SESSIONS_LOCK:
+        entry = _PROBED.pop(_probe_key(uri, options), None)
+    if entry is None:
+        return None
+    pid, when, probe_session, ds = entry
+    fresh = time.monotonic() - when < _PROBE_LIFETIME
+    return ds if fresh and pid == os.getpid() and probe_session is session else None
 
 
 #: Object-store client settings applied unless the caller gives their own. Lance makes up
@@ -189,8 +247,9 @@ def dataset_exists(uri: str, storage_options: Mapping[str, str] | None) -> bool:
         return False  # empty, or what a creation killed before its first commit left behind
     options = storage_defaults(uri, storage_options)
     secrets = secret_values(options)
+    session = shared_session(uri, CachePolicy())
     try:
-        lance.dataset(uri, storage_options=options or None)
+        ds = lance.dataset(uri, storage_options=options or None, session=session)
     except (OSError, ValueError, RuntimeError) as exc:
         if is_missing(exc):
             _refuse_occupied(uri, options, secrets)
@@ -203,6 +262,10 @@ def dataset_exists(uri: str, storage_options: Mapping[str, str] | None) -> bool:
             f"could not open {redact(uri, secrets)}: Lance rejected the storage settings "
             f"({redact(str(exc)[:200], secrets)}); check the endpoint URL and options"
         ) from sanitized(exc, secrets)
+    with _SESSIONS_LOCK:
+        _PROBED[_probe_key(uri, options)] = (os.getpid(), time.monotonic(), session, ds)
+        while len(_PROBED) > 8:
+            _PROBED.popitem(last=False)
     return True
 
 

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import json
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import overload
 
 import lance
 
+from ._known import Committed, StoreKey
 from ._records import ContextRecord
+from ._storage import is_missing
 
 __all__ = [
     "OP_KEY",
@@ -154,21 +156,79 @@ def commit_properties(op: str, rows: int, sessions: Iterable[str]) -> dict[str, 
 
 def _transaction(ds: lance.LanceDataset, version: int) -> tuple[str, dict[str, str]]:
     """What the commit that made ``version`` did, and its properties."""
+    return _described(lambda: ds.read_transaction(version))[:2]
+
+
+def _described(read: Callable[[], lance.Transaction | None]) -> tuple[str, dict[str, str], bool]:
+    """What a commit did, its properties, and whether that is final (not a failed read)."""
     try:
-        transaction = ds.read_transaction(version)
+        transaction = read()
     except TypeError as exc:
         # pylance 14 cannot decode a compaction that remapped indexes (its RewrittenIndex
         # binding misses arguments); that failure must not break versions().
-        return ("compact" if "RewrittenIndex" in str(exc) else "unknown"), {}
+        return ("compact" if "RewrittenIndex" in str(exc) else "unknown"), {}, True
     except (OSError, ValueError, RuntimeError):
-        return "unknown", {}
+        return "unknown", {}, False
     if transaction is None:
-        return "unknown", {}
+        return "unknown", {}, True
     props = dict(transaction.transaction_properties or {})
     if props.get(OP_KEY):
-        return str(props[OP_KEY]), props
+        return str(props[OP_KEY]), props, True
     name = type(transaction.operation).__name__
-    return _LANCE_OPERATIONS.get(name, name.lower()), props
+    return _LANCE_OPERATIONS.get(name, name.lower()), props, True
+
+
+@dataclass(frozen=True)
+class _Version:
+    """What a committed version is (it never changes)."""
+
+    timestamp: datetime
+    rows: int
+    op: str
+    changes: RecordChanges | None
+
+
+#: Every committed version this process has read, per store branch (see ``Committed``).
+_COMMITTED: Committed[_Version] = Committed()
+
+
+def _utc(stamp: object) -> datetime:
+    if not isinstance(stamp, datetime):
+        stamp = datetime.fromtimestamp(float(stamp), tz=timezone.utc)  # type: ignore[arg-type]
+    if stamp.tzinfo is None:  # pylance gives naive local times (datetime.fromtimestamp)
+        stamp = stamp.astimezone(timezone.utc)
+    return stamp
+
+
+def _check_history(ds: lance.LanceDataset, key: StoreKey) -> None:
+    """Forget what is known of ``key`` if ``ds``'s version is not the one known (a new history)."""
+    known = _COMMITTED.get(key, int(ds.version))
+    if known is not None and known.timestamp != _utc(ds.get_version()["timestamp"]):
+        _COMMITTED.forget(key)
+
+
+def _version(ds: lance.LanceDataset, key: StoreKey, version: int) -> _Version | None:
+    """What ``version`` of the branch ``key`` names is; None when it no longer exists.
+
+    Read once per process: checking it out reads its whole manifest (on S3 a HEAD and a
+    GET), which holds its timestamp, its row count and its transaction.
+    """
+    found = _COMMITTED.get(key, version)
+    if found is not None:
+        return found
+    try:
+        at = ds.checkout_version((key[1], version))
+    except (OSError, ValueError, RuntimeError) as exc:
+        if is_missing(exc):
+            return None
+        raise
+    info = at.get_version()
+    op, props, final = _described(lambda: at.get_transactions(1)[0])
+    rows = int(info.get("metadata", {}).get("total_rows", 0) or 0)
+    found = _Version(_utc(info["timestamp"]), rows, op, changes_of(op, props))
+    if final:
+        _COMMITTED.keep(key, version, found)
+    return found
 
 
 def describe_operation(ds: lance.LanceDataset, version: int) -> str:
@@ -176,14 +236,20 @@ def describe_operation(ds: lance.LanceDataset, version: int) -> str:
     return _transaction(ds, version)[0]
 
 
-def record_changes(ds: lance.LanceDataset, version: int) -> RecordChanges | None:
+def record_changes(ds: lance.LanceDataset, version: int, key: StoreKey) -> RecordChanges | None:
     """What the commit that made ``version`` may have changed; None when it is not known.
 
-    Maintenance (compaction, indexes) changes nothing; an append made by lance-context
-    lists its sessions; anything else (upserts, deletes, restores, appends to many
-    sessions, commits made by other programs) is unknown.
+    ``ds`` is a snapshot of the branch ``key`` names. Maintenance (compaction, indexes)
+    changes nothing; an append made by lance-context lists its sessions; anything else
+    (upserts, deletes, restores, appends to many sessions, commits made by other
+    programs, versions no longer there) is unknown.
     """
-    return changes_of(*_transaction(ds, version))
+    try:
+        _check_history(ds, key)
+        found = _version(ds, key, version)
+    except (OSError, ValueError, RuntimeError):
+        return None
+    return None if found is None else found.changes
 
 
 def changes_of(op: str, props: Mapping[str, str]) -> RecordChanges | None:
@@ -195,26 +261,29 @@ def changes_of(op: str, props: Mapping[str, str]) -> RecordChanges | None:
     return RecordChanges(frozenset(json.loads(props[SESSIONS_KEY])))
 
 
-def list_versions(ds: lance.LanceDataset, tags: dict[int, list[str]]) -> list[VersionInfo]:
-    """All versions of the branch ``ds`` is on, oldest first."""
+def list_versions(ds: lance.LanceDataset, tags: dict[int, list[str]], key: StoreKey) -> list[VersionInfo]:
+    """All versions of the branch ``key`` names, oldest first; ``ds`` is a snapshot of it.
+
+    One listing of the manifests, then each version not read before in this process
+    (see ``_version``): a store's second listing costs one request, not three per version.
+    """
+    _check_history(ds, key)
+    listed = sorted(int(ref["version"]) for ref in ds.version_refs())
     infos = []
-    for raw in ds.versions():
-        version = int(raw["version"])
-        stamp = raw["timestamp"]
-        if not isinstance(stamp, datetime):
-            stamp = datetime.fromtimestamp(float(stamp), tz=timezone.utc)
-        if stamp.tzinfo is None:  # pylance gives naive local times (datetime.fromtimestamp)
-            stamp = stamp.astimezone(timezone.utc)
-        rows = int(raw.get("metadata", {}).get("total_rows", 0) or 0)
+    for version in listed:
+        found = _version(ds, key, version)
+        if found is None:  # removed by a cleanup since the listing
+            continue
         infos.append(
             VersionInfo(
                 version=version,
-                timestamp=stamp,
-                operation=describe_operation(ds, version),
-                rows=rows,
+                timestamp=found.timestamp,
+                operation=found.op,
+                rows=found.rows,
                 tags=tuple(sorted(tags.get(version, []))),
             )
         )
+    _COMMITTED.keep_only(key, listed)
     return infos
 
 
