@@ -36,6 +36,7 @@ from ._errors import EmbedderMismatchError, InvalidFilterError, MergeConflictErr
 from ._filters import in_
 from ._fingerprints import fingerprint_columns
 from ._maintenance import Maintainer
+from ._mergebase import merge_base, since_merges
 from ._mergeplan import (
     MergeConflict,
     MergePlan,
@@ -51,7 +52,7 @@ from ._mergeplan import (
 )
 from ._schema import embedding_dimension, embedding_field, read_embedder_info
 from ._state import StoreState
-from ._versions import MERGE_KEY, commit_properties, last_merge
+from ._versions import MERGE_KEY, commit_properties
 from ._writer import seq_base
 
 __all__ = ["Merger", "Sides"]
@@ -99,14 +100,14 @@ class Merger:
                 )
         source, target = self.handle(branch), self.handle(into)
         theirs, ours = source.latest(), target.latest()
-        base, renumbered_at = _since_merges(merge_base(listed, branch, into), branch, into, theirs, ours)
+        base, renumbered_at = since_merges(merge_base(listed, branch, into), branch, into, theirs, ours)
         _check_embedders(ours, theirs, into, branch)
         base, base_ds = self._base_snapshot(base, listed)
-        states = (self._states(own, base_ds), self._states(target, ours), self._states(source, theirs))
+        states = (self._read(own, base_ds), self._read(target, ours), self._read(source, theirs))
         on_branch = None
         if renumbered_at is not None:
             try:
-                on_branch = self._states(source, source.at(renumbered_at))
+                on_branch = self._read(source, source.at(renumbered_at))
             except VersionNotFoundError:
                 pass  # cleaned up: positions are compared as the target numbered them
         return Sides(source, target, theirs, ours, base, three_way(*states, on_branch), states)
@@ -135,16 +136,16 @@ class Merger:
             except VersionNotFoundError:
                 continue
         raise VersionNotFoundError(
-            f"version {version} of {name!r}, where the branches forked, was removed by cleanup; "
+            f"version {version} of {name!r}, where the branches last shared history, was removed by cleanup; "
             "a merge needs it to tell what each side changed"
         )
 
-    @staticmethod
-    def _states(handle: DatasetHandle, ds: lance.LanceDataset) -> dict[str, RowState]:
-        table = handle.call(
-            lambda: ds.to_table(columns=fingerprint_columns(ds.schema)), "read records to merge", retry=False
-        )
-        return row_states(table)
+    def _read(self, handle: DatasetHandle, ds: lance.LanceDataset) -> dict[str, RowState]:
+        """Each record's state; sealed records by what they hold, not by their ciphertext."""
+        cipher = self._state.cipher
+        columns = fingerprint_columns(ds.schema, cipher)
+        table = handle.call(lambda: ds.to_table(columns=columns), "read records to merge", retry=False)
+        return row_states(table, cipher)
 
     def plan(self, branch: str, into: str, on_conflict: OnConflict = "fail") -> tuple[MergePlan, Sides]:
         """What merging ``branch`` into ``into`` would apply, and the conflicts, without writing."""
@@ -176,8 +177,8 @@ class Merger:
                 branch, into, plan.target_version, False, on_conflict, plan.changes, plan.conflicts,
                 plan.base, plan.branch_version,
             )  # fmt: skip
-            if not plan.changes:
-                return result
+            if not plan.changes and not (plan.conflicts and on_conflict == "ours"):
+                return result  # (conflicts kept "ours" are written: the merge commit records them resolved)
             new = self._commit(sides, plan, on_conflict)
             Maintainer(self._state.view(handle=sides.target)).after_write(new)
             return replace(result, version=int(new.version), merged=True)
@@ -214,62 +215,6 @@ class Merger:
             {"branch": plan.branch, "branch_version": plan.branch_version, "base": list(plan.base), **counts}
         )
         return target.commit(ours, transaction, props)
-
-
-def _since_merges(
-    fork: tuple[str, int], branch: str, into: str, theirs: lance.LanceDataset, ours: lance.LanceDataset
-) -> tuple[tuple[str, int], int | None]:
-    """The merge base once earlier merges between the two branches are counted.
-
-    After ``branch`` at version V was merged into ``into``, both hold everything ``branch``
-    had at V, so V is the base: what ``into`` changed since (a record it deleted, say) is
-    not undone by merging the unchanged branch again. Likewise after ``into`` at version W
-    was merged into ``branch`` (at version M of ``branch``, which is returned too: that
-    merge gave the records it brought the branch's own positions). When both happened, the
-    later one (the one that holds the other) is the base; merges that crossed fall back to
-    the fork point.
-    """
-    into_target = last_merge(ours, branch, fork[1])  # (merge version on `into`, branch version merged)
-    into_source = last_merge(theirs, into, fork[1])  # (merge version on `branch`, `into` version merged)
-    if into_target and (into_source is None or into_source[0] <= into_target[1]):
-        return (branch, into_target[1]), None
-    if into_source and (into_target is None or into_source[1] >= into_target[0]):
-        return (into, into_source[1]), into_source[0]
-    return fork, None
-
-
-def merge_base(branches: Mapping[str, Mapping[str, Any]], source: str, target: str) -> tuple[str, int]:
-    """The branch and version where ``source`` and ``target`` last shared history.
-
-    Args:
-        branches: Lance's ``branches.list()``: each branch's ``parent_branch`` (None for
-            main) and ``parent_version``.
-        source: The branch merged.
-        target: The branch merged into.
-    """
-    if source == target:
-        raise InvalidFilterError(f"cannot merge branch {source!r} into itself")
-
-    def lineage(name: str) -> list[tuple[str, int | None]]:
-        chain: list[tuple[str, int | None]] = [(name, None)]
-        while name != MAIN_BRANCH:
-            info = branches.get(name)
-            if info is None:
-                raise VersionNotFoundError(f"no branch named {name!r}")
-            name = str(info.get("parent_branch") or MAIN_BRANCH)
-            if any(name == seen for seen, _ in chain):
-                break
-            chain.append((name, int(info["parent_version"])))
-        return chain
-
-    forks = dict(lineage(target))
-    for branch, version in lineage(source):
-        if branch in forks:
-            known = [v for v in (version, forks[branch]) if v is not None]
-            return branch, min(known)
-    raise VersionNotFoundError(
-        f"branches {source!r} and {target!r} share no history that still exists (a parent was deleted)"
-    )
 
 
 def _applied(sides: Sides, on_conflict: OnConflict) -> tuple[list[Upsert], list[str]]:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from ._encryption import Cipher
 from ._fingerprints import row_digests
 
 __all__ = [
@@ -43,6 +44,7 @@ ChangeKind = Literal["added", "changed", "deleted"]
 OnConflict = Literal["fail", "ours", "theirs"]
 MAIN = "main"
 
+
 @dataclass(frozen=True)
 class RowState:
     """One record at one version, as a merge compares it.
@@ -58,11 +60,14 @@ class RowState:
     digest: str
 
 
-def row_states(table: pa.Table) -> dict[str, RowState]:
-    """Each id's state from a table read with :func:`fingerprint_columns` (the newest copy of an id wins)."""
+def row_states(table: pa.Table, cipher: Cipher | None = None) -> dict[str, RowState]:
+    """Each id's state from a table read with :func:`fingerprint_columns` (the newest copy of an id wins).
+
+    Sealed rows are compared by what they hold when ``cipher`` can open them.
+    """
     states: dict[str, RowState] = {}
     ids, seqs, runs = (table.column(name).to_pylist() for name in ("id", "seq", "run_id"))
-    for record_id, seq, run_id, digest in zip(ids, seqs, runs, row_digests(table), strict=True):
+    for record_id, seq, run_id, digest in zip(ids, seqs, runs, row_digests(table, cipher), strict=True):
         known = states.get(record_id)
         if known is None or seq >= known.seq:
             states[record_id] = RowState(int(seq), run_id, digest)

@@ -172,11 +172,13 @@ class Replayer:
             version = entry.version
         elif at == "latest":
             version = int(handle.latest().version)
-        elif isinstance(at, int) and not isinstance(at, bool):
+        elif isinstance(at, int) and not isinstance(at, bool) and at >= 1:
             version = at
         else:
-            raise SearchError(f"at must be 'logged', 'latest' or a version number, got {at!r}")
+            raise SearchError(f"at must be 'logged', 'latest' or a version number (from 1), got {at!r}")
         ds = _checkout(handle, version, entry)
+        if version != entry.version:
+            _check_logged_version(handle, entry, version)
         metadata = {k.decode(): v.decode() for k, v in (ds.schema.metadata or {}).items()}
         now = read_embedder_info(metadata)
         dimension = embedding_dimension(ds.schema)
@@ -218,14 +220,17 @@ class Replayer:
             if k in entry.options
         }
         settings = replace(self._state.settings, indexing=replace(indexing, **logged))
-        return StoreState(handle, embedding, settings, read_only=True, pinned=version)
+        cipher = self._state.cipher  # the records it reads of an encrypted store are opened
+        return StoreState(handle, embedding, settings, read_only=True, pinned=version, cipher=cipher)
 
     def _embedder_for(self, entry: LoggedSearch, name: str | None) -> Any:
         """The store's embedder, to embed the logged query text again after a model change."""
         embedder = self._state.embedding.embedder
         if entry.query is None:
             raise SearchError(
-                f"search {entry.id} was made with a query vector of the model the store used then; "
+                f"search {entry.id} was made with a query vector of the model the store used then and "
+                "kept no query text (a vector query, or a search of an encrypted store, whose log "
+                "keeps none); "
                 "it cannot be re-run after the store switched models (replay it at its version)"
             )
         if embedder is None or (name is not None and embedder.name != name):
@@ -250,6 +255,19 @@ def _checkout(handle: DatasetHandle, version: int, entry: LoggedSearch) -> Any:
         raise VersionNotFoundError(
             f"cannot replay search {entry.id} at version {version} of {entry.branch!r}: {exc}. "
             "Tag the versions whose searches you want to replay (store.tag(...)): cleanup keeps them"
+        ) from exc
+
+
+def _check_logged_version(handle: DatasetHandle, entry: LoggedSearch, version: int) -> None:
+    """Refuse, before searching, to compare with a logged version that is gone (its records are)."""
+    try:
+        handle.at(entry.version)
+    except VersionNotFoundError as exc:
+        raise VersionNotFoundError(
+            f"cannot compare search {entry.id} with version {version}: the version it was logged at "
+            f"({entry.version} of {entry.branch!r}) was removed (cleanup or forget), so what it returned "
+            "then cannot be read. Search again to see today's results; tag the versions whose searches "
+            "you want to replay (store.tag(...)): cleanup keeps them"
         ) from exc
 
 

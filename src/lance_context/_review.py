@@ -24,6 +24,7 @@ from ._history import History
 from ._maintenance import Maintainer
 from ._merge import Merger
 from ._mergeplan import MergeConflict, MergePlan, OnConflict, SessionChanges, summarize
+from ._sealed import check_query
 from ._search import Searcher, SearchHit, SearchMode
 from ._state import StoreState
 
@@ -232,6 +233,8 @@ class Reviewer:
         """The plan of merging ``branch`` into ``into`` and each query's results before and after."""
         if isinstance(queries, str):
             queries = [queries]
+        if queries:  # as search does: text search and sealed filters would silently find nothing
+            check_query(self._state.cipher, where=where, mode=mode)
         plan, sides = self._merger.plan(branch, into, on_conflict)
         view = self._state.view
         both = _Sides(
