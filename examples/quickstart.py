@@ -27,7 +27,8 @@ print(ctx.entries())  # the two entries of first_version, in order, with the ima
 
 # --- what the entries hold ----------------------------------------------------
 for entry in ctx.entries():
-    print(f"  v{first_version} {entry.role:9} {entry.content_type:10} {entry.text or entry.content.size}")
+    shown = entry.text or "a {}x{} image".format(*entry.content.size)
+    print(f"  v{first_version} {entry.role:9} {entry.content_type:10} {shown}")
 
 # --- back to the latest version, then tags, search, branches and restore -------
 ctx.checkout_latest()
