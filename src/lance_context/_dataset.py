@@ -169,7 +169,7 @@ class DatasetHandle:
         try:
             newest = self.call(lambda: self._newer(current), "look for newer versions", retry=False)
         except VersionNotFoundError as exc:
-            if self.branch != MAIN_BRANCH and not isinstance(exc, _HistoryReplaced):  # the branch was deleted
+            if self.branch != MAIN_BRANCH and _REPLACED not in str(exc):  # the branch was deleted
                 raise VersionNotFoundError(f"branch {self.branch!r} {_DELETED}") from None
             raise
         if newest is None:
@@ -220,7 +220,7 @@ class DatasetHandle:
             self._manifests = None  # cleaned up, or another layout: ask Lance
         latest = int(ds.latest_version)
         if latest < version:  # a history never goes back: the branch was made again (see check_branch)
-            raise _HistoryReplaced(f"branch {self.branch!r} {_REPLACED}")
+            raise VersionNotFoundError(f"branch {self.branch!r} {_REPLACED}")
         return latest if latest != version else None
 
     def at(self, version: int) -> lance.LanceDataset:
@@ -356,7 +356,7 @@ class DatasetHandle:
             found = self.call(lambda: ds.branches.list(), "list the branches", retry=False).get(self.branch)
             if found is None or found.get("branch_identifier") != self._identity:
                 gone = VersionNotFoundError(f"branch {self.branch!r} {_DELETED}")
-                raise _HistoryReplaced(f"branch {self.branch!r} {_REPLACED}") if found else gone
+                raise VersionNotFoundError(f"branch {self.branch!r} {_REPLACED}") if found else gone
 
     @staticmethod
     def take_rows(ds: lance.LanceDataset, row_ids: Sequence[int], columns: Sequence[str]) -> pa.Table:
@@ -370,10 +370,6 @@ class DatasetHandle:
 
 _DELETED = "no longer exists (it was deleted); open the store on another branch"
 _REPLACED = "was deleted and made again since this store opened it; open the store on it again"
-
-
-class _HistoryReplaced(VersionNotFoundError):
-    """The branch a handle reads was replaced by a new one of the same name (see ``_newer``)."""
 
 
 class _BaseCleanedUp(OSError):

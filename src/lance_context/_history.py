@@ -36,6 +36,10 @@ __all__ = ["History"]
 
 #: Longer runs of versions are not inspected one by one (each costs a read).
 _MAX_INSPECTED = 32
+_READ_ONLY = (
+    "this store was opened read_only=True (or is a read-only view of it); open it writable to do that. "
+    "Nothing was written."
+)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -117,7 +121,9 @@ class History:
             return version_or_tag
         tags = self._state.handle.latest().tags.list()
         if version_or_tag not in tags:
-            raise VersionNotFoundError(f"no tag named {version_or_tag!r}; tags: {sorted(tags)}")
+            raise VersionNotFoundError(
+                f"no tag named {version_or_tag!r}; tags: {', '.join(sorted(tags)) or 'none'}"
+            )
         info = tags[version_or_tag]
         branch = info.get("branch") or MAIN_BRANCH
         if branch != self._state.handle.branch:
@@ -189,7 +195,7 @@ class History:
         Works while that version is checked out; afterwards the store reads the latest.
         """
         if self._state.read_only:
-            raise ReadOnlyError("this store was opened read_only=True")
+            raise ReadOnlyError(_READ_ONLY)
         target = self.resolve(version_or_tag)
 
         def restore(ds: lance.LanceDataset) -> int:
@@ -207,7 +213,7 @@ class History:
     def branch(self, name: str, from_version: int | str | None = None) -> StoreState:
         """Create a branch from a version (default: the one this store reads); return its state."""
         if self._state.read_only:
-            raise ReadOnlyError("this store was opened read_only=True")
+            raise ReadOnlyError(_READ_ONLY)
         _check_name("branch", name)
         if name == MAIN_BRANCH or name in self.branches():
             raise InvalidFilterError(f"a branch named {name!r} already exists")
@@ -255,7 +261,7 @@ class History:
         start = self.resolve(from_version)
         end = self.version() if to_version is None else self.resolve(to_version)
         handle = self._state.handle
-        added, removed = row_changes(handle.at(start), handle.at(end))
+        added, removed = row_changes(handle.at(start), handle.at(end), cipher=self._state.cipher)
         return VersionDiff(
             start,
             end,

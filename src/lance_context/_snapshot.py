@@ -107,7 +107,7 @@ def _target(
     if tag is not None:
         listed = handles[MAIN_BRANCH].latest().tags.list()
         if tag not in listed:
-            raise VersionNotFoundError(f"no tag named {tag!r}; tags: {sorted(listed)}")
+            raise VersionNotFoundError(f"no tag named {tag!r}; tags: {', '.join(sorted(listed)) or 'none'}")
         return (listed[tag].get("branch") or MAIN_BRANCH, int(listed[tag]["version"]), tag)
     if branch is not None:
         if branch not in handles:

@@ -186,3 +186,15 @@ def test_another_process_no_longer_sees_forgotten_text_at_any_version(
     assert gone and seen and not [t for t in seen if t and "EDGE-SECRET" in t]
     assert {"keeper about zebras", "keeper two about zebras"} <= set(seen)
     assert holding(local_files(store_path), [SECRET.encode()]) == {}
+
+
+def test_a_diff_across_a_key_rotation_shows_no_change(tmp_path: Path) -> None:
+    path, old, new = str(tmp_path / "s.lance"), os.urandom(32), os.urandom(32)
+    store = ContextStore.open(path, embedder=HashingEmbedder(16), encryption=EncryptionPolicy(key=old))
+    before = store.add(text("kept as it was", run_id="s"))
+    store.rotate_key(EncryptionPolicy(key=new))
+    store.add(text("written after", run_id="s"))
+
+    changes = store.diff(before)
+
+    assert [r.text for r in changes.added] == ["written after"] and changes.removed == []

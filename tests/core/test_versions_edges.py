@@ -75,8 +75,9 @@ def test_a_handle_on_a_branch_deleted_and_made_again_refuses_the_old_one(store: 
     new = store.branch("side", from_version=fork_point)
     assert new.version() < old_version  # the new branch's versions are behind what the old handle read
     for call in (old.records, old.version, lambda: old.add(text("through the old handle"))):
-        with pytest.raises(VersionNotFoundError, match=r"branch 'side' was deleted and made again"):
+        with pytest.raises(VersionNotFoundError, match=r"branch 'side' was deleted and made again") as caught:
             call()
+        assert type(caught.value) is VersionNotFoundError  # a public error class, not a private one
     assert contents(ContextStore.open(store.uri, branch="side")) == ["main one"]  # nothing written
     assert contents(new) == ["main one"]
     new.add(text("new side"))
@@ -170,3 +171,10 @@ def test_restore_returns_its_own_version_when_another_writer_commits_right_after
 
     assert contents(store.at_version(restored)) == ["one"]
     assert contents(store) == ["one", "concurrent"]
+
+
+def test_a_view_refuses_a_branch_saying_it_is_a_view(store: ContextStore) -> None:
+    first = store.add(text("one"))
+    with pytest.raises(ReadOnlyError, match="read-only view"):
+        store.at_version(first).branch("from-a-view")
+    assert store.branches() == ["main"]
