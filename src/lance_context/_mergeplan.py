@@ -300,8 +300,8 @@ class MergePlan:
     def header(self) -> str:
         """One line naming the branches and versions compared."""
         return (
-            f"branch {self.branch!r} (v{self.branch_version}) into {self.into!r} (v{self.target_version}), "
-            f"last shared at {self.base[0]} v{self.base[1]}"
+            f"{self.branch}@{self.branch_version} into {self.into}@{self.target_version}, "
+            f"last shared at {self.base[0]}@{self.base[1]}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -370,10 +370,10 @@ class MergeResult:
     def summary(self) -> str:
         """One line: what was merged into what, as which version, and the counts."""
         if not self.merged:
-            return f"nothing to merge from {self.branch!r} into {self.into!r} (still v{self.version})"
+            return f"nothing to merge from {self.branch} into {self.into} (still {self.into}@{self.version})"
         resolved = f", {len(self.conflicts)} conflicts kept {self.on_conflict}" if self.conflicts else ""
         return (
-            f"merged {self.branch!r} v{self.branch_version} into {self.into!r} as v{self.version}: "
+            f"merged {self.branch}@{self.branch_version} into {self.into}, now {self.into}@{self.version}: "
             f"{_counts(self.changes)}{resolved}"
         )
 

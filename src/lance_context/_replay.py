@@ -138,17 +138,17 @@ class Replay:
         entry = self.search
         lines = [
             f"replay of search {entry.id}: {entry.describe()}",
-            f"  logged on {entry.branch} v{entry.version} at {entry.logged_at:%Y-%m-%d %H:%M:%S} UTC; "
-            f"replayed on {self.branch} v{self.version}",
+            f"  logged on {entry.branch}@{entry.version} at {entry.logged_at:%Y-%m-%d %H:%M:%S} UTC; "
+            f"replayed on {self.branch}@{self.version}",
         ]
         if self.version == entry.version and entry.branch == self.branch:
             verdict = "the same results, in the same order" if self.identical else "DIFFERENT results"
             lines.append(f"  {verdict}:")
             lines.extend(f"    {h}" for h in hit_summaries(self.hits))
             return "\n".join(lines)
-        lines.append(f"  then (v{entry.version}):")
+        lines.append(f"  then ({entry.branch}@{entry.version}):")
         lines.extend(f"    {h}" for h in self.then)
-        lines.append(f"  now (v{self.version}):")
+        lines.append(f"  now ({self.branch}@{self.version}):")
         lines.extend(f"    {h}" for h in hit_summaries(self.hits))
         lines.append("  what changed:" if self.changes else "  nothing changed")
         lines.extend(f"    {c}" for c in self.changes)

@@ -244,7 +244,7 @@ class Reviewer:
             sorted({c.id for c in plan.changes if c.kind != "deleted"}),
             {c.id for c in plan.changes if c.kind == "changed"},
         )
-        names = (f"{into} v{plan.target_version}", f"{branch} v{plan.branch_version}")
+        names = (f"{into}@{plan.target_version}", f"{branch}@{plan.branch_version}")
         return Review(plan, [self._query(q, both, k, mode, where, names) for q in queries])
 
     def _query(

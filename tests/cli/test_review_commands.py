@@ -50,7 +50,7 @@ def test_merge_asks_then_writes_one_version(store_uri: str) -> None:
     assert ContextStore.open(store_uri, read_only=True, embedder=None).version() == 3
     merged = run_cli("merge", store_uri, "consolidate", "--yes")
     assert merged.code == 0, merged.err
-    assert "merged 'consolidate' v4 into 'main' as v4: 1 added, 0 changed, 1 deleted" in merged.out
+    assert "merged consolidate@4 into main, now main@4: 1 added, 0 changed, 1 deleted" in merged.out
     after = ContextStore.open(store_uri, read_only=True, embedder=None)
     assert [r.id for r in after.records("ada")] == ["a2", "a3"] and after.version() == 4
     again = run_cli("merge", store_uri, "consolidate", "--yes", "--json").json()

@@ -221,7 +221,7 @@ def test_review_writes_nothing_and_predicts_the_merged_results(
     assert (food.branch[0].id, food.branch[0].mark) == ("sum", "+")
     assert "sum" in food.added
     shown = str(review)
-    assert "branch 'work'" in shown and "+ [assistant] Summary: Ada is allergic" in shown
+    assert "work@" in shown and " into main@" in shown and "+ [assistant] Summary: Ada is allergic" in shown
     assert "- [user] I am allergic to peanuts" in shown and "~ [user] I love lighthouses" in shown
     json.dumps(review.to_dict())
 

@@ -134,7 +134,7 @@ def test_replay_at_latest_explains_each_change(facts: ContextStore) -> None:
         if change.reason == "displaced":
             assert change.by and set(change.by) <= {"sum", gone, edited, *replay.ids}
     shown = str(replay)
-    assert f"then (v{replay.search.version}):" in shown and "what changed:" in shown
+    assert f"then (main@{replay.search.version}):" in shown and "what changed:" in shown
     assert "entered at #" in shown and "added since" in shown and "deleted since" in shown
     json.dumps(replay.to_dict())
     assert facts.replay(hits.search_id or "").identical  # the logged version itself is untouched

@@ -52,7 +52,7 @@ def test_consolidate_on_a_branch_review_merge_and_replay(tmp_path: Path) -> None
     assert "3 added, 1 changed, 5 deleted, 0 conflicts" in out
     assert "'what is Ada allergic to' (vector, top 2)" in out
     assert "| 1 + 0.48 Ada is allergic to peanuts and cashews" in out
-    assert "merged 'consolidate' v8 into 'main' as v6: 3 added, 1 changed, 5 deleted" in out
+    assert "merged consolidate@8 into main, now main@6: 3 added, 1 changed, 5 deleted" in out
     assert "the same results, in the same order:" in out
     assert "entered at #1: added since" in out and "left (was #1): deleted since" in out
     assert "entered at #3: changed since" in out
