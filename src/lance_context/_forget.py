@@ -214,7 +214,7 @@ class Forgetter:
             if name in expired:
                 written[name], removed[name] = self._rewrite_branch(name, plan, tally)
         sessions = set(erased_rows.column("run_id").to_pylist())
-        searches = purge_search_log(self._state, self._handles.values(), plan.erased, sessions)
+        searches = purge_search_log(self._state, self._handles.values(), plan.erased, sessions, needles)
         verification = verify_forgotten(
             self._handles[MAIN_BRANCH], self._handles.values(), plan.erased, needles
         )

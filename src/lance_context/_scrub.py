@@ -5,15 +5,15 @@ may hold a forgotten turn's words: :func:`quotes_in` finds such fragments and
 :func:`unquoted` gives those turns their own text as index text. A kept record may link
 to a forgotten one (``relationships``, as a LangChain message to its attachment):
 :func:`links_in` finds such fragments and :func:`unlinked` drops the links. A search recorded with
-``record=True`` keeps the ids it returned and its filters in the search log, a dataset
-beside the store: :func:`purge_search_log` removes the entries that name what was
-forgotten and expires the log's older files.
+``record=True`` keeps the ids it returned, its filters and its query text in the search
+log, a dataset beside the store: :func:`purge_search_log` removes the entries that name
+what was forgotten or hold its words, and expires the log's older files.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -23,9 +23,11 @@ import pyarrow.compute as pc
 
 from ._dataset import DatasetHandle
 from ._filters import eq, in_
+from ._searchentry import decode
 from ._searchlog import SearchLog
 from ._state import StoreState
 from ._storage import is_missing
+from ._verify import held_by
 
 __all__ = ["links_in", "purge_search_log", "quotes_in", "unlinked", "unquoted"]
 
@@ -87,10 +89,18 @@ def unlinked(table: pa.Table, erased: pa.Array) -> pa.Table:
 
 
 def purge_search_log(
-    state: StoreState, handles: Iterable[DatasetHandle], erased: set[str], sessions: set[str]
+    state: StoreState,
+    handles: Iterable[DatasetHandle],
+    erased: set[str],
+    sessions: set[str],
+    needles: Mapping[bytes, str] | None = None,
 ) -> int:
-    """Remove recorded searches that returned an erased record or filtered on a session now gone.
+    """Remove the recorded searches that name what was forgotten.
 
+    An entry goes when it returned an erased record, when its filters name an erased
+    record or a session now gone, or when its query text or a filter value holds an erased
+    payload (``needles``, those the verification searches every file for) that no remaining
+    record holds: a query is often the user's own words, logged before they were stored.
     The search log is a dataset of its own beside the store: its entries go, then its
     deletions are compacted away and its older versions removed, so no file keeps them.
     """
@@ -106,15 +116,14 @@ def purge_search_log(
             if is_missing(exc):
                 return 0
             raise
-        table = log.to_table(columns=["id", "hit_ids", "filters"])
-        entries = zip(*(table.column(c).to_pylist() for c in ("id", "hit_ids", "filters")), strict=True)
-        doomed = [
-            entry
-            for entry, hits, filters in entries
-            if erased.intersection(hits) or gone.intersection(_sessions_named(json.loads(filters)))
-        ]
+        entries = [_Entry(row) for row in log.to_table(columns=list(_Entry.COLUMNS)).to_pylist()]
+        doomed = {e.id for e in entries if erased.intersection(e.hits) or e.names(erased, gone)}
+        words = b"\x00".join(word for e in entries if e.id not in doomed for word in e.words)
+        found = {needle for needle in needles or () if needle in words}
+        if unshared := found - held_by(heads, found):  # a payload a kept record holds rightly remains
+            doomed |= {e.id for e in entries if any(e.holds(needle) for needle in unshared)}
         if doomed:
-            log.delete(in_("id", doomed))
+            log.delete(in_("id", sorted(doomed)))
             log.optimize.compact_files(materialize_deletions_threshold=1e-9)
             log.cleanup_old_versions(older_than=timedelta(0), error_if_tagged_old_versions=False)
         return len(doomed)
@@ -122,28 +131,52 @@ def purge_search_log(
     return int(handle.call(purge, "forget in the search log", retry=False))
 
 
+class _Entry:
+    """What a search-log entry says about records: its hits, filters and words."""
+
+    COLUMNS = ("id", "hit_ids", "filters", "query_text")
+
+    def __init__(self, row: Mapping[str, Any]) -> None:
+        self.id: str = row["id"]
+        self.hits: list[str] = row["hit_ids"]
+        self.filters = decode(json.loads(row["filters"]))
+        self.strings = set(_strings(self.filters))
+        words = [row["query_text"] or "", *self.strings]
+        self.words = [word.encode() for word in words if word]
+
+    def names(self, erased: set[str], gone: set[str]) -> bool:
+        """Whether its filters name an erased record (``where={"id": ...}``) or a session now gone."""
+        return bool(erased.intersection(self.strings) or gone.intersection(_sessions_named(self.filters)))
+
+    def holds(self, needle: bytes) -> bool:
+        """Whether its query text or a filter value holds this payload."""
+        return any(needle in word for word in self.words)
+
+
+def _strings(value: object) -> Iterable[str]:
+    """Every string value in decoded filters (not the keys: fields and operators)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
 def _sessions_named(filters: object) -> set[str]:
-    """The sessions a recorded search's filters name: its ``run_id``, and ``run_id`` in ``where``."""
+    """The sessions decoded filters name: their ``run_id``, and ``run_id`` anywhere in ``where``."""
     named: set[str] = set()
 
-    def values(value: object) -> None:  # a run_id condition: a name, a list, or {"$op": ...}
-        if isinstance(value, str):
-            named.add(value)
-        elif isinstance(value, list):
-            for item in value:
-                values(item)
-        elif isinstance(value, dict):
-            for item in value.values():
-                values(item)
-
     def walk(node: object) -> None:
-        if isinstance(node, dict):
+        if isinstance(node, Mapping):
             for key, value in node.items():
-                if key == "run_id":
-                    values(value)
+                if key == "run_id":  # a name, a list, or {"$op": ...}
+                    named.update(_strings(value))
                 else:
                     walk(value)
-        elif isinstance(node, list):
+        elif isinstance(node, (list, tuple)):
             for item in node:
                 walk(item)
 

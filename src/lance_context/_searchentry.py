@@ -2,8 +2,9 @@
 
 An entry keeps what an exact replay needs (see :mod:`._searchlog`). Filters are kept as
 JSON that :func:`decode` turns back into the values given (tuple keys and datetimes
-included). On an encrypted store the query text is not kept: the store seals record
-text, and a query is often a user's own words (the logged vector replays the search).
+included); :func:`as_json` gives them as plain JSON, as ``to_dict()`` shows them. On an
+encrypted store the query text is not kept: the store seals record text, and a query is
+often a user's own words (the logged vector replays the search).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pyarrow as pa
 from ._errors import SearchError
 from ._search import SearchMode
 
-__all__ = ["LOG_SCHEMA", "LoggedSearch", "Vector", "decode", "encode", "from_row", "to_table"]
+__all__ = ["LOG_SCHEMA", "LoggedSearch", "Vector", "as_json", "decode", "encode", "from_row", "to_table"]
 
 Vector = npt.NDArray[np.float32]
 
@@ -78,6 +79,24 @@ def decode(value: Any) -> Any:
     return value
 
 
+def as_json(value: object) -> Any:
+    """Filters as given, as plain JSON: datetimes in ISO 8601, tuples as lists.
+
+    A tuple key (a nested metadata path, ``("metadata", "a", "b")``) becomes the JSON
+    text of its list (``'["metadata", "a", "b"]'``): JSON keys are strings, and
+    ``"metadata.a.b"`` would name another key.
+    """
+    if isinstance(value, Mapping):
+        return {k if isinstance(k, str) else json.dumps(as_json(k)): as_json(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, Iterable) and not isinstance(value, (bytes, bytearray)):
+        return [as_json(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class LoggedSearch:
     """One recorded search.
@@ -130,7 +149,7 @@ class LoggedSearch:
         return f"{query} ({self.mode}, k={self.k}{', ' + filters if filters else ''})"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able fields (the query vector as its length only)."""
+        """JSON-able fields: the filters as given (see :func:`as_json`), the query vector left out."""
         return {
             "id": self.id,
             "logged_at": self.logged_at.isoformat(),
@@ -139,7 +158,7 @@ class LoggedSearch:
             "query": self.query,
             "mode": self.mode,
             "k": self.k,
-            "filters": encode(self.filters),
+            "filters": as_json(self.filters),
             "options": self.options,
             "embedder": self.embedder,
             "dimension": self.dimension,

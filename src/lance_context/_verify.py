@@ -25,6 +25,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import lance
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -32,7 +33,7 @@ from ._dataset import DatasetHandle
 from ._encryption import SEALED_PREFIX
 from ._files import Files, present, tracked
 
-__all__ = ["MIN_NEEDLE", "ForgetVerification", "needles_of", "verify_forgotten"]
+__all__ = ["MIN_NEEDLE", "ForgetVerification", "held_by", "needles_of", "verify_forgotten"]
 
 #: Shorter payloads are not searched byte for byte (they occur by chance in any file);
 #: the decoded pass still proves no row of their records remains.
@@ -40,6 +41,7 @@ MIN_NEEDLE = 8
 _CONTENT = ("id", "run_id", "text_payload", "binary_payload", "metadata")
 #: Text written beside a message for its indexes; a chat turn's quotes the turns before it.
 _INDEX_TEXT = ("search_text", "embed_text")
+_NONE = pa.array([], pa.string())
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,29 @@ def needles_of(rows: pa.Table) -> dict[bytes, str]:
     return found
 
 
+def _structure(ds: lance.LanceDataset) -> bytes:
+    """What every manifest names: the columns, the schema's metadata (the embedder), tags, branches."""
+    names = [str(ds.schema), *(v.decode() for v in (ds.schema.metadata or {}).values())]
+    names += [*ds.tags.list(), *ds.branches.list()]
+    return "\x00".join(names).encode()
+
+
+def held_by(heads: Iterable[DatasetHandle], needles: Iterable[bytes]) -> set[bytes]:
+    """The needles the latest versions still hold, in their records' content or their structure.
+
+    Such a payload is *shared*: its bytes rightly remain, and the scan does not search for it.
+    Reads the content columns of every head, so callers ask only about needles they found.
+    """
+    wanted = set(needles)
+    held: set[bytes] = set()
+    for handle in heads if wanted else ():
+        ds = handle.latest()
+        columns = [c for c in _CONTENT if c in ds.schema.names]
+        blob = _structure(ds) + b"\x00" + _kept_blob(ds.to_table(columns=columns), _NONE, columns)
+        held |= {needle for needle in wanted if needle in blob}
+    return held
+
+
 def _kept_blob(table: pa.Table, erased: pa.Array, columns: Iterable[str]) -> bytes:
     """The bytes of the remaining rows' values in these columns."""
     kept = table.filter(pc.invert(pc.is_in(table.column("id"), value_set=erased)))
@@ -160,10 +185,7 @@ class _Scan:
         self.leaks: list[str] = []
         self.leftovers: list[str] = []
         # a payload equal to a column name, the embedder's name, a tag or a branch is in every manifest
-        ds = main.latest()
-        names = [str(ds.schema), *(v.decode() for v in (ds.schema.metadata or {}).values())]
-        names += [*ds.tags.list(), *ds.branches.list()]
-        structure = "\x00".join(names).encode()
+        structure = _structure(main.latest())
         self.shared: set[bytes] = {needle for needle in needles if needle in structure}
         self.decoded = self.rows = self.scanned = 0
         self.quoted: list[tuple[str, bytes]] = []

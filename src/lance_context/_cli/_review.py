@@ -131,9 +131,7 @@ def searches(uri: str, storage_options: tuple[str, ...], limit: int, as_json: bo
     store = spec_from(uri, storage_options).open_read()
     logged = store.search_log(limit or None)
     if as_json:
-        emit_json(
-            [{**entry.to_dict(), "filters": entry.filters} for entry in logged]
-        )  # not the log's encoding
+        emit_json([entry.to_dict() for entry in logged])
         return
     if not logged:
         console().print(
@@ -162,9 +160,7 @@ def replay(uri: str, storage_options: tuple[str, ...], search_id: str, at: str, 
             f"`lance-context searches {uri}` lists the recorded ones"
         ) from None
     if as_json:
-        data = result.to_dict()
-        data["search"]["filters"] = result.search.filters  # not the log's own encoding
-        emit_json(data)
+        emit_json(result.to_dict())
         return
     _print(result)
 
