@@ -17,17 +17,26 @@ The ``where`` dict form (shared by the store and every adapter):
 Operators: ``$eq $ne $in $nin $gt $gte $lt $lte $contains $icontains $prefix $exists``
 (``$icontains``: a substring of a string, ignoring case); combinators
 ``$and $or $not``. A key that is not a record field is read as a metadata key.
+Whole numbers match however they were stored: ``2`` finds ``2.0``, and ``[1, 2]``
+finds ``[1.0, 2]`` (one regular expression per value, see ``_filter_json``).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from ._errors import InvalidFilterError
+from ._filter_json import (
+    element_pattern,
+    equals_pattern,
+    found_pattern,
+    has_whole_numbers,
+    json_forms,
+    json_text,
+)
 
 __all__ = [
     "RECORD_FIELDS",
@@ -153,17 +162,6 @@ def time_range(since: datetime | None, until: datetime | None) -> str | None:
     return and_(*parts)
 
 
-def json_text(value: object) -> str:
-    """The compact JSON text Lance's JSON functions produce for ``value``.
-
-    Lance's JSONB stores object keys sorted, so keys are sorted here too.
-    """
-    try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=True)
-    except (TypeError, ValueError) as exc:
-        raise InvalidFilterError(f"filter value {value!r} is not JSON-able: {exc}") from exc
-
-
 def _metadata_node(path: Sequence[str]) -> str:
     """The JSONB node at a path of object keys.
 
@@ -233,9 +231,12 @@ def _metadata_in(node: str, values: Sequence[object]) -> str:
     parts = [f"({text} IS NULL OR {text} = 'null')"] if any(v is None for v in values) else []
     if numbers:
         parts.append(_numeric(text, "IN", numbers))  # type: ignore[arg-type]
-    if others:
-        forms = dict.fromkeys(form for v in others for form in _json_forms(v))
+    mixed = [v for v in others if has_whole_numbers(v)]  # lists and dicts: ints and floats may mix
+    if exact := [v for v in others if not has_whole_numbers(v)]:
+        forms = dict.fromkeys(form for v in exact for form in json_forms(v))
         parts.append(f"{text} IN ({', '.join(sql_string(form) for form in forms)})")
+    if mixed:
+        parts.append(f"regexp_like({text}, {sql_string(equals_pattern(mixed))})")
     return " OR ".join(parts) if len(parts) < 2 else " OR ".join(f"({p})" for p in parts)
 
 
@@ -249,33 +250,19 @@ def _metadata_compare(node: str, op: str, value: object) -> str:
     raise InvalidFilterError(f"{op} compares numbers, strings or datetimes, not {value!r}")
 
 
-def _json_forms(value: object) -> list[str]:
-    """The JSON texts a value may be stored as: whole numbers written as ints or as floats.
-
-    Metadata keeps numbers as they were given, so ``2`` and ``2.0`` (which Python holds
-    equal) are stored as different JSON; a filter value matches either.
-    """
-
-    def numbers_as(kind: type, item: object) -> object:
-        if _is_number(item) and float(item).is_integer() and abs(item) < 2**53:  # type: ignore[arg-type]
-            return kind(item)
-        if isinstance(item, list):
-            return [numbers_as(kind, x) for x in item]
-        if isinstance(item, dict):
-            return {k: numbers_as(kind, x) for k, x in item.items()}
-        return item
-
-    return list(
-        dict.fromkeys(
-            [json_text(value), json_text(numbers_as(int, value)), json_text(numbers_as(float, value))]
-        )
-    )
-
-
 def _metadata_contains(node: str, value: object) -> str:
-    forms = _json_forms(value)
+    forms = json_forms(value)
     array_match = " OR ".join(f"json_array_contains({node}, '$', {sql_string(form)})" for form in forms)
-    if len(forms) > 1:
+    if has_whole_numbers(value):
+        # One pattern finds an element in any int/float mix; the forms still find one behind an
+        # element nested too deep for it. Both run only where the value shows up at all: a
+        # cheap pattern, where json_array_contains parses every row (~4 ms per 1,000 rows).
+        text = _text(node)
+        found, element = (
+            f"regexp_like({text}, {sql_string(p([value]))})" for p in (found_pattern, element_pattern)
+        )
+        array_match = f"coalesce(CASE WHEN {found} THEN {element} OR {array_match} END)"
+    elif len(forms) > 1:
         array_match = f"({array_match})"
     if isinstance(value, str):
         if not value:
