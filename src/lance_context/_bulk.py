@@ -46,7 +46,7 @@ from ._errors import (
     StoreError,
     VersionNotFoundError,
 )
-from ._maintenance import Maintainer, ensure_indexes
+from ._maintenance import Maintainer, build_indexes
 from ._policies import CompactionPolicy, IndexPolicy
 from ._records import ContextRecord
 from ._reembed import _embed_all, _embedded_texts, _with_vectors
@@ -315,7 +315,7 @@ class BulkWriter:
             "write the re-embedded records",
             retry=False,
         )
-        handle.write(ensure_indexes, "rebuild indexes")
+        build_indexes(handle, "rebuild indexes")
         embedding = state.embedding
         embedding.embedder = plan.embedder
         embedding.dimension = plan.embedder.dimension

@@ -95,6 +95,11 @@ class DatasetHandle:
         """Which history this handle's version numbers belong to (a branch made again starts anew)."""
         return (self.uri, self.branch, repr(self._identity))
 
+    @property
+    def snapshot(self) -> lance.LanceDataset:
+        """The version this handle read last, without looking for a newer one (see ``latest``)."""
+        return self._ds
+
     def on_branch(self, branch: str) -> DatasetHandle:
         """A handle on another branch of the same dataset."""
         return DatasetHandle(self.uri, self.storage_options, branch=branch, caches=self.caches)

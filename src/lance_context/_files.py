@@ -21,7 +21,7 @@ from lance.file import LanceFileSession
 
 from ._dataset import MAIN_BRANCH, DatasetHandle
 from ._errors import LanceContextError
-from ._maintenance import INDEXES, VECTOR_INDEX, ensure_indexes
+from ._maintenance import INDEXES, VECTOR_INDEX, build_indexes
 from ._state import StoreState
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "present",
     "restore_indexes",
     "tracked",
+    "version_numbers",
 ]
 
 
@@ -180,12 +181,22 @@ class Files:
         self._handle.call(lambda: self._session.delete_file(path), f"delete {path}", retry=False)
 
 
+def version_numbers(handle: DatasetHandle) -> list[int]:
+    """The numbers of the versions ``handle``'s branch holds, oldest first.
+
+    From one listing of the manifests: ``versions()`` would also read every manifest
+    (a GET each on an object store) for timestamps and summaries not needed here.
+    """
+    refs = handle.call(lambda: handle.latest().version_refs(), "list versions", retry=False)
+    return sorted(int(ref["version"]) for ref in refs)
+
+
 def restore_indexes(state: StoreState, had: Iterable[str]) -> None:
     """Build again, on ``state``'s branch, the indexes a rewrite dropped (those in ``had``)."""
     names = set(had)
     handle = state.handle
     if names & {f"{column}_idx" for column, _ in INDEXES}:
-        handle.write(ensure_indexes, "rebuild the store's indexes")
+        build_indexes(handle, "rebuild the store's indexes")
     if VECTOR_INDEX in names:
         from ._maintenance import Maintainer
 

@@ -61,6 +61,7 @@ from ._files import (
     present,
     restore_indexes,
     tracked,
+    version_numbers,
 )
 from ._forget_checks import forget_target
 from ._scrub import links_in, purge_search_log, quotes_in, unlinked, unquoted
@@ -361,14 +362,14 @@ class Forgetter:
         for tag, (branch, _) in plan.tags.items():
             if branch == name:
                 delete_tag(handle, tag)
-        listed = {int(v["version"]) for v in handle.latest().versions()}
+        listed = set(version_numbers(handle))
         first = plan.first_dirty.get(name, clean)
         doomed = sorted(v for v in listed if first <= v < clean) + sorted(
             v for v in plan.broken.get(name, ()) if v < first and v in listed
         )
         files, size = expire_versions(handle, doomed, "expire the versions holding forgotten records")
         tally.files, tally.bytes = tally.files + files, tally.bytes + size
-        after = [int(v["version"]) for v in handle.latest().versions()]
+        after = version_numbers(handle)
         # Lance keeps a version a branch was made from, even once that branch (rewritten first)
         # no longer needs it: only its manifest is left, naming files that are gone
         branches = handle.latest().branches.list()
@@ -382,6 +383,6 @@ class Forgetter:
                 store_files.delete(path)
             tally.files += len(manifests)
         restore_indexes(self._state.view(handle=handle, read_only=False), had)
-        after = [int(v["version"]) for v in handle.latest().versions()]
+        after = version_numbers(handle)
         # the versions the forget made and expired on its way (dropping indexes) are not reported
         return tuple(v for v in after if v > start), tuple(v for v in doomed if v not in after and v <= start)

@@ -45,13 +45,18 @@ def _stored_key_id(handle: DatasetHandle, run_id: str) -> str | None:
     return str(newest)[len(SEALED_PREFIX) :]
 
 
-def open_cipher(handle: DatasetHandle, policy: EncryptionPolicy | None, *, read_only: bool) -> Cipher | None:
+def open_cipher(
+    handle: DatasetHandle, schema: pa.Schema, policy: EncryptionPolicy | None, *, read_only: bool
+) -> Cipher | None:
     """The cipher a store opens with; marks a plain store encrypted when opened with a key.
+
+    ``schema`` is the one the store opened with (its marker says whether it is encrypted),
+    so opening does not look for a newer version again.
 
     Raises:
         EncryptionError: The static key is not the one the store was encrypted with.
     """
-    marker = read_marker(handle.latest().schema)
+    marker = read_marker(schema)
     if policy is None:
         return None if marker is None else Cipher(None)
     recorded = None if marker is None else marker.get("key_id")

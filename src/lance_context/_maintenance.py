@@ -22,9 +22,10 @@ import logging
 import math
 import threading
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import lance
+from lance.dataset import Index
 
 from ._cluster import sorted_compaction
 from ._errors import CommitConflictError, LanceContextError, redact
@@ -34,7 +35,10 @@ from ._retention import apply_retention, retention_due
 from ._state import StoreState
 from ._versions import OP_KEY
 
-__all__ = ["INDEXES", "Maintainer", "compaction_target", "ensure_indexes"]
+if TYPE_CHECKING:
+    from ._dataset import DatasetHandle
+
+__all__ = ["INDEXES", "Maintainer", "build_indexes", "compaction_target"]
 
 log = logging.getLogger("lance_context")
 
@@ -83,12 +87,42 @@ def _refresh_due(unindexed: int, rows: int, policy: IndexPolicy) -> bool:
     return unindexed >= max(policy.scalar_refresh_rows, policy.refresh_unindexed_share * rows)
 
 
-def ensure_indexes(ds: lance.LanceDataset) -> None:
-    """Create the scalar and full-text indexes a store relies on, when missing."""
+def _unbuilt(ds: lance.LanceDataset) -> list[Index]:
+    """The indexes ``ds`` lacks, built but not committed (none while it holds no rows).
+
+    A store without rows has nothing to index: its first rows are searched without the
+    indexes until ``Maintainer`` builds them (see ``IndexPolicy.scalar_refresh_rows``).
+    """
     present = {index.name for index in ds.describe_indices()}
-    for column, kind in INDEXES:
-        if f"{column}_idx" not in present:
-            ds.create_scalar_index(column, kind, name=f"{column}_idx")
+    missing = [(column, kind) for column, kind in INDEXES if f"{column}_idx" not in present]
+    fragments = [int(fragment.fragment_id) for fragment in ds.get_fragments()]
+    if not missing or not fragments:
+        return []
+    built = []
+    for column, kind in missing:
+        segment = ds.create_index_uncommitted(column, kind, name=f"{column}_idx", fragment_ids=fragments)
+        if kind == "INVERTED":  # until merged, a full-text segment is staging files a search cannot open
+            segment = ds.merge_existing_index_segments([segment])
+        built.append(segment)
+    return built
+
+
+def build_indexes(handle: DatasetHandle, action: str, *, retry: bool = True) -> None:
+    """Build the scalar and full-text indexes the latest version lacks, as one version.
+
+    One ``CreateIndex`` commit for all of them (Lance's ``create_scalar_index`` commits
+    each index as a version of its own), and none when nothing is missing or the store
+    holds no rows.
+    """
+    handle.check_commits()
+
+    def attempt() -> None:
+        base = handle.private_latest()
+        segments = _unbuilt(base)
+        if segments:
+            handle.commit(base, lance.LanceOperation.CreateIndex(segments, []), {OP_KEY: "index"})
+
+    handle.call(attempt, action, retry=retry)
 
 
 def _sub_vectors(dimension: int) -> int:
@@ -191,7 +225,7 @@ class Maintainer:
         handle = self._state.handle
         if missing:
             if facts.rows >= policy.scalar_refresh_rows:
-                handle.write(ensure_indexes, "build the store's indexes", retry=False, keeps_records=True)
+                build_indexes(handle, "build the store's indexes", retry=False)
         elif _refresh_due(facts.unindexed("search_text_idx"), facts.rows, policy):
             handle.write(
                 lambda ds: ds.optimize.optimize_indices(), "refresh indexes", retry=False, keeps_records=True
@@ -257,7 +291,7 @@ class Maintainer:
         handle = self._state.handle
         with self._busy:
             self._compact(self._compaction.max_rows_per_fragment, 0.1, "compact the store", retry=True)
-            handle.write(ensure_indexes, "build the store's indexes", keeps_records=True)
+            build_indexes(handle, "build the store's indexes")
             handle.write(lambda ds: ds.optimize.optimize_indices(), "refresh indexes", keeps_records=True)
 
 

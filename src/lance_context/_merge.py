@@ -33,6 +33,7 @@ import pyarrow as pa
 from ._dataset import MAIN_BRANCH, DatasetHandle
 from ._encryption import open_table, seal_table
 from ._errors import EmbedderMismatchError, InvalidFilterError, MergeConflictError, VersionNotFoundError
+from ._files import version_numbers
 from ._filters import in_
 from ._fingerprints import fingerprint_columns
 from ._maintenance import Maintainer
@@ -129,8 +130,7 @@ class Merger:
             except VersionNotFoundError:
                 continue
         handle = self.handle(name)
-        older = [int(v["version"]) for v in handle.call(lambda: handle.latest().versions(), "list versions")]
-        for earlier in sorted((v for v in older if v < version), reverse=True):
+        for earlier in sorted((v for v in version_numbers(handle) if v < version), reverse=True):
             try:
                 return (name, earlier), handle.at(earlier)
             except VersionNotFoundError:

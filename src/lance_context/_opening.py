@@ -29,10 +29,12 @@ __all__ = [
     "check_embedder",
     "create_store",
     "open_store",
+    "opened_snapshot",
     "resolve_embedder",
 ]
 
 if TYPE_CHECKING:
+    from ._dataset import DatasetHandle
     from ._embedding import Embedding
     from ._store import ContextStore
 
@@ -144,6 +146,18 @@ def create_store(
             f"could not create a store at {redact(uri, secrets)}: Lance rejected the storage settings "
             f"({redact(str(exc)[:200], secrets)}); check the endpoint URL and options"
         ) from sanitized(exc, secrets)
+
+
+def opened_snapshot(handle: DatasetHandle) -> lance.LanceDataset:
+    """The snapshot ``handle`` opened a moment ago, taken without another look for newer versions.
+
+    ``ContextStore.open`` reads the schema it opens with (embedder, dimension, encryption
+    marker) from it: on an object store each look costs a LIST, and opening made two
+    more than the one that found the store. It is only read while opening: every read,
+    search and write after that (and every view or branch of the store) asks for the
+    latest version as before.
+    """
+    return handle.snapshot
 
 
 def follow_schema(embedding: Embedding, schema: pa.Schema, uri: str) -> None:

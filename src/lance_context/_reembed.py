@@ -14,7 +14,7 @@ from ._arrow import vectors_to_array
 from ._embedders import Embedder, as_embedder, to_matrix
 from ._encryption import open_table
 from ._errors import CommitConflictError, EmbeddingError, LanceContextError
-from ._maintenance import ensure_indexes
+from ._maintenance import build_indexes
 from ._schema import EMBEDDER_KEY, EmbedderInfo, embedding_field
 from ._state import StoreState
 from ._versions import OP_KEY
@@ -113,7 +113,7 @@ class Reembedder:
                 )
             except CommitConflictError:
                 continue  # another writer committed since ``base``: read again, embed only what is new
-            handle.write(ensure_indexes, "rebuild indexes")
+            build_indexes(handle, "rebuild indexes")
             state.embedding.embedder = new
             state.embedding.dimension = new.dimension
             state.embedding.recorded = info

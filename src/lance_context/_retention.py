@@ -178,7 +178,7 @@ def apply_retention(
     A version a branch was made from stays (Lance keeps it for the branch); a dry run
     reports the versions that would go and removes nothing.
     """
-    from ._files import branch_handles, delete_tag, expire_versions
+    from ._files import branch_handles, delete_tag, expire_versions, version_numbers
 
     _check_arguments(policy, now)
     if not dry_run:
@@ -212,7 +212,7 @@ def apply_retention(
             tags_gone.append(tag)
         files, size = expire_versions(handle, doomed, "apply the retention policy")
         removed_files, removed_bytes = removed_files + files, removed_bytes + size
-        after = {int(v["version"]) for v in handle.latest().versions()}
+        after = set(version_numbers(handle))
         removed[name] = tuple(v for v in doomed if v not in after)
         kept[name] = len(after)
     return RetentionReport(removed, kept, tuple(tags_gone), removed_bytes, removed_files)

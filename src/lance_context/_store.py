@@ -26,7 +26,7 @@ from ._history import History
 from ._keyring import creation_metadata, open_cipher
 from ._maintenance import Maintainer
 from ._merge import Merger
-from ._opening import DEFAULT_EMBEDDER, check_embedder, create_store, resolve_embedder
+from ._opening import DEFAULT_EMBEDDER, check_embedder, create_store, opened_snapshot, resolve_embedder
 from ._policies import CachePolicy, CompactionPolicy, IndexPolicy, StoreLimits
 from ._reader import Outline, Reader, filter_sql
 from ._recollect import Recaller
@@ -146,11 +146,11 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
             chosen_new = resolve_embedder(embedder, None, exists=False)
             create_store(uri, storage_options, chosen_new, dimension, creation_metadata(encryption))
         handle = DatasetHandle(uri, storage_options, branch=branch, caches=caches)
-        schema = handle.latest().schema
+        schema = handle.schema(opened_snapshot(handle))
         recorded = read_embedder_info({k.decode(): v.decode() for k, v in (schema.metadata or {}).items()})
         chosen = resolve_embedder(embedder, recorded, exists=True, uri=handle.display_uri())
         check_embedder(chosen, recorded, embedding_dimension(schema), handle.display_uri())
-        cipher = open_cipher(handle, encryption, read_only=read_only)
+        cipher = open_cipher(handle, schema, encryption, read_only=read_only)
         settings = Settings(
             compaction or CompactionPolicy(), indexing or IndexPolicy(), limits or StoreLimits(), retention
         )

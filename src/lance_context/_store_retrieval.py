@@ -63,7 +63,10 @@ class RetrievalMethods:
             where: A filter dict, applied before the top-k is cut.
             version: Search the store as it was at this version or tag.
             mmr: Re-rank vector candidates by maximal marginal relevance.
-            fetch_k: Candidates fetched for MMR or fusion (default ``4 * k``).
+            fetch_k: Candidates read before the final cut (never fewer than ``k``). MMR
+                re-ranks the top ``fetch_k`` vector hits (default ``4 * k``); hybrid reads
+                each channel's top ``fetch_k`` (default ``fusion.depth``, 100) and a value
+                above ``fusion.depth`` also deepens the fusion. Unused otherwise.
             lambda_mult: MMR trade-off: 1 is pure relevance, 0 pure diversity.
             vector: A query vector for the vector channel (``query`` is then the text
                 the text channel searches), for callers that embed queries themselves.

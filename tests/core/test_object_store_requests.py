@@ -9,7 +9,8 @@ from the shared cache) and commits through Lance's transaction API.
 per version, every call: 95 for 23 versions); it now lists the versions once and reads
 each version's manifest, transaction included, once per process (48 cold, 3 after).
 Opening a store made 4 LISTs and a GET; the open now takes the dataset its "is there a
-store?" probe opened (3 LISTs and the GET).
+store?" probe opened, and reads its schema (embedder, encryption marker) from it instead
+of looking for newer versions twice more: one LIST in all.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lance_context import CachePolicy, ContextRecord, ContextStore, HashingEmbedder
+from lance_context import CachePolicy, ContextRecord, ContextStore, EncryptionPolicy, HashingEmbedder
 
 
 def _journal(server: Any) -> Path:
@@ -121,7 +122,7 @@ def test_what_other_writers_commits_changed_is_read_once_per_process(new_moto_se
     assert reader.changes_between(start, end) == writer.changes_between(start, end)
 
 
-def test_opening_an_existing_store_lists_its_manifests_at_most_three_times(new_moto_server: Any) -> None:
+def test_opening_an_existing_store_lists_its_manifests_once(new_moto_server: Any) -> None:
     server = new_moto_server(journal=True)
     bucket = server.bucket()
     uri, options = bucket.uri("s"), bucket.storage_options
@@ -129,13 +130,40 @@ def test_opening_an_existing_store_lists_its_manifests_at_most_three_times(new_m
         ContextRecord.from_content("m", run_id="c")
     )
     made = _requests(server, lambda: ContextStore.open(uri, storage_options=options))
-    # the probe's listing (reused by the open) and the two looks for newer versions opening
-    # makes (it used to list 4 times); the manifest itself comes from the session's cache
-    assert made["GET bucket"] <= 3 and sum(made.values()) <= 4, made
+    # the probe's listing, reused by the open (it used to list 4 times, then 3); the
+    # manifest itself comes from the session's cache
+    assert made["GET bucket"] == 1 and sum(made.values()) == 1, made
     made = _requests(server, lambda: _cold(ContextStore.open(uri, storage_options=options)))
-    assert made["GET bucket"] <= 3 + 4 and made["GET _versions"] <= 1, (
+    assert made["GET bucket"] <= 1 + 2 and made["GET _versions"] <= 1, (
         made
-    )  # a session of its own: one more open
+    )  # a session of its own: the probe's session is not reused, so it lists again (it was 3 + 4)
+
+
+def test_opening_an_encrypted_store_lists_its_manifests_once(new_moto_server: Any) -> None:
+    server = new_moto_server(journal=True)
+    bucket = server.bucket()
+    uri, options = bucket.uri("s"), bucket.storage_options
+    policy = EncryptionPolicy(key=b"k" * 32)
+    ContextStore.open(uri, storage_options=options, embedder=None, encryption=policy).add(
+        ContextRecord.from_content("sealed", run_id="c")
+    )
+    made = _requests(server, lambda: ContextStore.open(uri, storage_options=options, encryption=policy))
+    assert sum(made.values()) == 1, made  # the key is checked on the schema the open read (it was 3 LISTs)
+
+
+def test_forget_lists_version_numbers_without_reading_each_manifest(new_moto_server: Any) -> None:
+    server = new_moto_server(journal=True)
+    bucket = server.bucket()
+    store = ContextStore.open(
+        bucket.uri("s"), storage_options=bucket.storage_options, embedder=HashingEmbedder(8)
+    )
+    for i in range(12):
+        store.add(ContextRecord.from_content(f"m{i}", run_id="chat", id=f"r{i}"))
+    made = _requests(server, lambda: store.forget(["r3"]))
+    # 64 manifest reads when the versions were listed with versions() (a GET of every
+    # manifest, three times); the rest read each version's files once, to find the copies
+    assert made["GET _versions"] <= 42, made
+    assert store.get("r3") is None and store.get("r4") is not None
 
 
 def test_exporting_a_branch_from_s3_copies_its_rows_once(new_moto_server: Any) -> None:
