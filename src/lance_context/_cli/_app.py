@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 import click
 
-from lance_context import LanceContextError, __version__
+from lance_context import EncryptionError, LanceContextError, __version__
 
 from ._examples import document
+from ._keys import explain
 
 __all__ = ["COMMAND_MODULES", "cli", "run"]
 
@@ -120,6 +121,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _fail(where, f"{exc.format_message()} (see --help)", 2, False)
     except click.ClickException as exc:
         return _fail(prog, exc.format_message(), exc.exit_code, debug)
+    except EncryptionError as exc:  # the core's advice names Python arguments: say --key-file
+        return _fail(prog, explain(exc), 1, debug)
     except LanceContextError as exc:
         return _fail(prog, str(exc), 1, debug)
     except LookupError as exc:  # NotFound, KeyError: the message without KeyError's quotes

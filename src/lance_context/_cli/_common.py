@@ -20,6 +20,7 @@ from rich import box
 from rich.console import Console
 from rich.text import Text
 
+from ._keys import key_options, policy_from_context
 from ._refs import MAIN, StoreSpec, View, open_view, tag_branch
 
 __all__ = [
@@ -132,9 +133,10 @@ def _storage_options(values: Iterable[str]) -> dict[str, str]:
 
 
 def store_arguments(*, branch: bool = True) -> Callable[[F], F]:
-    """The store's URI, ``--storage-option KEY=VALUE`` (repeatable) and ``--branch``."""
+    """The store's URI, ``--storage-option KEY=VALUE`` (repeatable), ``--branch`` and the key options."""
 
     def decorate(fn: F) -> F:
+        fn = key_options(fn)
         if branch:
             fn = click.option(
                 "--branch", "-b", default=MAIN, show_default=True, metavar="NAME", help="Branch to use."
@@ -212,8 +214,8 @@ def working(message: str) -> Iterator[None]:
 
 
 def spec_from(uri: str, storage_options: Iterable[str], branch: str = MAIN) -> StoreSpec:
-    """The store a command was given."""
-    return StoreSpec(uri, _storage_options(storage_options), branch)
+    """The store a command was given, with the key of ``--key-file`` (see :mod:`._keys`)."""
+    return StoreSpec(uri, _storage_options(storage_options), branch, policy_from_context())
 
 
 def as_of(spec: StoreSpec, version: int | None, tag: str | None, *, embedder: Any = None) -> View:

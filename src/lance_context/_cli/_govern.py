@@ -242,18 +242,23 @@ def import_snapshot(
     from_options = _options(source_options, "--source-option")
     version = version_of(at)
     # refuse a SOURCE that holds no store before asking anything
-    StoreSpec(source, from_options or {}).open_read()
+    source_spec = StoreSpec(source, from_options or {}, encryption=spec.encryption)
+    source_spec.open_read()
     try:
         spec.open_read()
         exists = True
     except NoStore:  # nothing at URI: the snapshot is copied there
         exists = False
+    # one key for both (a snapshot of this store, or of one sharing its key), used where sealed
+    sealed = source_spec.encrypted() if not exists else spec.encrypted()
     if exists:
         confirm(f"Merge the records of {source} into {uri} as one new version (same ids are replaced)?", yes)
     with working("importing…"):
         store = ContextStore.import_(
             source, uri, version=version, storage_options=dict(spec.storage_options) or None,
             source_storage_options=from_options or None,
+            encryption=spec.encryption if sealed else None,
+            source_encryption=spec.encryption if source_spec.encrypted() else None,
         )  # fmt: skip
     how = "merged into" if exists else "copied to"
     click.echo(f"{how} {uri}: now {plural(store.count(), 'record')} at version {store.version()}")

@@ -17,7 +17,7 @@ from lance_context import DEFAULT_EMBEDDER, ContextStore
 
 from ._common import confirm, console, emit_json, json_option, spec_from, store_arguments, styled
 from ._facts import all_tags, store_facts
-from ._refs import NotFound, StoreSpec, open_view
+from ._refs import MAIN, NotFound, StoreSpec, open_view
 from ._render import find_session, plural
 
 __all__ = ["COMMANDS", "version_of", "writable"]
@@ -73,7 +73,7 @@ def tag(
         if name not in tags:
             raise NotFound(f"no tag named {name!r}")
         confirm(f"Delete tag {name!r} (it names {tags[name][0]}@{tags[name][1]})?", yes)
-        writable(StoreSpec(spec.uri, spec.storage_options, tags[name][0])).delete_tag(name)
+        writable(spec.on(tags[name][0])).delete_tag(name)
         click.echo(f"deleted tag {name}")
         return
     if name in tags:
@@ -129,7 +129,7 @@ def branch(
                 f"no branch named {name!r} to delete" + (" (main cannot be)" if name == "main" else "")
             )
         confirm(f"Delete branch {name!r} and every version on it?", yes)
-        writable(StoreSpec(spec.uri, spec.storage_options)).delete_branch(name)
+        writable(spec.on(MAIN)).delete_branch(name)
         click.echo(f"deleted branch {name}")
         return
     if name in names:

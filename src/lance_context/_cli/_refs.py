@@ -17,12 +17,19 @@ both a tag and a branch means the tag (write ``name@latest`` for the branch).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
 import lance
 
-from lance_context import DEFAULT_EMBEDDER, ContextStore, ReadOnlyError, VersionNotFoundError
+from lance_context import (
+    DEFAULT_EMBEDDER,
+    ContextStore,
+    EncryptionPolicy,
+    ReadOnlyError,
+    VersionNotFoundError,
+)
+from lance_context._encryption import read_marker
 
 __all__ = [
     "MAIN",
@@ -73,11 +80,29 @@ class StoreSpec:
         uri: A local path or an object-store URI.
         storage_options: Object-store settings (never printed).
         branch: The branch commands read and write by default.
+        encryption: The key of an encrypted store (``--key-file``), never printed. It
+            is only used where the store is encrypted (or created): a write never
+            turns a plaintext store into an encrypted one.
     """
 
     uri: str
     storage_options: Mapping[str, str] = field(default_factory=dict)
     branch: str = MAIN
+    encryption: EncryptionPolicy | None = field(default=None, repr=False, compare=False)
+
+    def on(self, branch: str) -> StoreSpec:
+        """The same store (and key) on another branch."""
+        return replace(self, branch=branch)
+
+    def encrypted(self) -> bool | None:
+        """Whether the store (on this spec's branch) is encrypted; None when nothing is there."""
+        try:
+            ds = lance.dataset(self.uri, storage_options=dict(self.storage_options) or None)
+            if self.branch != MAIN:
+                ds = ds.checkout_version((self.branch, None))
+        except (OSError, ValueError):
+            return None
+        return read_marker(ds.schema) is not None
 
     def open_read(self, branch: str | None = None, *, embedder: Any = None) -> ContextStore:
         """The store opened read-only on ``branch``: nothing it does can write.
@@ -92,6 +117,7 @@ class StoreSpec:
                 read_only=True,
                 branch=branch or self.branch,
                 embedder=embedder,
+                encryption=self.encryption,  # read-only: a plaintext store stays as it is
             )
         except ReadOnlyError as exc:
             if str(exc).startswith("no store at "):
@@ -106,12 +132,19 @@ class StoreSpec:
             ) from None
 
     def open_write(self, *, embedder: Any = None) -> ContextStore:
-        """The store opened for writing on the spec's branch (created when missing)."""
+        """The store opened for writing on the spec's branch (created when missing).
+
+        The key is passed only to an encrypted store or a new one: opened for writing
+        with a key, a plaintext store would be marked encrypted, and one given
+        ``LANCE_CONTEXT_KEY_FILE`` for other stores must not change it.
+        """
+        sealing = self.encryption is not None and self.encrypted() is not False
         return ContextStore.open(
             self.uri,
             storage_options=dict(self.storage_options) or None,
             branch=self.branch,
             embedder=embedder,
+            encryption=self.encryption if sealing else None,
         )
 
 

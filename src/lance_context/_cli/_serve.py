@@ -61,7 +61,7 @@ def serve(
             f"the inspector needs {exc.name or 'its packages'}: pip install 'lance-context[inspector]'"
         ) from exc
     spec = spec_from(uri, storage_options, branch)
-    spec.open_read()  # a missing or foreign store fails here, in one line
+    spec.open_read()  # a missing or foreign store, or a wrong key, fails here, in one line
     config = InspectorConfig(
         spec=spec,
         allow_writes=allow_writes,
@@ -74,6 +74,12 @@ def serve(
     click.echo(
         f"lance-context inspector for {uri} ({mode}) on http://{shown}:{port}/  (Ctrl+C stops it)", err=True
     )
+    if spec.encryption is None and spec.encrypted():
+        click.echo(
+            f"note: {uri} is encrypted and no key was given: pages showing records will say so "
+            "(restart with --key-file PATH to read them)",
+            err=True,
+        )
     if not _loopback(host):
         click.echo(
             f"warning: listening on {host}: anyone who can reach this machine can read the store", err=True

@@ -317,6 +317,9 @@ def search(
                 f"{uri} was embedded by a model the command line cannot load, so a text query cannot be "
                 "embedded the same way: search with --mode text"
             ) from None
+        if "encrypts its text" in str(exc):  # the core's refusal, with the option to use instead
+            message = str(exc).replace("use mode='vector'", "search with --mode vector")
+            raise click.ClickException(message) from None
         if "holds no vectors" not in str(exc):
             raise
         raise click.ClickException(

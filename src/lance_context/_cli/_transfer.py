@@ -274,6 +274,7 @@ def _open_target(spec: StoreSpec, header: dict[str, Any], embedder: str | None) 
             storage_options=dict(spec.storage_options) or None,
             embedder=chosen,
             dimension=None if chosen else header.get("dimension"),
+            encryption=spec.encryption,  # given a key, the new store is sealed with it
         )
     from lance_context import DEFAULT_EMBEDDER
 

@@ -49,8 +49,7 @@ async def _form(request: Request) -> dict[str, str] | Response:
 
 
 def _spec(request: Request, branch: str) -> StoreSpec:
-    spec = inspector_of(request).spec
-    return StoreSpec(spec.uri, spec.storage_options, branch)
+    return inspector_of(request).spec.on(branch)
 
 
 def _version(form: dict[str, str]) -> int:
@@ -65,7 +64,7 @@ def _done(request: Request, branch: str, message: str, version: int | None = Non
     inspector = inspector_of(request)
     page = 1
     if version is not None:
-        on_branch = StoreSpec(inspector.spec.uri, inspector.spec.storage_options, branch)
+        on_branch = inspector.spec.on(branch)
         listed = [v.version for v in reversed(on_branch.open_read().versions())]
         page = listed.index(version) // inspector.page_size + 1 if version in listed else 1
     sig = inspector.notice_signature(branch, message)

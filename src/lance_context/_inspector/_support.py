@@ -18,9 +18,10 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from lance_context import DEFAULT_EMBEDDER, ContextStore, LanceContextError
+from lance_context import DEFAULT_EMBEDDER, ContextStore, EncryptionError, LanceContextError
 
 from .._cli._conversation import Binary, human_bytes, short
+from .._cli._keys import KEY_FILE_ENV, explain
 from .._cli._refs import MAIN, NotFound, StoreSpec, View, open_view, resolve_ref
 
 __all__ = ["Inspector", "Pager", "for_the_page", "render", "url"]
@@ -51,8 +52,18 @@ def _store_name(uri: str) -> str:
     return uri.rstrip("/").rsplit("/", 1)[-1]
 
 
+#: How an inspector is given a key (``{which}``: "its" or "that").
+_RESTART = (
+    "restart the inspector with {which} key: lance-context serve URI --key-file PATH (or "
+    + KEY_FILE_ENV
+    + ")"
+)
+
+
 def for_the_page(exc: Exception) -> str:
     """An error's message for a page: a KeyError's without quotes, a command's name reworded."""
+    if isinstance(exc, EncryptionError):
+        return explain(exc, _RESTART)
     message = str(exc.args[0]) if isinstance(exc, LookupError) and exc.args else str(exc)
     return message.replace("(lance-context sessions URI lists them)", "(the Sessions page lists them)")
 
