@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 
 from ._dataset import DatasetHandle
 from ._encryption import SEALED_PREFIX
+from ._errors import VersionNotFoundError
 from ._files import Files, present, tracked
 
 __all__ = ["MIN_NEEDLE", "ForgetVerification", "held_by", "needles_of", "verify_forgotten"]
@@ -227,7 +228,10 @@ class _Scan:
         for path, size in sorted(self.on_disk.items()):
             if path in self.leftovers:
                 continue
-            data = self.files.raw(path, size)
+            try:
+                data = self.files.raw(path, size)
+            except VersionNotFoundError:
+                continue  # gone since the listing: another writer's temporary file, which no version names
             self.scanned += len(data)
             found = sorted({self.needles[needle] for needle in searched if needle in data})
             if found and not self._leftover(path):

@@ -198,3 +198,26 @@ def test_a_diff_across_a_key_rotation_shows_no_change(tmp_path: Path) -> None:
     changes = store.diff(before)
 
     assert [r.text for r in changes.added] == ["written after"] and changes.removed == []
+
+
+def test_a_file_another_writer_removes_during_the_scan_is_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lance_context import _files
+
+    store = ContextStore.open(str(tmp_path / "s.lance"), embedder=HashingEmbedder(16))
+    store.add(text("forget me please", run_id="victim"))
+    store.add(text("keep me", run_id="kept"))
+    temporary = tmp_path / "s.lance" / "data" / ".tmpwriting"
+    temporary.write_bytes(b"a writer's file, renamed away before the scan reads it")
+    raw = _files.Files.raw
+
+    def vanishing(self: Any, path: str, size: int) -> bytes:
+        if path.endswith(".tmpwriting"):
+            temporary.unlink()
+        return raw(self, path, size)
+
+    monkeypatch.setattr(_files.Files, "raw", vanishing)
+    report = store.forget(run_id="victim")
+    assert report.verified and report.records == 1
+    assert [r.text for r in store.records()] == ["keep me"]
