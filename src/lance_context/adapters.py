@@ -46,6 +46,7 @@ from ._async import async_twin
 from ._bulk import BulkPart, BulkPlan, BulkWorker, BulkWriter, RewritePlan, Slice
 from ._cache import SessionCache
 from ._embedders import embed_query, to_matrix
+from ._encryption import read_marker
 from ._fingerprints import row_changes
 from ._index_text import ChatIndexing, ChatTurn, IndexTextOptions, index_texts
 from ._jsonvalues import json_problem
@@ -121,6 +122,7 @@ __all__ = [
     "newest_window",
     "open_store",
     "plain_json",
+    "read_marker",
     "row_changes",
     "rrf_fuse",
     "sniff_mime",

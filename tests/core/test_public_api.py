@@ -154,6 +154,7 @@ ADAPTER_KIT = {
     "newest_window",
     "open_store",
     "plain_json",
+    "read_marker",
     "row_changes",
     "rrf_fuse",
     "sniff_mime",

@@ -29,7 +29,7 @@ from lance_context import (
     ReadOnlyError,
     VersionNotFoundError,
 )
-from lance_context._encryption import read_marker
+from lance_context.adapters import read_marker
 
 __all__ = [
     "MAIN",
