@@ -27,6 +27,7 @@ from ._errors import (
     ForkSafetyError,
     InvalidFilterError,
     InvalidRecordError,
+    KeyMissingError,
     LanceContextError,
     MergeConflictError,
     NotAContextStoreError,
@@ -42,6 +43,7 @@ from ._errors import (
     UnsafePayloadError,
     UnsupportedContentError,
     VersionNotFoundError,
+    WrongKeyError,
 )
 from ._forget import ForgetReport
 from ._fusion import FusionOptions
@@ -85,6 +87,7 @@ __all__ = [
     "IndexPolicy",
     "InvalidFilterError",
     "InvalidRecordError",
+    "KeyMissingError",
     "LanceContextError",
     "LangChainEmbedder",
     "LlamaIndexEmbedder",
@@ -125,6 +128,7 @@ __all__ = [
     "VersionDiff",
     "VersionInfo",
     "VersionNotFoundError",
+    "WrongKeyError",
     "__version__",
     "as_embedder",
 ]

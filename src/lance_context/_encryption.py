@@ -41,7 +41,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._errors import EncryptionError
+from ._errors import EncryptionError, KeyMissingError, WrongKeyError
 from ._packing import pack as _pack
 from ._packing import unpack as _unpack
 from ._schema import STATE_METADATA_TYPE
@@ -216,15 +216,17 @@ class Cipher:
         if policy is None or policy.key is None or self._stored is not None or marker is None:
             return
         if marker.get("key_id") != key_id(policy.key):
-            raise EncryptionError(
+            raise WrongKeyError(
                 f"the store's key was changed (rotate_key()) since it was opened with key "
-                f"{key_id(policy.key)}; nothing was written: open it again with its current key"
+                f"{key_id(policy.key)}; nothing was written: open it again with its current key",
+                sealed_with=str(marker.get("key_id")),
+                given=key_id(policy.key),
             )
 
     def _key_for(self, run_id: str) -> tuple[str, Any]:
         policy = self.policy
         if policy is None:
-            raise EncryptionError(_MISSING_WRITE)
+            raise KeyMissingError(_MISSING_WRITE, writing=True)
         key = policy.key
         if key is None:
             assert policy.key_provider is not None
@@ -243,9 +245,12 @@ class Cipher:
         if not checked and self._stored is not None:
             stored = self._stored(run_id)
             if stored is not None and stored != kid:
-                raise EncryptionError(
+                raise WrongKeyError(
                     f"session {run_id!r} is sealed with key {stored} but the key given for it is {kid}; "
-                    "nothing was written (give the session's key, or rotate_key() to change it)"
+                    "nothing was written (give the session's key, or rotate_key() to change it)",
+                    sealed_with=stored,
+                    given=kid,
+                    run_id=run_id,
                 )
         with self._lock:
             self._checked[run_id] = kid
@@ -264,9 +269,12 @@ class Cipher:
                 with self._lock:
                     self._keys[kid] = aead
         if aead is None:
-            raise EncryptionError(
+            raise WrongKeyError(
                 f"record {record_id!r} of session {run_id!r} is sealed with key {kid}, which this store "
-                "was not given; open it with that key (or list it in previous_keys)"
+                "was not given; open it with that key (or list it in previous_keys)",
+                sealed_with=kid,
+                run_id=run_id,
+                record_id=record_id,
             )
         return aead
 
@@ -309,7 +317,7 @@ class Cipher:
         if not sealed:
             return table
         if self.policy is None:
-            raise EncryptionError(_MISSING_READ)
+            raise KeyMissingError(_MISSING_READ)
         cols = _columns(table)
         for i in sealed:
             record_id, run_id, blob = cols["id"][i], cols["run_id"][i], cols["binary_payload"][i]
@@ -378,7 +386,7 @@ def seal_table(table: pa.Table, schema: pa.Schema, cipher: Cipher | None) -> pa.
         cipher.check_current(schema)
         return cipher.seal(table)
     if read_marker(schema) is not None:
-        raise EncryptionError(_MISSING_WRITE)
+        raise KeyMissingError(_MISSING_WRITE, writing=True)
     return table
 
 
@@ -387,5 +395,5 @@ def open_table(table: pa.Table, cipher: Cipher | None) -> pa.Table:
     if cipher is not None:
         return cipher.open(table)
     if _sealed_rows(table):
-        raise EncryptionError(_MISSING_READ)
+        raise KeyMissingError(_MISSING_READ)
     return table

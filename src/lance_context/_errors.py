@@ -22,6 +22,8 @@ LanceContextError
 ├── EmbedderMismatchError           the store was built with another embedder
 ├── EmbedderUnavailableError (ImportError) the embedder's package is missing
 ├── EncryptionError                 a missing or wrong key, or a sealed payload that does not open
+│   ├── KeyMissingError             an encrypted store opened without its key
+│   └── WrongKeyError               a key other than the one the store, session or record is sealed with
 └── SearchError (ValueError)        a search that cannot run as asked
 ```
 
@@ -47,6 +49,7 @@ __all__ = [
     "ForkSafetyError",
     "InvalidFilterError",
     "InvalidRecordError",
+    "KeyMissingError",
     "LanceContextError",
     "MergeConflictError",
     "NotAContextStoreError",
@@ -62,6 +65,7 @@ __all__ = [
     "UnsafePayloadError",
     "UnsupportedContentError",
     "VersionNotFoundError",
+    "WrongKeyError",
     "redact",
     "refused_access",
     "sanitized",
@@ -181,6 +185,62 @@ class EncryptionError(LanceContextError):
     key other than the one its records were sealed with), and on reading a record whose
     key this store was not given or whose sealed payload was altered.
     """
+
+
+class KeyMissingError(EncryptionError):
+    """An encrypted store was opened without its key: nothing was written or opened.
+
+    Attributes:
+        writing: True when a write was refused, False when a sealed record was read.
+
+    Example:
+        >>> try:
+        ...     store.add("hello")  # store opened without encryption=...
+        ... except KeyMissingError:
+        ...     store = ContextStore.open(uri, encryption=EncryptionPolicy(key=key))
+    """
+
+    def __init__(self, message: str, *, writing: bool = False) -> None:
+        super().__init__(message)
+        self.writing = writing
+
+
+class WrongKeyError(EncryptionError):
+    """The key given is not the one the store, a session or a record is sealed with.
+
+    Nothing was written. The attributes name keys by their ids (an HMAC of the key
+    that does not reveal it), never the keys.
+
+    Attributes:
+        sealed_with: The id of the key the store, session or record is sealed with.
+        given: The id of the key given (None when no key for it was given).
+        uri: The store's address (for a store-level mismatch), else None.
+        run_id: The session (for a session or record mismatch), else None.
+        record_id: The record (for a record mismatch), else None.
+
+    Example:
+        >>> try:
+        ...     ContextStore.open(uri, encryption=EncryptionPolicy(key=old_key))
+        ... except WrongKeyError as exc:
+        ...     print(exc.sealed_with, exc.given)
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sealed_with: str = "",
+        given: str | None = None,
+        uri: str | None = None,
+        run_id: str | None = None,
+        record_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.sealed_with = sealed_with
+        self.given = given
+        self.uri = uri
+        self.run_id = run_id
+        self.record_id = record_id
 
 
 class SearchError(LanceContextError, ValueError):

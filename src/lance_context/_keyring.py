@@ -18,7 +18,7 @@ from lance.fragment import write_fragments
 
 from ._dataset import DatasetHandle
 from ._encryption import MARKER_KEY, SEALED_PREFIX, Cipher, EncryptionPolicy, key_id, marker_json, read_marker
-from ._errors import CommitConflictError, EncryptionError
+from ._errors import CommitConflictError, EncryptionError, WrongKeyError
 from ._files import restore_indexes
 from ._filters import and_, eq
 from ._state import StoreState
@@ -63,9 +63,12 @@ def open_cipher(
     if policy.key is not None and recorded is not None:
         known = {key_id(k) for k in (policy.key, *policy.previous_keys)}
         if recorded not in known:
-            raise EncryptionError(
+            raise WrongKeyError(
                 f"{handle.display_uri()} is encrypted with key {recorded}, not the key given "
-                f"({key_id(policy.key)}); nothing was read or written"
+                f"({key_id(policy.key)}); nothing was read or written",
+                sealed_with=str(recorded),
+                given=key_id(policy.key),
+                uri=handle.display_uri(),
             )
     if marker is None and not read_only:
         mark: dict[str, str | None] = {MARKER_KEY: marker_json(policy)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
@@ -18,9 +19,12 @@ from lance_context import (
     EncryptionPolicy,
     HashingEmbedder,
     InvalidFilterError,
+    KeyMissingError,
     SearchError,
     StateMetadata,
+    WrongKeyError,
 )
+from lance_context._encryption import key_id
 
 from .conftest import text
 from .test_forget import holding, local_files
@@ -94,13 +98,19 @@ def test_a_wrong_or_missing_key_is_refused_and_nothing_is_written(tmp_path: Path
     path, key = str(tmp_path / "s.lance"), os.urandom(32)
     ContextStore.open(path, embedder=HashingEmbedder(16), encryption=policy(key)).add(records())
     before = local_files(path)
-    with pytest.raises(EncryptionError, match="is encrypted with key"):
-        ContextStore.open(path, embedder=HashingEmbedder(16), encryption=policy(os.urandom(32)))
+    other = os.urandom(32)
+    with pytest.raises(WrongKeyError, match="is encrypted with key") as wrong:
+        ContextStore.open(path, embedder=HashingEmbedder(16), encryption=policy(other))
+    assert wrong.value.sealed_with == key_id(key) and wrong.value.given == key_id(other)
+    assert wrong.value.uri is not None and wrong.value.uri.endswith("s.lance")
+    assert pickle.loads(pickle.dumps(wrong.value)).sealed_with == key_id(key)  # crosses processes
     bare = ContextStore.open(path, embedder=HashingEmbedder(16))
-    with pytest.raises(EncryptionError, match="opened without its key"):
+    with pytest.raises(KeyMissingError, match="opened without its key") as missing:
         bare.add(text("plain", run_id="tenant-a"))
-    with pytest.raises(EncryptionError, match="opened without its key"):
+    assert missing.value.writing
+    with pytest.raises(KeyMissingError, match="opened without its key") as missing:
         bare.records("tenant-a")
+    assert not missing.value.writing
     assert len(bare.versions()) == 2 and bare.count() == 3  # history and counts need no key
     assert local_files(path) == before
     with pytest.raises(EncryptionError):
@@ -120,12 +130,15 @@ def test_each_tenant_has_its_own_key(tmp_path: Path, s3_bucket: Any) -> None:
     swapped = {"tenant-a": keys["tenant-b"], "tenant-b": keys["tenant-b"]}
     wrong = ContextStore.open(uri, storage_options=options, embedder=HashingEmbedder(16),
                               encryption=EncryptionPolicy(key_provider=swapped.__getitem__))  # fmt: skip
-    with pytest.raises(EncryptionError, match="nothing was written"):
+    with pytest.raises(WrongKeyError, match="nothing was written") as refused:
         wrong.add(text("more", run_id="tenant-a"))
+    assert (refused.value.run_id, refused.value.sealed_with) == ("tenant-a", key_id(keys["tenant-a"]))
+    assert refused.value.given == key_id(keys["tenant-b"])
     assert len(s3_bucket.objects()) == objects
     assert next(r.text for r in wrong.records("tenant-b")) == TEXT
-    with pytest.raises(EncryptionError, match="was not given"):
+    with pytest.raises(WrongKeyError, match="was not given") as unopened:
         wrong.records("tenant-a")
+    assert unopened.value.run_id == "tenant-a" and unopened.value.record_id is not None
     only_b = ContextStore.open(uri, storage_options=options, embedder=HashingEmbedder(16),
                                encryption=EncryptionPolicy(key=keys["tenant-b"]))  # fmt: skip
     assert only_b.records("tenant-b")[0].text == TEXT

@@ -32,6 +32,7 @@ EXPECTED = {
     "IndexPolicy",
     "InvalidFilterError",
     "InvalidRecordError",
+    "KeyMissingError",
     "LanceContextError",
     "LangChainEmbedder",
     "LlamaIndexEmbedder",
@@ -71,6 +72,7 @@ EXPECTED = {
     "VersionDiff",
     "VersionInfo",
     "VersionNotFoundError",
+    "WrongKeyError",
     "__version__",
     "as_embedder",
 }
@@ -94,6 +96,8 @@ def test_errors_share_one_base_and_builtin_bases() -> None:
     assert issubclass(lance_context.EmbedderUnavailableError, ImportError)
     assert issubclass(lance_context.SearchNotFoundError, KeyError)
     assert issubclass(lance_context.UnsupportedContentError, lance_context.InvalidRecordError)
+    assert issubclass(lance_context.KeyMissingError, lance_context.EncryptionError)
+    assert issubclass(lance_context.WrongKeyError, lance_context.EncryptionError)
 
 
 def test_import_is_light() -> None:

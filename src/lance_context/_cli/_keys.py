@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import click
 
-from lance_context import EncryptionError, EncryptionPolicy
+from lance_context import EncryptionError, EncryptionPolicy, KeyMissingError, WrongKeyError
 
 __all__ = [
     "KEY_FILE_ENV",
@@ -141,35 +141,24 @@ def policy_from_context(ctx: click.Context | None = None) -> EncryptionPolicy | 
     return policy
 
 
-_WRONG_STATIC = re.compile(
-    r"^(?P<uri>.*) is encrypted with key (?P<stored>\w+), not the key given \((?P<given>\w+)\)"
-)
-_WRONG_RECORD = re.compile(
-    r"^(?P<record>record .* of session .*) is sealed with key (?P<kid>\w+), which this store"
-)
-
-
 def explain(exc: EncryptionError, give: str = GIVE_KEY) -> str:
     """An encryption error in the words of whoever gives the key (``give``: how to give it).
 
     The core's messages name Python arguments (``EncryptionPolicy(key=...)``); a
     command-line user gives a key file instead. Other messages are kept as they are.
     """
-    message = str(exc)
-    if "opened without its key" in message:
-        done = "nothing was written" if "nothing is written" in message else "its records cannot be read"
+    if isinstance(exc, KeyMissingError):
+        done = "nothing was written" if exc.writing else "its records cannot be read"
         return f"this store is encrypted and no key was given, so {done}: {give.format(which='its')}"
-    wrong = _WRONG_STATIC.match(message)
-    if wrong:
+    if isinstance(exc, WrongKeyError) and exc.uri is not None:
         return (
-            f"the key given does not open {wrong['uri']}: the store is sealed with key {wrong['stored']}, "
-            f"the key file holds key {wrong['given']}; nothing was read or written: "
-            + give.format(which="its")
+            f"the key given does not open {exc.uri}: the store is sealed with key {exc.sealed_with}, "
+            f"the key file holds key {exc.given}; nothing was read or written: " + give.format(which="its")
         )
-    sealed = _WRONG_RECORD.match(message)
-    if sealed:
+    if isinstance(exc, WrongKeyError) and exc.record_id is not None:
         return (
-            f"the key given does not open {sealed['record']}, which is sealed with key {sealed['kid']}: "
-            f"{give.format(which='that')} (or --previous-key-file for a key from before a rotation)"
+            f"the key given does not open record {exc.record_id!r} of session {exc.run_id!r}, which is "
+            f"sealed with key {exc.sealed_with}: {give.format(which='that')} "
+            "(or --previous-key-file for a key from before a rotation)"
         )
-    return message
+    return str(exc)
