@@ -8,7 +8,8 @@ take ``2**n`` forms for ``n`` whole numbers. Instead :func:`equals_pattern` buil
 regular expression, linear in the value's size, in which each whole number reads
 ``2(?:\.0)?``; Lance's ``regexp_like`` runs it on the stored JSON text.
 
-Nothing here writes SQL: ``_filters`` passes every text and pattern made here through
+The only SQL made here is :func:`type_condition`'s, from a fixed table and never from a
+user's text; ``_filters`` passes every other text and pattern made here through
 ``sql_string``. Patterns use only the syntax of Rust's ``regex`` crate (what
 DataFusion runs) and escape every value character that syntax treats as special.
 """
@@ -26,6 +27,7 @@ __all__ = [
     "has_whole_numbers",
     "json_forms",
     "json_text",
+    "type_condition",
 ]
 
 #: Magnitude below which a whole float and its int are the same number and both texts exist.
@@ -136,3 +138,38 @@ def element_pattern(values: list[object]) -> str:
     ``_SKIP_DEPTH`` cannot be skipped (``_filters`` adds the exact ``json_forms``).
     """
     return f"^\\[(?:{_any_element(_SKIP_DEPTH)},)*(?:{_checked_patterns(values)})[,\\]]"
+
+
+#: ``$type`` names and how the compact JSON text ``{t}`` of a value of that type starts.
+_JSON_TYPES: dict[str, str] = {
+    "object": "starts_with({t}, '{{')",
+    "array": "starts_with({t}, '[')",
+    "string": "starts_with({t}, '\"')",
+    "number": "regexp_like({t}, '^-?[0-9]')",
+    "boolean": "{t} IN ('true', 'false')",
+    "null": "{t} = 'null'",
+}
+
+
+def type_condition(text: str, value: object) -> str:
+    """``$type``: the JSON text ``text`` (an SQL expression) is of one of the types named.
+
+    Args:
+        text: The SQL expression of a metadata value's compact JSON text (NULL when missing).
+        value: A type name (``object array string number boolean null``) or a list of them.
+
+    Returns:
+        A condition built only from the fixed table above (a missing key has no type).
+
+    Raises:
+        InvalidFilterError: ``value`` names no type, or one this table does not know.
+    """
+    names = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
+    unknown = names is None or not names or any(not isinstance(n, str) or n not in _JSON_TYPES for n in names)
+    if unknown:
+        raise InvalidFilterError(
+            f"$type takes one of {', '.join(_JSON_TYPES)} (or a list of them), got {value!r}"
+        )
+    assert names is not None
+    tests = [_JSON_TYPES[str(n)].format(t=text) for n in dict.fromkeys(names)]
+    return f"coalesce({' OR '.join(f'({t})' for t in tests)}, false)"

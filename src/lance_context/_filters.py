@@ -14,9 +14,10 @@ The ``where`` dict form (shared by the store and every adapter):
 {"$or": [{"role": "user"}, {"metadata.pinned": True}], "$not": {"role": "tool"}}
 ```
 
-Operators: ``$eq $ne $in $nin $gt $gte $lt $lte $contains $icontains $prefix $exists``
-(``$icontains``: a substring of a string, ignoring case); combinators
-``$and $or $not``. A key that is not a record field is read as a metadata key.
+Operators: ``$eq $ne $in $nin $gt $gte $lt $lte $contains $icontains $prefix $exists $type``
+(``$icontains``: a substring of a string, ignoring case; ``$type``: the JSON type of a
+metadata value, one of ``object array string number boolean null``, or a list of
+them); combinators ``$and $or $not``. A key that is not a record field is read as a metadata key.
 Whole numbers match however they were stored: ``2`` finds ``2.0``, and ``[1, 2]``
 finds ``[1.0, 2]`` (one regular expression per value, see ``_filter_json``).
 """
@@ -36,6 +37,7 @@ from ._filter_json import (
     has_whole_numbers,
     json_forms,
     json_text,
+    type_condition,
 )
 
 __all__ = [
@@ -62,7 +64,7 @@ RECORD_FIELDS: dict[str, str] = {
 
 _COMPARISONS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _OPERATORS = frozenset(
-    {"$eq", "$ne", "$in", "$nin", "$contains", "$icontains", "$prefix", "$exists", *_COMPARISONS}
+    {"$eq", "$ne", "$in", "$nin", "$contains", "$icontains", "$prefix", "$exists", "$type", *_COMPARISONS}
 )
 
 
@@ -300,6 +302,8 @@ def _column_condition(column: str, op: str, value: object) -> str:
         return f"starts_with({column}, {sql_string(value)})"
     if op == "$exists":
         return f"{column} IS {'NOT ' if value else ''}NULL"
+    if op == "$type":
+        raise InvalidFilterError(f"$type applies to metadata values, not the record field {column!r}")
     raise InvalidFilterError(f"unknown operator {op!r}")
 
 
@@ -325,6 +329,8 @@ def _metadata_condition(node: str, op: str, value: object) -> str:
         return f"starts_with({text}, {sql_string(json_text(value)[:-1])})"
     if op == "$exists":
         return f"{_text(node)} IS {'NOT ' if value else ''}NULL"
+    if op == "$type":
+        return type_condition(_text(node), value)
     raise InvalidFilterError(f"unknown operator {op!r}")
 
 

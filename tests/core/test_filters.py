@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lance_context import ContextStore, InvalidFilterError
+from lance_context import ContextRecord, ContextStore, InvalidFilterError
 from lance_context._filters import compile_where, eq, in_, sql_string
 
 from .conftest import text
@@ -155,3 +155,34 @@ def test_text_no_store_can_hold_is_a_filter_error_on_every_read(tmp_path: Path) 
         with pytest.raises(InvalidFilterError, match="not valid unicode: lone surrogate"):
             read()
     assert store.version() == 1
+
+
+def test_metadata_type_filters_name_json_types(tmp_path: Path) -> None:
+    """``$type`` names a metadata value's JSON type (LangGraph's nested filters rely on it)."""
+    store = ContextStore.open(str(tmp_path / "types.lance"), embedder=None)
+    values = {"o": {"a": 1}, "eo": {}, "arr": [1], "s": "x", "num": -1.5, "t": True, "nul": None}
+    now = datetime.now(timezone.utc)
+    store.add(
+        [
+            ContextRecord(id=k, run_id="r", role="user", created_at=now, metadata={"w": {"v": v}})
+            for k, v in values.items()
+        ]
+        + [ContextRecord(id="missing", run_id="r", role="user", created_at=now, metadata={})]
+    )
+
+    def ids(kind: object) -> list[str]:
+        return sorted(r.id for r in store.records(where={("metadata", "w", "v"): {"$type": kind}}))
+
+    assert ids("object") == ["eo", "o"]
+    assert ids("array") == ["arr"]
+    assert ids("string") == ["s"]
+    assert ids("number") == ["num"]
+    assert ids("boolean") == ["t"]
+    assert ids("null") == ["nul"]  # a missing key has no type
+    assert ids(["object", "null"]) == ["eo", "nul", "o"]
+    with pytest.raises(InvalidFilterError, match=r"\$type takes one of"):
+        ids("dict")
+    with pytest.raises(InvalidFilterError, match=r"\$type takes one of"):
+        ids("string'; DROP")
+    with pytest.raises(InvalidFilterError, match="metadata values"):
+        store.records(where={"role": {"$type": "string"}})

@@ -82,6 +82,8 @@ class LanceStore(BaseStore):
     store embeds: through ``index={"dims", "embed", "fields"}`` as in LangGraph, or with
     the context store's own embedder (every item's whole value, ``fields=["$"]``).
     ``filter=`` takes ``$eq $ne $gt $gte $lt $lte`` and is applied before the top-k;
+    as in ``InMemoryStore``, values compare as Python does (``True == 1 == 1.0``) and a
+    dict without operators matches an object holding those members (``{}``: any object);
     ``search(..., query=..., record=True)`` writes the semantic search to the context
     store's search log (``store.replay`` re-runs it).
     Without ``query=``, ``search`` returns the most recently written items first (a TTL

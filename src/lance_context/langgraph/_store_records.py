@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -64,7 +65,13 @@ STORE_PREFIX = LANGGRAPH_STORE.prefix
 ITEM_ROLE = "store_item"
 TEXT_ROLE = "store_item_text"
 CONTENT_TYPE = "application/vnd.langgraph.store-item+json"
-_OPERATORS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte"})
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+    "$lt": operator.lt,
+    "$lte": operator.le,
+}
+_OPERATORS = frozenset({"$eq", "$ne", *_COMPARE})
 
 Where = dict[Any, Any]
 Vector = npt.NDArray[np.float32]
@@ -163,19 +170,49 @@ def not_expired(now: datetime) -> Where:
     return {"$or": [{path: None}, {path: {"$gt": now.timestamp()}}]}
 
 
+def _equal(path: tuple[str, ...], value: object) -> Where:
+    """Equal as Python compares (InMemoryStore uses ``==``): ``True == 1 == 1.0``, ``False == 0``."""
+    clause: Where = {path: {"$eq": list(value) if isinstance(value, tuple) else value}}
+    if isinstance(value, bool):
+        return {"$or": [clause, {path: {"$eq": int(value)}}]}  # a number compares as a number: 1 or 1.0
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return {"$or": [clause, {path: {"$eq": bool(value)}}]}
+    return clause
+
+
+def _compared(path: tuple[str, ...], op: str, value: object) -> Where:
+    """``float(stored) op float(value)`` as InMemoryStore reads it: a bool counts as 0 or 1."""
+    number = int(value) if isinstance(value, bool) else value
+    clause: Where = {path: {op: number}}
+    if not isinstance(number, (int, float)):
+        return clause  # strings compare as strings (the core refuses what it cannot compare)
+    flags = [flag for flag in (False, True) if _COMPARE[op](int(flag), number)]
+    return {"$or": [clause, *({path: {"$eq": flag}} for flag in flags)]} if flags else clause
+
+
 def _value_clauses(path: tuple[str, ...], spec: object) -> list[Where]:
+    """One filter entry as InMemoryStore's ``_compare_values`` reads it.
+
+    A dict with ``$`` keys is a set of operators; any other dict matches an object
+    value holding (at least) those members, compared the same way, so ``{}`` matches
+    any object; anything else is compared with ``==``.
+    """
     if isinstance(spec, Mapping) and any(str(k).startswith("$") for k in spec):
-        clauses = []
+        clauses: list[Where] = []
         for op, value in spec.items():
             if op not in _OPERATORS:
                 raise ValueError(f"Unsupported operator: {op} (use {', '.join(sorted(_OPERATORS))})")
-            clauses.append({path: {op: value}})
+            if op == "$eq":
+                clauses.append(_equal(path, value))
+            elif op == "$ne":
+                clauses.append({"$not": _equal(path, value)})
+            else:
+                clauses.append(_compared(path, op, value))
         return clauses
     if isinstance(spec, Mapping):
-        if not spec:
-            return [{path: {"$eq": {}}}]
-        return [c for key, sub in spec.items() for c in _value_clauses((*path, str(key)), sub)]
-    return [{path: {"$eq": spec}}]
+        members = [c for key, sub in spec.items() for c in _value_clauses((*path, str(key)), sub)]
+        return [{path: {"$type": "object"}}, *members]
+    return [_equal(path, spec)]
 
 
 def value_where(filter: Mapping[str, Any] | None) -> list[Where]:
