@@ -19,6 +19,7 @@ from lance_context.adapters import LANGCHAIN_VECTORS
 
 __all__ = [
     "DOCUMENT_ROLE",
+    "batch_inputs",
     "check_kwargs",
     "collection_namespace",
     "listed",
@@ -61,6 +62,39 @@ def listed(items: object, what: str) -> list[Any]:
     if not isinstance(items, Iterable):
         raise TypeError(f"{what} must be a list, got {type(items).__name__}")
     return list(items)
+
+
+def batch_inputs(
+    texts: object, metadatas: object, ids: object
+) -> tuple[list[str], list[Any], list[str | None]]:
+    """The texts, metadatas and ids of one ``add_texts`` call, checked against each other.
+
+    As in LangChain's ``VectorStore.add_texts`` and ``InMemoryVectorStore``, an empty
+    ``metadatas`` or ``ids`` list means none were given, and a ``None`` id asks for a
+    new one.
+
+    Raises:
+        TypeError: A text that is not a ``str``, an id that is neither ``str`` nor ``None``.
+        ValueError: ``metadatas`` or ``ids`` of another length than ``texts``.
+    """
+    text_list = listed(texts, "texts")
+    for text in text_list:
+        if not isinstance(text, str):
+            raise TypeError(f"texts must be str, got {type(text).__name__}")
+    metas = listed(metadatas, "metadatas") if metadatas is not None else []
+    if metas and len(metas) != len(text_list):
+        raise ValueError(f"got {len(metas)} metadatas for {len(text_list)} texts")
+    given = listed(ids, "ids") if ids is not None else []
+    if given and len(given) != len(text_list):
+        raise ValueError(f"got {len(given)} ids for {len(text_list)} texts")
+    for doc_id in given:
+        if doc_id is not None and not isinstance(doc_id, str):
+            raise TypeError(f"document ids must be str, got {type(doc_id).__name__}: {doc_id!r}")
+    return (
+        text_list,
+        metas or [None] * len(text_list),
+        given or [None] * len(text_list),
+    )
 
 
 def exact_metadata(metadata: Mapping[str, Any], what: str) -> str:

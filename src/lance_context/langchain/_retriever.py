@@ -23,7 +23,9 @@ class LanceRetriever(VectorStoreRetriever):
     before their top-k) and fuses them by reciprocal rank. ``k`` may be given to the
     constructor, in ``search_kwargs``, or per call (``invoke(query, k=2)``), and so may
     ``record=True``, which writes each search to the store's search log for
-    ``store.replay``.
+    ``store.replay``. Arguments of the other search types in ``search_kwargs``
+    (``fetch_k``, ``lambda_mult``, ``score_threshold``) are ignored, as LangChain's
+    own stores ignore them, so ``search_type`` can be switched on its own.
 
     Example:
         >>> retriever = LanceRetriever(vectorstore=vs, search_type="hybrid", k=3)  # doctest: +SKIP
@@ -62,28 +64,55 @@ class LanceRetriever(VectorStoreRetriever):
             raise ValueError(f"k={k} and search_kwargs={{'k': {search_kwargs['k']!r}}} disagree; give one")
         return {**values, "search_kwargs": {**search_kwargs, "k": k}}
 
-    def _hybrid(self, name: str) -> Any:
+    def _search(self, kwargs: dict[str, Any], prefix: str = "") -> tuple[Any, dict[str, Any]]:
+        """The vector-store method of this search type and the arguments it takes.
+
+        ``search_kwargs`` often hold every search type's arguments (``fetch_k`` for mmr,
+        ``score_threshold`` for the threshold search) so that ``search_type`` can be
+        switched alone; as LangChain's own stores ignore the other types' arguments,
+        they are dropped here, while a misspelt argument still reaches the store's check.
+        """
+        name = prefix + _METHODS[self.search_type]
         method = getattr(self.vectorstore, name, None)
         if not callable(method):
             raise ValueError(
-                f"search_type='hybrid' needs a vector store with {name}(); "
+                f"search_type={self.search_type!r} needs a vector store with {name}(); "
                 f"{type(self.vectorstore).__name__} has none"
             )
-        return method
+        unused = _OTHER_TYPES_ARGUMENTS[self.search_type]
+        return method, {k: v for k, v in (self.search_kwargs | kwargs).items() if k not in unused}
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        if self.search_type == "hybrid":
-            docs: list[Document] = self._hybrid("hybrid_search")(query, **(self.search_kwargs | kwargs))
-            return docs
-        return super()._get_relevant_documents(query, run_manager=run_manager, **kwargs)
+        search, arguments = self._search(kwargs)
+        found = search(query, **arguments)
+        return _documents(found) if self.search_type == "similarity_score_threshold" else list(found)
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        if self.search_type == "hybrid":
-            search = self._hybrid("ahybrid_search")
-            docs: list[Document] = await search(query, **(self.search_kwargs | kwargs))
-            return docs
-        return await super()._aget_relevant_documents(query, run_manager=run_manager, **kwargs)
+        search, arguments = self._search(kwargs, prefix="a")
+        found = await search(query, **arguments)
+        return _documents(found) if self.search_type == "similarity_score_threshold" else list(found)
+
+
+#: The vector-store method (``a`` + name for the async one) of each search type.
+_METHODS: dict[str, str] = {
+    "similarity": "similarity_search",
+    "similarity_score_threshold": "similarity_search_with_relevance_scores",
+    "mmr": "max_marginal_relevance_search",
+    "hybrid": "hybrid_search",
+}
+
+#: Arguments of the other search types, which a search type ignores.
+_OTHER_TYPES_ARGUMENTS: dict[str, frozenset[str]] = {
+    "similarity": frozenset({"fetch_k", "lambda_mult", "score_threshold"}),
+    "similarity_score_threshold": frozenset({"fetch_k", "lambda_mult"}),
+    "mmr": frozenset({"score_threshold"}),
+    "hybrid": frozenset({"lambda_mult", "score_threshold"}),
+}
+
+
+def _documents(scored: list[tuple[Document, float]]) -> list[Document]:
+    return [doc for doc, _ in scored]

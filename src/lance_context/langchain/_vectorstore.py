@@ -25,6 +25,7 @@ from lance_context.adapters import SearchMode, async_twin, embed_query, new_id, 
 
 from ._documents import (
     DOCUMENT_ROLE,
+    batch_inputs,
     check_kwargs,
     collection_namespace,
     listed,
@@ -135,27 +136,18 @@ class LanceVectorStore(VectorStore):
         """Embed and store texts in one commit; existing ids are replaced (upsert).
 
         Returns:
-            The document ids, in the order of ``texts`` (generated where not given).
+            The document ids, in the order of ``texts``; a ``None`` id (or no ``ids``,
+            or an empty list) gets a new one, as in ``InMemoryVectorStore``.
         """
         kwargs.pop("batch_size", None)  # LangChain's add_documents passes it; the whole batch is one commit
         check_kwargs(kwargs, "add_texts")
-        text_list = listed(texts, "texts")
-        given = listed(ids, "ids") if ids is not None else [None] * len(text_list)
-        if metadatas is not None and len(metadatas) != len(text_list):
-            raise ValueError(f"got {len(metadatas)} metadatas for {len(text_list)} texts")
-        if len(given) != len(text_list):
-            raise ValueError(f"got {len(given)} ids for {len(text_list)} texts")
+        text_list, metas, given = batch_inputs(texts, metadatas, ids)
         doc_ids = [new_id() if i is None else i for i in given]
-        for text in text_list:
-            if not isinstance(text, str):
-                raise TypeError(f"texts must be str, got {type(text).__name__}")
         latest: dict[str, int] = {doc_id: n for n, doc_id in enumerate(doc_ids)}  # last one wins
         keep = sorted(latest.values())
         vectors = self._embed_documents([text_list[n] for n in keep])
         records = [
-            to_record(
-                self.namespace, doc_ids[n], text_list[n], metadatas[n] if metadatas else None, vectors[row]
-            )
+            to_record(self.namespace, doc_ids[n], text_list[n], metas[n], vectors[row])
             for row, n in enumerate(keep)
         ]
         if any(i is not None for i in given):
@@ -163,6 +155,19 @@ class LanceVectorStore(VectorStore):
         else:
             self.store.add(records)
         return doc_ids
+
+    def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
+        """Store documents (see :meth:`add_texts`) under ``ids=``, else their own ``id``.
+
+        ``ids=None`` or ``ids=[]`` keeps the documents' ids, as ``InMemoryVectorStore``
+        does (LangChain's base class would make up new ones and lose them).
+        """
+        docs = listed(documents, "documents")
+        for doc in docs:
+            if not isinstance(doc, Document):
+                raise TypeError(f"documents must be langchain Document objects, got {type(doc).__name__}")
+        ids = kwargs.pop("ids", None) or [doc.id for doc in docs]
+        return self.add_texts([d.page_content for d in docs], [d.metadata for d in docs], ids=ids, **kwargs)
 
     def _embed_documents(self, texts: Sequence[str]) -> list[Any]:
         """Vectors made here: all of them with our own embedder, else only for empty texts.
@@ -260,17 +265,23 @@ class LanceVectorStore(VectorStore):
         check_kwargs(kwargs, "similarity_search_with_score")
         return [(self._document(h.record), h.score) for h in self._hits(query, k, filter, record=record)]
 
-    def similarity_search_by_vector(
+    def similarity_search_with_score_by_vector(
         self, embedding: list[float], k: int = 4, filter: Mapping[Any, Any] | None = None, **kwargs: Any
-    ) -> list[Document]:
-        """The ``k`` documents nearest to a query vector.
+    ) -> list[tuple[Document, float]]:
+        """Documents nearest to a query vector, with their cosine similarity to it.
 
         Raises:
             EmbeddingError: The vector's dimension is not the store's.
         """
         record = kwargs.pop("record", None)
-        check_kwargs(kwargs, "similarity_search_by_vector")
-        return [self._document(h.record) for h in self._hits(embedding, k, filter, record=record)]
+        check_kwargs(kwargs, "similarity_search_with_score_by_vector")
+        return [(self._document(h.record), h.score) for h in self._hits(embedding, k, filter, record=record)]
+
+    def similarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, filter: Mapping[Any, Any] | None = None, **kwargs: Any
+    ) -> list[Document]:
+        """The ``k`` documents nearest to a query vector, best first."""
+        return [doc for doc, _ in self.similarity_search_with_score_by_vector(embedding, k, filter, **kwargs)]
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         """Cosine similarity to a [0, 1] relevance: ``1 - cosine distance``, clipped."""
@@ -307,14 +318,8 @@ class LanceVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         """MMR around a query vector."""
-        return self.max_marginal_relevance_search(
-            embedding,  # type: ignore[arg-type]
-            k,
-            fetch_k,
-            lambda_mult,
-            filter,
-            **kwargs,
-        )
+        search = self.max_marginal_relevance_search
+        return search(embedding, k, fetch_k, lambda_mult, filter, **kwargs)  # type: ignore[arg-type]
 
     def hybrid_search_with_score(
         self,
@@ -369,6 +374,7 @@ class LanceVectorStore(VectorStore):
         **kwargs: Any,
     ) -> Self:
         """A vector store (see the class arguments) holding ``texts``."""
+        kwargs.pop("batch_size", None)  # as add_texts: LangChain passes it through; one commit
         check_kwargs(kwargs, "from_texts")
         vs = cls(embedding, store=store, uri=uri, collection=collection, storage_options=storage_options)
         vs.add_texts(texts, metadatas, ids=ids)
@@ -376,11 +382,13 @@ class LanceVectorStore(VectorStore):
 
     # ------------------------------------------------------------------ async twins
     aadd_texts = async_twin(add_texts)
+    aadd_documents = async_twin(add_documents)
     adelete = async_twin(delete)
     aget_by_ids = async_twin(get_by_ids)
     asimilarity_search = async_twin(similarity_search)
     asimilarity_search_with_score = async_twin(similarity_search_with_score)
     asimilarity_search_by_vector = async_twin(similarity_search_by_vector)
+    asimilarity_search_with_score_by_vector = async_twin(similarity_search_with_score_by_vector)
     amax_marginal_relevance_search = async_twin(max_marginal_relevance_search)
     amax_marginal_relevance_search_by_vector = async_twin(max_marginal_relevance_search_by_vector)
     asearch = async_twin(search)
