@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import timezone
 from typing import Any, Generic, TypeVar
 
@@ -163,11 +163,46 @@ class SessionCache(Generic[K, V]):
         del self._entries[key]
         self._total -= self._sizes.pop(key, 0)
 
+    @staticmethod
+    def record_size(record: ContextRecord) -> int:
+        """About how much memory a record holds, for a cache's ``size`` callback.
+
+        Counts the payloads, the vector, and the decoded metadata and state (Python
+        objects take several times the bytes of their JSON text).
+        """
+        return record_size(record)
+
+
+#: A record object, its field dict, ids, role, content type and time (measured: ~400 bytes).
+_RECORD_OVERHEAD = 400
+#: One relationship object with its target id and relation name.
+_RELATIONSHIP_SIZE = 200
+
+
+def _json_size(value: object) -> int:
+    """About how much memory decoded JSON holds: every container, key and value."""
+    total, pending = 0, [value]
+    while pending:  # JSON values are checked for depth before they are stored: no cycles
+        item = pending.pop()
+        total += sys.getsizeof(item)
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+    return total
+
 
 def record_size(record: ContextRecord) -> int:
-    """About how much memory a record holds."""
-    vector = 0 if record.embedding is None else int(record.embedding.nbytes)
-    return len(record.binary_payload or b"") + len(record.text_payload or "") + vector + 400
+    """About how much memory a record holds (metadata included: a chat message keeps its copy there)."""
+    size = _RECORD_OVERHEAD + len(record.binary_payload or b"") + _json_size(record.metadata)
+    if record.text_payload is not None:
+        size += sys.getsizeof(record.text_payload)  # a non-ASCII text takes 2 or 4 bytes a character
+    if record.embedding is not None:
+        size += int(record.embedding.nbytes)
+    if record.state_metadata is not None:
+        size += _json_size(record.state_metadata.custom)
+    return size + _RELATIONSHIP_SIZE * len(record.relationships or ())
 
 
 def copy_record(record: ContextRecord, *, with_vector: bool = True) -> ContextRecord:
@@ -176,8 +211,11 @@ def copy_record(record: ContextRecord, *, with_vector: bool = True) -> ContextRe
     fields = record.__dict__.copy()
     fields["metadata"] = dict(record.metadata)
     fields["relationships"] = list(record.relationships) if record.relationships else []
-    if not with_vector:
-        fields["embedding"] = None
+    if "_metadata_json" in fields:
+        fields["_metadata_json"] = None  # it describes the original's metadata object only
+    vector = record.embedding
+    # a vector is changed in place (normalised, scaled) more often than metadata: never share it
+    fields["embedding"] = None if vector is None or not with_vector else vector.copy()
     copied: ContextRecord = object.__new__(ContextRecord)
     copied.__dict__ = fields
     return copied
@@ -186,6 +224,7 @@ def copy_record(record: ContextRecord, *, with_vector: bool = True) -> ContextRe
 def _as_stored(record: ContextRecord, vector: Any) -> ContextRecord:
     """A copy of a record as reading it back from the store gives it."""
     copied = copy_record(record, with_vector=False)
+    copied.search_text = copied.embed_text = None  # what to index and embed: reads do not return them
     copied.embedding = None if vector is None else np.array(vector, dtype=np.float32)
     known = record.known_metadata_json()
     copied.metadata = json.loads(known) if known is not None else json.loads(json.dumps(record.metadata))
@@ -196,7 +235,6 @@ def _as_stored(record: ContextRecord, vector: Any) -> ContextRecord:
     return copied
 
 
-@dataclass
 class Tail:
     """The newest records of a session, oldest first.
 
@@ -205,23 +243,53 @@ class Tail:
         complete: Whether they are the whole session.
         vectors: Whether their embeddings were read.
         head: The session's first records, when they were read (a pinned system message).
+
+    The lists change only through the methods below, which keep each record's size, so
+    :attr:`nbytes` costs no new measurement after an append to a long tail.
     """
 
-    records: list[ContextRecord]
-    complete: bool
-    vectors: bool
-    head: list[ContextRecord] = dataclasses.field(default_factory=list)
+    def __init__(
+        self,
+        records: list[ContextRecord],
+        complete: bool,
+        vectors: bool,
+        head: list[ContextRecord] | None = None,
+    ) -> None:
+        """Hold ``records`` (and ``head``), measured once."""
+        self.records, self.complete, self.vectors = records, complete, vectors
+        self._sizes = [record_size(r) for r in records]
+        self.head: list[ContextRecord] = []
+        self._head_sizes: list[int] = []
+        self.set_head(head or [])
 
     @property
     def nbytes(self) -> int:
         """About how much memory the tail holds."""
-        return sum(record_size(r) for r in [*self.records, *self.head])
+        return sum(self._sizes) + sum(self._head_sizes)
 
+    def set_head(self, head: list[ContextRecord]) -> None:
+        """Hold these as the session's first records."""
+        self.head, self._head_sizes = head, [record_size(r) for r in head]
 
-def _drop_copies(tail: Tail, record_id: str) -> None:
-    """Forget a session's stored copy of ``record_id``: an append of the same id replaces it."""
-    tail.records[:] = [r for r in tail.records if r.id != record_id]
-    tail.head[:] = [r for r in tail.head if r.id != record_id]
+    def extend(self, records: list[ContextRecord], most: int) -> None:
+        """Add the session's newest records, keeping at most ``most`` records.
+
+        An id appended again replaces its stored copy: a read shows an id once, where its
+        newest copy is (ids are unique within one append).
+        """
+        ids = {r.id for r in records}
+        if any(r.id in ids for r in self.records):
+            kept = [(r, n) for r, n in zip(self.records, self._sizes, strict=True) if r.id not in ids]
+            self.records, self._sizes = [r for r, _ in kept], [n for _, n in kept]
+        if any(r.id in ids for r in self.head):
+            kept = [(r, n) for r, n in zip(self.head, self._head_sizes, strict=True) if r.id not in ids]
+            self.head, self._head_sizes = [r for r, _ in kept], [n for _, n in kept]
+        self.records.extend(records)
+        self._sizes.extend(record_size(r) for r in records)
+        if len(self.records) > most:
+            del self.records[: len(self.records) - most]
+            del self._sizes[: len(self._sizes) - most]
+            self.complete = False
 
 
 class TailCache:
@@ -267,7 +335,7 @@ class TailCache:
                 self.cache.put(run_id, tail, at)
             elif vectors != tail.vectors:
                 return
-            tail.head = [copy_record(r) for r in records]
+            tail.set_head([copy_record(r) for r in records])
             self.cache.trim([run_id])
 
     def keep(
@@ -307,13 +375,12 @@ class TailCache:
                 tail = self.cache.peek(run_id)
                 if tail is None:
                     continue
-                for index, record in enumerate(records):
-                    if record.run_id == run_id:
-                        _drop_copies(tail, record.id)  # a read shows an id once, where its newest copy is
-                        tail.records.append(_as_stored(record, None if vectors is None else vectors[index]))
-                if len(tail.records) > self.most:
-                    del tail.records[: len(tail.records) - self.most]
-                    tail.complete = False
+                stored = [
+                    _as_stored(record, None if vectors is None else vectors[index])
+                    for index, record in enumerate(records)
+                    if record.run_id == run_id
+                ]
+                tail.extend(stored, self.most)
             self.cache.trim({r.run_id for r in records})
 
     def changed(self, before: Position, version: int, sessions: Iterable[str] | None) -> None:

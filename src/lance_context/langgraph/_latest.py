@@ -8,9 +8,9 @@ time-based:
 - it is valid at one (branch, version) of the store, and every lookup first checks
   the store's latest version (a file-existence check on a local store);
 - commits added since are inspected: compaction, indexing and other maintenance leave
-  every record as it was, and an append names the sessions it added to, so only those
-  threads are forgotten; any other commit (an upsert, such as another process's
-  checkpoint, a delete, a restore...) empties the cache;
+  every record as it was, and lance-context's appends, upserts and deletes by id name
+  the sessions they touched, so only those threads are forgotten; any other commit (a
+  restore, a forget, another program's) empties the cache;
 - this saver's own writes update it when their commit directly follows the cached
   version, so an agent's own checkpoints never send it back to Lance.
 
@@ -22,6 +22,7 @@ before its checkpoint); then only those rows are fetched.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -35,6 +36,9 @@ __all__ = ["Latest", "LatestCheckpoints"]
 
 #: (store session of the thread, checkpoint namespace)
 Key = tuple[str, str]
+
+#: Memory of one checkpoint id held in ``Latest.stored`` (a 36-character string and its set slot).
+_STORED_ID_SIZE = 120
 
 
 @dataclass
@@ -52,15 +56,15 @@ class Latest:
 
     @property
     def nbytes(self) -> int:
-        """About how much memory the entry's payloads hold."""
+        """About how much memory the entry holds: its records (metadata included) and stored ids."""
         records = [
             self.checkpoint,
             *self.writes.values(),
             *(w for ws in self.orphans.values() for w in ws.values()),
         ]
-        return sum(
-            len(r.binary_payload or b"") + len(r.text_payload or "") + 512 for r in records if r is not None
-        )
+        held = sum(SessionCache.record_size(r) for r in records if r is not None)
+        # a long thread stores thousands of checkpoint ids: counted without visiting each
+        return held + sys.getsizeof(self.stored) + _STORED_ID_SIZE * len(self.stored)
 
     @property
     def checkpoint_id(self) -> str | None:
