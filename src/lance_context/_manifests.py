@@ -5,7 +5,8 @@ store grown one message at a time (10,000 versions kept) that listing alone take
 about 4 ms, more than the rest of a cold read. A local store's manifests can instead be
 looked up by name, starting from the version Lance records in
 ``_versions/latest_version_hint.json`` after each commit and probing forward (the hint
-may lag behind a commit in flight; versions are consecutive). Whatever cannot be
+may lag behind a commit in flight; versions are consecutive, except where cleanup
+removed some after a version it kept: see ``LocalManifests.past_gap``). Whatever cannot be
 confirmed this way (another layout, an object store, a missing hint) is left to Lance.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 __all__ = ["MAIN_BRANCH", "LocalManifests", "latest_local_version"]
 
@@ -39,6 +41,7 @@ class LocalManifests:
         self.folder = folder
         self.naming = naming
         self._paths: dict[int, str] = {}  # recent versions' manifest paths (probed on every read)
+        self._stamp: int | None = None  # the folder's modification time when last looked past a gap
 
     @property
     def known(self) -> bool:
@@ -78,6 +81,27 @@ class LocalManifests:
                 self._paths.clear()
             self._paths[version] = path
         return os.path.exists(path)
+
+    def past_gap(self, uri: str, branch: str, version: int) -> int | None:
+        """A version after ``version`` past a gap in the numbers, or None when there is none.
+
+        Versions are consecutive as commits make them, but cleanup may keep a tagged
+        version and remove the ones after it, so a handle on that version finds no
+        successor although newer versions exist. The folder's modification time (one
+        ``stat``) says whether anything was committed or removed since the last look;
+        only then is Lance's hint read. A time within the last second is read as a
+        change, since some file systems keep modification times in coarse ticks.
+        """
+        assert self.folder is not None
+        try:
+            stamp = os.stat(self.folder).st_mtime_ns
+        except OSError:
+            return None
+        if stamp == self._stamp and time.time_ns() - stamp > 1_000_000_000:
+            return None
+        self._stamp = stamp
+        latest = latest_local_version(uri, branch)
+        return latest if latest is not None and latest > version else None
 
 
 def latest_local_version(uri: str, branch: str) -> int | None:

@@ -169,12 +169,6 @@ def test_vectors_and_index_hints_come_back_as_a_fresh_read_gives_them(tmp_path: 
     assert again[1].search_text is None and again[1].embed_text is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DatasetHandle._newer (src/lance_context/_dataset.py) assumes consecutive versions: after a "
-    "cleanup keeps a tagged version and removes the ones after it, a handle on the tagged version "
-    "never looks past the gap",
-)
 def test_a_store_sees_versions_committed_past_a_gap_left_by_cleanup(tmp_path: Path) -> None:
     path = str(tmp_path / "gap.lance")
     reader = ContextStore.open(path, embedder=None)
