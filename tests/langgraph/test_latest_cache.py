@@ -96,6 +96,24 @@ def test_a_thread_read_or_written_here_is_answered_from_memory(
     assert found.checkpoint["id"] == second
 
 
+def test_changing_what_a_read_returned_changes_no_later_read(path: str) -> None:
+    saver = LanceCheckpointSaver(uri=path)
+    _put(saver, "t", {"items": [1]})
+    first = saver.get_tuple(_config("t"))
+    assert first is not None
+    first.metadata["step"] = 99  # user code editing what get_state() returned
+    first.metadata.setdefault("parents", {})["x"] = "y"  # type: ignore[typeddict-item]
+    first.checkpoint["channel_values"]["value"]["items"].append(2)
+    again = saver.get_tuple(_config("t"))
+    assert _snap(again) == _snap(_fresh(path).get_tuple(_config("t")))
+    assert (
+        again is not None
+        and again.metadata.get("step") != 99
+        and "x" not in again.metadata.get("parents", {})
+    )
+    assert again.checkpoint["channel_values"]["value"] == {"items": [1]}
+
+
 def test_another_savers_writes_are_seen_at_once(path: str) -> None:
     mine, other = LanceCheckpointSaver(uri=path), LanceCheckpointSaver(uri=path)
     _put(mine, "t", 1)

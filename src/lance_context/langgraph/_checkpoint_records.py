@@ -21,6 +21,7 @@ This module is pure (no I/O): the saver and the benchmark share it.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -201,7 +202,8 @@ def load_metadata(reader: PayloadReader, record: ContextRecord) -> CheckpointMet
         kind, data = exact if isinstance(exact, list) and len(exact) == 2 else (None, "")
         where = f"the metadata of checkpoint record {record.id!r}"
         return cast(CheckpointMetadata, reader.loads(kind, base64.b64decode(str(data)), where))
-    return cast(CheckpointMetadata, record.metadata.get("checkpoint_metadata") or {})
+    # a copy: the record may be the saver's cached one, and callers edit what they get
+    return cast(CheckpointMetadata, copy.deepcopy(record.metadata.get("checkpoint_metadata") or {}))
 
 
 def pending_writes(reader: PayloadReader, writes: Iterable[ContextRecord]) -> list[PendingWrite]:
