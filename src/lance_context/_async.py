@@ -48,11 +48,17 @@ def async_twin(method: Callable[..., R]) -> Callable[..., Coroutine[Any, Any, R]
 def forward(
     method: Callable[Concatenate[ContextStore, P], R],
 ) -> Callable[Concatenate[AsyncContextStore, P], Coroutine[Any, Any, R]]:
-    """An ``AsyncContextStore`` method running ``ContextStore.<method>`` in a worker thread."""
+    """An ``AsyncContextStore`` method running ``ContextStore.<method>`` in a worker thread.
+
+    The method is looked up on the wrapped store, as :func:`async_twin` does, so a
+    ``ContextStore`` subclass that overrides it gets its own override in async code too.
+    """
+    name = method.__name__
 
     @functools.wraps(method)
     async def forwarded(self: AsyncContextStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await asyncio.to_thread(method, self.store, *args, **kwargs)
+        result: R = await asyncio.to_thread(getattr(self.store, name), *args, **kwargs)
+        return result
 
     forwarded.__doc__ = f"Async :meth:`ContextStore.{method.__name__}` (runs it in a worker thread)."
     return forwarded
@@ -61,8 +67,14 @@ def forward(
 class AsyncContextStore:
     """A :class:`ContextStore` with ``async`` methods (``store.aio``).
 
-    Every method has the signature of its ``ContextStore`` twin and runs it in a worker
-    thread, so the event loop never waits on Lance I/O.
+    Every method has the signature of its ``ContextStore`` twin, runs it in a worker
+    thread (``asyncio.to_thread``, the loop's default executor) and returns what it
+    returns, raising what it raises; so the event loop never waits on Lance I/O, and
+    coroutines gathered on one store run as concurrent threads do (no write is lost).
+    Methods that return a store (``checkout``, ``branch``, ``at_version``...) return the
+    ``ContextStore``, as their twins do: use its ``.aio``. Like threads, coroutines share
+    the store's checked-out version and branch: a ``checkout`` is seen by every one of them.
+    Cancelling an ``await`` does not stop the call in its thread: a write may still commit.
 
     Example:
         >>> store = ContextStore.open("memory.lance")                      # doctest: +SKIP
@@ -72,7 +84,20 @@ class AsyncContextStore:
 
     def __init__(self, store: ContextStore) -> None:
         """Wrap an open store."""
+        if not isinstance(store, ContextStore):
+            raise TypeError(
+                f"AsyncContextStore wraps an open ContextStore, got {type(store).__name__}: "
+                "use store.aio, or await AsyncContextStore.open(uri) to open one by its URI"
+            )
         self.store = store
+
+    @classmethod
+    async def open(cls, uri: str, **options: Any) -> AsyncContextStore:
+        """Async :meth:`ContextStore.open` (same arguments; opening or creating runs in a worker thread).
+
+        Returns the opened store's async view (its ``.store`` is the ``ContextStore``).
+        """
+        return cls(await asyncio.to_thread(ContextStore.open, uri, **options))
 
     def __repr__(self) -> str:
         return f"AsyncContextStore({self.store!r})"
@@ -95,10 +120,15 @@ class AsyncContextStore:
     version = forward(ContextStore.version)
     versions = forward(ContextStore.versions)
     changes_between = forward(ContextStore.changes_between)
+    checkout = forward(ContextStore.checkout)
+    checkout_latest = forward(ContextStore.checkout_latest)
+    at_version = forward(ContextStore.at_version)
     tag = forward(ContextStore.tag)
     tags = forward(ContextStore.tags)
     delete_tag = forward(ContextStore.delete_tag)
     restore = forward(ContextStore.restore)
+    branch = forward(ContextStore.branch)
+    checkout_branch = forward(ContextStore.checkout_branch)
     branches = forward(ContextStore.branches)
     delete_branch = forward(ContextStore.delete_branch)
     diff = forward(ContextStore.diff)

@@ -38,10 +38,23 @@ class Context:
     """
 
     def __init__(self, store: ContextStore, run_id: str = "default") -> None:
-        """Wrap an open store for one run id."""
+        """Wrap an open store for one run id.
+
+        Raises:
+            TypeError: ``store`` is not an open :class:`ContextStore` (a URI goes to :meth:`create`).
+            InvalidFilterError: ``run_id`` is not a non-empty string.
+        """
+        if not isinstance(store, ContextStore):
+            raise TypeError(
+                f"Context wraps an open ContextStore, got {type(store).__name__}: "
+                "use Context.create(uri) (or Context.open(uri)) to open one by its URI"
+            )
+        self.session = CONTEXT.run_id(run_id)
         self.store = store
         self.run_id = run_id
-        self.session = CONTEXT.run_id(run_id)
+
+    def __repr__(self) -> str:
+        return f"Context(run_id={self.run_id!r}, store={self.store!r})"
 
     @classmethod
     def create(
@@ -78,9 +91,9 @@ class Context:
             run_id=self.session,
             content_type=content_type,
             text=text,
-            metadata=metadata or {},
+            metadata={} if metadata is None else metadata,  # a non-dict is refused, as by ContextStore.add
             state_metadata=state_metadata,
-            relationships=relationships or [],
+            relationships=[] if relationships is None else relationships,
             embedding=embedding,
         )
         return self.store.add(record)
@@ -100,7 +113,10 @@ class Context:
         return self.store.versions()
 
     def checkout(self, version_or_tag: int | str) -> None:
-        """Read the context as it was at a version or tag (read-only until checkout_latest)."""
+        """Read the context as it was at a version or tag (read-only until checkout_latest).
+
+        It is the store that is checked out: every ``Context`` sharing it reads that version too.
+        """
         self.store.checkout(version_or_tag)
 
     def checkout_latest(self) -> None:
@@ -108,8 +124,12 @@ class Context:
         self.store.checkout_latest()
 
     def tag(self, name: str, version: int | None = None) -> None:
-        """Name a version."""
+        """Name a version (default: the one read)."""
         self.store.tag(name, version)
+
+    def tags(self) -> dict[str, int]:
+        """The tags of the store's branch and the versions they name."""
+        return self.store.tags()
 
     def restore(self, version_or_tag: int | str) -> int:
         """Make this run's entries what they were at a past version (a new version).
@@ -133,6 +153,6 @@ class Context:
         )
 
     def search(self, query: Any, *, k: int = 5, **options: Any) -> list[SearchHit]:
-        """Search this run's entries (see ContextStore.search)."""
+        """Search this run's entries (see ContextStore.search; ``run_id`` is always this run's)."""
         options["run_id"] = self.session
         return self.store.search(query, k=k, **options)
