@@ -19,7 +19,7 @@ from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
-from llama_index.core.schema import BaseNode, MetadataMode
+from llama_index.core.schema import BaseNode, ImageNode, IndexNode, MetadataMode
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
     MetadataFilters,
@@ -49,6 +49,8 @@ __all__ = ["DEFAULT_NODE_NAMESPACE", "LanceVectorStore"]
 #: Default scope of collections inside the adapter's namespace.
 DEFAULT_NODE_NAMESPACE = ""
 NODE_ROLE = "node"
+#: Node types a ``VectorStoreIndex`` lists in its index struct when the store keeps text.
+_STRUCT_NODE_TYPES = [ImageNode.class_name(), IndexNode.class_name()]
 
 
 class LanceVectorStore(BasePydanticVectorStore):
@@ -170,14 +172,14 @@ class LanceVectorStore(BasePydanticVectorStore):
         digest = hashlib.sha256(json.dumps([self.run_id, node_id]).encode()).hexdigest()
         return digest[:32]
 
-    def _to_record(self, node: BaseNode) -> ContextRecord:
+    def _to_record(self, node: BaseNode, held: int | None) -> ContextRecord:
+        """The record of ``node``; ``held`` is the dimension its embedding must have (None: any)."""
         if not isinstance(node, BaseNode):
             raise InvalidRecordError(f"expected a llama_index node, got {type(node).__name__}")
         try:
             metadata = node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata)
         except (TypeError, ValueError) as exc:
             raise InvalidRecordError(f"node {node.node_id!r} cannot be stored: {exc}") from exc
-        held = self._store.dimension
         if node.embedding is not None and held is not None and len(node.embedding) != held:
             raise EmbeddingError(
                 f"node {node.node_id!r}: embedding has {len(node.embedding)} dimensions, the store expects "
@@ -204,10 +206,13 @@ class LanceVectorStore(BasePydanticVectorStore):
         node_ids: Sequence[str] | None,
         doc_ids: Sequence[str] | None,
         filters: MetadataFilters | None,
+        *,
+        searching: bool = False,
     ) -> dict[str, Any] | None:
         parts: list[dict[str, Any]] = []
         if node_ids is not None:
-            parts.append({"id": {"$in": [self._record_id(n) for n in _ids(node_ids, "node_ids")]}})
+            listed = {"id": {"$in": [self._record_id(n) for n in _ids(node_ids, "node_ids")]}}
+            parts.append(self._search_restriction(listed) if searching else listed)
         if doc_ids is not None:
             parts.append({"metadata.ref_doc_id": {"$in": _ids(doc_ids, "doc_ids")}})
         translated = filters_to_where(filters)
@@ -215,10 +220,30 @@ class LanceVectorStore(BasePydanticVectorStore):
             parts.append(translated)
         return {"$and": parts} if parts else None
 
+    def _search_restriction(self, listed: dict[str, Any]) -> dict[str, Any]:
+        """A query's ``node_ids``, read as ``VectorStoreIndex.as_retriever()`` means them.
+
+        On a store that keeps text, the index lists only its image and index nodes in
+        ``node_ids`` (its index struct holds no text node), meaning "the nodes of this
+        index", not "only these". So a list naming no stored text node but some stored
+        image or index node keeps every text node searchable and restricts the image and
+        index nodes to the list; any other list restricts the search to exactly its nodes.
+        """
+        named = self._store.records(self.run_id, where=listed, with_vectors=False)
+        kinds = {r.metadata.get("_node_type") for r in named}
+        if not kinds or not kinds <= set(_STRUCT_NODE_TYPES):
+            return listed
+        return {"$or": [listed, {"$not": {"metadata._node_type": {"$in": _STRUCT_NODE_TYPES}}}]}
+
     # ------------------------------------------------------------------ writes
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         """Add (or replace) nodes in one commit; return their ids."""
-        records = {r.id: r for r in map(self._to_record, nodes)}  # a repeated node: the last wins
+        held = self._store.dimension
+        if held is None:  # a new store takes the first vector's size: the batch must agree with it
+            held = next((len(n.embedding) for n in nodes if isinstance(n, BaseNode) and n.embedding), None)
+        records = {
+            r.id: r for r in (self._to_record(n, held) for n in nodes)
+        }  # a repeated node: the last wins
         if records:
             self._store.upsert(list(records.values()))
         return [node.node_id for node in nodes]
@@ -255,11 +280,15 @@ class LanceVectorStore(BasePydanticVectorStore):
         return nodes
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        """Search the collection; filters apply before the top-k is cut."""
+        """Search the collection; filters apply before the top-k is cut.
+
+        ``node_ids`` naming only image and index nodes (what ``VectorStoreIndex.as_retriever()``
+        passes for them) leaves text nodes searchable: see ``_search_restriction``.
+        """
         k = query.similarity_top_k
         if k < 1:
             return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
-        where = self._where(query.node_ids or None, query.doc_ids or None, query.filters)
+        where = self._where(query.node_ids or None, query.doc_ids or None, query.filters, searching=True)
         mode = VectorStoreQueryMode(query.mode)
         record: bool | None = kwargs.get("record")
         hits: list[SearchHit]
