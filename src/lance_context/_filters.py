@@ -214,6 +214,11 @@ def _resolve(key: object) -> tuple[str, bool]:
         return _metadata_node([key[len("metadata.") :]]), True
     if key in RECORD_FIELDS:
         return RECORD_FIELDS[key], False
+    if key.startswith("$"):  # a misspelt combinator would otherwise filter on a metadata key
+        raise InvalidFilterError(
+            f"unknown combinator {key!r}: use $and, $or or $not (a metadata key starting with '$' "
+            f"is named as 'metadata.{key}')"
+        )
     return _metadata_node([key]), True
 
 

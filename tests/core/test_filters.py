@@ -186,3 +186,16 @@ def test_metadata_type_filters_name_json_types(tmp_path: Path) -> None:
         ids("string'; DROP")
     with pytest.raises(InvalidFilterError, match="metadata values"):
         store.records(where={"role": {"$type": "string"}})
+
+
+@pytest.mark.parametrize("where", [{"$bogus": 1}, {"$AND": [{"role": "user"}]}, {"$or": [{"$nope": 1}]}])
+def test_an_unknown_combinator_is_refused_not_read_as_a_metadata_key(where: dict[str, object]) -> None:
+    with pytest.raises(InvalidFilterError, match="unknown combinator"):
+        compile_where(where)
+
+
+def test_a_metadata_key_starting_with_a_dollar_is_named_with_its_prefix(tmp_path: Path) -> None:
+    store = ContextStore.open(str(tmp_path / "d.lance"), embedder=None)
+    store.add([text("a", metadata={"$ref": "x"}), text("b", metadata={"$ref": "y"})])
+    assert [r.text for r in store.records(where={"metadata.$ref": "x"})] == ["a"]
+    assert [r.text for r in store.records(where={("metadata", "$ref"): "y"})] == ["b"]
