@@ -117,15 +117,16 @@ def _target(
     return on, (version if version is not None else int(state.snapshot().version)), None
 
 
+def _place(uri: str) -> str:
+    """``uri`` in one spelling: a local path resolved, an object store's URI without a final ``/``."""
+    if "://" in uri and not uri.startswith("file://"):
+        return uri.rstrip("/")
+    return os.path.realpath(uri.removeprefix("file://"))
+
+
 def _inside(dest: str, root: str) -> bool:
     """Whether ``dest`` is under the store's root (its files would be listed as the store's)."""
-
-    def place(uri: str) -> str:
-        if "://" in uri and not uri.startswith("file://"):
-            return uri.rstrip("/")
-        return os.path.realpath(uri.removeprefix("file://"))
-
-    return place(dest).startswith(place(root).rstrip("/") + "/")
+    return _place(dest).startswith(_place(root).rstrip("/") + "/")
 
 
 def export_snapshot(
@@ -259,6 +260,13 @@ def _recorded(uri: str, options: Mapping[str, str] | None) -> tuple[EmbedderInfo
     return recorded, embedding_dimension(schema)
 
 
+def _described(recorded: EmbedderInfo | None, dimension: int | None) -> str:
+    """``hashing (8 dimensions)``: an embedder as a person reads it."""
+    if recorded is not None:
+        return f"{recorded.name} ({recorded.dimension} dimensions)"
+    return "no embedder" if dimension is None else f"an unnamed embedder ({dimension} dimensions)"
+
+
 def import_snapshot(
     opener: type[ContextStore],
     source_uri: str,
@@ -271,6 +279,12 @@ def import_snapshot(
     source_encryption: EncryptionPolicy | None,
 ) -> ContextStore:
     """Copy a snapshot to a new location, or merge its records into a store as one version."""
+    target_uri = into.uri if isinstance(into, opener) else str(into)
+    if _place(str(source_uri)) == _place(target_uri):
+        raise InvalidFilterError(
+            f"the snapshot and the store are the same place ({redact(target_uri)}): "
+            "import a snapshot that export() wrote elsewhere"
+        )
     if not dataset_exists(str(source_uri), source_storage_options):
         shown = redact(
             str(source_uri), secret_values(storage_defaults(str(source_uri), source_storage_options))
@@ -305,8 +319,9 @@ def import_snapshot(
     differs = theirs is not None and ours is not None and theirs != ours
     if differs or (None not in (their_dimension, our_dimension) and their_dimension != our_dimension):
         raise EmbedderMismatchError(
-            f"the snapshot was embedded with {theirs or their_dimension}, the store with "
-            f"{ours or our_dimension}; merging would mix vector spaces (reembed() one of them first)"
+            f"the snapshot was embedded with {_described(theirs, their_dimension)}, the store with "
+            f"{_described(ours, our_dimension)}; merging would mix vector spaces (reembed() one of them "
+            "first); nothing was merged"
         )
     records, _ = stored_records(source._state)
     if records:

@@ -11,6 +11,7 @@ copy where nothing is or merged into a store as one version. Retention is an opt
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,11 +19,12 @@ import click
 
 from lance_context import ContextStore, ForgetReport
 
-from ._common import confirm, emit_json, spec_from, store_arguments, working
+from ._common import confirm, emit_json, spec_from, store_arguments, whole_number, working
 from ._conversation import human_bytes
 from ._ops import version_of
-from ._refs import NoStore, NotFound, StoreSpec
+from ._refs import MAIN, NoStore, NotFound, StoreSpec
 from ._render import find_session, plural
+from ._transfer import inside, local_path
 
 __all__ = ["COMMANDS", "spans"]
 
@@ -117,18 +119,25 @@ def forget(
     run_ids = (
         sorted({r for b in store.branches() for r in spec.open_read(branch=b).run_ids()}) if sessions else []
     )
-    chosen = [_session(store, run_ids, name) for name in sessions]
+    chosen = list(dict.fromkeys(_session(store, run_ids, name) for name in sessions))
     filters: dict[str, Any] = {} if not where else _where(where)
+    unknown = [
+        name for name in chosen if name not in run_ids and not store.forget(run_id=name, dry_run=True).records
+    ]
+    if unknown and len(unknown) < len(chosen):  # erasing the others would look like erasing all
+        raise click.ClickException(
+            f"no records of {_sessions(unknown)} in any version or branch "
+            "(lance-context sessions URI lists them); nothing was changed"
+        )
     if len(chosen) > 1:
         filters = {"$and": [filters, {"run_id": {"$in": chosen}}]} if filters else {"run_id": {"$in": chosen}}
     run_id = chosen[0] if len(chosen) == 1 else None
     plan = store.forget(list(ids) or None, run_id=run_id, where=filters or None, dry_run=True)
     if dry_run or plan.records == 0:
         emit_json(_report_json(plan)) if as_json else _print_report(plan)
-        unknown = [name for name in chosen if name not in run_ids]
         if plan.records == 0 and not as_json and unknown:
             click.echo(
-                f"no records of session {', '.join(repr(n) for n in unknown)} in any version or branch; an "
+                f"no records of {_sessions(unknown)} in any version or branch; an "
                 "adapter's session is named by its key or its full run id (lance-context sessions URI); "
                 "nothing was changed"
             )
@@ -149,6 +158,11 @@ def forget(
     emit_json(_report_json(report)) if as_json else _print_report(report)
     if not report.verified:
         raise click.ClickException("verification found traces of the erased records (listed above)")
+
+
+def _sessions(names: Sequence[str]) -> str:
+    """``session 'a'`` or ``sessions 'a', 'b'``."""
+    return ("session " if len(names) == 1 else "sessions ") + ", ".join(repr(n) for n in names)
 
 
 def _writable(spec: StoreSpec) -> ContextStore:
@@ -179,13 +193,25 @@ def _where(text: str) -> dict[str, Any]:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--where") from exc
     if not isinstance(value, dict):
         raise click.BadParameter("a filter is a JSON object", param_hint="--where")
+    if not value or value in ({"$and": []}, {"$or": []}):
+        raise click.BadParameter(
+            f'{text.strip()} puts no condition on any field: name one, such as \'{{"role": "tool"}}\'',
+            param_hint="--where",
+        )
     return value
 
 
 @click.command()
 @store_arguments()
 @click.argument("destination")
-@click.option("--version", "-V", "version", type=int, metavar="N", help="Export version N (default: latest).")
+@click.option(
+    "--version",
+    "-V",
+    "version",
+    type=whole_number(1),
+    metavar="N",
+    help="Export version N (default: latest).",
+)
 @click.option("--tag", "-t", metavar="NAME", help="Export the version this tag names.")
 @click.option("--history", is_flag=True, help="Also copy every later version of main, with their tags.")
 @click.option("--dest-option", "-O", "dest_options", multiple=True, metavar="KEY=VALUE",
@@ -205,6 +231,12 @@ def snapshot(
     """Write a version as a self-contained store at DESTINATION (a path or s3://bucket/prefix)."""
     if version is not None and tag is not None:
         raise click.UsageError("give --version or --tag, not both")
+    if history and branch != MAIN:
+        raise click.UsageError(
+            f"--history copies main's versions; a branch's version is exported alone (leave out --history "
+            f"to export {branch!r}, or --branch to export main's history)"
+        )
+    _check_destination(destination, uri)
     store = spec_from(uri, storage_options, branch).open_read(branch)
     with working("writing the snapshot…"):
         report = store.export(
@@ -222,10 +254,46 @@ def snapshot(
     )
 
 
+def _check_destination(destination: str, uri: str) -> None:
+    """Refuse a local DESTINATION that already holds something or lies inside the store."""
+    path = local_path(destination)
+    if path is None:
+        return  # an object store: the core refuses a prefix that holds a store
+    if path.is_file():
+        raise click.UsageError(
+            f"{destination} is a file: a snapshot is a new store, give a path where nothing is"
+        )
+    if path.is_dir() and any(path.iterdir()):
+        held = "a store" if (path / "_versions").is_dir() else "files"
+        raise click.UsageError(
+            f"{destination} already holds {held}: a snapshot is a new store, give a path where nothing is "
+            "(import-snapshot merges a snapshot into a store)"
+        )
+    if inside(path, uri):
+        raise click.UsageError(
+            f"{destination} is inside the store's folder, whose files cleanup and forget treat as the "
+            "store's: give a path outside it"
+        )
+
+
+def _same_place(a: str, b: str) -> bool:
+    """Whether two URIs name the same local folder (or the same object-store prefix)."""
+    path_a, path_b = local_path(a), local_path(b)
+    if path_a is None or path_b is None:
+        return a.rstrip("/") == b.rstrip("/")
+    return os.path.realpath(path_a) == os.path.realpath(path_b)
+
+
 @click.command("import-snapshot")
 @store_arguments(branch=False)
 @click.argument("source")
-@click.option("--version", "-V", "at", metavar="N|TAG", help="This version of SOURCE (default: latest).")
+@click.option(
+    "--version",
+    "-V",
+    "at",
+    metavar="N|TAG",
+    help="Only this version of SOURCE (default: all its versions when copying, its latest when merging).",
+)
 @click.option("--source-option", "-O", "source_options", multiple=True, metavar="KEY=VALUE",
               help="Object-store setting of SOURCE; repeatable.")  # fmt: skip
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before merging into an existing store.")
@@ -241,6 +309,14 @@ def import_snapshot(
     spec = spec_from(uri, storage_options)
     from_options = _options(source_options, "--source-option")
     version = version_of(at)
+    if version == 0:
+        raise click.BadParameter("versions are numbered from 1, got 0", param_hint="--version")
+    if _same_place(uri, source):
+        raise click.UsageError(
+            f"{source} and {uri} are the same store: give a snapshot written by lance-context snapshot"
+        )
+    if (path := local_path(uri)) is not None and inside(path, source):
+        raise click.UsageError(f"{uri} is inside the snapshot's folder: give a path outside {source}")
     # refuse a SOURCE that holds no store before asking anything
     source_spec = StoreSpec(source, from_options or {}, encryption=spec.encryption)
     source_spec.open_read()
@@ -260,8 +336,12 @@ def import_snapshot(
             encryption=spec.encryption if sealed else None,
             source_encryption=spec.encryption if source_spec.encrypted() else None,
         )  # fmt: skip
-    how = "merged into" if exists else "copied to"
-    click.echo(f"{how} {uri}: now {plural(store.count(), 'record')} at version {store.version()}")
+    now = f"now {plural(store.count(), 'record')} at version {store.version()}"
+    if exists:
+        click.echo(f"merged into {uri}: {now}")
+        return
+    held = [info.version for info in store.versions()]
+    click.echo(f"copied to {uri}: {'versions' if len(held) > 1 else 'version'} {spans(held)}, {now}")
 
 
 COMMANDS = [forget, snapshot, import_snapshot]

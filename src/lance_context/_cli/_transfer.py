@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -43,7 +44,7 @@ from ._maintain import parse_embedder
 from ._refs import NoStore, StoreSpec
 from ._render import find_session, plural
 
-__all__ = ["COMMANDS", "read_export", "record_from_json", "record_to_json"]
+__all__ = ["COMMANDS", "inside", "local_path", "read_export", "record_from_json", "record_to_json"]
 
 HEADER_KEY = "lance_context_export"
 FORMAT_VERSION = 1
@@ -62,6 +63,21 @@ _PARQUET_SCHEMA = pa.schema(
         ("embedding", pa.list_(pa.float32())),
     ]
 )
+
+
+def local_path(uri: str) -> Path | None:
+    """The local path ``uri`` names (``file://`` taken off), or None for an object store's URI."""
+    if uri.startswith("file://"):
+        return Path(uri.removeprefix("file://"))
+    return None if "://" in uri else Path(uri)
+
+
+def inside(path: Path, root: str) -> bool:
+    """Whether ``path`` is under the local store at ``root`` (False for an object store)."""
+    base = local_path(root)
+    if base is None:
+        return False
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(base))
 
 
 def record_to_json(record: ContextRecord, embeddings: bool = True) -> dict[str, Any]:
@@ -135,16 +151,45 @@ def _progress(total: int, label: str) -> Iterator[Any]:
 def _selected(view: Any, sessions: Sequence[str], prefix: str | None) -> list[ContextRecord]:
     if sessions:
         run_ids = view.store.run_ids()
-        chosen = [find_session(run_ids, name) for name in sessions]
+        # a session named twice (or by its key and its run id) is exported once
+        chosen = dict.fromkeys(find_session(run_ids, name) for name in sessions)
         return [r for run_id in chosen for r in view.store.records(run_id)]
     if prefix:
-        return list(view.store.records(where={"run_id": {"$prefix": prefix}}))
+        found = list(view.store.records(where={"run_id": {"$prefix": prefix}}))
+        if not found:
+            raise click.ClickException(
+                f"no session's run id starts with {prefix!r} in {view.ref} "
+                "(lance-context sessions URI lists them); nothing was written"
+            )
+        return found
     return list(view.store.records())
+
+
+def _destination(given: str, uri: str, force: bool) -> Path:
+    """The local file an export writes, checked before anything is read or written."""
+    destination = local_path(given)
+    if destination is None:
+        raise click.UsageError(
+            f"export writes a local file, not {given}: export here and copy the file, "
+            "or write a store there with lance-context snapshot"
+        )
+    if destination.is_dir():
+        raise click.UsageError(f"{destination} is a folder: give the file to write, such as trip.jsonl")
+    if destination.exists() and not force:
+        raise click.UsageError(f"{destination} exists; pass --force to overwrite it")
+    if not destination.parent.is_dir():
+        raise click.UsageError(f"the folder {destination.parent} does not exist")
+    if inside(destination, uri):
+        raise click.UsageError(
+            f"{destination} is inside the store's folder, whose files cleanup and forget treat as "
+            "the store's: export to a file outside it"
+        )
+    return destination
 
 
 @click.command("export")
 @store_arguments()
-@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("destination")
 @version_options
 @click.option(
     "--session", "-s", "sessions", multiple=True, metavar="SESSION", help="Only this session; repeatable."
@@ -166,7 +211,7 @@ def export(
     uri: str,
     storage_options: tuple[str, ...],
     branch: str,
-    destination: Path,
+    destination: str,
     version: int | None,
     tag: str | None,
     sessions: tuple[str, ...],
@@ -176,19 +221,19 @@ def export(
     force: bool,
 ) -> None:
     """Write a session, a version or the whole store to JSON Lines or Parquet."""
-    if destination.exists() and not force:
-        raise click.UsageError(f"{destination} exists; pass --force to overwrite it")
-    if not destination.parent.is_dir():
-        raise click.UsageError(f"the folder {destination.parent} does not exist")
-    suffix = destination.suffix.lower()
+    if sessions and prefix is not None:
+        raise click.UsageError("give --session or --prefix, not both")
+    if version is not None and version < 1:
+        raise click.BadParameter(f"versions are numbered from 1, got {version}", param_hint="--version")
+    path = _destination(destination, uri, force)
+    suffix = path.suffix.lower()
     if fmt is None and suffix in (".parquet", ".pq"):
         fmt = "parquet"
     elif fmt is None and suffix in (".jsonl", ".ndjson", ".json"):
         fmt = "jsonl"
     elif fmt is None:
         raise click.UsageError(
-            f"cannot tell the format from {destination.name!r}: "
-            "name the file .jsonl or .parquet, or pass --format"
+            f"cannot tell the format from {path.name!r}: name the file .jsonl or .parquet, or pass --format"
         )
     view = as_of(spec_from(uri, storage_options, branch), version, tag)
     records = _selected(view, sessions, prefix)
@@ -203,21 +248,24 @@ def export(
         "dimension": facts.dimension,
         "vectors": not no_embeddings,
     }
-    partial = destination.with_name(destination.name + ".partial")
+    partial = path.with_name(path.name + ".partial")
     rows = []
     with _progress(len(records), "exporting") as advance:
         for record in records:
             rows.append(record_to_json(record, not no_embeddings))
             advance(1)
-    if fmt == "parquet":
-        pq.write_table(_parquet_table(rows, header), partial)
-    else:
-        with partial.open("w", encoding="utf-8") as out:
-            out.write(json.dumps(header) + "\n")
-            for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(partial, destination)
-    click.echo(f"exported {plural(len(records), 'record')} of {view.ref} to {destination} ({fmt})")
+    try:
+        if fmt == "parquet":
+            pq.write_table(_parquet_table(rows, header), partial)
+        else:
+            with partial.open("w", encoding="utf-8") as out:
+                out.write(json.dumps(header) + "\n")
+                for row in rows:
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)  # a failed write leaves no half-written file behind
+    click.echo(f"exported {plural(len(records), 'record')} of {view.ref} to {path} ({fmt})")
 
 
 def read_export(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -227,6 +275,8 @@ def read_export(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if parquet:
         table = pq.read_table(path)
         header = json.loads((table.schema.metadata or {}).get(HEADER_KEY.encode(), b"{}"))
+        if HEADER_KEY not in header:  # another program's Parquet: its columns may be anything
+            return header, []
         rows = table.to_pylist()
         for row in rows:
             for name in ("metadata", "state_metadata", "relationships"):
@@ -234,19 +284,39 @@ def read_export(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         return header, rows
     found: dict[str, Any] = {}
     rows = []
-    with path.open(encoding="utf-8") as lines:
+    with path.open(encoding="utf-8", errors="replace") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except ValueError as exc:
+                if not (found or rows):  # not even the header: some other file
+                    raise click.ClickException(
+                        f"{path} is not a lance-context export (neither JSON Lines nor Parquet)"
+                    ) from exc
                 raise click.ClickException(f"{path} line {number} is not JSON: {exc}") from exc
+            if not isinstance(row, dict):
+                raise click.ClickException(f"{path} line {number} is not a JSON object")
             if HEADER_KEY in row:
                 found = row
             else:
                 rows.append(row)
     return found, rows
+
+
+def _source(given: str) -> Path:
+    """The export file an import reads (a path or a ``file://`` URI), checked."""
+    path = local_path(given)
+    if path is None:
+        raise click.BadParameter(
+            f"{given} is not a local file: copy the export here first", param_hint="'SOURCE'"
+        )
+    if path.is_dir():
+        raise click.BadParameter(f"{path} is a folder, not an export file", param_hint="'SOURCE'")
+    if not path.exists():
+        raise click.BadParameter(f"{path} does not exist", param_hint="'SOURCE'")
+    return path
 
 
 def _recorded_embedder(header: dict[str, Any]) -> Any:
@@ -283,7 +353,7 @@ def _open_target(spec: StoreSpec, header: dict[str, Any], embedder: str | None) 
 
 @click.command("import")
 @store_arguments()
-@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("source")
 @click.option(
     "--embedder", "-e", metavar="NAME", help="Embedder for a new store (default: the exported one)."
 )
@@ -293,24 +363,28 @@ def import_(
     uri: str,
     storage_options: tuple[str, ...],
     branch: str,
-    source: Path,
+    source: str,
     embedder: str | None,
     drop_embeddings: bool,
     yes: bool,
 ) -> None:
     """Write the records of an export into a store (created if missing), as one new version."""
-    header, rows = read_export(source)
+    path = _source(source)
+    header, rows = read_export(path)
     if HEADER_KEY not in header:
-        raise click.ClickException(f"{source} is not a lance-context export (it has no header)")
+        raise click.ClickException(f"{path} is not a lance-context export (it has no header)")
     records = []
     for number, row in enumerate(rows, start=1):
         try:
             records.append(record_from_json(row, not drop_embeddings))
         except (KeyError, TypeError, ValueError) as exc:
             what = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
-            raise click.ClickException(f"{source} record {number}: {what}") from exc
+            raise click.ClickException(f"{path} record {number}: {what}") from exc
     if not records:
-        raise click.ClickException(f"{source} holds no records")
+        raise click.ClickException(f"{path} holds no records")
+    twice = next((id_ for id_, n in Counter(r.id for r in records).items() if n > 1), None)
+    if twice is not None:
+        raise click.ClickException(f"{path} holds record {twice!r} more than once; nothing was written")
     sizes = {len(r.embedding) for r in records if r.embedding is not None}
     chosen = None if embedder is None else parse_embedder(embedder)
     if chosen is not None and sizes and sizes != {chosen.dimension}:
