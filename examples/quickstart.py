@@ -1,6 +1,8 @@
 """The seed README's example, then time travel, tags, a branch and search.
 
-Run with `make demo`. It writes ./context.lance (delete it to start over).
+Run with `make demo`: it writes ./context.lance afresh on every run (the demo's own
+store, replaced each time). `python examples/quickstart.py PATH` writes PATH instead,
+which must not exist yet: the demo never deletes a store it did not make.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import PIL.Image
 from lance_context.api import Context
 
 STORE = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("context.lance")
-shutil.rmtree(STORE, ignore_errors=True)  # a fresh demo every run
+if len(sys.argv) > 1 and STORE.exists():
+    sys.exit(f"{STORE} already exists: give a new path (the demo builds its store from scratch)")
+shutil.rmtree(STORE, ignore_errors=True)  # the default store: a fresh demo every run
 
 # --- the seed example, verbatim -------------------------------------------------
 ctx = Context.create(str(STORE))
@@ -30,7 +34,7 @@ for entry in ctx.entries():
     shown = entry.text or "a {}x{} image".format(*entry.content.size)
     print(f"  v{first_version} {entry.role:9} {entry.content_type:10} {shown}")
 
-# --- back to the latest version, then tags, search, branches and restore -------
+# --- back to the latest version, then a tag, search, a branch and the log -----
 ctx.checkout_latest()
 ctx.tag("before-answer")
 ctx.add("assistant", "Kyoto for the cherry blossoms, or Lisbon for mild weather.")

@@ -31,7 +31,7 @@ def respond(messages: list[Any]) -> Any:
     if last_human(messages) == FIRST:
         return tool_call("get_weather", city="Lisbon")
     asked, said = humans(messages)[0], tool_results(messages)
-    return AIMessage(f"You asked {asked!r}; the tool said {said[0]!r}.")
+    return AIMessage(f"You asked: {asked} The tool said: {said[0]}.")
 
 
 def build_agent(store_path: str) -> tuple[Any, Any]:
@@ -51,11 +51,20 @@ def build_agent(store_path: str) -> tuple[Any, Any]:
     return agent, model
 
 
+def calls(message: Any) -> str:
+    """``calls get_weather(city='Lisbon')``: an AI message's tool calls as a person reads them."""
+    shown = []
+    for call in message.tool_calls:
+        arguments = ", ".join(f"{name}={value!r}" for name, value in call["args"].items())
+        shown.append(f"{call['name']}({arguments})")
+    return "calls " + ", ".join(shown)
+
+
 def run_turn(store_path: str, question: str) -> int:
     """One process, one user turn; prints what the model received and answered as JSON."""
     agent, model = build_agent(store_path)
     result = agent.invoke({"messages": [{"role": "user", "content": question}]}, THREAD)
-    seen = [f"{m.type}: {m.text or m.tool_calls}" for m in model.calls[-1]]
+    seen = [f"{m.type}: {m.text or calls(m)}" for m in model.calls[-1]]
     print(json.dumps({"pid": os.getpid(), "seen": seen, "reply": result["messages"][-1].text}))
     return 0
 
@@ -92,7 +101,7 @@ def main(store_path: str) -> int:
         and "get_weather" in second["seen"][1]
         and second["seen"][2] == "tool: sunny and 24C in Lisbon",
         "the answer comes from the restored history": second["reply"]
-        == f"You asked {FIRST!r}; the tool said 'sunny and 24C in Lisbon'.",
+        == f"You asked: {FIRST} The tool said: sunny and 24C in Lisbon.",
         "state reopened from disk has both turns": len(state.values["messages"]) == 6,
     }
     for name, ok in checks.items():
@@ -106,4 +115,6 @@ if __name__ == "__main__":
     if "--ask" in args:
         sys.exit(run_turn(args[0], args[args.index("--ask") + 1]))
     path = args[0] if args else os.path.join(tempfile.mkdtemp(), "agent.lance")
+    if os.path.exists(path):  # a second run would find the first run's records and branches
+        sys.exit(f"{path} already exists: give a new STORE_PATH (the scenario builds its store from scratch)")
     sys.exit(main(path))

@@ -79,9 +79,8 @@ def main(store_path: str) -> int:
     for snap in history:
         last = snap.values["messages"][-1] if snap.values.get("messages") else None
         said = "" if last is None else (last.text or f"calls {last.tool_calls[0]['args']}")
-        print(
-            f"   step {snap.metadata['step']:>2} {snap.metadata['source']:<6} next={list(snap.next)} {said}"
-        )
+        step, source = snap.metadata["step"], snap.metadata["source"]
+        print(f"   step {step:>2} {source:<6} next={list(snap.next)} {said}".rstrip())  # step -1: no message
 
     after_lisbon = next(s for s in history if len(s.values.get("messages", [])) == 4 and not s.next)
     rome = agent.invoke(ask("What about Rome?"), after_lisbon.config)
@@ -144,4 +143,6 @@ def main(store_path: str) -> int:
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(tempfile.mkdtemp(), "travel.lance")
+    if os.path.exists(path):  # a second run would find the first run's records and branches
+        sys.exit(f"{path} already exists: give a new STORE_PATH (the scenario builds its store from scratch)")
     sys.exit(main(path))

@@ -102,4 +102,6 @@ if __name__ == "__main__":
     if "--turn" in args:
         sys.exit(run_turn(args[0], int(args[args.index("--turn") + 1])))
     path = args[0] if args else os.path.join(tempfile.mkdtemp(), "chat.lance")
+    if os.path.exists(path):  # a second run would find the first run's records and branches
+        sys.exit(f"{path} already exists: give a new STORE_PATH (the scenario builds its store from scratch)")
     sys.exit(main(path))

@@ -90,4 +90,6 @@ def main(store_path: str) -> int:
 
 if __name__ == "__main__":
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(tempfile.mkdtemp(), "faq.lance")
+    if os.path.exists(path):  # a second run would find the first run's records and branches
+        sys.exit(f"{path} already exists: give a new STORE_PATH (the scenario builds its store from scratch)")
     sys.exit(main(path))

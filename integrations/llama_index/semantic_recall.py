@@ -1,6 +1,6 @@
 """Scenario 2: a long conversation trimmed by tokens, with semantic recall of an early fact.
 
-A user mentions an allergy at the start of a 160-message conversation. A ``LanceMemory``
+A user mentions an allergy at the start of a 159-message conversation. A ``LanceMemory``
 with a 150-token limit keeps only the newest exchanges, so the fact falls out of the
 window. With ``semantic_top_k`` the memory searches the session's older messages for
 the ones relevant to the new question and puts the fact back, right after the system
@@ -77,4 +77,6 @@ def main(store_path: str) -> int:
 
 if __name__ == "__main__":
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(tempfile.mkdtemp(), "recall.lance")
+    if os.path.exists(path):  # a second run would find the first run's records and branches
+        sys.exit(f"{path} already exists: give a new STORE_PATH (the scenario builds its store from scratch)")
     sys.exit(main(path))
