@@ -133,8 +133,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
+    """An unexpected error's page, with the security headers: it is sent from outside the middleware."""
     log.exception("inspector error on %s", request.url.path)
-    return HTMLResponse("<h1>Internal error</h1><p>See the server's log.</p>", 500)
+    headers = {name.decode(): value.decode() for name, value in _HEADERS}
+    return HTMLResponse("<h1>Internal error</h1><p>See the server's log.</p>", 500, headers=headers)
 
 
 def create_app(config: InspectorConfig) -> Starlette:

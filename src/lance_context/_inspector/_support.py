@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -68,6 +69,28 @@ def for_the_page(exc: Exception) -> str:
     return message.replace("(lance-context sessions URI lists them)", "(the Sessions page lists them)")
 
 
+#: The bidi controls of "Trojan Source" (CVE-2021-42574): embeddings, overrides and isolates. A stored
+#: value holding one could show "safe\u202egpj.exe" as "safeexe.jpg"; the page shows them as "[U+202E]".
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+class _Exact(str):
+    """A string to render as it is stored: a form field's value, which must come back unchanged."""
+
+    __slots__ = ()
+
+
+def _exact(value: object) -> _Exact:
+    return _Exact(value)
+
+
+def _reveal(value: object) -> object:
+    """Every ``{{ value }}`` of a page: bidi controls made visible (markup and ``|exact`` values kept)."""
+    if isinstance(value, str) and not isinstance(value, Markup | _Exact):
+        return _BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group()):04X}]", value)
+    return value
+
+
 def _css(value: str) -> str:
     return re.sub(r"[^a-z0-9-]", "-", value.lower())[:40]
 
@@ -79,9 +102,16 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_reveal,
     )
     env.filters.update(
-        when=_when, short=short, bytes=human_bytes, pretty=_pretty, css=_css, store_name=_store_name
+        when=_when,
+        short=short,
+        bytes=human_bytes,
+        pretty=_pretty,
+        css=_css,
+        store_name=_store_name,
+        exact=_exact,
     )
     env.globals.update(url=url)
     return env
