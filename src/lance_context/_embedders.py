@@ -3,7 +3,8 @@
 Any object with ``name``, ``dimension`` and ``embed_texts`` is an :class:`Embedder`;
 ``embed_query`` and ``embed_images`` are optional. LangChain ``Embeddings`` and
 LlamaIndex ``BaseEmbedding`` objects are accepted as they are (duck-typed, see
-:func:`as_embedder`); no framework is imported here.
+:func:`as_embedder`; the wrappers live in ``_wrapped_embedders``); no framework is
+imported here.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-import numpy.typing as npt
 
-from ._errors import EmbedderUnavailableError, EmbeddingError
+from ._errors import EmbedderUnavailableError
+from ._wrapped_embedders import LangChainEmbedder, LlamaIndexEmbedder, Matrix, WrappedEmbedder, to_matrix
 
 __all__ = [
     "Embedder",
@@ -26,9 +27,9 @@ __all__ = [
     "LlamaIndexEmbedder",
     "SentenceTransformerEmbedder",
     "as_embedder",
+    "embed_query",
+    "to_matrix",
 ]
-
-Matrix = npt.NDArray[np.float32]
 
 
 @runtime_checkable
@@ -52,20 +53,6 @@ class Embedder(Protocol):
     def embed_texts(self, texts: Sequence[str]) -> Matrix:
         """Embed documents: one row per text."""
         ...
-
-
-def to_matrix(vectors: object, count: int, dimension: int, who: str) -> Matrix:
-    """Check an embedder's output: ``count`` finite rows of ``dimension`` floats."""
-    matrix = np.asarray(vectors, dtype=np.float32)
-    if count == 0:
-        return np.zeros((0, dimension), dtype=np.float32)
-    if matrix.ndim != 2 or matrix.shape != (count, dimension):
-        raise EmbeddingError(
-            f"embedder {who!r} returned shape {matrix.shape}, expected ({count}, {dimension})"
-        )
-    if not np.isfinite(matrix).all():
-        raise EmbeddingError(f"embedder {who!r} returned NaN or infinity")
-    return matrix
 
 
 def embed_query(embedder: Embedder, text: str) -> Matrix:
@@ -93,8 +80,11 @@ class HashingEmbedder:
 
     def __init__(self, dimension: int = 64) -> None:
         """Create a hashing embedder producing vectors of ``dimension`` floats."""
+        if isinstance(dimension, bool) or not isinstance(dimension, (int, np.integer)):
+            raise TypeError(f"dimension must be an int, not {type(dimension).__name__}")
         if dimension < 2:
             raise ValueError("dimension must be at least 2")
+        dimension = int(dimension)
         self._dimension = dimension
 
     @property
@@ -164,6 +154,34 @@ def _quietly(load: Any) -> Any:
             hf_logging.enable_progress_bar()
 
 
+#: Characters a BERT-style tokenizer drops: whitespace, controls, zero-width and format characters.
+_DROPPED = r"\s\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+_KEPT_RUN = re.compile(f"[^{_DROPPED}]+")
+_SPACE = re.compile(r"\s")
+
+
+def _bounded(text: str, bound: int) -> str:
+    """``text`` cut after ``bound`` characters the tokenizer keeps; what it would drop is squeezed.
+
+    A plain ``text[:bound]`` would cut a message padded with whitespace before its words;
+    each gap between kept runs shrinks to its first whitespace character (the tokenizer
+    splits on any whitespace and drops the rest), so the result stays short.
+    """
+    if len(text) <= bound:
+        return text
+    parts: list[str] = []
+    kept = end = 0
+    for run in _KEPT_RUN.finditer(text):
+        space = _SPACE.search(text, end, run.start())
+        parts.append(space.group() if space else "")
+        take = min(run.end() - run.start(), bound - kept)
+        parts.append(text[run.start() : run.start() + take])
+        kept, end = kept + take, run.end()
+        if kept >= bound:
+            break
+    return "".join(parts)
+
+
 class SentenceTransformerEmbedder:
     """The default embedder: a sentence-transformers model, loaded on first use.
 
@@ -230,7 +248,8 @@ class SentenceTransformerEmbedder:
         """Embed texts in batches.
 
         The model reads at most ``max_seq_length`` word pieces of each text, so each is cut
-        to 32 characters per piece first: a 5 MB message embeds in the time of a short
+        to 32 characters per piece first, not counting the whitespace and invisible
+        characters the tokenizer drops: a 5 MB message embeds in the time of a short
         one, to the same vector (the stored text is never cut).
         """
         if not texts:
@@ -238,7 +257,7 @@ class SentenceTransformerEmbedder:
         model = self._load()
         bound = int(getattr(model, "max_seq_length", 0) or 512) * 32
         vectors = model.encode(
-            [text[:bound] for text in texts],
+            [_bounded(text, bound) for text in texts],
             batch_size=self.batch_size,
             normalize_embeddings=self.normalize,
             convert_to_numpy=True,
@@ -247,104 +266,48 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-def _framework_name(prefix: str, obj: object) -> str:
-    cls = type(obj)
-    model = next(
-        (
-            getattr(obj, attr)
-            for attr in ("model", "model_name", "model_id")
-            if isinstance(getattr(obj, attr, None), str)
-        ),
-        None,
-    )
-    base = f"{prefix}:{cls.__module__}.{cls.__qualname__}"
-    return f"{base}/{model}" if model else base
-
-
-class _WrappedEmbedder:
-    """An embedder over a framework's embedding object, named after its class and model."""
-
-    _prefix = ""
-    _documents = ""  # the wrapped object's batch method
-    _query = ""  # the wrapped object's query method
-
-    def __init__(self, wrapped: Any, *, name: str | None = None, dimension: int | None = None) -> None:
-        """Wrap ``wrapped``; the dimension is probed once when not given."""
-        self.wrapped = wrapped
-        self._name = name or _framework_name(self._prefix, wrapped)
-        self._dimension = dimension
-
-    @property
-    def name(self) -> str:
-        """``<framework>:<class>/<model>``."""
-        return self._name
-
-    @property
-    def dimension(self) -> int:
-        """The vector dimension (probed with one query on first use)."""
-        if self._dimension is None:
-            self._dimension = len(getattr(self.wrapped, self._query)("dimension probe"))
-        return self._dimension
-
-    def embed_texts(self, texts: Sequence[str]) -> Matrix:
-        """Embed documents with the wrapped object's batch method."""
-        vectors = getattr(self.wrapped, self._documents)(list(texts))
-        return to_matrix(vectors, len(texts), self.dimension, self.name)
-
-    def embed_query(self, text: str) -> Matrix:
-        """Embed a query with the wrapped object's query method."""
-        return np.asarray(getattr(self.wrapped, self._query)(text), dtype=np.float32)
-
-
-class LangChainEmbedder(_WrappedEmbedder):
-    """Wraps any LangChain ``Embeddings`` (``embed_documents`` / ``embed_query``).
-
-    Example:
-        >>> from langchain_core.embeddings import DeterministicFakeEmbedding  # doctest: +SKIP
-        >>> LangChainEmbedder(DeterministicFakeEmbedding(size=8)).dimension   # doctest: +SKIP
-        8
-    """
-
-    _prefix, _documents, _query = "langchain", "embed_documents", "embed_query"
-
-    @property
-    def embeddings(self) -> Any:
-        """The wrapped LangChain ``Embeddings``."""
-        return self.wrapped
-
-
-class LlamaIndexEmbedder(_WrappedEmbedder):
-    """Wraps any LlamaIndex ``BaseEmbedding`` (``get_text_embedding_batch`` / ``get_query_embedding``).
-
-    Example:
-        >>> from llama_index.core.embeddings import MockEmbedding  # doctest: +SKIP
-        >>> LlamaIndexEmbedder(MockEmbedding(embed_dim=8)).dimension  # doctest: +SKIP
-        8
-    """
-
-    _prefix, _documents, _query = "llama-index", "get_text_embedding_batch", "get_query_embedding"
-
-    @property
-    def embed_model(self) -> Any:
-        """The wrapped LlamaIndex ``BaseEmbedding``."""
-        return self.wrapped
-
-
 def as_embedder(obj: object) -> Embedder:
     """Accept an Embedder, a LangChain ``Embeddings`` or a LlamaIndex ``BaseEmbedding``.
 
+    An object that wraps a lance-context embedder for a framework (``LanceEmbedding``)
+    gives back the embedder it wraps, so a store records that embedder's own name.
+
     Raises:
-        TypeError: When the object is none of these.
+        TypeError: When the object is none of these (a class, a model name, None...).
     """
-    if isinstance(obj, _WrappedEmbedder):
+    inner = getattr(obj, "__lance_context_embedder__", None)
+    if inner is not None and not isinstance(obj, type):
+        return as_embedder(inner)
+    if isinstance(obj, WrappedEmbedder):
         return obj
+    if isinstance(obj, type):
+        raise TypeError(
+            f"{obj.__name__} is a class: pass an instance, e.g. {obj.__name__}(...), as the embedder"
+        )
     if callable(getattr(obj, "embed_documents", None)) and callable(getattr(obj, "embed_query", None)):
         return LangChainEmbedder(obj)
     if callable(getattr(obj, "get_text_embedding_batch", None)):
         return LlamaIndexEmbedder(obj)
     if isinstance(obj, Embedder):
         return obj
-    raise TypeError(
-        f"{type(obj).__name__} is not an embedder: give an object with name, dimension and "
-        "embed_texts, a LangChain Embeddings or a LlamaIndex BaseEmbedding"
+    raise TypeError(_not_an_embedder(obj))
+
+
+def _not_an_embedder(obj: object) -> str:
+    wanted = (
+        "give an object with name, dimension and embed_texts, a LangChain Embeddings or a "
+        "LlamaIndex BaseEmbedding"
     )
+    if obj is None:
+        return f"no embedder given (None): {wanted}"
+    if isinstance(obj, str):
+        return (
+            f"{obj!r} is a string, not an embedder: for a sentence-transformers model, pass "
+            f"SentenceTransformerEmbedder({obj!r}); otherwise {wanted}"
+        )
+    if callable(obj):
+        return (
+            f"{type(obj).__name__} {getattr(obj, '__name__', '')!s} is a plain callable, not an "
+            f"embedder: {wanted}"
+        )
+    return f"{type(obj).__name__} is not an embedder: {wanted}"

@@ -88,12 +88,14 @@ class Embedding:
                 out = embedder.embed_texts(
                     [batch[i].embed_text or batch[i].text_payload or "" for i in texts]
                 )
-                matrix = to_matrix(out, len(texts), embedder.dimension, embedder.name)
+                ids = [batch[i].id for i in texts]
+                matrix = to_matrix(out, len(texts), embedder.dimension, embedder.name, ids=ids)
                 for row, i in enumerate(texts):
                     vectors[i] = matrix[row]
             if images and callable(images_fn):
                 out = images_fn([batch[i].content for i in images])
-                matrix = to_matrix(out, len(images), embedder.dimension, embedder.name)
+                ids = [batch[i].id for i in images]
+                matrix = to_matrix(out, len(images), embedder.dimension, embedder.name, ids=ids)
                 for row, i in enumerate(images):
                     vectors[i] = matrix[row]
         except LanceContextError:

@@ -26,8 +26,13 @@ _PROGRESS_MIN_ROWS = 1_000
 
 
 def _embed_all(
-    embedder: Embedder, texts: list[str | None], batch_size: int, progress: bool | None
+    embedder: Embedder,
+    texts: list[str | None],
+    batch_size: int,
+    progress: bool | None,
+    ids: list[str] | None = None,
 ) -> list[Vector | None]:
+    """A vector for each text (None for a record without one); ``ids`` name records in errors."""
     wanted = [i for i, text in enumerate(texts) if text]
     vectors: list[Vector | None] = [None] * len(texts)
     show = progress if progress is not None else len(wanted) >= _PROGRESS_MIN_ROWS
@@ -44,7 +49,8 @@ def _embed_all(
                 raise EmbeddingError(
                     f"embedder {embedder.name!r} failed while re-embedding; nothing was written: {exc}"
                 ) from exc
-            matrix = to_matrix(raw, len(chunk), embedder.dimension, embedder.name)
+            named = None if ids is None else [ids[i] for i in chunk]
+            matrix = to_matrix(raw, len(chunk), embedder.dimension, embedder.name, ids=named)
             for row, i in enumerate(chunk):
                 vectors[i] = matrix[row]
             bar.update(len(chunk))
@@ -61,10 +67,13 @@ def _with_vectors(table: pa.Table, vectors: list[Vector | None], info: EmbedderI
 
 
 def _embedded_texts(table: pa.Table) -> list[str | None]:
-    """What was embedded for each row: its embed text when it had one, else its text."""
+    """What was embedded for each row: its embed text when it had one, else its text.
+
+    An empty embed text counts as none, as on append (``Embedding.vectors_for``).
+    """
     texts = table.column("text_payload").to_pylist()
     hints = table.column("embed_text").to_pylist()
-    return [hint if hint is not None else text for hint, text in zip(hints, texts, strict=True)]
+    return [hint or text for hint, text in zip(hints, texts, strict=True)]
 
 
 class Reembedder:
@@ -88,7 +97,12 @@ class Reembedder:
 
         Returns:
             The version holding the new vectors.
+
+        Raises:
+            ValueError: ``batch_size`` is not a positive int.
         """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
         state = self._state
         state.check_writable()
         new = as_embedder(embedder)
@@ -101,9 +115,9 @@ class Reembedder:
             texts = _embedded_texts(open_table(table, state.cipher))  # sealed rows are embedded opened
             keys = list(zip(table.column("id").to_pylist(), texts, strict=True))
             todo = [key for key in dict.fromkeys(keys) if key not in known]
-            known.update(
-                zip(todo, _embed_all(new, [text for _, text in todo], batch_size, progress), strict=True)
-            )
+            ids, todo_texts = [key[0] for key in todo], [key[1] for key in todo]
+            vectors = _embed_all(new, todo_texts, batch_size, progress, ids)
+            known.update(zip(todo, vectors, strict=True))
             rebuilt = _with_vectors(table, [known[key] for key in keys], info)
             try:
                 version = handle.call(

@@ -52,6 +52,15 @@ class LanceEmbedding(BaseEmbedding):
         return self._embedder
 
     @property
+    def __lance_context_embedder__(self) -> Embedder:
+        """What ``as_embedder`` (and so ``ContextStore.open``) takes from this object.
+
+        A store opened with a LanceEmbedding records the wrapped embedder's own name
+        (``hashing``, ``sentence-transformers/...``), so it reopens with or without it.
+        """
+        return self._embedder
+
+    @property
     def dimension(self) -> int:
         """The vector dimension."""
         return self._embedder.dimension
