@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_EMBEDDER",
     "RECORDED_EMBEDDER",
     "check_embedder",
+    "check_still_embedded_as",
     "create_store",
     "open_store",
     "opened_snapshot",
@@ -184,6 +185,33 @@ def follow_schema(embedding: Embedding, schema: pa.Schema, uri: str) -> None:
             "(reopen it with that embedder, or reembed())",
             uri, dimension, recorded.name if recorded else None, current.name,
         )  # fmt: skip
+
+
+def check_still_embedded_as(embedding: Embedding, schema: pa.Schema, uri: str) -> None:
+    """Refuse a write whose vectors come from another model than the store now holds.
+
+    A store object opened before another object or process ran ``reembed()`` (or restored
+    a version from before one) still embeds with the model it opened with: its vectors
+    would land in another vector space, or fail to fit the column. Checked on each
+    write's snapshot; nothing is written.
+
+    Raises:
+        EmbedderMismatchError: The store's vectors are now another dimension or embedder.
+    """
+    dimension = embedding_dimension(schema)
+    if dimension is None or embedding.dimension is None:
+        return  # no vectors here, or this object adds the column itself
+    metadata = {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
+    recorded = read_embedder_info(metadata)
+    same_model = recorded is None or embedding.recorded is None or recorded == embedding.recorded
+    if dimension == embedding.dimension and same_model:
+        return
+    now = f"{recorded.name!r} ({dimension} dimensions)" if recorded else f"{dimension}-dimensional vectors"
+    raise EmbedderMismatchError(
+        f"{uri} was re-embedded by another writer and now holds {now}, while this store object "
+        f"embeds for {embedding.dimension}-dimensional vectors; nothing was written: open the store "
+        "again (with the embedder it now records)"
+    )
 
 
 def check_embedder(

@@ -23,6 +23,7 @@ from ._embedding import Embedding
 from ._errors import InvalidFilterError, InvalidRecordError
 from ._filters import and_, compile_where, eq, in_
 from ._maintenance import Maintainer
+from ._opening import check_still_embedded_as
 from ._records import ContextRecord, check_embedding
 from ._schema import embedding_field
 from ._sessionfiles import remember
@@ -192,6 +193,7 @@ class Writer:
                     check_embedding(record.embedding, dimension, record.id)
             self._add_vector_column(embedding, dimension)
         vectors = embedding.vectors_for(batch)
+        carries_vectors = embedding.embedder is not None or any(r.embedding is not None for r in batch)
         sessions = {r.run_id for r in batch}
         handle = self._state.handle
         seen: dict[str, Any] = {}  # the snapshot the committed attempt was based on, what it touched
@@ -203,6 +205,8 @@ class Writer:
             seen["base"], seen["touched"] = base, sessions
             first_seq, cipher = seq_base(int(base.version)), self._state.cipher
             schema = seen["schema"] = handle.schema(base)
+            if carries_vectors:
+                check_still_embedded_as(embedding, schema, handle.display_uri())
             table = records_to_table(batch, vectors, schema, first_seq, cipher)
             if op == "add":
                 table = _clustered(table, batch)

@@ -17,6 +17,7 @@ from llama_index.core.embeddings import MockEmbedding
 from lance_context import (
     ContextRecord,
     ContextStore,
+    EmbedderMismatchError,
     EmbeddingError,
     HashingEmbedder,
     SentenceTransformerEmbedder,
@@ -211,3 +212,30 @@ def test_reembed_names_the_record_the_new_embedder_got_wrong(store: ContextStore
     with pytest.raises(EmbeddingError, match=rf"NaN or infinity for record {records[1].id!r}"):
         store.reembed(BadRow(8), progress=False)
     assert store.version() == before and store.dimension == 32
+
+
+class _Named(HashingEmbedder):
+    """A hashing embedder under another model name (the same dimension, another vector space)."""
+
+    @property
+    def name(self) -> str:
+        return "other-model"
+
+
+def test_a_writer_opened_before_another_reembeds_refuses_to_mix_models(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.lance")
+    same_size = ContextStore.open(path, embedder=HashingEmbedder(8))
+    same_size.add(ContextRecord.from_content("hello", run_id="s"))
+    other_size = ContextStore.open(path, embedder=HashingEmbedder(8))
+    plain = ContextStore.open(path, embedder=None)
+    ContextStore.open(path, embedder=HashingEmbedder(8)).reembed(_Named(8))
+    before = same_size.version()
+    with pytest.raises(EmbedderMismatchError, match="re-embedded by another writer"):
+        same_size.add(ContextRecord.from_content("old model's vector", run_id="s"))
+    ContextStore.open(path, embedder=_Named(8)).reembed(HashingEmbedder(6))
+    with pytest.raises(EmbedderMismatchError, match="now holds 'hashing' \\(6 dimensions\\)"):
+        other_size.upsert(ContextRecord.from_content("would not fit", run_id="s"))
+    assert ContextStore.open(path, embedder=None).count() == 1
+    assert before < ContextStore.open(path, embedder=None).version()  # only the two reembeds wrote
+    plain.add(ContextRecord.from_content("no vector", run_id="s"))  # a write without vectors is fine
+    assert ContextStore.open(path, embedder=HashingEmbedder(6)).count() == 2
