@@ -220,7 +220,10 @@ def check_embedder(
     if embedder is None:
         return
     if dimension is None:
-        raise EmbedderMismatchError(f"{uri} was built without vectors; call reembed(embedder) to add them")
+        raise EmbedderMismatchError(
+            f"{uri} was built without vectors; to add them, open it with embedder=None and call "
+            "store.reembed(embedder)"
+        )
     if embedder.dimension != dimension:
         raise EmbedderMismatchError(
             f"embedder {embedder.name!r} makes {embedder.dimension}-dimensional vectors but "

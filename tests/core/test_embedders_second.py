@@ -239,3 +239,13 @@ def test_a_writer_opened_before_another_reembeds_refuses_to_mix_models(tmp_path:
     assert before < ContextStore.open(path, embedder=None).version()  # only the two reembeds wrote
     plain.add(ContextRecord.from_content("no vector", run_id="s"))  # a write without vectors is fine
     assert ContextStore.open(path, embedder=HashingEmbedder(6)).count() == 2
+
+
+def test_opening_a_store_without_vectors_with_an_embedder_says_how_to_add_them(tmp_path: Path) -> None:
+    path = str(tmp_path / "plain.lance")
+    ContextStore.open(path, embedder=None).add(ContextRecord.from_content("hi", run_id="s"))
+    with pytest.raises(EmbedderMismatchError, match="open it with embedder=None and call store.reembed"):
+        ContextStore.open(path, embedder=HashingEmbedder(8))
+    store = ContextStore.open(path, embedder=None)
+    store.reembed(HashingEmbedder(8))  # the advice works
+    assert ContextStore.open(path, embedder=HashingEmbedder(8)).records("s")[0].embedding is not None
