@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Literal
 
 __all__ = [
@@ -76,8 +77,9 @@ class FusionOptions:
         """Reject options that cannot rank anything."""
         if self.method not in ("zscore", "minmax", "rrf"):
             raise ValueError(f"method must be 'zscore', 'minmax' or 'rrf', got {self.method!r}")
-        if self.depth < 1:
-            raise ValueError("depth must be at least 1")
+        if isinstance(self.depth, bool) or not isinstance(self.depth, Integral) or self.depth < 1:
+            raise ValueError(f"depth must be an integer of at least 1, got {self.depth!r}")
+        object.__setattr__(self, "depth", int(self.depth))  # a numpy integer too
         if any(not math.isfinite(w) or w < 0 for w in self.weights.values()):
             raise ValueError("weights must be finite and non-negative")
         if self.rrf_k < 0:

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from numbers import Integral
 
 from ._fusion import FusedScores, FusionOptions, fuse, with_next_turn
+from ._rerank import as_reranker
 
 __all__ = ["RecallGroup", "RecallOptions", "next_turns", "rank_for_recall", "with_neighbours"]
 
@@ -60,13 +62,19 @@ class RecallOptions:
     """How many of the best fused matches the reranker reorders."""
 
     def __post_init__(self) -> None:
-        """Reject impossible counts."""
-        if self.k < 1:
-            raise ValueError("k must be at least 1")
-        if self.before < 0 or self.after < 0:
-            raise ValueError("before and after must be at least 0")
-        if self.rerank_depth < 1:
-            raise ValueError("rerank_depth must be at least 1")
+        """Reject impossible counts, fusion options of another type and what cannot rerank."""
+        for name, least in (("k", 1), ("before", 0), ("after", 0), ("rerank_depth", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Integral):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+            value = int(value)  # a numpy integer too
+            object.__setattr__(self, name, value)
+            if value < least:
+                raise ValueError(f"{name} must be at least {least}, got {value}")
+        if not isinstance(self.fusion, FusionOptions):
+            raise ValueError(f"fusion takes a FusionOptions, got {type(self.fusion).__name__}")
+        if self.reranker is not None:
+            as_reranker(self.reranker)  # TypeError now, not at the first recall
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ Measured on the LoCoMo development split (``docs/recall.md``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,11 +17,12 @@ from typing import Any
 from ._arrow import table_to_records
 from ._errors import SearchError
 from ._history import History
+from ._ranking import ChannelRanking
 from ._reader import Outline, Reader, filter_sql, record_columns
 from ._recall import RecallOptions, rank_for_recall, with_neighbours
 from ._records import ContextRecord
 from ._rerank import as_reranker, rerank_order
-from ._search import Searcher
+from ._search import _MAX_K, Searcher
 from ._state import StoreState
 
 __all__ = ["Recall", "Recaller"]
@@ -85,19 +86,27 @@ class Recaller:
         for name, value in (("before", before), ("after", after)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise SearchError(f"{name} must be a non-negative integer, got {value!r}")
+        if k > _MAX_K:
+            raise SearchError(f"k must be an integer from 1 to {_MAX_K:,}, got {k!r}")
         if k > options.fusion.depth:  # every channel reads at least as deep as the matches asked for
             options = dataclasses.replace(options, fusion=dataclasses.replace(options.fusion, depth=k))
         pinned = None if version is None else self._history.resolve(version)
         ds = self._state.snapshot(pinned)
         sql = filter_sql(run_id, roles, since, until, where)
         embedding = self._state.embedding
+        if vector is not None and embedding.dimension is None:
+            raise SearchError("this store holds no vectors yet: recall without vector= ranks by text alone")
         text_only = vector is None and (embedding.dimension is None or embedding.embedder is None)
         asked = query if vector is None else vector
         query_vector = None if text_only else self._searcher.query_vector(ds, asked)
-        channels = self._searcher.channels(ds, query, query_vector, sql, options.fusion.depth)
-        rankings = {name: ranked.pairs() for name, ranked in channels.items()}
         # the conversation is the records the filters keep: neighbours pass them too
-        outline = self._reader.outline(run_id, where_sql=sql, snapshot=ds) if run_id else None
+        outline = self._reader.outline(run_id, where_sql=sql, snapshot=ds) if run_id is not None else None
+        channels = self._searcher.channels(ds, query, query_vector, sql, options.fusion.depth)
+        if outline is not None:
+            channels = self._current_copies(
+                ds, channels, outline, query, query_vector, sql, options.fusion.depth
+            )
+        rankings = {name: ranked.pairs() for name, ranked in channels.items()}
         order = outline.table.column("id").to_pylist() if outline is not None else []
         if outline is None:
             before = after = 0
@@ -136,26 +145,86 @@ class Recaller:
         reordered = [(top[i][0], best + len(order) - rank) for rank, i in enumerate(order)]
         return reordered + ranked[options.rerank_depth :], records
 
+    def _current_copies(
+        self,
+        ds: Any,
+        channels: dict[str, ChannelRanking],
+        outline: Outline,
+        text: str,
+        vector: Any,
+        sql: str | None,
+        depth: int,
+    ) -> dict[str, ChannelRanking]:
+        """The channels ranking only the copy of each id the session reads (its newest).
+
+        An id added twice is stored twice; ``records()`` and ``get()`` read its newest copy,
+        and so does the outline that orders the conversation. A channel that ranked an
+        older copy is run again without the older copies, so a match is never a text the
+        conversation no longer holds.
+        """
+        rows = dict(
+            zip(
+                outline.table.column("id").to_pylist(),
+                outline.table.column("_rowid").to_pylist(),
+                strict=True,
+            )
+        )
+
+        def stale(ranked: ChannelRanking) -> bool:
+            return any(rows.get(key) != row for key, row in zip(ranked.ids, ranked.row_ids, strict=True))
+
+        if not any(stale(ranked) for ranked in channels.values()):
+            return channels
+        current = set(rows.values())
+        runs: dict[str, Callable[[int], ChannelRanking]] = {
+            "text": lambda n: self._searcher._text(ds, text, sql, n),
+            "vector": lambda n: self._searcher._vector(ds, vector, sql, n),
+        }
+        return {
+            name: _only_rows(runs[name], current, depth) if stale(ranked) else ranked
+            for name, ranked in channels.items()
+        }
+
     def _read(
         self, ds: Any, channels: Mapping[str, Any], outline: Outline | None, ids: set[str]
     ) -> dict[str, ContextRecord]:
-        """The records of these ids, in one take from the snapshot the channels ranked."""
+        """The records of these ids, in one take from the snapshot the channels ranked.
+
+        A session's turns are read at the rows its outline holds (each id's newest copy,
+        as ``records()`` reads it); without a session, at the row the first channel found.
+        """
         row_of: dict[str, int] = {}
+        for ranked in channels.values():
+            for key, row in zip(ranked.ids, ranked.row_ids, strict=True):
+                if key in ids:
+                    row_of.setdefault(key, row)
         if outline is not None:
             keys = outline.table.column("id").to_pylist()
             rows = outline.table.column("_rowid").to_pylist()
             row_of.update((key, row) for key, row in zip(keys, rows, strict=True) if key in ids)
-        for ranked in channels.values():
-            row_of.update(
-                (key, row) for key, row in zip(ranked.ids, ranked.row_ids, strict=True) if key in ids
-            )
         wanted = sorted(row_of, key=lambda key: row_of[key])
         if not wanted:
             return {}
         handle = self._state.handle
+        columns = record_columns(handle.schema(ds))
         table = handle.call(
-            lambda: handle.take_rows(ds, [row_of[key] for key in wanted], record_columns(ds.schema)),
+            lambda: handle.take_rows(ds, [row_of[key] for key in wanted], columns),
             "read recalled turns",
             retry=False,
         )
         return {record.id: record for record in table_to_records(table, self._state.cipher)}
+
+
+def _only_rows(run: Callable[[int], ChannelRanking], rows: set[int], depth: int) -> ChannelRanking:
+    """A channel's top ``depth`` hits among ``rows`` (one row per id), read deeper while others fill it."""
+    n = depth
+    while True:
+        ranked = run(n)
+        keep = [i for i, row in enumerate(ranked.row_ids) if row in rows][:depth]
+        if len(keep) == depth or len(ranked.ids) < n:
+            return ChannelRanking(
+                [ranked.ids[i] for i in keep],
+                [ranked.row_ids[i] for i in keep],
+                [ranked.scores[i] for i in keep],
+            )
+        n *= 2

@@ -12,6 +12,16 @@ these is accepted, and :func:`as_reranker` turns it into ``(query, texts) -> sco
 - a LlamaIndex node postprocessor (``postprocess_nodes``), such as
   ``SentenceTransformerRerank``: nodes it drops are dropped.
 
+Recall calls a reranker synchronously: an ``async`` callable, or an object with only
+an async method (``acompress_documents``, ``apostprocess_nodes``), is refused. What a
+reranker returns is checked: one number (or None) per candidate from a callable or a
+cross-encoder; documents or nodes from the candidates it was given, each at most once,
+from a compressor or a postprocessor. A new object is matched to its candidate by the
+position it carries, or else by its text; parts of one candidate (a compressor that
+splits documents) rank it by the best of them. Anything else raises a
+:class:`SearchError` saying what was wrong; an exception the reranker raises itself is
+passed on unchanged.
+
 The framework translations import their framework only when such an object is given.
 
 Example:
@@ -22,8 +32,9 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ._errors import SearchError
@@ -33,26 +44,69 @@ __all__ = ["Reranker", "as_reranker", "rerank_order"]
 Reranker = Callable[[str, Sequence[str]], Sequence[float | None]]
 """``(query, texts) -> one score per text`` (larger is better; None drops the text)."""
 
+#: The metadata key (LangChain) and node id prefix (LlamaIndex) that carry a candidate's position.
+_POSITION = "lance_context_position"
+
 
 def as_reranker(reranker: object) -> Reranker:
     """The ``(query, texts) -> scores`` form of a callable, cross-encoder, compressor or postprocessor.
 
     Raises:
-        TypeError: The object is none of those.
+        TypeError: The object is none of those, a class rather than an instance of one,
+            or only has an async form.
     """
+    if isinstance(reranker, _Wrapped):
+        return reranker
+    if isinstance(reranker, type) and any(
+        hasattr(reranker, name) for name in ("compress_documents", "postprocess_nodes", "predict")
+    ):
+        raise TypeError(f"the reranker {reranker.__qualname__!r} is a class: pass an instance of it")
     if hasattr(reranker, "compress_documents"):
-        return lambda query, texts: _by_position(_compressed(reranker, query, texts), len(texts))
+        return _Wrapped(reranker, lambda q, t: _by_position(_compressed(reranker, q, t), len(t)))
     if hasattr(reranker, "postprocess_nodes"):
-        return lambda query, texts: _by_position(_postprocessed(reranker, query, texts), len(texts))
+        return _Wrapped(reranker, lambda q, t: _by_position(_postprocessed(reranker, q, t), len(t)))
     predict = getattr(reranker, "predict", None)
     if callable(predict):
-        return lambda query, texts: [float(s) for s in predict([(query, t) for t in texts])]
+        _refuse_async(reranker, predict)
+        return _Wrapped(
+            reranker, lambda q, t: _checked_scores(reranker, predict([(q, x) for x in t]), len(t))
+        )
     if callable(reranker):
-        return reranker  # type: ignore[return-value]
+        _refuse_async(reranker, reranker)
+        return _Wrapped(reranker, reranker, framework=False)  # type: ignore[arg-type]
+    for method in ("acompress_documents", "apostprocess_nodes", "apredict"):
+        if callable(getattr(reranker, method, None)):
+            raise TypeError(
+                f"{_name(reranker)} has only an async {method}(); recall calls its reranker "
+                "synchronously: give one with compress_documents, postprocess_nodes, predict, "
+                "or a plain (query, texts) -> scores callable"
+            )
     raise TypeError(
         f"a reranker must be a callable (query, texts) -> scores, a CrossEncoder, a LangChain "
         f"document compressor or a LlamaIndex node postprocessor, got {type(reranker).__name__}"
     )
+
+
+class _Wrapped:
+    """A reranker's ``(query, texts) -> scores`` form that knows what it was made from."""
+
+    def __init__(
+        self, source: object, call: Callable[[str, Sequence[str]], Any], *, framework: bool = True
+    ) -> None:
+        self.source = source
+        self._call = call
+        self._framework = framework
+
+    def __call__(self, query: str, texts: Sequence[str]) -> Any:
+        try:
+            return self._call(query, texts)
+        except NotImplementedError as exc:  # an async-only framework object's sync method
+            if not self._framework:
+                raise
+            raise SearchError(
+                f"the reranker {_name(self.source)} has no synchronous form (NotImplementedError"
+                f"{': ' + str(exc) if str(exc) else ''}); recall calls its reranker synchronously"
+            ) from exc
 
 
 def rerank_order(reranker: Reranker, query: str, texts: Sequence[str]) -> list[int]:
@@ -61,14 +115,66 @@ def rerank_order(reranker: Reranker, query: str, texts: Sequence[str]) -> list[i
     Ties keep the incoming order.
 
     Raises:
-        SearchError: The reranker returned a different number of scores.
+        SearchError: The reranker returned something other than one number (or None) per
+            text, or an awaitable (an async reranker).
     """
-    scores = list(reranker(query, list(texts)))
-    if len(scores) != len(texts):
-        raise SearchError(f"the reranker returned {len(scores)} scores for {len(texts)} candidates")
-    kept = [(i, float(s)) for i, s in enumerate(scores) if s is not None]
+    source = reranker.source if isinstance(reranker, _Wrapped) else reranker
+    scores = _checked_scores(source, reranker(query, list(texts)), len(texts))
+    kept = [(i, s) for i, s in enumerate(scores) if s is not None]
     kept = [(i, s) for i, s in kept if not math.isnan(s) and s != -math.inf]  # numpy scalars too
     return [i for i, _ in sorted(kept, key=lambda pair: (-pair[1], pair[0]))]
+
+
+def _checked_scores(source: object, returned: Any, n: int) -> list[float | None]:
+    """``returned`` as one float (or None) per candidate; a clear error for anything else."""
+    who = f"the reranker {_name(source)}"
+    if inspect.isawaitable(returned):
+        close = getattr(returned, "close", None)
+        if callable(close):
+            close()  # never awaited: no warning about it later
+        raise SearchError(f"{who} returned an awaitable (an async reranker): recall calls it synchronously")
+    if returned is None or isinstance(returned, (str, bytes, Mapping)) or not isinstance(returned, Iterable):
+        raise SearchError(
+            f"{who} must return one score per candidate (a list of numbers or None), "
+            f"got {type(returned).__name__}"
+        )
+    if getattr(returned, "ndim", 1) != 1:  # a 0-d or 2-d array
+        shape = getattr(returned, "shape", "?")
+        raise SearchError(f"{who} must return one score per candidate, got an array of shape {shape}")
+    scores = list(returned)
+    if len(scores) != n:
+        raise SearchError(f"the reranker returned {len(scores)} scores for {n} candidates")
+    out: list[float | None] = []
+    for i, score in enumerate(scores):
+        if score is None:
+            out.append(None)
+            continue
+        if isinstance(score, (str, bytes)) or getattr(score, "ndim", 0) != 0:
+            raise SearchError(f"{who} returned {score!r} for candidate {i}: a score must be a number or None")
+        try:
+            out.append(float(score))
+        except (TypeError, ValueError):
+            raise SearchError(
+                f"{who} returned {score!r} for candidate {i}: a score must be a number or None"
+            ) from None
+    return out
+
+
+def _refuse_async(reranker: object, call: object) -> None:
+    """Refuse a coroutine function (recall awaits nothing)."""
+    method = getattr(call, "__call__", None)  # noqa: B004 - an object's async __call__
+    if inspect.iscoroutinefunction(call) or (
+        not inspect.isfunction(call) and not inspect.ismethod(call) and inspect.iscoroutinefunction(method)
+    ):
+        raise TypeError(
+            f"the reranker {_name(reranker)} is async; recall calls its reranker synchronously: "
+            "give a plain (query, texts) -> scores function"
+        )
+
+
+def _name(reranker: object) -> str:
+    name = getattr(reranker, "__qualname__", None) or type(reranker).__qualname__
+    return repr(name) if isinstance(name, str) else type(reranker).__name__
 
 
 def _by_position(kept: Sequence[int], n: int) -> list[float | None]:
@@ -79,16 +185,83 @@ def _by_position(kept: Sequence[int], n: int) -> list[float | None]:
     return scores
 
 
+def _positions(
+    source: object,
+    returned: Any,
+    texts: Sequence[str],
+    what: str,
+    locate: Callable[[Any], tuple[int | None, str | None]],
+) -> list[int]:
+    """Candidate positions of the items a compressor or postprocessor returned, best first.
+
+    ``locate(item)`` gives the position it carries (None when it carries none) and its
+    text (None when it is not a document or node at all).
+    """
+    who = f"the reranker {_name(source)}"
+    if inspect.isawaitable(returned):
+        close = getattr(returned, "close", None)
+        if callable(close):
+            close()
+        raise SearchError(f"{who} returned an awaitable: recall calls it synchronously")
+    if returned is None or isinstance(returned, (str, bytes, Mapping)) or not isinstance(returned, Iterable):
+        raise SearchError(f"{who} must return a list of {what}s, got {type(returned).__name__}")
+    by_text: dict[str, list[int]] = {}
+    for i, candidate in enumerate(texts):
+        by_text.setdefault(candidate, []).append(i)
+    taken: set[int] = set()
+    order: list[int] = []
+    for item in returned:
+        position, text = locate(item)
+        if text is None:
+            raise SearchError(f"{who} returned a {type(item).__name__} where a {what} was expected")
+        if position is None or not 0 <= position < len(texts):
+            # a new object: its candidate is the first one, not yet returned, with its text
+            position = next((i for i in by_text.get(text, ()) if i not in taken), None)
+            if position is None:
+                raise SearchError(
+                    f"{who} returned a {what} that is none of the candidates it was given "
+                    f"(text {text[:60]!r}); it may reorder and drop candidates, not make new ones"
+                )
+        if position in taken:
+            if text != texts[position]:
+                continue  # another part of a candidate it split: its best part ranks it
+            raise SearchError(f"{who} returned candidate {position} ({texts[position][:60]!r}) twice")
+        taken.add(position)
+        order.append(position)
+    return order
+
+
 def _compressed(compressor: Any, query: str, texts: Sequence[str]) -> list[int]:
     from langchain_core.documents import Document
 
-    documents = [Document(page_content=t, metadata={"_position": i}) for i, t in enumerate(texts)]
-    return [d.metadata["_position"] for d in compressor.compress_documents(documents, query)]
+    documents = [Document(page_content=t, metadata={_POSITION: i}) for i, t in enumerate(texts)]
+    returned = compressor.compress_documents(documents, query)
+    given = {id(d): i for i, d in enumerate(documents)}
+
+    def locate(item: Any) -> tuple[int | None, str | None]:
+        if not isinstance(item, Document):
+            return None, None
+        if id(item) in given:
+            return given[id(item)], item.page_content
+        carried = item.metadata.get(_POSITION) if isinstance(item.metadata, Mapping) else None
+        position = carried if isinstance(carried, int) and not isinstance(carried, bool) else None
+        return position, item.page_content
+
+    return _positions(compressor, returned, texts, "Document", locate)
 
 
 def _postprocessed(postprocessor: Any, query: str, texts: Sequence[str]) -> list[int]:
-    from llama_index.core.schema import NodeWithScore, TextNode
+    from llama_index.core.schema import BaseNode, NodeWithScore, TextNode
 
-    nodes = [NodeWithScore(node=TextNode(text=t, id_=str(i)), score=0.0) for i, t in enumerate(texts)]
-    kept = postprocessor.postprocess_nodes(nodes, query_str=query)
-    return [int(n.node.node_id) for n in kept]
+    ids = [f"{_POSITION}-{i}" for i in range(len(texts))]
+    nodes = [NodeWithScore(node=TextNode(text=t, id_=ids[i]), score=0.0) for i, t in enumerate(texts)]
+    returned = postprocessor.postprocess_nodes(nodes, query_str=query)
+    position_of = {key: i for i, key in enumerate(ids)}
+
+    def locate(item: Any) -> tuple[int | None, str | None]:
+        node = item.node if isinstance(item, NodeWithScore) else item
+        if not isinstance(node, BaseNode):
+            return None, None
+        return position_of.get(node.node_id), node.get_content()
+
+    return _positions(postprocessor, returned, texts, "NodeWithScore", locate)

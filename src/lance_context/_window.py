@@ -111,7 +111,12 @@ def newest_window(
         The window ``fit`` gives for the whole conversation, read a chunk at a time
         until the window stops short of the chunk's start (a dangling tool result at
         the start does not count as room left).
+
+    Raises:
+        ValueError: ``chunk`` is not a positive integer (no read would ever grow).
     """
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
     while True:
         body, complete = read_newest(chunk)
         window = fit([*pinned, *body])
