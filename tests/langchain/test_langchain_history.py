@@ -362,6 +362,9 @@ def test_search_finds_older_turns_of_this_session_only(store: ContextStore) -> N
     assert sorted(map(str, everything)) == sorted(map(str, mine.messages))  # each once, none of other's
     alone = history(store, "mine", recall=RecallOptions(before=0, after=0))
     assert alone.search("cat called Marmalade", k=1) == [HumanMessage("my cat is called Marmalade")]
+    past = alone.at_version(store.version())  # a view of the past recalls as its history does
+    assert past.recall_options == alone.recall_options and past.indexing == alone.indexing
+    assert past.search("cat called Marmalade", k=1) == [HumanMessage("my cat is called Marmalade")]
     assert mine.search("train Lyon Friday", k=1, mode="text") == [
         HumanMessage("book a train to Lyon on Friday")
     ]

@@ -228,7 +228,12 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
 
     def at_version(self, version: int | str) -> LanceChatMessageHistory:
         """A read-only view of this session as it was at a store version (or tag)."""
-        return LanceChatMessageHistory(self.session_id, store=self.store.at_version(version))
+        return LanceChatMessageHistory(
+            self.session_id,
+            store=self.store.at_version(version),
+            indexing=self.indexing,
+            recall=self.recall_options,
+        )
 
     # ------------------------------------------------------------------ writes
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
