@@ -79,6 +79,7 @@ class DatasetHandle:
         self._known = KnownVersions()
         self._commits_checked = False
         self._identity: object = None  # which branch of that name it opened (see check_branch)
+        self._gone: str | None = None  # why this branch is refused for good (deleted, or made again)
         self._ds: lance.LanceDataset = self.call(self._open, "open the store")
 
     @property
@@ -123,6 +124,7 @@ class DatasetHandle:
             ds = _at_latest(
                 lambda v: main.checkout_version((self.branch, v)), latest_local_version(self.uri, self.branch)
             )
+            self._same_branch(int(ds.version))  # remembers which manifest that version was
         check_context_schema(ds, self.display_uri())
         return ds
 
@@ -172,11 +174,14 @@ class DatasetHandle:
         self.check_fork()
         current = self._ds
         try:
+            if self._gone is not None:  # a branch made again may look fine later: never follow it
+                raise VersionNotFoundError(self._gone)
             newest = self.call(lambda: self._newer(current), "look for newer versions", retry=False)
         except VersionNotFoundError as exc:
-            if self.branch != MAIN_BRANCH and _REPLACED not in str(exc):  # the branch was deleted
-                raise VersionNotFoundError(f"branch {self.branch!r} {_DELETED}") from None
-            raise
+            if self.branch == MAIN_BRANCH:
+                raise
+            self._gone = str(exc) if _REPLACED in str(exc) else f"branch {self.branch!r} {_DELETED}"
+            raise VersionNotFoundError(self._gone) from None
         if newest is None:
             return current
         fresh = self.call(
@@ -199,38 +204,63 @@ class DatasetHandle:
     def adopt(self, ds: lance.LanceDataset) -> lance.LanceDataset:
         """Make ``ds`` the newest known snapshot unless a newer one is known; return the newest."""
         with self._lock:
-            if int(ds.version) > int(self._ds.version):
-                self._ds = ds
-            return self._ds
+            adopted, newest = int(ds.version) > int(self._ds.version), self._ds
+            self._ds = ds if adopted else newest
+        if adopted:
+            self._same_branch(int(ds.version))  # one stat per new version, on a local branch
+        return ds if adopted else newest
 
     def _newer(self, ds: lance.LanceDataset) -> int | None:
         """The version to refresh to, or None when ``ds`` is the latest.
 
-        On a local store: whether the next manifest file exists (about 2 µs). On an
-        object store: one LIST of the manifests (a missing-version probe costs Lance
+        On a local store: whether the next manifest file exists (about 2 µs), and whether
+        ``ds``'s own is still there and, on a branch, the same file (see ``_same_branch``).
+        On an object store: one LIST of the manifests (a missing-version probe costs Lance
         five requests). A snapshot whose own manifest was removed by another process's
-        cleanup asks Lance for the latest instead of trusting a missing successor.
+        cleanup asks Lance for the latest (and, on a branch, whether it is still that branch).
         """
         version = int(ds.version)
         if self._manifests is None:
             self._manifests = LocalManifests.find(self.uri, self.branch, version)
         manifests = self._manifests
         if manifests.known:
+            kept = manifests.exists(version) if self.branch == MAIN_BRANCH else self._same_branch(version)
             if manifests.exists(version + 1):
+                if not kept:
+                    self.check_branch(ds)  # cleaned up, or a new branch that starts later: ask once
                 while manifests.exists(version + 1):
                     version += 1
                 return version
-            if manifests.exists(version):
+            if kept:
                 return manifests.past_gap(self.uri, self.branch, version)
             self._manifests = None  # cleaned up, or another layout: ask Lance
         latest = int(ds.latest_version)
         if latest < version:  # a history never goes back: the branch was made again (see check_branch)
             raise VersionNotFoundError(f"branch {self.branch!r} {_REPLACED}")
+        if latest > version and LocalManifests.folder_of(self.uri, self.branch) is not None:
+            self.check_branch(ds)  # its manifest is gone: cleaned up, or a new branch starts later
         return latest if latest != version else None
 
+    def _same_branch(self, version: int) -> bool:
+        """Whether ``version``'s manifest on a local branch is the file this handle first saw.
+
+        A branch made again may reach the numbers this handle read: its reads, and caches
+        keyed by version, would serve the deleted branch. Raises ``VersionNotFoundError`` if
+        it is another file; False when not known (see ``KnownVersions.same_manifest``).
+        """
+        if self.branch == MAIN_BRANCH:
+            return False
+        if self._manifests is None:
+            self._manifests = LocalManifests.find(self.uri, self.branch, version)
+        same = self._known.same_manifest(self._manifests, version)
+        if same is False:
+            self._gone = f"branch {self.branch!r} {_REPLACED}"
+            raise VersionNotFoundError(self._gone)
+        return bool(same)
+
     def at(self, version: int) -> lance.LanceDataset:
-        """A snapshot of ``version`` of this branch."""
-        self.check_fork()
+        """A snapshot of ``version`` of this branch (a branch made again is refused, see ``_same_branch``)."""
+        self.latest() if self._gone else self._same_branch(int(self._ds.version))
 
         def checkout() -> lance.LanceDataset:
             try:

@@ -1,14 +1,17 @@
 """What a store handle knows of recent versions of its branch without asking Lance again.
 
-Three small bounded memos, each keyed by version number (a branch's version numbers
-are never reused while a handle is open on it):
+Small bounded memos, each keyed by version number (a branch's version numbers are
+never reused while a handle is open on it; :func:`manifest_stamp` tells when they were):
 
 - the manifest **facts** of a version (its fragments and what each index covers), read
   once per version, and derived without a read for the version an append of this
   handle made;
 - the Arrow **schema** of a version (pylance builds it anew on every access);
 - the transaction **properties** of the commits this handle made, so caches learn what
-  those commits changed without reading their transaction files back.
+  those commits changed without reading their transaction files back;
+- the **stamp** of a local branch's manifest of a version, as this handle first saw it:
+  a branch deleted and made again under its name writes new manifests, maybe with the
+  very version numbers the handle read, and a changed stamp shows that for one ``stat``.
 
 And one memo for the whole process, :class:`Committed`: what a committed version of a
 store's branch is (when, how many rows, what its commit did). A committed version never
@@ -18,6 +21,7 @@ however many handles list the versions or ask what commits changed.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -27,7 +31,9 @@ from typing import Any, Generic, TypeVar
 import lance
 import pyarrow as pa
 
-__all__ = ["Committed", "Facts", "KnownVersions", "StoreKey"]
+from ._manifests import LocalManifests
+
+__all__ = ["Committed", "Facts", "KnownVersions", "Stamp", "StoreKey", "manifest_stamp"]
 
 V = TypeVar("V")
 
@@ -41,6 +47,28 @@ _STORES, _PER_STORE = 64, 32_768
 #: Which history a version number belongs to: (URI, branch, the branch's identifier), as
 #: a branch deleted and made again under its name numbers its versions anew.
 StoreKey = tuple[str, str, object]
+
+#: Which file a local manifest is: (inode, size, modification time in ns). Manifests are
+#: written once and never changed, so another stamp means another file of the same name.
+Stamp = tuple[int, int, int]
+
+
+def manifest_stamp(manifests: LocalManifests, version: int) -> Stamp | None:
+    """The stamp of ``version``'s manifest (one ``stat``); None when it does not exist.
+
+    ``manifests`` must be ``known`` (a local store whose layout was recognised).
+
+    Example:
+        >>> manifest_stamp(LocalManifests.find("/tmp/store.lance", "main", 1), 1)  # doctest: +SKIP
+        (1311, 368, 1796247900260094892)
+    """
+    assert manifests.folder is not None and manifests.naming is not None
+    name = manifests.naming.format(version=version, inverted=2**64 - 1 - version)
+    try:
+        found = os.stat(os.path.join(manifests.folder, name))
+    except OSError:
+        return None
+    return (found.st_ino, found.st_size, found.st_mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -80,7 +108,7 @@ class Facts:
 
 
 class KnownVersions:
-    """Facts, schemas and own commits' properties of recent versions (thread-safe)."""
+    """Facts, schemas, manifest stamps and own commits' properties of recent versions (thread-safe)."""
 
     def __init__(self) -> None:
         """Start knowing nothing."""
@@ -88,6 +116,22 @@ class KnownVersions:
         self._facts: OrderedDict[int, Facts] = OrderedDict()
         self._schemas: OrderedDict[int, pa.Schema] = OrderedDict()
         self._properties: OrderedDict[int, dict[str, str]] = OrderedDict()
+        self._stamps: OrderedDict[int, Stamp] = OrderedDict()
+
+    def same_manifest(self, manifests: LocalManifests, version: int) -> bool | None:
+        """Whether ``version``'s manifest is the file this handle first saw there (one ``stat``).
+
+        None when that cannot be told: manifests not ``known`` (an object store), or none
+        for ``version`` (cleaned up, or the branch was deleted, or made again without it).
+        """
+        seen = manifest_stamp(manifests, version) if manifests.known else None
+        if seen is None:
+            return None
+        with self._lock:
+            first = self._stamps.setdefault(version, seen)
+            while len(self._stamps) > _VERSIONS:
+                self._stamps.popitem(last=False)
+        return first == seen
 
     def facts(self, version: int) -> Facts | None:
         """The facts of ``version``, if known."""
