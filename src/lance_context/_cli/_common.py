@@ -48,11 +48,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 TABLE_BOX = box.SIMPLE_HEAD
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+#: Bidirectional overrides and isolates, and line and paragraph separators: invisible,
+#: they reorder what follows them on the line (so a message could show other text than
+#: it holds) or break it where no newline is. Right-to-left text itself needs none.
+_INVISIBLE = re.compile(r"[\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+#: Tabs become spaces: Rich measures a tab as one cell but prints it as several, and
+#: then wraps a line in the middle of a word.
+_TAB_SIZE = 4
 
 
 def safe(text: str) -> str:
-    r"""``text`` with control characters (terminal escapes) shown as ``\x1b``."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    r"""``text`` with control characters (terminal escapes) shown as ``\x1b``, bidi controls as ``\u202e``."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.expandtabs(_TAB_SIZE))
+    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 class _Trimmed:
@@ -157,7 +165,9 @@ def store_arguments(*, branch: bool = True) -> Callable[[F], F]:
 def version_options(fn: F) -> F:
     """``--version N`` / ``--tag NAME``: read the store as it was then."""
     fn = click.option("--tag", "-t", metavar="NAME", help="Read the version this tag names.")(fn)
-    return click.option("--version", "-V", "version", type=int, metavar="N", help="Read version N.")(fn)
+    return click.option(
+        "--version", "-V", "version", type=_VersionNumber(1), metavar="N", help="Read version N."
+    )(fn)
 
 
 def json_option(fn: F) -> F:
@@ -186,6 +196,19 @@ class _WholeNumber(_IntType):
             self.fail(f"{value!r} is not a whole number", param, ctx)
         if number < self.least:
             self.fail(f"{number} is not in the range x>={self.least}: give {self.least} or more", param, ctx)
+        return number
+
+
+class _VersionNumber(_WholeNumber):
+    """A version number: a whole number from 1."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a version number", param, ctx)
+        if number < 1:
+            self.fail(f"versions are numbered from 1, got {number}", param, ctx)
         return number
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import click
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -20,6 +21,7 @@ from ._common import (
     json_option,
     limit_option,
     narrow,
+    safe,
     spec_from,
     store_arguments,
     styled,
@@ -190,30 +192,30 @@ def sessions(
         which = " matching --prefix/--namespace" if prefix or namespace else ""
         out.print(styled(f"no sessions{which} · {view.describe()}"))
         return
-    out.print(_sessions_table(found, view.describe(), out))
+    # the title is a line of its own: as a table's title it would wrap at the table's width
+    out.print(styled(f"{plural(len(found), 'session')} · {view.describe()}", "italic"))
+    out.print(_sessions_table(found, out))
 
 
-def _sessions_table(found: list[SessionSummary], title: str, out: Console) -> Table:
+def _sessions_table(found: list[SessionSummary], out: Console) -> Table:
     """Sessions as a table that fits ``out``: the roles break between roles, never inside one.
 
     No minimum widths: Rich honours them by cropping the last column instead of wrapping.
     The short columns stay unwrapped, long session names fold, and an 80-column terminal
     leaves the kind out (the session name's prefix says it).
     """
-    table = Table(
-        title=f"{plural(len(found), 'session')} · {title}", title_justify="left", box=TABLE_BOX,
-        collapse_padding=True, pad_edge=False,
-    )  # fmt: skip
+    table = Table(box=TABLE_BOX, collapse_padding=True, pad_edge=False)
     small = narrow(out)
     active = [_active(s.first, s.last) for s in found]
-    longest = max(len(s.run_id) for s in found)
-    roles = [", ".join(f"{role} {count}" for role, count in s.roles.items()) for s in found]
+    # measured as shown: control characters escaped, wide characters two cells
+    longest = max(cell_len(safe(s.run_id)) for s in found)
+    roles = [", ".join(f"{safe(role)} {count}" for role, count in s.roles.items()) for s in found]
     fixed = [min(longest, 32), max(len("records"), *(len(f"{s.records:,}") for s in found))]
     fixed += [max(len("active (UTC)"), *map(len, active))] + (
         [] if small else [max(len(s.kind) for s in found)]
     )
     room = out.width - 2 - 2 * len(fixed) - sum(fixed)  # two spaces between columns, one at each edge
-    item = max(len(part) for s in found for part in [f"{r} {c}" for r, c in s.roles.items()] or [""])
+    item = max(cell_len(part) for text in roles for part in text.split(", "))
     table.add_column("session", no_wrap=longest <= 32, overflow="fold")
     if not small:
         table.add_column("kind")
@@ -222,7 +224,7 @@ def _sessions_table(found: list[SessionSummary], title: str, out: Console) -> Ta
     table.add_column("active (UTC)", no_wrap=max(map(len, active)) <= 22)
     for s, text, span in zip(found, roles, active, strict=True):
         kind = [] if small else [s.kind]
-        table.add_row(styled(s.run_id), *kind, f"{s.records:,}", styled(_packed(text, max(room, item))), span)
+        table.add_row(styled(s.run_id), *kind, f"{s.records:,}", Text(_packed(text, max(room, item))), span)
     return table
 
 
@@ -230,7 +232,7 @@ def _packed(roles: str, width: int) -> str:
     """``ai 2, human 2, tool 1`` in lines of at most ``width``, broken between roles only."""
     lines: list[str] = []
     for item in roles.split(", "):
-        if lines and len(lines[-1]) + 2 + len(item) <= width:
+        if lines and cell_len(lines[-1]) + 2 + cell_len(item) <= width:
             lines[-1] += ", " + item
         else:
             lines.append(item)
@@ -256,14 +258,25 @@ def _count(sign: str, value: int, known: bool) -> str:
 
 
 def _broken(text: str, width: int, marks: str = ":./, ") -> str:
-    """``text`` in lines of at most ``width``, each ending after one of ``marks`` when one fits."""
+    """``text`` in lines of at most ``width`` cells, each ending after one of ``marks`` when one fits."""
     lines = []
-    while len(text) > width > 0:
-        cut = max(text.rfind(mark, 0, width) for mark in marks)
-        cut = cut + 1 if cut > 0 else width
+    while cell_len(text) > width > 0:
+        fits = _fitting(text, width)
+        cut = max(text.rfind(mark, 0, fits) for mark in marks)
+        cut = cut + 1 if cut > 0 else fits
         lines.append(text[:cut].rstrip())
         text = text[cut:].lstrip()
     return "\n".join([*lines, text])
+
+
+def _fitting(text: str, width: int) -> int:
+    """How many characters of ``text`` fit in ``width`` cells (at least one)."""
+    cells = 0
+    for count, char in enumerate(text):
+        cells += cell_len(char)
+        if cells > width:
+            return max(count, 1)
+    return len(text)
 
 
 def _widths(columns: list[str], rows: list[list[Text]], width: int) -> tuple[list[int], int, int]:
@@ -275,11 +288,11 @@ def _widths(columns: list[str], rows: list[list[Text]], width: int) -> tuple[lis
     """
     at, tags = columns.index("sessions"), columns.index("tags")
     fixed = sum(
-        max([len(c)] + [len(r[k].plain) for r in rows]) for k, c in enumerate(columns) if k not in (at, tags)
+        max([len(c)] + [r[k].cell_len for r in rows]) for k, c in enumerate(columns) if k not in (at, tags)
     )
     room = width - 2 - 2 * (len(columns) - 1) - fixed
-    longest = max([len(r[at].plain) for r in rows] + [0])
-    tags_longest = max([len(r[tags].plain) for r in rows] + [len("tags")])
+    longest = max([r[at].cell_len for r in rows] + [0])
+    tags_longest = max([r[tags].cell_len for r in rows] + [len("tags")])
     sessions = max(len("sessions"), min(longest, room - min(tags_longest, max(len("tags"), room // 3))))
     mins = [
         min(sessions, max(len(c), min(longest, 24))) if k == at else len(c) for k, c in enumerate(columns)
@@ -314,13 +327,7 @@ def log(uri: str, storage_options: tuple[str, ...], branch: str, limit: int, as_
             ]
         )
         return
-    table = Table(
-        box=TABLE_BOX,
-        title=f"{view.spec.uri} · branch {view.branch} · {plural(len(history), 'version')}",
-        title_justify="left",
-        collapse_padding=True,
-        pad_edge=False,
-    )
+    table = Table(box=TABLE_BOX, collapse_padding=True, pad_edge=False)
     touched = {i.version: _touched(list(changes[i.version].sessions)) for i in shown}
     out = console()
     small = narrow(out)  # minutes only, no row totals
@@ -365,6 +372,8 @@ def log(uri: str, storage_options: tuple[str, ...], branch: str, limit: int, as_
         )
     for cells in rows:
         table.add_row(*cells)
+    # a line of its own: a table's title would wrap at the table's width, inside a long path
+    out.print(styled(f"{view.spec.uri} · branch {view.branch} · {plural(len(history), 'version')}", "italic"))
     out.print(table)
     if len(history) > len(shown):
         console().print(

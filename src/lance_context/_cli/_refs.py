@@ -200,8 +200,15 @@ def store_tags(spec: StoreSpec) -> dict[str, tuple[str, int]]:
     """Every tag of the store, on any branch: name -> (branch, version), in one listing.
 
     Stands in for ``ContextStore.tags(all_branches=True)``; ``tags()`` lists one branch's.
+
+    Raises:
+        NoStore: Nothing is stored at the spec's URI.
     """
-    listed = lance.dataset(spec.uri, storage_options=dict(spec.storage_options) or None).tags.list()
+    try:
+        listed = lance.dataset(spec.uri, storage_options=dict(spec.storage_options) or None).tags.list()
+    except (OSError, ValueError):
+        spec.open_read()  # says what is wrong in the core's words: no store there, or why not
+        raise
     return {
         name: (str(info.get("branch") or MAIN), int(info["version"])) for name, info in sorted(listed.items())
     }

@@ -82,7 +82,7 @@ def record_line(record: ContextRecord, mark: str, style: str, width: int = 120) 
         )
         content = binary
     line = Text(f"  {mark} ", style=style)
-    line.append(safe(f"{record.role:<10} "), style=style + " bold")
+    line.append(f"{safe(record.role):<10} ", style=style + " bold")  # padded as shown
     line.append(safe(short(content, 100)), style=style)
     line.truncate(max(width, 40), overflow="ellipsis")  # wide characters count twice
     return line
@@ -106,5 +106,5 @@ def find_session(run_ids: list[str], name: str) -> str:
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise NotFound(f"{name!r} names several sessions: {', '.join(matches)}; give the full run id")
+        raise NotFound(f"{name!r} names several sessions: {safe(', '.join(matches))}; give the full run id")
     raise NotFound(f"no session {name!r} in this version (lance-context sessions URI lists them)")

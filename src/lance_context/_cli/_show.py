@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from lance_context import ContextRecord, SearchError, SearchHit
+from lance_context import ContextRecord, InvalidFilterError, SearchError, SearchHit
 
 from ._common import (
     TABLE_BOX,
@@ -54,7 +54,8 @@ def _show_thread(view: View, run_id: str, thread: str, last: int | None, as_json
     out = console()
     out.print(
         styled(
-            f"{run_id} · LangGraph thread {thread!r} · {len(states)} checkpoints shown · {view.describe()}",
+            f"{run_id} · LangGraph thread {thread!r} · {plural(len(states), 'checkpoint')} shown · "
+            f"{view.describe()}",
             "bold",
         )
     )
@@ -121,7 +122,10 @@ def _checkpoint_table(out: Console, states: list[CheckpointState]) -> Table:
 @store_arguments()
 @click.argument("session")
 @version_options
-@click.option("--last", "-n", type=whole_number(1), metavar="N", help="Only the newest N records.")
+@click.option(
+    "--last", "-n", type=whole_number(1), metavar="N",
+    help="Only the newest N records (of a LangGraph thread: N checkpoints).",
+)  # fmt: skip
 @json_option
 def show(
     uri: str,
@@ -300,6 +304,10 @@ def search(
         where_filter = None if where is None else json.loads(where)
     except ValueError as exc:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--where") from exc
+    if where_filter is not None and not isinstance(where_filter, dict):
+        raise click.BadParameter(
+            f'give a JSON object such as \'{{"role": "user"}}\', not {where!r}', param_hint="--where"
+        )
     view = as_of(
         spec_from(uri, storage_options, branch),
         version,
@@ -311,6 +319,8 @@ def search(
         hits = view.store.search(
             query, k=k, mode=as_mode(mode), run_id=run_id, roles=list(roles) or None, where=where_filter
         )
+    except InvalidFilterError as exc:  # what --where says cannot be a filter: a wrong command line
+        raise click.BadParameter(str(exc), param_hint="--where" if where else None) from None
     except SearchError as exc:
         if "opened without an embedder" in str(exc):
             raise click.ClickException(
@@ -338,11 +348,13 @@ def search(
             }
         )
         return
-    title = f"{plural(len(hits), 'hit')} for {safe(query)!r} ({mode}) · {view.describe()}"
     if not hits:
         console().print(styled(f"no hits for {query!r} ({mode}) · {view.describe()}"))
         return
-    table = Table(box=TABLE_BOX, title=title, title_justify="left")
+    # Text, on a line of its own: a table's title is read as markup (a query holding "[/b]"
+    # would crash) and wraps at the table's width
+    title = styled(f"{plural(len(hits), 'hit')} for {query!r} ({mode}) · {view.describe()}", "italic")
+    table = Table(box=TABLE_BOX)
     for column in ("#", "score", "session", "place", "role", "content"):
         table.add_column(
             column,
@@ -360,7 +372,9 @@ def search(
             styled(hit.record.role),
             styled(short(content, 80)),
         )
-    console().print(table)
+    out = console()
+    out.print(title)
+    out.print(table)
 
 
 COMMANDS = [show, diff, search]
