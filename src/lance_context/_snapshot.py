@@ -18,7 +18,8 @@ the encryption marker) travel together, so nothing is re-embedded.
   empty path segment"), so its rows are written through Lance into a new store at
   ``dest`` with the version's schema (metadata included), its scalar and vector
   indexes are built again as the store builds them, and the copy keeps only its last
-  version: the same records, vectors, binaries and embedder, numbered anew.
+  version: the same records, vectors, binaries and embedder, numbered anew (a tag it is
+  exported by names that version).
 
 ``ContextStore.import_(src, into=...)`` brings a snapshot back: into a new location it
 is an export; into an existing store it is a merge, the snapshot's records upserted in
@@ -158,9 +159,10 @@ def export_snapshot(
             "history=True exports the main branch (a branch reads its parent's files by their "
             "address); export a branch's version without history"
         )
+    rewritten = not history and on != MAIN_BRANCH and _on_object_store(handle.uri)
     if history:
         tags = _copy_history(handle, at, dest, options)
-    elif on != MAIN_BRANCH and _on_object_store(handle.uri):
+    elif rewritten:
         _rewrite(state, handle, dest, at, options, shown)
         tags = ()
     else:
@@ -168,7 +170,9 @@ def export_snapshot(
         tags = ()
     copy = DatasetHandle(dest, options)
     if by_tag is not None and not history:
-        copy.write(lambda ds: ds.tags.create(by_tag, at), f"tag the snapshot {by_tag!r}", retry=False)
+        # a rewritten copy numbers its one version anew: the tag names that version
+        named = int(copy.latest().version) if rewritten else at
+        copy.write(lambda ds: ds.tags.create(by_tag, named), f"tag the snapshot {by_tag!r}", retry=False)
         tags = (by_tag,)
     written = present(copy)
     latest = copy.latest()
