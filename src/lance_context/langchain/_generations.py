@@ -83,9 +83,14 @@ def dump_generations(generations: object) -> bytes:
     for n, generation in enumerate(generations):
         if not isinstance(generation, Generation):
             raise TypeError(f"cache value item {n} is a {type(generation).__name__}, not a Generation")
-        text = dumps(generation)
         try:
+            text = dumps(generation)
             exact = _revive(text) == generation
+        except RecursionError:
+            raise ValueError(
+                f"generation {n} ({type(generation).__name__}) nests too deeply to be cached; "
+                "nothing was written"
+            ) from None
         except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
             raise ValueError(
                 f"generation {n} ({type(generation).__name__}) cannot be cached exactly: LangChain "
@@ -109,7 +114,7 @@ def load_generations(data: bytes, where: str) -> list[Generation] | None:
     """
     try:
         revived = [_revive(text) for text in json.loads(data.decode("utf-8"))]
-    except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
+    except (ValueError, TypeError, KeyError, NotImplementedError, RecursionError) as exc:
         log.warning("cache entry %s could not be read (%s); treating it as a miss", where, exc)
         return None
     if not all(isinstance(g, Generation) for g in revived):

@@ -197,9 +197,14 @@ class LanceDocumentStore(_LanceKeyValueStore[Document]):
             raise TypeError(
                 f"LanceDocumentStore values must be Documents; key {key!r} has a {type(value).__name__}"
             )
-        exact_metadata(value.metadata, f"document of key {key!r}")
-        body = {"id": value.id, "page_content": value.page_content, "metadata": value.metadata}
-        text = json.dumps(body, ensure_ascii=False)
+        try:
+            exact_metadata(value.metadata, f"document of key {key!r}")
+            body = {"id": value.id, "page_content": value.page_content, "metadata": value.metadata}
+            text = json.dumps(body, ensure_ascii=False)
+        except RecursionError:
+            raise ValueError(
+                f"the metadata of the document of key {key!r} nests too deeply to store"
+            ) from None
         # surrogatepass: text extracted from PDFs can hold lone surrogates; they round-trip
         return text.encode("utf-8", "surrogatepass")
 

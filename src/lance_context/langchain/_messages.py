@@ -65,25 +65,36 @@ class _Image:
     prefix: str = ""  # the "data:...;base64," head of a data URL
 
 
+def _mime(given: object, data: bytes) -> str:
+    """The MIME type an image block names, or the one its bytes show when it names none.
+
+    An empty or unencodable ``mime_type`` stays in the block as given; only the record's
+    content type, which must be a non-empty string, comes from the bytes then.
+    """
+    if isinstance(given, str) and given:
+        try:
+            given.encode("utf-8")
+        except UnicodeEncodeError:
+            return sniff_mime(data)
+        return given
+    return sniff_mime(data)
+
+
 def _image_block(block: Mapping[str, Any], path: Path) -> Iterator[_Image]:
     mime = block.get("mime_type")
     for key in ("base64", "data"):
         value = block.get(key)
         if isinstance(value, bytes):
-            yield _Image([*path, key], "bytes", mime if isinstance(mime, str) else sniff_mime(value), value)
+            yield _Image([*path, key], "bytes", _mime(mime, value), value)
         elif isinstance(value, str) and (key == "base64" or block.get("source_type") == "base64"):
             data = canonical_base64(value)
             if data is not None:
-                yield _Image(
-                    [*path, key], "base64", mime if isinstance(mime, str) else sniff_mime(data), data
-                )
+                yield _Image([*path, key], "base64", _mime(mime, data), data)
     source = block.get("source")  # Anthropic-style {"source": {"type": "base64", ...}}
     if isinstance(source, Mapping) and source.get("type") == "base64" and isinstance(source.get("data"), str):
         data = canonical_base64(source["data"])
-        media = source.get("media_type")
         if data is not None:
-            kind = media if isinstance(media, str) else sniff_mime(data)
-            yield _Image([*path, "source", "data"], "base64", kind, data)
+            yield _Image([*path, "source", "data"], "base64", _mime(source.get("media_type"), data), data)
 
 
 def _data_url(url: object, path: Path) -> Iterator[_Image]:
@@ -185,15 +196,8 @@ def _message_payload(msg: BaseMessage) -> dict[str, Any]:
     return payload
 
 
-def encode_message(message: object, session_id: str, index: int = 0) -> list[ContextRecord]:
-    """The records storing one message: the message record, then its extra images.
-
-    Raises:
-        UnsupportedContentError: Not a LangChain message.
-        InvalidRecordError: A message type LangChain cannot rebuild, or fields (such as
-            ``additional_kwargs`` or a tool ``artifact``) that do not survive JSON.
-    """
-    msg = _check_message(message, index)
+def _stored_payload(msg: BaseMessage, index: int) -> tuple[dict[str, Any], list[_Image], str]:
+    """A message's stored JSON (its images lifted out, as ``None``), checked to rebuild it exactly."""
     payload = _message_payload(msg)
     content = payload.get("data", {}).get("content")
     images = list(_find_images(content, ["data", "content"]))
@@ -207,6 +211,25 @@ def encode_message(message: object, session_id: str, index: int = 0) -> list[Con
             "response_metadata, artifact and content must be JSON-serializable"
         ) from exc
     _check_round_trip(msg, json.loads(text), images, index)
+    return payload, images, text
+
+
+def encode_message(message: object, session_id: str, index: int = 0) -> list[ContextRecord]:
+    """The records storing one message: the message record, then its extra images.
+
+    Raises:
+        UnsupportedContentError: Not a LangChain message.
+        InvalidRecordError: A message type LangChain cannot rebuild, or fields (such as
+            ``additional_kwargs`` or a tool ``artifact``) that do not survive JSON.
+    """
+    msg = _check_message(message, index)
+    try:
+        payload, images, text = _stored_payload(msg, index)
+    except RecursionError:
+        raise InvalidRecordError(
+            f"message {index} ({msg.type}) nests too deeply to be stored; flatten its "
+            "additional_kwargs, response_metadata, artifact or content"
+        ) from None
     record_id = new_id()
     extra = [
         ContextRecord(
@@ -255,6 +278,12 @@ def _check_round_trip(
         _set(payload, image.path, _restore({"encoding": image.encoding, "prefix": image.prefix}, image.data))
     try:
         back = _rebuild(payload)
+    except NotImplementedError as exc:  # ``dumpd`` met an object beside the artifact's Documents
+        raise InvalidRecordError(
+            f"message {index} ({message.type}) cannot be stored: its artifact holds, beside "
+            "Documents, an object LangChain cannot serialize (such as bytes or a datetime); "
+            "keep Documents and plain JSON values in it"
+        ) from exc
     except (ValueError, TypeError, KeyError) as exc:
         raise InvalidRecordError(
             f"message {index} has type {message.type!r}, which LangChain cannot rebuild "
