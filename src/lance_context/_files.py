@@ -92,10 +92,32 @@ def tracked(handle: DatasetHandle, ds: lance.LanceDataset, since: int | None = N
 
 
 def present(handle: DatasetHandle) -> dict[str, int]:
-    """Every file physically under the store's root (all branches), path to size in bytes."""
+    """Every file physically under the store's root (all branches), path to size in bytes.
+
+    Not the files of another store made in a folder inside this one: they are that
+    store's, and forgetting must neither delete them as leftovers nor report them.
+    """
     ds = handle.latest()
     table = handle.call(lambda: ds.all_files().read_all(), "list the store's files", retry=False)
-    return dict(zip(table.column("path").to_pylist(), table.column("size_bytes").to_pylist(), strict=True))
+    sizes = dict(zip(table.column("path").to_pylist(), table.column("size_bytes").to_pylist(), strict=True))
+    others = _nested_roots(sizes)
+    if not others:
+        return sizes
+    return {path: size for path, size in sizes.items() if not path.startswith(others)}
+
+
+def _nested_roots(paths: Iterable[str]) -> tuple[str, ...]:
+    """The folders (``a/b/``) inside a store's root that hold a dataset of their own.
+
+    A folder with a ``_versions/`` of its own, other than the root, a branch (``tree/``)
+    and the store's own search log (``_lance_context/``).
+    """
+    roots = set()
+    for path in paths:
+        head, found, _ = path.partition("/_versions/")
+        if found and head and not head.startswith(("tree/", "_lance_context")):
+            roots.add(head + "/")
+    return tuple(sorted(roots))
 
 
 def branch_handles(handle: DatasetHandle) -> dict[str, DatasetHandle]:

@@ -38,6 +38,7 @@ __all__ = [
     "is_missing",
     "is_panic",
     "probed_dataset",
+    "refuse_inside_store",
     "secret_values",
     "shared_session",
     "storage_defaults",
@@ -229,6 +230,29 @@ def _has_manifest(folder: str) -> bool:
     """Whether ``folder`` holds a manifest, stopping at the first (a grown store has thousands)."""
     with os.scandir(folder) as entries:
         return any(entry.name.endswith(".manifest") for entry in entries)
+
+
+def refuse_inside_store(uri: str) -> None:
+    """Before creating a local store: refuse a folder inside another store's root.
+
+    The outer store counts every file under its root as its own: ``forget()`` would
+    delete the inner store's files as leftovers of forgotten versions.
+
+    Raises:
+        NotAContextStoreError: A parent folder of ``uri`` is a store.
+    """
+    if "://" in uri and not uri.startswith("file://"):
+        return  # an object store: the outer store's file listings leave nested stores out
+    path = os.path.abspath(uri.removeprefix("file://"))
+    parent = os.path.dirname(path)
+    while parent != path:
+        versions = os.path.join(parent, "_versions")
+        if os.path.isdir(versions) and _has_manifest(versions):
+            raise NotAContextStoreError(
+                f"{uri} is inside the store at {parent}, which treats every file under its folder "
+                "as its own; choose a location outside it"
+            )
+        path, parent = parent, os.path.dirname(parent)
 
 
 def dataset_exists(uri: str, storage_options: Mapping[str, str] | None) -> bool:

@@ -39,7 +39,7 @@ from ._search import Searcher
 from ._searchlog import Recorder
 from ._snapshot import import_snapshot
 from ._state import Settings, StoreState
-from ._storage import dataset_exists
+from ._storage import dataset_exists, refuse_inside_store
 from ._store_governance import GovernanceMethods
 from ._store_retrieval import RetrievalMethods
 from ._store_versions import VersionMethods
@@ -143,6 +143,7 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
                 raise VersionNotFoundError(
                     f"no store at {uri} to open on branch {branch!r}: a new store has only {MAIN_BRANCH!r}"
                 )
+            refuse_inside_store(uri)
             chosen_new = resolve_embedder(embedder, None, exists=False)
             create_store(uri, storage_options, chosen_new, dimension, creation_metadata(encryption))
         handle = DatasetHandle(uri, storage_options, branch=branch, caches=caches)
