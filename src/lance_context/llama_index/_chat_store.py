@@ -23,7 +23,7 @@ from lance_context.adapters import LLAMA_INDEX_CHAT, monotonic_times
 
 from ._bound import StoreBound
 from ._common import check_key, resolve_store
-from ._messages import message_to_record, record_to_message
+from ._messages import message_list, message_to_record, record_to_message
 
 __all__ = ["DEFAULT_CHAT_NAMESPACE", "LanceAsyncChatStore", "LanceChatStore"]
 
@@ -47,7 +47,7 @@ class _KeyedStore:
         self, key: str, status: MessageStatus | None = None, *, limit: int | None = None, offset: int = 0
     ) -> list[ContextRecord]:
         """A key's records in append order (archiving keeps a record's place), only those asked for."""
-        where = None if status is None else {f"metadata.{STATUS_KEY}": status.value}
+        where = _status_where(status)
         return self._store.records(
             self._run(key), where=where, limit=limit, offset=offset, with_vectors=False
         )
@@ -66,23 +66,25 @@ class _KeyedStore:
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> list[ContextRecord]:
         run_id = self._run(key)
+        value = _status(status).value
+        messages = message_list(messages)
         times = monotonic_times(len(messages))
         return [
-            message_to_record(m, run_id, created_at=t, metadata={STATUS_KEY: status.value})
+            message_to_record(m, run_id, created_at=t, metadata={STATUS_KEY: value})
             for m, t in zip(messages, times)
         ]
 
     def _add(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
-        records = self._build(key, list(messages), status)
+        records = self._build(key, messages, status)
         if records:
             self._store.add(records)
 
     def _set(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
-        self._store.replace(self._run(key), self._build(key, list(messages), status))  # one commit
+        self._store.replace(self._run(key), self._build(key, messages, status))  # one commit
 
     def _delete_at(self, key: str, idx: int) -> ChatMessage | None:
         """Delete the message at position ``idx``: only that record is read.
@@ -104,14 +106,33 @@ class _KeyedStore:
         return [key for key in keys if key is not None]
 
 
-def _position(idx: object) -> int:
-    """A message position: any integer (a numpy one too, not a bool), as a list index takes it."""
-    if not isinstance(idx, bool):
+def _integer(value: object, what: str) -> int:
+    """Any integer (a numpy one too, not a bool), as a list index takes it."""
+    if not isinstance(value, bool):
         try:
-            return operator.index(idx)  # type: ignore[arg-type]
+            return operator.index(value)  # type: ignore[arg-type]
         except TypeError:
             pass
-    raise InvalidFilterError(f"a message position must be an integer, got {idx!r}")
+    raise InvalidFilterError(f"{what} must be an integer, got {value!r}")
+
+
+def _position(idx: object) -> int:
+    """A message position: any integer, negative ones counting from the end."""
+    return _integer(idx, "a message position")
+
+
+def _status(value: object) -> MessageStatus:
+    """A message status: a ``MessageStatus`` or its value (``"active"``, ``"archived"``)."""
+    try:
+        return MessageStatus(value)
+    except ValueError:
+        statuses = ", ".join(repr(s.value) for s in MessageStatus)
+        raise InvalidFilterError(f"a message status must be one of {statuses}, got {value!r}") from None
+
+
+def _status_where(status: object) -> dict[str, str] | None:
+    """The filter of a status argument (None: every status)."""
+    return None if status is None else {f"metadata.{STATUS_KEY}": _status(status).value}
 
 
 def _open(
@@ -266,8 +287,7 @@ class LanceAsyncChatStore(StoreBound, _KeyedStore, AsyncDBChatStore):
 
     async def count_messages(self, key: str, status: MessageStatus | None = MessageStatus.ACTIVE) -> int:
         """How many messages a key has with this status (None: all)."""
-        where = None if status is None else {f"metadata.{STATUS_KEY}": status.value}
-        return await asyncio.to_thread(self._store.count, self._run(key), where=where)
+        return await asyncio.to_thread(self._store.count, self._run(key), where=_status_where(status))
 
     async def add_message(
         self, key: str, message: ChatMessage, status: MessageStatus = MessageStatus.ACTIVE
@@ -279,13 +299,13 @@ class LanceAsyncChatStore(StoreBound, _KeyedStore, AsyncDBChatStore):
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
         """Append messages in one commit."""
-        await asyncio.to_thread(self._add, key, list(messages), status)
+        await asyncio.to_thread(self._add, key, messages, status)
 
     async def set_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
         """Replace every message of a key."""
-        await asyncio.to_thread(self._set, key, list(messages), status)
+        await asyncio.to_thread(self._set, key, messages, status)
 
     async def delete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Delete the message at position ``idx`` (all statuses, oldest first); return it."""
@@ -293,10 +313,11 @@ class LanceAsyncChatStore(StoreBound, _KeyedStore, AsyncDBChatStore):
 
     async def delete_messages(self, key: str, status: MessageStatus | None = None) -> None:
         """Delete a key's messages with this status (None: all)."""
-        where = None if status is None else {f"metadata.{STATUS_KEY}": status.value}
+        where = _status_where(status)
         await asyncio.to_thread(self._store.delete, run_id=self._run(key), where=where)
 
     def _take_oldest(self, key: str, n: int, archive: bool) -> list[ChatMessage]:
+        n = _integer(n, "the number of messages")
         if n <= 0:
             return []
         oldest = self._records(key, MessageStatus.ACTIVE, limit=n)

@@ -31,7 +31,14 @@ from lance_context.adapters import (
 
 from ._bound import StoreBound
 from ._common import check_key, resolve_store
-from ._messages import is_system, is_tool_result, message_text, record_to_message, records_for
+from ._messages import (
+    is_system,
+    is_tool_result,
+    message_list,
+    message_text,
+    record_to_message,
+    records_for,
+)
 
 __all__ = ["DEFAULT_TOKEN_LIMIT", "LanceMemory"]
 
@@ -147,27 +154,24 @@ class LanceMemory(StoreBound, BaseMemory):
         if token_limit is None:
             window = llm.metadata.context_window if llm is not None else None
             token_limit = int(window * _LLM_TOKEN_RATIO) if window else DEFAULT_TOKEN_LIMIT
+        fields = {
+            "session_id": session_id, "token_limit": token_limit, "namespace": namespace,
+            "tokenizer_fn": tokenizer_fn or get_tokenizer(), "semantic_top_k": semantic_top_k,
+            "semantic_token_ratio": semantic_token_ratio,
+        }  # fmt: skip
+        # Bad options and messages are refused before a store is opened (or created) at uri.
+        cls.__pydantic_validator__.validate_python(fields, self_instance=cls.__new__(cls))
+        check_key(session_id, "session_id")
+        history = None if chat_history is None else message_list(chat_history)
+        if history:
+            records_for(history, LLAMA_INDEX_MEMORY.run_id(session_id, scope=namespace))
         opened = resolve_store(
-            store,
-            uri,
-            who="LanceMemory",
-            embedder=embedder,
-            storage_options=storage_options,
+            store, uri, who="LanceMemory", embedder=embedder, storage_options=storage_options,
             open_options=store_options,
-        )
-        memory = cls(
-            store=opened,
-            session_id=session_id,
-            token_limit=token_limit,
-            tokenizer_fn=tokenizer_fn or get_tokenizer(),
-            semantic_top_k=semantic_top_k,
-            semantic_token_ratio=semantic_token_ratio,
-            namespace=namespace,
-            indexing=indexing,
-            recall_options=recall_options,
-        )
-        if chat_history is not None:
-            memory.set(list(chat_history))
+        )  # fmt: skip
+        memory = cls(store=opened, indexing=indexing, recall_options=recall_options, **fields)
+        if history is not None:
+            memory.set(history)
         return memory
 
     # ------------------------------------------------------------------ identity
@@ -185,7 +189,8 @@ class LanceMemory(StoreBound, BaseMemory):
         return LLAMA_INDEX_MEMORY.run_id(self.session_id, scope=self.namespace)
 
     def _copy_on(self, store: ContextStore) -> LanceMemory:
-        return type(self)(store=store, **{name: getattr(self, name) for name in type(self).model_fields})
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self)(store=store, indexing=self._indexing, recall_options=self._recall_options, **fields)
 
     def at_version(self, version: int | str) -> LanceMemory:
         """A read-only memory of this session as it was at a store version or tag."""
@@ -274,8 +279,11 @@ class LanceMemory(StoreBound, BaseMemory):
         """A window cut short starts on a user message, as LlamaIndex's ``ChatMemoryBuffer``'s.
 
         ``first``: the session's first two messages (to tell whether the window reaches back there).
+        Only the session's own leading system message is stepped over: a window that starts
+        on a later system message keeps what follows it, as ``ChatMemoryBuffer``'s does.
         """
-        start = 1 if window and is_system(window[0][1]) else 0
+        pinned = bool(window) and bool(first) and window[0][0] == first[0][0] and is_system(window[0][1])
+        start = 1 if pinned else 0
         opening = next((key for key, message in first if not is_system(message)), None)
         if start >= len(window) or window[start][0] == opening:
             return window
@@ -362,7 +370,7 @@ class LanceMemory(StoreBound, BaseMemory):
 
     def put_messages(self, messages: list[ChatMessage]) -> None:
         """Append messages in one atomic commit (nothing is written if one is invalid)."""
-        records = records_for(list(messages), self.run_id)
+        records = records_for(messages, self.run_id)
         if records:
             if self._indexing is not None:
                 self._indexing.hint(self._store, self.run_id, records)
@@ -370,7 +378,7 @@ class LanceMemory(StoreBound, BaseMemory):
 
     def set(self, messages: list[ChatMessage]) -> None:
         """Replace the session's history with ``messages`` in one commit (one new version)."""
-        records = records_for(list(messages), self.run_id)
+        records = records_for(messages, self.run_id)
         if self._indexing is not None:
             self._indexing.hint(self._store, self.run_id, records, after_stored=False)
         self._store.replace(self.run_id, records)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from io import IOBase
 from typing import Any
@@ -45,6 +45,7 @@ __all__ = [
     "is_system",
     "is_tool_result",
     "message_text",
+    "message_list",
     "message_to_record",
     "record_to_message",
     "records_for",
@@ -59,6 +60,13 @@ _BLOCK_CLASSES: dict[str, type[BaseModel]] = {
     "video": VideoBlock,
     "document": DocumentBlock,
 }
+#: The field of each media block that may hold the data itself (bytes or a file object).
+_DATA_FIELDS: tuple[tuple[type[BaseModel], str], ...] = (
+    (ImageBlock, "image"),
+    (AudioBlock, "audio"),
+    (VideoBlock, "video"),
+    (DocumentBlock, "data"),
+)
 _ROLE_ALIASES = {"human": "user", "ai": "assistant"}
 _TOOL_RESULT_ROLES = frozenset({MessageRole.TOOL, MessageRole.FUNCTION})
 _SYSTEM_ROLES = frozenset({MessageRole.SYSTEM, MessageRole.DEVELOPER})
@@ -167,9 +175,18 @@ def _image_bytes(block: ImageBlock) -> bytes | None:
 
 
 def _dump_block(block: Any, index: int) -> dict[str, Any]:
-    if isinstance(block, ImageBlock) and isinstance(block.image, IOBase):
-        raw = _image_bytes(block)
-        block = block.model_copy(update={"image": base64.b64encode(raw or b"")})
+    # A media block may hold a file object: store what it reads, base64-encoded as
+    # LlamaIndex keeps inline data (its own dump would give raw bytes, not JSON).
+    field = next((name for cls, name in _DATA_FIELDS if isinstance(block, cls)), None)
+    stream = getattr(block, field) if field else None
+    if isinstance(stream, IOBase):
+        stream.seek(0)
+        raw = stream.read()
+        if not isinstance(raw, bytes):
+            raise InvalidRecordError(
+                f"block {index} ({type(block).__name__}) holds a text stream; open the file in binary mode"
+            )
+        block = block.model_copy(update={field: base64.b64encode(raw)})
     try:
         dumped: dict[str, Any] = block.model_dump(mode="json")
     except (PydanticSerializationError, TypeError, ValueError) as exc:
@@ -289,8 +306,22 @@ def record_to_message(record: ContextRecord) -> ChatMessage | None:
     return message
 
 
+def message_list(messages: object) -> list[Any]:
+    """The messages of a list argument; a single message (or a string) is refused.
+
+    Raises:
+        UnsupportedContentError: ``messages`` is a single message, a string or not iterable.
+    """
+    if isinstance(messages, (ChatMessage, str, bytes)) or not isinstance(messages, Iterable):
+        raise UnsupportedContentError(
+            f"expected a list of llama_index ChatMessage, got {type(messages).__name__}; "
+            "wrap a single message in a list"
+        )
+    return list(messages)
+
+
 def records_for(
-    messages: Sequence[object], run_id: str, metadata: Mapping[str, Any] | None = None
+    messages: Iterable[object], run_id: str, metadata: Mapping[str, Any] | None = None
 ) -> list[ContextRecord]:
     """Records for messages, in order; every message is checked before anything is written."""
-    return [message_to_record(m, run_id, metadata=metadata) for m in messages]
+    return [message_to_record(m, run_id, metadata=metadata) for m in message_list(messages)]
