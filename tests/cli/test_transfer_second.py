@@ -193,3 +193,18 @@ def test_a_demo_given_an_existing_path_refuses_and_leaves_it_alone(script: str, 
     )
     assert done.returncode == 1 and "already exists: give a new" in done.stderr, done
     assert (mine / "data" / "keep.txt").read_text() == "mine"
+
+
+def test_an_import_whose_write_fails_leaves_no_new_store(cli: Cli, store: str, tmp_path: Path) -> None:
+    out = tmp_path / "trip.jsonl"
+    assert cli("export", store, out, "-s", "trip").code == 0
+    header, first, *rest = out.read_text().splitlines()
+    broken = json.loads(first)
+    broken["embedding"] = broken["embedding"][:5]  # the store is made with the header's 16
+    out.write_text("\n".join([header, json.dumps(broken), *rest]) + "\n")
+    _one_error(cli("import", tmp_path / "new.lance", out), 1, "5 dimensions", "nothing was written")
+    assert not (tmp_path / "new.lance").exists()
+    # into an existing store the same failure leaves it as it was
+    before = ContextStore.open(store, embedder=None).version()
+    _one_error(cli("import", store, out, "--yes"), 1, "5 dimensions")
+    assert ContextStore.open(store, embedder=None).version() == before

@@ -39,6 +39,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "_maintain",
     "_review",
     "_transfer",
+    "_import",
     "_govern",
     "_serve",
 )
