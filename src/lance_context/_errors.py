@@ -367,6 +367,11 @@ def translate_lance_error(
             f"could not {action}: the storage refused access ({detail}); check the credentials in "
             "storage_options (or the environment) and their permissions. Nothing was written."
         )
+    if "resolve region" in everything:  # no region given, none in the environment: no request was sent
+        return StorageAccessError(
+            f"could not {action}: no region for the bucket ({detail}); give it in storage_options "
+            '(for example {"region": "us-east-1"}) or set AWS_REGION. Nothing was written.'
+        )
     if any(m in lowered for m in _CONFLICT_MARKERS):
         return CommitConflictError(
             f"could not {action}: it conflicted with another writer ({detail}). "

@@ -213,3 +213,29 @@ def test_wrong_credentials_are_refused_clearly_without_showing_them(
             ContextStore.open(uri, storage_options=options)
         said = "".join(traceback.format_exception(refused.value))
         assert "lc-wrong-secret" not in said and bucket.secret_access_key not in said
+
+
+def test_a_bucket_without_a_region_says_to_give_one(
+    s3_bucket: S3Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    secret = s3_bucket.storage_options["aws_secret_access_key"]
+    # no endpoint and no region: the region is looked up on AWS, here through a closed port
+    lookup = {
+        "aws_access_key_id": "AKIALCTEST",
+        "aws_secret_access_key": secret,
+        "proxy_url": "http://127.0.0.1:9",
+    }
+    with pytest.raises(StorageAccessError, match=r"no region for the bucket .*AWS_REGION") as caught:
+        ContextStore.open(s3_bucket.uri(), storage_options=lookup, embedder=None)
+    assert secret not in str(caught.value)
+    # the hint's spelling works
+    options = {k: v for k, v in s3_bucket.storage_options.items() if k != "aws_region"} | {
+        "region": "us-east-1"
+    }
+    ContextStore.open(s3_bucket.uri(), storage_options=options, embedder=None).add(
+        ContextRecord.from_content("hi", role="user", run_id="s")
+    )
+    assert s3_bucket.objects()
