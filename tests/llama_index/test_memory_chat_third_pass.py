@@ -364,3 +364,16 @@ def test_a_seeded_run_of_calls_matches_simple_chat_store_across_reopens(store: C
         held = {k: answer(reference.get_messages(k)) for k in keys if reference.get_messages(k)}
         assert {k: answer(ours.get_messages(k)) for k in keys if ours.get_messages(k)} == held, (step, op)
         assert sorted(ours.get_keys()) == sorted(held)
+
+
+def test_a_deep_copy_is_refused_clearly_and_a_shallow_copy_shares_the_store(tmp_path: Path) -> None:
+    import copy
+
+    memory = LanceMemory.from_defaults("s", uri=str(tmp_path / "m.lance"), embedder=HashingEmbedder(DIM))
+    chats = LanceChatStore(uri=str(tmp_path / "c.lance"), embedder=None)
+    for bound in (memory, chats):
+        with pytest.raises(TypeError, match="bound to an open store"):
+            copy.deepcopy(bound)
+    memory.put(user("hello"))
+    shared = copy.copy(memory)
+    assert shared.get_all() == memory.get_all() == [user("hello")]

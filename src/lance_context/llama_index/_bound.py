@@ -42,3 +42,7 @@ class StoreBound:
     def __getstate__(self) -> NoReturn:
         """Refused: the store would be lost."""
         refuse_serialization(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> NoReturn:
+        """Refused: a copy would need a store of its own (``copy.copy`` shares this one)."""
+        refuse_serialization(self)
