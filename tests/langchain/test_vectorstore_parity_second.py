@@ -125,3 +125,15 @@ def test_the_other_search_types_ignore_the_arguments_they_do_not_take(
     assert len(retriever.invoke("kiwi")) == 2
     with pytest.raises(TypeError, match="lambda_mul"):  # a misspelt argument still fails loudly
         ours.as_retriever(search_kwargs={"k": 2, "lambda_mul": 0.3}).invoke("kiwi")
+
+
+def test_an_empty_id_gets_a_new_one_as_in_the_reference(
+    pair: tuple[InMemoryVectorStore, LanceVectorStore],
+) -> None:
+    for vs in pair:
+        ids = vs.add_texts(["a", "b"], ids=["", "kept"])
+        assert ids[0] and ids[0] != "" and ids[1] == "kept"
+        assert vs.get_by_ids([""]) == []
+        docs = vs.add_documents([Document("c", id=""), Document("d", id="")])
+        assert len(set(docs)) == 2 and "" not in docs
+        assert [d.page_content for d in vs.get_by_ids([ids[0], *docs])] == ["a", "c", "d"]

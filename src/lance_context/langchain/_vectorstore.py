@@ -136,13 +136,13 @@ class LanceVectorStore(VectorStore):
         """Embed and store texts in one commit; existing ids are replaced (upsert).
 
         Returns:
-            The document ids, in the order of ``texts``; a ``None`` id (or no ``ids``,
-            or an empty list) gets a new one, as in ``InMemoryVectorStore``.
+            The document ids, in the order of ``texts``; a ``None`` or empty id (or no
+            ``ids``, or an empty list) gets a new one, as in ``InMemoryVectorStore``.
         """
         kwargs.pop("batch_size", None)  # LangChain's add_documents passes it; the whole batch is one commit
         check_kwargs(kwargs, "add_texts")
         text_list, metas, given = batch_inputs(texts, metadatas, ids)
-        doc_ids = [new_id() if i is None else i for i in given]
+        doc_ids = [i or new_id() for i in given]  # "" too: InMemoryVectorStore makes one
         latest: dict[str, int] = {doc_id: n for n, doc_id in enumerate(doc_ids)}  # last one wins
         keep = sorted(latest.values())
         vectors = self._embed_documents([text_list[n] for n in keep])
