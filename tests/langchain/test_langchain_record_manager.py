@@ -99,8 +99,9 @@ def test_list_keys_filters_by_time_group_and_limit(store: ContextStore) -> None:
     assert records.list_keys(group_ids=["b"]) == ["b1"]
     assert records.list_keys(group_ids=[]) == records.list_keys()
     assert records.list_keys(limit=1) == ["a1"]
+    assert records.list_keys(limit=0) == records.list_keys()  # as InMemoryRecordManager
     assert records.exists(["a1", "zz", "none"]) == [True, False, True]
-    for bad in ({"limit": 0}, {"group_ids": "a"}, {"before": float("nan")}, {"after": -1.0}):
+    for bad in ({"limit": -1}, {"group_ids": "a"}, {"before": float("nan")}, {"after": -1.0}):
         with pytest.raises(ValueError):
             records.list_keys(**bad)
 

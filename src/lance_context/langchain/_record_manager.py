@@ -179,16 +179,18 @@ class LanceRecordManager(RecordManager):
     ) -> None:
         """Record ``keys`` (with their groups) as updated now, in one commit.
 
+        An empty ``group_ids`` means no groups, as ``InMemoryRecordManager`` reads it.
+
         Raises:
-            InvalidRecordError: ``group_ids`` has another length than ``keys``, or a group
-                id is not a str or None or not valid unicode (nothing written).
+            InvalidRecordError: A non-empty ``group_ids`` has another length than ``keys``,
+                or a group id is not a str or None or not valid unicode (nothing written).
             ValueError: ``time_at_least`` is later than the clock (nothing written).
             TypeError: A key is not a str (nothing written).
         """
         ids = self.space.record_ids(keys)
         if isinstance(group_ids, (str, bytes)):
             raise InvalidRecordError(f"group_ids must be a list of str or None, got the string {group_ids!r}")
-        groups = [None] * len(ids) if group_ids is None else list(group_ids)
+        groups = list(group_ids or ()) or [None] * len(ids)  # [] is no groups, as in the reference
         if len(groups) != len(ids):
             raise InvalidRecordError(f"got {len(groups)} group_ids for {len(ids)} keys")
         for group in groups:
@@ -242,19 +244,27 @@ class LanceRecordManager(RecordManager):
     ) -> list[str]:
         """Keys updated strictly before ``before`` and after ``after``, of ``group_ids``.
 
-        An empty or absent ``group_ids`` does not filter by group (as LangChain's own
-        record managers do). Keys come in the order they were last updated.
+        An empty or absent ``group_ids`` does not filter by group, and a ``limit`` of 0
+        or None does not limit (as LangChain's own record managers read them). Keys come
+        in the order they were last updated. On an encrypted store that seals the
+        ``group_id`` values (not listed in ``EncryptionPolicy(clear_metadata=...)``), the
+        keys of the time range are read and filtered by group here, after opening.
 
         Raises:
             InvalidFilterError: A bad ``limit``, time or group id (a ``ValueError``).
         """
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise InvalidFilterError(f"limit must be a positive integer or None, got {limit!r}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise InvalidFilterError(f"limit must be a non-negative integer or None, got {limit!r}")
         if isinstance(group_ids, str):
             raise InvalidFilterError(f"group_ids must be a list of str, got the string {group_ids!r}")
         groups = list(group_ids or ())
         if not all(isinstance(group, str) for group in groups):
             raise InvalidFilterError(f"group_ids must be a list of str, got {group_ids!r}")
+        for group in groups:  # refused here, so the store's filter refuses only a sealed key
+            try:
+                check_unicode(group, "group id")
+            except InvalidRecordError as exc:
+                raise InvalidFilterError(str(exc)) from None
         until = since = None
         if before is not None:
             us, exact = _grid(_seconds(before, "before", InvalidFilterError))
@@ -263,11 +273,24 @@ class LanceRecordManager(RecordManager):
             since = _datetime(
                 _grid(_seconds(after, "after", InvalidFilterError))[0] + 1
             )  # inclusive: stamps > after
-        where = {"metadata.group_id": {"$in": groups}} if groups else None
-        found = self.store.records(
-            self.space.run_id, roles=_KEY_ROLE, since=since, until=until, where=where, limit=limit
-        )
-        return [self.space.key(r) for r in found]
+        return [self.space.key(r) for r in self._keys(since, until, groups, limit or None)]
+
+    def _keys(
+        self, since: datetime | None, until: datetime | None, groups: list[str], limit: int | None
+    ) -> list[ContextRecord]:
+        """The key records of the time range and groups, filtered by the store when it can."""
+        run_id = self.space.run_id
+        if not groups:
+            return self.store.records(run_id, roles=_KEY_ROLE, since=since, until=until, limit=limit)
+        try:
+            return self.store.records(
+                run_id, roles=_KEY_ROLE, since=since, until=until,
+                where={"metadata.group_id": {"$in": groups}}, limit=limit,
+            )  # fmt: skip
+        except InvalidFilterError:  # an encrypted store sealing group_id cannot compare it
+            wanted = set(groups)
+            found = self.store.records(run_id, roles=_KEY_ROLE, since=since, until=until)
+            return [r for r in found if r.metadata.get("group_id") in wanted][:limit]
 
     # ------------------------------------------------------------------ async
     aget_time = async_twin(get_time)
