@@ -122,9 +122,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
         title, message = "Not found", f"the inspector has no page at {request.url.path}"
-    elif exc.status_code == 405:
+    elif exc.status_code == 405 and request.url.path.startswith("/actions/"):
         title = "Method not allowed"
         message = "tag, branch and restore are forms the timeline sends with POST (under --allow-writes)"
+    elif exc.status_code == 405:  # a page: the inspector only reads it
+        title = "Method not allowed"
+        message = f"{request.url.path} is a page to read: open it with GET"
     else:
         title, message = "Cannot show this", exc.detail
     response = render(request, "error.html", {"title": title, "message": message}, exc.status_code)

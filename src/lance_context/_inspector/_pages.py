@@ -19,7 +19,7 @@ from .._cli._facts import all_tags, diff_views, session_summaries, store_facts, 
 from .._cli._refs import NotFound, as_mode, open_view, resolve_ref
 from .._cli._render import find_session
 from .._cli._threads import LangGraphMissing, thread_checkpoints, thread_id_of
-from ._support import Pager, for_the_page, inspector_of, render, url
+from ._support import Pager, checked_ref, for_the_page, inspector_of, render, url
 from ._tables import table_previews
 
 __all__ = ["CONVERSATION_PAGE", "PAGE_ROUTES"]
@@ -30,6 +30,8 @@ CONVERSATION_PAGE = 50
 THREAD_PAGE = 10
 #: Records listed per session and side of a diff.
 DIFF_LIMIT = 20
+#: The most hits a search shows.
+MAX_HITS = 100
 
 
 def timeline(request: Request) -> Response:
@@ -146,8 +148,8 @@ _EXTENSIONS = {"application/vnd.apache.arrow.stream": ".arrows", "application/oc
 def diff(request: Request) -> Response:
     """Records added and removed between two references, per session."""
     inspector = inspector_of(request)
-    before_ref = request.query_params.get("a", "").strip()
-    after_ref = request.query_params.get("b", "").strip()
+    before_ref = checked_ref(request.query_params.get("a", "").strip())
+    after_ref = checked_ref(request.query_params.get("b", "").strip())
     context: dict[str, Any] = {
         "title": "Diff",
         "a": before_ref,
@@ -195,21 +197,25 @@ def search(request: Request) -> Response:
         params.get("mode") or ("vector" if vectors else "text"),  # a store without vectors: text
         params.get("session", "").strip(),
     )
-    k = int(params["k"]) if params.get("k", "").isdigit() and int(params["k"]) > 0 else 10
+    k_text = params.get("k", "").strip()
+    k = int(k_text) if k_text.isascii() and k_text.isdigit() else 10
     context: dict[str, Any] = {
         "title": "Search",
         "view": view,
         "q": query,
         "mode": mode,
-        "k": k,
+        "k": k_text or k,
         "session": session,
         "hits": None,
         "error": None,
     }
+    if k_text and not (k_text.isascii() and k_text.isdigit() and 1 <= k <= MAX_HITS):
+        context["error"] = f"k (how many hits) must be a whole number from 1 to {MAX_HITS}, not {k_text!r}"
+        return render(request, "search.html", context, 400)
     if query:
         try:
             run_id = find_session(view.store.run_ids(), session) if session else None
-            hits = view.store.search(query, k=min(k, 100), mode=as_mode(mode), run_id=run_id)
+            hits = view.store.search(query, k=k, mode=as_mode(mode), run_id=run_id)
         except (LanceContextError, NotFound, ValueError) as exc:
             context["error"] = (
                 "this store holds no vectors, so only text search works here: choose mode text"
@@ -246,12 +252,20 @@ def search(request: Request) -> Response:
 
 def threads(request: Request) -> Response:
     """LangGraph threads as of a version."""
-    view = inspector_of(request).view(request)
+    inspector = inspector_of(request)
+    view = inspector.view(request)
     found = session_summaries(view, LANGGRAPH_CHECKPOINTS.prefix)
+    pager = Pager.of(request, inspector.page_size * 2, len(found))  # as many a page as the Sessions page
     return render(
         request,
         "threads.html",
-        {"title": "LangGraph threads", "view": view, "threads": found, "thread_id_of": thread_id_of},
+        {
+            "title": "LangGraph threads",
+            "view": view,
+            "threads": pager.slice(found),
+            "pager": pager,
+            "thread_id_of": thread_id_of,
+        },
     )
 
 

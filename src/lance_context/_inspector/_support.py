@@ -25,7 +25,7 @@ from .._cli._conversation import Binary, human_bytes, short
 from .._cli._keys import KEY_FILE_ENV, explain
 from .._cli._refs import MAIN, NotFound, StoreSpec, View, open_view, resolve_ref
 
-__all__ = ["Inspector", "Pager", "for_the_page", "render", "url"]
+__all__ = ["Inspector", "Pager", "checked_ref", "for_the_page", "render", "url"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -66,12 +66,22 @@ def for_the_page(exc: Exception) -> str:
     if isinstance(exc, EncryptionError):
         return explain(exc, _RESTART)
     message = str(exc.args[0]) if isinstance(exc, LookupError) and exc.args else str(exc)
-    return message.replace("(lance-context sessions URI lists them)", "(the Sessions page lists them)")
+    return message.replace(
+        "(lance-context sessions URI lists them)", "(the Sessions page lists them)"
+    ).replace("(lance-context branch URI lists them)", "(the timeline lists them)")
 
 
 #: The bidi controls of "Trojan Source" (CVE-2021-42574): embeddings, overrides and isolates. A stored
 #: value holding one could show "safe\u202egpj.exe" as "safeexe.jpg"; the page shows them as "[U+202E]".
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def checked_ref(text: str) -> str:
+    """A version reference from a request, refused when its number's digits are not ASCII ones ("main@²")."""
+    number = text.rpartition("@")[2]
+    if number.isdigit() and not number.isascii():
+        raise ValueError(f"not a version number: {text!r} (write it with the digits 0-9)")
+    return text
 
 
 class _Exact(str):
@@ -180,7 +190,7 @@ class Inspector:
     def view(self, request: Request) -> View:
         """The version a request asks for: ``?branch=NAME&at=VERSION|TAG|BRANCH@VERSION`` (else latest)."""
         branch = request.query_params.get("branch") or self.spec.branch
-        at_text = request.query_params.get("at", "").strip()
+        at_text = checked_ref(request.query_params.get("at", "").strip())
         if at_text and not at_text.isdigit():  # a tag (on any branch) or BRANCH@VERSION
             return resolve_ref(self.spec, at_text, embedder=DEFAULT_EMBEDDER)
         at = int(at_text) if at_text else None
