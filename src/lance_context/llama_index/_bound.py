@@ -43,6 +43,6 @@ class StoreBound:
         """Refused: the store would be lost."""
         refuse_serialization(self)
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> NoReturn:
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> NoReturn:
         """Refused: a copy would need a store of its own (``copy.copy`` shares this one)."""
         refuse_serialization(self)
