@@ -18,6 +18,7 @@ from lance_context import ContextRecord, ContextStore
 from lance_context.adapters import Outline
 
 from ._checkpoint_records import CHECKPOINT_ROLE, THREAD_PREFIX, WRITE_ROLE, thread_key
+from ._store_records import equal_where
 
 __all__ = ["list_checkpoints", "thread_checkpoints", "thread_rows"]
 
@@ -71,9 +72,11 @@ def _list_filter(
             where["checkpoint_ns"] = str(conf["checkpoint_ns"])
         if checkpoint_id := get_checkpoint_id(config):
             where["checkpoint_id"] = checkpoint_id
-    for key, value in (filter or {}).items():
-        # {"$eq": value}: a dict value is compared as a value, never read as operators
-        where[("metadata", "checkpoint_metadata", str(key))] = {"$eq": value}
+    # each value compared as a value (a dict is never read as operators), and as Python
+    # compares, as LangGraph's savers do: ``True == 1 == 1.0``, ``False == 0``
+    equal = [equal_where(("metadata", "checkpoint_metadata", str(k)), v) for k, v in (filter or {}).items()]
+    if equal:
+        where["$and"] = equal
     if before is not None and (before_id := get_checkpoint_id(before)):
         where[("metadata", "checkpoint_id")] = {"$lt": before_id}
     return run_id, where

@@ -48,6 +48,7 @@ __all__ = [
     "ItemTexts",
     "check_put",
     "check_search",
+    "equal_where",
     "item_id",
     "item_records",
     "matches",
@@ -170,8 +171,12 @@ def not_expired(now: datetime) -> Where:
     return {"$or": [{path: None}, {path: {"$gt": now.timestamp()}}]}
 
 
-def _equal(path: tuple[str, ...], value: object) -> Where:
-    """Equal as Python compares (InMemoryStore uses ``==``): ``True == 1 == 1.0``, ``False == 0``."""
+def equal_where(path: tuple[str, ...], value: object) -> Where:
+    """Equal as Python compares: ``True == 1 == 1.0``, ``False == 0``, a tuple as a list.
+
+    LangGraph's in-memory store and savers compare filter values with ``==``; the
+    checkpointer's metadata filters use this too.
+    """
     clause: Where = {path: {"$eq": list(value) if isinstance(value, tuple) else value}}
     if isinstance(value, bool):
         return {"$or": [clause, {path: {"$eq": int(value)}}]}  # a number compares as a number: 1 or 1.0
@@ -203,16 +208,16 @@ def _value_clauses(path: tuple[str, ...], spec: object) -> list[Where]:
             if op not in _OPERATORS:
                 raise ValueError(f"Unsupported operator: {op} (use {', '.join(sorted(_OPERATORS))})")
             if op == "$eq":
-                clauses.append(_equal(path, value))
+                clauses.append(equal_where(path, value))
             elif op == "$ne":
-                clauses.append({"$not": _equal(path, value)})
+                clauses.append({"$not": equal_where(path, value)})
             else:
                 clauses.append(_compared(path, op, value))
         return clauses
     if isinstance(spec, Mapping):
         members = [c for key, sub in spec.items() for c in _value_clauses((*path, str(key)), sub)]
         return [{path: {"$type": "object"}}, *members]
-    return [_equal(path, spec)]
+    return [equal_where(path, spec)]
 
 
 def value_where(filter: Mapping[str, Any] | None) -> list[Where]:
