@@ -121,3 +121,14 @@ def test_bad_filters_and_versions_are_usage_errors(tmp_path: Path) -> None:
     assert unknown.code == 2 and "--where" in unknown.err and "$foo" in unknown.err, unknown.err
     assert zero.code == 2 and "--at" in zero.err, zero.err
     assert version.code == 2 and "--version" in version.err and "numbered from 1" in version.err, version.err
+
+
+def test_versions_written_with_other_digits_are_refused_in_words(tmp_path: Path) -> None:
+    uri = _store(tmp_path / "d.lance", [ContextRecord.from_content("hi", role="user", run_id="s")])
+    results = run_many(
+        ["diff", uri, "²", "1"], ["diff", uri, "main@²", "1"], ["replay", uri, "0123456789ab", "--at", "²"]
+    )
+    for result in results:
+        assert result.code in (1, 2) and "invalid literal" not in result.err and "Traceback" not in result.err
+    assert "no version, tag or branch named '²'" in results[0].err
+    assert "write BRANCH@VERSION" in results[1].err and results[2].code == 2

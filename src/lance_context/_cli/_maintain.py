@@ -44,7 +44,7 @@ def parse_embedder(text: str) -> Any:
     """
     name, _, arg = text.partition(":")
     if name == "hashing":
-        if arg and (not arg.isdigit() or int(arg) < 2):
+        if arg and (not (arg.isascii() and arg.isdigit()) or int(arg) < 2):
             raise click.BadParameter(
                 f"hashing:{arg}: the dimension must be a whole number of at least 2, such as hashing:64",
                 param_hint="--embedder",

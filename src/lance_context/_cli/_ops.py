@@ -35,7 +35,7 @@ def version_of(ref: str | None, param_hint: str = "--version") -> int | str | No
         return None
     if re.fullmatch(r"\s*-\d+\s*", ref):
         raise click.BadParameter(f"versions are numbered from 1, got {ref.strip()}", param_hint=param_hint)
-    return int(ref) if ref.strip().isdigit() else ref
+    return int(ref) if ref.strip().isascii() and ref.strip().isdigit() else ref
 
 
 @click.command()

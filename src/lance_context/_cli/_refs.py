@@ -229,14 +229,14 @@ def resolve_ref(spec: StoreSpec, ref: str | int | None, *, embedder: Any = None)
     if ref is None or ref == "":
         return open_view(spec, embedder=embedder)
     text = str(ref).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # "²" is a digit to isdigit(), not to int()
         return open_view(spec, int(text), embedder=embedder)
     if "@" in text:
         branch, _, version = text.partition("@")
         branch = branch or spec.branch
         if version in ("", "latest"):
             return open_view(spec, branch=branch, embedder=embedder)
-        if not version.isdigit():
+        if not (version.isascii() and version.isdigit()):
             raise VersionNotFoundError(f"bad reference {text!r}: write BRANCH@VERSION, such as main@12")
         return open_view(spec, int(version), branch=branch, embedder=embedder)
     tags = store_tags(spec)

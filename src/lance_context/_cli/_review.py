@@ -149,13 +149,13 @@ def searches(uri: str, storage_options: tuple[str, ...], limit: int, as_json: bo
 @json_option
 def replay(uri: str, storage_options: tuple[str, ...], search_id: str, at: str, as_json: bool) -> None:
     """Re-run a recorded search exactly; with --at latest, the reason each result changed."""
-    if at not in ("logged", "latest") and not (at.isdigit() and int(at) >= 1):
+    if at not in ("logged", "latest") and not (at.isascii() and at.isdigit() and int(at) >= 1):
         raise click.BadParameter(
             f"{at!r}: give logged, latest or a version number (from 1)", param_hint="--at"
         )
     store = _read(spec_from(uri, storage_options))
     try:
-        result = store.replay(search_id, at=int(at) if at.isdigit() else at)  # type: ignore[arg-type]
+        result = store.replay(search_id, at=int(at) if at.isascii() and at.isdigit() else at)  # type: ignore[arg-type]
     except SearchNotFoundError:
         raise click.ClickException(
             f"no search {search_id!r} in the search log; "
