@@ -40,6 +40,10 @@ Ranked = Sequence[tuple[str, float]]
 Method = Literal["zscore", "minmax", "rrf"]
 
 
+#: The channels a search fuses: BM25 over the indexed text, and the vector index.
+CHANNELS = ("text", "vector")
+
+
 @dataclass(frozen=True)
 class FusionOptions:
     """How channels are fused. The defaults were chosen on the LoCoMo development split.
@@ -80,8 +84,15 @@ class FusionOptions:
         if isinstance(self.depth, bool) or not isinstance(self.depth, Integral) or self.depth < 1:
             raise ValueError(f"depth must be an integer of at least 1, got {self.depth!r}")
         object.__setattr__(self, "depth", int(self.depth))  # a numpy integer too
+        unknown = sorted(str(c) for c in self.weights if c not in CHANNELS)
+        if unknown:  # a misspelt channel would weigh 0 and rank nothing, silently
+            raise ValueError(f"weights name unknown channels {unknown}: the channels are 'text' and 'vector'")
         if any(not math.isfinite(w) or w < 0 for w in self.weights.values()):
             raise ValueError("weights must be finite and non-negative")
+        if not any(w > 0 for w in self.weights.values()):
+            raise ValueError(
+                "weights must give 'text' or 'vector' a positive weight (all zero ranks nothing)"
+            )
         if self.rrf_k < 0:
             raise ValueError("rrf_k must be non-negative")
         if not math.isfinite(self.next_turn_weight) or self.next_turn_weight < 0:

@@ -129,3 +129,20 @@ def test_options_are_frozen() -> None:
     options = FusionOptions()
     with pytest.raises(AttributeError):
         options.depth = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        ({"vec": 1.0}, r"unknown channels \['vec'\]"),
+        ({"text": 1.0, "bm25": 1.0}, r"unknown channels \['bm25'\]"),
+        ({"text": 0.0, "vector": 0.0}, "all zero ranks nothing"),
+        ({}, "all zero ranks nothing"),
+    ],
+)
+def test_weights_that_would_rank_nothing_are_refused(weights: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FusionOptions(weights=weights)
+    assert (
+        FusionOptions(weights={"text": 0.0, "vector": 1.0}).weights["vector"] == 1.0
+    )  # one channel is enough
