@@ -212,7 +212,8 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
                 side by default), match by match, best match first, none twice.
             mode: ``recall`` (both channels fused, with neighbours: see
                 :meth:`ContextStore.recall`), or ``vector``, ``text`` (BM25), ``hybrid``
-                for exactly ``k`` messages best first.
+                for exactly ``k`` messages best first. The history's ``recall`` options
+                (a reranker included) apply to ``recall`` only.
         """
         if mode == "recall":
             found = self.store.recall(
