@@ -66,7 +66,12 @@ class Context:
         storage_options: Mapping[str, str] | None = None,
         **options: Any,
     ) -> Context:
-        """Create the store at ``uri`` (or open it if it exists) for ``run_id``."""
+        """Create the store at ``uri`` (or open it if it exists) for ``run_id``.
+
+        Raises:
+            InvalidFilterError: ``run_id`` is not a non-empty string (checked first: no store is created).
+        """
+        CONTEXT.run_id(run_id)  # refuse a bad run id before anything is created at ``uri``
         store = ContextStore.open(uri, embedder=embedder, storage_options=storage_options, **options)
         return cls(store, run_id)
 
