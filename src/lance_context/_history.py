@@ -298,7 +298,9 @@ class History:
 
         Args:
             older_than: Keep every version newer than this.
-            keep_tagged: Keep tagged versions; when False, old tags are removed first.
+            keep_tagged: Keep tagged versions; when False, the tags of the versions this
+                removes are removed first (a tag on the latest version, or on one of the
+                newest ``keep_versions``, stays with its version).
             keep_versions: Also keep at least this many of the newest versions.
 
         Returns:
@@ -307,9 +309,11 @@ class History:
         self._state.check_writable()
         if not keep_tagged:
             cutoff = datetime.now(timezone.utc) - older_than
-            stamps = {v.version: v.timestamp for v in self.versions()}
+            versions = sorted(self.versions(), key=lambda v: v.version)
+            kept = {v.version for v in versions[-max(keep_versions or 1, 1) :]}  # the latest at least
+            stamps = {v.version: v.timestamp for v in versions}
             for name, version in self.tags().items():
-                if stamps.get(version, cutoff) < cutoff:
+                if version not in kept and stamps.get(version, cutoff) < cutoff:
                     self.delete_tag(name)
         stats = self._state.handle.write(
             lambda ds: ds.cleanup_old_versions(

@@ -280,6 +280,21 @@ def test_cleanup_without_keep_tagged_drops_old_tags(store: ContextStore) -> None
     assert contents(store) == ["a", "b"]
 
 
+def test_cleanup_without_keep_tagged_keeps_the_tags_of_the_versions_it_keeps(store: ContextStore) -> None:
+    first = store.add(text("a"))
+    store.tag("gone", first)
+    for word in "bcd":
+        store.add(text(word))
+    store.tag("newer", store.version() - 1)
+    store.tag("latest")
+    time.sleep(0.05)
+    store.cleanup(older_than=timedelta(seconds=0), keep_tagged=False, keep_versions=2)
+    assert set(store.tags()) == {"newer", "latest"}  # their versions are kept, so are they
+    assert contents(store.at_version("newer")) == ["a", "b", "c"]
+    with pytest.raises(VersionNotFoundError):
+        store.checkout(first)
+
+
 def test_reopen_in_a_new_process_and_time_travel(store_path: str) -> None:
     store = ContextStore.open(store_path, embedder=HashingEmbedder(32))
     v1 = store.add(text("one"))
@@ -447,4 +462,3 @@ def test_a_store_on_a_deleted_branch_says_so(store: ContextStore) -> None:
             call()
         assert ".rs:" not in str(raised.value)  # no source location of Lance's in what a user reads
     assert [r.text for r in store.records()] == ["x"]
-

@@ -133,6 +133,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `lance-context log URI | head` closed the pipe: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError, OverflowError) as exc:
         return _fail(prog, f"{type(exc).__name__}: {exc}", 1, debug)
     return int(result) if isinstance(result, int) else 0

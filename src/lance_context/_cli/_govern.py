@@ -236,6 +236,8 @@ def snapshot(
             f"--history copies main's versions; a branch's version is exported alone (leave out --history "
             f"to export {branch!r}, or --branch to export main's history)"
         )
+    if version is not None and version >= 2**63:  # beyond any version Lance can number
+        raise NotFound(f"version {version} does not exist")
     _check_destination(destination, uri)
     store = spec_from(uri, storage_options, branch).open_read(branch)
     with working("writing the snapshot…"):
@@ -308,9 +310,9 @@ def import_snapshot(
     """Copy a snapshot to URI, or merge its records into the store at URI as one version."""
     spec = spec_from(uri, storage_options)
     from_options = _options(source_options, "--source-option")
-    version = version_of(at)
-    if version == 0:
-        raise click.BadParameter("versions are numbered from 1, got 0", param_hint="--version")
+    version = version_of(at)  # refuses 0 and negative numbers
+    if isinstance(version, int) and version >= 2**63:  # beyond any version Lance can number
+        raise NotFound(f"version {version} does not exist")
     if _same_place(uri, source):
         raise click.UsageError(
             f"{source} and {uri} are the same store: give a snapshot written by lance-context snapshot"

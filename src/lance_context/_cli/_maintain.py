@@ -185,26 +185,38 @@ def cleanup(
         return
     assert older_than is not None
     age = parse_duration(older_than, "--older-than")
+    if keep_versions is not None:  # more than any store holds keeps them all (Lance counts in 64 bits)
+        keep_versions = min(keep_versions, 2**63 - 1)
     view = open_view(spec)
     cutoff = datetime.now(timezone.utc) - age
-    old = [v for v in view.store.versions() if v.timestamp < cutoff and v.version != view.version]
+    versions = sorted(view.store.versions(), key=lambda v: v.version)
+    newest = {v.version for v in versions[-keep_versions:]} if keep_versions else set()
+    old = [
+        v for v in versions if v.timestamp < cutoff and v.version != view.version and v.version not in newest
+    ]
     tagged = [v for v in old if v.tags]
+    # only the tags of versions that go: a tag on a version kept (the latest, the newest N) stays
+    untag = sorted(name for v in tagged for name in v.tags) if include_tagged else []
     doomed = len(old) - (0 if include_tagged else len(tagged))
     if doomed:  # nothing old enough: nothing to ask (unreferenced files still go)
         confirm(
             f"Delete the files of up to {plural(doomed, 'version')} older than {when(cutoff)} UTC"
             + (f" (keeping {len(tagged)} tagged)" if tagged and not include_tagged else "")
+            + (f" and {plural(len(untag), 'tag')} ({', '.join(untag)})" if untag else "")
             + "? Time travel to them ends.",
             yes,
         )
     store = writable(spec)
     with working("cleaning up…"):
-        stats = store.cleanup(age, keep_tagged=not include_tagged, keep_versions=keep_versions)
+        for name in untag:
+            store.delete_tag(name)
+        stats = store.cleanup(age, keep_tagged=True, keep_versions=keep_versions)
     if as_json:
-        emit_json(stats)
+        emit_json({**stats, "tags_removed": untag})
         return
     click.echo(
         f"removed {plural(stats['old_versions'], 'old version')}, {human_bytes(stats['bytes_removed'])} freed"
+        + (f"; tags removed: {', '.join(untag)}" if untag else "")
     )
 
 

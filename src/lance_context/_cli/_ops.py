@@ -9,18 +9,21 @@ Each writes at most one thing and says what it did. Steps that delete or rewrite
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
-from lance_context import DEFAULT_EMBEDDER, ContextStore
+from lance_context import DEFAULT_EMBEDDER, ContextStore, InvalidFilterError
 
-from ._common import confirm, console, emit_json, json_option, spec_from, store_arguments, styled
+from ._common import confirm, console, emit_json, json_option, safe, spec_from, store_arguments, styled
 from ._facts import all_tags, store_facts
-from ._refs import MAIN, NotFound, StoreSpec, open_view
+from ._refs import MAIN, NotFound, StoreSpec, open_view, store_tags
 from ._render import find_session, plural
 
 __all__ = ["COMMANDS", "version_of", "writable"]
+
+T = TypeVar("T")
 
 
 def writable(spec: StoreSpec, embedder: Any = None) -> ContextStore:
@@ -35,7 +38,37 @@ def version_of(ref: str | None, param_hint: str = "--version") -> int | str | No
         return None
     if re.fullmatch(r"\s*-\d+\s*", ref):
         raise click.BadParameter(f"versions are numbered from 1, got {ref.strip()}", param_hint=param_hint)
-    return int(ref) if ref.strip().isascii() and ref.strip().isdigit() else ref
+    if not (ref.strip().isascii() and ref.strip().isdigit()):
+        return ref
+    if int(ref) == 0:
+        raise click.BadParameter(f"versions are numbered from 1, got {ref.strip()}", param_hint=param_hint)
+    return int(ref)
+
+
+def _home(
+    spec: StoreSpec, ref: int | str | None, tags: dict[str, tuple[str, int]], follow: bool
+) -> StoreSpec:
+    """``spec`` on the branch whose tag ``ref`` is (``follow``: when --branch was left at main).
+
+    A tag names one branch's version; another branch cannot reach it, so say which to
+    pass rather than the core's advice in Python terms.
+    """
+    if not isinstance(ref, str) or ref not in tags or tags[ref][0] == spec.branch:
+        return spec
+    found = tags[ref][0]
+    if follow and spec.branch == MAIN:
+        return spec.on(found)
+    raise click.UsageError(f"tag {ref!r} is on branch {found!r}, not {spec.branch!r}; pass -b {found}")
+
+
+def _named(kind: str, write: Callable[[], T]) -> T:
+    """Run ``write``; an invalid tag or branch NAME is a usage error (nothing was written)."""
+    try:
+        return write()
+    except InvalidFilterError as exc:
+        if str(exc).startswith(f"invalid {kind} name"):
+            raise click.BadParameter(str(exc), param_hint="NAME") from None
+        raise
 
 
 @click.command()
@@ -58,14 +91,16 @@ def tag(
     """Name a version with a tag; without NAME, list the tags."""
     if name is None and (delete or at is not None):
         raise click.UsageError("name the tag to " + ("delete" if delete else "create"))
+    if delete and at is not None:
+        raise click.UsageError("--delete removes the tag NAME wherever it is: leave out --version")
     spec = spec_from(uri, storage_options, branch)
     tags = all_tags(open_view(spec))
     if name is None:
         if as_json:
             emit_json({n: {"branch": b, "version": v} for n, (b, v) in tags.items()})
             return
-        for tag_name, (tag_branch, version) in tags.items():
-            console().print(styled(f"{tag_name}  {tag_branch}@{version}"))
+        for tag_name, (tag_branch, version) in tags.items():  # a long name is never folded in two
+            console().print(styled(f"{tag_name}  {tag_branch}@{version}"), soft_wrap=True)
         if not tags:
             console().print(styled("no tags", "dim"))
         return
@@ -74,16 +109,24 @@ def tag(
             raise NotFound(f"no tag named {name!r}")
         confirm(f"Delete tag {name!r} (it names {tags[name][0]}@{tags[name][1]})?", yes)
         writable(spec.on(tags[name][0])).delete_tag(name)
+        if as_json:
+            emit_json({"deleted": name, "branch": tags[name][0], "version": tags[name][1]})
+            return
         click.echo(f"deleted tag {name}")
         return
     if name in tags:
         raise click.UsageError(
             f"tag {name!r} already names {tags[name][0]}@{tags[name][1]}; delete it first (tag NAME --delete)"
         )
-    store = writable(spec)
     target = version_of(at)
-    store.tag(name, None if target is None else store.at_version(target).version())
-    click.echo(f"tagged {branch}@{store.tags()[name]} as {name}")
+    spec = _home(spec, target, tags, follow=True)
+    store = writable(spec)
+    _named("tag", lambda: store.tag(name, None if target is None else store.at_version(target).version()))
+    version = store.tags()[name]
+    if as_json:
+        emit_json({"tag": name, "branch": spec.branch, "version": version})
+        return
+    click.echo(f"tagged {spec.branch}@{version} as {name}")
 
 
 @click.command()
@@ -106,6 +149,8 @@ def branch(
     """Create a branch from a version of --branch; without NAME, list the branches."""
     if name is None and (delete or source is not None):
         raise click.UsageError("name the branch to " + ("delete" if delete else "create"))
+    if delete and source is not None:
+        raise click.UsageError("--delete removes the branch NAME: leave out --from")
     spec = spec_from(uri, storage_options, branch)
     view = open_view(spec)
     parents = store_facts(view).branch_parents
@@ -121,7 +166,7 @@ def branch(
             return
         for item in names:
             origin = f"  from {parents[item][0]}@{parents[item][1]}" if item in parents else ""
-            console().print(styled(item + origin))
+            console().print(styled(item + origin), soft_wrap=True)
         return
     if delete:
         if name not in names or name == "main":
@@ -130,13 +175,21 @@ def branch(
             )
         confirm(f"Delete branch {name!r} and every version on it?", yes)
         writable(spec.on(MAIN)).delete_branch(name)
+        if as_json:
+            emit_json({"deleted": name})
+            return
         click.echo(f"deleted branch {name}")
         return
     if name in names:
         raise click.UsageError(f"a branch named {name!r} already exists")
+    start = version_of(source, "--from")
+    spec = _home(spec, start, store_tags(spec), follow=True)
     store = writable(spec)
-    store.branch(name, version_of(source, "--from"))
-    parent = store_facts(open_view(spec)).branch_parents.get(name, (branch, store.version()))
+    _named("branch", lambda: store.branch(name, start))
+    parent = store_facts(open_view(spec)).branch_parents.get(name, (spec.branch, store.version()))
+    if as_json:
+        emit_json({"branch": name, "parent": parent[0], "version": parent[1]})
+        return
     click.echo(f"created branch {name} from {parent[0]}@{parent[1]}")
 
 
@@ -152,12 +205,17 @@ def restore(
 ) -> None:
     """Make VERSION (a number or tag) the latest again, as a new version; history is kept."""
     spec = spec_from(uri, storage_options, branch)
-    # one session's records are written again: a record from before a reembed() is embedded anew
-    store = writable(spec, DEFAULT_EMBEDDER if session is not None else None)
     ref = version_of(version, "VERSION")
     assert ref is not None  # a required argument
+    _home(spec, ref, store_tags(spec), follow=False)  # restore stays on the branch it was told
+    # one session's records are written again: a record from before a reembed() is embedded anew
+    store = writable(spec, DEFAULT_EMBEDDER if session is not None else None)
     then = store.at_version(ref)
     target, latest = then.version(), store.version()
+    if target == latest:
+        raise click.ClickException(
+            f"{branch}@{target} is already the latest version of {branch}; nothing was changed"
+        )
     if session is None:
         confirm(
             f"Make {branch}@{target} the latest version of {branch} (now {latest})? "
@@ -168,12 +226,13 @@ def restore(
         return
     run_id = find_session(sorted({*store.run_ids(), *then.run_ids()}), session)
     confirm(
-        f"Make session {run_id} what it was at {branch}@{target} ({plural(then.count(run_id), 'record')}; "
-        f"now {store.count(run_id)})? Other sessions keep theirs; history is kept.",
+        f"Make session {safe(run_id)} what it was at {branch}@{target} "
+        f"({plural(then.count(run_id), 'record')}; now {store.count(run_id)})? "
+        "Other sessions keep theirs; history is kept.",
         yes,
     )
     new = store.restore(target, run_id=run_id)
-    click.echo(f"restored session {run_id} as of {branch}@{target} as version {new}")
+    click.echo(f"restored session {safe(run_id)} as of {branch}@{target} as version {new}")
 
 
 COMMANDS = [tag, branch, restore]
