@@ -65,6 +65,12 @@ class StoreState:
 
     def check_writable(self) -> None:
         """Raise unless this store may write now."""
+        if self.pinned is not None and self.read_only:  # at_version(): checkout_latest() would not help
+            raise ReadOnlyVersionError(
+                f"this is a read-only view of version {self.pinned} (at_version()); write through the "
+                f"store it came from: restore({self.pinned}) there makes this state the latest, "
+                f"branch('name', from_version={self.pinned}) continues from it on a branch."
+            )
         if self.pinned is not None:
             raise ReadOnlyVersionError(
                 f"version {self.pinned} is checked out, so the store is read-only. "

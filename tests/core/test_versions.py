@@ -56,8 +56,11 @@ def test_at_version_is_a_separate_read_only_view(store: ContextStore) -> None:
     view = store.at_version(v1)
     assert contents(view) == ["one"]
     assert contents(store) == ["one", "two"]
-    with pytest.raises(ReadOnlyVersionError):
+    with pytest.raises(
+        ReadOnlyVersionError, match=r"read-only view of version \d+ \(at_version\(\)\)"
+    ) as info:
         view.add(text("x"))
+    assert "checkout_latest" not in str(info.value)  # it would not make the view writable
 
 
 def test_missing_versions_and_tags(store: ContextStore) -> None:
