@@ -32,6 +32,8 @@ __all__ = ["Outline", "Reader", "filter_sql", "record_columns", "stored_records"
 
 #: ``records(run_id, limit=n)`` with n at most this is served from the tail cache when it can.
 _HEAD_MAX = 4
+#: The columns of every outline, which no metadata key column may take the name of.
+_OUTLINE_COLUMNS = ("seq", "id", "role", "_rowid")
 
 
 def record_columns(schema: pa.Schema, *, with_vectors: bool = True) -> list[str]:
@@ -260,6 +262,11 @@ class Reader:
         """The unordered rows of :meth:`outline`."""
         columns = {"seq": "seq", "id": "id", "role": "role"} if with_role else {"seq": "seq", "id": "id"}
         for key in metadata_keys:
+            if key in _OUTLINE_COLUMNS:  # its column would replace the outline's own
+                raise InvalidFilterError(
+                    f"metadata key {key!r} has the name of an outline column "
+                    f"({', '.join(_OUTLINE_COLUMNS)}); read its values from the records instead"
+                )
             columns[key] = f"json_get_string(metadata_index, {sql_string(key)})"
         return self._scan(ds, columns, sql, run_id, row_ids=True)
 
