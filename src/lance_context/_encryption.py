@@ -41,7 +41,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._errors import EncryptionError, KeyMissingError, WrongKeyError
+from ._errors import EncryptionError, InvalidRecordError, KeyMissingError, WrongKeyError
 from ._packing import pack as _pack
 from ._packing import unpack as _unpack
 from ._schema import STATE_METADATA_TYPE
@@ -283,6 +283,11 @@ class Cipher:
         cols = _columns(table)
         sealed, markers, index, states = [], [], [], []
         for i, (record_id, run_id) in enumerate(zip(cols["id"], cols["run_id"], strict=True)):
+            if "\x00" in record_id:  # the binding would be ambiguous: ("r\0s", "t") and ("r", "s\0t")
+                raise InvalidRecordError(
+                    f"record id {record_id!r} holds a NUL character, which an encrypted store's "
+                    "records cannot: the id binds each sealed payload to its record and session"
+                )
             kid, aead = self._key_for(run_id)
             state = cols["state_metadata"][i]
             plain = _pack(cols["text_payload"][i], cols["binary_payload"][i], cols["metadata"][i],

@@ -19,6 +19,7 @@ from lance_context import (
     EncryptionPolicy,
     HashingEmbedder,
     InvalidFilterError,
+    InvalidRecordError,
     KeyMissingError,
     SearchError,
     StateMetadata,
@@ -250,3 +251,14 @@ def test_bulk_jobs_are_refused_on_an_encrypted_store(tmp_path: Path) -> None:
         store.bulk().plan_reembed(HashingEmbedder(8))
     with pytest.raises(EncryptionError, match="workers would need the keys"):
         ContextStore.open(path, embedder=HashingEmbedder(16)).bulk().plan()  # no key here either
+
+
+def test_a_record_id_holding_nul_is_refused_so_no_payload_can_move_between_sessions(tmp_path: Path) -> None:
+    # the payload binding joins the id and the session with NUL: ("r\0s", "t") and ("r", "s\0t") would match
+    store = ContextStore.open(str(tmp_path / "s.lance"), embedder=None, encryption=policy(os.urandom(32)))
+    before = store.version()
+    with pytest.raises(InvalidRecordError, match="NUL character"):
+        store.add([text("fine", run_id="t"), ContextRecord.from_content("x", run_id="t", id="r\x00s")])
+    assert store.version() == before and store.count() == 0
+    store.add(ContextRecord.from_content("x", run_id="s\x00t", id="r"))  # NUL in a session is fine
+    assert [r.content for r in store.records("s\x00t")] == ["x"]
