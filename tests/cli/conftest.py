@@ -1,8 +1,10 @@
-"""Fixtures for the command-line tests: a built store, copies of it, and a CLI runner.
+"""Fixtures for the command-line tests: a built store, copies of it, and CLI runners.
 
-Every command runs as a real subprocess (``python -m lance_context._cli``, the same
-entry point as the ``lance-context`` console script) with this checkout's sources on
-``PYTHONPATH``, no terminal and a wide ``COLUMNS`` so tables are not wrapped.
+``run_cli`` runs a command as a real subprocess (``python -m lance_context._cli``, the
+same entry point as the ``lance-context`` console script) with this checkout's sources on
+``PYTHONPATH``, no terminal and a wide ``COLUMNS`` so tables are not wrapped. The ``cli``
+fixture runs it in this process through ``main`` (the console script's entry point), to
+keep many small cases fast.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import pytest
 
 import lance_context
+from lance_context._cli import main
 
 from ._stores import Built, build_store
 
@@ -108,3 +111,27 @@ def snapshot(path: str) -> dict[str, tuple[int, int]]:
             stat = os.stat(os.path.join(root, name))
             found[os.path.relpath(os.path.join(root, name), path)] = (stat.st_size, stat.st_mtime_ns)
     return found
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a command run in this process gave: its exit code, stdout and stderr."""
+
+    code: int
+    out: str
+    err: str
+
+
+Cli = Callable[..., Ran]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    """Run ``lance-context ARGS...`` in this process."""
+
+    def call(*args: str | Path) -> Ran:
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return Ran(code, captured.out, captured.err)
+
+    return call

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,29 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from lance_context import ContextRecord, ContextStore, HashingEmbedder, InvalidFilterError
-from lance_context._cli import main as run
 
-from .conftest import snapshot
-
-
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
-Cli = Callable[..., Ran]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    def call(*args: str | Path) -> Ran:
-        code = run([str(a) for a in args])
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
-    return call
+from .conftest import Cli, Ran, snapshot
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,33 +18,16 @@ import lance
 import pytest
 
 from lance_context import ContextRecord, ContextStore, HashingEmbedder
-from lance_context._cli import main as run
 
 from ..conftest import S3Bucket
-from .conftest import snapshot
+from .conftest import Cli, Ran, snapshot
 
-
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
-Cli = Callable[..., Ran]
 HUGE = str(10**23)
 
 
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+@pytest.fixture(autouse=True)
+def _narrow(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "80")
-
-    def call(*args: str | Path) -> Ran:
-        code = run([str(a) for a in args])
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
-    return call
 
 
 def _build(uri: str, storage_options: dict[str, str] | None = None) -> ContextStore:
