@@ -7,6 +7,8 @@ reading, search, versions, maintenance, re-embedding). They share one
 
 from __future__ import annotations
 
+import copy
+
 from dataclasses import dataclass, replace
 
 import lance
@@ -84,9 +86,13 @@ class StoreState:
     def view(
         self, *, handle: DatasetHandle | None = None, pinned: int | None = None, read_only: bool | None = None
     ) -> StoreState:
-        """Another state sharing this one's embedding and settings."""
+        """Another state with this one's settings and a copy of its embedding.
+
+        A copy: ``reembed()`` through the other (a branch) switches that one's model, not this one's.
+        """
         return replace(
             self,
+            embedding=copy.copy(self.embedding),
             handle=handle or self.handle,
             pinned=pinned,
             read_only=self.read_only if read_only is None else read_only,

@@ -244,3 +244,15 @@ def test_default_model_finds_paraphrases(store_path: str) -> None:
         assert store.search(question, k=1, run_id="chat")[0].record.text == answer
     assert store.records()[0].embedding is not None
     assert abs(float(np.linalg.norm(store.records()[0].embedding)) - 1.0) < 1e-4
+
+
+def test_reembedding_a_branch_leaves_the_store_it_came_from_on_its_model(tmp_path: object) -> None:
+    store = ContextStore.open(f"{tmp_path}/s.lance", embedder=HashingEmbedder(16))
+    store.add(ContextRecord.from_content("on main", role="user", run_id="s"))
+    side = store.branch("side")
+    side.reembed(HashingEmbedder(48), progress=False)
+    assert side.embedder.dimension == 48 and store.embedder.dimension == 16
+    store.add(ContextRecord.from_content("still 16", role="user", run_id="s"))  # refused before
+    assert [h.record.content for h in store.search("still", k=1)] == ["still 16"]
+    assert store.at_version(store.version()).embedder.dimension == 16
+    assert [len(r.embedding) for r in side.records("s") if r.embedding is not None] == [48]
