@@ -8,7 +8,6 @@ reading, search, versions, maintenance, re-embedding). They share one
 from __future__ import annotations
 
 import copy
-
 from dataclasses import dataclass, replace
 
 import lance
