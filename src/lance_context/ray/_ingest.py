@@ -9,7 +9,16 @@ import pyarrow as pa
 from lance_context import ContextStore
 from lance_context.adapters import BulkPlan, BulkWorker
 
-from ._jobs import POSITION, as_dataset, check_positive, job_context, part_row, require_ray, run_workers
+from ._jobs import (
+    POSITION,
+    as_dataset,
+    check_job,
+    check_positive,
+    job_context,
+    part_row,
+    require_ray,
+    run_workers,
+)
 from ._rows import row_to_record
 
 __all__ = ["ingest"]
@@ -30,25 +39,30 @@ class _PartWriter:
         return part_row(self._worker.write(records, positions))
 
 
-def _numbered(ray: Any, dataset: Any) -> tuple[Any, int]:
-    """``dataset`` with each row's position in the input (so append order follows it), and its size.
+def _numbered(ray: Any, dataset: Any, batch_size: int) -> tuple[Any, int, int]:
+    """``dataset`` with each row's position in the input (so append order follows it), its size, its batches.
 
     Ray Data does not number rows across blocks, so the blocks are materialized in order,
     counted, and numbered from their offsets (each by a small task next to its block).
+    Each batch becomes a block of its own: a large block would otherwise reach one actor
+    only, however many workers the job has.
     """
     blocks = dataset.to_arrow_refs()
     count = ray.remote(lambda block: block.num_rows)
     sizes = ray.get([count.remote(block) for block in blocks])
 
-    def number(block: pa.Table, start: int) -> pa.Table:
-        return block.append_column(POSITION, pa.array(range(start, start + block.num_rows), pa.int64()))
+    def number(block: pa.Table, start: int, offset: int, length: int) -> pa.Table:
+        piece = block.slice(offset, length)
+        first = start + offset
+        return piece.append_column(POSITION, pa.array(range(first, first + piece.num_rows), pa.int64()))
 
     numbering = ray.remote(number)
     numbered, start = [], 0
     for block, size in zip(blocks, sizes, strict=True):
-        numbered.append(numbering.remote(block, start))
+        for offset in range(0, size, batch_size):
+            numbered.append(numbering.remote(block, start, offset, min(batch_size, size - offset)))
         start += size
-    return ray.data.from_arrow_refs(numbered), start
+    return ray.data.from_arrow_refs(numbered) if numbered else None, start, len(numbered)
 
 
 def ingest(
@@ -90,7 +104,8 @@ def ingest(
         The new version (the current one when there was nothing to add).
 
     Raises:
-        InvalidRecordError: A row is not a valid record, or an id appears twice (nothing written).
+        InvalidRecordError: A row is not a valid record, an id appears twice, or an argument
+            is out of range (nothing written).
         EmbeddingError: The embedder failed (nothing written).
         CommitConflictError: The store was overwritten or restored during the job.
         StoreError: Ray workers failed otherwise (nothing written).
@@ -102,11 +117,12 @@ def ingest(
         >>> version = ingest(ray.data.read_parquet("corpus/"), store, run_id="docs")  # doctest: +SKIP
     """
     check_positive("batch_size", batch_size)
+    check_job(workers, max_retries)
     require_ray()
     writer = store.bulk()
     plan = writer.plan()
     with job_context(progress) as ray:
-        numbered, rows = _numbered(ray, as_dataset(items))
+        numbered, rows, batches = _numbered(ray, as_dataset(items), batch_size)
         if rows == 0:
             return int(store.version())
         parts = run_workers(
@@ -116,6 +132,6 @@ def ingest(
             batch_size=batch_size,
             workers=workers,
             retries=max_retries,
-            batches=-(-rows // batch_size),
+            batches=batches,
         )
     return writer.commit(plan, parts)

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from lance_context import InvalidRecordError, LanceContextError, StoreError
@@ -30,6 +31,7 @@ __all__ = [
     "PART",
     "POSITION",
     "as_dataset",
+    "check_job",
     "check_positive",
     "job_context",
     "part_row",
@@ -88,10 +90,21 @@ def as_dataset(items: Any) -> Any:
     return data.from_items([_metadata_as_text(item) for item in items])
 
 
-def check_positive(name: str, value: object) -> None:
-    """Refuse a size argument that is not a positive integer, before any work starts."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRecordError(f"{name} must be a positive integer, got {value!r}")
+def check_positive(name: str, value: object, *, least: int = 1) -> None:
+    """Refuse a size argument that is not an integer of at least ``least``, before any work starts."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        kind = "a positive integer" if least == 1 else f"an integer of at least {least}"
+        raise InvalidRecordError(f"{name} must be {kind}, got {value!r}")
+
+
+def check_job(workers: object, max_retries: object) -> None:
+    """Refuse ``workers`` (None or positive) and ``max_retries`` (zero or more) before any work starts.
+
+    Ray reads a negative restart count as "restart forever", so it is refused here.
+    """
+    if workers is not None:
+        check_positive("workers", workers)
+    check_positive("max_retries", max_retries, least=0)
 
 
 def _metadata_as_text(item: Any) -> Any:
@@ -108,7 +121,15 @@ def _metadata_as_text(item: Any) -> Any:
 
 
 def _frame_metadata_as_text(frame: Any) -> Any:
-    """A DataFrame whose metadata and object-typed extra columns travel as JSON text."""
+    """A DataFrame whose metadata and object-typed extra columns travel as JSON text.
+
+    Empty cells (NaN, as pandas fills a key some rows lack) of the record's own object
+    columns become None, and vectors travel as lists (Ray cannot make a tensor column
+    of vectors and empty cells).
+    """
+    own = {c: frame[c].map(_cell) for c in frame.columns if c in COLUMNS and frame[c].dtype == object}
+    if own:
+        frame = frame.assign(**own)
     extras = [c for c in frame.columns if c not in COLUMNS and frame[c].dtype == object]
     if "metadata" not in frame.columns and not extras:
         return frame
@@ -119,6 +140,13 @@ def _frame_metadata_as_text(frame: Any) -> Any:
         for m, r in zip(given, rows)
     ]
     return frame.drop(columns=extras).assign(metadata=texts)
+
+
+def _cell(value: Any) -> Any:
+    """A cell of a record column: None when empty, a vector as a list."""
+    if _missing(value):
+        return None
+    return value.tolist() if isinstance(value, np.ndarray) and value.ndim == 1 else value
 
 
 def _missing(value: Any) -> bool:

@@ -10,7 +10,7 @@ import pyarrow as pa
 from lance_context import CommitConflictError, ContextStore
 from lance_context.adapters import BulkPart, BulkWorker, RewritePlan
 
-from ._jobs import check_positive, job_context, part_row, require_ray, run_workers
+from ._jobs import check_job, check_positive, job_context, part_row, require_ray, run_workers
 
 __all__ = ["reembed"]
 
@@ -62,6 +62,7 @@ def reembed(
         The version holding the new vectors.
 
     Raises:
+        InvalidRecordError: An argument is out of range (nothing written).
         CommitConflictError: Other writers committed during every attempt (nothing written).
         EmbeddingError: The embedder failed (nothing written).
         StoreError: Ray workers failed otherwise (nothing written).
@@ -71,6 +72,8 @@ def reembed(
         >>> reembed(store, SentenceTransformerEmbedder("all-MiniLM-L12-v2"))  # doctest: +SKIP
     """
     check_positive("rows_per_task", rows_per_task)
+    check_positive("attempts", attempts)
+    check_job(workers, max_retries)
     require_ray()
     writer = store.bulk()
     done: dict[tuple[str, int, int], BulkPart] = {}
