@@ -116,6 +116,11 @@ def test_a_tag_on_another_branch_is_followed_from_main_and_named_otherwise(cli: 
     refused = cli("restore", store, "first", "-b", "what-if", "--yes")
     _one_error(refused, 2, "pass -b main")
     assert "checkout_branch" not in refused.err and snapshot(store) == before
+    out = Path(store).parent / "copy.lance"
+    _one_error(cli("snapshot", store, out, "-b", "what-if", "-t", "first"), 2, "pass -b main")
+    assert not out.exists()
+    exported = cli("snapshot", store, out, "-t", "wt")  # from main: the tag's own branch
+    assert exported.code == 0 and exported.out.startswith(f"wrote what-if@2 to {out}"), exported
 
 
 def test_restoring_the_latest_version_is_refused_and_writes_nothing(cli: Cli, store: str) -> None:

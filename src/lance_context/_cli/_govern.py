@@ -21,8 +21,8 @@ from lance_context import ContextStore, ForgetReport
 
 from ._common import confirm, emit_json, spec_from, store_arguments, whole_number, working
 from ._conversation import human_bytes
-from ._ops import version_of
-from ._refs import MAIN, NoStore, NotFound, StoreSpec
+from ._ops import tag_home, version_of
+from ._refs import MAIN, NoStore, NotFound, StoreSpec, store_tags
 from ._render import find_session, plural
 from ._transfer import inside, local_path
 
@@ -239,7 +239,10 @@ def snapshot(
     if version is not None and version >= 2**63:  # beyond any version Lance can number
         raise NotFound(f"version {version} does not exist")
     _check_destination(destination, uri)
-    store = spec_from(uri, storage_options, branch).open_read(branch)
+    spec = spec_from(uri, storage_options, branch)
+    if tag is not None and branch != MAIN:  # a tag on another branch: say so, as tag and branch do
+        tag_home(spec, tag, store_tags(spec), follow=False)
+    store = spec.open_read(branch)
     with working("writing the snapshot…"):
         report = store.export(
             destination, version=version, tag=tag, history=history,

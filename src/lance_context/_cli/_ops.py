@@ -21,7 +21,7 @@ from ._facts import all_tags, store_facts
 from ._refs import MAIN, NotFound, StoreSpec, open_view, store_tags
 from ._render import find_session, plural
 
-__all__ = ["COMMANDS", "version_of", "writable"]
+__all__ = ["COMMANDS", "tag_home", "version_of", "writable"]
 
 T = TypeVar("T")
 
@@ -45,7 +45,7 @@ def version_of(ref: str | None, param_hint: str = "--version") -> int | str | No
     return int(ref)
 
 
-def _home(
+def tag_home(
     spec: StoreSpec, ref: int | str | None, tags: dict[str, tuple[str, int]], follow: bool
 ) -> StoreSpec:
     """``spec`` on the branch whose tag ``ref`` is (``follow``: when --branch was left at main).
@@ -119,7 +119,7 @@ def tag(
             f"tag {name!r} already names {tags[name][0]}@{tags[name][1]}; delete it first (tag NAME --delete)"
         )
     target = version_of(at)
-    spec = _home(spec, target, tags, follow=True)
+    spec = tag_home(spec, target, tags, follow=True)
     store = writable(spec)
     _named("tag", lambda: store.tag(name, None if target is None else store.at_version(target).version()))
     version = store.tags()[name]
@@ -183,7 +183,7 @@ def branch(
     if name in names:
         raise click.UsageError(f"a branch named {name!r} already exists")
     start = version_of(source, "--from")
-    spec = _home(spec, start, store_tags(spec), follow=True)
+    spec = tag_home(spec, start, store_tags(spec), follow=True)
     store = writable(spec)
     _named("branch", lambda: store.branch(name, start))
     parent = store_facts(open_view(spec)).branch_parents.get(name, (spec.branch, store.version()))
@@ -207,7 +207,7 @@ def restore(
     spec = spec_from(uri, storage_options, branch)
     ref = version_of(version, "VERSION")
     assert ref is not None  # a required argument
-    _home(spec, ref, store_tags(spec), follow=False)  # restore stays on the branch it was told
+    tag_home(spec, ref, store_tags(spec), follow=False)  # restore stays on the branch it was told
     # one session's records are written again: a record from before a reembed() is embedded anew
     store = writable(spec, DEFAULT_EMBEDDER if session is not None else None)
     then = store.at_version(ref)
