@@ -31,6 +31,9 @@ __all__ = [
     "to_matrix",
 ]
 
+#: The largest vector a hashing embedder makes (256 KB a row); real models make at most a few thousand.
+MAX_DIMENSION = 65_536
+
 
 @runtime_checkable
 class Embedder(Protocol):
@@ -82,8 +85,8 @@ class HashingEmbedder:
         """Create a hashing embedder producing vectors of ``dimension`` floats."""
         if isinstance(dimension, bool) or not isinstance(dimension, (int, np.integer)):
             raise TypeError(f"dimension must be an int, not {type(dimension).__name__}")
-        if dimension < 2:
-            raise ValueError("dimension must be at least 2")
+        if not 2 <= dimension <= MAX_DIMENSION:  # each vector is 4 bytes a dimension, in every row
+            raise ValueError(f"dimension must be from 2 to {MAX_DIMENSION:,}, got {int(dimension):,}")
         dimension = int(dimension)
         self._dimension = dimension
 

@@ -199,3 +199,9 @@ def test_write_commands_refuse_the_same_way_on_s3(cli: Cli, s3_bucket: S3Bucket)
     made = cli("tag", uri, "v2", "-V", "2", "--json", *opts)
     assert json.loads(made.out) == {"tag": "v2", "branch": "main", "version": 2}
     assert s3_bucket.secret_access_key not in made.out
+
+
+def test_a_hashing_dimension_too_large_to_store_is_refused(cli: Cli, store: str) -> None:
+    before = snapshot(store)
+    _one_error(cli("reembed", store, "-e", "hashing:100000000", "--yes"), 2, "from 2 to 65,536")
+    assert snapshot(store) == before

@@ -256,3 +256,10 @@ def test_reembedding_a_branch_leaves_the_store_it_came_from_on_its_model(tmp_pat
     assert [h.record.content for h in store.search("still", k=1)] == ["still 16"]
     assert store.at_version(store.version()).embedder.dimension == 16
     assert [len(r.embedding) for r in side.records("s") if r.embedding is not None] == [48]
+
+
+@pytest.mark.parametrize("dimension", [1, 65_537, 10**8])
+def test_a_hashing_dimension_outside_what_a_store_holds_is_refused(dimension: int) -> None:
+    with pytest.raises(ValueError, match="dimension must be from 2 to 65,536"):
+        HashingEmbedder(dimension)
+    assert HashingEmbedder(65_536).dimension == 65_536

@@ -49,7 +49,10 @@ def parse_embedder(text: str) -> Any:
                 f"hashing:{arg}: the dimension must be a whole number of at least 2, such as hashing:64",
                 param_hint="--embedder",
             )
-        return HashingEmbedder(int(arg) if arg else 64)
+        try:
+            return HashingEmbedder(int(arg) if arg else 64)
+        except ValueError as exc:  # too large
+            raise click.BadParameter(f"hashing:{arg}: {exc}", param_hint="--embedder") from None
     if text == "none":
         return None
     if name == "st" and arg:
