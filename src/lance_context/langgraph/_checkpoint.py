@@ -201,12 +201,14 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
             found = thread_checkpoints(
                 self.store, key[0], ns=key[1], checkpoint_id=checkpoint_id, before_id=None, limit=1
             )
-            return to_tuple(self._payloads, *found[0]) if found else None
+            return to_tuple(self._payloads, *found[0], config=config) if found else None
         if latest is None:
             latest = self._latest.load(key)
         if latest.checkpoint is None:
             return None
-        return to_tuple(self._payloads, latest.checkpoint, list(latest.writes.values()))
+        # a read by id returns the caller's config as given (as LangGraph's savers do)
+        asked = config if checkpoint_id else None
+        return to_tuple(self._payloads, latest.checkpoint, list(latest.writes.values()), config=asked)
 
     def list(
         self,

@@ -226,13 +226,25 @@ def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableC
 
 
 def to_tuple(
-    reader: PayloadReader, record: ContextRecord, writes: Sequence[ContextRecord]
+    reader: PayloadReader,
+    record: ContextRecord,
+    writes: Sequence[ContextRecord],
+    config: RunnableConfig | None = None,
 ) -> CheckpointTuple:
-    """Rebuild LangGraph's ``CheckpointTuple`` from a checkpoint record and its writes."""
+    """Rebuild LangGraph's ``CheckpointTuple`` from a checkpoint record and its writes.
+
+    Args:
+        reader: Decodes the stored payloads.
+        record: The checkpoint record.
+        writes: Its pending write records.
+        config: The config to return as the tuple's ``config`` (a ``get_tuple`` by id
+            returns the caller's config unchanged, as LangGraph's savers do); None builds
+            a new one naming the thread, namespace and checkpoint.
+    """
     meta = record.metadata
     thread_id, ns, parent = meta["thread_id"], meta["checkpoint_ns"], meta["parent_checkpoint_id"]
     return CheckpointTuple(
-        config=_config(thread_id, ns, meta["checkpoint_id"]),
+        config=_config(thread_id, ns, meta["checkpoint_id"]) if config is None else config,
         checkpoint=load_checkpoint(reader, record),
         metadata=load_metadata(reader, record),
         parent_config=_config(thread_id, ns, parent) if parent else None,
