@@ -12,8 +12,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Mount
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from lance_context import LanceContextError
@@ -142,12 +142,18 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return HTMLResponse("<h1>Internal error</h1><p>See the server's log.</p>", 500, headers=headers)
 
 
+async def _favicon(request: Request) -> Response:
+    """The icon at the address browsers ask for by themselves (pages name ``/static/favicon.svg``)."""
+    return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
+
+
 def create_app(config: InspectorConfig) -> Starlette:
     """The inspector's ASGI application for one store."""
     app = Starlette(
         routes=[
             *PAGE_ROUTES,
             *ACTION_ROUTES,
+            Route("/favicon.ico", _favicon),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         exception_handlers={

@@ -156,7 +156,16 @@ def diff(request: Request) -> Response:
         "b": after_ref,
         "groups": None,
         "limit": DIFF_LIMIT,
+        "error": None,
     }
+    if after_ref and not before_ref:
+        # "to" alone is not guessed into a diff ("the version before it" means nothing for a tag or a
+        # branch): the form says which side is missing; "to" alone may be left out (it means the latest)
+        context["error"] = (
+            f'say which version to compare {after_ref!r} with: fill in "from" '
+            '("to" may be left empty for the branch\'s latest version)'
+        )
+        return render(request, "diff.html", context, 400)
     if before_ref:
         spec = dataclasses.replace(
             inspector.spec, branch=request.query_params.get("branch") or inspector.spec.branch
@@ -189,8 +198,19 @@ def diff(request: Request) -> Response:
 def search(request: Request) -> Response:
     """Vector, text or hybrid search as of a version, each hit placed in its conversation."""
     inspector = inspector_of(request)
-    view = inspector.view(request)
     params = request.query_params
+    try:
+        view = inspector.view(request)
+        bad_version = None
+    except (LookupError, LanceContextError, ValueError) as exc:
+        # a bad "as of" keeps the form (at the branch's latest, with what was typed) and says why; 404 or
+        # 400 as every other page answers a bad version. A bad branch has no form to show: its error page.
+        bad_version = exc
+        branch = params.get("branch") or inspector.spec.branch
+        try:
+            view = open_view(inspector.spec, branch=branch, store=inspector.store(branch))
+        except (LookupError, LanceContextError):
+            raise exc from None
     vectors = view.store.dimension is not None and view.store.embedder is not None
     query, mode, session = (
         params.get("q", ""),
@@ -206,9 +226,13 @@ def search(request: Request) -> Response:
         "mode": mode,
         "k": k_text or k,
         "session": session,
+        "at": params.get("at", "") if bad_version else ("" if view.latest else view.version),
         "hits": None,
         "error": None,
     }
+    if bad_version is not None:  # nothing is searched: the latest is not what was asked for
+        context["error"] = for_the_page(bad_version)
+        return render(request, "search.html", context, 404 if isinstance(bad_version, LookupError) else 400)
     if k_text and not (k_text.isascii() and k_text.isdigit() and 1 <= k <= MAX_HITS):
         context["error"] = f"k (how many hits) must be a whole number from 1 to {MAX_HITS}, not {k_text!r}"
         return render(request, "search.html", context, 400)

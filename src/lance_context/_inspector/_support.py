@@ -25,7 +25,7 @@ from .._cli._conversation import Binary, human_bytes, short
 from .._cli._keys import KEY_FILE_ENV, explain
 from .._cli._refs import MAIN, NotFound, StoreSpec, View, open_view, resolve_ref
 
-__all__ = ["Inspector", "Pager", "checked_ref", "for_the_page", "render", "url"]
+__all__ = ["Inspector", "Pager", "checked_ref", "for_the_page", "known_branch", "render", "url"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -223,6 +223,21 @@ class Inspector:
         return url("/binary", record=binary.record_id, branch=view.branch, at=view.version)
 
 
+def known_branch(request: Request) -> str | None:
+    """The request's ``?branch=`` when the store has that branch (and it is not the default), else None.
+
+    What an error page links back to: a bad name is never carried on.
+    """
+    inspector = inspector_of(request)
+    branch = request.query_params.get("branch")
+    if not branch or branch == inspector.spec.branch:
+        return None
+    try:
+        return branch if branch in inspector.store(MAIN).branches() else None
+    except (LanceContextError, LookupError, OSError):  # no store to ask: the default branch's timeline
+        return None
+
+
 def inspector_of(request: Request) -> Inspector:
     """The app's inspector."""
     found: Inspector = request.app.state.inspector
@@ -232,6 +247,8 @@ def inspector_of(request: Request) -> Inspector:
 def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     """A page: the template with the common context (store, branch, write mode, CSRF token)."""
     inspector = inspector_of(request)
+    if template == "error.html":  # its links keep the request's branch only when the store has it
+        context = {"back_branch": known_branch(request), **context}
     page = inspector.templates.get_template(template).render(
         request=request,
         uri=inspector.spec.uri,
