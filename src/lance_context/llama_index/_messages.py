@@ -162,23 +162,21 @@ def _decode(value: Any) -> Any:
 
 # ---------------------------------------------------------------------- blocks
 def _image_bytes(block: ImageBlock) -> bytes | None:
-    """The raw image bytes of a block that holds them (not a path or URL)."""
+    """The raw image bytes of a block that holds them inline (not a path, URL or stream)."""
     image = block.image
-    if isinstance(image, IOBase):
-        image.seek(0)
-        raw = image.read()
-        return raw if isinstance(raw, bytes) else None
     if isinstance(image, bytes) and image:
         decoded = canonical_base64(image)  # LlamaIndex keeps inline images base64-encoded
         return image if decoded is None else decoded
     return None
 
 
-def _dump_block(block: Any, index: int) -> dict[str, Any]:
+def _dump_block(block: Any, index: int) -> tuple[dict[str, Any], bytes | None]:
+    """The block as JSON, and what its file object held (read once), if it holds one."""
     # A media block may hold a file object: store what it reads, base64-encoded as
     # LlamaIndex keeps inline data (its own dump would give raw bytes, not JSON).
     field = next((name for cls, name in _DATA_FIELDS if isinstance(block, cls)), None)
     stream = getattr(block, field) if field else None
+    raw = None
     if isinstance(stream, IOBase):
         stream.seek(0)
         raw = stream.read()
@@ -193,7 +191,7 @@ def _dump_block(block: Any, index: int) -> dict[str, Any]:
         raise InvalidRecordError(
             f"block {index} ({type(block).__name__}) cannot be serialized: {exc}"
         ) from exc
-    return dumped
+    return dumped, raw
 
 
 def _role(message: ChatMessage) -> str:
@@ -228,9 +226,9 @@ def message_to_record(
     binary_block: int | None = None
     content_type = "text/plain"
     for index, block in enumerate(message.blocks):
-        dumped = _dump_block(block, index)
+        dumped, streamed = _dump_block(block, index)
         if binary is None and isinstance(block, ImageBlock):
-            raw = _image_bytes(block)
+            raw = streamed if streamed is not None else _image_bytes(block)
             if raw is not None:
                 binary, binary_block = raw, index
                 content_type = block.image_mimetype or sniff_mime(raw)
