@@ -224,14 +224,14 @@ class DatasetHandle:
             self._manifests = LocalManifests.find(self.uri, self.branch, version)
         manifests = self._manifests
         if manifests.known:
-            kept = manifests.exists(version) if self.branch == MAIN_BRANCH else self._same_branch(version)
+            main = self.branch == MAIN_BRANCH
             if manifests.exists(version + 1):
-                if not kept:
+                if not main and not self._same_branch(version):
                     self.check_branch(ds)  # cleaned up, or a new branch that starts later: ask once
                 while manifests.exists(version + 1):
                     version += 1
                 return version
-            if kept:
+            if manifests.exists(version) if main else self._same_branch(version):
                 return manifests.past_gap(self.uri, self.branch, version)
             self._manifests = None  # cleaned up, or another layout: ask Lance
         latest = int(ds.latest_version)
@@ -260,7 +260,10 @@ class DatasetHandle:
 
     def at(self, version: int) -> lance.LanceDataset:
         """A snapshot of ``version`` of this branch (a branch made again is refused, see ``_same_branch``)."""
-        self.latest() if self._gone else self._same_branch(int(self._ds.version))
+        if self._gone:
+            self.latest()  # raises the reason it is refused
+        else:
+            self._same_branch(int(self._ds.version))
 
         def checkout() -> lance.LanceDataset:
             try:
