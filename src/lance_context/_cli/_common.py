@@ -166,7 +166,7 @@ def version_options(fn: F) -> F:
     """``--version N`` / ``--tag NAME``: read the store as it was then."""
     fn = click.option("--tag", "-t", metavar="NAME", help="Read the version this tag names.")(fn)
     return click.option(
-        "--version", "-V", "version", type=_VersionNumber(1), metavar="N", help="Read version N."
+        "--version", "-V", "version", type=_VERSION_NUMBER, metavar="N", help="Read version N."
     )(fn)
 
 
@@ -186,30 +186,22 @@ class _WholeNumber(_IntType):
 
     name = "number"
 
-    def __init__(self, least: int) -> None:
-        self.least = least
+    def __init__(self, least: int, what: str = "a whole number", too_small: str | None = None) -> None:
+        self.least, self.what = least, what
+        self.too_small = too_small or f"{{number}} is not in the range x>={least}: give {least} or more"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         try:
             number = int(value)
         except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a whole number", param, ctx)
+            self.fail(f"{value!r} is not {self.what}", param, ctx)
         if number < self.least:
-            self.fail(f"{number} is not in the range x>={self.least}: give {self.least} or more", param, ctx)
+            self.fail(self.too_small.format(number=number), param, ctx)
         return number
 
 
-class _VersionNumber(_WholeNumber):
-    """A version number: a whole number from 1."""
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a version number", param, ctx)
-        if number < 1:
-            self.fail(f"versions are numbered from 1, got {number}", param, ctx)
-        return number
+#: A version number: versions count from 1.
+_VERSION_NUMBER = _WholeNumber(1, "a version number", "versions are numbered from 1, got {number}")
 
 
 def whole_number(least: int) -> click.ParamType[int]:
