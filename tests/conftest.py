@@ -8,6 +8,8 @@
   storage_options=s3_bucket.storage_options)``).
 - ``new_moto_server``: start a private server (optionally journaling its requests, so it
   can be killed and brought back with its data); stopped after the test.
+- ``iam_bucket``: a bucket on a private server that checks signatures, with a real user's key
+  (for wrong-credential tests).
 - ``ray_cluster``: a local Ray cluster (2 CPUs, no dashboard, no usage stats: nothing
   leaves the machine), started once for the session and shut down at the end.
 """
@@ -267,6 +269,28 @@ def new_moto_server(tmp_path: Path) -> Iterator[Callable[..., MotoServer]]:
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+def iam_bucket(new_moto_server: Callable[..., MotoServer], monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
+    """A bucket on a private server that checks signatures, with a real user's key.
+
+    moto checks signatures only once IAM is on: three free calls make the user, its
+    policy and its key.
+    """
+    import boto3
+
+    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "3")
+    server = new_moto_server()
+    iam = boto3.client("iam", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id="x",
+                       aws_secret_access_key="y")  # fmt: skip
+    iam.create_user(UserName="app")
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.put_user_policy(UserName="app", PolicyName="all", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="app")["AccessKey"]
+    return server.bucket(
+        credentials={"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+    )
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ that erased or sealed content is in none of them, and that refused calls wrote n
 
 from __future__ import annotations
 
-import json
 import os
 import traceback
 from collections.abc import Callable
@@ -261,7 +260,7 @@ def test_encryption_on_s3_writes_no_plaintext_and_refuses_missing_or_wrong_keys(
 
 
 def test_governance_calls_name_a_vanished_bucket_and_wrong_credentials(
-    s3_bucket: S3Bucket, tmp_path: Path, new_moto_server: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+    s3_bucket: S3Bucket, tmp_path: Path, iam_bucket: S3Bucket
 ) -> None:
     store = ContextStore.open(s3_bucket.uri("gone"), storage_options=s3_bucket.storage_options,
                               embedder=HashingEmbedder(8))  # fmt: skip
@@ -281,18 +280,7 @@ def test_governance_calls_name_a_vanished_bucket_and_wrong_credentials(
             call()
     assert not os.listdir(tmp_path)
 
-    # moto checks signatures once IAM is on: three free calls make a user, its policy and key
-    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "3")
-    server = new_moto_server()
-    iam = boto3.client("iam", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id="x",
-                       aws_secret_access_key="y")  # fmt: skip
-    iam.create_user(UserName="app")
-    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-    iam.put_user_policy(UserName="app", PolicyName="all", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName="app")["AccessKey"]
-    bucket = server.bucket(
-        credentials={"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
-    )
+    bucket = iam_bucket
     remote = ContextStore.open(
         bucket.uri("s"), storage_options=bucket.storage_options, embedder=HashingEmbedder(8)
     )

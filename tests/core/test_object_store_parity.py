@@ -177,28 +177,8 @@ def test_a_branch_exports_from_s3_as_it_does_from_disk(s3_bucket: S3Bucket, tmp_
     assert local["versions held"] == 1
 
 
-def test_wrong_credentials_are_refused_clearly_without_showing_them(
-    new_moto_server: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """moto checks signatures only once IAM is on: three free calls make a user, its policy and key."""
-    import json
-
-    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "3")
-    server = new_moto_server()
-    iam = boto3.client(
-        "iam",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="y",
-    )
-    iam.create_user(UserName="app")
-    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-    iam.put_user_policy(UserName="app", PolicyName="all", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName="app")["AccessKey"]
-    bucket = server.bucket(
-        credentials={"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
-    )
+def test_wrong_credentials_are_refused_clearly_without_showing_them(iam_bucket: S3Bucket) -> None:
+    bucket = iam_bucket
     ContextStore.open(
         bucket.uri("s"), storage_options=bucket.storage_options, embedder=HashingEmbedder(8)
     ).add(_record("hello"))
