@@ -16,7 +16,6 @@ from typing import Any
 
 from ._arrow import table_to_records
 from ._errors import SearchError
-from ._history import History
 from ._ranking import ChannelRanking
 from ._reader import Outline, Reader, filter_sql, record_columns
 from ._recall import RecallOptions, rank_for_recall, with_neighbours
@@ -52,9 +51,9 @@ class Recall:
 class Recaller:
     """Runs recall against one store as it reads."""
 
-    def __init__(self, state: StoreState, history: History, reader: Reader, searcher: Searcher) -> None:
+    def __init__(self, state: StoreState, reader: Reader, searcher: Searcher) -> None:
         """Recall through ``searcher``'s channels and ``reader``'s outlines of ``state``'s store."""
-        self._state, self._history, self._reader, self._searcher = state, history, reader, searcher
+        self._state, self._reader, self._searcher = state, reader, searcher
 
     def recall(
         self,
@@ -90,13 +89,12 @@ class Recaller:
             raise SearchError(f"k must be an integer from 1 to {_MAX_K:,}, got {k!r}")
         if k > options.fusion.depth:  # every channel reads at least as deep as the matches asked for
             options = dataclasses.replace(options, fusion=dataclasses.replace(options.fusion, depth=k))
-        pinned = None if version is None else self._history.resolve(version)
-        ds = self._state.snapshot(pinned)
         sql = filter_sql(run_id, roles, since, until, where)
         embedding = self._state.embedding
         if vector is not None and embedding.dimension is None:
             raise SearchError("this store holds no vectors yet: recall without vector= ranks by text alone")
         text_only = vector is None and (embedding.dimension is None or embedding.embedder is None)
+        ds = self._searcher.snapshot(version, ranks_by_vector=not text_only)
         asked = query if vector is None else vector
         query_vector = None if text_only else self._searcher.query_vector(ds, asked)
         # the conversation is the records the filters keep: neighbours pass them too

@@ -120,10 +120,7 @@ class Searcher:
                 raise SearchError(f"{name} must be a number from 0 to 1, got {value!r}")
         if fusion is not None and not isinstance(fusion, FusionOptions):
             raise SearchError(f"fusion takes a FusionOptions, got {type(fusion).__name__}")
-        pinned = None if version is None else self._history.resolve(version)
-        ds = self._state.snapshot(pinned)
-        if pinned is None and mode != "text":
-            ds = self._maintainer.index_for_search(ds)
+        ds = self.snapshot(version, ranks_by_vector=mode != "text")
         sql = filter_sql(run_id, roles, since, until, where)
         fetch = max(fetch_k or 4 * k, k)
         if mode == "text":
@@ -163,6 +160,18 @@ class Searcher:
         channels = self.channels(ds, _as_text(query), query_vector, sql, depth)
         best = fuse({name: r.pairs() for name, r in channels.items()}, options).ranked(k)
         return self._hits(ds, [key for key, _ in best], channels, [score for _, score in best])
+
+    def snapshot(self, version: int | str | None, *, ranks_by_vector: bool) -> lance.LanceDataset:
+        """The version to read (the latest when None), its due vector index built first.
+
+        Only a read of the latest version that ranks by vector builds the index (see
+        ``Maintainer.index_for_search``); a past version is searched as it was.
+        """
+        pinned = None if version is None else self._history.resolve(version)
+        ds = self._state.snapshot(pinned)
+        if pinned is None and ranks_by_vector:
+            ds = self._maintainer.index_for_search(ds)
+        return ds
 
     def query_vector(self, ds: lance.LanceDataset, query: object) -> Vector:
         """The vector to search ``ds`` with, checked against the vectors that version holds.

@@ -84,7 +84,7 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
         self._maintainer = Maintainer(state)
         self._writer = Writer(state, self._maintainer)
         self._searcher = Searcher(state, self._history, self._maintainer)
-        self._recaller = Recaller(state, self._history, self._reader, self._searcher)
+        self._recaller = Recaller(state, self._reader, self._searcher)
         self._recorder = Recorder(state, self._searcher)
         self._merger = Merger(state)
 

@@ -273,3 +273,18 @@ def test_full_text_index_folds_in_new_rows_once_a_share_of_the_store_is_outside_
     assert [h.record.text for h in store.search("turn 2269", k=1, mode="text")] == ["turn 2269 about lisbon"]
     with pytest.raises(ValueError, match="refresh_unindexed_share"):
         IndexPolicy(refresh_unindexed_share=1.5)
+
+
+def test_recall_builds_a_due_vector_index_as_search_does(store_path: str) -> None:
+    """A store loaded in one large write has its vector index built by the first read that ranks by vector."""
+    policy = IndexPolicy(vector_index_min_rows=100)
+    store = ContextStore.open(store_path, embedder=HashingEmbedder(16), indexing=policy)
+    store.add([ContextRecord(run_id=f"s{i % 3}", id=f"r{i}", text_payload=f"turn {i}") for i in range(300)])
+    import lance
+
+    assert "embedding_idx" not in {i.name for i in lance.dataset(store_path).describe_indices()}
+    recalled = store.recall("turn 7", run_id="s1", k=1, before=0, after=0)
+    assert [r.match.id for r in recalled] == ["r7"]
+    assert "embedding_idx" in {i.name for i in lance.dataset(store_path).describe_indices()}
+    pinned = ContextStore.open(store_path, embedder=HashingEmbedder(16), indexing=policy, read_only=True)
+    assert [r.match.id for r in pinned.recall("turn 8", run_id="s2", k=1, before=0, after=0)] == ["r8"]
