@@ -11,6 +11,15 @@ are stored as binary rather than as base64 text.
 are tagged so that they come back as bytes, tuples and the same model class (a model
 whose class is not importable comes back as a dict). Anything else is refused with an
 :class:`InvalidRecordError` naming the offending key.
+
+Reading never makes a session unreadable. A message stored by a LlamaIndex version that
+knows a role or block type this one does not comes back with role ``user`` (the role
+that grants the text no authority) and its unknown blocks as text blocks of their
+``text`` (a block without one is left out); the stored record keeps the original
+untouched, and nothing is added to ``additional_kwargs`` (LLM integrations send those
+keys to the provider). A record written without a LlamaIndex message (by the core or
+another adapter) is read as a message when its role is a chat role (``human`` and
+``ai`` included) and skipped otherwise: it is not a chat message.
 """
 
 from __future__ import annotations
@@ -150,6 +159,8 @@ def _decode(value: Any) -> Any:
         return tuple(_decode(item) for item in value["items"])
     if tag == "dict":
         return {key: _decode(item) for key, item in value["items"].items()}
+    if tag != "model" or "data" not in value:  # a tag of a newer format: kept as the dict it is
+        return {key: _decode(item) for key, item in value.items()}
     data = _decode(value["data"])
     cls = _model_class(str(value.get("class", "")))
     if cls is not None:
@@ -266,11 +277,13 @@ def _foreign_message(record: ContextRecord) -> ChatMessage | None:
     return ChatMessage(role=MessageRole(role), blocks=blocks)
 
 
-def _validate_blocks(blocks: list[dict[str, Any]]) -> list[Any]:
+def _validate_blocks(blocks: list[Any]) -> list[Any]:
     """Validate stored blocks.
 
-    A block that no longer validates (say, an image path that is gone) is rebuilt
-    without validation rather than making the whole session unreadable.
+    A media block that no longer validates (say, an image path that is gone) is rebuilt
+    without validation, and a block of a type this LlamaIndex does not know becomes a
+    text block of its ``text`` (or is left out), rather than making the whole session
+    unreadable.
     """
     try:
         return list(ChatMessage.model_validate({"blocks": blocks}).blocks)
@@ -281,11 +294,22 @@ def _validate_blocks(blocks: list[dict[str, Any]]) -> list[Any]:
         try:
             out.extend(ChatMessage.model_validate({"blocks": [block]}).blocks)
         except ValidationError:
+            if not isinstance(block, dict):
+                continue
             cls = _BLOCK_CLASSES.get(str(block.get("block_type")))
-            if cls is None:
-                raise
-            out.append(cls.model_construct(**block))
+            if cls is not None:
+                out.append(cls.model_construct(**block))
+            elif isinstance(block.get("text"), str):
+                out.append(TextBlock(text=block["text"]))
     return out
+
+
+def _stored_role(value: object) -> MessageRole:
+    """The role a stored message is read with: ``user`` for one this LlamaIndex does not know."""
+    try:
+        return MessageRole(value)
+    except ValueError:
+        return MessageRole.USER
 
 
 def record_to_message(record: ContextRecord) -> ChatMessage | None:
@@ -293,11 +317,19 @@ def record_to_message(record: ContextRecord) -> ChatMessage | None:
     payload = record.metadata.get(MESSAGE_KEY)
     if not isinstance(payload, dict) or "blocks" not in payload:
         return _foreign_message(record)
-    blocks = [dict(block) for block in payload["blocks"]]
+    blocks = [dict(block) if isinstance(block, dict) else block for block in payload["blocks"] or ()]
     index = payload.get("binary_block")
-    if isinstance(index, int) and record.binary_payload is not None and 0 <= index < len(blocks):
-        blocks[index]["image"] = base64.b64encode(record.binary_payload)
-    message = ChatMessage(role=MessageRole(payload["role"]), blocks=_validate_blocks(blocks))
+    image = record.binary_payload
+    if (
+        isinstance(index, int)
+        and image is not None
+        and 0 <= index < len(blocks)
+        and isinstance(blocks[index], dict)
+    ):
+        blocks[index]["image"] = base64.b64encode(image)
+    message = ChatMessage(
+        role=_stored_role(payload.get("role", record.role)), blocks=_validate_blocks(blocks)
+    )
     # Set after validation: ChatMessage's validator would turn an "images" kwarg into
     # extra image blocks a second time.
     message.additional_kwargs = _decode(payload.get("additional_kwargs") or {})

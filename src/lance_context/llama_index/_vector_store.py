@@ -282,11 +282,13 @@ class LanceVectorStore(BasePydanticVectorStore):
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Search the collection; filters apply before the top-k is cut.
 
-        ``node_ids`` naming only image and index nodes (what ``VectorStoreIndex.as_retriever()``
-        passes for them) leaves text nodes searchable: see ``_search_restriction``.
+        ``similarity_top_k`` of 0 or None ranks every node, a negative one returns none,
+        as ``SimpleVectorStore`` does. ``node_ids`` naming only image and index nodes (what
+        ``VectorStoreIndex.as_retriever()`` passes for them) leaves text nodes searchable:
+        see ``_search_restriction``.
         """
-        k = query.similarity_top_k
-        if k < 1:
+        k = self._top_k(query.similarity_top_k)
+        if k is None:
             return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
         where = self._where(query.node_ids or None, query.doc_ids or None, query.filters, searching=True)
         mode = VectorStoreQueryMode(query.mode)
@@ -297,7 +299,7 @@ class LanceVectorStore(BasePydanticVectorStore):
                 _text(query), k=k, mode="text", run_id=self.run_id, where=where, record=record
             )
         elif mode == VectorStoreQueryMode.HYBRID:
-            hits = self._hybrid(query, where, record)
+            hits = self._hybrid(query, query.hybrid_top_k or k, where, record)
         elif mode in (VectorStoreQueryMode.MMR, VectorStoreQueryMode.DEFAULT):
             text, vector = _vector(query)
             options: dict[str, Any] = {}
@@ -323,11 +325,22 @@ class LanceVectorStore(BasePydanticVectorStore):
             nodes=nodes, similarities=[float(h.score) for h in hits], ids=[n.node_id for n in nodes]
         )
 
+    def _top_k(self, k: int | None) -> int | None:
+        """How many hits a query asks for; None: none at all.
+
+        ``SimpleVectorStore`` cuts nothing for a top-k of 0 or None (every node comes
+        back, ranked) and keeps nothing for a negative one.
+        """
+        if k is None or (k == 0 and not isinstance(k, bool)):
+            return self._store.count(self.run_id) or None
+        if isinstance(k, (int, float)) and k < 0:
+            return None
+        return k
+
     def _hybrid(
-        self, query: VectorStoreQuery, where: dict[str, Any] | None, record: bool | None
+        self, query: VectorStoreQuery, k: int, where: dict[str, Any] | None, record: bool | None
     ) -> list[SearchHit]:
         """Vector and BM25 ranks fused with weights ``alpha`` and ``1 - alpha`` (in the core)."""
-        k = query.hybrid_top_k or query.similarity_top_k
         alpha = 0.5 if query.alpha is None else float(query.alpha)
         fetch = max(4 * k, query.sparse_top_k or 0)
         vector = None if query.query_embedding is None else list(query.query_embedding)

@@ -1,0 +1,263 @@
+"""LlamaIndex adapter beside LlamaIndex's own references, fourth pass.
+
+- ``similarity_top_k`` of 0 or None: ``SimpleVectorStore`` ranks every node (its top-k
+  cut is skipped for a falsy k) and a negative one returns none; ours returned nothing.
+- Sessions holding a message this LlamaIndex cannot represent (a role or block type of a
+  newer version) stay readable: that message reads as a ``user`` message of its text.
+- ``get_keys`` after every message of a key is gone: the durable references (the
+  SQLAlchemy chat store here, and the SQLite ``BaseChatStore`` integration, one row per
+  message) list only keys that still have messages; ``SimpleChatStore`` drops the key on
+  ``delete_messages`` but keeps an emptied list after ``delete_message``. Ours lists
+  keys that have messages, as the durable stores do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
+from llama_index.core.memory import ChatMemoryBuffer, Memory
+from llama_index.core.schema import TextNode
+from llama_index.core.storage.chat_store import SimpleChatStore
+from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
+from llama_index.core.storage.chat_store.sql import SQLAlchemyChatStore
+from llama_index.core.vector_stores import SimpleVectorStore
+from llama_index.core.vector_stores.types import (
+    FilterOperator,
+    MetadataFilter,
+    MetadataFilters,
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+)
+
+from lance_context import ContextRecord, ContextStore
+from lance_context.adapters import LLAMA_INDEX_CHAT
+from lance_context.llama_index import (
+    LanceAsyncChatStore,
+    LanceChatStore,
+    LanceEmbedding,
+    LanceMemory,
+    LanceVectorStore,
+    message_to_record,
+)
+
+from .conftest import assistant, user
+
+MESSAGE_KEY = "llama_index.message"
+
+
+def answer(value: Any) -> Any:
+    if isinstance(value, ChatMessage):
+        return (value.role.value, value.content)
+    if isinstance(value, list):
+        return [answer(v) for v in value]
+    return value
+
+
+def sql_chat_store() -> SQLAlchemyChatStore:
+    return SQLAlchemyChatStore(table_name="chats", async_database_uri="sqlite+aiosqlite:///:memory:")
+
+
+# ---------------------------------------------------------------------- similarity_top_k 0 / None
+TEXTS = {
+    "a": "red apples",
+    "b": "green apples",
+    "c": "yellow bananas",
+    "d": "cold ice water",
+    "e": "apple pie recipe",
+}
+
+
+def make_nodes(embed_model: LanceEmbedding) -> list[TextNode]:
+    return [
+        TextNode(id_=key, text=text, metadata={"n": i}, embedding=embed_model.get_text_embedding(text))
+        for i, (key, text) in enumerate(TEXTS.items())
+    ]
+
+
+@pytest.fixture
+def both(store: ContextStore, embed_model: LanceEmbedding) -> tuple[SimpleVectorStore, LanceVectorStore]:
+    reference = SimpleVectorStore()
+    reference.add(make_nodes(embed_model))
+    ours = LanceVectorStore(store=store, collection="top-k")
+    ours.add(make_nodes(embed_model))
+    return reference, ours
+
+
+AT_LEAST_2 = MetadataFilters(filters=[MetadataFilter(key="n", value=2, operator=FilterOperator.GTE)])
+
+
+@pytest.mark.parametrize("mode", [VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR])
+@pytest.mark.parametrize("filters", [None, AT_LEAST_2], ids=["unfiltered", "filtered"])
+@pytest.mark.parametrize("top_k", [0, None, -1, 2])
+def test_a_top_k_of_zero_or_none_ranks_every_node_as_simple_vector_store_does(
+    both: tuple[SimpleVectorStore, LanceVectorStore],
+    embed_model: LanceEmbedding,
+    mode: VectorStoreQueryMode,
+    filters: MetadataFilters | None,
+    top_k: int | None,
+) -> None:
+    reference, ours = both
+    query = VectorStoreQuery(
+        query_embedding=embed_model.get_query_embedding("apples"),
+        similarity_top_k=top_k,  # type: ignore[arg-type]
+        mode=mode,
+        filters=filters,
+    )
+    expected, got = reference.query(query), ours.query(query)
+    assert got.ids == expected.ids
+    assert [n.node_id for n in got.nodes or []] == got.ids
+    if mode == VectorStoreQueryMode.DEFAULT:  # MMR: the reference reports its MMR score, ours the cosine
+        assert got.similarities == pytest.approx(expected.similarities)
+
+
+@pytest.mark.parametrize("mode", [VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.HYBRID])
+async def test_text_and_hybrid_queries_with_top_k_zero_are_not_cut(
+    both: tuple[SimpleVectorStore, LanceVectorStore], embed_model: LanceEmbedding, mode: VectorStoreQueryMode
+) -> None:
+    _, ours = both
+    query = VectorStoreQuery(
+        query_str="apples",
+        query_embedding=embed_model.get_query_embedding("apples"),
+        similarity_top_k=0,
+        mode=mode,
+    )
+    ids = (await ours.aquery(query)).ids or []
+    assert {"a", "b"} <= set(ids) and len(ids) == len(set(ids))
+    if mode == VectorStoreQueryMode.HYBRID:  # the vector channel reaches every node
+        assert sorted(ids) == sorted(TEXTS)
+
+
+async def test_top_k_zero_on_an_empty_collection_is_an_empty_result(
+    store: ContextStore, embed_model: LanceEmbedding
+) -> None:
+    empty = LanceVectorStore(store=store, collection="empty")
+    query = VectorStoreQuery(query_embedding=embed_model.get_query_embedding("x"), similarity_top_k=0)
+    for result in (empty.query(query), await empty.aquery(query)):
+        assert (result.nodes, result.similarities, result.ids) == ([], [], [])
+
+
+# ---------------------------------------------------------------------- unknown roles and blocks
+def stored(message: ChatMessage, run_id: str, **payload: Any) -> ContextRecord:
+    """The record of ``message`` as a LlamaIndex version with more roles or blocks would store it."""
+    record = message_to_record(message, run_id)
+    record.metadata[MESSAGE_KEY].update(payload)
+    return record
+
+
+FUTURE_BLOCKS = [
+    {"block_type": "text", "text": "before"},
+    {"block_type": "hologram", "text": "a block with text"},
+    {"block_type": "hologram3d", "mesh": [1, 2, 3]},
+    {"block_type": "text", "text": "after"},
+]
+
+
+def seed_future_session(store: ContextStore, run_id: str) -> None:
+    store.add(
+        [
+            message_to_record(user("first"), run_id),
+            stored(ChatMessage(role="user", content="from a critic"), run_id, role="critic"),
+            stored(assistant("x"), run_id, blocks=FUTURE_BLOCKS),
+            stored(
+                ChatMessage(role="user", content="tagged", additional_kwargs={"k": 1}),
+                run_id,
+                additional_kwargs={"k": {"__lance_context__": "set", "items": [1, 2]}},
+            ),
+            ContextRecord(run_id=run_id, role="developer", text_payload="core developer note"),
+            ContextRecord(run_id=run_id, role="function", text_payload="core function result"),
+            message_to_record(assistant("last"), run_id),
+        ]
+    )
+
+
+EXPECTED = [
+    ("user", "first"),
+    ("user", "from a critic"),
+    ("assistant", "before\na block with text\nafter"),
+    ("user", "tagged"),
+    ("developer", "core developer note"),
+    ("function", "core function result"),
+    ("assistant", "last"),
+]
+
+
+def test_a_memory_holding_unknown_roles_and_blocks_stays_readable(store: ContextStore) -> None:
+    memory = LanceMemory.from_defaults(session_id="s", store=store)
+    seed_future_session(store, memory.run_id)
+    before = store.records(memory.run_id, with_vectors=False)
+
+    messages = memory.get_all()
+    assert answer(messages) == EXPECTED
+    assert answer(memory.get()) == EXPECTED
+    critic = messages[1]
+    assert critic.role == MessageRole.USER and critic.additional_kwargs == {}  # nothing injected
+    assert all(isinstance(b, TextBlock) for b in messages[2].blocks)
+    assert messages[3].additional_kwargs == {"k": {"__lance_context__": "set", "items": [1, 2]}}
+    # Reading changed nothing: the records keep what the newer version wrote.
+    assert store.records(memory.run_id, with_vectors=False) == before
+    assert before[1].metadata[MESSAGE_KEY]["role"] == "critic"
+
+
+async def test_chat_stores_holding_unknown_roles_and_blocks_stay_readable(store: ContextStore) -> None:
+    chats, achats = LanceChatStore(store=store), LanceAsyncChatStore(store=store)
+    seed_future_session(store, LLAMA_INDEX_CHAT.run_id("k", scope=""))
+
+    assert answer(chats.get_messages("k")) == EXPECTED
+    assert answer(await achats.get_messages("k", status=None)) == EXPECTED
+    buffer = ChatMemoryBuffer.from_defaults(token_limit=10_000, chat_store=chats, chat_store_key="k")
+    assert answer(buffer.get()) == EXPECTED
+    assert answer(chats.delete_message("k", 1)) == ("user", "from a critic")
+    assert answer(chats.delete_last_message("k")) == ("assistant", "last")
+    memory = Memory.from_defaults(session_id="k", token_limit=10_000, chat_store=achats)
+    assert answer(await memory.aget_all(status=None)) == [
+        e for e in EXPECTED if e[1] not in ("from a critic", "last")
+    ]
+
+
+# ---------------------------------------------------------------------- get_keys
+async def _emptying(chats: AsyncDBChatStore) -> list[Any]:
+    out: list[Any] = []
+    await chats.add_messages("gone", [user("0"), assistant("1")])
+    await chats.add_messages("oldest", [user("0"), assistant("1")])
+    await chats.add_messages("archived", [user("0")])
+    await chats.add_messages("kept", [user("0")])
+    await chats.delete_messages("gone")
+    out.append(answer(await chats.delete_oldest_messages("oldest", 2)))
+    out.append(answer(await chats.archive_oldest_messages("archived", 1)))
+    out.append(sorted(await chats.get_keys()))  # archived messages still make a key
+    await chats.delete_messages("archived", status=MessageStatus.ACTIVE)
+    out.append(sorted(await chats.get_keys()))
+    await chats.delete_messages("archived", status=MessageStatus.ARCHIVED)
+    await chats.set_messages("kept", [])
+    out.append(sorted(await chats.get_keys()))
+    return out
+
+
+async def test_the_async_store_lists_the_keys_sqlalchemy_chat_store_lists_once_messages_are_gone(
+    store: ContextStore,
+) -> None:
+    assert await _emptying(LanceAsyncChatStore(store=store)) == await _emptying(sql_chat_store())
+
+
+def test_delete_messages_drops_the_key_as_simple_chat_store_does(store: ContextStore) -> None:
+    got = []
+    for chats in (SimpleChatStore(), LanceChatStore(store=store)):
+        chats.set_messages("a", [user("0"), assistant("1")])
+        chats.set_messages("b", [user("b0")])
+        returned = answer(chats.delete_messages("a"))
+        got.append((returned, sorted(chats.get_keys()), answer(chats.get_messages("a"))))
+    assert got[1] == got[0] == ([("user", "0"), ("assistant", "1")], ["b"], [])
+
+
+def test_a_key_emptied_one_message_at_a_time_is_not_listed(store: ContextStore) -> None:
+    # SimpleChatStore keeps an emptied list under its key (an in-memory dict); the
+    # durable references list a key only while it has messages, and so does ours.
+    chats = LanceChatStore(store=store)
+    chats.set_messages("a", [user("0"), assistant("1")])
+    chats.set_messages("b", [user("b0")])
+    assert answer(chats.delete_message("a", 0)) == ("user", "0")
+    assert answer(chats.delete_last_message("a")) == ("assistant", "1")
+    assert chats.get_keys() == ["b"] and chats.get_messages("a") == []
+    assert chats.delete_last_message("a") is None  # SimpleChatStore: IndexError on its empty list
