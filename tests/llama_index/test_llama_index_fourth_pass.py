@@ -261,3 +261,35 @@ def test_a_key_emptied_one_message_at_a_time_is_not_listed(store: ContextStore) 
     assert answer(chats.delete_last_message("a")) == ("assistant", "1")
     assert chats.get_keys() == ["b"] and chats.get_messages("a") == []
     assert chats.delete_last_message("a") is None  # SimpleChatStore: IndexError on its empty list
+
+
+# ---------------------------------------------------------------------- positions
+@pytest.mark.parametrize("position", [0, 1, 2, -1, -2, -3])
+async def test_positions_count_only_the_messages_a_key_shows(store: ContextStore, position: int) -> None:
+    """A record in the key's session that is not a chat message (a core-written observation)
+    is not a position: ``delete_message(key, i)`` deletes the i-th message ``get_messages``
+    shows, as ``SimpleChatStore`` does on the same messages, and the observation stays."""
+    run = LLAMA_INDEX_CHAT.run_id("k", scope="")
+    reference = SimpleChatStore()
+    reference.set_messages("k", [user("u0"), assistant("a0"), user("u1")])
+    expected = answer(reference.delete_message("k", position))
+    left = answer(reference.get_messages("k"))
+    for chats in (LanceChatStore(store=store), LanceAsyncChatStore(store=store)):
+        store.delete(run_id=run)
+        sync = isinstance(chats, LanceChatStore)
+        messages = [user("u0"), assistant("a0"), user("u1")]
+        if sync:
+            chats.add_message("k", messages[0])
+        else:
+            await chats.add_message("k", messages[0])
+        store.add(ContextRecord(run_id=run, role="observation", text_payload="tool ran"))
+        for message in messages[1:]:
+            if sync:
+                chats.add_message("k", message)
+            else:
+                await chats.add_message("k", message)
+        deleted = chats.delete_message("k", position) if sync else await chats.delete_message("k", position)
+        shown = chats.get_messages("k") if sync else await chats.get_messages("k", status=None)
+        assert (answer(deleted), answer(shown)) == (expected, left), type(chats).__name__
+        assert [r.text_payload for r in store.records(run) if r.role == "observation"] == ["tool ran"]
+    assert LanceChatStore(store=store).delete_message("k", 5) is None

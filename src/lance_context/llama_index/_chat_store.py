@@ -23,7 +23,7 @@ from lance_context.adapters import LLAMA_INDEX_CHAT, monotonic_times
 
 from ._bound import StoreBound
 from ._common import check_key, resolve_store
-from ._messages import message_list, message_to_record, record_to_message
+from ._messages import has_chat_role, message_list, message_to_record, record_to_message
 
 __all__ = ["DEFAULT_CHAT_NAMESPACE", "LanceAsyncChatStore", "LanceChatStore"]
 
@@ -87,17 +87,27 @@ class _KeyedStore:
         self._store.replace(self._run(key), self._build(key, messages, status))  # one commit
 
     def _delete_at(self, key: str, idx: int) -> ChatMessage | None:
-        """Delete the message at position ``idx``: only that record is read.
+        """Delete the message at position ``idx``, reading only that record.
+
+        Positions count the messages ``get_messages`` shows: a record of the session that
+        is not a chat message (say, a core-written observation) is not one (records of
+        roles that are not chat roles are read to tell).
 
         Raises:
             InvalidFilterError: ``idx`` is not an integer (nothing is deleted).
         """
         position = _position(idx)
         view = self._store.outline(self._run(key))
-        rows = view.table.num_rows
-        if not -rows <= position < rows:
+        rows = view.table.column("_rowid").to_pylist()
+        roles = view.table.column("role").to_pylist()
+        others = [row for row, role in zip(rows, roles, strict=True) if not has_chat_role(role)]
+        if others:  # records of other roles are looked at: are they messages?
+            records = view.fetch(others, with_vectors=False)
+            skipped = {row for row, r in zip(others, records, strict=True) if record_to_message(r) is None}
+            rows = [row for row in rows if row not in skipped]
+        if not -len(rows) <= position < len(rows):
             return None
-        [record] = view.fetch([view.table.column("_rowid")[position].as_py()], with_vectors=False)
+        [record] = view.fetch([rows[position]], with_vectors=False)
         self._store.delete(record.id)
         return record_to_message(record)
 

@@ -264,6 +264,15 @@ def message_to_record(
     )
 
 
+def has_chat_role(role: str) -> bool:
+    """Whether a record with this role reads as a chat message without looking at it.
+
+    Every record this adapter writes has one; a record of another role is a message
+    only when ``record_to_message`` makes one of it (a newer LlamaIndex's role).
+    """
+    return _ROLE_ALIASES.get(role, role) in MessageRole._value2member_map_
+
+
 def _foreign_message(record: ContextRecord) -> ChatMessage | None:
     """A message for a record written by something else (another adapter, the core)."""
     role = _ROLE_ALIASES.get(record.role, record.role)
