@@ -18,7 +18,7 @@ from lance_context import ContextRecord, ContextStore
 from lance_context.adapters import Outline
 
 from ._checkpoint_records import CHECKPOINT_ROLE, THREAD_PREFIX, WRITE_ROLE, thread_key
-from ._store_records import equal_where
+from ._store_filters import ValueFilter, equality_filter, first_kept
 
 __all__ = ["list_checkpoints", "thread_checkpoints", "thread_rows"]
 
@@ -47,9 +47,16 @@ def list_checkpoints(
             before_id=None if before is None else get_checkpoint_id(before) or None,
             limit=limit,
         )
-    run_id, where = _list_filter(config, filter, before)
-    found = store.records(run_id, roles=CHECKPOINT_ROLE, where=where, last=limit)
-    found.reverse()
+    run_id, where, values = _list_filter(config, filter, before)
+    if values.check is None:
+        found = store.records(run_id, roles=CHECKPOINT_ROLE, where=where, last=limit)[::-1]
+    else:  # a list or dict holding numbers or bools: Python's == decides
+        found = first_kept(
+            lambda n: store.records(run_id, roles=CHECKPOINT_ROLE, where=where, last=n)[::-1],
+            values.check,
+            limit,
+            field="checkpoint_metadata",
+        )
     writes = _writes_of(store, run_id, found)
     return [(r, writes.get(_key(r), [])) for r in found]
 
@@ -60,7 +67,7 @@ def _key(record: ContextRecord) -> tuple[str, str, str]:
 
 def _list_filter(
     config: RunnableConfig | None, filter: Mapping[str, Any] | None, before: RunnableConfig | None
-) -> tuple[str | None, Where]:
+) -> tuple[str | None, Where, ValueFilter]:
     where: Where = {}
     run_id = None
     if config is None:
@@ -73,13 +80,13 @@ def _list_filter(
         if checkpoint_id := get_checkpoint_id(config):
             where["checkpoint_id"] = checkpoint_id
     # each value compared as a value (a dict is never read as operators), and as Python
-    # compares, as LangGraph's savers do: ``True == 1 == 1.0``, ``False == 0``
-    equal = [equal_where(("metadata", "checkpoint_metadata", str(k)), v) for k, v in (filter or {}).items()]
-    if equal:
-        where["$and"] = equal
+    # compares, as LangGraph's savers do: ``True == 1 == 1.0``, ``False == 0``, inside lists too
+    values = equality_filter(("metadata", "checkpoint_metadata"), filter)
+    if values.clauses:
+        where["$and"] = values.clauses
     if before is not None and (before_id := get_checkpoint_id(before)):
         where[("metadata", "checkpoint_id")] = {"$lt": before_id}
-    return run_id, where
+    return run_id, where, values
 
 
 def _writes_of(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,19 +16,19 @@ from langgraph.store.base import (
     Item,
     ListNamespacesOp,
     Op,
-    PutOp,
     Result,
     SearchItem,
     SearchOp,
     TTLConfig,
     ensure_embeddings,
-    validate_op_namespace,
 )
 
 from lance_context import DEFAULT_EMBEDDER, ContextRecord, ContextStore, EmbedderMismatchError
-from lance_context.adapters import open_store, to_matrix
+from lance_context.adapters import open_store
 
 from ._locking import store_lock
+from ._store_filters import ValueFilter, first_kept, matches, value_filter
+from ._store_plan import BatchPlan, embed_plan, plan_batch
 from ._store_records import (
     ITEM_ROLE,
     STORE_PREFIX,
@@ -37,20 +36,15 @@ from ._store_records import (
     ItemTexts,
     Vector,
     Where,
-    check_put,
-    check_search,
     item_id,
     item_records,
-    matches,
     namespace_key,
     namespace_of,
     namespace_where,
     not_expired,
     refreshed,
-    texts_for,
     to_item,
     to_search_item,
-    value_where,
 )
 from ._ttl import TTLSweeper
 
@@ -65,15 +59,6 @@ def _now() -> datetime:
 _RECORD: ContextVar[bool | None] = ContextVar("lance_context_record", default=None)
 
 
-@dataclass
-class _Plan:
-    """What a batch must embed before touching the store (so async embedders stay async)."""
-
-    puts: dict[tuple[tuple[str, ...], str], PutOp] = field(default_factory=dict)
-    texts: dict[tuple[tuple[str, ...], str], ItemTexts] = field(default_factory=dict)
-    queries: dict[str, Vector | None] = field(default_factory=dict)
-
-
 class LanceStore(BaseStore):
     """LangGraph long-term memory (``BaseStore``) on a lance-context store.
 
@@ -82,8 +67,9 @@ class LanceStore(BaseStore):
     store embeds: through ``index={"dims", "embed", "fields"}`` as in LangGraph, or with
     the context store's own embedder (every item's whole value, ``fields=["$"]``).
     ``filter=`` takes ``$eq $ne $gt $gte $lt $lte`` and is applied before the top-k;
-    as in ``InMemoryStore``, values compare as Python does (``True == 1 == 1.0``) and a
-    dict without operators matches an object holding those members (``{}``: any object);
+    as in ``InMemoryStore``, values compare as Python does (``True == 1 == 1.0``), a
+    dict without operators matches an object holding those members (``{}``: any object),
+    a list matches element by element, and ranges read numeric strings as numbers;
     ``search(..., query=..., record=True)`` writes the semantic search to the context
     store's search log (``store.replay`` re-runs it).
     Without ``query=``, ``search`` returns the most recently written items first (a TTL
@@ -216,56 +202,27 @@ class LanceStore(BaseStore):
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run get, search, put and list-namespaces ops; reads see the state before the puts."""
         op_list = list(ops)
-        plan = self._plan(op_list)
-        if self.embeddings is not None:
-            self._embed(plan, self.embeddings.embed_documents, self.embeddings.embed_query)
+        plan = plan_batch(op_list, semantic=self.semantic, fields=self.fields)
+        if self.embeddings is not None and self.dims is not None:
+            embed_plan(plan, self.embeddings.embed_documents, self.embeddings.embed_query, self.dims)
         return self._run(op_list, plan)
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Async :meth:`batch`: embeds with the async embedding methods, then runs in a thread."""
         op_list = list(ops)
-        plan = self._plan(op_list)
-        if self.embeddings is not None:
+        plan = plan_batch(op_list, semantic=self.semantic, fields=self.fields)
+        if self.embeddings is not None and self.dims is not None:
             texts = [t for entry in plan.texts.values() for _, t in entry.texts]
             docs = await self.embeddings.aembed_documents(texts) if texts else []
             queries = {q: await self.embeddings.aembed_query(q) for q in plan.queries}
-            self._embed(plan, lambda _: docs, queries.__getitem__)
+            embed_plan(plan, lambda _: docs, queries.__getitem__, self.dims)
         return await asyncio.to_thread(self._run, op_list, plan)
 
-    def _plan(self, ops: Sequence[Op]) -> _Plan:
-        plan = _Plan()
-        for op in ops:
-            validate_op_namespace(op)
-            if isinstance(op, PutOp):
-                check_put(op)  # every put of the batch, before anything is embedded or written
-                plan.puts[(tuple(op.namespace), str(op.key))] = op  # the last write wins
-            elif isinstance(op, SearchOp):
-                check_search(op)
-                if op.query and self.semantic:
-                    plan.queries[op.query] = None
-            elif not isinstance(op, (GetOp, ListNamespacesOp)):
-                raise ValueError(f"Unknown operation type: {type(op).__name__}")
-        for ref, op in plan.puts.items():
-            if op.value is not None and op.index is not False and self.semantic:
-                paths = self.fields if op.index is None else list(op.index)
-                plan.texts[ref] = ItemTexts(texts_for(op.value, paths))
-        return plan
-
-    def _embed(self, plan: _Plan, documents: Any, query: Any) -> None:
-        assert self.dims is not None
-        who = "the index config's embed"
-        texts = [t for entry in plan.texts.values() for _, t in entry.texts]
-        vectors = iter(to_matrix(documents(texts), len(texts), self.dims, who)) if texts else iter(())
-        for entry in plan.texts.values():
-            entry.vectors = [next(vectors) for _ in entry.texts]
-        for text in plan.queries:
-            plan.queries[text] = to_matrix([query(text)], 1, self.dims, who)[0]
-
-    def _run(self, ops: Sequence[Op], plan: _Plan) -> list[Result]:
+    def _run(self, ops: Sequence[Op], plan: BatchPlan) -> list[Result]:
         with store_lock(self.store):
             return self._run_locked(ops, plan)
 
-    def _run_locked(self, ops: Sequence[Op], plan: _Plan) -> list[Result]:
+    def _run_locked(self, ops: Sequence[Op], plan: BatchPlan) -> list[Result]:
         results: list[Result] = [None] * len(ops)
         gets = [(i, op) for i, op in enumerate(ops) if isinstance(op, GetOp)]
         if gets:
@@ -294,22 +251,25 @@ class LanceStore(BaseStore):
         self._refresh([found[i] for i, op in zip(ids, ops, strict=True) if op.refresh_ttl and i in found])
         return [to_item(found[i]) if i in found else None for i in ids]
 
-    def _search(self, op: SearchOp, plan: _Plan) -> list[SearchItem]:
-        clauses = [namespace_where(op.namespace_prefix), *value_where(op.filter), *self._live()]
+    def _search(self, op: SearchOp, plan: BatchPlan) -> list[SearchItem]:
+        values = value_filter(op.filter)
+        clauses = [namespace_where(op.namespace_prefix), *values.clauses, *self._live()]
         if op.query and self.semantic:
-            hits = self._ranked(op, plan.queries.get(op.query), clauses)
+            hits = self._ranked(op, plan.queries.get(op.query), clauses, values)
         else:
-            newest = self.store.records(
-                roles=ITEM_ROLE, where={"$and": clauses}, last=max(op.offset + op.limit, 0)
+            where = {"$and": clauses}
+            newest = first_kept(
+                lambda n: self.store.records(roles=ITEM_ROLE, where=where, last=n)[::-1],
+                values.check,
+                op.offset + op.limit,
             )
-            newest.reverse()
             hits = [(r, None) for r in newest[op.offset : op.offset + op.limit]]
         if op.refresh_ttl:
             self._refresh([r for r, _ in hits])
         return [to_search_item(r, s) for r, s in hits]
 
     def _ranked(
-        self, op: SearchOp, vector: Vector | None, clauses: list[Where]
+        self, op: SearchOp, vector: Vector | None, clauses: list[Where], values: ValueFilter
     ) -> list[tuple[ContextRecord, float | None]]:
         """Items by best-matching text (max pooling), then unindexed items to fill ``limit``."""
         wanted = op.offset + op.limit
@@ -324,7 +284,8 @@ class LanceStore(BaseStore):
             hits = self.store.search(op.query, vector=vector, k=k, where=where, record=record)
             found: dict[tuple[str, str], tuple[ContextRecord, float | None]] = {}
             for hit in hits:
-                found.setdefault((hit.record.run_id, hit.record.metadata["key"]), (hit.record, hit.score))
+                if values.check is None or values.check(hit.record.metadata["value"]):
+                    found.setdefault((hit.record.run_id, hit.record.metadata["key"]), (hit.record, hit.score))
             return len(hits), found
 
         count, items = pooled(fetch, logs)  # the log holds this search, once
@@ -334,8 +295,9 @@ class LanceStore(BaseStore):
         ranked = list(items.values())[op.offset : wanted]
         if len(ranked) < op.limit:
             unindexed = {"$and": [{"role": ITEM_ROLE, "text": {"$exists": False}}, *clauses]}
-            extra = self.store.records(where=unindexed, limit=op.limit - len(ranked))
-            ranked.extend((r, None) for r in extra)
+            room = op.limit - len(ranked)
+            extra = first_kept(lambda n: self.store.records(where=unindexed, limit=n), values.check, room)
+            ranked.extend((r, None) for r in extra[:room])
         return ranked
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
@@ -369,7 +331,7 @@ class LanceStore(BaseStore):
         self.store.upsert([refreshed(r, now) for r in everything], keep_order=True)  # only the expiry changes
 
     # ------------------------------------------------------------------ writes
-    def _put(self, plan: _Plan) -> None:
+    def _put(self, plan: BatchPlan) -> None:
         # the writes commit first: the core refuses a bad record (too deep, too large) before
         # writing anything, and then this batch's deletes have not happened either
         deletes = [ref for ref, op in plan.puts.items() if op.value is None]

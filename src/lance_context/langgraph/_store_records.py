@@ -1,4 +1,4 @@
-"""How LangGraph store items are laid out as context records, and how ops become filters.
+"""How LangGraph store items are laid out as context records, and which records an op reads.
 
 A namespace is one session of the store: ``run_id = "langgraph.store:" + ".".join(ns)``.
 LangGraph forbids ``.`` in namespace labels (checked on every op), so the encoding is
@@ -20,8 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -30,7 +29,6 @@ import numpy as np
 import numpy.typing as npt
 from langgraph.store.base import (
     Item,
-    MatchCondition,
     PutOp,
     SearchItem,
     SearchOp,
@@ -48,10 +46,8 @@ __all__ = [
     "ItemTexts",
     "check_put",
     "check_search",
-    "equal_where",
     "item_id",
     "item_records",
-    "matches",
     "namespace_key",
     "namespace_of",
     "namespace_where",
@@ -59,20 +55,12 @@ __all__ = [
     "texts_for",
     "to_item",
     "to_search_item",
-    "value_where",
 ]
 
 STORE_PREFIX = LANGGRAPH_STORE.prefix
 ITEM_ROLE = "store_item"
 TEXT_ROLE = "store_item_text"
 CONTENT_TYPE = "application/vnd.langgraph.store-item+json"
-_COMPARE: dict[str, Callable[[float, float], bool]] = {
-    "$gt": operator.gt,
-    "$gte": operator.ge,
-    "$lt": operator.lt,
-    "$lte": operator.le,
-}
-_OPERATORS = frozenset({"$eq", "$ne", *_COMPARE})
 
 Where = dict[Any, Any]
 Vector = npt.NDArray[np.float32]
@@ -169,75 +157,6 @@ def not_expired(now: datetime) -> Where:
     """Records without a TTL or whose TTL has not run out."""
     path = ("metadata", "expires_at")
     return {"$or": [{path: None}, {path: {"$gt": now.timestamp()}}]}
-
-
-def equal_where(path: tuple[str, ...], value: object) -> Where:
-    """Equal as Python compares: ``True == 1 == 1.0``, ``False == 0``, a tuple as a list.
-
-    LangGraph's in-memory store and savers compare filter values with ``==``; the
-    checkpointer's metadata filters use this too.
-    """
-    clause: Where = {path: {"$eq": list(value) if isinstance(value, tuple) else value}}
-    if isinstance(value, bool):
-        return {"$or": [clause, {path: {"$eq": int(value)}}]}  # a number compares as a number: 1 or 1.0
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return {"$or": [clause, {path: {"$eq": bool(value)}}]}
-    return clause
-
-
-def _compared(path: tuple[str, ...], op: str, value: object) -> Where:
-    """``float(stored) op float(value)`` as InMemoryStore reads it: a bool counts as 0 or 1."""
-    number = int(value) if isinstance(value, bool) else value
-    clause: Where = {path: {op: number}}
-    if not isinstance(number, (int, float)):
-        return clause  # strings compare as strings (the core refuses what it cannot compare)
-    flags = [flag for flag in (False, True) if _COMPARE[op](int(flag), number)]
-    return {"$or": [clause, *({path: {"$eq": flag}} for flag in flags)]} if flags else clause
-
-
-def _value_clauses(path: tuple[str, ...], spec: object) -> list[Where]:
-    """One filter entry as InMemoryStore's ``_compare_values`` reads it.
-
-    A dict with ``$`` keys is a set of operators; any other dict matches an object
-    value holding (at least) those members, compared the same way, so ``{}`` matches
-    any object; anything else is compared with ``==``.
-    """
-    if isinstance(spec, Mapping) and any(str(k).startswith("$") for k in spec):
-        clauses: list[Where] = []
-        for op, value in spec.items():
-            if op not in _OPERATORS:
-                raise ValueError(f"Unsupported operator: {op} (use {', '.join(sorted(_OPERATORS))})")
-            if op == "$eq":
-                clauses.append(equal_where(path, value))
-            elif op == "$ne":
-                clauses.append({"$not": equal_where(path, value)})
-            else:
-                clauses.append(_compared(path, op, value))
-        return clauses
-    if isinstance(spec, Mapping):
-        members = [c for key, sub in spec.items() for c in _value_clauses((*path, str(key)), sub)]
-        return [{path: {"$type": "object"}}, *members]
-    return [equal_where(path, spec)]
-
-
-def value_where(filter: Mapping[str, Any] | None) -> list[Where]:
-    """LangGraph's ``filter=`` on item values as where-dict clauses (all must hold)."""
-    items = (filter or {}).items()
-    return [c for key, spec in items for c in _value_clauses(("metadata", "value", key), spec)]
-
-
-def matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
-    """Whether a namespace satisfies a prefix/suffix condition (``*`` matches any label)."""
-    path = tuple(condition.path)
-    if len(namespace) < len(path):
-        return False
-    if condition.match_type == "prefix":
-        pairs = zip(namespace, path)
-    elif condition.match_type == "suffix":
-        pairs = zip(reversed(namespace), reversed(path))
-    else:
-        raise ValueError(f"Unsupported match type: {condition.match_type}")
-    return all(p == "*" or n == p for n, p in pairs)
 
 
 def texts_for(value: Mapping[str, Any], paths: Iterable[str]) -> list[tuple[str, str]]:
