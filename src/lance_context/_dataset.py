@@ -1,10 +1,10 @@
 """The one place that talks to Lance: opening, refreshing, committing, retrying, translating.
 
-Every Lance or pyarrow call of a store runs through :meth:`DatasetHandle.call`, which
-retries commit conflicts with jittered, bounded backoff and translates anything else
-with ``translate_lance_error`` (a Rust panic included: it is a ``BaseException`` that
-would escape every ``except Exception``). The few private pylance APIs the store uses
-are wrapped here, each with the reason.
+Every Lance or pyarrow call of a store runs through :meth:`DatasetHandle.call` (its body
+is ``_lance_calls.call_lance``), which retries commit conflicts with jittered, bounded
+backoff and translates anything else with ``translate_lance_error`` (a Rust panic
+included: it is a ``BaseException`` that would escape every ``except Exception``). The
+few private pylance APIs the store uses are wrapped here, each with the reason.
 
 Reads and writes work on *snapshots*: ``LanceDataset`` objects fixed at one version.
 The handle keeps the newest one it knows and refreshes it with one cheap probe (a file
@@ -16,9 +16,7 @@ other threads never see an object change under them.
 from __future__ import annotations
 
 import os
-import random
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
@@ -26,23 +24,14 @@ import lance
 import pyarrow as pa
 
 from ._commits import check_commits
-from ._errors import (
-    CommitConflictError,
-    ForkSafetyError,
-    LanceContextError,
-    StorageUnavailableError,
-    VersionNotFoundError,
-    redact,
-    sanitized,
-    translate_lance_error,
-)
+from ._errors import ForkSafetyError, VersionNotFoundError, redact
 from ._known import Facts, KnownVersions, StoreKey
+from ._lance_calls import at_latest, call_lance
 from ._manifests import MAIN_BRANCH, LocalManifests, latest_local_version
 from ._policies import CachePolicy
 from ._storage import (
     check_context_schema,
     is_missing,
-    is_panic,
     probed_dataset,
     secret_values,
     shared_session,
@@ -111,7 +100,7 @@ class DatasetHandle:
         # The dataset the "is there a store?" probe just opened saves a listing on an object
         # store (the first latest() looks for newer versions anyway); a local store opens at
         # the version its manifests name, without listing them.
-        ds = probed_dataset(self.uri, self.storage_options, session) or _at_latest(
+        ds = probed_dataset(self.uri, self.storage_options, session) or at_latest(
             lambda v: lance.dataset(self.uri, version=v, storage_options=options, session=session),
             latest_local_version(self.uri, MAIN_BRANCH),
         )
@@ -121,7 +110,7 @@ class DatasetHandle:
                 raise VersionNotFoundError(f"no branch named {self.branch!r}")
             self._identity = listed[self.branch].get("branch_identifier")
             main = ds
-            ds = _at_latest(
+            ds = at_latest(
                 lambda v: main.checkout_version((self.branch, v)), latest_local_version(self.uri, self.branch)
             )
             self._same_branch(int(ds.version))  # remembers which manifest that version was
@@ -140,29 +129,7 @@ class DatasetHandle:
     def call(self, fn: Callable[[], T], action: str, *, retry: bool = True) -> T:
         """Run ``fn`` with conflict retries (jittered, bounded backoff) and error translation."""
         self.check_fork()
-        attempts = self.retries if retry else 1
-        for attempt in range(attempts):
-            try:
-                return fn()
-            except LanceContextError:
-                raise
-            except (OSError, ValueError, RuntimeError, pa.ArrowException) as exc:
-                translated = translate_lance_error(exc, action, self.secrets)
-                # Only conflicts are retried here: Lance's object-store client already
-                # retries each request, and retrying an outage again multiplies the wait.
-                if isinstance(translated, CommitConflictError) and attempt + 1 < attempts:
-                    time.sleep(min(2.0, 0.02 * 2**attempt) * (0.5 + random.random()))
-                    continue
-                raise translated from sanitized(exc, self.secrets)
-            except BaseException as exc:
-                if not is_panic(exc):
-                    raise
-                detail = redact(str(exc).split("\n", 1)[0][:300], self.secrets)
-                raise StorageUnavailableError(
-                    f"could not {action}: Lance failed on this store's settings or storage ({detail}); "
-                    "check the URI and storage options (endpoint, region, credentials)"
-                ) from sanitized(exc, self.secrets)
-        raise AssertionError("unreachable")
+        return call_lance(fn, action, self.secrets, self.retries if retry else 1)
 
     # ------------------------------------------------------------------ snapshots
     def latest(self) -> lance.LanceDataset:
@@ -412,13 +379,3 @@ _REPLACED = "was deleted and made again since this store opened it; open the sto
 
 class _BaseCleanedUp(OSError):
     """A commit's base version vanished under it; retried as a conflict (see ``commit``)."""
-
-
-def _at_latest(open_at: Callable[[int | None], T], found: int | None) -> T:
-    """``open_at(found)``; ``open_at(None)`` (Lance finds the latest) if it was cleaned up meanwhile."""
-    try:
-        return open_at(found)
-    except (OSError, ValueError, RuntimeError) as exc:
-        if found is None or not is_missing(exc):
-            raise
-        return open_at(None)
