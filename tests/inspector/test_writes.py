@@ -95,3 +95,29 @@ def test_tag_branch_and_restore_from_the_timeline(
     assert page.locator(".notice").inner_text() == f"restored main@{older} as version {latest + 1}"
     store = _store(uri)
     assert store.version() == latest + 1 and store.count() == 2
+
+
+@pytest.mark.parametrize(("action", "name"), [("tag", "12"), ("branch", "2024"), ("tag", "main")])
+def test_names_the_pages_could_not_tell_from_a_version_or_main_are_refused(
+    page: Any, server: Server, uri: str, action: str, name: str
+) -> None:
+    """``?version=12`` reads 12 as a version, so a tag "12" could never be opened by name."""
+    page.goto(server.url + "/timeline")
+    token = page.locator("input[name=csrf]").first.get_attribute("value")
+    before = _store(uri)
+    request = urllib.request.Request(
+        f"{server.url}/actions/{action}",
+        data=f"branch=main&version={before.version()}&name={name}&csrf={token}".encode(),
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 400
+    message = refused.value.read().decode()
+    assert ("would read as version" if name.isdigit() else "could not be told from it") in message
+    after = _store(uri)
+    assert (after.version(), after.tags(), after.branches()) == (
+        before.version(),
+        before.tags(),
+        before.branches(),
+    )

@@ -24,12 +24,15 @@ from ._keys import key_options, policy_from_context
 from ._refs import MAIN, StoreSpec, View, open_view, tag_branch
 
 __all__ = [
+    "MAX_HITS",
     "TABLE_BOX",
     "F",
+    "a_place",
     "as_of",
     "confirm",
     "console",
     "emit_json",
+    "foreign_digits",
     "json_option",
     "narrow",
     "parse_duration",
@@ -84,9 +87,21 @@ class _Trimmed:
         return getattr(self._stream, name)
 
 
+class _PipedConsole(Console):
+    """A console whose closed pipe ends the command like any other write to it.
+
+    Rich's own handling exits with status 1 and no message; raising lets
+    :func:`._app.run` treat ``lance-context log URI | head`` as it treats
+    ``click.echo``'s output there: exit 0, nothing on stderr.
+    """
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def console() -> Console:
     """The Rich console for stdout (colour only on a terminal; no markup guessing)."""
-    return Console(file=_Trimmed(sys.stdout), highlight=False, emoji=False, soft_wrap=False)  # type: ignore[arg-type]
+    return _PipedConsole(file=_Trimmed(sys.stdout), highlight=False, emoji=False, soft_wrap=False)  # type: ignore[arg-type]
 
 
 def narrow(out: Console) -> bool:
@@ -140,6 +155,19 @@ def _storage_options(values: Iterable[str]) -> dict[str, str]:
     return options
 
 
+def a_place(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A store's or snapshot's location, refused when empty.
+
+    ``lance-context import "$STORE" trip.jsonl`` with ``STORE`` unset passes ``""``, which
+    Lance reads as the current folder: a store would be made or read there.
+    """
+    if value is not None and not value.strip():
+        raise click.BadParameter(
+            "it is empty (an unset variable?): give a local path or s3://bucket/prefix", ctx, param
+        )
+    return value
+
+
 def store_arguments(*, branch: bool = True) -> Callable[[F], F]:
     """The store's URI, ``--storage-option KEY=VALUE`` (repeatable), ``--branch`` and the key options."""
 
@@ -157,7 +185,7 @@ def store_arguments(*, branch: bool = True) -> Callable[[F], F]:
             metavar="KEY=VALUE",
             help="Object-store setting (endpoint, region, credentials); repeatable.",
         )(fn)
-        return click.argument("uri")(fn)
+        return click.argument("uri", callback=a_place)(fn)
 
     return decorate
 
@@ -181,22 +209,33 @@ else:
     _IntType = click.ParamType
 
 
+def foreign_digits(text: str) -> bool:
+    r"""Whether ``text`` holds digits other than 0-9 (``int()`` and ``\d`` take Arabic-Indic "٣")."""
+    return any(char.isdigit() and not char.isascii() for char in text)
+
+
 class _WholeNumber(_IntType):
-    """A whole number of at least ``least``, refused in words (not ``x>=1``)."""
+    """A whole number of at least ``least`` (and at most ``most``), refused in words (not ``x>=1``)."""
 
     name = "number"
 
-    def __init__(self, least: int, what: str = "a whole number", too_small: str | None = None) -> None:
-        self.least, self.what = least, what
+    def __init__(
+        self, least: int, what: str = "a whole number", too_small: str | None = None, most: int | None = None
+    ) -> None:
+        self.least, self.what, self.most = least, what, most
         self.too_small = too_small or f"{{number}} is not in the range x>={least}: give {least} or more"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, str) and foreign_digits(value):  # int() reads "٣" as 3
+            self.fail(f"{value!r} is not {self.what}: write it with the digits 0-9", param, ctx)
         try:
             number = int(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not {self.what}", param, ctx)
         if number < self.least:
             self.fail(self.too_small.format(number=number), param, ctx)
+        if self.most is not None and number > self.most:
+            self.fail(f"{number} is more than {self.most}: give {self.least} to {self.most}", param, ctx)
         return number
 
 
@@ -204,9 +243,13 @@ class _WholeNumber(_IntType):
 _VERSION_NUMBER = _WholeNumber(1, "a version number", "versions are numbered from 1, got {number}")
 
 
-def whole_number(least: int) -> click.ParamType[int]:
+def whole_number(least: int, most: int | None = None) -> click.ParamType[int]:
     """An option type for counts: ``-k``, ``--limit``, ``--last``, ``--batch-size``."""
-    return _WholeNumber(least)
+    return _WholeNumber(least, most=most)
+
+
+#: The most hits one search returns (the core refuses more).
+MAX_HITS = 1_000_000
 
 
 def limit_option(things: str) -> Callable[[F], F]:
@@ -257,7 +300,8 @@ def confirm(question: str, yes: bool) -> None:
     click.confirm(question, abort=True, err=True)
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w|y)?\s*$", re.IGNORECASE)
+#: ASCII digits only, as every number option takes them (``\d`` alone matches Arabic-Indic "٣").
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w|y)?\s*$", re.IGNORECASE | re.ASCII)
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800, "y": 365 * 86400}
 #: Longer ages than this cannot be subtracted from today (datetime's range).
 _LONGEST = timedelta(days=365 * 1000)
@@ -267,8 +311,9 @@ def parse_duration(text: str, param_hint: str | None = None) -> timedelta:
     """``90s``, ``30m``, ``12h``, ``7d``, ``2w``, ``1y`` (a bare number is days)."""
     match = _DURATION.match(text)
     if match is None:
+        digits = " (write it with the digits 0-9)" if foreign_digits(text) else ""
         raise click.BadParameter(
-            f"{text!r} is not a duration such as 30m, 12h, 7d, 2w or 1y", param_hint=param_hint
+            f"{text!r} is not a duration such as 30m, 12h, 7d, 2w or 1y{digits}", param_hint=param_hint
         )
     unit = (match.group(2) or "d").lower()
     age = timedelta(seconds=float(match.group(1)) * _UNITS[unit])

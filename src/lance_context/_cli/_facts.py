@@ -280,6 +280,18 @@ def store_facts(view: View) -> StoreFacts:
     )
 
 
+def recorded_embedder(view: View) -> tuple[str, int] | None:
+    """The embedder name and dimension the view's schema records (None: none is recorded).
+
+    Stands in for a public ``ContextStore`` accessor of the recorded embedder.
+    """
+    raw = (_dataset(view).schema.metadata or {}).get(b"lance_context.embedder")
+    if not raw:
+        return None
+    info = json.loads(raw)
+    return str(info["name"]), int(info["dimension"])
+
+
 def all_tags(view: View) -> dict[str, tuple[str, int]]:
     """Every tag of the store, on any branch: name -> (branch, version)."""
     return store_tags(view.spec)

@@ -19,7 +19,7 @@ import click
 
 from lance_context import ContextStore, ForgetReport
 
-from ._common import confirm, emit_json, spec_from, store_arguments, whole_number, working
+from ._common import a_place, confirm, emit_json, spec_from, store_arguments, whole_number, working
 from ._conversation import human_bytes
 from ._ops import tag_home, version_of
 from ._refs import MAIN, NoStore, NotFound, StoreSpec, store_tags
@@ -203,7 +203,7 @@ def _where(text: str) -> dict[str, Any]:
 
 @click.command()
 @store_arguments()
-@click.argument("destination")
+@click.argument("destination", callback=a_place)
 @click.option(
     "--version",
     "-V",
@@ -291,7 +291,7 @@ def _same_place(a: str, b: str) -> bool:
 
 @click.command("import-snapshot")
 @store_arguments(branch=False)
-@click.argument("source")
+@click.argument("source", callback=a_place)
 @click.option(
     "--version",
     "-V",

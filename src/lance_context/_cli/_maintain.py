@@ -27,7 +27,7 @@ from ._common import (
     working,
 )
 from ._conversation import human_bytes
-from ._facts import store_facts
+from ._facts import recorded_embedder, store_facts
 from ._ops import writable
 from ._refs import StoreSpec, open_view
 from ._render import plural
@@ -234,16 +234,40 @@ def cleanup(
 )
 @click.option("--batch-size", type=whole_number(1), default=256, show_default=True, metavar="N",
               help="Records embedded at a time.")  # fmt: skip
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Re-embed even when the vectors already come from this embedder (its weights changed "
+    "under the same name, or records were added without vectors).",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask first.")
 def reembed(
-    uri: str, storage_options: tuple[str, ...], branch: str, embedder: str, batch_size: int, yes: bool
+    uri: str,
+    storage_options: tuple[str, ...],
+    branch: str,
+    embedder: str,
+    batch_size: int,
+    force: bool,
+    yes: bool,
 ) -> None:
-    """Re-embed every record with another embedder, as one new version (old versions keep theirs)."""
+    """Re-embed every record with another embedder, as one new version (old versions keep theirs).
+
+    With the embedder the store already records, nothing is written unless --force.
+    """
     new = parse_embedder(embedder)
     if new is None:
         raise click.BadParameter("reembed needs an embedder, not none", param_hint="--embedder")
     spec = spec_from(uri, storage_options, branch)
-    count = open_view(spec).store.count()
+    view = open_view(spec)
+    recorded = recorded_embedder(view)
+    # the name first: a model's dimension may need the model loaded
+    if not force and recorded is not None and recorded[0] == new.name and recorded[1] == new.dimension:
+        click.echo(
+            f"the vectors of branch {view.branch} are already from {new.name} ({new.dimension} "
+            "dimensions); nothing was written (--force re-embeds anyway)"
+        )
+        return
+    count = view.store.count()
     confirm(
         f"Re-embed {plural(count, 'record')} with {new.name} ({new.dimension} dimensions) and make it "
         "the store's embedder?",

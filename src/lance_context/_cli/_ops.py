@@ -16,9 +16,19 @@ import click
 
 from lance_context import DEFAULT_EMBEDDER, ContextStore, InvalidFilterError
 
-from ._common import confirm, console, emit_json, json_option, safe, spec_from, store_arguments, styled
+from ._common import (
+    confirm,
+    console,
+    emit_json,
+    foreign_digits,
+    json_option,
+    safe,
+    spec_from,
+    store_arguments,
+    styled,
+)
 from ._facts import all_tags, store_facts
-from ._refs import MAIN, NotFound, StoreSpec, open_view, store_tags
+from ._refs import MAIN, NotFound, StoreSpec, name_problem, open_view, store_tags
 from ._render import find_session, plural
 
 __all__ = ["COMMANDS", "tag_home", "version_of", "writable"]
@@ -36,6 +46,8 @@ def version_of(ref: str | None, param_hint: str = "--version") -> int | str | No
     """A version number or a tag name, as given (``-3`` is neither: tags start with a letter or digit)."""
     if ref is None:
         return None
+    if foreign_digits(ref):  # no tag can hold them (tag names are ASCII): a mistyped number
+        raise click.BadParameter(f"{ref!r}: write version numbers with the digits 0-9", param_hint=param_hint)
     if re.fullmatch(r"\s*-\d+\s*", ref):
         raise click.BadParameter(f"versions are numbered from 1, got {ref.strip()}", param_hint=param_hint)
     if not (ref.strip().isascii() and ref.strip().isdigit()):
@@ -59,6 +71,13 @@ def tag_home(
     if follow and spec.branch == MAIN:
         return spec.on(found)
     raise click.UsageError(f"tag {ref!r} is on branch {found!r}, not {spec.branch!r}; pass -b {found}")
+
+
+def refuse_number_name(kind: str, name: str) -> None:
+    """Refuse a new tag or branch NAME the commands could not name (see ``name_problem``)."""
+    problem = name_problem(kind, name)
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint="NAME")
 
 
 def _named(kind: str, write: Callable[[], T]) -> T:
@@ -88,11 +107,16 @@ def tag(
     yes: bool,
     as_json: bool,
 ) -> None:
-    """Name a version with a tag; without NAME, list the tags."""
+    """Name a version with a tag; without NAME, list the tags.
+
+    NAME holds a letter: digits alone read as a version number (12 is version 12).
+    """
     if name is None and (delete or at is not None):
         raise click.UsageError("name the tag to " + ("delete" if delete else "create"))
     if delete and at is not None:
         raise click.UsageError("--delete removes the tag NAME wherever it is: leave out --version")
+    if name is not None and not delete:
+        refuse_number_name("tag", name)
     spec = spec_from(uri, storage_options, branch)
     tags = all_tags(open_view(spec))
     if name is None:
@@ -146,11 +170,16 @@ def branch(
     yes: bool,
     as_json: bool,
 ) -> None:
-    """Create a branch from a version of --branch; without NAME, list the branches."""
+    """Create a branch from a version of --branch; without NAME, list the branches.
+
+    NAME holds a letter: digits alone read as a version number (12 is version 12).
+    """
     if name is None and (delete or source is not None):
         raise click.UsageError("name the branch to " + ("delete" if delete else "create"))
     if delete and source is not None:
         raise click.UsageError("--delete removes the branch NAME: leave out --from")
+    if name is not None and not delete:
+        refuse_number_name("branch", name)
     spec = spec_from(uri, storage_options, branch)
     view = open_view(spec)
     parents = store_facts(view).branch_parents

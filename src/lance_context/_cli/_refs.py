@@ -39,6 +39,7 @@ __all__ = [
     "StoreSpec",
     "View",
     "as_mode",
+    "name_problem",
     "open_view",
     "resolve_ref",
     "search_embedder",
@@ -255,3 +256,23 @@ def resolve_ref(spec: StoreSpec, ref: str | int | None, *, embedder: Any = None)
 def search_embedder() -> Any:
     """What a view that searches by vector opens with: the store's recorded embedder."""
     return DEFAULT_EMBEDDER
+
+
+def name_problem(kind: str, name: str) -> str | None:
+    """Why a new tag or branch NAME cannot be used by name here (None: it can).
+
+    Digits alone read as a version number wherever a version or tag is asked for (the
+    command line's ``restore URI 12``, the inspector's ``?version=12``), so such a tag
+    could never be named there (the core accepts it: ``at_version`` tells ``"12"`` from
+    ``12``); a tag ``main`` could not be told from the main branch.
+    """
+    if name.isascii() and name.isdigit():
+        return (
+            f"a {kind} name made only of digits would read as version {int(name)}; "
+            "choose a name with a letter"
+        )
+    if kind == "tag" and name == MAIN:
+        return (
+            f"{MAIN} is the main branch's name: a tag of that name could not be told from it; choose another"
+        )
+    return None

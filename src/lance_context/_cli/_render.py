@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 
 from rich.console import Group, RenderableType
@@ -98,11 +99,19 @@ def find_session(run_ids: list[str], name: str) -> str:
 
     if name in run_ids:
         return name
-    # only adapters' sessions are named by their key; a core session only by its full run id
-    keys = {run_id: key for run_id in run_ids for space, key in [namespace_of(run_id)] if space is not None}
-    matches = [run_id for run_id, key in keys.items() if key == name]
-    if not matches:  # a key inside an adapter's scope: "<scope>:<key>"
-        matches = [run_id for run_id, key in keys.items() if key.rsplit(":", 1)[-1] == name]
+    # "été" typed (composed) names a session stored decomposed: they print the same
+    wanted = unicodedata.normalize("NFC", name)
+    matches = [run_id for run_id in run_ids if unicodedata.normalize("NFC", run_id) == wanted]
+    if not matches:  # only adapters' sessions are named by their key; a core session by its run id
+        keys = {
+            run_id: unicodedata.normalize("NFC", key)
+            for run_id in run_ids
+            for space, key in [namespace_of(run_id)]
+            if space is not None
+        }
+        matches = [run_id for run_id, key in keys.items() if key == wanted]
+        if not matches:  # a key inside an adapter's scope: "<scope>:<key>"
+            matches = [run_id for run_id, key in keys.items() if key.rsplit(":", 1)[-1] == wanted]
     if len(matches) == 1:
         return matches[0]
     if matches:

@@ -15,6 +15,7 @@ import click
 from lance_context import DEFAULT_EMBEDDER, ContextStore, SearchNotFoundError
 
 from ._common import (
+    MAX_HITS,
     confirm,
     console,
     emit_json,
@@ -48,7 +49,7 @@ def _print(result: Any) -> None:
 @click.option("--query", "-q", "queries", multiple=True, metavar="TEXT", help="Evaluation query; repeatable.")
 @click.option(
     "-k",
-    type=whole_number(1),
+    type=whole_number(1, MAX_HITS),
     default=5,
     show_default=True,
     metavar="N",

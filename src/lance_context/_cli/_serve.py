@@ -6,7 +6,7 @@ import ipaddress
 
 import click
 
-from ._common import spec_from, store_arguments
+from ._common import spec_from, store_arguments, whole_number
 
 __all__ = ["COMMANDS"]
 
@@ -28,12 +28,13 @@ def _loopback(host: str) -> bool:
     show_default=True,
     help="Address to listen on; anything but loopback lets other machines read the store.",
 )
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8765, show_default=True, type=whole_number(0, 65535), metavar="N")
 @click.option(
     "--page-size",
     default=25,
     show_default=True,
-    type=click.IntRange(5, 500),
+    type=whole_number(5, 500),
+    metavar="N",
     help="Versions and sessions per page.",
 )
 @click.option(

@@ -14,6 +14,7 @@ from rich.text import Text
 from lance_context import ContextRecord, InvalidFilterError, SearchError, SearchHit
 
 from ._common import (
+    MAX_HITS,
     TABLE_BOX,
     as_of,
     console,
@@ -277,7 +278,13 @@ def _places(view: View, hits: list[SearchHit]) -> list[tuple[int, int] | None]:
     help="Vector (embeddings), text (BM25) or both fused.",
 )
 @click.option(
-    "-k", "k", type=whole_number(1), default=10, show_default=True, metavar="N", help="How many hits."
+    "-k",
+    "k",
+    type=whole_number(1, MAX_HITS),
+    default=10,
+    show_default=True,
+    metavar="N",
+    help="How many hits.",
 )
 @click.option("--session", "-s", metavar="SESSION", help="Only this session (a run id or an adapter's id).")
 @click.option("--role", "-r", "roles", multiple=True, metavar="ROLE", help="Only these roles; repeatable.")

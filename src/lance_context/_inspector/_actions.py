@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from lance_context import InvalidFilterError
 
-from .._cli._refs import StoreSpec
+from .._cli._refs import StoreSpec, name_problem
 from ._support import inspector_of, render, url
 
 __all__ = ["ACTION_ROUTES"]
@@ -73,6 +73,7 @@ def _done(request: Request, branch: str, message: str, version: int | None = Non
 
 
 def _tag(spec: StoreSpec, name: str, version: int) -> str:
+    _check_name("tag", name)
     store = spec.open_write()
     try:
         store.tag(name, version)
@@ -81,7 +82,14 @@ def _tag(spec: StoreSpec, name: str, version: int) -> str:
     return f"tagged {spec.branch}@{version} as {name}"
 
 
+def _check_name(kind: str, name: str) -> None:
+    problem = name_problem(kind, name)
+    if problem is not None:
+        raise ValueError(problem)
+
+
 def _branch(spec: StoreSpec, name: str, version: int) -> str:
+    _check_name("branch", name)
     spec.open_write().branch(name, version)
     return f"created branch {name} from {spec.branch}@{version}"
 
