@@ -184,3 +184,17 @@ def test_an_empty_store_path_is_refused_and_nothing_is_made_in_the_current_folde
         assert "it is empty (an unset variable?)" in result.err
     assert list(here.iterdir()) == []
     assert not (tmp_path / "new.lance").exists()
+
+
+def test_every_help_fits_an_80_column_terminal(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Help (its examples included) never wraps mid-line in the narrowest usual terminal."""
+    from lance_context._cli._app import cli as group
+
+    monkeypatch.setenv("COLUMNS", "80")
+    commands = sorted(group.commands)
+    assert len(commands) > 15
+    for command in ["", *commands]:
+        ran = cli(*([command] if command else []), "--help")
+        assert ran.code == 0, (command, ran.err)
+        wide = [line for line in ran.out.splitlines() if len(line) > 80]
+        assert wide == [], (command, wide)

@@ -62,10 +62,10 @@ EXAMPLES: dict[str, list[str]] = {
     "compact": ["lance-context compact memory.lance"],
     "cleanup": [
         "lance-context cleanup memory.lance --older-than 7d --keep-versions 10",
-        "lance-context cleanup memory.lance --retention all=7d,hourly=30d,daily=1y --yes",
+        "lance-context cleanup memory.lance --retention all=7d,daily=1y --yes",
     ],
     "reembed": ["lance-context reembed memory.lance -e st:all-MiniLM-L6-v2"],
-    "review": ['lance-context review memory.lance consolidate -q "what is Ada allergic to" -k 3'],
+    "review": ['lance-context review memory.lance consolidate -q "Ada allergies" -k 3'],
     "merge": ["lance-context merge memory.lance consolidate --on-conflict theirs"],
     "searches": ["lance-context searches memory.lance -n 5"],
     "replay": ["lance-context replay memory.lance f81ae5942557 --at latest"],
