@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -121,7 +122,12 @@ def test_a_table_into_a_closed_pipe_exits_0_without_a_word(built: Built) -> None
     os.close(reader)  # like `| head` that has already quit: every write fails
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), "COLUMNS": "200"}
     try:
-        for args in (["log", built.uri, "-n", "0"], ["sessions", built.uri], ["tag", built.uri]):
+        for args in (
+            ["log", built.uri, "-n", "0"],
+            ["sessions", built.uri],
+            ["tag", built.uri],
+            ["export", built.uri, "-"],  # plain text: Click itself made a closed pipe exit 1
+        ):
             done = subprocess.run(
                 [sys.executable, "-m", "lance_context._cli", *args],
                 stdout=writer,
@@ -198,3 +204,23 @@ def test_every_help_fits_an_80_column_terminal(cli: Cli, monkeypatch: pytest.Mon
         assert ran.code == 0, (command, ran.err)
         wide = [line for line in ran.out.splitlines() if len(line) > 80]
         assert wide == [], (command, wide)
+
+
+def test_export_to_standard_output_writes_json_lines_that_import_reads(
+    cli: Cli, built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ran = cli("export", built.uri, "-", "-s", "trip")
+    assert ran.code == 0, ran.err
+    lines = [json.loads(line) for line in ran.out.splitlines()]
+    header, rows = lines[0], lines[1:]
+    source = ContextStore.open(built.uri, read_only=True, embedder=None)
+    assert header["records"] == len(rows) == len(source.records("langchain.history:trip")) > 0
+    assert [r["id"] for r in rows] == [r.id for r in source.records("langchain.history:trip")]
+    assert "exported" in ran.err and list(tmp_path.iterdir()) == []  # no file named "-"
+    (tmp_path / "trip.jsonl").write_text(ran.out, encoding="utf-8")
+    assert cli("import", str(tmp_path / "copy.lance"), str(tmp_path / "trip.jsonl")).code == 0
+    copied = ContextStore.open(str(tmp_path / "copy.lance"), read_only=True, embedder=None)
+    assert [r.id for r in copied.records()] == [r["id"] for r in rows]
+    refused = cli("export", built.uri, "-", "--format", "parquet")
+    assert refused.code == 2 and "JSON Lines" in refused.err

@@ -100,6 +100,37 @@ def _fail(prefix: str, message: str, code: int, debug: bool) -> int:
     return code
 
 
+class _PipeClosed(Exception):
+    """Standard output's reader went away (``lance-context export URI - | head``)."""
+
+
+class _PipeGuard:
+    """Standard output for one run: a closed pipe raises ``_PipeClosed``, not ``BrokenPipeError``.
+
+    Click turns a ``BrokenPipeError`` raised inside a command into ``sys.exit(1)``; this
+    exception passes through it to :func:`run`, which exits 0 as the shell's own
+    tools do when their reader has all it wanted.
+    """
+
+    def __init__(self, stream: object) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))  # type: ignore[attr-defined]
+        except BrokenPipeError:
+            raise _PipeClosed from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()  # type: ignore[attr-defined]
+        except BrokenPipeError:
+            raise _PipeClosed from None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
 
@@ -111,6 +142,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         args.append("--help")  # a bare `lance-context` shows what it can do
     debug = "--debug" in args or os.environ.get("LANCE_CONTEXT_DEBUG", "") not in ("", "0")
     prog = "lance-context"
+    stdout = sys.stdout
+    sys.stdout = _PipeGuard(stdout)  # type: ignore[assignment]
     try:
         result = cli.main(args, prog_name=prog, standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -130,9 +163,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _fail(prog, str(exc.args[0]) if exc.args else str(exc), 1, debug)
     except KeyboardInterrupt:
         return _fail(prog, "interrupted", 130, debug)
-    except BrokenPipeError:  # `lance-context log URI | head` closed the pipe: not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (BrokenPipeError, _PipeClosed):  # `lance-context log URI | head` closed the pipe: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
         return 0
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError, OverflowError) as exc:
         return _fail(prog, f"{type(exc).__name__}: {exc}", 1, debug)
+    finally:
+        sys.stdout = stdout
     return int(result) if isinstance(result, int) else 0

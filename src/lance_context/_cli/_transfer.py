@@ -213,14 +213,22 @@ def export(
     no_embeddings: bool,
     force: bool,
 ) -> None:
-    """Write a session, a version or the whole store to JSON Lines or Parquet."""
+    """Write a session, a version or the whole store to JSON Lines or Parquet.
+
+    DESTINATION - writes JSON Lines to standard output.
+    """
     if sessions and prefix is not None:
         raise click.UsageError("give --session or --prefix, not both")
     if version is not None and version < 1:
         raise click.BadParameter(f"versions are numbered from 1, got {version}", param_hint="--version")
-    path = _destination(destination, uri, force)
+    to_stdout = destination == "-"
+    if to_stdout and fmt == "parquet":
+        raise click.UsageError("standard output (-) takes JSON Lines: write Parquet to a file")
+    path = Path("-") if to_stdout else _destination(destination, uri, force)
     suffix = path.suffix.lower()
-    if fmt is None and suffix in (".parquet", ".pq"):
+    if to_stdout:
+        fmt = "jsonl"
+    elif fmt is None and suffix in (".parquet", ".pq"):
         fmt = "parquet"
     elif fmt is None and suffix in (".jsonl", ".ndjson", ".json"):
         fmt = "jsonl"
@@ -241,12 +249,17 @@ def export(
         "dimension": facts.dimension,
         "vectors": not no_embeddings,
     }
-    partial = path.with_name(path.name + ".partial")
     rows = []
     with _progress(len(records), "exporting") as advance:
         for record in records:
             rows.append(record_to_json(record, not no_embeddings))
             advance(1)
+    if to_stdout:  # the header, then one record per line; the summary goes to stderr
+        for row in [header, *rows]:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        click.echo(f"exported {plural(len(records), 'record')} of {view.ref} (jsonl)", err=True)
+        return
+    partial = path.with_name(path.name + ".partial")
     try:
         if fmt == "parquet":
             pq.write_table(_parquet_table(rows, header), partial)
