@@ -15,7 +15,7 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.utils import count_tokens_approximately
 
-from lance_context import DEFAULT_EMBEDDER, ContextRecord, ContextStore, RecallOptions
+from lance_context import DEFAULT_EMBEDDER, ContextRecord, ContextStore, RecallOptions, SearchError
 from lance_context.adapters import (
     LANGCHAIN_HISTORY,
     ChatIndexing,
@@ -42,6 +42,7 @@ TokenCounter = Callable[[Sequence[BaseMessage]], int]
 _CHAT_INDEXING = ChatIndexing()
 _SYSTEM_ROLES = frozenset({SystemMessage(content="").type, SystemMessageChunk(content="").type})
 _ONLY_MESSAGES = {f"metadata.{MESSAGE_KEY}": {"$exists": True}}
+_SEARCH_MODES = ("recall", "vector", "text", "hybrid")
 
 
 def _check_session(session_id: object) -> str:
@@ -215,6 +216,8 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
                 for exactly ``k`` messages best first. The history's ``recall`` options
                 (a reranker included) apply to ``recall`` only.
         """
+        if mode not in _SEARCH_MODES:  # the store's own message would leave out "recall"
+            raise SearchError(f"mode must be 'recall', 'vector', 'text' or 'hybrid', got {mode!r}")
         if mode == "recall":
             found = self.store.recall(
                 query, run_id=self.run_id, k=k, where=_ONLY_MESSAGES, options=self.recall_options

@@ -7,8 +7,8 @@ cleanup (``incremental``, ``full``, ``scoped_full``) finds older than the run's 
 Layout: the record manager of namespace ``ns`` keeps each key as one record of the
 session ``langchain.records:<ns>``, id ``langchain.records:<escaped ns>:<key>``, role
 ``record``, metadata ``{"group_id": <source id or null>}``, and ``created_at`` the time
-of the key's last update (an update rewrites the record). One more record, the clock
-mark (id ``langchain.records:<escaped ns>``, role ``clock``, never a key's id), holds
+of the key's last update (an update rewrites the record in its place). One more record,
+the clock mark (id ``langchain.records:<escaped ns>``, role ``clock``, never a key's id), holds
 the latest time stamped in the namespace. Every ``update`` and every ``delete_keys``
 that matches is one commit; ``update`` writes its keys and the mark together.
 
@@ -214,7 +214,7 @@ class LanceRecordManager(RecordManager):
         latest = dict(zip(ids, groups))  # a key given twice keeps its last group
         records = [self._record(i, _KEY_ROLE, moment, {"group_id": g}) for i, g in latest.items()]
         records.append(self._record(self._mark_id, _CLOCK_ROLE, moment, {}))
-        self.store.upsert(records)
+        self.store.upsert(records, keep_order=True)  # an updated key keeps its place, as in a dict
 
     def _record(self, record_id: str, role: str, moment: datetime, metadata: dict[str, Any]) -> ContextRecord:
         return ContextRecord(
@@ -244,9 +244,11 @@ class LanceRecordManager(RecordManager):
     ) -> list[str]:
         """Keys updated strictly before ``before`` and after ``after``, of ``group_ids``.
 
-        An empty or absent ``group_ids`` does not filter by group, and a ``limit`` of 0
-        or None does not limit (as LangChain's own record managers read them). Keys come
-        in the order they were last updated. On an encrypted store that seals the
+        An empty or absent ``group_ids`` does not filter by group, a ``limit`` of 0 or
+        None does not limit, and a ``before`` or ``after`` of 0 does not bound the time
+        (as LangChain's own record managers read them). Keys come in the order they were
+        first recorded (an update keeps a key's place, as ``InMemoryRecordManager`` and
+        ``SQLRecordManager`` list them). On an encrypted store that seals the
         ``group_id`` values (not listed in ``EncryptionPolicy(clear_metadata=...)``), the
         keys of the time range are read and filtered by group here, after opening.
 
@@ -268,8 +270,9 @@ class LanceRecordManager(RecordManager):
         until = since = None
         if before is not None:
             us, exact = _grid(_seconds(before, "before", InvalidFilterError))
-            until = _datetime(us if exact else us + 1)  # exclusive: stamps < before
-        if after is not None:
+            if before:  # 0 is no bound, as the reference reads it (``if before and ...``)
+                until = _datetime(us if exact else us + 1)  # exclusive: stamps < before
+        if after is not None:  # 0 bounds nothing either: every stamp is later
             since = _datetime(
                 _grid(_seconds(after, "after", InvalidFilterError))[0] + 1
             )  # inclusive: stamps > after
