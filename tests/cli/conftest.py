@@ -4,17 +4,26 @@
 same entry point as the ``lance-context`` console script) with this checkout's sources on
 ``PYTHONPATH``, no terminal and a wide ``COLUMNS`` so tables are not wrapped. The ``cli``
 fixture runs it in this process through ``main`` (the console script's entry point), to
-keep many small cases fast.
+keep many small cases fast. The ``in_process`` fixture runs it through ``main`` too, but
+as ``run_cli`` would: the same environment, stdin that is not a terminal, and stdout and
+stderr read at the file descriptors (so what Lance itself prints is seen), all put back
+after each call.
+
+A real subprocess stays where only one shows the behaviour: the console script and
+``python -m``, colour forced by the environment, what a fresh interpreter imports, and
+one test per command group so the real entry point stays covered.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,3 +144,47 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
         return Ran(code, captured.out, captured.err)
 
     return call
+
+
+@contextmanager
+def _as_in_a_subprocess(env: Mapping[str, str] | None) -> Iterator[None]:
+    """The environment, stdin and working folder ``run_cli`` gives its subprocess; put back after."""
+    saved_env, saved_stdin, saved_cwd = dict(os.environ), sys.stdin, os.getcwd()
+    wanted = cli_env(env)
+    for name in [name for name in os.environ if name not in wanted]:
+        del os.environ[name]
+    os.environ.update({name: value for name, value in wanted.items() if os.environ.get(name) != value})
+    sys.stdin = io.StringIO("")  # like stdin=DEVNULL: no terminal to ask on
+    try:
+        yield
+    finally:
+        sys.stdin = saved_stdin
+        os.chdir(saved_cwd)
+        for name in [name for name in os.environ if name not in saved_env]:
+            del os.environ[name]
+        os.environ.update({n: v for n, v in saved_env.items() if os.environ.get(n) != v})
+
+
+class InProcess:
+    """``run_cli`` and ``run_many`` with the same arguments and results, run in this process."""
+
+    def __init__(self, capfd: pytest.CaptureFixture[str]) -> None:
+        self._capfd = capfd
+
+    def __call__(self, *args: str | Path, env: Mapping[str, str] | None = None) -> Result:
+        """Run ``lance-context ARGS`` through ``main``; what it printed and returned."""
+        self._capfd.readouterr()  # only what this command prints
+        with _as_in_a_subprocess(env):
+            code = main([str(a) for a in args])
+        captured = self._capfd.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    def many(self, *calls: Sequence[str | Path], env: Mapping[str, str] | None = None) -> list[Result]:
+        """Run commands one after another; results in order."""
+        return [self(*args, env=env) for args in calls]
+
+
+@pytest.fixture
+def in_process(capfd: pytest.CaptureFixture[str]) -> InProcess:
+    """Run ``lance-context ARGS...`` in this process as ``run_cli`` runs it in a subprocess."""
+    return InProcess(capfd)

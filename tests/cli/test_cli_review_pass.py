@@ -14,7 +14,7 @@ from lance_context._cli._app import cli
 from lance_context._cli._examples import EXAMPLES
 
 from ._stores import Built
-from .conftest import run_cli, run_many
+from .conftest import InProcess, run_cli
 
 
 def _error(result_err: str) -> str:
@@ -24,9 +24,9 @@ def _error(result_err: str) -> str:
 
 
 def test_every_command_has_a_one_line_summary_and_examples_that_parse(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    in_process: InProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    listing = run_cli("--help", env={"COLUMNS": "80"})
+    listing = in_process("--help", env={"COLUMNS": "80"})
     assert listing.code == 0
     commands = listing.out[listing.out.index("Commands:") : listing.out.index("Examples:")].splitlines()[1:]
     assert not any("..." in line for line in commands)  # no summary cut off
@@ -40,12 +40,12 @@ def test_every_command_has_a_one_line_summary_and_examples_that_parse(
             args = shlex.split(example, comments=True)
             assert args[:2] == ["lance-context", name]
             command.make_context(name, args[2:])  # raises on an unknown option or a bad value
-    shown = run_cli("show", "--help")
+    shown = in_process("show", "--help")
     assert "Examples:\n  lance-context show memory.lance trip --last 10" in shown.out.replace("    ", "  ")
 
 
-def test_counts_are_refused_in_words_with_exit_2(built: Built) -> None:
-    results = run_many(
+def test_counts_are_refused_in_words_with_exit_2(in_process: InProcess, built: Built) -> None:
+    results = in_process.many(
         ["log", built.uri, "-n", "abc"],
         ["search", built.uri, "x", "-k", "-1"],
         ["review", built.uri, "what-if", "-k", "0"],
@@ -61,8 +61,8 @@ def test_counts_are_refused_in_words_with_exit_2(built: Built) -> None:
     assert "'--last' / '-n': 0 is not in the range x>=1" in messages[3]
 
 
-def test_a_negative_version_is_not_taken_for_a_tag(built: Built) -> None:
-    branch, tag, restore = run_many(
+def test_a_negative_version_is_not_taken_for_a_tag(in_process: InProcess, built: Built) -> None:
+    branch, tag, restore = in_process.many(
         ["branch", built.uri, "x", "--from", "-3"],
         ["tag", built.uri, "x", "-V", "-1"],
         ["restore", built.uri, "--", "-2"],
@@ -73,8 +73,8 @@ def test_a_negative_version_is_not_taken_for_a_tag(built: Built) -> None:
         assert f"versions are numbered from 1, got {value}" in message and "no tag named" not in message
 
 
-def test_unknown_names_list_what_exists_in_plain_words(built: Built) -> None:
-    branch, ref = run_many(["info", built.uri, "-b", "nosuch"], ["diff", built.uri, "nosuch"])
+def test_unknown_names_list_what_exists_in_plain_words(in_process: InProcess, built: Built) -> None:
+    branch, ref = in_process.many(["info", built.uri, "-b", "nosuch"], ["diff", built.uri, "nosuch"])
     assert branch.code == 1 and ref.code == 1
     assert _error(branch.err) == (
         "lance-context: error: no branch named 'nosuch'; branches: main, what-if "
@@ -83,8 +83,8 @@ def test_unknown_names_list_what_exists_in_plain_words(built: Built) -> None:
     assert _error(ref.err).endswith("tags: before-answer; branches: main, what-if")  # no Python lists
 
 
-def test_search_says_hit_or_hits_and_refuses_an_empty_query(built: Built) -> None:
-    one, none, empty = run_many(
+def test_search_says_hit_or_hits_and_refuses_an_empty_query(in_process: InProcess, built: Built) -> None:
+    one, none, empty = in_process.many(
         ["search", built.uri, "blossoms", "-k", "1"],
         ["search", built.uri, "x", "-r", "no-such-role"],
         ["search", built.uri, "  "],
@@ -98,8 +98,8 @@ def test_search_says_hit_or_hits_and_refuses_an_empty_query(built: Built) -> Non
     assert empty.code == 2 and "the query is empty" in _error(empty.err)
 
 
-def test_output_lines_carry_no_padding_when_piped(built: Built) -> None:
-    results = run_many(
+def test_output_lines_carry_no_padding_when_piped(in_process: InProcess, built: Built) -> None:
+    results = in_process.many(
         ["info", built.uri], ["sessions", built.uri], ["log", built.uri], env={"COLUMNS": "120"}
     )
     for result in results:
@@ -107,8 +107,10 @@ def test_output_lines_carry_no_padding_when_piped(built: Built) -> None:
         assert all(line == line.rstrip() for line in result.out.splitlines()), result.out
 
 
-def test_sessions_break_roles_between_roles_and_say_when_none_match(built: Built) -> None:
-    listing, nothing = run_many(
+def test_sessions_break_roles_between_roles_and_say_when_none_match(
+    in_process: InProcess, built: Built
+) -> None:
+    listing, nothing = in_process.many(
         ["sessions", built.uri], ["sessions", built.uri, "-p", "zzz"], env={"COLUMNS": "80"}
     )
     lines = listing.out.splitlines()
@@ -124,12 +126,12 @@ def test_sessions_break_roles_between_roles_and_say_when_none_match(built: Built
     assert nothing.code == 0 and nothing.out.startswith("no sessions matching --prefix/--namespace")
 
 
-def test_a_diff_line_fits_the_terminal_with_wide_characters(tmp_path: Path) -> None:
+def test_a_diff_line_fits_the_terminal_with_wide_characters(in_process: InProcess, tmp_path: Path) -> None:
     uri = str(tmp_path / "wide.lance")
     store = ContextStore.open(uri, embedder=None)
     store.add(ContextRecord.from_content("ok", run_id="s"))
     store.add(ContextRecord.from_content("日本語の文章 🌸 " * 30 + "end", role="assistant", run_id="s"))
-    changed, same = run_many(["diff", uri, "2"], ["diff", uri, "3", "3"], env={"COLUMNS": "80"})
+    changed, same = in_process.many(["diff", uri, "2"], ["diff", uri, "3", "3"], env={"COLUMNS": "80"})
     assert changed.code == 0, changed.err
     line = next(line for line in changed.out.splitlines() if "+ assistant" in line)
     assert line.endswith("…") and click.unstyle(line) == line
@@ -140,6 +142,7 @@ def test_a_diff_line_fits_the_terminal_with_wide_characters(tmp_path: Path) -> N
 
 
 def test_maintenance_messages_and_refusals(tmp_path: Path) -> None:
+    # a real subprocess: the entry point of compact, cleanup and reembed
     uri = str(tmp_path / "m.lance")
     store = ContextStore.open(uri, embedder=HashingEmbedder(8))
     store.add(ContextRecord.from_content("one", run_id="s"))
@@ -160,17 +163,19 @@ def test_maintenance_messages_and_refusals(tmp_path: Path) -> None:
     assert cleanup.code == 0 and cleanup.out.startswith("removed 0 old versions"), cleanup.err
 
 
-def test_snapshot_of_one_version_says_version(built: Built, tmp_path: Path) -> None:
-    result = run_cli("snapshot", built.uri, str(tmp_path / "one.lance"), "-t", "before-answer")
+def test_snapshot_of_one_version_says_version(in_process: InProcess, built: Built, tmp_path: Path) -> None:
+    result = in_process("snapshot", built.uri, str(tmp_path / "one.lance"), "-t", "before-answer")
     assert result.code == 0, result.err
     assert f", version {built.tagged}, " in result.out and "versions" not in result.out
 
 
-def test_searches_json_gives_filters_as_given(tmp_path: Path) -> None:
+def test_searches_json_gives_filters_as_given(in_process: InProcess, tmp_path: Path) -> None:
     uri = str(tmp_path / "log.lance")
     store = ContextStore.open(uri, embedder=HashingEmbedder(8))
     store.add(ContextRecord.from_content("peanuts", run_id="s"))
     hits = store.search("peanuts", k=1, run_id="s", record=True)
-    listed, replayed = run_many(["searches", uri, "--json"], ["replay", uri, str(hits.search_id), "--json"])
+    listed, replayed = in_process.many(
+        ["searches", uri, "--json"], ["replay", uri, str(hits.search_id), "--json"]
+    )
     assert listed.json()[0]["filters"] == {"run_id": "s"}
     assert json.loads(replayed.out)["search"]["filters"] == {"run_id": "s"}

@@ -23,7 +23,7 @@ from lance_context import ContextRecord, ContextStore, EncryptionError, Encrypti
 from lance_context._cli._keys import KEY_FILE_ENV, PREVIOUS_KEY_FILES_ENV, parse_key
 
 from ..inspector.conftest import serve
-from .conftest import Result, run_cli, run_many
+from .conftest import InProcess, Result
 
 PIN = "My PIN is 1234"
 TRIP = "Trip to Lisbon in May"
@@ -115,10 +115,12 @@ def test_a_key_file_holds_raw_bytes_or_their_hex_or_base64_text() -> None:
         assert parse_key(data) is None
 
 
-def test_read_commands_open_the_store_with_the_key_file_or_the_variable(sealed: Sealed) -> None:
+def test_read_commands_open_the_store_with_the_key_file_or_the_variable(
+    in_process: InProcess, sealed: Sealed
+) -> None:
     uri, files = sealed.uri, sealed.files
     given = ["--key-file", files["hex"]]
-    info, sessions, show, log, diff, search, tags, as_json = run_many(
+    info, sessions, show, log, diff, search, tags, as_json = in_process.many(
         ["info", uri, *given],
         ["sessions", uri, *given],
         ["show", uri, "a", *given],
@@ -136,16 +138,18 @@ def test_read_commands_open_the_store_with_the_key_file_or_the_variable(sealed: 
     assert search.code == 0 and TRIP in search.out
     assert tags.code == 0 and f"first  main@{sealed.first}" in tags.out
     assert PIN in str(as_json.json())
-    by_env = [run_cli("show", uri, "b", env={KEY_FILE_ENV: files[form]}) for form in ("raw", "hex", "base64")]
+    by_env = [
+        in_process("show", uri, "b", env={KEY_FILE_ENV: files[form]}) for form in ("raw", "hex", "base64")
+    ]
     assert all(r.code == 0 and TRIP in r.out for r in by_env)
-    searched = run_cli("search", uri, "Lisbon", "--json", env={KEY_FILE_ENV: files["base64"]})
+    searched = in_process("search", uri, "Lisbon", "--json", env={KEY_FILE_ENV: files["base64"]})
     assert searched.json()["hits"][0]["text"] == TRIP
     _no_key_in(sealed.key, info, sessions, show, log, diff, search, tags, as_json, *by_env, searched)
 
 
-def test_without_the_key_commands_say_to_give_it_in_one_line(sealed: Sealed) -> None:
+def test_without_the_key_commands_say_to_give_it_in_one_line(in_process: InProcess, sealed: Sealed) -> None:
     uri = sealed.uri
-    refused = run_many(
+    refused = in_process.many(
         ["show", uri, "a"],
         ["diff", uri, "first", "main"],
         ["search", uri, "Lisbon"],
@@ -157,17 +161,17 @@ def test_without_the_key_commands_say_to_give_it_in_one_line(sealed: Sealed) -> 
         assert f"--key-file PATH (or {KEY_FILE_ENV}=PATH)" in err
     assert not (Path(sealed.uri).parent / "never.jsonl").exists()
     # what the files show without the key still shows: the history, sessions and tags
-    for result in run_many(["info", uri], ["log", uri], ["sessions", uri], ["tag", uri]):
+    for result in in_process.many(["info", uri], ["log", uri], ["sessions", uri], ["tag", uri]):
         assert result.code == 0, result.err
-    text = run_cli("search", uri, "Lisbon", "--mode", "text", "--key-file", sealed.files["raw"])
+    text = in_process("search", uri, "Lisbon", "--mode", "text", "--key-file", sealed.files["raw"])
     assert "encrypts its text" in _one_line_error(text) and "--mode vector" in text.err
 
 
-def test_a_wrong_key_does_not_open_the_store(sealed: Sealed) -> None:
+def test_a_wrong_key_does_not_open_the_store(in_process: InProcess, sealed: Sealed) -> None:
     wrong = ["--key-file", sealed.files["wrong"]]
-    results = run_many(["info", sealed.uri, *wrong], ["show", sealed.uri, "a", *wrong])
+    results = in_process.many(["info", sealed.uri, *wrong], ["show", sealed.uri, "a", *wrong])
     results.append(
-        run_cli("--debug", "search", sealed.uri, "Lisbon", env={KEY_FILE_ENV: sealed.files["wrong"]})
+        in_process("--debug", "search", sealed.uri, "Lisbon", env={KEY_FILE_ENV: sealed.files["wrong"]})
     )
     for result in results[:2]:
         err = _one_line_error(result)
@@ -177,16 +181,18 @@ def test_a_wrong_key_does_not_open_the_store(sealed: Sealed) -> None:
     _no_key_in(sealed.key, *results)
 
 
-def test_files_that_hold_no_key_are_refused_naming_the_forms(sealed: Sealed, tmp_path: Path) -> None:
+def test_files_that_hold_no_key_are_refused_naming_the_forms(
+    in_process: InProcess, sealed: Sealed, tmp_path: Path
+) -> None:
     files = sealed.files
-    bad = run_many(
+    bad = in_process.many(
         ["show", sealed.uri, "a", "--key-file", files["not-a-key"]],
         ["show", sealed.uri, "a", "--key-file", files["newline"]],
         ["show", sealed.uri, "a", "--key-file", files["empty"]],
         ["info", sealed.uri, "--key-file", str(tmp_path / "missing.key")],
         ["show", sealed.uri, "a", "--previous-key-file", files["raw"]],
     )
-    bad.append(run_cli("show", sealed.uri, "a", env={KEY_FILE_ENV: files["not-a-key"]}))
+    bad.append(in_process("show", sealed.uri, "a", env={KEY_FILE_ENV: files["not-a-key"]}))
     for result in (*bad[:3], bad[5]):
         err = _one_line_error(result, 2)
         assert "which is not a key" in err and "16, 24 or 32 bytes" in err
@@ -198,15 +204,17 @@ def test_files_that_hold_no_key_are_refused_naming_the_forms(sealed: Sealed, tmp
     _no_key_in(sealed.key, *bad)
 
 
-def test_writes_seal_with_the_key_and_never_encrypt_a_plain_store(sealed: Sealed, tmp_path: Path) -> None:
+def test_writes_seal_with_the_key_and_never_encrypt_a_plain_store(
+    in_process: InProcess, sealed: Sealed, tmp_path: Path
+) -> None:
     uri, files = sealed.copy(tmp_path / "copy.lance"), sealed.files
     restore = ["restore", uri, str(sealed.first), "--session", "a", "--yes"]
-    refused = run_cli(*restore)
+    refused = in_process(*restore)
     assert "no key was given" in _one_line_error(refused)
-    assert run_cli(*restore, "--key-file", files["wrong"]).code == 1
-    done = run_cli(*restore, env={KEY_FILE_ENV: files["hex"]})
+    assert in_process(*restore, "--key-file", files["wrong"]).code == 1
+    done = in_process(*restore, env={KEY_FILE_ENV: files["hex"]})
     assert done.code == 0 and "restored session a" in done.out, done.err
-    tagged = run_cli("tag", uri, "restored", "--key-file", files["raw"])
+    tagged = in_process("tag", uri, "restored", "--key-file", files["raw"])
     assert tagged.code == 0 and "tagged main@" in tagged.out
     reader = ContextStore.open(
         uri, read_only=True, embedder=None, encryption=EncryptionPolicy(key=sealed.key)
@@ -215,19 +223,21 @@ def test_writes_seal_with_the_key_and_never_encrypt_a_plain_store(sealed: Sealed
     with pytest.raises(EncryptionError):  # what the command wrote is sealed
         ContextStore.open(uri, read_only=True, embedder=None).records("a")
     exported = tmp_path / "a.jsonl"
-    assert run_cli("export", uri, str(exported), "-s", "a", "--key-file", files["base64"]).code == 0
-    made = run_cli("import", str(tmp_path / "new.lance"), str(exported), env={KEY_FILE_ENV: files["raw"]})
+    assert in_process("export", uri, str(exported), "-s", "a", "--key-file", files["base64"]).code == 0
+    made = in_process("import", str(tmp_path / "new.lance"), str(exported), env={KEY_FILE_ENV: files["raw"]})
     assert made.code == 0, made.err
     with pytest.raises(EncryptionError):  # a new store made with a key is sealed with it
         ContextStore.open(str(tmp_path / "new.lance"), read_only=True, embedder=None).records("a")
     plain = str(tmp_path / "plain.lance")
     ContextStore.open(plain, embedder=HashingEmbedder(32)).add(ContextRecord.from_content("hi", run_id="p"))
-    assert run_cli("tag", plain, "v1", env={KEY_FILE_ENV: files["raw"]}).code == 0
+    assert in_process("tag", plain, "v1", env={KEY_FILE_ENV: files["raw"]}).code == 0
     assert ContextStore.open(plain, read_only=True, embedder=None).records("p")[0].text == "hi"
     _no_key_in(sealed.key, refused, done, tagged, made)
 
 
-def test_previous_key_files_read_versions_sealed_before_a_rotation(sealed: Sealed, tmp_path: Path) -> None:
+def test_previous_key_files_read_versions_sealed_before_a_rotation(
+    in_process: InProcess, sealed: Sealed, tmp_path: Path
+) -> None:
     uri, old = sealed.copy(tmp_path / "rotated.lance"), sealed.files["raw"]
     new_key = os.urandom(24)
     new = tmp_path / "new.key"
@@ -236,7 +246,7 @@ def test_previous_key_files_read_versions_sealed_before_a_rotation(sealed: Seale
         EncryptionPolicy(key=new_key)
     )
     past = ["show", uri, "a", "--tag", "first", "--key-file", str(new)]
-    latest, without_old, with_old, old_only = run_many(
+    latest, without_old, with_old, old_only = in_process.many(
         ["show", uri, "a", "--key-file", str(new)],
         past,
         [*past, "--previous-key-file", old],
@@ -247,7 +257,7 @@ def test_previous_key_files_read_versions_sealed_before_a_rotation(sealed: Seale
     assert "the key given does not open record" in err and "--previous-key-file" in err
     assert with_old.code == 0 and PIN in with_old.out
     assert "the key given does not open" in _one_line_error(old_only)
-    by_env = run_cli(*past, env={PREVIOUS_KEY_FILES_ENV: f"{sealed.files['wrong']}{os.pathsep}{old}"})
+    by_env = in_process(*past, env={PREVIOUS_KEY_FILES_ENV: f"{sealed.files['wrong']}{os.pathsep}{old}"})
     assert by_env.code == 0 and PIN in by_env.out, by_env.err
     _no_key_in(sealed.key, latest, without_old, with_old, old_only, by_env)
     _no_key_in(new_key, latest, without_old, with_old, old_only, by_env)

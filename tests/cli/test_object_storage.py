@@ -17,6 +17,7 @@ def _options(bucket: S3Bucket) -> list[str]:
 
 
 def test_cli_reads_and_writes_a_store_on_s3(s3_bucket: S3Bucket, tmp_path: Path) -> None:
+    # real subprocesses: export and import's entry point, and a second process sees the store on S3
     uri = s3_bucket.uri("memory")
     store = ContextStore.open(uri, storage_options=s3_bucket.storage_options, embedder=HashingEmbedder(16))
     store.add(

@@ -12,13 +12,14 @@ import lance
 from lance_context import ContextRecord, ContextStore
 
 from ._stores import HOSTILE, LONG_RECORDS, LONG_SESSION, Built
-from .conftest import cli_env, run_cli, run_many, snapshot
+from .conftest import InProcess, cli_env, run_cli, run_many, snapshot
 
 TRIP = "langchain.history:trip"
 THREAD = "langgraph.checkpoints:support-7"
 
 
 def test_help_lists_every_command_and_the_console_script_is_declared() -> None:
+    # a real subprocess: `python -m lance_context._cli`, and with no arguments at all
     result = run_cli("--help")
     assert result.code == 0
     for command in (
@@ -54,8 +55,8 @@ def test_the_installed_console_script_runs() -> None:
     assert done.returncode == 0 and done.stdout.startswith("lance-context ")
 
 
-def test_info_counts_the_store(built: Built) -> None:
-    result, text_result, tagged, on_branch = run_many(
+def test_info_counts_the_store(in_process: InProcess, built: Built) -> None:
+    result, text_result, tagged, on_branch = in_process.many(
         ["info", built.uri, "--json"],
         ["info", built.uri],
         ["info", built.uri, "--tag", "before-answer", "--json"],
@@ -85,8 +86,8 @@ def test_info_counts_the_store(built: Built) -> None:
     assert old["version"] == built.tagged and not old["latest"] and old["records"] == 4
 
 
-def test_sessions_are_named_by_adapter_and_filtered(built: Built) -> None:
-    everything, threads_result, notes_result, text_result = run_many(
+def test_sessions_are_named_by_adapter_and_filtered(in_process: InProcess, built: Built) -> None:
+    everything, threads_result, notes_result, text_result = in_process.many(
         ["sessions", built.uri, "--json"],
         ["sessions", built.uri, "--namespace", "langgraph.checkpoints", "--json"],
         ["sessions", built.uri, "--prefix", "notes:", "--json"],
@@ -107,8 +108,8 @@ def test_sessions_are_named_by_adapter_and_filtered(built: Built) -> None:
     assert "6 sessions" in text and "LangChain chat history" in text and "LangGraph thread" in text
 
 
-def test_log_in_an_80_column_terminal_wraps_instead_of_cropping(built: Built) -> None:
-    result = run_cli("log", built.uri, "--limit", "0", env={"COLUMNS": "80"})
+def test_log_in_an_80_column_terminal_wraps_instead_of_cropping(in_process: InProcess, built: Built) -> None:
+    result = in_process("log", built.uri, "--limit", "0", env={"COLUMNS": "80"})
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert max(len(line.rstrip()) for line in lines) <= 80
@@ -121,8 +122,10 @@ def test_log_in_an_80_column_terminal_wraps_instead_of_cropping(built: Built) ->
     assert "before-answer" in tags
 
 
-def test_sessions_and_a_thread_in_an_80_column_terminal_keep_every_column(built: Built) -> None:
-    listing, thread = run_many(
+def test_sessions_and_a_thread_in_an_80_column_terminal_keep_every_column(
+    in_process: InProcess, built: Built
+) -> None:
+    listing, thread = in_process.many(
         ["sessions", built.uri], ["show", built.uri, "langgraph.checkpoints:support-7"], env={"COLUMNS": "80"}
     )
     assert listing.code == 0 and thread.code == 0, listing.err + thread.err
@@ -140,14 +143,16 @@ def test_sessions_and_a_thread_in_an_80_column_terminal_keep_every_column(built:
     assert sum("turns" in line for line in table) == 4  # the channels column is not cropped
 
 
-def test_long_session_names_and_tags_wrap_instead_of_cropping_at_any_width(tmp_path: Path) -> None:
+def test_long_session_names_and_tags_wrap_instead_of_cropping_at_any_width(
+    in_process: InProcess, tmp_path: Path
+) -> None:
     uri = str(tmp_path / "names.lance")
     store = ContextStore.open(uri, embedder=None)
     name = "langgraph.checkpoints:support-thread-with-a-very-long-name-1234"
     store.add(ContextRecord.from_content("x", run_id=name))
     store.tag("a-rather-long-tag-name-for-release-2026-12")
     for columns in ("80", "120"):
-        listing, log = run_many(["sessions", uri], ["log", uri], env={"COLUMNS": columns})
+        listing, log = in_process.many(["sessions", uri], ["log", uri], env={"COLUMNS": columns})
         assert listing.code == 0 and log.code == 0, listing.err + log.err
         for out in (listing.out, log.out):
             assert max(len(line.rstrip()) for line in out.splitlines()) <= int(columns)
@@ -163,8 +168,8 @@ def test_long_session_names_and_tags_wrap_instead_of_cropping_at_any_width(tmp_p
         assert name in sessions, (columns, log.out)
 
 
-def test_log_shows_what_each_version_did(built: Built) -> None:
-    everything, three, text_result, branch_result = run_many(
+def test_log_shows_what_each_version_did(in_process: InProcess, built: Built) -> None:
+    everything, three, text_result, branch_result = in_process.many(
         ["log", built.uri, "--limit", "0", "--json"],
         ["log", built.uri, "-n", "3", "--json"],
         ["log", built.uri, "-n", "3"],
@@ -196,8 +201,10 @@ def test_log_shows_what_each_version_did(built: Built) -> None:
     assert branch[0]["added"] == 1 and branch[0]["sessions"] == [TRIP]
 
 
-def test_show_folds_tool_calls_and_summarises_the_image(built: Built) -> None:
-    text_result, json_result = run_many(["show", built.uri, TRIP], ["show", built.uri, "trip", "--json"])
+def test_show_folds_tool_calls_and_summarises_the_image(in_process: InProcess, built: Built) -> None:
+    text_result, json_result = in_process.many(
+        ["show", built.uri, TRIP], ["show", built.uri, "trip", "--json"]
+    )
     text = text_result.out
     assert "<image/png 2x2, " in text
     assert '→ weather({"city": "Kyoto"})' in text
@@ -213,8 +220,8 @@ def test_show_folds_tool_calls_and_summarises_the_image(built: Built) -> None:
     assert call["name"] == "weather" and call["result"]["text"] == "Kyoto: 18C, sakura in full bloom"
 
 
-def test_show_as_of_a_version_and_the_last_records(built: Built) -> None:
-    old_result, last_result, branch_result = run_many(
+def test_show_as_of_a_version_and_the_last_records(in_process: InProcess, built: Built) -> None:
+    old_result, last_result, branch_result = in_process.many(
         ["show", built.uri, TRIP, "--tag", "before-answer", "--json"],
         ["show", built.uri, LONG_SESSION, "--last", "2", "--json"],
         ["show", built.uri, TRIP, "--branch", "what-if"],
@@ -231,8 +238,8 @@ def test_show_as_of_a_version_and_the_last_records(built: Built) -> None:
     assert "Try Patagonia in October." in branch and "Lisbon" not in branch
 
 
-def test_show_a_langgraph_thread(built: Built) -> None:
-    json_result, text_result = run_many(
+def test_show_a_langgraph_thread(in_process: InProcess, built: Built) -> None:
+    json_result, text_result = in_process.many(
         ["show", built.uri, "support-7", "--json"], ["show", built.uri, THREAD]
     )
     data = json_result.json()
@@ -249,14 +256,15 @@ def test_show_a_langgraph_thread(built: Built) -> None:
 
 
 def test_hostile_text_prints_as_text(built: Built) -> None:
+    # a real subprocess: colour forced by the environment of a fresh process
     result = run_cli("show", built.uri, "notes:hostile", env={"FORCE_COLOR": "1"})
     assert result.code == 0
     assert HOSTILE.split(" \x1b")[0] in result.out and "[bold]x[/bold]" in result.out
     assert "\x1b[31mred" not in result.out and "\\x1b[31mred" in result.out
 
 
-def test_diff_between_versions_tags_and_branches(built: Built) -> None:
-    deleted, tag_result, across_result, text_result, folded_result = run_many(
+def test_diff_between_versions_tags_and_branches(in_process: InProcess, built: Built) -> None:
+    deleted, tag_result, across_result, text_result, folded_result = in_process.many(
         ["diff", built.uri, str(built.deleted - 1), str(built.deleted), "--json"],
         ["diff", built.uri, "before-answer", "--json"],
         ["diff", built.uri, "main", "what-if", "--json"],
@@ -284,8 +292,8 @@ def test_diff_between_versions_tags_and_branches(built: Built) -> None:
     assert f"… {LONG_RECORDS - 10} more (--full shows all)" in folded
 
 
-def test_search_modes_filters_and_versions(built: Built) -> None:
-    results = run_many(
+def test_search_modes_filters_and_versions(in_process: InProcess, built: Built) -> None:
+    results = in_process.many(
         ["search", built.uri, "cherry blossoms spring travel", "-k", "3", "--json"],
         ["search", built.uri, "peanuts", "--mode", "text", "--json"],
         ["search", built.uri, "sakura bloom", "--mode", "hybrid", "--session", "trip", "--json"],
@@ -322,6 +330,7 @@ READS = [
 
 
 def test_read_commands_never_write(built: Built) -> None:
+    # real subprocesses side by side: the entry point of every read command, sharing no state
     before = snapshot(built.uri)
     for result in run_many(*[[args[0], built.uri, *args[1:]] for args in READS]):
         assert result.code == 0, result.err
@@ -329,7 +338,7 @@ def test_read_commands_never_write(built: Built) -> None:
     assert ContextStore.open(built.uri, read_only=True, embedder=None).version() == built.latest
 
 
-def test_errors_are_one_line(built: Built, tmp_path: Path) -> None:
+def test_errors_are_one_line(in_process: InProcess, built: Built, tmp_path: Path) -> None:
     cases = [
         (["info", str(tmp_path / "nowhere.lance")], 1, "no store at"),
         (["show", built.uri, "nobody"], 1, "no session 'nobody'"),
@@ -341,13 +350,15 @@ def test_errors_are_one_line(built: Built, tmp_path: Path) -> None:
         (["log", built.uri, "-n", "-1"], 2, "-1 is not in the range x>=0"),
         (["searches", built.uri, "-n", "-1"], 2, "-1 is not in the range x>=0"),
     ]
-    for (args, code, message), result in zip(cases, run_many(*[args for args, _, _ in cases]), strict=True):
+    for (args, code, message), result in zip(
+        cases, in_process.many(*[args for args, _, _ in cases]), strict=True
+    ):
         assert result.code == code, (args, result)
         lines = result.err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("lance-context") and message in lines[0], (args, lines)
         assert "Traceback" not in result.err and result.out == ""
-    assert "read_only" not in run_many(cases[0][0])[0].err  # the Python option means nothing here
-    debug = run_cli("--debug", "show", built.uri, "nobody")
+    assert "read_only" not in in_process.many(cases[0][0])[0].err  # the Python option means nothing here
+    debug = in_process("--debug", "show", built.uri, "nobody")
     assert (
         debug.code == 1
         and "Traceback" in debug.err
@@ -367,7 +378,9 @@ def test_import_lance_context_stays_light() -> None:
     assert done.stdout.strip() == "[]"
 
 
-def test_a_thread_paused_in_a_subgraph_shows_the_graphs_own_latest_state(tmp_path: Path) -> None:
+def test_a_thread_paused_in_a_subgraph_shows_the_graphs_own_latest_state(
+    in_process: InProcess, tmp_path: Path
+) -> None:
     from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
     from langgraph.graph import END, START, MessagesState, StateGraph
     from langgraph.types import interrupt
@@ -397,7 +410,9 @@ def test_a_thread_paused_in_a_subgraph_shows_the_graphs_own_latest_state(tmp_pat
     graph = outer.compile(checkpointer=LanceCheckpointSaver(uri=uri))
     graph.invoke({"messages": [HumanMessage("plan my trip")]}, {"configurable": {"thread_id": "trip"}})
 
-    text, data = run_many(["show", uri, "trip"], ["show", uri, "trip", "--json"], env={"COLUMNS": "80"})
+    text, data = in_process.many(
+        ["show", uri, "trip"], ["show", uri, "trip", "--json"], env={"COLUMNS": "80"}
+    )
     assert text.code == 0, text.err
     latest = text.out[
         text.out.index("messages in the latest checkpoint") : text.out.index("checkpoints, newest")
@@ -413,14 +428,16 @@ def test_a_thread_paused_in_a_subgraph_shows_the_graphs_own_latest_state(tmp_pat
     assert root["message_count"] == 3 and len(root["messages"]) == 2  # the tool's result folds into its call
 
 
-def test_a_langgraph_store_namespace_shows_each_items_key_and_value(tmp_path: Path) -> None:
+def test_a_langgraph_store_namespace_shows_each_items_key_and_value(
+    in_process: InProcess, tmp_path: Path
+) -> None:
     from lance_context.langgraph import LanceStore
 
     uri = str(tmp_path / "items.lance")
     items = LanceStore(store=ContextStore.open(uri, embedder=None))
     items.put(("users", "u1"), "prefs", {"drink": "green tea"})
     items.put(("users", "u1"), "city", {"text": "Lisbon"}, index=False)
-    shown, changed = run_many(
+    shown, changed = in_process.many(
         ["show", uri, "langgraph.store:users.u1"], ["diff", uri, "1"], env={"COLUMNS": "80"}
     )
     text = "\n".join(line.rstrip() for line in shown.out.splitlines())
@@ -429,7 +446,9 @@ def test_a_langgraph_store_namespace_shows_each_items_key_and_value(tmp_path: Pa
     assert 'prefs = { "drink": "green tea" }' in changed.out and "<application/" not in changed.out
 
 
-def test_a_thread_written_with_an_encrypting_serializer_lists_its_checkpoints(tmp_path: Path) -> None:
+def test_a_thread_written_with_an_encrypting_serializer_lists_its_checkpoints(
+    in_process: InProcess, tmp_path: Path
+) -> None:
     from langchain_core.messages import AIMessage, HumanMessage
     from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
     from langgraph.graph import END, START, MessagesState, StateGraph
@@ -446,7 +465,7 @@ def test_a_thread_written_with_an_encrypting_serializer_lists_its_checkpoints(tm
         {"messages": [HumanMessage("hi")]}, {"configurable": {"thread_id": "e"}}
     )
 
-    text, data = run_many(["show", uri, "e"], ["show", uri, "e", "--json"], env={"COLUMNS": "100"})
+    text, data = in_process.many(["show", uri, "e"], ["show", uri, "e", "--json"], env={"COLUMNS": "100"})
     assert text.code == 0, text.err
     assert "stored as 'msgpack+aes'" in text.out and "the secret answer" not in text.out
     checkpoints = data.json()["checkpoints"]
@@ -455,18 +474,22 @@ def test_a_thread_written_with_an_encrypting_serializer_lists_its_checkpoints(tm
     }
 
 
-def test_a_thread_with_writes_but_no_checkpoint_shows_an_empty_table(tmp_path: Path) -> None:
+def test_a_thread_with_writes_but_no_checkpoint_shows_an_empty_table(
+    in_process: InProcess, tmp_path: Path
+) -> None:
     from lance_context.langgraph import LanceCheckpointSaver
 
     uri = str(tmp_path / "bare.lance")
     config = {"configurable": {"thread_id": "t1", "checkpoint_ns": "", "checkpoint_id": "c1"}}
     LanceCheckpointSaver(uri=uri).put_writes(config, [("messages", "hi")], "task-1")  # type: ignore[arg-type]
-    shown = run_cli("show", uri, "t1")
+    shown = in_process("show", uri, "t1")
     assert shown.code == 0, shown.err
     assert "0 checkpoints shown" in shown.out and "checkpoints, newest first" in shown.out
 
 
-def test_show_numbers_one_record_per_id_and_keeps_an_empty_message_empty(tmp_path: Path) -> None:
+def test_show_numbers_one_record_per_id_and_keeps_an_empty_message_empty(
+    in_process: InProcess, tmp_path: Path
+) -> None:
     uri = str(tmp_path / "copies.lance")
     store = ContextStore.open(uri, embedder=None)
     store.add(
@@ -476,7 +499,7 @@ def test_show_numbers_one_record_per_id_and_keeps_an_empty_message_empty(tmp_pat
         ]
     )
     store.add(ContextRecord(id="a", run_id="s", text_payload="one again"))  # add() of a stored id: two copies
-    shown, as_json, tail = run_many(
+    shown, as_json, tail = in_process.many(
         ["show", uri, "s"], ["show", uri, "s", "--json"], ["show", uri, "s", "--last", "1"]
     )
     assert shown.code == 0 and "s · session · 2 records" in shown.out and "#3" not in shown.out
@@ -486,12 +509,14 @@ def test_show_numbers_one_record_per_id_and_keeps_an_empty_message_empty(tmp_pat
     assert "last 1 of 2 records" in tail.out and "#2" in tail.out
 
 
-def test_tag_and_branch_refuse_delete_or_a_version_without_a_name(tmp_path: Path) -> None:
+def test_tag_and_branch_refuse_delete_or_a_version_without_a_name(
+    in_process: InProcess, tmp_path: Path
+) -> None:
     uri = str(tmp_path / "names.lance")
     store = ContextStore.open(uri, embedder=None)
     store.add(ContextRecord(run_id="s", text_payload="x"))
     store.tag("keep")
-    results = run_many(
+    results = in_process.many(
         ["tag", uri, "--delete", "-y"], ["tag", uri, "-V", "1"], ["branch", uri, "--delete", "-y"]
     )
     assert [(r.code, "name the" in r.err) for r in results] == [(2, True)] * 3

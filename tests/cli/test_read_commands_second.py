@@ -9,7 +9,7 @@ from rich.cells import cell_len
 from lance_context import ContextRecord, ContextStore
 
 from ._stores import Built
-from .conftest import run_cli, run_many
+from .conftest import InProcess
 
 NARROW = {"COLUMNS": "80"}
 
@@ -20,7 +20,9 @@ def _store(path: Path, records: list[ContextRecord]) -> str:
     return uri
 
 
-def test_bidi_overrides_are_escaped_and_tabs_do_not_break_lines(tmp_path: Path) -> None:
+def test_bidi_overrides_are_escaped_and_tabs_do_not_break_lines(
+    in_process: InProcess, tmp_path: Path
+) -> None:
     uri = _store(
         tmp_path / "bidi.lance",
         [
@@ -28,7 +30,7 @@ def test_bidi_overrides_are_escaped_and_tabs_do_not_break_lines(tmp_path: Path) 
             ContextRecord.from_content("def f():\n\treturn 'indented words'", role="user", run_id="bidi"),
         ],
     )
-    shown, diffed = run_many(["show", uri, "bidi"], ["diff", uri, "1"], env=NARROW)
+    shown, diffed = in_process.many(["show", uri, "bidi"], ["diff", uri, "1"], env=NARROW)
     assert shown.code == 0 and diffed.code == 0, shown.err + diffed.err
     for out in (shown.out, diffed.out):
         assert "\u202e" not in out and "\t" not in out
@@ -36,12 +38,12 @@ def test_bidi_overrides_are_escaped_and_tabs_do_not_break_lines(tmp_path: Path) 
     assert "      return 'indented words'" in shown.out.splitlines()  # one line, not cut at the tab
 
 
-def test_a_query_or_a_uri_holding_markup_prints_as_typed(tmp_path: Path) -> None:
+def test_a_query_or_a_uri_holding_markup_prints_as_typed(in_process: InProcess, tmp_path: Path) -> None:
     uri = _store(
         tmp_path / "[b]notes.lance",
         [ContextRecord.from_content("a party [/bold] at \x1b[2J noon", role="user", run_id="s")],
     )
-    closing, opening, escape, log = run_many(
+    closing, opening, escape, log = in_process.many(
         ["search", uri, "[/bold] party", "-m", "text"],
         ["search", uri, "[red]party[/red]", "-m", "text"],
         ["search", uri, "party \x1b[2J", "-m", "text"],
@@ -54,7 +56,7 @@ def test_a_query_or_a_uri_holding_markup_prints_as_typed(tmp_path: Path) -> None
     assert "[b]notes.lance · branch main" in log.out
 
 
-def test_sessions_measure_names_as_shown_so_roles_stay_whole(tmp_path: Path) -> None:
+def test_sessions_measure_names_as_shown_so_roles_stay_whole(in_process: InProcess, tmp_path: Path) -> None:
     # an escaped name is wider than it is long (27 characters, 30 cells): the roles column
     # must be planned with its shown width, or "assistant 1, user 1" wraps inside "user 1"
     thread = "thread.checkpoints.xx:t\x1b[2Jx"
@@ -69,13 +71,13 @@ def test_sessions_measure_names_as_shown_so_roles_stay_whole(tmp_path: Path) -> 
         + [record("assistant", "chat.memory::mem-1"), record("user", "chat.memory::mem-1")]
         + [record("node", "chat.vectorsxx::docs")],
     )
-    result = run_cli("sessions", uri, env=NARROW)
+    result = in_process("sessions", uri, env=NARROW)
     assert result.code == 0, result.err
     assert "user 1" in result.out and "assistant 1" in result.out, result.out  # never "user" / "1"
     assert max(cell_len(line) for line in result.out.splitlines()) <= 80
 
 
-def test_log_breaks_wide_session_names_by_their_width(tmp_path: Path) -> None:
+def test_log_breaks_wide_session_names_by_their_width(in_process: InProcess, tmp_path: Path) -> None:
     from lance_context._cli._read import _broken
 
     # 19 characters but 21 cells before "+7": cut by length, "+7" and "more" fell on two lines
@@ -88,30 +90,30 @@ def test_log_breaks_wide_session_names_by_their_width(tmp_path: Path) -> None:
         [ContextRecord.from_content("y", role="user", run_id=name) for name in ("a", "b", "会話", "c", "d")]
     )
     store.tag("before-the-long-weekend")
-    result = run_cli("log", uri, env=NARROW)
+    result = in_process("log", uri, env=NARROW)
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert max(cell_len(line) for line in lines) <= 80
     assert any(line.rstrip().endswith("+2 more") or "+2 more " in line for line in lines), result.out
 
 
-def test_a_tag_on_a_missing_store_says_no_store(tmp_path: Path) -> None:
+def test_a_tag_on_a_missing_store_says_no_store(in_process: InProcess, tmp_path: Path) -> None:
     missing = str(tmp_path / "nowhere.lance")
-    info, show = run_many(["info", missing, "-t", "old"], ["show", missing, "s", "-t", "old"])
+    info, show = in_process.many(["info", missing, "-t", "old"], ["show", missing, "s", "-t", "old"])
     for result in (info, show):
         assert result.code == 1
         assert result.err.strip() == f"lance-context: error: no store at {missing}", result.err
 
 
-def test_one_checkpoint_is_said_in_the_singular(built: Built) -> None:
-    result = run_cli("show", built.uri, "support-7", "--last", "1")
+def test_one_checkpoint_is_said_in_the_singular(in_process: InProcess, built: Built) -> None:
+    result = in_process("show", built.uri, "support-7", "--last", "1")
     assert result.code == 0, result.err
     assert "1 checkpoint shown" in result.out
 
 
-def test_bad_filters_and_versions_are_usage_errors(tmp_path: Path) -> None:
+def test_bad_filters_and_versions_are_usage_errors(in_process: InProcess, tmp_path: Path) -> None:
     uri = _store(tmp_path / "f.lance", [ContextRecord.from_content("hi", role="user", run_id="s")])
-    array, unknown, zero, version = run_many(
+    array, unknown, zero, version = in_process.many(
         ["search", uri, "hi", "-m", "text", "-w", "[1]"],
         ["search", uri, "hi", "-m", "text", "-w", '{"$foo": 1}'],
         ["replay", uri, "0123456789ab", "--at", "0"],
@@ -123,9 +125,11 @@ def test_bad_filters_and_versions_are_usage_errors(tmp_path: Path) -> None:
     assert version.code == 2 and "--version" in version.err and "numbered from 1" in version.err, version.err
 
 
-def test_versions_written_with_other_digits_are_refused_in_words(tmp_path: Path) -> None:
+def test_versions_written_with_other_digits_are_refused_in_words(
+    in_process: InProcess, tmp_path: Path
+) -> None:
     uri = _store(tmp_path / "d.lance", [ContextRecord.from_content("hi", role="user", run_id="s")])
-    results = run_many(
+    results = in_process.many(
         ["diff", uri, "²", "1"], ["diff", uri, "main@²", "1"], ["replay", uri, "0123456789ab", "--at", "²"]
     )
     for result in results:
