@@ -224,3 +224,22 @@ def test_export_to_standard_output_writes_json_lines_that_import_reads(
     assert [r.id for r in copied.records()] == [r["id"] for r in rows]
     refused = cli("export", built.uri, "-", "--format", "parquet")
     assert refused.code == 2 and "JSON Lines" in refused.err
+
+
+@pytest.mark.parametrize(
+    ("broken", "said"),
+    [
+        ("langgraph.checkpoint.serde.jsonplus", "needs LangGraph: pip install"),  # LangGraph missing
+        (
+            "lance_context.langgraph",
+            "import of lance_context.langgraph",
+        ),  # a failure of the project's own: not "install"
+    ],
+)
+def test_a_thread_asks_to_install_langgraph_only_when_langgraph_is_what_is_missing(
+    cli: Cli, built: Built, monkeypatch: pytest.MonkeyPatch, broken: str, said: str
+) -> None:
+    monkeypatch.setitem(sys.modules, broken, None)  # importing it raises ImportError naming it
+    ran = cli("show", built.uri, "langgraph.checkpoints:support-7")
+    assert ran.code == 1 and said in ran.err, ran.err
+    assert ("pip install" in ran.err) == (broken.startswith("langgraph"))

@@ -141,6 +141,8 @@ def thread_checkpoints(view: View, thread_id: str, limit: int | None = None) -> 
 
         from lance_context.langgraph import LanceCheckpointSaver
     except ImportError as exc:
+        if (exc.name or "").partition(".")[0] != "langgraph":  # a failure of its own: shown as it is
+            raise
         raise LangGraphMissing(_INSTALL) from exc
     saver = LanceCheckpointSaver(
         store=view.store, serde=JsonPlusSerializer(allowed_msgpack_modules=None), cached_threads=0
