@@ -63,7 +63,8 @@ from ._files import (
     tracked,
     version_numbers,
 )
-from ._forget_checks import forget_target
+from ._filters import in_
+from ._forget_checks import check_dry_run, forget_target
 from ._scrub import links_in, purge_search_log, quotes_in, unlinked, unquoted
 from ._state import StoreState
 from ._verify import MIN_NEEDLE, ForgetVerification, needles_of, verify_forgotten
@@ -183,6 +184,7 @@ class Forgetter:
         dry_run: bool = False,
     ) -> ForgetReport:
         """Erase the records matching every condition given; see the module docstring."""
+        check_dry_run(dry_run)
         id_list, run_id, where_sql = forget_target(ids, run_id, where)
         if not dry_run:
             self._state.check_writable()
@@ -201,8 +203,12 @@ class Forgetter:
             if doomed := plan.doomed(name, clean):
                 expired[name] = tuple(doomed)
         report = ForgetReport(len(plan.erased), tuple(sorted(plan.erased)), plan.rows, {}, expired, plan.tags)
-        if dry_run or not expired:
-            return replace(report, dry_run=dry_run)
+        if dry_run:
+            return replace(report, dry_run=True)
+        if not expired:  # nothing left: a forget cut short before its search-log step is finished here
+            sessions = set() if run_id is None else {run_id}  # the log's step drops only sessions now gone
+            searches = purge_search_log(self._state, self._handles.values(), self._gone(id_list), sessions)
+            return replace(report, searches_removed=searches)
         erased_rows = self._erased_rows(plan)
         needles = needles_of(erased_rows)
         if "text_payload" in erased_rows.column_names:
@@ -223,6 +229,13 @@ class Forgetter:
             len(plan.erased), tuple(sorted(plan.erased)), plan.rows, written, removed, plan.tags,
             tally.files, tally.bytes, searches, verification,
         )  # fmt: skip
+
+    def _gone(self, ids: list[str] | None) -> set[str]:
+        """Those of ``ids`` that no branch holds any more."""
+        held = [
+            h.latest().to_table(columns=["id"], filter=in_("id", ids)) for h in self._handles.values() if ids
+        ]
+        return set(ids or ()) - {i for table in held for i in table.column("id").to_pylist()}
 
     # ------------------------------------------------------------------ finding
     def _plan(self, ids: list[str] | None, run_id: str | None, where_sql: str | None) -> _Plan:
@@ -377,8 +390,8 @@ class Forgetter:
                  if (info.get("parent_branch") or MAIN_BRANCH) == name}  # fmt: skip
         manifests = [path for v in doomed if v in after and v in forks
                      for path, kind in plan.history[name].files.get(v, ()) if kind == "manifest"]  # fmt: skip
-        if manifests:
-            store_files = Files(handle)
+        if manifests:  # their paths are from the store's root, where a branch's own files live too
+            store_files = Files(self._handles[MAIN_BRANCH])
             for path in manifests:
                 store_files.delete(path)
             tally.files += len(manifests)

@@ -14,7 +14,7 @@ from typing import Any
 from ._errors import InvalidFilterError
 from ._filters import compile_where
 
-__all__ = ["ForgetTarget", "forget_target"]
+__all__ = ["ForgetTarget", "check_dry_run", "forget_target"]
 
 #: The SQL ``compile_where`` gives a ``where`` that puts no condition on any field.
 _NO_CONDITION = "true"
@@ -29,6 +29,16 @@ def _ids(ids: str | Iterable[str] | None) -> list[str] | None:
     if id_list is not None and not all(isinstance(i, str) for i in id_list):
         raise InvalidFilterError(f"record ids are strings, got {id_list!r}")
     return id_list
+
+
+def check_dry_run(dry_run: object) -> None:
+    """Refuse a ``dry_run`` that is not a bool: ``"no"`` or ``0`` must not decide what is erased.
+
+    Raises:
+        InvalidFilterError: ``dry_run`` is not ``True`` or ``False``.
+    """
+    if not isinstance(dry_run, bool):
+        raise InvalidFilterError(f"dry_run must be True or False, got {dry_run!r}; nothing was changed")
 
 
 def forget_target(

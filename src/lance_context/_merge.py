@@ -101,9 +101,10 @@ class Merger:
                 )
         source, target = self.handle(branch), self.handle(into)
         theirs, ours = source.latest(), target.latest()
-        base, renumbered_at = since_merges(merge_base(listed, branch, into), branch, into, theirs, ours)
+        fork = merge_base(listed, branch, into)
+        base, renumbered_at = since_merges(fork, branch, into, theirs, ours)
         _check_embedders(ours, theirs, into, branch)
-        base, base_ds = self._base_snapshot(base, listed)
+        base, base_ds = self._base_snapshot(base, listed, climb=base == fork)
         states = (self._read(own, base_ds), self._read(target, ours), self._read(source, theirs))
         on_branch = None
         if renumbered_at is not None:
@@ -114,12 +115,14 @@ class Merger:
         return Sides(source, target, theirs, ours, base, three_way(*states, on_branch), states)
 
     def _base_snapshot(
-        self, base: tuple[str, int], listed: Mapping[str, Mapping[str, Any]]
+        self, base: tuple[str, int], listed: Mapping[str, Mapping[str, Any]], *, climb: bool
     ) -> tuple[tuple[str, int], lance.LanceDataset]:
         """The base version and its snapshot: on its branch, or on a child that forked there.
 
         A fork point that ``forget()`` erased is gone; the newest older version of its branch
-        is then the base (both sides descend from it too, so at worst more records conflict).
+        is then the base, or, when that branch kept none (``climb``: the base is a fork point),
+        of the branch it was made from, and so on up (both sides descend from it too, so at
+        worst more records conflict).
         """
         name, version = base
         children = [b for b, info in listed.items() if (info.get("parent_branch") or MAIN_BRANCH) == name]
@@ -129,12 +132,19 @@ class Merger:
                 return base, self.handle(candidate).at(version)
             except VersionNotFoundError:
                 continue
-        handle = self.handle(name)
-        for earlier in sorted((v for v in version_numbers(handle) if v < version), reverse=True):
-            try:
-                return (name, earlier), handle.at(earlier)
-            except VersionNotFoundError:
-                continue
+        branch, below, seen = name, version, set[str]()
+        while branch not in seen:  # up the lineage: a branch whose fork point is gone too starts older
+            seen.add(branch)
+            handle = self.handle(branch)
+            for earlier in sorted((v for v in version_numbers(handle) if v < below), reverse=True):
+                try:
+                    return (branch, earlier), handle.at(earlier)
+                except VersionNotFoundError:
+                    continue
+            if not climb or branch == MAIN_BRANCH or branch not in listed:
+                break
+            info = listed[branch]
+            branch, below = str(info.get("parent_branch") or MAIN_BRANCH), int(info["parent_version"]) + 1
         raise VersionNotFoundError(
             f"version {version} of {name!r}, where the branches last shared history, was removed by cleanup; "
             "a merge needs it to tell what each side changed"

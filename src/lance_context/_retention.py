@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import lance
 
 from ._errors import InvalidFilterError
+from ._forget_checks import check_dry_run
 from ._versions import VersionInfo
 
 if TYPE_CHECKING:
@@ -181,6 +182,7 @@ def apply_retention(
     from ._files import branch_handles, delete_tag, expire_versions, version_numbers
 
     _check_arguments(policy, now)
+    check_dry_run(dry_run)
     if not dry_run:
         state.check_writable()
     handles = branch_handles(state.handle)

@@ -28,6 +28,7 @@ one commit (one new version), their vectors kept.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -249,17 +250,27 @@ def _copy_history(handle: DatasetHandle, since: int, dest: str, options: dict[st
     wanted |= {f"_refs/tags/{name}.json" for name in tags}
     files = Files(handle)
     target = LanceFileSession(dest, storage_options=options or None)
-    with tempfile.TemporaryDirectory(prefix="lance-context-export-") as folder:
-        scratch = os.path.join(folder, "file")
-        for path in sorted(wanted, key=lambda p: p.startswith("_versions/")):  # manifests last
-            with open(scratch, "wb") as out:
-                out.write(files.raw(path, sizes[path]))
-            handle.call(functools.partial(target.upload_file, scratch, path), f"copy {path}", retry=False)
+    copied: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="lance-context-export-") as folder:
+            scratch = os.path.join(folder, "file")
+            for path in sorted(wanted, key=lambda p: p.startswith("_versions/")):  # manifests last
+                with open(scratch, "wb") as out:
+                    out.write(files.raw(path, sizes[path]))
+                handle.call(functools.partial(target.upload_file, scratch, path), f"copy {path}", retry=False)
+                copied.append(path)
+    except BaseException:
+        # a copy cut short would open as a store missing versions: leave the destination as it was
+        for path in reversed(copied):  # manifests first
+            with contextlib.suppress(Exception):
+                target.delete_file(path)
+        raise
     return tags
 
 
-def _recorded(uri: str, options: Mapping[str, str] | None) -> tuple[EmbedderInfo | None, int | None]:
-    schema = DatasetHandle(uri, options).latest().schema
+def _recorded(state: StoreState, ds: lance.LanceDataset) -> tuple[EmbedderInfo | None, int | None]:
+    """The embedder and vector size the version ``ds`` of a store was written with."""
+    schema = state.handle.schema(ds)
     recorded = read_embedder_info({k.decode(): v.decode() for k, v in (schema.metadata or {}).items()})
     return recorded, embedding_dimension(schema)
 
@@ -318,8 +329,9 @@ def import_snapshot(
     )  # fmt: skip
     if version is not None:
         source = source.at_version(version)
-    theirs, their_dimension = _recorded(source_uri, source_storage_options)
-    ours, our_dimension = _recorded(target.uri, target.storage_options)
+    # the version imported and the target's branch: a store's model changes with reembed()
+    theirs, their_dimension = _recorded(source._state, source._state.snapshot())
+    ours, our_dimension = _recorded(target._state, target._state.handle.latest())
     differs = theirs is not None and ours is not None and theirs != ours
     if differs or (None not in (their_dimension, our_dimension) and their_dimension != our_dimension):
         raise EmbedderMismatchError(
@@ -329,5 +341,5 @@ def import_snapshot(
         )
     records, _ = stored_records(source._state)
     if records:
-        target.upsert(records)
+        target.upsert(records, keep_order=True)  # a record the store holds keeps its place
     return target
