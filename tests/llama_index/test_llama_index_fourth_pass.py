@@ -293,3 +293,18 @@ async def test_positions_count_only_the_messages_a_key_shows(store: ContextStore
         assert (answer(deleted), answer(shown)) == (expected, left), type(chats).__name__
         assert [r.text_payload for r in store.records(run) if r.role == "observation"] == ["tool ran"]
     assert LanceChatStore(store=store).delete_message("k", 5) is None
+
+
+async def test_pages_of_every_status_are_cut_from_the_messages(store: ContextStore) -> None:
+    """``get_messages(status=None, limit, offset)`` pages the messages ``get_messages`` shows."""
+    chats = LanceAsyncChatStore(store=store)
+    run = LLAMA_INDEX_CHAT.run_id("k", scope="")
+    await chats.add_message("k", user("u0"))
+    store.add(ContextRecord(run_id=run, role="observation", text_payload="tool ran"))
+    await chats.add_messages("k", [assistant("a0"), user("u1"), assistant("a1")])
+    every = answer(await chats.get_messages("k", status=None))
+    assert every == [("user", "u0"), ("assistant", "a0"), ("user", "u1"), ("assistant", "a1")]
+    for limit, offset in [(2, None), (2, 1), (None, 2), (10, 3), (0, 1)]:
+        page = answer(await chats.get_messages("k", status=None, limit=limit, offset=offset))
+        start = offset or 0
+        assert page == every[start : None if limit is None else start + limit], (limit, offset)

@@ -283,6 +283,12 @@ class LanceAsyncChatStore(StoreBound, _KeyedStore, AsyncDBChatStore):
     def _get(
         self, key: str, status: MessageStatus | None, limit: int | None, offset: int | None
     ) -> list[ChatMessage]:
+        if status is None and (limit is not None or offset):
+            # every status: records of the key's session that are not messages (no status,
+            # not a chat role) are left out, so the page is cut from the messages themselves
+            start = offset or 0
+            every = [m for _, m in self._messages(key)]
+            return every[start : None if limit is None else start + limit]
         return [m for _, m in self._messages(key, status, limit=limit, offset=offset or 0)]
 
     async def get_messages(
