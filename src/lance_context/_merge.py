@@ -29,6 +29,8 @@ from typing import Any
 
 import lance
 import pyarrow as pa
+import pyarrow.compute as pc
+from lance.fragment import write_fragments
 
 from ._dataset import MAIN_BRANCH, DatasetHandle
 from ._encryption import open_table, seal_table
@@ -51,9 +53,10 @@ from ._mergeplan import (
     summarize,
     three_way,
 )
-from ._schema import embedding_dimension, embedding_field, read_embedder_info
+from ._opening import follow_schema
+from ._schema import EMBEDDER_KEY, embedding_dimension, embedding_field, read_embedder_info
 from ._state import StoreState
-from ._versions import MERGE_KEY, commit_properties
+from ._versions import MERGE_KEY, SESSIONS_KEY, commit_properties
 from ._writer import seq_base
 
 __all__ = ["Merger", "Sides"]
@@ -196,26 +199,8 @@ class Merger:
         return target.call(attempt, f"merge branch {branch!r} into {into!r}")
 
     def _commit(self, sides: Sides, plan: MergePlan, on_conflict: OnConflict) -> lance.LanceDataset:
-        target, ours = sides.target, sides.ours
-        if "embedding" in sides.theirs.schema.names and "embedding" not in ours.schema.names:
-            dimension = embedding_dimension(sides.theirs.schema)
-            assert dimension is not None
-            target.write(
-                lambda ds: ds.add_columns(embedding_field(dimension)), "add the branch's vector column"
-            )
-            ours = target.latest()
-        # merge_insert and commit borrow their dataset mutably: a private copy, as the writer does
-        shared, version = ours, int(ours.version)
-        ours = target.call(lambda: shared.checkout_version((target.branch, version)), "prepare the merge")
+        target = sides.target
         upserts, deletes = _applied(sides, on_conflict)
-        table = _source_table(sides, upserts, ours.schema, seq_base(int(ours.version)))
-        cipher = self._state.cipher
-        if cipher is not None:  # sealed again with the target's key: the branch may hold a retired one
-            table = seal_table(open_table(table, cipher), ours.schema, cipher)
-        builder = ours.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
-        if deletes:
-            builder = builder.when_not_matched_by_source_delete(in_("id", deletes))
-        transaction, _ = builder.execute_uncommitted(table)
         counts = {kind: sum(c.kind == kind for c in plan.changes) for kind in ("added", "changed", "deleted")}
         _, mine, theirs = sides.states
         touched = {theirs[u.id].run_id for u in upserts} | {mine[i].run_id for i in deletes}
@@ -224,7 +209,68 @@ class Merger:
         props[MERGE_KEY] = json.dumps(
             {"branch": plan.branch, "branch_version": plan.branch_version, "base": list(plan.base), **counts}
         )
+        # merge_insert and commit borrow their dataset mutably: a private copy, as the writer does
+        shared, version = sides.ours, int(sides.ours.version)
+        ours = target.call(lambda: shared.checkout_version((target.branch, version)), "prepare the merge")
+        if "embedding" in sides.theirs.schema.names and "embedding" not in ours.schema.names:
+            return self._commit_adding_vectors(sides, ours, upserts, deletes, props)
+        table = self._sealed(_source_table(sides, upserts, ours.schema, seq_base(version)), ours.schema)
+        builder = ours.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+        if deletes:
+            builder = builder.when_not_matched_by_source_delete(in_("id", deletes))
+        transaction, _ = builder.execute_uncommitted(table)
         return target.commit(ours, transaction, props)
+
+    def _sealed(self, table: pa.Table, schema: pa.Schema) -> pa.Table:
+        """``table`` sealed again with the target's key (the branch may hold a retired one)."""
+        cipher = self._state.cipher
+        return table if cipher is None else seal_table(open_table(table, cipher), schema, cipher)
+
+    def _commit_adding_vectors(
+        self,
+        sides: Sides,
+        ours: lance.LanceDataset,
+        upserts: Sequence[Upsert],
+        deletes: Sequence[str],
+        props: dict[str, str],
+    ) -> lance.LanceDataset:
+        """Merge a branch with vectors into a target without: column, embedder and records in one commit.
+
+        The target's records, less those the merge replaces or deletes, are written again
+        with the merged ones in the schema that has the vector column and names the
+        branch's embedder, as one ``Overwrite`` (as ``reembed()`` does: every older version
+        stays readable; the indexes are built again when due). It commits only if nothing
+        landed since ``ours``; a conflict plans the merge again, so a concurrent write is
+        never lost.
+        """
+        target = sides.target
+        schema = _vector_schema(ours.schema, sides.theirs.schema)
+        kept = target.call(ours.to_table, "read the target's records")
+        dropped = pa.array(list(dict.fromkeys([u.id for u in upserts] + list(deletes))), pa.string())
+        kept = kept.filter(pc.invert(pc.is_in(kept.column("id"), value_set=dropped)))
+        kept = kept.append_column(
+            schema.field("embedding"), pa.nulls(kept.num_rows, schema.field("embedding").type)
+        )
+        merged = self._sealed(_source_table(sides, upserts, schema, seq_base(int(ours.version))), schema)
+        table = pa.concat_tables([kept.select(schema.names).cast(schema), merged])
+        fragments = write_fragments(table, ours, schema=schema, mode="overwrite")
+        props.pop(SESSIONS_KEY, None)  # every session's rows gain the column: readers refresh them all
+        operation = lance.LanceOperation.Overwrite(schema, fragments)
+        new = target.commit(ours, operation, props, max_retries=0)
+        if target is self._state.handle:  # this store now holds vectors of the branch's model
+            follow_schema(self._state.embedding, new.schema, target.uri)
+        return new
+
+
+def _vector_schema(schema: pa.Schema, theirs: pa.Schema) -> pa.Schema:
+    """``schema`` with ``theirs``' vector column and the embedder ``theirs`` records."""
+    dimension = embedding_dimension(theirs)
+    assert dimension is not None
+    metadata = dict(schema.metadata or {})
+    recorded = (theirs.metadata or {}).get(EMBEDDER_KEY.encode())
+    if recorded is not None:
+        metadata[EMBEDDER_KEY.encode()] = recorded
+    return schema.append(embedding_field(dimension)).with_metadata(metadata)
 
 
 def _applied(sides: Sides, on_conflict: OnConflict) -> tuple[list[Upsert], list[str]]:

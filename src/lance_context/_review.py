@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ._errors import SearchError
 from ._history import History
 from ._maintenance import Maintainer
 from ._merge import Merger
@@ -209,6 +210,7 @@ class _Sides:
     touched: list[str]
     brought: list[str]
     changed: set[str]
+    vectors: tuple[bool, bool] = (True, True)  # whether the target and the branch hold vectors
 
 
 class Reviewer:
@@ -236,6 +238,13 @@ class Reviewer:
         if queries:  # as search does: text search and sealed filters would silently find nothing
             check_query(self._state.cipher, where=where, mode=mode)
         plan, sides = self._merger.plan(branch, into, on_conflict)
+        vectors = ("embedding" in sides.ours.schema.names, "embedding" in sides.theirs.schema.names)
+        if queries and mode == "hybrid" and not all(vectors):
+            lacking = into if not vectors[0] else branch
+            raise SearchError(
+                f"{lacking!r} holds no vectors, so a hybrid search after the merge cannot be estimated; "
+                "review with mode='vector' (exact) or mode='text'"
+            )
         view = self._state.view
         both = _Sides(
             self._searcher(view(handle=sides.target, pinned=plan.target_version, read_only=True)),
@@ -243,6 +252,7 @@ class Reviewer:
             sorted({c.id for c in plan.changes}),
             sorted({c.id for c in plan.changes if c.kind != "deleted"}),
             {c.id for c in plan.changes if c.kind == "changed"},
+            vectors,
         )
         names = (f"{into}@{plan.target_version}", f"{branch}@{plan.branch_version}")
         return Review(plan, [self._query(q, both, k, mode, where, names) for q in queries])
@@ -258,13 +268,16 @@ class Reviewer:
     ) -> QueryReview:
         vector = None if mode == "text" else self._state.embedding.query_vector(query)
 
-        def run(searcher: Searcher, extra: Mapping[Any, Any] | None = None) -> list[SearchHit]:
+        def run(searcher: Searcher, vectors: bool, extra: Mapping[Any, Any] | None = None) -> list[SearchHit]:
+            if mode == "vector" and not vectors:  # no record there has a vector: none is a hit, then or after
+                return []
             conditions = where if extra is None else _and(where, extra)
             return searcher.search(query, k=k, mode=mode, where=conditions, vector=vector)
 
-        before, theirs = run(sides.target), run(sides.source)
-        kept = run(sides.target, {"id": {"$nin": sides.touched}}) if sides.touched else before
-        new = run(sides.source, {"id": {"$in": sides.brought}}) if sides.brought else []
+        on_target, on_branch = sides.vectors
+        before, theirs = run(sides.target, on_target), run(sides.source, on_branch)
+        kept = run(sides.target, on_target, {"id": {"$nin": sides.touched}}) if sides.touched else before
+        new = run(sides.source, on_branch, {"id": {"$in": sides.brought}}) if sides.brought else []
         after = sorted([*kept, *new], key=lambda h: (-h.score, h.record.id))[:k]
         after_ids, before_ids = {h.record.id for h in after}, {h.record.id for h in before}
         out = {
