@@ -78,8 +78,14 @@ _MISSING_READ = (
 
 
 def _check_key(key: object, what: str) -> bytes:
-    if not isinstance(key, bytes) or len(key) not in (16, 24, 32):
-        raise EncryptionError(f"{what} must be 16, 24 or 32 bytes (AES-128, -192 or -256 key)")
+    if not isinstance(key, bytes):
+        hint = " (decode a hex or base64 key to bytes first)" if isinstance(key, str) else ""
+        raise EncryptionError(f"{what} must be bytes of length 16, 24 or 32, got {type(key).__name__}{hint}")
+    if len(key) not in (16, 24, 32):
+        hint = " (read from a file with a trailing newline? strip it)" if key[-1:] in (b"\n", b"\r") else ""
+        raise EncryptionError(
+            f"{what} must be 16, 24 or 32 bytes (AES-128, -192 or -256 key), got {len(key)} bytes{hint}"
+        )
     return key
 
 
@@ -125,8 +131,13 @@ class EncryptionPolicy:
             _check_key(self.key, "key")
         if self.key_provider is not None and not callable(self.key_provider):
             raise EncryptionError("key_provider must be a function of the run id")
-        if isinstance(self.previous_keys, (bytes, bytearray, str)):
-            raise EncryptionError("previous_keys takes a tuple of keys: previous_keys=(old_key,)")
+        if isinstance(self.previous_keys, (bytes, bytearray, str)) or not isinstance(
+            self.previous_keys, Iterable
+        ):
+            raise EncryptionError(
+                "previous_keys takes a tuple of keys: previous_keys=(old_key,), "
+                f"got {type(self.previous_keys).__name__}"
+            )
         object.__setattr__(self, "previous_keys", tuple(self.previous_keys))
         for old in self.previous_keys:
             _check_key(old, "each previous key")
@@ -134,7 +145,14 @@ class EncryptionPolicy:
             raise EncryptionError(
                 f"clear_metadata takes a set of metadata keys, got {type(self.clear_metadata).__name__}"
             )
-        object.__setattr__(self, "clear_metadata", frozenset(self.clear_metadata))
+        keys = list(self.clear_metadata)
+        wrong = [k for k in keys if not isinstance(k, str)]
+        if wrong:  # metadata keys are strings: any other item would never match, leaving its values sealed
+            raise EncryptionError(
+                f"clear_metadata takes a set of metadata keys (str), got {type(wrong[0]).__name__} "
+                f"item {wrong[0]!r}"
+            )
+        object.__setattr__(self, "clear_metadata", frozenset(keys))
 
 
 def marker_json(policy: EncryptionPolicy) -> str:

@@ -28,8 +28,21 @@ __all__ = ["creation_metadata", "open_cipher", "rotate_key"]
 
 
 def creation_metadata(policy: EncryptionPolicy | None) -> dict[str, str]:
-    """Schema metadata a new store is created with (the marker, when encrypted)."""
+    """Schema metadata a new store is created with (the marker, when encrypted).
+
+    Raises:
+        EncryptionError: ``policy`` is not an ``EncryptionPolicy`` (nothing is created).
+    """
+    _check_policy(policy)
     return {} if policy is None else {MARKER_KEY: marker_json(policy)}
+
+
+def _check_policy(policy: object) -> None:
+    if policy is not None and not isinstance(policy, EncryptionPolicy):
+        raise EncryptionError(
+            "encryption= takes an EncryptionPolicy (encryption=EncryptionPolicy(key=...)), "
+            f"got {type(policy).__name__}; nothing was written"
+        )
 
 
 def _stored_key_id(handle: DatasetHandle, run_id: str) -> str | None:
@@ -56,6 +69,7 @@ def open_cipher(
     Raises:
         EncryptionError: The static key is not the one the store was encrypted with.
     """
+    _check_policy(policy)
     marker = read_marker(schema)
     if policy is None:
         return None if marker is None else Cipher(None)
