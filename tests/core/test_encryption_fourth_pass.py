@@ -242,19 +242,19 @@ def test_a_langgraph_store_round_trips_on_an_encrypted_store(tmp_path: Path) -> 
     assert holding(local_files(path), [VALUE.encode()]) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LanceStore fills a short ranked page with a {'text': {'$exists': False}} filter, "
-    "which an encrypted store refuses (langgraph/_store.py, not fixed here)",
-)
 def test_a_langgraph_store_searches_by_query_on_an_encrypted_store(tmp_path: Path) -> None:
     from lance_context.langgraph import LanceStore
 
     policy = EncryptionPolicy(key=os.urandom(32), clear_metadata={"key", "expires_at"})
     store = ContextStore.open(str(tmp_path / "lg.lance"), embedder=HashingEmbedder(16), encryption=policy)
-    memory = LanceStore(store=store)
-    memory.put(("users", "u1"), "prefs", {"food": "pizza with olives"})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        hits = memory.search(("users",), query="pizza")
-    assert [h.key for h in hits] == ["prefs"]
+    plain = ContextStore.open(str(tmp_path / "plain.lance"), embedder=HashingEmbedder(16))
+    found = []
+    for memory in (LanceStore(store=store), LanceStore(store=plain)):
+        memory.put(("users", "u1"), "prefs", {"food": "pizza with olives"})
+        memory.put(("users", "u1"), "raw", {"food": "pizza"}, index=False)  # found by the fill, unranked
+        memory.put(("users", "u2"), "other", {"food": "soup"}, index=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            hits = memory.search(("users",), query="pizza")
+        found.append([(h.key, h.score is None) for h in hits])
+    assert found[0] == found[1] == [("prefs", False), ("raw", True), ("other", True)]

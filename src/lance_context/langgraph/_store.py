@@ -23,7 +23,13 @@ from langgraph.store.base import (
     ensure_embeddings,
 )
 
-from lance_context import DEFAULT_EMBEDDER, ContextRecord, ContextStore, EmbedderMismatchError
+from lance_context import (
+    DEFAULT_EMBEDDER,
+    ContextRecord,
+    ContextStore,
+    EmbedderMismatchError,
+    InvalidFilterError,
+)
 from lance_context.adapters import open_store
 
 from ._locking import store_lock
@@ -294,11 +300,20 @@ class LanceStore(BaseStore):
             count, items = pooled(fetch, False)
         ranked = list(items.values())[op.offset : wanted]
         if len(ranked) < op.limit:
-            unindexed = {"$and": [{"role": ITEM_ROLE, "text": {"$exists": False}}, *clauses]}
-            room = op.limit - len(ranked)
-            extra = first_kept(lambda n: self.store.records(where=unindexed, limit=n), values.check, room)
-            ranked.extend((r, None) for r in extra[:room])
+            ranked.extend((r, None) for r in self._unindexed(clauses, values, op.limit - len(ranked)))
         return ranked
+
+    def _unindexed(self, clauses: list[Where], values: ValueFilter, room: int) -> list[ContextRecord]:
+        """Up to ``room`` items without indexed text, in store order, that pass the filter."""
+        unindexed = {"$and": [{"role": ITEM_ROLE, "text": {"$exists": False}}, *clauses]}
+        try:
+            return first_kept(lambda n: self.store.records(where=unindexed, limit=n), values.check, room)[
+                :room
+            ]
+        except InvalidFilterError:  # an encrypted store seals every text: told apart once opened
+            items = self.store.records(where={"$and": [{"role": ITEM_ROLE}, *clauses]})
+            kept = (r for r in items if r.text_payload is None)
+            return [r for r in kept if values.check is None or values.check(r.metadata["value"])][:room]
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         if self._live():
