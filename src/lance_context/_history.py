@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from ._arrow import table_to_records
 from ._dataset import MAIN_BRANCH
-from ._errors import InvalidFilterError, ReadOnlyError, VersionNotFoundError
+from ._encryption import read_marker
+from ._errors import EncryptionError, InvalidFilterError, ReadOnlyError, VersionNotFoundError
 from ._filters import in_
 from ._fingerprints import row_changes
 from ._opening import follow_schema
@@ -193,10 +194,22 @@ class History:
         """Make a past version the new latest, as a new version; return that version.
 
         Works while that version is checked out; afterwards the store reads the latest.
+
+        Raises:
+            EncryptionError: The version was sealed with a key ``rotate_key()`` retired.
         """
         if self._state.read_only:
             raise ReadOnlyError(_READ_ONLY)
         target = self.resolve(version_or_tag)
+        handle = self._state.handle
+        then, now = read_marker(handle.schema(handle.at(target))), read_marker(handle.schema(handle.latest()))
+        if then is not None and now is not None and then.get("key_id") != now.get("key_id"):
+            raise EncryptionError(
+                f"version {target} was sealed with a key rotate_key() has retired since: restoring the "
+                "whole version would put that key back in charge of the store; restore its sessions "
+                f"with restore({target}, run_id=...), which seals them with the current key "
+                "(nothing was written)"
+            )
 
         def restore(ds: lance.LanceDataset) -> int:
             restored = ds.checkout_version((self.branch_name, target))

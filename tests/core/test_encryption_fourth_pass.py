@@ -183,20 +183,24 @@ def test_restoring_one_session_from_before_a_rotation_seals_it_with_the_current_
     assert [r.text for r in open_sealed(path, new).records()] == ["before the rotation", "after the restore"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="restore() of a whole version from before rotate_key() brings back its schema, so the "
-    "store's marker names the old key again (restore lives in _history.py / _store_versions.py)",
-)
-def test_restoring_a_version_from_before_a_rotation_keeps_the_current_key(tmp_path: Path) -> None:
+def test_restoring_a_whole_version_from_before_a_rotation_is_refused_and_sessions_restore(
+    tmp_path: Path,
+) -> None:
+    """The whole version would bring back its schema, whose marker names the retired key."""
     path, old, new = str(tmp_path / "s.lance"), os.urandom(32), os.urandom(32)
     store = open_sealed(path, old)
     store.add(text("before the rotation", run_id="a"))
     version = store.version()
     store.rotate_key(EncryptionPolicy(key=new, clear_metadata={"topic"}))  # say the old key leaked
-    store.restore(version)
-    store.add(text("after the restore", run_id="a"))  # refused today: "the store's key was changed"
+    store.add(text("after the rotation", run_id="a"))
+    latest = store.version()
+    with pytest.raises(EncryptionError, match="retired"):
+        store.restore(version)
+    assert store.version() == latest and open_sealed(path, new).version() == latest  # nothing written
+    store.restore(version, run_id="a")  # the session way re-seals with the current key
+    store.add(text("after the restore", run_id="a"))
     assert [r.text for r in open_sealed(path, new).records()] == ["before the rotation", "after the restore"]
+    assert store.restore(latest) > latest  # a version sealed with the current key restores whole
 
 
 # ---------------------------------------------------------------------- adapters
