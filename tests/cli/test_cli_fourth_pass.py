@@ -243,3 +243,29 @@ def test_a_thread_asks_to_install_langgraph_only_when_langgraph_is_what_is_missi
     ran = cli("show", built.uri, "langgraph.checkpoints:support-7")
     assert ran.code == 1 and said in ran.err, ran.err
     assert ("pip install" in ran.err) == (broken.startswith("langgraph"))
+
+
+def test_restoring_a_version_sealed_with_a_retired_key_says_to_restore_sessions(
+    cli: Cli, tmp_path: Path
+) -> None:
+    from lance_context import EncryptionPolicy
+
+    old, new = tmp_path / "old.key", tmp_path / "new.key"
+    old.write_bytes(os.urandom(32))
+    new.write_bytes(os.urandom(32))
+    uri = str(tmp_path / "sealed.lance")
+    store = ContextStore.open(
+        uri, embedder=HashingEmbedder(8), encryption=EncryptionPolicy(key=old.read_bytes())
+    )
+    store.add(ContextRecord.from_content("hello", run_id="a"))
+    before = store.version()
+    store.rotate_key(EncryptionPolicy(key=new.read_bytes()))
+    latest = store.version()
+    ran = cli("restore", uri, str(before), "--yes", "--key-file", str(new))
+    assert ran.code == 1 and f"restore URI {before} --session SESSION" in ran.err, ran.err
+    assert _versions(uri) == latest
+    reading_old = ["--key-file", str(new), "--previous-key-file", str(old)]  # the version's own key
+    ran = cli("restore", uri, str(before), "--session", "a", "--yes", *reading_old)
+    assert ran.code == 0, ran.err
+    reopened = ContextStore.open(uri, read_only=True, encryption=EncryptionPolicy(key=new.read_bytes()))
+    assert [r.text for r in reopened.records("a")] == ["hello"]

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
-from lance_context import DEFAULT_EMBEDDER, ContextStore, InvalidFilterError
+from lance_context import DEFAULT_EMBEDDER, ContextStore, EncryptionError, InvalidFilterError
 
 from ._common import (
     confirm,
@@ -251,7 +251,13 @@ def restore(
             "Later versions stay in history.",
             yes,
         )
-        click.echo(f"restored {branch}@{target} as version {store.restore(target)}")
+        try:
+            made = store.restore(target)
+        except EncryptionError as exc:  # the core's advice names restore(N, run_id=...): say --session
+            raise click.ClickException(
+                str(exc).replace(f"restore({target}, run_id=...)", f"restore URI {target} --session SESSION")
+            ) from exc
+        click.echo(f"restored {branch}@{target} as version {made}")
         return
     run_id = find_session(sorted({*store.run_ids(), *then.run_ids()}), session)
     confirm(
