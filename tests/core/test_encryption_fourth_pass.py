@@ -260,5 +260,18 @@ def test_a_langgraph_store_searches_by_query_on_an_encrypted_store(tmp_path: Pat
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             hits = memory.search(("users",), query="pizza")
-        found.append([(h.key, h.score is None) for h in hits])
-    assert found[0] == found[1] == [("prefs", False), ("raw", True), ("other", True)]
+            soup = memory.search(("users",), query="pizza", filter={"food": "soup"})
+            listed = memory.search(("users",), filter={"food": {"$ne": "soup"}})
+        found.append(
+            ([(h.key, h.score is None) for h in hits], [h.key for h in soup], [h.key for h in listed])
+        )
+    # filters on values compare after opening on the encrypted store (its values are sealed)
+    assert (
+        found[0]
+        == found[1]
+        == (
+            [("prefs", False), ("raw", True), ("other", True)],
+            ["other"],
+            ["raw", "prefs"],
+        )
+    )

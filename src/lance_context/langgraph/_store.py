@@ -259,20 +259,29 @@ class LanceStore(BaseStore):
 
     def _search(self, op: SearchOp, plan: BatchPlan) -> list[SearchItem]:
         values = value_filter(op.filter)
-        clauses = [namespace_where(op.namespace_prefix), *values.clauses, *self._live()]
-        if op.query and self.semantic:
-            hits = self._ranked(op, plan.queries.get(op.query), clauses, values)
-        else:
-            where = {"$and": clauses}
-            newest = first_kept(
-                lambda n: self.store.records(roles=ITEM_ROLE, where=where, last=n)[::-1],
-                values.check,
-                op.offset + op.limit,
-            )
-            hits = [(r, None) for r in newest[op.offset : op.offset + op.limit]]
+        try:
+            hits = self._found(op, plan, values)
+        except InvalidFilterError:
+            if not values.clauses:
+                raise
+            hits = self._found(op, plan, values.in_python())  # values an encrypted store seals
         if op.refresh_ttl:
             self._refresh([r for r, _ in hits])
         return [to_search_item(r, s) for r, s in hits]
+
+    def _found(
+        self, op: SearchOp, plan: BatchPlan, values: ValueFilter
+    ) -> list[tuple[ContextRecord, float | None]]:
+        clauses = [namespace_where(op.namespace_prefix), *values.clauses, *self._live()]
+        if op.query and self.semantic:
+            return self._ranked(op, plan.queries.get(op.query), clauses, values)
+        where = {"$and": clauses}
+        newest = first_kept(
+            lambda n: self.store.records(roles=ITEM_ROLE, where=where, last=n)[::-1],
+            values.check,
+            op.offset + op.limit,
+        )
+        return [(r, None) for r in newest[op.offset : op.offset + op.limit]]
 
     def _ranked(
         self, op: SearchOp, vector: Vector | None, clauses: list[Where], values: ValueFilter

@@ -50,6 +50,21 @@ class ValueFilter:
 
     clauses: list[Where]
     check: Callable[[Mapping[str, Any]], bool] | None = None
+    entries: Mapping[str, Any] | None = None
+
+    def in_python(self) -> ValueFilter:
+        """The same filter with no clauses, checked in Python (values an encrypted store seals)."""
+        return ValueFilter([], _checker(self.entries or {}), self.entries) if self.entries else self
+
+
+def _checker(entries: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool]:
+    """The Python check of a whole ``filter=``, as ``InMemoryStore`` compares."""
+    entries = dict(entries)
+
+    def check(value: Mapping[str, Any]) -> bool:
+        return all(_value_matches(value.get(key), spec) for key, spec in entries.items())
+
+    return check
 
 
 def equal_where(path: tuple[str, ...], value: object) -> Where:
@@ -197,14 +212,8 @@ def value_filter(filter: Mapping[str, Any] | None) -> ValueFilter:
         found, precise = _value_clauses(("metadata", "value", key), spec)
         clauses.extend(found)
         exact = exact and precise
-    if exact:
-        return ValueFilter(clauses)
     entries = dict(filter or {})
-
-    def check(value: Mapping[str, Any]) -> bool:
-        return all(_value_matches(value.get(key), spec) for key, spec in entries.items())
-
-    return ValueFilter(clauses, check)
+    return ValueFilter(clauses, None if exact else _checker(entries), entries)
 
 
 def first_kept(
