@@ -33,14 +33,12 @@ from lance_context import (
 from lance_context.adapters import open_store
 
 from ._locking import store_lock
-from ._store_filters import ValueFilter, first_kept, matches, value_filter
+from ._store_filters import ValueFilter, matches, value_filter
 from ._store_plan import BatchPlan, embed_plan, plan_batch
 from ._store_records import (
     ITEM_ROLE,
     STORE_PREFIX,
-    TEXT_ROLE,
     ItemTexts,
-    Vector,
     Where,
     item_id,
     item_records,
@@ -52,6 +50,7 @@ from ._store_records import (
     to_item,
     to_search_item,
 )
+from ._store_search import Hit, newest_items, ranked_items
 from ._ttl import TTLSweeper
 
 __all__ = ["LanceStore"]
@@ -269,60 +268,13 @@ class LanceStore(BaseStore):
             self._refresh([r for r, _ in hits])
         return [to_search_item(r, s) for r, s in hits]
 
-    def _found(
-        self, op: SearchOp, plan: BatchPlan, values: ValueFilter
-    ) -> list[tuple[ContextRecord, float | None]]:
+    def _found(self, op: SearchOp, plan: BatchPlan, values: ValueFilter) -> list[Hit]:
         clauses = [namespace_where(op.namespace_prefix), *values.clauses, *self._live()]
         if op.query and self.semantic:
-            return self._ranked(op, plan.queries.get(op.query), clauses, values)
-        where = {"$and": clauses}
-        newest = first_kept(
-            lambda n: self.store.records(roles=ITEM_ROLE, where=where, last=n)[::-1],
-            values.check,
-            op.offset + op.limit,
-        )
-        return [(r, None) for r in newest[op.offset : op.offset + op.limit]]
-
-    def _ranked(
-        self, op: SearchOp, vector: Vector | None, clauses: list[Where], values: ValueFilter
-    ) -> list[tuple[ContextRecord, float | None]]:
-        """Items by best-matching text (max pooling), then unindexed items to fill ``limit``."""
-        wanted = op.offset + op.limit
-        fetch = max(2 * wanted, 10)
-        where = {"$and": [{"role": {"$in": [ITEM_ROLE, TEXT_ROLE]}}, *clauses]}
-        record = _RECORD.get()
-        logs = self.store.record_searches if record is None else record
-
-        def pooled(
-            k: int, record: bool
-        ) -> tuple[int, dict[tuple[str, str], tuple[ContextRecord, float | None]]]:
-            hits = self.store.search(op.query, vector=vector, k=k, where=where, record=record)
-            found: dict[tuple[str, str], tuple[ContextRecord, float | None]] = {}
-            for hit in hits:
-                if values.check is None or values.check(hit.record.metadata["value"]):
-                    found.setdefault((hit.record.run_id, hit.record.metadata["key"]), (hit.record, hit.score))
-            return len(hits), found
-
-        count, items = pooled(fetch, logs)  # the log holds this search, once
-        while len(items) < wanted and count == fetch:  # texts of the same items filled the top k
-            fetch *= 2
-            count, items = pooled(fetch, False)
-        ranked = list(items.values())[op.offset : wanted]
-        if len(ranked) < op.limit:
-            ranked.extend((r, None) for r in self._unindexed(clauses, values, op.limit - len(ranked)))
-        return ranked
-
-    def _unindexed(self, clauses: list[Where], values: ValueFilter, room: int) -> list[ContextRecord]:
-        """Up to ``room`` items without indexed text, in store order, that pass the filter."""
-        unindexed = {"$and": [{"role": ITEM_ROLE, "text": {"$exists": False}}, *clauses]}
-        try:
-            return first_kept(lambda n: self.store.records(where=unindexed, limit=n), values.check, room)[
-                :room
-            ]
-        except InvalidFilterError:  # an encrypted store seals every text: told apart once opened
-            items = self.store.records(where={"$and": [{"role": ITEM_ROLE}, *clauses]})
-            kept = (r for r in items if r.text_payload is None)
-            return [r for r in kept if values.check is None or values.check(r.metadata["value"])][:room]
+            record = _RECORD.get()
+            logs = self.store.record_searches if record is None else record
+            return ranked_items(self.store, op, plan.queries.get(op.query), clauses, values, logs)
+        return newest_items(self.store, op, clauses, values)
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         if self._live():
