@@ -275,3 +275,17 @@ def test_a_langgraph_store_searches_by_query_on_an_encrypted_store(tmp_path: Pat
             ["raw", "prefs"],
         )
     )
+
+
+def test_a_checkpointer_on_a_store_sealing_its_keys_says_which_to_list(tmp_path: Path) -> None:
+    from lance_context.langgraph import LanceCheckpointSaver
+
+    store = ContextStore.open(
+        str(tmp_path / "cp.lance"),
+        embedder=HashingEmbedder(8),
+        encryption=EncryptionPolicy(key=os.urandom(32)),
+    )
+    saver = LanceCheckpointSaver(store=store)
+    with pytest.raises(InvalidFilterError, match="clear_metadata=\\{'checkpoint_ns', 'checkpoint_id'"):
+        saver.get_tuple({"configurable": {"thread_id": "t"}})
+    assert store.version() == 1  # nothing written

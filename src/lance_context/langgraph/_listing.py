@@ -14,7 +14,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import get_checkpoint_id
 
-from lance_context import ContextRecord, ContextStore
+from lance_context import ContextRecord, ContextStore, InvalidFilterError
 from lance_context.adapters import Outline
 
 from ._checkpoint_records import CHECKPOINT_ROLE, THREAD_PREFIX, WRITE_ROLE, thread_key
@@ -110,7 +110,14 @@ def thread_rows(store: ContextStore, session: str, ns: str | None) -> tuple[Outl
     Each row: ``seq``, ``id``, ``role``, ``checkpoint_ns``, ``checkpoint_id``, ``_rowid``;
     ``outline.fetch`` reads the chosen ones.
     """
-    view = store.outline(session, ("checkpoint_ns", "checkpoint_id"))
+    try:
+        view = store.outline(session, ("checkpoint_ns", "checkpoint_id"))
+    except InvalidFilterError as exc:  # an encrypted store that seals them: say what the saver needs
+        raise InvalidFilterError(
+            "LanceCheckpointSaver reads checkpoint_ns and checkpoint_id to find checkpoints; this store "
+            "encrypts them: open it with EncryptionPolicy(clear_metadata={'checkpoint_ns', "
+            "'checkpoint_id', ...}) (see the README's encryption section)"
+        ) from exc
     rows = view.table.select(["seq", "id", "role", "checkpoint_ns", "checkpoint_id", "_rowid"]).to_pylist()
     return view, [
         r for r in rows if r["checkpoint_id"] is not None and (ns is None or r["checkpoint_ns"] == ns)
