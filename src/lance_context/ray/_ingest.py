@@ -15,10 +15,12 @@ from ._jobs import (
     check_job,
     check_positive,
     job_context,
+    job_failure,
     part_row,
     require_ray,
     run_workers,
 )
+from ._mixed import mixed_types, tag_block, untag
 from ._rows import row_to_record
 
 __all__ = ["ingest"]
@@ -35,7 +37,7 @@ class _PartWriter:
     def __call__(self, batch: pa.Table) -> pa.Table:
         positions = batch.column(POSITION).to_pylist()
         rows = batch.drop_columns([POSITION]).to_pylist()
-        records = [row_to_record(row, run_id=self._run_id, role=self._role) for row in rows]
+        records = [row_to_record(untag(row), run_id=self._run_id, role=self._role) for row in rows]
         return part_row(self._worker.write(records, positions))
 
 
@@ -44,15 +46,19 @@ def _numbered(ray: Any, dataset: Any, batch_size: int) -> tuple[Any, int, int]:
 
     Ray Data does not number rows across blocks, so the blocks are materialized in order,
     counted, and numbered from their offsets (each by a small task next to its block).
+    A content column whose type differs between blocks is tagged there (see ``_mixed``).
     Each batch becomes a block of its own: a large block would otherwise reach one actor
     only, however many workers the job has.
     """
     blocks = dataset.to_arrow_refs()
-    count = ray.remote(lambda block: block.num_rows)
-    sizes = ray.get([count.remote(block) for block in blocks])
+    describe = ray.remote(lambda block: (block.num_rows, block.schema))
+    described = ray.get([describe.remote(block) for block in blocks])
+    sizes = [size for size, _ in described]
+    # A content column typed differently by block is tagged (see _mixed).
+    mixed = mixed_types([schema for _, schema in described])
 
     def number(block: pa.Table, start: int, offset: int, length: int) -> pa.Table:
-        piece = block.slice(offset, length)
+        piece = tag_block(block.slice(offset, length), mixed)
         first = start + offset
         return piece.append_column(POSITION, pa.array(range(first, first + piece.num_rows), pa.int64()))
 
@@ -90,7 +96,10 @@ def ingest(
             read (Parquet, JSON Lines, CSV, Lance), or an iterable of texts, dicts or
             ``ContextRecord`` objects. Columns are read as in ``lance_context.ray._rows``:
             ``text``/``content``/``image``, ``id``, ``run_id``, ``role``, ``metadata``,
-            ``embedding``, ``created_at``; other columns become metadata.
+            ``embedding``, ``created_at``; other columns become metadata. A ``content``
+            column may mix texts, bytes and JSON values across rows (see ``_mixed``);
+            pass such rows as a list or DataFrame: ``ray.data.from_items`` already turns
+            texts into bytes when a block holds both.
         store: An open, writable store; Ray workers open it again from its URI, so a
             multi-node cluster needs a store on object storage.
         run_id: The session of rows without a ``run_id``.
@@ -122,7 +131,11 @@ def ingest(
     writer = store.bulk()
     plan = writer.plan()
     with job_context(progress) as ray:
-        numbered, rows, batches = _numbered(ray, as_dataset(items), batch_size)
+        dataset = as_dataset(items)
+        try:
+            numbered, rows, batches = _numbered(ray, dataset, batch_size)
+        except Exception as exc:  # reading the input failed (Ray raises its own wrappers)
+            raise job_failure(exc) from None
         if rows == 0:
             return int(store.version())
         parts = run_workers(

@@ -24,6 +24,7 @@ import pyarrow as pa
 from lance_context import InvalidRecordError, LanceContextError, StoreError
 from lance_context.adapters import BulkPart
 
+from ._mixed import tag_frame, tag_rows
 from ._rows import COLUMNS, metadata_text
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "check_job",
     "check_positive",
     "job_context",
+    "job_failure",
     "part_row",
     "parts_of",
     "require_ray",
@@ -67,7 +69,8 @@ def as_dataset(items: Any) -> Any:
 
     Accepts a Ray Dataset; a pandas DataFrame or pyarrow Table; a path to Parquet,
     JSON Lines, CSV or Lance data (read by Ray Data, so every worker must reach it);
-    or an iterable of texts, dicts or ``ContextRecord`` objects.
+    or an iterable of texts, dicts or ``ContextRecord`` objects. A content column of
+    a DataFrame or of dicts that mixes kinds (texts and bytes) travels tagged (``_mixed``).
     """
     ray = require_ray()
     data = ray.data
@@ -76,7 +79,7 @@ def as_dataset(items: Any) -> Any:
     if isinstance(items, pa.Table):
         return data.from_arrow(items)
     if type(items).__name__ == "DataFrame" and hasattr(items, "to_dict"):
-        return data.from_pandas(_frame_metadata_as_text(items))
+        return data.from_pandas(tag_frame(_frame_metadata_as_text(items)))
     if isinstance(items, (str, Path)):
         path = str(items)
         name = path.rstrip("/").lower()
@@ -87,7 +90,7 @@ def as_dataset(items: Any) -> Any:
         if name.endswith(".lance"):
             return data.read_lance(path)
         return data.read_parquet(path)
-    return data.from_items([_metadata_as_text(item) for item in items])
+    return data.from_items(tag_rows([_metadata_as_text(item) for item in items]))
 
 
 def check_positive(name: str, value: object, *, least: int = 1) -> None:
@@ -214,7 +217,7 @@ def run_workers(
             )
         written = mapped.take_all()
     except Exception as exc:
-        failure = _failure(exc)
+        failure = job_failure(exc)
     else:
         return parts_of(written)
     # A failed job's actors hold the cluster's CPUs until Ray's error (a reference cycle
@@ -225,17 +228,41 @@ def run_workers(
     raise failure
 
 
-def _failure(exc: BaseException) -> LanceContextError:
+def job_failure(exc: BaseException) -> LanceContextError:
     """The error a failed job raises: the one a worker raised, or a StoreError with Ray's text."""
     found = _lance_context_error(exc)
     if found is not None:
+        _drop_retry_advice(found)
         return found.with_traceback(None)
-    first_line = (str(exc).splitlines() or [""])[0][:200]
+    reason = _root_cause(exc)
+    first_line = (str(reason).splitlines() or [""])[0][:200]
     error = StoreError(
-        f"the Ray job failed ({type(exc).__name__}: {first_line}); nothing was written to the store"
+        f"the Ray job failed ({type(reason).__name__}: {first_line}); nothing was written to the store"
     )
     error.add_note("".join(traceback.format_exception_only(exc))[-4000:])
     return error
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The exception a Ray task error wraps (its ``cause``), else ``exc``: its text says what went wrong."""
+    seen = {id(exc)}
+    cause = getattr(exc, "cause", None)
+    while isinstance(cause, BaseException) and id(cause) not in seen:
+        exc = cause
+        seen.add(id(exc))
+        cause = getattr(exc, "cause", None)
+    return exc
+
+
+def _drop_retry_advice(error: LanceContextError) -> None:
+    """Take back what Ray Data appends to a worker's error message (advice on retrying a transient error).
+
+    The job's errors are not transient: the advice would point the caller at Ray settings.
+    """
+    if error.args and isinstance(error.args[0], str):
+        message, marker = error.args[0], "\nFailed to apply UDF transform after "
+        if marker in message and "\nTo change retry attempts" in message:
+            error.args = (message[: message.rindex(marker)], *error.args[1:])
 
 
 def parts_of(rows: list[dict[str, Any]]) -> list[BulkPart]:
