@@ -13,8 +13,6 @@ metadata with ``==`` on whole values, so ``[1, 2]`` finds ``[True, 2]`` there to
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import math
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +28,7 @@ from langgraph.store.sqlite import SqliteStore
 from lance_context import ContextStore
 from lance_context.langgraph import LanceCheckpointSaver, LanceStore
 
-DIMS = 32
+from .test_langgraph_store_third_pass import DIMS, _embed
 
 #: Values a user stores: lists of numbers, flags and objects, numbers and numeric strings.
 ROWS: dict[str, dict[str, Any]] = {
@@ -60,19 +58,6 @@ NUMBERS: dict[str, dict[str, Any]] = {
     "exp": {"v": "1e3"},
     "neg": {"v": "-2"},
 }
-
-
-def _embed(texts: list[str]) -> list[list[float]]:
-    """A deterministic character-trigram embedding (normalized)."""
-    vectors = []
-    for text in texts:
-        padded, vector = f" {text.lower()} ", [0.0] * DIMS
-        for i in range(len(padded) - 2):
-            digest = hashlib.sha256(padded[i : i + 3].encode()).digest()
-            vector[digest[0] % DIMS] += 1.0 + digest[1] / 255
-        norm = math.sqrt(sum(x * x for x in vector)) or 1.0
-        vectors.append([x / norm for x in vector])
-    return vectors
 
 
 def _filled(store: BaseStore, rows: dict[str, dict[str, Any]]) -> BaseStore:

@@ -21,7 +21,6 @@ from llama_index.core.memory import ChatMemoryBuffer, Memory
 from llama_index.core.schema import TextNode
 from llama_index.core.storage.chat_store import SimpleChatStore
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
-from llama_index.core.storage.chat_store.sql import SQLAlchemyChatStore
 from llama_index.core.vector_stores import SimpleVectorStore
 from llama_index.core.vector_stores.types import (
     FilterOperator,
@@ -43,20 +42,9 @@ from lance_context.llama_index import (
 )
 
 from .conftest import assistant, user
+from .test_memory_chat_third_pass import answer, sql_chat_store
 
 MESSAGE_KEY = "llama_index.message"
-
-
-def answer(value: Any) -> Any:
-    if isinstance(value, ChatMessage):
-        return (value.role.value, value.content)
-    if isinstance(value, list):
-        return [answer(v) for v in value]
-    return value
-
-
-def sql_chat_store() -> SQLAlchemyChatStore:
-    return SQLAlchemyChatStore(table_name="chats", async_database_uri="sqlite+aiosqlite:///:memory:")
 
 
 # ---------------------------------------------------------------------- similarity_top_k 0 / None
