@@ -21,8 +21,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from numbers import Integral
+from numbers import Real
 from typing import Literal
+
+from ._policies import check_int, check_real
 
 __all__ = [
     "FusedScores",
@@ -78,25 +80,30 @@ class FusionOptions:
     0.3 adds about +0.01 R@5 and R@10 on the development split; 0 turns it off."""
 
     def __post_init__(self) -> None:
-        """Reject options that cannot rank anything."""
+        """Reject options that cannot rank anything, and values of the wrong type."""
         if self.method not in ("zscore", "minmax", "rrf"):
             raise ValueError(f"method must be 'zscore', 'minmax' or 'rrf', got {self.method!r}")
-        if isinstance(self.depth, bool) or not isinstance(self.depth, Integral) or self.depth < 1:
-            raise ValueError(f"depth must be an integer of at least 1, got {self.depth!r}")
-        object.__setattr__(self, "depth", int(self.depth))  # a numpy integer too
+        check_int(self, "depth", 1)
+        if not isinstance(self.weights, Mapping):
+            raise ValueError(
+                f"FusionOptions.weights must be a mapping of channel to weight, such as "
+                f"{{'text': 0.8, 'vector': 0.2}}, got {self.weights!r}"
+            )
         unknown = sorted(str(c) for c in self.weights if c not in CHANNELS)
         if unknown:  # a misspelt channel would weigh 0 and rank nothing, silently
             raise ValueError(f"weights name unknown channels {unknown}: the channels are 'text' and 'vector'")
-        if any(not math.isfinite(w) or w < 0 for w in self.weights.values()):
-            raise ValueError("weights must be finite and non-negative")
+        if any(
+            isinstance(w, bool) or not isinstance(w, Real) or not math.isfinite(w) or w < 0
+            for w in self.weights.values()
+        ):
+            raise ValueError(f"weights must be finite and non-negative numbers, got {self.weights!r}")
+        object.__setattr__(self, "weights", {c: float(w) for c, w in self.weights.items()})
         if not any(w > 0 for w in self.weights.values()):
             raise ValueError(
                 "weights must give 'text' or 'vector' a positive weight (all zero ranks nothing)"
             )
-        if self.rrf_k < 0:
-            raise ValueError("rrf_k must be non-negative")
-        if not math.isfinite(self.next_turn_weight) or self.next_turn_weight < 0:
-            raise ValueError("next_turn_weight must be finite and non-negative")
+        check_int(self, "rrf_k", 0)
+        check_real(self, "next_turn_weight", 0.0)
 
 
 @dataclass(frozen=True)

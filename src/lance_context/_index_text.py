@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from ._policies import check_bool, check_int
+
 if TYPE_CHECKING:
     from ._records import ContextRecord
     from ._store import ContextStore
@@ -103,11 +105,10 @@ class IndexTextOptions:
     """Cut the context (never the message) so the text stays under this length."""
 
     def __post_init__(self) -> None:
-        """Reject impossible settings."""
-        if self.context_turns < 0:
-            raise ValueError("context_turns must be at least 0")
-        if self.max_chars < 1:
-            raise ValueError("max_chars must be at least 1")
+        """Reject impossible settings and values of the wrong type."""
+        check_bool(self, "speaker", "time", "clock", "caption", "repeat_message")
+        check_int(self, "context_turns", 0)
+        check_int(self, "max_chars", 1)
 
     @classmethod
     def plain(cls) -> IndexTextOptions:
@@ -146,6 +147,13 @@ class ChatIndexing:
     0.414 R@5) but not the fusion (hybrid 0.755/0.855 either way) and cost more model
     time (+32% characters, 1.68x in one loaded run); embedding the full indexed text
     cost ~5x for a worse fusion (0.753/0.844 at 0.7/0.3)."""
+
+    def __post_init__(self) -> None:
+        """Reject channel texts that are not :class:`IndexTextOptions`."""
+        for name in ("text", "vector"):
+            value = getattr(self, name)
+            if not isinstance(value, IndexTextOptions):
+                raise ValueError(f"ChatIndexing.{name} takes an IndexTextOptions, got {type(value).__name__}")
 
     def texts(
         self, turns: Sequence[ChatTurn], history: Sequence[ChatTurn] = ()

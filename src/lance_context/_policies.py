@@ -5,9 +5,69 @@ Each default carries the measurement or reason it was chosen for.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 __all__ = ["CachePolicy", "CompactionPolicy", "IndexPolicy", "StoreLimits"]
+
+#: The largest count or size any option takes (what Lance stores in 64 bits).
+_MOST = 2**63 - 1
+
+#: The vector index kinds :attr:`IndexPolicy.vector_index_type` accepts.
+VECTOR_INDEX_TYPES = ("IVF_SQ", "IVF_FLAT", "IVF_PQ", "IVF_HNSW_SQ")
+
+
+def check_int(options: object, name: str, least: int, most: int = _MOST) -> int:
+    """Check that ``options.<name>`` is an integer within ``least..most``; store it as an ``int``.
+
+    Args:
+        options: A frozen options dataclass, during ``__post_init__``.
+        name: The field.
+        least: The smallest value accepted.
+        most: The largest value accepted.
+
+    Returns:
+        The value as a plain ``int`` (a numpy integer too).
+
+    Raises:
+        ValueError: Naming the field and the accepted range.
+    """
+    value = getattr(options, name)
+    where = f"{type(options).__name__}.{name}"
+    if isinstance(value, bool) or not isinstance(value, Integral) or not least <= int(value) <= most:
+        limit = f"of at least {least}" if most == _MOST else f"from {least} to {most}"
+        raise ValueError(f"{where} must be an integer {limit}, got {value!r}")
+    object.__setattr__(options, name, int(value))
+    return int(value)
+
+
+def check_real(options: object, name: str, least: float, most: float = math.inf) -> float:
+    """Check that ``options.<name>`` is a finite number within ``least..most``; store it as a ``float``.
+
+    Raises:
+        ValueError: Naming the field and the accepted range.
+    """
+    value = getattr(options, name)
+    where = f"{type(options).__name__}.{name}"
+    number = float(value) if isinstance(value, Real) and not isinstance(value, bool) else math.nan
+    if not (math.isfinite(number) and least <= number <= most):
+        limit = f"of at least {least:g}" if most == math.inf else f"from {least:g} to {most:g}"
+        raise ValueError(f"{where} must be a finite number {limit}, got {value!r}")
+    object.__setattr__(options, name, number)
+    return number
+
+
+def check_bool(options: object, *names: str) -> None:
+    """Check that each of ``options.<name>`` is True or False (a string such as "false" is not).
+
+    Raises:
+        ValueError: Naming the field.
+    """
+    for name in names:
+        value = getattr(options, name)
+        if not isinstance(value, bool):
+            raise ValueError(f"{type(options).__name__}.{name} must be True or False, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -39,10 +99,10 @@ class CompactionPolicy:
     """Fragments are never merged beyond this many rows."""
 
     def __post_init__(self) -> None:
-        """Reject policies that could never compact."""
-        if self.fanout < 2:
-            raise ValueError("fanout must be at least 2")
-        if self.max_rows_per_fragment < self.fanout:
+        """Reject policies that could never compact, and values of the wrong type."""
+        check_bool(self, "enabled")
+        fanout = check_int(self, "fanout", 2)
+        if check_int(self, "max_rows_per_fragment", 1) < fanout:
             raise ValueError("max_rows_per_fragment must be at least fanout")
 
 
@@ -105,10 +165,18 @@ class IndexPolicy:
     """Candidates re-ranked with exact distances, as a multiple of k (exact scores)."""
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.refresh_unindexed_share <= 1.0:
+        """Reject counts and shares out of range, and index kinds Lance is not asked to build."""
+        for name in ("refresh_unindexed_rows", "scalar_refresh_rows", "vector_index_min_rows"):
+            check_int(self, name, 1)
+        check_real(self, "refresh_unindexed_share", 0.0, 1.0)
+        if self.vector_index_type not in VECTOR_INDEX_TYPES:
             raise ValueError(
-                f"refresh_unindexed_share must be within 0 and 1, got {self.refresh_unindexed_share!r}"
+                f"IndexPolicy.vector_index_type must be one of {', '.join(VECTOR_INDEX_TYPES)}, "
+                f"got {self.vector_index_type!r}"
             )
+        check_int(self, "flat_search_max_rows", 0)
+        check_int(self, "nprobes", 1)
+        check_int(self, "refine_factor", 1)
 
 
 @dataclass(frozen=True)
@@ -128,6 +196,11 @@ class StoreLimits:
 
     max_image_pixels: int = 89_478_485
     """Largest image (width x height) accepted, as Pillow's own decompression-bomb bound."""
+
+    def __post_init__(self) -> None:
+        """Reject limits that are not positive integers."""
+        for name in ("max_record_bytes", "max_json_depth", "max_image_pixels"):
+            check_int(self, name, 1)
 
 
 @dataclass(frozen=True)
@@ -158,3 +231,8 @@ class CachePolicy:
     index_bytes: int = 256 * 2**20
     """Index pages: scalar, full-text and vector index partitions (Lance's default is 6 GiB).
     An IVF_SQ index of 100,000 384-d vectors uses ~5 MB of it."""
+
+    def __post_init__(self) -> None:
+        """Reject sizes and counts that are not integers of at least 0."""
+        for name in ("metadata_bytes", "tail_sessions", "tail_bytes", "index_bytes"):
+            check_int(self, name, 0)

@@ -68,12 +68,14 @@ def as_reranker(reranker: object) -> Reranker:
     predict = getattr(reranker, "predict", None)
     if callable(predict):
         _refuse_async(reranker, predict)
+        _check_arity(reranker, predict, ([("query", "text")],), "predict(pairs)")
         return _Wrapped(
             reranker, lambda q, t: _checked_scores(reranker, predict([(q, x) for x in t]), len(t))
         )
     if callable(reranker):
         _refuse_async(reranker, reranker)
-        return _Wrapped(reranker, reranker, framework=False)  # type: ignore[arg-type]
+        _check_arity(reranker, reranker, ("query", ["text"]), "(query, texts)")
+        return _Wrapped(reranker, reranker, framework=False)
     for method in ("acompress_documents", "apostprocess_nodes", "apredict"):
         if callable(getattr(reranker, method, None)):
             raise TypeError(
@@ -170,6 +172,21 @@ def _refuse_async(reranker: object, call: object) -> None:
             f"the reranker {_name(reranker)} is async; recall calls its reranker synchronously: "
             "give a plain (query, texts) -> scores function"
         )
+
+
+def _check_arity(reranker: object, call: Callable[..., Any], args: tuple[Any, ...], form: str) -> None:
+    """Refuse a callable that cannot be called as ``form`` (a wrong signature fails now, not at recall)."""
+    try:
+        signature = inspect.signature(call)
+    except (TypeError, ValueError):  # no signature to read (some builtins): its call will tell
+        return
+    try:
+        signature.bind(*args)
+    except TypeError as exc:
+        raise TypeError(
+            f"the reranker {_name(reranker)} must be callable as {form}, but its signature is "
+            f"{signature} ({exc})"
+        ) from None
 
 
 def _name(reranker: object) -> str:
