@@ -9,6 +9,8 @@ clocks disagree still agree on the order of their commits.
 
 from __future__ import annotations
 
+import itertools
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -32,22 +34,41 @@ from ._validation import validate_record
 from ._versions import commit_properties
 from ._written import keep_written
 
-__all__ = ["SEQ_SHIFT", "Writer", "seq_base"]
+__all__ = ["SEQ_SHIFT", "Writer", "commit_seq", "seq_base"]
 
 #: Deletes of more matching rows run as Lance's own predicate delete.
 _DELETE_BY_ID_MAX = 10_000
 #: Bits of ``seq`` that number the rows of one commit (up to 268 million rows each).
 SEQ_SHIFT = 28
+#: Of those, the bits that number the rows of one commit made through ``commit_seq``.
+_SLOT_SHIFT = 16
+_SLOTS = 1 << (SEQ_SHIFT - _SLOT_SHIFT)
+#: Slots handed out in turn in this process, from a random start (see ``commit_seq``).
+_next_slot = itertools.count(secrets.randbelow(_SLOTS))
 
 
 def seq_base(read_version: int) -> int:
     """The first ``seq`` of a commit made on top of ``read_version``.
 
     Every later commit of any writer reads a later version, so its rows sort after; two
-    writers committing on top of the same version tie on the prefix and are ordered by
-    id, the same way for every reader.
+    writers committing on top of the same version share the prefix (see ``commit_seq``).
     """
     return (read_version + 1) << SEQ_SHIFT
+
+
+def commit_seq(read_version: int, rows: int) -> int:
+    """The first ``seq`` of one write of ``rows`` records on top of ``read_version``.
+
+    Writes that commit on top of the same version (threads, tasks or processes writing
+    at once; Lance rebases their appends) each take their own slot of that version's
+    range, so each write's records stay together instead of alternating with another's.
+    The slots of one process are handed out in turn, so its writes never share one; two
+    processes share one only by chance (1 in 4,096), and their records then go by id.
+    A write of more than 65,536 records takes the whole range.
+    """
+    if rows > 1 << _SLOT_SHIFT:
+        return seq_base(read_version)
+    return seq_base(read_version) + ((next(_next_slot) % _SLOTS) << _SLOT_SHIFT)
 
 
 class Writer:
@@ -203,7 +224,7 @@ class Writer:
             # works on the shared one; merge_insert borrows its snapshot mutably.
             base = handle.latest() if op == "add" else handle.private_latest()
             seen["base"], seen["touched"] = base, sessions
-            first_seq, cipher = seq_base(int(base.version)), self._state.cipher
+            first_seq, cipher = commit_seq(int(base.version), len(batch)), self._state.cipher
             schema = seen["schema"] = handle.schema(base)
             if carries_vectors:
                 check_still_embedded_as(embedding, schema, handle.display_uri())

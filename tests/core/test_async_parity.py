@@ -60,7 +60,8 @@ def _normal(value: Any, root: str) -> Any:
     if isinstance(value, dict):
         return {k: _normal(v, root) for k, v in value.items()}
     if hasattr(value, "table") and hasattr(value, "fetch"):  # an Outline
-        return ("outline", value.table.drop_columns(["_rowid"]).to_pylist())
+        # rows come in append order; the seq values themselves differ between stores (see commit_seq)
+        return ("outline", value.table.drop_columns(["_rowid", "seq"]).to_pylist())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         skip = {
             "timestamp",
