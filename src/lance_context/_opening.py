@@ -26,6 +26,7 @@ from ._versions import OP_KEY
 __all__ = [
     "DEFAULT_EMBEDDER",
     "RECORDED_EMBEDDER",
+    "check_arguments",
     "check_embedder",
     "check_still_embedded_as",
     "create_store",
@@ -102,6 +103,29 @@ def _rebuild_embedder(info: EmbedderInfo) -> Embedder | None:
     if info.name == default.name and info.dimension == default.dimension and bundled_model_available():
         return default
     return None
+
+
+def check_arguments(where: str, **given: tuple[object, type]) -> None:
+    """Refuse an argument of the wrong type before anything is opened or written.
+
+    Args:
+        where: The call, for the message (``"ContextStore.open"``).
+        **given: Per argument, its value and the type it takes. ``None`` is accepted for
+            every type but ``bool`` and ``str``.
+
+    Raises:
+        TypeError: Naming the argument, the type it takes and the type it got.
+    """
+    for name, (value, kind) in given.items():
+        if value is None and kind not in (bool, str):
+            continue
+        if not isinstance(value, kind):
+            article = "an" if kind.__name__[0] in "AEIOU" else "a"
+            example = "True or False" if kind is bool else f"{article} {kind.__name__}"
+            raise TypeError(
+                f"{where}({name}=...) takes {example}, got {type(value).__name__} {value!r:.60}; "
+                "nothing was opened or written"
+            )
 
 
 def create_store(

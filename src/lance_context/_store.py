@@ -26,7 +26,14 @@ from ._history import History
 from ._keyring import creation_metadata, open_cipher
 from ._maintenance import Maintainer
 from ._merge import Merger
-from ._opening import DEFAULT_EMBEDDER, check_embedder, create_store, opened_snapshot, resolve_embedder
+from ._opening import (
+    DEFAULT_EMBEDDER,
+    check_arguments,
+    check_embedder,
+    create_store,
+    opened_snapshot,
+    resolve_embedder,
+)
 from ._policies import CachePolicy, CompactionPolicy, IndexPolicy, StoreLimits
 from ._reader import Outline, Reader, filter_sql
 from ._recollect import Recaller
@@ -133,6 +140,12 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
             EmbedderMismatchError: The embedder differs from the one the store was built with.
             EncryptionError: The key is not the one the store is encrypted with.
         """
+        check_arguments(
+            "ContextStore.open", storage_options=(storage_options, Mapping), read_only=(read_only, bool),
+            branch=(branch, str), compaction=(compaction, CompactionPolicy), indexing=(indexing, IndexPolicy),
+            limits=(limits, StoreLimits), caches=(caches, CachePolicy),
+            retention=(retention, RetentionPolicy),
+        )  # fmt: skip
         uri = str(uri)
         if "://" not in uri:  # a local path: absolute, as a branch records where its parent's files are
             uri = os.path.abspath(uri)

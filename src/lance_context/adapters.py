@@ -8,7 +8,8 @@ imports a private module).
   (:class:`Namespace`), so no id chosen through one adapter can reach another's data.
   A third-party adapter makes its own ``Namespace("myframework.kind", "label")``.
 - **Opening.** :func:`open_store` resolves an adapter's ``store=`` / ``uri=`` pair the
-  same way everywhere, with one error type for misuse.
+  same way everywhere, with one error type for misuse; :func:`check_arguments` refuses
+  an option of the wrong type before anything is opened.
 - **Async.** :func:`async_twin` makes an adapter's async method from its sync twin
   (same signature, run in a worker thread); ``store.aio`` is the async store.
 - **Reading less.** ``store.records(..., last=, with_vectors=False)`` and
@@ -68,7 +69,7 @@ from ._namespaces import (
     Namespace,
     namespace_of,
 )
-from ._opening import RECORDED_EMBEDDER, open_store
+from ._opening import RECORDED_EMBEDDER, check_arguments, open_store
 from ._reader import Outline
 from ._records import check_unicode, new_id, plain_json, utc_now
 from ._rerank import Reranker, as_reranker
@@ -109,6 +110,7 @@ __all__ = [
     "as_reranker",
     "async_twin",
     "canonical_base64",
+    "check_arguments",
     "check_unicode",
     "json_problem",
     "embed_query",

@@ -145,6 +145,7 @@ ADAPTER_KIT = {
     "as_reranker",
     "async_twin",
     "canonical_base64",
+    "check_arguments",
     "check_unicode",
     "json_problem",
     "embed_query",

@@ -21,6 +21,7 @@ from lance_context.adapters import (
     ChatIndexing,
     SearchMode,
     async_twin,
+    check_arguments,
     check_unicode,
     fit_window,
     newest_window,
@@ -109,6 +110,9 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         recall: RecallOptions | None = None,
     ) -> None:
         """Open the history of ``session_id`` on a shared store or a store at ``uri``."""
+        check_arguments(
+            "LanceChatMessageHistory", indexing=(indexing, ChatIndexing), recall=(recall, RecallOptions)
+        )
         super().__init__()
         self.indexing = indexing
         self.recall_options = recall or RecallOptions()

@@ -24,6 +24,7 @@ from lance_context import DEFAULT_EMBEDDER, ContextStore, RecallOptions
 from lance_context.adapters import (
     LLAMA_INDEX_MEMORY,
     ChatIndexing,
+    check_arguments,
     fit_window,
     group_exchanges,
     newest_window,
@@ -97,6 +98,9 @@ class LanceMemory(StoreBound, BaseMemory):
         check_key(self.session_id, "session_id")
         if not isinstance(store, ContextStore):
             raise TypeError(f"store must be a lance_context.ContextStore, got {type(store).__name__}")
+        check_arguments(
+            "LanceMemory", indexing=(indexing, ChatIndexing), recall_options=(recall_options, RecallOptions)
+        )
         self._store = store
         self._indexing = indexing
         self._recall_options = recall_options or RecallOptions()
@@ -162,6 +166,9 @@ class LanceMemory(StoreBound, BaseMemory):
         # Bad options and messages are refused before a store is opened (or created) at uri.
         cls.__pydantic_validator__.validate_python(fields, self_instance=cls.__new__(cls))
         check_key(session_id, "session_id")
+        check_arguments(
+            "LanceMemory", indexing=(indexing, ChatIndexing), recall_options=(recall_options, RecallOptions)
+        )
         history = None if chat_history is None else message_list(chat_history)
         if history:
             records_for(history, LLAMA_INDEX_MEMORY.run_id(session_id, scope=namespace))
