@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Coroutine
+from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from ._store import ContextStore
@@ -80,6 +81,8 @@ class AsyncContextStore:
         >>> store = ContextStore.open("memory.lance")                      # doctest: +SKIP
         >>> await store.aio.add(ContextRecord.from_content("hi", run_id="s"))  # doctest: +SKIP
         >>> [r.text for r in await store.aio.records("s", last=10)]         # doctest: +SKIP
+        >>> async with await AsyncContextStore.open("memory.lance") as astore:  # doctest: +SKIP
+        ...     await astore.count()
     """
 
     def __init__(self, store: ContextStore) -> None:
@@ -141,3 +144,12 @@ class AsyncContextStore:
     rotate_key = forward(ContextStore.rotate_key)
     compact = forward(ContextStore.compact)
     build_vector_index = forward(ContextStore.build_vector_index)
+    close = forward(ContextStore.close)
+
+    async def __aenter__(self) -> AsyncContextStore:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

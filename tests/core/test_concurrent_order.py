@@ -102,3 +102,14 @@ def test_each_write_takes_its_own_slot_of_the_version_range() -> None:
         assert (first - seq_base(7)) % (1 << 16) == 0
     assert commit_seq(7, 1 << 17) == seq_base(7)  # a large write takes the whole range
     assert seq_base(8) - seq_base(7) == 1 << SEQ_SHIFT
+
+
+async def test_the_async_store_is_an_async_context_manager(tmp_path: Path) -> None:
+    from lance_context import AsyncContextStore
+
+    uri = str(tmp_path / "s.lance")
+    async with await AsyncContextStore.open(uri, embedder=HashingEmbedder(16)) as astore:
+        await astore.add(_pair(0))
+        assert await astore.count("chat") == 2
+    async with ContextStore.open(uri, embedder=HashingEmbedder(16)).aio as again:
+        assert [r.text for r in await again.records("chat")] == ["question 0", "answer 0"]
