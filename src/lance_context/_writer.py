@@ -43,8 +43,10 @@ SEQ_SHIFT = 28
 #: Of those, the bits that number the rows of one commit made through ``commit_seq``.
 _SLOT_SHIFT = 16
 _SLOTS = 1 << (SEQ_SHIFT - _SLOT_SHIFT)
-#: Slots handed out in turn in this process, from a random start (see ``commit_seq``).
-_next_slot = itertools.count(secrets.randbelow(_SLOTS))
+#: This process's walk through the slots: a random start and a random odd stride, so 4,096
+#: writes in a row take different slots, and two processes' walks do not stay in step.
+_FIRST_SLOT, _STRIDE = secrets.randbelow(_SLOTS), 2 * secrets.randbelow(_SLOTS // 2) + 1
+_writes = itertools.count()
 
 
 def seq_base(read_version: int) -> int:
@@ -62,13 +64,14 @@ def commit_seq(read_version: int, rows: int) -> int:
     Writes that commit on top of the same version (threads, tasks or processes writing
     at once; Lance rebases their appends) each take their own slot of that version's
     range, so each write's records stay together instead of alternating with another's.
-    The slots of one process are handed out in turn, so its writes never share one; two
-    processes share one only by chance (1 in 4,096), and their records then go by id.
+    One process's writes made at once never share a slot; two processes' writes share one
+    only by chance (1 in 4,096), and their records then go by id.
     A write of more than 65,536 records takes the whole range.
     """
     if rows > 1 << _SLOT_SHIFT:
         return seq_base(read_version)
-    return seq_base(read_version) + ((next(_next_slot) % _SLOTS) << _SLOT_SHIFT)
+    slot = (_FIRST_SLOT + next(_writes) * _STRIDE) % _SLOTS
+    return seq_base(read_version) + (slot << _SLOT_SHIFT)
 
 
 class Writer:

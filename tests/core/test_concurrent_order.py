@@ -10,6 +10,7 @@ these tests need happens every time.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,6 +93,49 @@ async def test_langchain_history_gathered_turns_stay_paired(tmp_path: Path, same
     pairs = _runs([str(m.content) for m in messages])
     assert sorted(pairs) == sorted((f"question {w}", f"answer {w}") for w in range(WRITERS))
     assert [type(m) for m in messages] == [HumanMessage, AIMessage] * WRITERS
+
+
+def _writer_process(uri: str, name: str, first_slot: int, barrier: Any, rounds: int) -> None:
+    # two processes' slots meet only by chance: give each half of them, so the test is exact
+    writer_module._FIRST_SLOT, writer_module._STRIDE = first_slot, 2
+    real = writer_module.write_fragments
+
+    def held(table: Any, base: Any, **kwargs: Any) -> Any:
+        barrier.wait(60)  # both processes have read the same version before either commits
+        return real(table, base, **kwargs)
+
+    writer_module.write_fragments = held  # type: ignore[assignment]
+    store = ContextStore.open(uri, embedder=HashingEmbedder(16))
+    for i in range(rounds):
+        store.add(
+            [
+                ContextRecord.from_content(f"question {name}{i}", run_id="chat", id=f"a-{name}{i}"),
+                ContextRecord.from_content(f"answer {name}{i}", run_id="chat", id=f"b-{name}{i}"),
+            ]
+        )
+        barrier.wait(60)  # both have committed before either reads for the next round
+
+
+def test_processes_adding_at_once_keep_each_write_together(tmp_path: Path) -> None:
+    uri, rounds = str(tmp_path / "s.lance"), 10
+    ContextStore.open(uri, embedder=HashingEmbedder(16))
+    spawn = multiprocessing.get_context("spawn")
+    barrier = spawn.Barrier(2)
+    children = [
+        spawn.Process(target=_writer_process, args=(uri, name, slot, barrier, rounds))
+        for name, slot in (("x", 0), ("y", 1))
+    ]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(120)
+        assert child.exitcode == 0
+    store = ContextStore.open(uri, embedder=HashingEmbedder(16))
+    seqs = store.outline("chat").table.column("seq").to_pylist()
+    assert sorted({seq >> SEQ_SHIFT for seq in seqs}) == sorted(seq >> SEQ_SHIFT for seq in seqs[::4])
+    assert len(seqs) == 4 * rounds  # every round: two writes on top of one version
+    pairs = _runs([r.text for r in store.records("chat")])
+    assert all(q.split()[1] == a.split()[1] for q, a in pairs), pairs
 
 
 def test_each_write_takes_its_own_slot_of_the_version_range() -> None:
