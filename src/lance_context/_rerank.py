@@ -5,12 +5,15 @@ adapter's recall) by reading query and text together, as a cross-encoder does. A
 these is accepted, and :func:`as_reranker` turns it into ``(query, texts) -> scores``:
 
 - a plain callable ``(query, texts) -> scores`` (larger is better; ``None`` or
-  ``-inf`` drops a candidate);
+  ``-inf`` drops a candidate, NaN is no opinion: see :func:`rerank_order`);
 - a sentence-transformers ``CrossEncoder`` (anything with ``predict(pairs)``);
 - a LangChain document compressor (``compress_documents``), such as
   ``CrossEncoderReranker``: documents it drops are dropped;
 - a LlamaIndex node postprocessor (``postprocess_nodes``), such as
   ``SentenceTransformerRerank``: nodes it drops are dropped.
+
+A document (``metadata["relevance_score"]``) or node (``score``) returned with a NaN
+score is no opinion, as a NaN score from a callable is: it ranks after the others.
 
 Recall calls a reranker synchronously: an ``async`` callable, or an object with only
 an async method (``acompress_documents``, ``apostprocess_nodes``), is refused. What a
@@ -42,7 +45,7 @@ from ._errors import SearchError
 __all__ = ["Reranker", "as_reranker", "rerank_order"]
 
 Reranker = Callable[[str, Sequence[str]], Sequence[float | None]]
-"""``(query, texts) -> one score per text`` (larger is better; None drops the text)."""
+"""``(query, texts) -> one score per text`` (larger is better; None or -inf drops it, NaN is no opinion)."""
 
 #: The metadata key (LangChain) and node id prefix (LlamaIndex) that carry a candidate's position.
 _POSITION = "lance_context_position"
@@ -114,7 +117,9 @@ class _Wrapped:
 def rerank_order(reranker: Reranker, query: str, texts: Sequence[str]) -> list[int]:
     """Positions of ``texts`` best first by the reranker's scores, dropped ones left out.
 
-    Ties keep the incoming order.
+    A None or ``-inf`` score drops its text. A NaN score is no opinion: those texts come
+    after every text with a real score, in their incoming order (all NaN keeps the
+    incoming order). ``inf`` ranks first; ties keep the incoming order.
 
     Raises:
         SearchError: The reranker returned something other than one number (or None) per
@@ -122,9 +127,9 @@ def rerank_order(reranker: Reranker, query: str, texts: Sequence[str]) -> list[i
     """
     source = reranker.source if isinstance(reranker, _Wrapped) else reranker
     scores = _checked_scores(source, reranker(query, list(texts)), len(texts))
-    kept = [(i, s) for i, s in enumerate(scores) if s is not None]
-    kept = [(i, s) for i, s in kept if not math.isnan(s) and s != -math.inf]  # numpy scalars too
-    return [i for i, _ in sorted(kept, key=lambda pair: (-pair[1], pair[0]))]
+    scored = [(i, s) for i, s in enumerate(scores) if s is not None and not math.isnan(s) and s != -math.inf]
+    no_opinion = [i for i, s in enumerate(scores) if s is not None and math.isnan(s)]
+    return [i for i, _ in sorted(scored, key=lambda pair: (-pair[1], pair[0]))] + no_opinion
 
 
 def _checked_scores(source: object, returned: Any, n: int) -> list[float | None]:
@@ -207,12 +212,16 @@ def _positions(
     returned: Any,
     texts: Sequence[str],
     what: str,
-    locate: Callable[[Any], tuple[int | None, str | None]],
+    locate: Callable[[Any], tuple[int | None, str | None, object]],
 ) -> list[int]:
     """Candidate positions of the items a compressor or postprocessor returned, best first.
 
-    ``locate(item)`` gives the position it carries (None when it carries none) and its
-    text (None when it is not a document or node at all).
+    ``locate(item)`` gives the position it carries (None when it carries none), its
+    text (None when it is not a document or node at all) and the score it carries (None
+    when none). Items whose score is NaN are no opinion: they come after the others, in
+    the candidates' order. A framework that sorted by those scores could not order the
+    rest either (a sort needs NaN-free keys), so when every other item carries a number
+    they are put in its order, best first, ties in the candidates' order.
     """
     who = f"the reranker {_name(source)}"
     if inspect.isawaitable(returned):
@@ -227,8 +236,10 @@ def _positions(
         by_text.setdefault(candidate, []).append(i)
     taken: set[int] = set()
     order: list[int] = []
+    scores: list[object] = []
+    no_opinion: list[int] = []
     for item in returned:
-        position, text = locate(item)
+        position, text, score = locate(item)
         if text is None:
             raise SearchError(f"{who} returned a {type(item).__name__} where a {what} was expected")
         if position is None or not 0 <= position < len(texts):
@@ -244,8 +255,32 @@ def _positions(
                 continue  # another part of a candidate it split: its best part ranks it
             raise SearchError(f"{who} returned candidate {position} ({texts[position][:60]!r}) twice")
         taken.add(position)
-        order.append(position)
-    return order
+        if _is_nan(score):
+            no_opinion.append(position)
+        else:
+            order.append(position)
+            scores.append(score)
+    numbers = [n for n in map(_number, scores) if n is not None]
+    if no_opinion and len(numbers) == len(order):
+        by_score = sorted(zip(order, numbers, strict=True), key=lambda pair: (-pair[1], pair[0]))
+        order = [position for position, _ in by_score]
+    return order + sorted(no_opinion)
+
+
+def _number(score: object) -> float | None:
+    """A score a framework object carries as a float (a numpy scalar too); None when it is none."""
+    if score is None or isinstance(score, (bool, str, bytes)):
+        return None
+    try:
+        return float(score)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_nan(score: object) -> bool:
+    """Whether a score a framework object carries is NaN (a numpy scalar too)."""
+    number = _number(score)
+    return number is not None and math.isnan(number)
 
 
 def _compressed(compressor: Any, query: str, texts: Sequence[str]) -> list[int]:
@@ -255,14 +290,16 @@ def _compressed(compressor: Any, query: str, texts: Sequence[str]) -> list[int]:
     returned = compressor.compress_documents(documents, query)
     given = {id(d): i for i, d in enumerate(documents)}
 
-    def locate(item: Any) -> tuple[int | None, str | None]:
+    def locate(item: Any) -> tuple[int | None, str | None, object]:
         if not isinstance(item, Document):
-            return None, None
+            return None, None, None
+        metadata = item.metadata if isinstance(item.metadata, Mapping) else {}
+        score = metadata.get("relevance_score")  # where rerankers such as Cohere's put theirs
         if id(item) in given:
-            return given[id(item)], item.page_content
-        carried = item.metadata.get(_POSITION) if isinstance(item.metadata, Mapping) else None
+            return given[id(item)], item.page_content, score
+        carried = metadata.get(_POSITION)
         position = carried if isinstance(carried, int) and not isinstance(carried, bool) else None
-        return position, item.page_content
+        return position, item.page_content, score
 
     return _positions(compressor, returned, texts, "Document", locate)
 
@@ -275,10 +312,11 @@ def _postprocessed(postprocessor: Any, query: str, texts: Sequence[str]) -> list
     returned = postprocessor.postprocess_nodes(nodes, query_str=query)
     position_of = {key: i for i, key in enumerate(ids)}
 
-    def locate(item: Any) -> tuple[int | None, str | None]:
+    def locate(item: Any) -> tuple[int | None, str | None, object]:
         node = item.node if isinstance(item, NodeWithScore) else item
         if not isinstance(node, BaseNode):
-            return None, None
-        return position_of.get(node.node_id), node.get_content()
+            return None, None, None
+        score = item.score if isinstance(item, NodeWithScore) else None
+        return position_of.get(node.node_id), node.get_content(), score
 
     return _positions(postprocessor, returned, texts, "NodeWithScore", locate)

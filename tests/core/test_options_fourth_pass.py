@@ -18,10 +18,8 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from lance_context import (
     CachePolicy,
     CompactionPolicy,
-    ContextRecord,
     ContextStore,
     FusionOptions,
-    HashingEmbedder,
     IndexPolicy,
     RecallOptions,
     SearchError,
@@ -203,20 +201,11 @@ def test_readme_defaults_match_the_code() -> None:
 
 # ---------------------------------------------------------------- rerankers through recall
 
-TURNS = [
-    "we talked about the weather",
-    "the weather in Oslo was grey",
-    "my sister lives in Oslo",
-    "she moved to Oslo in 2019",
-    "the weather was fine later",
-]
-
 
 @pytest.fixture
-def store(tmp_path: Path) -> ContextStore:
-    store = ContextStore.open(str(tmp_path / "r.lance"), embedder=HashingEmbedder(64))
-    store.add([ContextRecord.from_content(t, run_id="chat", id=f"t{i}") for i, t in enumerate(TURNS)])
-    return store
+def store(turns_store: ContextStore) -> ContextStore:
+    """The five chat turns of ``conftest.TURNS``."""
+    return turns_store
 
 
 def _recall(store: ContextStore, reranker: Any) -> list[str]:
@@ -257,11 +246,11 @@ def test_a_callable_returning_the_wrong_shape_fails_clearly(
         _recall(store, reranker)
 
 
-def test_nan_and_none_scores_drop_a_candidate(store: ContextStore) -> None:
+def test_none_drops_a_candidate_and_nan_ranks_it_last(store: ContextStore) -> None:
     def no_weather(query: str, texts: Sequence[str]) -> list[float | None]:
         return [math.nan if "weather" in t else (None if "sister" in t else 1.0) for t in texts]
 
-    assert _recall(store, no_weather) == ["t3"]
+    assert _recall(store, no_weather) == ["t3", "t1", "t0", "t4"]
 
 
 class Reversed(BaseDocumentCompressor):

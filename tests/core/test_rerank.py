@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,22 +11,13 @@ from langchain_core.documents import BaseDocumentCompressor, Document
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from lance_context import ContextRecord, ContextStore, HashingEmbedder, RecallOptions, SearchError
-
-TURNS = [
-    "we talked about the weather",
-    "the weather in Oslo was grey",
-    "my sister lives in Oslo",
-    "she moved to Oslo in 2019",
-    "the weather was fine later",
-]
+from lance_context import ContextStore, RecallOptions, SearchError
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ContextStore:
-    store = ContextStore.open(str(tmp_path / "r.lance"), embedder=HashingEmbedder(64))
-    store.add([ContextRecord.from_content(t, run_id="chat", id=f"t{i}") for i, t in enumerate(TURNS)])
-    return store
+def store(turns_store: ContextStore) -> ContextStore:
+    """The five chat turns of ``conftest.TURNS``."""
+    return turns_store
 
 
 def _year_first(query: str, texts: Sequence[str]) -> list[float | None]:
