@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Literal
@@ -46,6 +46,39 @@ Method = Literal["zscore", "minmax", "rrf"]
 CHANNELS = ("text", "vector")
 
 
+class _Weights(Mapping[str, float]):
+    """A read-only mapping of channel to weight that hashes by its contents.
+
+    It compares equal to any mapping with the same items (a plain dict too) and
+    shows as a dict does, so options holding it stay hashable, equal and printable
+    as before.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, float]) -> None:
+        """Hold a copy of ``items``: later changes to the caller's mapping do not reach it."""
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> float:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items.items()))
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+    def __reduce__(self) -> tuple[type[_Weights], tuple[dict[str, float]]]:
+        return (_Weights, (self._items,))
+
+
 @dataclass(frozen=True)
 class FusionOptions:
     """How channels are fused. The defaults were chosen on the LoCoMo development split.
@@ -61,7 +94,7 @@ class FusionOptions:
     minmax 0.752/0.842, RRF with text weight 3 0.715/0.815, plain RRF 0.656/0.775."""
 
     weights: Mapping[str, float] = field(default_factory=lambda: {"text": 0.8, "vector": 0.2})
-    """Weight of each channel; channels not named here get weight 0. BM25 on the
+    """Weight of each channel (read-only once built); channels not named here get weight 0. BM25 on the
     indexed text is the stronger channel on conversation (R@5 0.73 against 0.41 for
     MiniLM), and every text weight from 0.6 to 0.8 gave the same overall recall within
     ±0.01 on the development split. 0.7 to 0.8 keep hybrid at or above its better
@@ -97,7 +130,7 @@ class FusionOptions:
             for w in self.weights.values()
         ):
             raise ValueError(f"weights must be finite and non-negative numbers, got {self.weights!r}")
-        object.__setattr__(self, "weights", {c: float(w) for c, w in self.weights.items()})
+        object.__setattr__(self, "weights", _Weights({c: float(w) for c, w in self.weights.items()}))
         if not any(w > 0 for w in self.weights.values()):
             raise ValueError(
                 "weights must give 'text' or 'vector' a positive weight (all zero ranks nothing)"
