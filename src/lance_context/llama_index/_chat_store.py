@@ -4,12 +4,17 @@ Keys are session ids. Each key is the store session ``"llama_index.chat:<namespa
 (the adapter's namespace, split further by the optional ``namespace`` option, escaped),
 so the keys of a chat store are exactly the sessions of its namespace and never
 another adapter's or another namespace's.
+
+A write to a key, with any read it depends on, holds the key's lock (one per location,
+branch and session, shared by every chat store of the process; async work runs in threads).
 """
 
 from __future__ import annotations
 
 import asyncio
 import operator
+import threading
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +37,20 @@ __all__ = ["DEFAULT_CHAT_NAMESPACE", "LanceAsyncChatStore", "LanceChatStore"]
 DEFAULT_CHAT_NAMESPACE = ""
 STATUS_KEY = "llama_index.status"
 
+#: The lock of each key's session that some call holds or waits for, by (location, branch, session).
+_KEY_LOCKS: weakref.WeakValueDictionary[tuple[str, str, str], threading.Lock] = weakref.WeakValueDictionary()
+_KEY_LOCKS_GUARD = threading.Lock()
+
+
+def _key_lock(store: ContextStore, run_id: str) -> threading.Lock:
+    """The process-wide lock of session ``run_id`` of the store's location and branch."""
+    ident = (store.uri, store.branch_name, run_id)
+    with _KEY_LOCKS_GUARD:
+        lock = _KEY_LOCKS.get(ident)
+        if lock is None:
+            lock = _KEY_LOCKS[ident] = threading.Lock()
+        return lock
+
 
 class _KeyedStore:
     """The translation both chat stores share: key <-> run id, records <-> messages."""
@@ -42,6 +61,10 @@ class _KeyedStore:
 
     def _run(self, key: str) -> str:
         return LLAMA_INDEX_CHAT.run_id(check_key(key, "chat store key"), scope=self.namespace)
+
+    def _locked(self, key: str) -> threading.Lock:
+        """The lock held around every write to a key (and the reads it depends on)."""
+        return _key_lock(self._store, self._run(key))
 
     def _records(
         self, key: str, status: MessageStatus | None = None, *, limit: int | None = None, offset: int = 0
@@ -79,12 +102,15 @@ class _KeyedStore:
     ) -> None:
         records = self._build(key, messages, status)
         if records:
-            self._store.add(records)
+            with self._locked(key):
+                self._store.add(records)
 
     def _set(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
-        self._store.replace(self._run(key), self._build(key, messages, status))  # one commit
+        records = self._build(key, messages, status)
+        with self._locked(key):
+            self._store.replace(self._run(key), records)  # one commit
 
     def _delete_at(self, key: str, idx: int) -> ChatMessage | None:
         """Delete the message at position ``idx``, reading only that record.
@@ -97,6 +123,10 @@ class _KeyedStore:
             InvalidFilterError: ``idx`` is not an integer (nothing is deleted).
         """
         position = _position(idx)
+        with self._locked(key):
+            return self._delete_unlocked(key, position)
+
+    def _delete_unlocked(self, key: str, position: int) -> ChatMessage | None:
         view = self._store.outline(self._run(key))
         rows = view.table.column("_rowid").to_pylist()
         roles = view.table.column("role").to_pylist()
@@ -157,7 +187,8 @@ class LanceChatStore(StoreBound, _KeyedStore, BaseChatStore):
     """A LlamaIndex ``BaseChatStore`` in a lance-context store (keys are session ids).
 
     Switch a ``ChatMemoryBuffer`` or ``ChatSummaryMemoryBuffer`` to durable, versioned
-    storage by passing it as ``chat_store``.
+    storage by passing it as ``chat_store``. Calls on one key made at the same time in one
+    process act as if made one after the other; other processes are not held.
 
     Example:
         >>> chat_store = LanceChatStore(uri="chats.lance", embedder=HashingEmbedder())  # doctest: +SKIP
@@ -212,16 +243,19 @@ class LanceChatStore(StoreBound, _KeyedStore, BaseChatStore):
             return
         # one commit; the messages already stored keep their time, status (archived by the
         # async store) and vectors: only the new one is embedded
-        records = self._store.records(self._run(key))
-        records.insert(_position(idx), self._build(key, [message])[0])
-        self._store.replace(self._run(key), records)
+        position, new = _position(idx), self._build(key, [message])[0]
+        with self._locked(key):
+            records = self._store.records(self._run(key))
+            records.insert(position, new)
+            self._store.replace(self._run(key), records)
 
     def delete_messages(self, key: str) -> list[ChatMessage] | None:
         """Delete every message of a key; return them (None when there were none)."""
-        messages = self.get_messages(key)
-        if not messages:
-            return None
-        self._store.delete(run_id=self._run(key))
+        with self._locked(key):
+            messages = self.get_messages(key)
+            if not messages:
+                return None
+            self._store.delete(run_id=self._run(key))
         return messages
 
     def delete_message(self, key: str, idx: int) -> ChatMessage | None:
@@ -246,6 +280,8 @@ class LanceAsyncChatStore(StoreBound, _KeyedStore, AsyncDBChatStore):
 
     Messages carry an ``active`` / ``archived`` status: ``Memory`` archives the
     oldest messages when its FIFO queue overflows; archived messages stay in the store.
+    Calls on one key made at the same time in one process act as if made one after the
+    other; other processes are not held.
 
     Example:
         >>> chat_store = LanceAsyncChatStore(store=store)                        # doctest: +SKIP
@@ -329,22 +365,26 @@ class LanceAsyncChatStore(StoreBound, _KeyedStore, AsyncDBChatStore):
 
     async def delete_messages(self, key: str, status: MessageStatus | None = None) -> None:
         """Delete a key's messages with this status (None: all)."""
-        where = _status_where(status)
-        await asyncio.to_thread(self._store.delete, run_id=self._run(key), where=where)
+        await asyncio.to_thread(self._delete_all, key, _status_where(status))
+
+    def _delete_all(self, key: str, where: dict[str, str] | None) -> None:
+        with self._locked(key):
+            self._store.delete(run_id=self._run(key), where=where)
 
     def _take_oldest(self, key: str, n: int, archive: bool) -> list[ChatMessage]:
         n = _integer(n, "the number of messages")
         if n <= 0:
             return []
-        oldest = self._records(key, MessageStatus.ACTIVE, limit=n)
-        if not oldest:
-            return []
-        if archive:
-            for record in oldest:
-                record.metadata = {**record.metadata, STATUS_KEY: MessageStatus.ARCHIVED.value}
-            self._store.upsert(oldest, keep_order=True)
-        else:
-            self._store.delete([r.id for r in oldest])
+        with self._locked(key):
+            oldest = self._records(key, MessageStatus.ACTIVE, limit=n)
+            if not oldest:
+                return []
+            if archive:
+                for record in oldest:
+                    record.metadata = {**record.metadata, STATUS_KEY: MessageStatus.ARCHIVED.value}
+                self._store.upsert(oldest, keep_order=True)
+            else:
+                self._store.delete([r.id for r in oldest])
         return [m for m in map(record_to_message, oldest) if m is not None]
 
     async def delete_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
