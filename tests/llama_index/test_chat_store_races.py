@@ -28,7 +28,7 @@ from lance_context.llama_index import LanceAsyncChatStore, LanceChatStore
 from .conftest import DIM, assistant, user
 
 #: How long the first call waits for the second one to read (or write) before going on.
-WAIT = 1.0
+WAIT = 0.4
 KEY = "race"
 
 
