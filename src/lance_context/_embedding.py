@@ -10,13 +10,16 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
+from ._arrow import table_to_records, vectors_to_array
 from ._embedders import Embedder, embed_query, to_matrix
+from ._encryption import Cipher
 from ._errors import EmbeddingError, LanceContextError, SearchError
 from ._records import ContextRecord, check_embedding
-from ._schema import EmbedderInfo
+from ._schema import EmbedderInfo, read_embedder_info
 
-__all__ = ["Embedding", "Vector", "Vectors"]
+__all__ = ["Embedding", "Vector", "Vectors", "embed_rows", "embeds_as"]
 
 Vector = npt.NDArray[np.float32]
 #: One entry per record (None: no vector), or one checked matrix for the whole batch.
@@ -144,3 +147,34 @@ def _given_matrix(batch: Sequence[ContextRecord], dimension: int) -> Vector | No
         return None
     matrix = np.stack(given)  # type: ignore[arg-type]
     return matrix if bool(np.isfinite(matrix).all()) else None
+
+
+def embeds_as(embedding: Embedding, schema: pa.Schema) -> bool:
+    """Whether the store's embedder makes the vectors of ``schema``'s column (same model and size)."""
+    embedder = embedding.embedder
+    if embedder is None or "embedding" not in schema.names:
+        return False
+    recorded = read_embedder_info({k.decode(): v.decode() for k, v in (schema.metadata or {}).items()})
+    size = schema.field("embedding").type.list_size
+    return recorded is not None and recorded.name == embedder.name and size == embedding.dimension
+
+
+def embed_rows(embedding: Embedding, table: pa.Table, cipher: Cipher | None) -> pa.Table:
+    """``table`` (rows in the store's layout) with its rows that have no vector embedded.
+
+    For records written where there was no vector column (a branch that forked before
+    the store had one, merged into a branch that has): with this store's embedder, when
+    it is the one ``table``'s schema records, they arrive searchable by vector as an
+    append would make them. Unchanged otherwise.
+    """
+    if (
+        not table.num_rows
+        or not embeds_as(embedding, table.schema)
+        or not table.column("embedding").null_count
+    ):
+        return table
+    field = table.schema.field("embedding")
+    records = table_to_records(table, cipher, index_text=True)
+    column = vectors_to_array(embedding.vectors_for(records), field.type.list_size)
+    # vectors are never sealed: an encrypted table needs only this column replaced
+    return table.set_column(table.schema.get_field_index("embedding"), field, column)

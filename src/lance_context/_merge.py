@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from lance.fragment import write_fragments
 
 from ._dataset import MAIN_BRANCH, DatasetHandle
+from ._embedding import embed_rows
 from ._encryption import open_table, seal_table
 from ._errors import EmbedderMismatchError, InvalidFilterError, MergeConflictError, VersionNotFoundError
 from ._files import version_numbers
@@ -215,6 +216,8 @@ class Merger:
         if "embedding" in sides.theirs.schema.names and "embedding" not in ours.schema.names:
             return self._commit_adding_vectors(sides, ours, upserts, deletes, props)
         table = self._sealed(_source_table(sides, upserts, ours.schema, seq_base(version)), ours.schema)
+        if "embedding" not in sides.theirs.schema.names:  # the branch forked before the column was added
+            table = embed_rows(self._state.embedding, table, self._state.cipher)
         builder = ours.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
         if deletes:
             builder = builder.when_not_matched_by_source_delete(in_("id", deletes))

@@ -20,11 +20,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
+from ._arrow import table_to_records
+from ._embedding import embeds_as
 from ._errors import SearchError
+from ._filters import in_
 from ._history import History
 from ._maintenance import Maintainer
 from ._merge import Merger
 from ._mergeplan import MergeConflict, MergePlan, OnConflict, SessionChanges, summarize
+from ._reader import Reader, ordered
 from ._sealed import check_query
 from ._search import Searcher, SearchHit, SearchMode
 from ._state import StoreState
@@ -211,6 +217,8 @@ class _Sides:
     brought: list[str]
     changed: set[str]
     vectors: tuple[bool, bool] = (True, True)  # whether the target and the branch hold vectors
+    #: The branch's records the merge brings and embeds (it holds no vectors; see ``embed_rows``).
+    embedded: StoreState | None = None
 
 
 class Reviewer:
@@ -246,13 +254,16 @@ class Reviewer:
                 "review with mode='vector' (exact) or mode='text'"
             )
         view = self._state.view
+        source = view(handle=sides.source, pinned=plan.branch_version, read_only=True)
+        target = sides.ours.schema
         both = _Sides(
             self._searcher(view(handle=sides.target, pinned=plan.target_version, read_only=True)),
-            self._searcher(view(handle=sides.source, pinned=plan.branch_version, read_only=True)),
+            self._searcher(source),
             sorted({c.id for c in plan.changes}),
             sorted({c.id for c in plan.changes if c.kind != "deleted"}),
             {c.id for c in plan.changes if c.kind == "changed"},
             vectors,
+            source if vectors == (True, False) and embeds_as(self._state.embedding, target) else None,
         )
         names = (f"{into}@{plan.target_version}", f"{branch}@{plan.branch_version}")
         return Review(plan, [self._query(q, both, k, mode, where, names) for q in queries])
@@ -278,6 +289,8 @@ class Reviewer:
         before, theirs = run(sides.target, on_target), run(sides.source, on_branch)
         kept = run(sides.target, on_target, {"id": {"$nin": sides.touched}}) if sides.touched else before
         new = run(sides.source, on_branch, {"id": {"$in": sides.brought}}) if sides.brought else []
+        if mode == "vector" and sides.embedded is not None and sides.brought and vector is not None:
+            new = self._embedded_hits(sides.embedded, vector, _and(where, {"id": {"$in": sides.brought}}), k)
         after = sorted([*kept, *new], key=lambda h: (-h.score, h.record.id))[:k]
         after_ids, before_ids = {h.record.id for h in after}, {h.record.id for h in before}
         out = {
@@ -299,6 +312,26 @@ class Reviewer:
             hit_summaries(after, into, _WIDTH),
             *names,
         )
+
+    def _embedded_hits(
+        self, state: StoreState, vector: Any, where: Mapping[Any, Any], k: int
+    ) -> list[SearchHit]:
+        """The best ``k`` of the records a merge embeds as it brings them, by cosine similarity."""
+        ids = [r.id for r in Reader(state).records(where=where, with_vectors=False)]
+        if not ids:
+            return []
+        ds = state.snapshot()  # read again with the text each record is embedded by (its embed_text)
+        table = state.handle.call(lambda: ds.to_table(filter=in_("id", ids)), "read the branch's records")
+        records = table_to_records(ordered(table), state.cipher, index_text=True)
+        matrix = np.asarray(self._state.embedding.vectors_for(records), dtype=np.float32)
+        query = np.asarray(vector, dtype=np.float32)
+        norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(query)
+        similarity = np.divide(matrix @ query, norms, out=np.zeros(len(records), np.float32), where=norms > 0)
+        hits = [
+            SearchHit(record, float(s), vector_distance=1.0 - float(s), channels=("vector",))
+            for record, s in zip(records, similarity.tolist(), strict=True)
+        ]
+        return sorted(hits, key=lambda h: (-h.score, h.record.id))[:k]
 
     @staticmethod
     def _searcher(state: StoreState) -> Searcher:
