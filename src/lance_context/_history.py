@@ -318,8 +318,21 @@ class History:
 
         Returns:
             ``{"bytes_removed": ..., "old_versions": ...}``.
+
+        Raises:
+            InvalidFilterError: An argument of the wrong type or range (nothing is removed).
         """
         self._state.check_writable()
+        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
+            raise InvalidFilterError(f"older_than must be a timedelta of zero or more, got {older_than!r}")
+        if not isinstance(keep_tagged, bool):
+            raise InvalidFilterError(f"keep_tagged must be True or False, got {keep_tagged!r}")
+        if keep_versions is not None and (
+            isinstance(keep_versions, bool) or not isinstance(keep_versions, int) or keep_versions < 1
+        ):
+            raise InvalidFilterError(
+                f"keep_versions must be a positive integer or None, got {keep_versions!r}"
+            )
         if not keep_tagged:
             cutoff = datetime.now(timezone.utc) - older_than
             versions = sorted(self.versions(), key=lambda v: v.version)

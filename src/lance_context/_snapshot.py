@@ -142,7 +142,11 @@ def export_snapshot(
     storage_options: Mapping[str, str] | None = None,
 ) -> SnapshotReport:
     """Write a self-contained store at ``dest``; see the module docstring."""
-    dest = str(dest)
+    if not isinstance(dest, (str, os.PathLike)) or not str(dest).strip():
+        raise InvalidFilterError(
+            f"export() takes a path or URI to write to, got {dest!r}; nothing was written"
+        )
+    dest = os.fspath(dest) if isinstance(dest, os.PathLike) else dest
     options = storage_defaults(dest, storage_options)
     shown = redact(dest, secret_values(options))
     if dataset_exists(dest, options):

@@ -92,6 +92,10 @@ class Writer:
         A replaced record moves to the end of the append order, unless ``keep_order``
         keeps it where it was (an update in place, such as a refreshed expiry time).
         """
+        if not isinstance(keep_order, bool):
+            raise InvalidRecordError(
+                f"keep_order must be True or False, got {keep_order!r}; nothing was written"
+            )
         return self._write(records, "upsert", keep_order=keep_order)
 
     def replace(
@@ -107,6 +111,10 @@ class Writer:
         ``positions``: the ``seq`` to write for these ids (a restore puts records back where
         they were); others are appended in the order given.
         """
+        if not isinstance(run_id, str):
+            raise InvalidRecordError(
+                f"replace() takes a session id (a str), got {run_id!r}; nothing was written"
+            )
         batch = self.prepare(records)
         strays = [r.id for r in batch if r.run_id != run_id]
         if strays:
@@ -124,6 +132,10 @@ class Writer:
         sessions it touched; a very large delete runs as Lance's own predicate delete.
         """
         self._state.check_writable()
+        if isinstance(ids, (bytes, Mapping)) or not isinstance(ids, (str, Iterable, type(None))):
+            raise InvalidFilterError(
+                f"ids must be an id or an iterable of ids, got {ids!r:.60}; nothing was deleted"
+            )
         id_list = [ids] if isinstance(ids, str) else (None if ids is None else list(ids))
         if id_list is None and run_id is None and where is None:
             raise InvalidFilterError("delete() needs ids, run_id or where; to drop everything use where={}")
