@@ -10,6 +10,8 @@ imports a private module).
 - **Opening.** :func:`open_store` resolves an adapter's ``store=`` / ``uri=`` pair the
   same way everywhere, with one error type for misuse; :func:`check_arguments` refuses
   an option of the wrong type before anything is opened.
+- **Read, then write.** :func:`session_lock` is one lock per session of a store location,
+  shared by the whole process, for calls that read a session and then write it.
 - **Async.** :func:`async_twin` makes an adapter's async method from its sync twin
   (same signature, run in a worker thread); ``store.aio`` is the async store.
 - **Reading less.** ``store.records(..., last=, with_vectors=False)`` and
@@ -51,6 +53,7 @@ from ._encryption import read_marker
 from ._fingerprints import row_changes
 from ._index_text import ChatIndexing, ChatTurn, IndexTextOptions, index_texts
 from ._jsonvalues import json_problem
+from ._locks import session_lock
 from ._media import canonical_base64, monotonic_times, sniff_mime
 from ._namespaces import (
     CONTEXT,
@@ -127,6 +130,7 @@ __all__ = [
     "read_marker",
     "row_changes",
     "rrf_fuse",
+    "session_lock",
     "sniff_mime",
     "to_matrix",
     "utc_now",

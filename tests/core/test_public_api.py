@@ -162,6 +162,7 @@ ADAPTER_KIT = {
     "read_marker",
     "row_changes",
     "rrf_fuse",
+    "session_lock",
     "sniff_mime",
     "to_matrix",
     "utc_now",

@@ -25,6 +25,13 @@ everything already recorded). ``update`` stamps with the same clock and refuses 
 ``time_at_least`` later than it, as SQL record managers refuse a server time earlier
 than it. As with every record manager, run one ``index()`` per namespace at a time.
 
+Updates of one namespace made at once in a process (threads, gathered ``aupdate``
+calls, several record managers on one location) take the namespace's lock from
+stamping to commit, so they commit in the order of their stamps and the mark, which
+each of them rewrites, ends on the latest stamp; otherwise a slower update could put
+an earlier mark back, and another process whose clock lags would then hand out a
+``get_time()`` earlier than keys already stamped (a full cleanup would miss them).
+
 Why :class:`LanceVectorStore` does not also implement ``DocumentIndex``: the two
 interfaces disagree where users notice. ``VectorStore.delete(None)`` empties our
 collection and returns ``True``, while ``DocumentIndex.delete()`` must raise and
@@ -52,7 +59,13 @@ from lance_context import (
     InvalidFilterError,
     InvalidRecordError,
 )
-from lance_context.adapters import LANGCHAIN_RECORD_MANAGER, async_twin, check_unicode, open_store
+from lance_context.adapters import (
+    LANGCHAIN_RECORD_MANAGER,
+    async_twin,
+    check_unicode,
+    open_store,
+    session_lock,
+)
 
 from ._keyspace import KeySpace
 
@@ -204,17 +217,18 @@ class LanceRecordManager(RecordManager):
             needed = us if exact else us + 1
         if not ids:
             return
-        stamp = _tick(self._mark() + 1)
-        if needed > stamp:
-            raise ValueError(
-                f"time_at_least ({time_at_least}) is later than the record manager's clock "
-                f"({stamp / 1_000_000}); pass a time from this record manager's get_time()"
-            )
-        moment = _datetime(stamp)
         latest = dict(zip(ids, groups))  # a key given twice keeps its last group
-        records = [self._record(i, _KEY_ROLE, moment, {"group_id": g}) for i, g in latest.items()]
-        records.append(self._record(self._mark_id, _CLOCK_ROLE, moment, {}))
-        self.store.upsert(records, keep_order=True)  # an updated key keeps its place, as in a dict
+        with session_lock(self.store, self.space.run_id):  # commits in stamp order: the mark only grows
+            stamp = _tick(self._mark() + 1)
+            if needed > stamp:
+                raise ValueError(
+                    f"time_at_least ({time_at_least}) is later than the record manager's clock "
+                    f"({stamp / 1_000_000}); pass a time from this record manager's get_time()"
+                )
+            moment = _datetime(stamp)
+            records = [self._record(i, _KEY_ROLE, moment, {"group_id": g}) for i, g in latest.items()]
+            records.append(self._record(self._mark_id, _CLOCK_ROLE, moment, {}))
+            self.store.upsert(records, keep_order=True)  # an updated key keeps its place, as in a dict
 
     def _record(self, record_id: str, role: str, moment: datetime, metadata: dict[str, Any]) -> ContextRecord:
         return ContextRecord(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import operator
 import threading
-import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,7 @@ from llama_index.core.storage.chat_store.base import BaseChatStore
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
 from lance_context import DEFAULT_EMBEDDER, ContextRecord, ContextStore, InvalidFilterError
-from lance_context.adapters import LLAMA_INDEX_CHAT, monotonic_times
+from lance_context.adapters import LLAMA_INDEX_CHAT, monotonic_times, session_lock
 
 from ._bound import StoreBound
 from ._common import check_key, resolve_store
@@ -36,20 +35,6 @@ __all__ = ["DEFAULT_CHAT_NAMESPACE", "LanceAsyncChatStore", "LanceChatStore"]
 #: share it, so they read each other's keys).
 DEFAULT_CHAT_NAMESPACE = ""
 STATUS_KEY = "llama_index.status"
-
-#: The lock of each key's session that some call holds or waits for, by (location, branch, session).
-_KEY_LOCKS: weakref.WeakValueDictionary[tuple[str, str, str], threading.Lock] = weakref.WeakValueDictionary()
-_KEY_LOCKS_GUARD = threading.Lock()
-
-
-def _key_lock(store: ContextStore, run_id: str) -> threading.Lock:
-    """The process-wide lock of session ``run_id`` of the store's location and branch."""
-    ident = (store.uri, store.branch_name, run_id)
-    with _KEY_LOCKS_GUARD:
-        lock = _KEY_LOCKS.get(ident)
-        if lock is None:
-            lock = _KEY_LOCKS[ident] = threading.Lock()
-        return lock
 
 
 class _KeyedStore:
@@ -64,7 +49,7 @@ class _KeyedStore:
 
     def _locked(self, key: str) -> threading.Lock:
         """The lock held around every write to a key (and the reads it depends on)."""
-        return _key_lock(self._store, self._run(key))
+        return session_lock(self._store, self._run(key))
 
     def _records(
         self, key: str, status: MessageStatus | None = None, *, limit: int | None = None, offset: int = 0
