@@ -375,6 +375,10 @@ def log(uri: str, storage_options: tuple[str, ...], branch: str, limit: int, as_
     # a line of its own: a table's title would wrap at the table's width, inside a long path
     out.print(styled(f"{view.spec.uri} · branch {view.branch} · {plural(len(history), 'version')}", "italic"))
     out.print(table)
+    if any(not changes[i.version].known for i in shown):
+        out.print(
+            styled("?: rows added and removed unknown (the version before it was removed by cleanup)", "dim")
+        )
     if len(history) > len(shown):
         console().print(
             styled(

@@ -31,7 +31,8 @@ def _header(turn: Turn, label: str | None = None) -> Text:
     text = Text()
     text.append(safe(label or turn.role), style=ROLE_STYLES.get(turn.role, "bold"))
     position = "" if turn.position is None else f"  #{turn.position + 1}"
-    text.append(f"  {when(turn.created_at)}{position}", style="dim")
+    stamp = when(turn.created_at) + ("" if turn.created_at is None else " UTC")  # as the tables say
+    text.append(f"  {stamp}{position}", style="dim")
     return text
 
 

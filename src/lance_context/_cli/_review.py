@@ -39,6 +39,15 @@ def _read(spec: StoreSpec, branch: str | None = None) -> ContextStore:
     return spec.open_read(branch, embedder=DEFAULT_EMBEDDER)  # queries are embedded as the store was
 
 
+def _known_branch(store: ContextStore, name: str) -> None:
+    """Refuse a branch the store does not have, naming the ones it has."""
+    names = store.branches()
+    if name not in names:
+        raise click.ClickException(
+            f"no branch named {name!r}; branches: {', '.join(names)} (lance-context branch URI lists them)"
+        )
+
+
 def _print(result: Any) -> None:
     console().print(styled(str(result)), soft_wrap=True)  # the core lays out its columns
 
@@ -74,6 +83,7 @@ def review(
     refuses them unless told which side wins.
     """
     store = _read(spec_from(uri, storage_options, into), into)
+    _known_branch(store, branch_name)
     with working(f"reviewing {branch_name}"):
         result = store.review(branch_name, list(queries), k=k, into=into, mode=mode)  # type: ignore[arg-type]
     emit_json(result.to_dict()) if as_json else _print(result)
@@ -103,7 +113,9 @@ def merge(
 ) -> None:
     """Apply what BRANCH added, changed and deleted since it forked to --into, as one version."""
     spec = spec_from(uri, storage_options, into)
-    plan = _read(spec, into).review(branch_name, into=into, on_conflict=on_conflict)  # type: ignore[arg-type]
+    target = _read(spec, into)
+    _known_branch(target, branch_name)
+    plan = target.review(branch_name, into=into, on_conflict=on_conflict)  # type: ignore[arg-type]
     if not as_json:
         _print(plan)
     if plan.conflicts and on_conflict == "fail":
