@@ -101,7 +101,7 @@ class Merger:
         for name in (branch, into):
             if name != MAIN_BRANCH and name not in listed:
                 raise VersionNotFoundError(
-                    f"no branch named {name!r}; branches: {[MAIN_BRANCH, *sorted(listed)]}"
+                    f"no branch named {name!r}; branches: {', '.join([MAIN_BRANCH, *sorted(listed)])}"
                 )
         source, target = self.handle(branch), self.handle(into)
         theirs, ours = source.latest(), target.latest()

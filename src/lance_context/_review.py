@@ -72,7 +72,8 @@ class HitSummary:
         return asdict(self)
 
     def __str__(self) -> str:
-        return f"{self.rank} {self.mark or ' '} {self.score:.2f} {self.summary}"
+        # width 5: a minus sign keeps the column
+        return f"{self.rank} {self.mark or ' '} {self.score:5.2f} {self.summary}"
 
 
 def hit_summaries(
@@ -164,7 +165,8 @@ class QueryReview:
             lines.append(
                 f"  the merge brings in {len(self.added)} and takes out {len(self.removed)} of these results"
             )
-        if [h.id for h in self.merged] != [h.id for h in self.branch]:
+        merged = [h.id for h in self.merged]
+        if merged not in ([h.id for h in self.branch], [h.id for h in self.target]):  # not a list shown above
             lines.append("  after the merge: " + "; ".join(f"{h.rank} {h.summary}" for h in self.merged))
         return "\n".join(lines)
 
