@@ -11,6 +11,7 @@ import pytest
 from lance_context import CompactionPolicy, ContextStore, HashingEmbedder
 from lance_context._known import Facts
 from lance_context._maintenance import compaction_target
+from lance_context._writer import SEQ_SHIFT
 
 from .conftest import text
 
@@ -167,12 +168,17 @@ def test_merges_of_files_this_process_wrote_skip_reading_them_and_write_the_same
     assert True in served and False in served  # merges served from memory, and the deleted-from file read
     monkeypatch.setattr(cluster, "written_rows", lambda fragments, schema: None)
     read = grow(tmp_path / "read.lance")
-    columns = ["id", "run_id", "seq", "text_payload", "embedding"]
+    columns = ["id", "run_id", "text_payload", "embedding"]
     assert [f.metadata.physical_rows for f in kept.get_fragments()] == [
         f.metadata.physical_rows for f in read.get_fragments()
     ]
     for a, b in zip(kept.get_fragments(), read.get_fragments(), strict=True):
         assert a.to_table(columns=columns).equals(b.to_table(columns=columns))
+        # the same versions; a write's slot inside its version's range differs per process (commit_seq)
+        versions = [
+            [s >> SEQ_SHIFT for s in f.to_table(columns=["seq"]).column("seq").to_pylist()] for f in (a, b)
+        ]
+        assert versions[0] == versions[1]
     assert "batch1" not in kept.to_table(columns=["id"]).column("id").to_pylist()
 
 
