@@ -213,14 +213,14 @@ def test_the_methods_the_readme_says_have_no_async_twin() -> None:
     from lance_context import AsyncContextStore
 
     assert (
-        "(all but `close` and `bulk`, which do no I/O; the static\n`ContextStore.import_` has none" in README
+        "(all but `bulk`, which does no I/O; the static\n`ContextStore.import_` has none" in README
     )
     public = {
         name
         for name in dir(ContextStore)
         if not name.startswith("_") and callable(getattr(ContextStore, name))
     }
-    assert {name for name in public if not hasattr(AsyncContextStore, name)} == {"close", "bulk", "import_"}
+    assert {name for name in public if not hasattr(AsyncContextStore, name)} == {"bulk", "import_"}
 
 
 def test_the_python_blocks_of_docs_parse_and_import_what_exists() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from llama_index.core.llms import ChatMessage
@@ -37,3 +38,12 @@ def assistant(text: str) -> ChatMessage:
 def words(tokens: str) -> list[str]:
     """A whitespace tokenizer: one token per word, easy to reason about in tests."""
     return tokens.split()
+
+
+def answer(value: Any) -> Any:
+    """A chat store's answer as plain values: messages as (role, content), lists item by item."""
+    if isinstance(value, ChatMessage):
+        return (value.role.value, value.content)
+    if isinstance(value, list):
+        return [answer(v) for v in value]
+    return value

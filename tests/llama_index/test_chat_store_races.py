@@ -25,7 +25,7 @@ from llama_index.core.storage.chat_store.sql import SQLAlchemyChatStore
 from lance_context import ContextStore, HashingEmbedder
 from lance_context.llama_index import LanceAsyncChatStore, LanceChatStore
 
-from .conftest import DIM, assistant, user
+from .conftest import DIM, answer, assistant, user
 
 #: How long the first call waits for the second one to read (or write) before going on.
 WAIT = 0.4
@@ -65,14 +65,6 @@ def hook(monkeypatch: pytest.MonkeyPatch, store: ContextStore, read: str, wait: 
     wrapped = AfterRead(getattr(store, read), wait)
     monkeypatch.setattr(store, read, wrapped)
     return wrapped
-
-
-def answer(value: Any) -> Any:
-    if isinstance(value, ChatMessage):
-        return (value.role.value, value.content)
-    if isinstance(value, list):
-        return [answer(v) for v in value]
-    return value
 
 
 def seed() -> list[ChatMessage]:

@@ -12,14 +12,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.storage.chat_store import SimpleChatStore
 from llama_index.core.storage.chat_store.base import BaseChatStore
 
 from lance_context import ContextStore, InvalidFilterError
 from lance_context.llama_index import LanceAsyncChatStore, LanceChatStore
 
-from .conftest import assistant, user
+from .conftest import answer, assistant, user
 
 Step = Callable[[BaseChatStore], Any]
 
@@ -28,14 +27,6 @@ def seeded(chats: BaseChatStore) -> BaseChatStore:
     chats.set_messages("a", [user("0"), assistant("1"), user("2"), assistant("3")])
     chats.set_messages("b", [user("b0")])
     return chats
-
-
-def answer(value: Any) -> Any:
-    if isinstance(value, ChatMessage):
-        return (value.role.value, value.content)
-    if isinstance(value, list):
-        return [answer(v) for v in value]
-    return value
 
 
 STEPS: dict[str, Step] = {

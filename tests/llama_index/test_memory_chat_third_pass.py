@@ -38,7 +38,7 @@ from lance_context import (
 )
 from lance_context.llama_index import LanceAsyncChatStore, LanceChatStore, LanceMemory
 
-from .conftest import DIM, assistant, user, words
+from .conftest import DIM, answer, assistant, user, words
 from .test_memory import long_chat
 
 RAW = b"\x89\xff\x00 not utf-8, not base64 \x80"
@@ -46,14 +46,6 @@ RAW = b"\x89\xff\x00 not utf-8, not base64 \x80"
 
 def system(text: str) -> ChatMessage:
     return ChatMessage(role="system", content=text)
-
-
-def answer(value: Any) -> Any:
-    if isinstance(value, ChatMessage):
-        return (value.role.value, value.content)
-    if isinstance(value, list):
-        return [answer(v) for v in value]
-    return value
 
 
 def sql_chat_store() -> SQLAlchemyChatStore:
