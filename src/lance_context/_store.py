@@ -357,9 +357,9 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
         return self._reader.run_ids()
 
     def outline(
-        self, run_id: str, metadata_keys: Sequence[str] = (), *, where: Mapping[Any, Any] | None = None
+        self, run_id: str | None, metadata_keys: Sequence[str] = (), *, where: Mapping[Any, Any] | None = None
     ) -> Outline:
-        """A light view of a session's rows (order, id, role, chosen metadata) to pick rows from.
+        """A light view of a session's rows (None: every session's) to pick rows from.
 
         Rows come in append order (one per id); ``outline.table`` holds ``seq``, ``id``,
         ``role``, one string column per metadata key and Lance's ``_rowid``, and

@@ -34,7 +34,7 @@ from ._validation import validate_record
 from ._versions import commit_properties
 from ._written import keep_written
 
-__all__ = ["SEQ_SHIFT", "Writer", "commit_seq", "seq_base"]
+__all__ = ["SEQ_SHIFT", "Writer", "commit_seq", "seq_base", "write_group"]
 
 #: Deletes of more matching rows run as Lance's own predicate delete.
 _DELETE_BY_ID_MAX = 10_000
@@ -56,6 +56,16 @@ def seq_base(read_version: int) -> int:
     writers committing on top of the same version share the prefix (see ``commit_seq``).
     """
     return (read_version + 1) << SEQ_SHIFT
+
+
+def write_group(seq: int) -> int:
+    """The write group of a record's ``seq``: the version its commit was made on top of, plus one.
+
+    Seqs with equal groups were written by commits made on top of the same version, i.e.
+    at once (their order among themselves is the order of slots, not of commits); across
+    groups, append order is commit order.
+    """
+    return seq >> SEQ_SHIFT
 
 
 def commit_seq(read_version: int, rows: int) -> int:

@@ -18,7 +18,8 @@ imports a private module).
   ``store.outline(run_id)`` (an :class:`Outline` to pick rows from), and
   ``store.changes_between(v1, v2)`` (:class:`RecordChanges`) and :class:`SessionCache`
   (version-checked, bounded) for in-memory views that survive commits to other sessions;
-  :func:`row_changes` (the rows two snapshots differ by, on one branch or across two).
+  :func:`row_changes` (the rows two snapshots differ by, on one branch or across two);
+  :func:`write_group` (which rows of an outline were committed at once, from ``seq``).
 - **Conversations.** :func:`fit_window` and :func:`group_exchanges` keep tool calls and
   their results together in token windows; :func:`newest_window` reads only as much of
   a conversation as its window needs.
@@ -79,6 +80,7 @@ from ._rerank import Reranker, as_reranker
 from ._search import SearchMode, mmr_select, rrf_fuse, weighted_fuse
 from ._versions import RecordChanges
 from ._window import fit_window, group_exchanges, newest_window
+from ._writer import write_group
 
 __all__ = [
     "BulkPart",
@@ -135,4 +137,5 @@ __all__ = [
     "to_matrix",
     "utc_now",
     "weighted_fuse",
+    "write_group",
 ]

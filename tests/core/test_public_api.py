@@ -167,6 +167,7 @@ ADAPTER_KIT = {
     "to_matrix",
     "utc_now",
     "weighted_fuse",
+    "write_group",
 }
 
 

@@ -2,9 +2,10 @@
 
 Two servers saving checkpoints of one thread at once may commit them in either order
 (both on top of the same store version): among such commits the latest checkpoint and
-``list`` order should follow checkpoint ids, as in ``InMemorySaver`` (across commits,
-append order decides: a merged branch's checkpoints become the newest); a known defect,
-pinned by a strict xfail. Races are made deterministic: both writers meet at a barrier
+``list`` order follow checkpoint ids, as in ``InMemorySaver`` (across commits, append
+order decides: a merged branch's checkpoints become the newest), on every read path:
+the latest checkpoint, a thread's list, filtered lists, every thread's list and prune.
+Races are made deterministic: both writers meet at a barrier
 in the core's ``commit_seq`` after reading the same version, and the slots are chosen
 so the older checkpoint sorts last in append order.
 """
@@ -96,15 +97,6 @@ def _commit_at_once(monkeypatch: pytest.MonkeyPatch, slots: dict[str, int]) -> t
     return local
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known defect: the saver orders a thread's checkpoints by append order (seq, then record id, "
-        "a digest); two checkpoints committed on top of the same version by two servers can come back "
-        "older-last. Ordering them by checkpoint id within one commit prefix needs the prefix "
-        "(seq >> SEQ_SHIFT) on every read path, which the adapters do not get from the core yet"
-    ),
-)
 def test_two_servers_saving_checkpoints_at_once_agree_with_in_memory_saver(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_servers: None
 ) -> None:
@@ -134,6 +126,62 @@ def test_two_servers_saving_checkpoints_at_once_agree_with_in_memory_saver(
 
     first.prune(["t"])  # keeps the latest one
     assert [t.checkpoint["id"] for t in LanceCheckpointSaver(uri=path).list(_config("t"))] == [ids[2]]
+
+
+def _put_marked(saver: BaseCheckpointSaver[Any], step: int, checkpoint_id: str, parent: str | None) -> None:
+    """A checkpoint whose metadata holds a list of numbers (a filter on it is checked in Python)."""
+    meta: Any = {"step": step, "source": "loop", "marks": [1, step > 0]}
+    saver.put(_config("t", parent), _checkpoint(step, checkpoint_id), meta, {})
+
+
+def _filtered_lists(saver: BaseCheckpointSaver[Any], newest: str) -> dict[str, list[str]]:
+    """Thread ``t`` listed with metadata filters, and every thread listed, with and without limits."""
+
+    def ids(config: RunnableConfig | None, **kwargs: Any) -> list[str]:
+        return [t.checkpoint["id"] for t in saver.list(config, **kwargs)]
+
+    loop, marked = {"source": "loop"}, {"marks": [True, 1.0]}
+    return {
+        "filtered": ids(_config("t"), filter=loop),
+        "filtered_first": ids(_config("t"), filter=loop, limit=1),
+        "filtered_before": ids(_config("t"), filter=loop, before=_config("t", newest), limit=1),
+        "checked": ids(_config("t"), filter=marked),
+        "checked_first": ids(_config("t"), filter=marked, limit=1),
+        "every_thread": ids(None),
+        "every_thread_first": ids(None, limit=1),
+        "every_thread_filtered": ids(None, filter=loop, limit=2),
+        "every_thread_checked_first": ids(None, filter=marked, limit=1),
+        "every_thread_before": ids(None, before=_config("t", newest)),
+    }
+
+
+def test_filtered_and_every_thread_lists_after_servers_save_at_once_agree_with_in_memory_saver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_servers: None
+) -> None:
+    """``list`` with a metadata filter, or over every thread: checkpoint-id order, as InMemorySaver."""
+    path = str(tmp_path / "threads.lance")
+    first, second, oracle = LanceCheckpointSaver(uri=path), LanceCheckpointSaver(uri=path), InMemorySaver()
+    ids = [str(uuid6(clock_seq=i)) for i in range(3)]
+    for saver in (first, oracle):
+        _put_marked(saver, 0, ids[0], None)
+    local = _commit_at_once(monkeypatch, {ids[1]: 1, ids[2]: 0})  # the newer one first in append order
+
+    def save(saver: LanceCheckpointSaver, step: int) -> None:
+        local.checkpoint_id = ids[step]
+        _put_marked(saver, step, ids[step], ids[0])
+
+    workers = [threading.Thread(target=save, args=(s, i)) for s, i in ((first, 1), (second, 2))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    for step in (1, 2):
+        _put_marked(oracle, step, ids[step], ids[0])
+    expected = _filtered_lists(oracle, ids[2])
+    assert expected["filtered"] == expected["every_thread"] == ids[::-1]
+    assert expected["checked"] == [ids[2], ids[1]]
+    for saver in (first, second, LanceCheckpointSaver(uri=path)):
+        assert _filtered_lists(saver, ids[2]) == expected
 
 
 class _Fan(TypedDict):

@@ -35,7 +35,7 @@ from ._checkpoint_records import (
     write_record,
 )
 from ._latest import LatestCheckpoints
-from ._listing import list_checkpoints, thread_checkpoints
+from ._listing import list_checkpoints, newest_checkpoints, thread_checkpoints
 from ._locking import serialized
 from ._prune import kept_checkpoints
 from ._serde import PayloadReader, inner_serde, strict_serde, written_types
@@ -68,9 +68,9 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
     :meth:`branch` (or ``store.branch(...)``) forks all threads at once.
 
     The latest checkpoint of a thread is the one first written last (append order; a
-    checkpoint written again keeps its place); LangGraph writes checkpoints in id order,
-    so this is also the highest checkpoint id. ``list`` returns checkpoints newest first
-    in the same order.
+    checkpoint written again keeps its place; of checkpoints committed at once, by two
+    servers, the highest id); LangGraph writes checkpoints in id order, so this is also
+    the highest checkpoint id. ``list`` returns checkpoints newest first in that order.
 
     Args:
         store: An open store to share (with a :class:`LanceStore`, other adapters...).
@@ -359,7 +359,8 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         if strategy == "delete":
             self.store.delete(where={"run_id": {"$in": keys}})
             return
-        checkpoints = self.store.records(roles=CHECKPOINT_ROLE, where={"run_id": {"$in": keys}})
+        view, newest = newest_checkpoints(self.store, None, {"run_id": {"$in": keys}})
+        checkpoints = view.fetch(newest(None)[::-1])
         kept = kept_checkpoints(self._payloads, checkpoints)
         if len(kept) == len(checkpoints):
             return

@@ -17,7 +17,10 @@ time-based:
 A thread's first read is a two-step read (``ContextStore.outline``): an outline
 of the thread's rows picks the latest checkpoint, its pending writes, and writes
 already stored for checkpoints not stored yet (LangGraph may save a step's writes
-before its checkpoint); then only those rows are fetched.
+before its checkpoint); then only those rows are fetched. The latest checkpoint is the
+last in ``checkpoint_order``; a checkpoint this saver writes in a commit that directly
+follows the cached version is in a newer write group than every stored row, so it is
+the latest.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from lance_context import ContextRecord, ContextStore
 from lance_context.adapters import SessionCache
 
 from ._checkpoint_records import CHECKPOINT_ROLE, WRITE_ROLE
-from ._listing import thread_rows
+from ._listing import checkpoint_order, thread_rows
 
 __all__ = ["Latest", "LatestCheckpoints"]
 
@@ -188,7 +191,7 @@ def _read(store: ContextStore, key: Key) -> Latest:
     view, rows = thread_rows(store, *key)
     checkpoints = [r for r in rows if r["role"] == CHECKPOINT_ROLE]
     stored = {str(r["checkpoint_id"]) for r in checkpoints}
-    latest = max(checkpoints, key=lambda r: (r["seq"], r["id"]), default=None)
+    latest = max(checkpoints, key=checkpoint_order, default=None)
     latest_id = None if latest is None else latest["checkpoint_id"]
     writes = [
         r

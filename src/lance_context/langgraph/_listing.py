@@ -3,24 +3,30 @@
 A thread's checkpoints and their pending writes are rows of one store session. Within
 one thread and without a metadata filter, one outline of the thread (order, id, role,
 namespace, checkpoint id) is enough to choose both, and only the chosen rows are read.
-Otherwise the checkpoints that match are read, then their writes (two filtered scans).
+Otherwise an outline of the matching checkpoints picks them, then their writes are read.
+
+Checkpoints go in :func:`checkpoint_order`: append order across commits, and checkpoint
+id among checkpoints committed at once (two servers saving one thread on top of the same
+store version), as LangGraph's own savers order them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import pyarrow as pa
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import get_checkpoint_id
 
 from lance_context import ContextRecord, ContextStore, InvalidFilterError
-from lance_context.adapters import Outline
+from lance_context.adapters import Outline, write_group
 
 from ._checkpoint_records import CHECKPOINT_ROLE, THREAD_PREFIX, WRITE_ROLE, thread_key
 from ._store_filters import ValueFilter, equality_filter, first_kept
 
-__all__ = ["list_checkpoints", "thread_checkpoints", "thread_rows"]
+__all__ = ["checkpoint_order", "list_checkpoints", "newest_checkpoints", "thread_checkpoints", "thread_rows"]
 
 #: Above this many listed checkpoints, their writes are read per thread rather than by id.
 _WRITES_BY_ID_MAX = 64
@@ -48,17 +54,70 @@ def list_checkpoints(
             limit=limit,
         )
     run_id, where, values = _list_filter(config, filter, before)
-    if values.check is None:
-        found = store.records(run_id, roles=CHECKPOINT_ROLE, where=where, last=limit)[::-1]
-    else:  # a list or dict holding numbers or bools: Python's == decides
-        found = first_kept(
-            lambda n: store.records(run_id, roles=CHECKPOINT_ROLE, where=where, last=n)[::-1],
-            values.check,
-            limit,
-            field="checkpoint_metadata",
-        )
+    view, newest = newest_checkpoints(store, run_id, where)
+    # without a check, the first ``limit`` candidates are the answer; a list or dict holding
+    # numbers or bools is checked in Python (its == decides), reading more until enough pass
+    found = first_kept(lambda n: view.fetch(newest(n)), values.check, limit, field="checkpoint_metadata")
     writes = _writes_of(store, run_id, found)
     return [(r, writes.get(_key(r), [])) for r in found]
+
+
+def checkpoint_order(row: Mapping[str, Any]) -> tuple[int, str, int, str]:
+    """The sort key of a checkpoint's outline row (``seq``, ``id``, ``checkpoint_id``), oldest first.
+
+    Across commits, append order; among checkpoints of one write group (committed at once
+    on top of the same version, e.g. by two servers), the checkpoint id, which LangGraph
+    makes increasing; then append order and record id.
+    """
+    return (write_group(row["seq"]), str(row["checkpoint_id"]), row["seq"], row["id"])
+
+
+def newest_checkpoints(
+    store: ContextStore, run_id: str | None, where: Where
+) -> tuple[Outline, Callable[[int | None], list[int]]]:
+    """An outline of the checkpoints matching ``where``, and ``newest(n)`` to pick from it.
+
+    ``newest(n)`` gives the row ids of the first ``n`` (None: all) in
+    :func:`checkpoint_order`, newest first.
+
+    Only the newest ``n`` in append order (and the rest of the last one's write group)
+    are ordered by checkpoint id.
+
+    Args:
+        store: The saver's store.
+        run_id: The thread's store session; None for every session ``where`` matches.
+        where: Conditions on the checkpoint records.
+    """
+    view = _outline(store, run_id, ("checkpoint_id",), {**where, "role": CHECKPOINT_ROLE})
+    table = view.table.select(["seq", "id", "checkpoint_id", "_rowid"])  # in append order
+    seqs = table.column("seq")
+
+    def newest(n: int | None) -> list[int]:
+        start = 0 if n is None else max(table.num_rows - n, 0)
+        if 0 < start < table.num_rows:  # the whole write group of the oldest row taken
+            group = write_group(seqs[start].as_py())
+            start = bisect_left(seqs, group, hi=start, key=lambda seq: write_group(seq.as_py()))
+        chosen = table.slice(start)
+        groups = pa.array([write_group(seq) for seq in chosen.column("seq").to_pylist()], pa.int64())
+        chosen = chosen.append_column("group", groups)
+        chosen = chosen.sort_by([(c, "descending") for c in ("group", "checkpoint_id", "seq", "id")])
+        row_ids: list[int] = chosen.column("_rowid").to_pylist()
+        return row_ids[:n]
+
+    return view, newest
+
+
+def _outline(store: ContextStore, run_id: str | None, keys: Sequence[str], where: Where | None) -> Outline:
+    """``store.outline``, saying what the saver needs of a store that encrypts ``keys``."""
+    try:
+        # the reader outlines every session ``where`` matches when ``run_id`` is None
+        return store.outline(run_id, keys, where=where)
+    except InvalidFilterError as exc:  # an encrypted store that seals them: say what the saver needs
+        raise InvalidFilterError(
+            "LanceCheckpointSaver reads checkpoint_ns and checkpoint_id to find checkpoints; this store "
+            "encrypts them: open it with EncryptionPolicy(clear_metadata={'checkpoint_ns', "
+            "'checkpoint_id', ...}) (see the README's encryption section)"
+        ) from exc
 
 
 def _key(record: ContextRecord) -> tuple[str, str, str]:
@@ -110,14 +169,7 @@ def thread_rows(store: ContextStore, session: str, ns: str | None) -> tuple[Outl
     Each row: ``seq``, ``id``, ``role``, ``checkpoint_ns``, ``checkpoint_id``, ``_rowid``;
     ``outline.fetch`` reads the chosen ones.
     """
-    try:
-        view = store.outline(session, ("checkpoint_ns", "checkpoint_id"))
-    except InvalidFilterError as exc:  # an encrypted store that seals them: say what the saver needs
-        raise InvalidFilterError(
-            "LanceCheckpointSaver reads checkpoint_ns and checkpoint_id to find checkpoints; this store "
-            "encrypts them: open it with EncryptionPolicy(clear_metadata={'checkpoint_ns', "
-            "'checkpoint_id', ...}) (see the README's encryption section)"
-        ) from exc
+    view = _outline(store, session, ("checkpoint_ns", "checkpoint_id"), None)
     rows = view.table.select(["seq", "id", "role", "checkpoint_ns", "checkpoint_id", "_rowid"]).to_pylist()
     return view, [
         r for r in rows if r["checkpoint_id"] is not None and (ns is None or r["checkpoint_ns"] == ns)
@@ -151,7 +203,7 @@ def thread_checkpoints(
         and (checkpoint_id is None or r["checkpoint_id"] == checkpoint_id)
         and (before_id is None or r["checkpoint_id"] < before_id)
     ]
-    checkpoints.sort(key=lambda r: (r["seq"], r["id"]), reverse=True)
+    checkpoints.sort(key=checkpoint_order, reverse=True)
     chosen = checkpoints if limit is None else checkpoints[:limit]
     keys = {(r["checkpoint_ns"], r["checkpoint_id"]) for r in chosen}
     writes = [r for r in rows if r["role"] == WRITE_ROLE and (r["checkpoint_ns"], r["checkpoint_id"]) in keys]

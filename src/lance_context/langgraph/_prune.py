@@ -39,7 +39,12 @@ def _delta_ancestors(
 
 
 def kept_checkpoints(reader: PayloadReader, checkpoints: Sequence[ContextRecord]) -> list[ContextRecord]:
-    """The checkpoint records to keep, given every checkpoint of the pruned threads in append order."""
+    """The checkpoint records to keep, given every checkpoint of the pruned threads oldest first.
+
+    ``checkpoints`` come in the saver's ``checkpoint_order`` (append order across
+    commits, checkpoint id among checkpoints committed at once), so each namespace's
+    last one is its latest.
+    """
     groups: dict[tuple[str, str], list[ContextRecord]] = {}
     for record in checkpoints:
         groups.setdefault((record.run_id, record.metadata["checkpoint_ns"]), []).append(record)
