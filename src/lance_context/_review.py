@@ -72,8 +72,7 @@ class HitSummary:
         return asdict(self)
 
     def __str__(self) -> str:
-        # width 5: a minus sign keeps the column
-        return f"{self.rank} {self.mark or ' '} {self.score:5.2f} {self.summary}"
+        return f"{self.rank} {self.mark or ' '} {self.score:.2f} {self.summary}"
 
 
 def hit_summaries(
