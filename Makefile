@@ -51,7 +51,7 @@ bench: install
 	$(PY) tests/benchmarks/run.py
 
 reliability: install
-	$(BIN)/pytest -q -m reliability --reliability-long tests/reliability
+	$(BIN)/pytest -q -m "reliability or long_only" --reliability-long tests/reliability tests/ray
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .artifacts

@@ -42,6 +42,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave the tests marked ``long_only`` to ``make reliability`` (``--reliability-long``)."""
+    if config.getoption("--reliability-long"):
+        return
+    dropped = [item for item in items if item.get_closest_marker("long_only")]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not item.get_closest_marker("long_only")]
+
+
 @pytest.fixture(scope="session")
 def reliability_long(pytestconfig: pytest.Config) -> bool:
     """True under ``--reliability-long``."""

@@ -201,6 +201,7 @@ def test_on_s3_ingest_works_and_a_failing_worker_writes_nothing(tmp_path: Path, 
     assert _everything(ContextStore.open(uri, storage_options=options, embedder=None)) == before
 
 
+@pytest.mark.long_only  # make reliability only: too slow for make test
 def test_beside_another_writer_and_on_a_branch_nothing_is_lost_and_vectors_match_local_reembed(
     tmp_path: Path,
 ) -> None:

@@ -84,6 +84,7 @@ def _stalled_calls(s3_bucket: Any, link: StallableLink, name: str, **options: st
     return outcomes
 
 
+@pytest.mark.long_only  # make reliability only: too slow for make test
 def test_a_silent_endpoint_fails_every_call_in_bounded_time(
     s3_bucket: Any, moto_server: Any, reliability_long: bool
 ) -> None:

@@ -89,6 +89,7 @@ def _chain_is_whole(saver: LanceCheckpointSaver, thread: str, turns: list[str]) 
     assert states[-1] == turns, thread
 
 
+@pytest.mark.long_only  # make reliability only: too slow for make test
 def test_application_servers_share_one_memory_on_s3(s3_bucket: Any) -> None:
     sizes = scale.current()
     uri, options = s3_bucket.uri("servers"), s3_bucket.storage_options

@@ -39,6 +39,7 @@ _WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.long_only  # make reliability only: too slow for make test
 def test_resident_memory_levels_off_over_many_adds(tmp_path: Path, reliability_long: bool) -> None:
     adds = 12_000 if reliability_long else 3_000
     done = subprocess.run(
