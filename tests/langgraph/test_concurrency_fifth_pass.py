@@ -97,21 +97,24 @@ def _commit_at_once(monkeypatch: pytest.MonkeyPatch, slots: dict[str, int]) -> t
     return local
 
 
-def test_two_servers_saving_checkpoints_at_once_agree_with_in_memory_saver(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_servers: None
-) -> None:
-    """The latest checkpoint is the highest id, whichever commit lands first (as InMemorySaver)."""
-    path = str(tmp_path / "threads.lance")
+def _saved_at_once(
+    monkeypatch: pytest.MonkeyPatch, path: str, put: Any
+) -> tuple[list[str], list[LanceCheckpointSaver], InMemorySaver]:
+    """Thread ``t``: a first checkpoint, then two saved at once by two servers, the newer one first.
+
+    Returns the checkpoint ids, the two servers' savers and a fresh one, and an
+    ``InMemorySaver`` given the same checkpoints one after the other.
+    """
     first, second, oracle = LanceCheckpointSaver(uri=path), LanceCheckpointSaver(uri=path), InMemorySaver()
     ids = [str(uuid6(clock_seq=i)) for i in range(3)]
     for saver in (first, oracle):
-        _put(saver, 0, ids[0], None)
+        put(saver, 0, ids[0], None)
     assert second.get_tuple(_config("t")) is not None  # both caches warm
     local = _commit_at_once(monkeypatch, {ids[1]: 1, ids[2]: 0})  # the newer one first in append order
 
     def save(saver: LanceCheckpointSaver, step: int) -> None:
         local.checkpoint_id = ids[step]
-        _put(saver, step, ids[step], ids[0])
+        put(saver, step, ids[step], ids[0])
 
     workers = [threading.Thread(target=save, args=(s, i)) for s, i in ((first, 1), (second, 2))]
     for worker in workers:
@@ -119,12 +122,21 @@ def test_two_servers_saving_checkpoints_at_once_agree_with_in_memory_saver(
     for worker in workers:
         worker.join()
     for step in (1, 2):
-        _put(oracle, step, ids[step], ids[0])
+        put(oracle, step, ids[step], ids[0])
+    return ids, [first, second, LanceCheckpointSaver(uri=path)], oracle
+
+
+def test_two_servers_saving_checkpoints_at_once_agree_with_in_memory_saver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_servers: None
+) -> None:
+    """The latest checkpoint is the highest id, whichever commit lands first (as InMemorySaver)."""
+    path = str(tmp_path / "threads.lance")
+    ids, savers, oracle = _saved_at_once(monkeypatch, path, _put)
     expected = _history(oracle)
     assert expected["latest"] == (ids[2], [])
-    assert _history(first) == _history(second) == _history(LanceCheckpointSaver(uri=path)) == expected
+    assert [_history(saver) for saver in savers] == [expected] * 3
 
-    first.prune(["t"])  # keeps the latest one
+    savers[0].prune(["t"])  # keeps the latest one
     assert [t.checkpoint["id"] for t in LanceCheckpointSaver(uri=path).list(_config("t"))] == [ids[2]]
 
 
@@ -159,28 +171,11 @@ def test_filtered_and_every_thread_lists_after_servers_save_at_once_agree_with_i
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_servers: None
 ) -> None:
     """``list`` with a metadata filter, or over every thread: checkpoint-id order, as InMemorySaver."""
-    path = str(tmp_path / "threads.lance")
-    first, second, oracle = LanceCheckpointSaver(uri=path), LanceCheckpointSaver(uri=path), InMemorySaver()
-    ids = [str(uuid6(clock_seq=i)) for i in range(3)]
-    for saver in (first, oracle):
-        _put_marked(saver, 0, ids[0], None)
-    local = _commit_at_once(monkeypatch, {ids[1]: 1, ids[2]: 0})  # the newer one first in append order
-
-    def save(saver: LanceCheckpointSaver, step: int) -> None:
-        local.checkpoint_id = ids[step]
-        _put_marked(saver, step, ids[step], ids[0])
-
-    workers = [threading.Thread(target=save, args=(s, i)) for s, i in ((first, 1), (second, 2))]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    for step in (1, 2):
-        _put_marked(oracle, step, ids[step], ids[0])
+    ids, savers, oracle = _saved_at_once(monkeypatch, str(tmp_path / "threads.lance"), _put_marked)
     expected = _filtered_lists(oracle, ids[2])
     assert expected["filtered"] == expected["every_thread"] == ids[::-1]
     assert expected["checked"] == [ids[2], ids[1]]
-    for saver in (first, second, LanceCheckpointSaver(uri=path)):
+    for saver in savers:
         assert _filtered_lists(saver, ids[2]) == expected
 
 
