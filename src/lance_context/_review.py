@@ -25,12 +25,11 @@ import numpy as np
 from ._arrow import table_to_records
 from ._embedding import embeds_as
 from ._errors import SearchError
-from ._filters import in_
 from ._history import History
 from ._maintenance import Maintainer
 from ._merge import Merger
 from ._mergeplan import MergeConflict, MergePlan, OnConflict, SessionChanges, summarize
-from ._reader import Reader, ordered
+from ._reader import filter_sql, ordered
 from ._sealed import check_query
 from ._search import Searcher, SearchHit, SearchMode
 from ._state import StoreState
@@ -318,12 +317,11 @@ class Reviewer:
         self, state: StoreState, vector: Any, where: Mapping[Any, Any], k: int
     ) -> list[SearchHit]:
         """The best ``k`` of the records a merge embeds as it brings them, by cosine similarity."""
-        ids = [r.id for r in Reader(state).records(where=where, with_vectors=False)]
-        if not ids:
-            return []
-        ds = state.snapshot()  # read again with the text each record is embedded by (its embed_text)
-        table = state.handle.call(lambda: ds.to_table(filter=in_("id", ids)), "read the branch's records")
+        ds, sql = state.snapshot(), filter_sql(None, where=where)  # one read, with each record's embed_text
+        table = state.handle.call(lambda: ds.to_table(filter=sql), "read the branch's records")
         records = table_to_records(ordered(table), state.cipher, index_text=True)
+        if not records:
+            return []
         matrix = np.asarray(self._state.embedding.vectors_for(records), dtype=np.float32)
         query = np.asarray(vector, dtype=np.float32)
         norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(query)
