@@ -258,12 +258,22 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
         """
         return self._writer.add(records)
 
-    def upsert(self, records: ContextRecord | Iterable[ContextRecord], *, keep_order: bool = False) -> int:
+    def upsert(
+        self,
+        records: ContextRecord | Iterable[ContextRecord],
+        *,
+        keep_order: bool = False,
+        replace_where: Mapping[Any, Any] | None = None,
+    ) -> int:
         """Insert records, replacing any stored record with the same id; one commit.
 
         A replaced record moves to the end of the append order unless ``keep_order``.
+        ``replace_where`` (a filter, as in :meth:`records`) also deletes, in the same
+        commit, the stored records it matches that ``records`` do not replace: an object
+        kept as several records is rewritten in one step, even beside concurrent writers.
         """
-        return self._writer.upsert(records, keep_order=keep_order)
+        check_query(self._state.cipher, where=replace_where)
+        return self._writer.upsert(records, keep_order=keep_order, replace_where=replace_where)
 
     def replace(self, run_id: str, records: ContextRecord | Iterable[ContextRecord]) -> int:
         """Make ``records`` the whole content of session ``run_id``, in one commit.

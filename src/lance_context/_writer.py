@@ -29,6 +29,7 @@ from ._opening import check_still_embedded_as
 from ._records import ContextRecord, check_embedding
 from ._schema import embedding_field
 from ._sessionfiles import remember
+from ._settle import settle, written_rows
 from ._state import StoreState
 from ._validation import validate_record
 from ._versions import commit_properties
@@ -96,17 +97,35 @@ class Writer:
         """Append records in one commit; return the new version."""
         return self._write(records, "add")
 
-    def upsert(self, records: ContextRecord | Iterable[ContextRecord], *, keep_order: bool = False) -> int:
+    def upsert(
+        self,
+        records: ContextRecord | Iterable[ContextRecord],
+        *,
+        keep_order: bool = False,
+        replace_where: Mapping[Any, Any] | None = None,
+    ) -> int:
         """Insert records, replacing stored records with the same id, in one commit.
 
         A replaced record moves to the end of the append order, unless ``keep_order``
         keeps it where it was (an update in place, such as a refreshed expiry time).
+        ``replace_where``: the stored records this filter matches that ``records`` do not
+        hold are deleted in the same commit.
         """
         if not isinstance(keep_order, bool):
             raise InvalidRecordError(
                 f"keep_order must be True or False, got {keep_order!r}; nothing was written"
             )
-        return self._write(records, "upsert", keep_order=keep_order)
+        if replace_where is None:
+            return self._write(records, "upsert", keep_order=keep_order)
+        if not isinstance(replace_where, Mapping):
+            raise InvalidFilterError(
+                f"replace_where must be a filter dict, got {replace_where!r:.60}; nothing was written"
+            )
+        scope = compile_where(replace_where) or "true"
+        batch = self.prepare(records)
+        if not batch:
+            return self.delete(None, run_id=None, where=replace_where)
+        return self._write(batch, "upsert", scope, keep_order=keep_order)
 
     def replace(
         self,
@@ -131,7 +150,7 @@ class Writer:
             raise InvalidRecordError(f"records {strays[:3]!r} do not belong to session {run_id!r}")
         if not batch:
             return self.delete(None, run_id=run_id, where=None)
-        return self._write(batch, op, scope=eq("run_id", run_id), positions=positions)
+        return self._write(batch, op, eq("run_id", run_id), positions=positions, scope_sessions={run_id})
 
     def delete(
         self, ids: str | Iterable[str] | None, *, run_id: str | None, where: Mapping[Any, Any] | None
@@ -226,7 +245,13 @@ class Writer:
         *,
         keep_order: bool = False,
         positions: Mapping[str, int] | None = None,
+        scope_sessions: set[str] | None = None,
     ) -> int:
+        """Commit ``records`` as one version named ``op``.
+
+        ``scope``: the stored records not in ``records`` to delete in the same commit (their
+        sessions ``scope_sessions``, read from the snapshot when not given).
+        """
         self._state.check_writable()
         batch = self.prepare(records)
         if not batch:
@@ -265,64 +290,37 @@ class Writer:
             if keep_order or positions is not None:
                 table = _kept_positions(table, stored, positions)
             touched = sessions | set(stored.column("run_id").to_pylist())  # an upsert may move an id
-            seen["touched"] = touched
-            seen["inserted"] = sorted({r.id for r in batch} - set(stored.column("id").to_pylist()))
+            doomed = scope
+            if scope is not None and scope_sessions is None:
+                # by their ids (Lance cannot apply a filter on metadata to the rows a merge leaves
+                # out), and only when there are any: deleting them makes the merge scan the table
+                matched = base.to_table(filter=scope, columns=["id", "run_id"])
+                touched |= set(matched.column("run_id").to_pylist())
+                extra = set(matched.column("id").to_pylist()) - {r.id for r in batch}
+                doomed = in_("id", sorted(extra)) if extra else None
+            seen["touched"] = touched | (scope_sessions or set())
             builder = base.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
-            if scope is not None:
-                builder = builder.when_not_matched_by_source_delete(scope)
-            transaction, _ = builder.execute_uncommitted(_clustered(table, batch))
+            if doomed is not None:
+                builder = builder.when_not_matched_by_source_delete(doomed)
+            seen["written"] = written_rows(table)
+            transaction, stats = builder.execute_uncommitted(_clustered(table, batch))
+            seen["rows_written"] = stats["num_inserted_rows"] + stats["num_updated_rows"]
             return handle.commit(base, transaction, commit_properties(op, len(batch), touched))
 
         new = handle.call(attempt, f"{op} {len(batch)} records")
         tails, base = self._state.tails, seen["base"]
         if op != "add":
             self._after(base, new, seen["touched"])
-            if seen["inserted"]:
-                new = self._one_copy_each(new, seen["inserted"])
+            removed = settle(handle, base, new, seen["written"], scope, seen["rows_written"])
+            if removed is not None:
+                self._after(*removed, None)
+                new = removed[1]
             return int(new.version)
         if tails is not None:
             stored = vectors if "embedding" in seen["schema"].names else None
             tails.appended((handle.branch, int(base.version)), int(new.version), batch, stored)
         self._maintainer.after_write(new)
         return int(new.version)
-
-    def _one_copy_each(self, new: lance.LanceDataset, inserted: list[str]) -> lance.LanceDataset:
-        """Remove the copies a concurrent upsert of the same new ids left, keeping the later commit's.
-
-        Lance rebases two concurrent merge inserts of one new id as compatible (each only
-        adds a fragment), so both copies land. The copy in the fragment committed last
-        (the highest row address) is kept, whichever writer runs this; the read and the
-        delete share one snapshot, so a compaction in between conflicts and is retried.
-        Costs one read of these ids after an upsert that inserted any.
-        """
-        handle = self._state.handle
-        found = handle.call(
-            lambda: new.to_table(filter=in_("id", inserted), columns=["id"], with_row_address=True),
-            "check the upserted records",
-        )
-        if found.num_rows <= len(inserted):
-            return new
-        outcome: dict[str, Any] = {}
-
-        def attempt() -> lance.LanceDataset | None:
-            base = handle.private_latest()
-            outcome["base"] = base
-            rows = base.to_table(filter=in_("id", inserted), columns=["id"], with_row_address=True)
-            newest: dict[str, int] = {}
-            for record_id, address in zip(rows.column("id").to_pylist(), rows.column("_rowaddr").to_pylist()):
-                newest[record_id] = max(address, newest.get(record_id, address))
-            extra = sorted(set(rows.column("_rowaddr").to_pylist()) - set(newest.values()))
-            if not extra:
-                return None
-            # no retry inside Lance: on a conflict the addresses are read again from the new version
-            base.delete(f"_rowaddr IN ({', '.join(str(a) for a in extra)})", conflict_retries=0)
-            return handle.adopt(base)
-
-        fixed = handle.call(attempt, "remove a concurrent writer's copies of new records")
-        if fixed is None:
-            return new
-        self._after(outcome["base"], fixed, None)
-        return fixed
 
     def _add_vector_column(self, embedding: Embedding, dimension: int) -> None:
         """Give a store without vectors a column of ``dimension`` floats (its own version)."""

@@ -13,9 +13,10 @@ so the older checkpoint sorts last in append order.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import operator
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -27,7 +28,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.store.memory import InMemoryStore
 
-from lance_context import _writer
+from lance_context import HashingEmbedder, _writer
 from lance_context.langgraph import LanceCheckpointSaver, LanceStore, _locking
 
 
@@ -252,3 +253,66 @@ async def test_gathered_store_writes_and_reads_match_in_memory_store(tmp_path: P
     assert await run(LanceStore(uri=str(tmp_path / "memory.lance"), embedder=None)) == await run(
         InMemoryStore()
     )
+
+
+def _embed(texts: Sequence[str]) -> list[list[float]]:
+    return [[float(x) for x in row] for row in HashingEmbedder(64).embed_texts(list(texts))]
+
+
+_INDEX: Any = {"dims": 64, "embed": _embed, "fields": ["title", "body"]}
+#: Two servers put one item at once: the first drops its body, the second rewrites both fields.
+_PUTS = [{"title": "cherry"}, {"title": "damson", "body": "elder"}]
+
+
+def _item_state(store: Any) -> list[Any]:
+    """What a reader sees of the item: its value, and the items each query finds with their scores."""
+    item = store.get(("docs",), "k")
+    found = [
+        [(h.key, h.value, round(h.score, 5)) for h in store.search(("docs",), query=q)]
+        for q in ("apple", "banana", "cherry", "damson", "elder")
+    ]
+    return [item and item.value, found]
+
+
+def test_two_servers_putting_one_item_at_once_leave_one_put_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_servers: None
+) -> None:
+    """Each put is one step: the second server's put lands just before each commit of the first's.
+
+    The reader then sees the item as after the two puts one after the other, in one order
+    or the other, never one put's value with the other's indexed texts. (The orders are
+    run on this store: ``InMemoryStore`` keeps the vector of a field a later put dropped.)
+    """
+    serial = []
+    for n, order in enumerate(([0, 1], [1, 0])):
+        alone = LanceStore(uri=str(tmp_path / f"serial-{n}.lance"), index=_INDEX)
+        alone.put(("docs",), "k", {"title": "apple", "body": "banana"})
+        for i in order:
+            alone.put(("docs",), "k", _PUTS[i])
+        serial.append(_item_state(alone))
+    assert serial[0] != serial[1]
+    fired = 0
+    for before_commit in itertools.count(1):
+        path = str(tmp_path / f"store-{before_commit}.lance")
+        first, second = LanceStore(uri=path, index=_INDEX), LanceStore(uri=path, index=_INDEX)
+        first.put(("docs",), "k", {"title": "apple", "body": "banana"})
+        handle, real, commits = (
+            first.store._state.handle,
+            first.store._state.handle.commit,
+            itertools.count(1),
+        )
+
+        def commit(*args: Any, **kwargs: Any) -> Any:
+            if next(commits) == before_commit:  # noqa: B023 - each round's own count
+                second.put(("docs",), "k", _PUTS[1])  # noqa: B023
+            return real(*args, **kwargs)  # noqa: B023
+
+        monkeypatch.setattr(handle, "commit", commit)
+        first.put(("docs",), "k", _PUTS[0])
+        if next(commits) <= before_commit + 1:  # the other put ran before no commit: all interleavings seen
+            break
+        fired += 1
+        assert _item_state(LanceStore(uri=path, index=_INDEX)) in serial, (
+            f"second put before commit {before_commit}"
+        )
+    assert fired >= 1

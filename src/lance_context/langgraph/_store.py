@@ -308,9 +308,10 @@ class LanceStore(BaseStore):
 
     # ------------------------------------------------------------------ writes
     def _put(self, plan: BatchPlan) -> None:
-        # the writes commit first: the core refuses a bad record (too deep, too large) before
-        # writing anything, and then this batch's deletes have not happened either
-        deletes = [ref for ref, op in plan.puts.items() if op.value is None]
+        # One commit: every record of the written items, and the deletion of their other
+        # records (texts no longer indexed, deleted items). A concurrent put of one item in
+        # another process then leaves one writer's records, never a mix of both; the core
+        # refuses a bad record (too deep, too large) before writing anything.
         writes = {ref: op for ref, op in plan.puts.items() if op.value is not None}
         before = {r.id: r for r in self.store.get_many([item_id(*ref) for ref in writes])} if writes else {}
         now = _now()
@@ -329,16 +330,9 @@ class LanceStore(BaseStore):
                     indexed=plan.texts.get((ns, key), ItemTexts()),
                 )
             )
-        if records:
-            self.store.upsert(records)
-        kept = [r.id for r in records]
-        doomed = [self._item_where(ns, key) for ns, key in deletes] + [
-            {"$and": [self._item_where(m["namespace"], m["key"]), {"id": {"$nin": kept}}]}
-            for m in (old.metadata for old in before.values())
-            if m.get("texts", 0) > 1
-        ]
-        if doomed:
-            self.store.delete(where={"$or": doomed})
+        self.store.upsert(
+            records, replace_where={"$or": [self._item_where(ns, key) for ns, key in plan.puts]}
+        )
 
     @staticmethod
     def _item_where(namespace: Sequence[str], key: str) -> Where:
