@@ -15,7 +15,6 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._bulk import BulkWriter
 from ._cache import SessionCache, TailCache
 from ._dataset import MAIN_BRANCH, DatasetHandle
 from ._embedders import Embedder
@@ -44,7 +43,6 @@ from ._schema import embedding_dimension, read_embedder_info
 from ._sealed import check_query
 from ._search import Searcher
 from ._searchlog import Recorder
-from ._snapshot import import_snapshot
 from ._state import Settings, StoreState
 from ._storage import dataset_exists, refuse_inside_store
 from ._store_governance import GovernanceMethods
@@ -377,43 +375,3 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
         """
         check_query(self._state.cipher, where=where, metadata_keys=metadata_keys)
         return self._reader.outline(run_id, metadata_keys, where_sql=filter_sql(run_id, where=where))
-
-    # ------------------------------------------------------------------ governance
-    @classmethod
-    def import_(
-        cls,
-        source_uri: str,
-        into: str | ContextStore,
-        *,
-        version: int | str | None = None,
-        storage_options: Mapping[str, str] | None = None,
-        source_storage_options: Mapping[str, str] | None = None,
-        encryption: EncryptionPolicy | None = None,
-        source_encryption: EncryptionPolicy | None = None,
-    ) -> ContextStore:
-        """Bring a snapshot into ``into``: a copy where nothing is, else a merge as one version.
-
-        A merge upserts the snapshot's records (their vectors kept, nothing re-embedded)
-        and refuses a snapshot built with another embedder. Returns the store at ``into``.
-        """
-        return import_snapshot(
-            cls, source_uri, into, version=version, storage_options=storage_options,
-            source_storage_options=source_storage_options, encryption=encryption,
-            source_encryption=source_encryption,
-        )  # fmt: skip
-
-    # ------------------------------------------------------------------ maintenance
-    def compact(self) -> None:
-        """Merge every small fragment now and refresh the indexes (new versions)."""
-        self._maintainer.compact()
-
-    def build_vector_index(self) -> None:
-        """Build (or rebuild) the approximate vector index now."""
-        self._maintainer.build_vector_index()
-
-    def bulk(self) -> BulkWriter:
-        """The distributed-write seam (``lance_context.ray`` uses it): plan here, write anywhere, commit here.
-
-        See :class:`lance_context.adapters.BulkWriter`.
-        """
-        return BulkWriter(self._state, self._maintainer)

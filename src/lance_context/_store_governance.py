@@ -1,4 +1,4 @@
-"""Forgetting, retention, export and key rotation: this part of :class:`ContextStore`'s surface.
+"""Forgetting, retention, snapshots, key rotation, maintenance: part of :class:`ContextStore`'s surface.
 
 Split out of ``_store.py`` for size only. It holds no state and no logic: each method hands
 its call to the module that owns the work, with the store's
@@ -9,23 +9,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from ._bulk import BulkWriter
 from ._encryption import EncryptionPolicy
 from ._forget import ForgetReport, Forgetter
 from ._keyring import rotate_key
+from ._maintenance import Maintainer
 from ._retention import RetentionPolicy, RetentionReport, apply_retention
 from ._sealed import check_query
-from ._snapshot import SnapshotReport, export_snapshot
+from ._snapshot import SnapshotReport, export_snapshot, import_snapshot
 from ._state import StoreState
+
+if TYPE_CHECKING:
+    from ._store import ContextStore
 
 __all__ = ["GovernanceMethods"]
 
 
 class GovernanceMethods:
-    """The governance methods of :class:`~lance_context.ContextStore` (``import_`` is on the store)."""
+    """The governance and maintenance methods of :class:`~lance_context.ContextStore`."""
 
     _state: StoreState
+    _maintainer: Maintainer
 
     def forget(
         self,
@@ -85,3 +91,44 @@ class GovernanceMethods:
         read them with the old key in ``EncryptionPolicy.previous_keys``.
         """
         return rotate_key(self._state, encryption)
+
+    # ------------------------------------------------------------------ governance
+    @classmethod
+    def import_(
+        cls,
+        source_uri: str,
+        into: str | ContextStore,
+        *,
+        version: int | str | None = None,
+        storage_options: Mapping[str, str] | None = None,
+        source_storage_options: Mapping[str, str] | None = None,
+        encryption: EncryptionPolicy | None = None,
+        source_encryption: EncryptionPolicy | None = None,
+    ) -> ContextStore:
+        """Bring a snapshot into ``into``: a copy where nothing is, else a merge as one version.
+
+        A merge upserts the snapshot's records (their vectors kept, nothing re-embedded)
+        and refuses a snapshot built with another embedder. Returns the store at ``into``.
+        """
+        return import_snapshot(
+            cast("type[ContextStore]", cls), source_uri, into, version=version,
+            storage_options=storage_options,
+            source_storage_options=source_storage_options, encryption=encryption,
+            source_encryption=source_encryption,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ maintenance
+    def compact(self) -> None:
+        """Merge every small fragment now and refresh the indexes (new versions)."""
+        self._maintainer.compact()
+
+    def build_vector_index(self) -> None:
+        """Build (or rebuild) the approximate vector index now."""
+        self._maintainer.build_vector_index()
+
+    def bulk(self) -> BulkWriter:
+        """The distributed-write seam (``lance_context.ray`` uses it): plan here, write anywhere, commit here.
+
+        See :class:`lance_context.adapters.BulkWriter`.
+        """
+        return BulkWriter(self._state, self._maintainer)
