@@ -6,12 +6,13 @@ barrier in the core's ``commit_seq``, after reading the same snapshot.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
-from lance_context import ContextRecord, ContextStore, InvalidFilterError, _writer
+from lance_context import ContextRecord, ContextStore, EncryptionPolicy, InvalidFilterError, _writer
 
 
 def _parts(item: str, writer: str, names: list[str]) -> list[ContextRecord]:
@@ -100,3 +101,20 @@ def test_concurrent_rewrites_of_one_object_leave_one_writers_parts(
         winner = parts[f"{item}-main"].split()[0]
         assert parts == {f"{item}-{name}": f"{winner} {name}" for name in writes[winner]}
         assert found.count() == len(parts) + (5 if item == "new" else 2)  # nothing else touched
+
+
+def test_a_filter_on_sealed_metadata_is_refused_before_writing(tmp_path: Path) -> None:
+    sealed = ContextStore.open(
+        str(tmp_path / "sealed"), embedder=None, encryption=EncryptionPolicy(key=os.urandom(32))
+    )
+    sealed.add(_parts("a", "old", ["main", "x"]))
+    before = sealed.version()
+    with pytest.raises(InvalidFilterError, match="item"):
+        sealed.upsert(_parts("a", "new", ["main"]), replace_where={"metadata.item": "a"})
+    assert sealed.version() == before and _ids(sealed) == ["a-main", "a-x"]
+    sealed.upsert(_parts("a", "new", ["main"]), replace_where={"run_id": "items", "id": {"$prefix": "a-"}})
+    assert _ids(sealed) == ["a-main"] and sealed.get("a-main").text == "new main"  # type: ignore[union-attr]
+
+
+def _ids(store: ContextStore) -> list[str]:
+    return sorted(r.id for r in store.records())
