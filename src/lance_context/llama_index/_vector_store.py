@@ -78,6 +78,7 @@ class LanceVectorStore(BasePydanticVectorStore):
 
     _store: ContextStore = PrivateAttr()
     _embed_model: BaseEmbedding | None = PrivateAttr(default=None)
+    _gone: set[str] = PrivateAttr(default_factory=set)  # record ids of image/index nodes deleted here
 
     def __init__(
         self,
@@ -228,9 +229,12 @@ class LanceVectorStore(BasePydanticVectorStore):
         index", not "only these". So a list naming no stored text node but some stored
         image or index node keeps every text node searchable and restricts the image and
         index nodes to the list; any other list restricts the search to exactly its nodes.
+        An image or index node this store deleted counts as stored: the index keeps listing it.
         """
         named = self._store.records(self.run_id, where=listed, with_vectors=False)
         kinds = {r.metadata.get("_node_type") for r in named}
+        if not kinds and self._gone.intersection(listed["id"]["$in"]):
+            kinds = set(_STRUCT_NODE_TYPES)
         if not kinds or not kinds <= set(_STRUCT_NODE_TYPES):
             return listed
         return {"$or": [listed, {"$not": {"metadata._node_type": {"$in": _STRUCT_NODE_TYPES}}}]}
@@ -241,18 +245,16 @@ class LanceVectorStore(BasePydanticVectorStore):
         held = self._store.dimension
         if held is None:  # a new store takes the first vector's size: the batch must agree with it
             held = next((len(n.embedding) for n in nodes if isinstance(n, BaseNode) and n.embedding), None)
-        records = {
-            r.id: r for r in (self._to_record(n, held) for n in nodes)
-        }  # a repeated node: the last wins
+        # a repeated node: the last wins
+        records = {r.id: r for r in (self._to_record(n, held) for n in nodes)}
         if records:
             self._store.upsert(list(records.values()))
+            self._gone.difference_update(records)
         return [node.node_id for node in nodes]
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node of a source document."""
-        self._store.delete(
-            run_id=self.run_id, where={"metadata.ref_doc_id": check_key(ref_doc_id, "ref_doc_id")}
-        )
+        self._delete({"metadata.ref_doc_id": check_key(ref_doc_id, "ref_doc_id")})
 
     def delete_nodes(
         self,
@@ -261,11 +263,18 @@ class LanceVectorStore(BasePydanticVectorStore):
         **delete_kwargs: Any,
     ) -> None:
         """Delete nodes by id and/or filter (neither: every node, as in LlamaIndex)."""
-        self._store.delete(run_id=self.run_id, where=self._where(node_ids, None, filters) or {})
+        self._delete(self._where(node_ids, None, filters) or {})
 
     def clear(self) -> None:
         """Delete every node of the collection (a new version)."""
-        self._store.delete(run_id=self.run_id)
+        self._delete({})
+
+    def _delete(self, where: dict[str, Any]) -> None:
+        """Delete the nodes ``where`` matches ({}: all), noting the image and index nodes among them."""
+        struct = {"metadata._node_type": {"$in": _STRUCT_NODE_TYPES}}
+        going = self._store.records(self.run_id, where={"$and": [where, struct]}, with_vectors=False)
+        self._store.delete(run_id=self.run_id, where=where)
+        self._gone.update(r.id for r in going)
 
     # ------------------------------------------------------------------ reads
     def get_nodes(
