@@ -78,8 +78,9 @@ class LanceStore(BaseStore):
     ``search(..., query=..., record=True)`` writes the semantic search to the context
     store's search log (``store.replay`` re-runs it).
     Without ``query=``, ``search`` returns the most recently written items first (a TTL
-    refresh on read counts as a write). TTLs (minutes) follow LangGraph's ``TTLConfig``;
-    ``sweep_ttl()`` or ``start_ttl_sweeper()`` delete expired items.
+    refresh on read only moves the expiry, as in ``SqliteStore``). With ``query=``, the
+    pages walk the ranked items, then the unindexed ones, each once. TTLs (minutes)
+    follow LangGraph's ``TTLConfig``; ``sweep_ttl()`` or ``start_ttl_sweeper()`` delete expired items.
 
     Args:
         store: An open store to share (with a checkpointer, other adapters...).

@@ -160,15 +160,19 @@ def not_expired(now: datetime) -> Where:
 
 
 def texts_for(value: Mapping[str, Any], paths: Iterable[str]) -> list[tuple[str, str]]:
-    """The (path, text) pairs LangGraph embeds for a value; arrays give ``path.i`` names."""
-    found: list[tuple[str, str]] = []
+    """The (path, text) pairs LangGraph embeds for a value; arrays give ``path.i`` names.
+
+    One text per name: a path given twice (``index=["a", "a"]``) is indexed once, as
+    LangGraph's stores keep one vector per item and name (the last one wins).
+    """
+    found: dict[str, str] = {}
     for path in paths:
         texts = get_text_at_path(dict(value), path if path == "$" else tokenize_path(path))
         if len(texts) > 1:
-            found.extend((f"{path}.{i}", text) for i, text in enumerate(texts))
+            found.update((f"{path}.{i}", text) for i, text in enumerate(texts))
         elif texts:
-            found.append((path, texts[0]))
-    return found
+            found[path] = texts[0]
+    return list(found.items())
 
 
 @dataclass

@@ -40,7 +40,11 @@ def ranked_items(
     values: ValueFilter,
     record: bool,
 ) -> list[Hit]:
-    """Items by best-matching text (max pooling), then unindexed items to fill ``limit``.
+    """One page of: items by best-matching text (max pooling), then the unindexed items.
+
+    The pages of a query walk one sequence, so paging with ``offset`` lists every
+    item once and then ends. ``InMemoryStore`` instead restarts the unindexed items on
+    every page that passes its ranked ones (the same items again, page after page).
 
     ``record``: whether the store's search log keeps this search (once, however many
     times the texts are read again to fill the page).
@@ -62,8 +66,10 @@ def ranked_items(
         fetch *= 2
         count, items = pooled(fetch, False)
     ranked = list(items.values())[op.offset : wanted]
-    if len(ranked) < op.limit:
-        ranked.extend((r, None) for r in _unindexed(store, clauses, values, op.limit - len(ranked)))
+    if len(ranked) < op.limit:  # every ranked item is known: the unindexed ones follow them
+        skip = max(op.offset - len(items), 0)
+        fill = _unindexed(store, clauses, values, skip + op.limit - len(ranked))[skip:]
+        ranked.extend((r, None) for r in fill)
     return ranked
 
 
