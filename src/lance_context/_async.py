@@ -107,6 +107,7 @@ class AsyncContextStore:
 
     add = forward(ContextStore.add)
     upsert = forward(ContextStore.upsert)
+    update_metadata = forward(ContextStore.update_metadata)
     replace = forward(ContextStore.replace)
     delete = forward(ContextStore.delete)
     reembed = forward(ContextStore.reembed)

@@ -33,6 +33,7 @@ from ._opening import (
     opened_snapshot,
     resolve_embedder,
 )
+from ._patch import Patch
 from ._policies import CachePolicy, CompactionPolicy, IndexPolicy, StoreLimits
 from ._reader import Outline, Reader, filter_sql
 from ._recollect import Recaller
@@ -272,6 +273,16 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
         """
         check_query(self._state.cipher, where=replace_where)
         return self._writer.upsert(records, keep_order=keep_order, replace_where=replace_where)
+
+    def update_metadata(self, ids: str | Iterable[str], patch: Patch) -> int:
+        """Change stored records' metadata in place (position, text and vector kept); one commit.
+
+        ``patch`` is a dict of keys to set, or a function from a record's metadata to its
+        new metadata. The records are read inside the commit, so a write another process
+        makes to them at the same moment is patched, never undone. Ids not stored are
+        skipped. Returns the new version (the current one when none is stored).
+        """
+        return self._writer.update_metadata(ids, patch)
 
     def replace(self, run_id: str, records: ContextRecord | Iterable[ContextRecord]) -> int:
         """Make ``records`` the whole content of session ``run_id``, in one commit.

@@ -26,6 +26,7 @@ from ._errors import InvalidFilterError, InvalidRecordError
 from ._filters import and_, compile_where, eq, in_
 from ._maintenance import Maintainer
 from ._opening import check_still_embedded_as
+from ._patch import Patch, patch_ids, patch_metadata
 from ._records import ContextRecord, check_embedding
 from ._schema import embedding_field
 from ._sessionfiles import remember
@@ -151,6 +152,20 @@ class Writer:
         if not batch:
             return self.delete(None, run_id=run_id, where=None)
         return self._write(batch, op, eq("run_id", run_id), positions=positions, scope_sessions={run_id})
+
+    def update_metadata(self, ids: str | Iterable[str], patch: Patch) -> int:
+        """Patch stored records' metadata in place, as one commit (see ``_patch``)."""
+        self._state.check_writable()
+        if not (callable(patch) or isinstance(patch, Mapping)):
+            raise InvalidRecordError(
+                f"patch must be a dict of keys to set or a function of the metadata, got {patch!r:.60}; "
+                "nothing was written"
+            )
+        done = patch_metadata(self._state, patch_ids(ids), patch)
+        if done is None:
+            return int(self._state.handle.latest().version)
+        self._after(*done)
+        return int(done[1].version)
 
     def delete(
         self, ids: str | Iterable[str] | None, *, run_id: str | None, where: Mapping[Any, Any] | None
