@@ -18,7 +18,7 @@ import operator
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, TypedDict, cast
 
 import pytest
 from langchain_core.runnables import RunnableConfig
@@ -316,3 +316,27 @@ def test_two_servers_putting_one_item_at_once_leave_one_put_whole(
             f"second put before commit {before_commit}"
         )
     assert fired >= 1
+
+
+def test_a_ttl_refresh_never_undoes_another_servers_put(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_servers: None
+) -> None:
+    """A read that restarts an item's TTL, while another server puts the item: the put stays."""
+    path, ttl = str(tmp_path / "ttl.lance"), cast(Any, {"default_ttl": 60, "refresh_on_read": True})
+    reader, writer = (
+        LanceStore(uri=path, ttl=ttl, embedder=None),
+        LanceStore(uri=path, ttl=ttl, embedder=None),
+    )
+    reader.put(("docs",), "k", {"v": "old"})
+    handle, real, puts = reader.store._state.handle, reader.store._state.handle.commit, []
+
+    def commit(*args: Any, **kwargs: Any) -> Any:
+        if not puts:  # the other server's put lands after the refresh read the item
+            puts.append(writer.put(("docs",), "k", {"v": "new"}))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(handle, "commit", commit)
+    item = reader.get(("docs",), "k")  # refreshes the TTL
+    assert puts and item is not None and item.value == {"v": "old"}  # read before the put
+    found = LanceStore(uri=path, ttl=ttl, embedder=None).get(("docs",), "k", refresh_ttl=False)
+    assert found is not None and found.value == {"v": "new"}

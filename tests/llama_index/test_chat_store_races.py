@@ -252,3 +252,34 @@ def test_async_delete_message_at_once(store: ContextStore, monkeypatch: pytest.M
     assert sorted(answer(got)) == sorted(answer(expected))
     remaining = asyncio.run(chats.get_messages(KEY, status=None))
     assert answer(remaining) == answer(reference.get_messages(KEY))
+
+
+def test_archiving_never_brings_back_messages_another_process_replaced(
+    store: ContextStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``set_messages`` from another process lands between the archive's read and its commit."""
+    from lance_context.llama_index import _chat_store
+
+    locks: dict[int, threading.Lock] = {}  # one lock per store handle, as two processes have
+    monkeypatch.setattr(
+        _chat_store, "session_lock", lambda s, run_id: locks.setdefault(id(s), threading.Lock())
+    )
+    other = ContextStore.open(store.uri, embedder=HashingEmbedder(DIM))
+    chats, elsewhere = LanceAsyncChatStore(store=store), LanceAsyncChatStore(store=other)
+    asyncio.run(chats.set_messages(KEY, seed()))
+    handle, real, replaced = store._state.handle, store._state.handle.commit, []
+
+    def commit(*args: Any, **kwargs: Any) -> Any:
+        if not replaced:
+            replaced.append(asyncio.run(elsewhere.set_messages(KEY, [user("fresh")])))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(handle, "commit", commit)
+    taken = asyncio.run(chats.archive_oldest_messages(KEY, 2))
+    assert replaced and [m.content for m in taken] == ["0", "1"]  # what it read
+    expected = SimpleChatStore()  # the replacement came last: only it remains
+    expected.set_messages(KEY, [user("fresh")])
+    fresh = LanceAsyncChatStore(store=ContextStore.open(store.uri, embedder=HashingEmbedder(DIM)))
+    assert [m.content for m in asyncio.run(fresh.get_messages(KEY, status=None))] == [
+        m.content for m in expected.get_messages(KEY)
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime, timezone
@@ -305,7 +306,9 @@ class LanceStore(BaseStore):
             where={"$or": [{"run_id": run_id, ("metadata", "key"): key} for run_id, key in sorted(items)]}
         )
         now = _now()
-        self.store.upsert([refreshed(r, now) for r in everything], keep_order=True)  # only the expiry changes
+        # only the expiry changes, on the records as stored when the commit is made: a put of
+        # one of these items by another process meanwhile is refreshed, never undone
+        self.store.update_metadata([r.id for r in everything], functools.partial(refreshed, now=now))
 
     # ------------------------------------------------------------------ writes
     def _put(self, plan: BatchPlan) -> None:

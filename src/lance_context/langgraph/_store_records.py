@@ -221,20 +221,10 @@ def item_records(
     return records
 
 
-def refreshed(record: ContextRecord, now: datetime) -> ContextRecord:
-    """A copy of an item's record whose TTL restarts now."""
-    ttl = record.metadata.get("ttl_minutes")
-    expires = None if ttl is None else (now + timedelta(minutes=ttl)).timestamp()
-    return ContextRecord(
-        id=record.id,
-        run_id=record.run_id,
-        role=record.role,
-        created_at=record.created_at,
-        content_type=record.content_type,
-        text_payload=record.text_payload,
-        embedding=record.embedding,
-        metadata={**record.metadata, "expires_at": expires},
-    )
+def refreshed(metadata: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """An item record's metadata with its TTL restarted ``now``."""
+    ttl = metadata.get("ttl_minutes")
+    return {**metadata, "expires_at": None if ttl is None else (now + timedelta(minutes=ttl)).timestamp()}
 
 
 def _updated_at(record: ContextRecord) -> datetime:

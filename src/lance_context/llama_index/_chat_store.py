@@ -364,10 +364,9 @@ class LanceAsyncChatStore(StoreBound, _KeyedStore, AsyncDBChatStore):
             oldest = self._records(key, MessageStatus.ACTIVE, limit=n)
             if not oldest:
                 return []
-            if archive:
-                for record in oldest:
-                    record.metadata = {**record.metadata, STATUS_KEY: MessageStatus.ARCHIVED.value}
-                self._store.upsert(oldest, keep_order=True)
+            if archive:  # in place: a message another process replaced meanwhile is not brought back
+                archived = {STATUS_KEY: MessageStatus.ARCHIVED.value}
+                self._store.update_metadata([r.id for r in oldest], archived)
             else:
                 self._store.delete([r.id for r in oldest])
         return [m for m in map(record_to_message, oldest) if m is not None]
