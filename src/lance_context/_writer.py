@@ -326,7 +326,10 @@ class Writer:
         tails, base = self._state.tails, seen["base"]
         if op != "add":
             self._after(base, new, seen["touched"])
-            removed = settle(handle, base, new, seen["written"], scope, seen["rows_written"])
+            # replace() leaves a message another writer appended meanwhile (not lost); an
+            # upsert(replace_where=) rewrites one object, so another writer's parts of it go
+            rewritten = scope if scope_sessions is None else None
+            removed = settle(handle, base, new, seen["written"], rewritten, seen["rows_written"])
             if removed is not None:
                 self._after(*removed, None)
                 new = removed[1]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,3 +119,24 @@ def test_a_filter_on_sealed_metadata_is_refused_before_writing(tmp_path: Path) -
 
 def _ids(store: ContextStore) -> list[str]:
     return sorted(r.id for r in store.records())
+
+
+def test_replace_keeps_a_record_another_writer_appended_meanwhile(
+    store: ContextStore, monkeypatch: Any
+) -> None:
+    """``replace()`` of a session is a rewrite from what its caller read: a concurrent append is not lost."""
+    other = ContextStore.open(store.uri, embedder=None)
+    handle, real, appended = store._state.handle, store._state.handle.commit, []
+
+    def commit(*args: Any, **kwargs: Any) -> Any:
+        if not appended:
+            appended.append(other.add(ContextRecord(id="late", run_id="items", text_payload="late")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(handle, "commit", commit)
+    store.replace("items", _parts("a", "new", ["main"]))
+    assert appended
+    assert sorted(r.id for r in ContextStore.open(store.uri, embedder=None).records("items")) == [
+        "a-main",
+        "late",
+    ]
