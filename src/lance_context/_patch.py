@@ -71,9 +71,8 @@ def patch_metadata(
         rows = ordered(base.to_table(filter=in_("id", ids), columns=schema.names))
         if rows.num_rows == 0:
             return None
-        newest = rows.take(
-            _last_of_each(rows.column("id").to_pylist())
-        )  # an id stored twice: its newest copy
+        ids_read = rows.column("id").to_pylist()
+        newest = rows.take(_last_of_each(ids_read))  # an id stored twice: its newest copy
         records = [
             dataclasses.replace(r, metadata=_patched(r.metadata, patch))
             for r in table_to_records(newest, cipher, index_text=True)
