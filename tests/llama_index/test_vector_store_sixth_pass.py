@@ -7,6 +7,7 @@ sees (nodes, metadata, source documents, scores) must be the same.
 from __future__ import annotations
 
 import math
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from llama_index.core.vector_stores.types import (
 )
 from llama_index.core.vector_stores.utils import build_metadata_filter_fn
 
+from lance_context import ContextStore, EncryptionPolicy
 from lance_context.llama_index import LanceVectorStore
 
 F = FilterOperator
@@ -173,6 +175,21 @@ def test_a_node_id_list_stays_a_restriction_for_everything_but_deleted_index_nod
     assert ids(["summary"]) == {"kyoto"}
     ours.add(EMBED([TextNode(id_="summary", text="a text node now")]))  # back, as a text node
     assert ids(["summary"]) == {"summary"}
+
+
+def test_deleting_on_an_encrypted_store_that_seals_the_node_type(tmp_path: Path) -> None:
+    """Deleting and clearing work where ``_node_type`` cannot be filtered (as before they noted index nodes)."""
+    policy = EncryptionPolicy(key=os.urandom(32), clear_metadata={"ref_doc_id"})
+    ours = LanceVectorStore(
+        store=ContextStore.open(str(tmp_path / "s.lance"), embedder=None, encryption=policy)
+    )
+    ours.add(EMBED(recursive_nodes()))
+    vector = EMBED.get_query_embedding("cherry trees")
+    ours.delete("s")
+    found = ours.query(VectorStoreQuery(query_embedding=vector, similarity_top_k=3))
+    assert set(found.ids or []) == {"kyoto", "winter"}
+    ours.clear()
+    assert ours.query(VectorStoreQuery(query_embedding=vector, similarity_top_k=3)).ids == []
 
 
 METADATA: dict[str, dict[str, Any]] = {

@@ -272,9 +272,13 @@ class LanceVectorStore(BasePydanticVectorStore):
     def _delete(self, where: dict[str, Any]) -> None:
         """Delete the nodes ``where`` matches ({}: all), noting the image and index nodes among them."""
         struct = {"metadata._node_type": {"$in": _STRUCT_NODE_TYPES}}
-        going = self._store.records(self.run_id, where={"$and": [where, struct]}, with_vectors=False)
+        try:
+            going = self._store.outline(self.run_id, where={"$and": [where, struct]}).table["id"].to_pylist()
+        except InvalidFilterError:  # an encrypted store seals the node type: told apart once opened
+            matched = self._store.records(self.run_id, where=where, with_vectors=False)
+            going = [r.id for r in matched if r.metadata.get("_node_type") in _STRUCT_NODE_TYPES]
         self._store.delete(run_id=self.run_id, where=where)
-        self._gone.update(r.id for r in going)
+        self._gone.update(going)
 
     # ------------------------------------------------------------------ reads
     def get_nodes(
