@@ -33,9 +33,14 @@ __all__ = ["settle", "written_rows"]
 Row = tuple[str, int]
 
 
+def _rows(table: pa.Table) -> list[Row]:
+    """The ``(id, seq)`` of each row of ``table``, in order."""
+    return list(zip(table.column("id").to_pylist(), table.column("seq").to_pylist(), strict=True))
+
+
 def written_rows(table: pa.Table) -> set[Row]:
     """The ``(id, seq)`` of every row a commit writes."""
-    return set(zip(table.column("id").to_pylist(), table.column("seq").to_pylist(), strict=True))
+    return set(_rows(table))
 
 
 def settle(
@@ -58,7 +63,7 @@ def settle(
     found = handle.call(
         lambda: new.to_table(filter=where, columns=["id", "seq"]), "check the upserted records"
     )
-    counts = Counter(zip(found.column("id").to_pylist(), found.column("seq").to_pylist(), strict=True))
+    counts = Counter(_rows(found))
     drop = {row for row in counts if row not in mine}
     twice = {row for row, n in counts.items() if n > 1 and row in mine}
     return _remove(handle, drop, twice) if drop or twice else None
@@ -75,10 +80,10 @@ def _remove(
         base = handle.private_latest()
         outcome["base"] = base
         found = base.to_table(filter=in_("id", ids), columns=["id", "seq"], with_row_address=True)
-        rows = zip(found.column("id").to_pylist(), found.column("seq").to_pylist(), strict=True)
         kept: dict[Row, int] = {}
         addresses = []
-        for row, address in sorted(zip(rows, found.column("_rowaddr").to_pylist(), strict=True), key=_newest):
+        located = zip(_rows(found), found.column("_rowaddr").to_pylist(), strict=True)
+        for row, address in sorted(located, key=_newest):
             if row in drop or (row in twice and row in kept):
                 addresses.append(address)
             kept.setdefault(row, address)

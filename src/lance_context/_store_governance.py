@@ -92,7 +92,7 @@ class GovernanceMethods:
         """
         return rotate_key(self._state, encryption)
 
-    # ------------------------------------------------------------------ governance
+    # ------------------------------------------------------------------ snapshots
     @classmethod
     def import_(
         cls,
