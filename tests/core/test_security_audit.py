@@ -251,3 +251,39 @@ def test_a_metadata_key_that_looks_like_an_index_never_matches_array_elements(tm
     assert [r.id for r in store.records(where={("metadata", "tags", "0"): "a"})] == ["object"]
     assert [r.id for r in store.records(where={"metadata.0": "a"})] == ["top"]
     assert [r.id for r in store.records(where={("metadata", "tags", "1"): {"$exists": True}})] == []
+
+
+# ---------------------------------------------------------------------- credentials in URLs
+def _error_chain_text(exc: BaseException) -> str:
+    seen: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(seen) < 10:
+        seen.append(f"{type(current).__name__} {current!r} {current}")
+        current = current.__cause__ or current.__context__
+    return "\n".join(seen)
+
+
+def test_a_password_in_an_object_store_url_never_shows_in_the_error() -> None:
+    import socket
+
+    from lance_context import StorageUnavailableError
+
+    with socket.socket() as probe:  # a port nothing listens on: the request is refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    options = {
+        "aws_access_key_id": "AKIDEXAMPLE",
+        "aws_secret_access_key": "secret-value-9137",
+        "aws_region": "us-east-1",
+        "aws_endpoint": f"http://robert:hunter2-pa55@127.0.0.1:{port}",
+        "allow_http": "true",
+        "client_max_retries": "0",
+        "timeout": "1s",
+        "connect_timeout": "1s",
+    }
+    with pytest.raises(StorageUnavailableError) as info:
+        ContextStore.open("s3://robert:hunter2-pa55@bucket/x", storage_options=options)
+    shown = _error_chain_text(info.value)
+    assert "127.0.0.1" in shown  # the error still says where it failed
+    for secret in ("hunter2-pa55", "robert:", "secret-value-9137"):
+        assert secret not in shown

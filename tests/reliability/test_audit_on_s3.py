@@ -37,6 +37,7 @@ def _everything(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc)) + repr(exc) + str(exc)
 
 
+@pytest.mark.long_only  # 17 s of outage retries: make reliability runs it
 def test_a_password_in_the_endpoint_url_never_shows(s3_bucket: Any, moto_server: Any) -> None:
     link = StallableLink(moto_server.port)
     try:
