@@ -1,16 +1,20 @@
-"""Helpers shared by the LlamaIndex adapters: opening the store, checking keys."""
+"""Helpers shared by the LlamaIndex adapters: opening the store, checking keys and ids, reading queries."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from lance_context import DEFAULT_EMBEDDER, ContextStore, InvalidFilterError
+from llama_index.core.vector_stores.types import VectorStoreQuery
+
+from lance_context import DEFAULT_EMBEDDER, ContextStore, InvalidFilterError, SearchError
 from lance_context.adapters import open_store
 
 from ._embedding import store_embedder
 
-__all__ = ["FRAMEWORK", "FRAMEWORK_KEY", "check_key", "resolve_store"]
+__all__ = [
+    "FRAMEWORK", "FRAMEWORK_KEY", "check_key", "id_list", "query_text", "query_vector", "resolve_store",
+]  # fmt: skip
 
 #: Metadata marker set on every record an adapter of this package writes.
 FRAMEWORK_KEY = "lance_context.framework"
@@ -42,3 +46,27 @@ def resolve_store(
         store, uri, who=who, storage_options=storage_options, embedder=store_embedder(embedder),
         **dict(open_options or {}),
     )  # fmt: skip
+
+
+def query_vector(query: VectorStoreQuery) -> tuple[Any, Any]:
+    """``(query, vector)`` for a vector search: the text is kept so a recorded search names it."""
+    if query.query_embedding is not None:
+        vector = list(query.query_embedding)
+        return (query.query_str or vector), vector
+    if query.query_str:
+        return query.query_str, None  # the store embeds it with its embedder
+    raise SearchError("this query mode needs query_embedding or query_str")
+
+
+def id_list(values: object, what: str) -> list[str]:
+    """A list of ids: a lone string is refused (iterating it would name one id per character)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Collection):
+        raise InvalidFilterError(f"{what} must be a list of ids, got {values!r}")
+    return [check_key(value, what[:-1].replace("_", " ")) for value in values]
+
+
+def query_text(query: VectorStoreQuery) -> str:
+    """The query's text, for a text search."""
+    if query.query_str is None:
+        raise SearchError("text search needs query_str")
+    return query.query_str

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -40,7 +40,7 @@ from lance_context import (
 )
 from lance_context.adapters import LLAMA_INDEX_VECTORS, RECORDED_EMBEDDER, async_twin
 
-from ._common import check_key, resolve_store
+from ._common import check_key, id_list, query_text, query_vector, resolve_store
 from ._embedding import LanceEmbedding
 from ._filters import filters_to_where
 
@@ -212,10 +212,10 @@ class LanceVectorStore(BasePydanticVectorStore):
     ) -> dict[str, Any] | None:
         parts: list[dict[str, Any]] = []
         if node_ids is not None:
-            listed = {"id": {"$in": [self._record_id(n) for n in _ids(node_ids, "node_ids")]}}
+            listed = {"id": {"$in": [self._record_id(n) for n in id_list(node_ids, "node_ids")]}}
             parts.append(self._search_restriction(listed) if searching else listed)
         if doc_ids is not None:
-            parts.append({"metadata.ref_doc_id": {"$in": _ids(doc_ids, "doc_ids")}})
+            parts.append({"metadata.ref_doc_id": {"$in": id_list(doc_ids, "doc_ids")}})
         translated = filters_to_where(filters)
         if translated is not None:
             parts.append(translated)
@@ -309,12 +309,12 @@ class LanceVectorStore(BasePydanticVectorStore):
         hits: list[SearchHit]
         if mode == VectorStoreQueryMode.TEXT_SEARCH:
             hits = self._store.search(
-                _text(query), k=k, mode="text", run_id=self.run_id, where=where, record=record
+                query_text(query), k=k, mode="text", run_id=self.run_id, where=where, record=record
             )
         elif mode == VectorStoreQueryMode.HYBRID:
             hits = self._hybrid(query, query.hybrid_top_k or k, where, record)
         elif mode in (VectorStoreQueryMode.MMR, VectorStoreQueryMode.DEFAULT):
-            text, vector = _vector(query)
+            text, vector = query_vector(query)
             options: dict[str, Any] = {}
             if mode == VectorStoreQueryMode.MMR:
                 threshold = (
@@ -359,7 +359,7 @@ class LanceVectorStore(BasePydanticVectorStore):
         vector = None if query.query_embedding is None else list(query.query_embedding)
         text = query.query_str or ""
         if not text:
-            only, vector = _vector(query)
+            only, vector = query_vector(query)
             return self._store.search(
                 only, vector=vector, k=k, run_id=self.run_id, where=where, record=record
             )
@@ -382,26 +382,3 @@ class LanceVectorStore(BasePydanticVectorStore):
     aclear = async_twin(clear)
     aget_nodes = async_twin(get_nodes)
     aquery = async_twin(query)
-
-
-def _vector(query: VectorStoreQuery) -> tuple[Any, Any]:
-    """``(query, vector)`` for a vector search: the text is kept so a recorded search names it."""
-    if query.query_embedding is not None:
-        vector = list(query.query_embedding)
-        return (query.query_str or vector), vector
-    if query.query_str:
-        return query.query_str, None  # the store embeds it with its embedder
-    raise SearchError("this query mode needs query_embedding or query_str")
-
-
-def _ids(values: object, what: str) -> list[str]:
-    """A list of ids: a lone string is refused (iterating it would name one id per character)."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Collection):
-        raise InvalidFilterError(f"{what} must be a list of ids, got {values!r}")
-    return [check_key(value, what[:-1].replace("_", " ")) for value in values]
-
-
-def _text(query: VectorStoreQuery) -> str:
-    if query.query_str is None:
-        raise SearchError("text search needs query_str")
-    return query.query_str
