@@ -329,6 +329,20 @@ READS = [
 ]
 
 
+def test_show_without_a_session_shows_the_only_one(in_process: InProcess, tmp_path: Path) -> None:
+    uri = str(tmp_path / "one.lance")
+    store = ContextStore.open(uri, embedder=None)
+    store.add([ContextRecord.from_content("hello there", run_id="only", role="user"),
+               ContextRecord.from_content("hi, how can I help?", run_id="only", role="assistant")])  # fmt: skip
+    alone, named = in_process.many(["show", uri, "--json"], ["show", uri, "only", "--json"])
+    assert alone.code == 0, alone.err
+    assert alone.out == named.out and '"run_id": "only"' in alone.out and "how can I help" in alone.out
+    empty = str(tmp_path / "empty.lance")
+    ContextStore.open(empty, embedder=None)
+    nothing = in_process("show", empty)
+    assert nothing.code == 2 and "no session to show" in nothing.err
+
+
 def test_read_commands_never_write(built: Built) -> None:
     # real subprocesses side by side: the entry point of every read command, sharing no state
     before = snapshot(built.uri)
@@ -345,7 +359,7 @@ def test_errors_are_one_line(in_process: InProcess, built: Built, tmp_path: Path
         (["info", built.uri, "--version", "999"], 1, "version 999"),
         (["diff", built.uri, "no-such-ref"], 1, "no version, tag or branch named 'no-such-ref'"),
         (["search", built.uri, "x", "--where", "{oops"], 2, "not JSON"),
-        (["show", built.uri], 2, "Missing argument 'SESSION'"),
+        (["show", built.uri], 2, "name the SESSION to show: this version holds"),
         (["sessions", built.uri, "--namespace", "nope"], 2, "unknown namespace 'nope'"),
         (["log", built.uri, "-n", "-1"], 2, "-1 is not in the range x>=0"),
         (["searches", built.uri, "-n", "-1"], 2, "-1 is not in the range x>=0"),

@@ -121,7 +121,7 @@ def _checkpoint_table(out: Console, states: list[CheckpointState]) -> Table:
 
 @click.command()
 @store_arguments()
-@click.argument("session")
+@click.argument("session", required=False)
 @version_options
 @click.option(
     "--last", "-n", type=whole_number(1), metavar="N",
@@ -132,7 +132,7 @@ def show(
     uri: str,
     storage_options: tuple[str, ...],
     branch: str,
-    session: str,
+    session: str | None,
     version: int | None,
     tag: str | None,
     last: int | None,
@@ -142,9 +142,11 @@ def show(
 
     Tool calls show with their results, images and other binaries as summaries. A
     LangGraph thread shows the messages of its latest checkpoint and its checkpoints.
+    Without SESSION, a store holding one session shows that one.
     """
     view = as_of(spec_from(uri, storage_options, branch), version, tag)
-    run_id = find_session(view.store.run_ids(), session)
+    run_ids = view.store.run_ids()
+    run_id = find_session(run_ids, session) if session is not None else _only_session(run_ids)
     thread = thread_id_of(run_id)
     if thread is not None:
         _show_thread(view, run_id, thread, last, as_json)
@@ -170,6 +172,19 @@ def show(
     out.print(styled(f"{run_id} · {session_kind(run_id)} · {shown} · {view.describe()}", "bold"))
     out.print()
     out.print(render_turns(turns))
+
+
+def _only_session(run_ids: list[str]) -> str:
+    """The store's one session, when SESSION is left out; else a usage error naming a few."""
+    if len(run_ids) == 1:
+        return run_ids[0]
+    if not run_ids:
+        raise click.UsageError("this version holds no session to show")
+    named = ", ".join(safe(run_id) for run_id in run_ids[:3]) + (", ..." if len(run_ids) > 3 else "")
+    raise click.UsageError(
+        f"name the SESSION to show: this version holds {len(run_ids)} ({named}); "
+        "lance-context sessions URI lists them"
+    )
 
 
 def _record_json(record: ContextRecord) -> dict[str, Any]:
