@@ -146,6 +146,17 @@ def _position(idx: object) -> int:
     return _integer(idx, "a message position")
 
 
+def _insert_at(records: list[ContextRecord], position: int) -> int:
+    """Where among a key's records a message goes to stand at ``position`` among its messages.
+
+    Positions count messages as ``list.insert`` does (clamped); records that are not
+    messages keep their place, and past the last message is the end.
+    """
+    at = [i for i, r in enumerate(records) if has_chat_role(r.role) or record_to_message(r) is not None]
+    position = max(position + len(at), 0) if position < 0 else position
+    return at[position] if position < len(at) else len(records)
+
+
 def _status(value: object) -> MessageStatus:
     """A message status: a ``MessageStatus`` or its value (``"active"``, ``"archived"``)."""
     try:
@@ -231,7 +242,7 @@ class LanceChatStore(StoreBound, _KeyedStore, BaseChatStore):
         position, new = _position(idx), self._build(key, [message])[0]
         with self._locked(key):
             records = self._store.records(self._run(key))
-            records.insert(position, new)
+            records.insert(_insert_at(records, position), new)
             self._store.replace(self._run(key), records)
 
     def delete_messages(self, key: str) -> list[ChatMessage] | None:

@@ -10,7 +10,6 @@ from llama_index.core.base.llms.types import (
     ChatMessage,
     DocumentBlock,
     ImageBlock,
-    MessageRole,
     TextBlock,
     ToolCallBlock,
     VideoBlock,
@@ -32,22 +31,14 @@ from lance_context.adapters import (
 
 from ._bound import StoreBound
 from ._common import check_key, resolve_store
-from ._messages import (
-    is_system,
-    is_tool_result,
-    message_list,
-    message_text,
-    record_to_message,
-    records_for,
-)
+from ._memory_entries import Entry, conversational, query_text, turns
+from ._messages import is_system, is_tool_result, message_list, record_to_message, records_for
 
 __all__ = ["DEFAULT_TOKEN_LIMIT", "LanceMemory"]
 
 DEFAULT_TOKEN_LIMIT = 3000
 _LLM_TOKEN_RATIO = 0.75  # the share of an LLM's context window a memory uses, as in LlamaIndex
 _CHAT_INDEXING = ChatIndexing()
-
-Entry = tuple[str, ChatMessage]  # (record id, message)
 
 
 class LanceMemory(StoreBound, BaseMemory):
@@ -220,13 +211,13 @@ class LanceMemory(StoreBound, BaseMemory):
                 entries.append((record.id, message))
         return entries
 
-    def _window_entries(self, budget: int) -> list[Entry]:
+    def _window_entries(self, budget: int, *, pin: bool = True) -> list[Entry]:
         """Enough of the newest messages for a window of ``budget`` tokens (a leading system one pinned).
 
         Only the records the window may need are read; the store keeps a session's newest
         records in memory between commits to it.
         """
-        first = self._entries(limit=1)
+        first = self._entries(limit=1) if pin else []
         pinned = first if first and is_system(first[0][1]) else []
 
         def newest(n: int) -> tuple[list[Entry], bool]:
@@ -251,10 +242,11 @@ class LanceMemory(StoreBound, BaseMemory):
         """The newest messages that fit the token limit, plus recalled older ones.
 
         Never returns a tool result without the call it answers, never starts inside a
-        tool exchange, and keeps a leading system message first. With
-        ``semantic_top_k > 0`` the older messages (outside the window) most relevant to
-        ``input`` (or, without input, to the latest user message) come back too, in
-        their original order right after the system message, within the limit.
+        tool exchange, and keeps a leading system message first (unless it leaves no room
+        for a turn: then the window is ``ChatMemoryBuffer``'s). With ``semantic_top_k > 0``
+        the older messages (outside the window) most relevant to ``input`` (or, without
+        input, to the latest user message) come back too, in their original order right
+        after the system message, within the limit.
 
         Args:
             input: The text the answer will respond to.
@@ -266,45 +258,33 @@ class LanceMemory(StoreBound, BaseMemory):
         if budget < 0:
             raise ValueError("Initial token count exceeds token limit")
         if not self.semantic_top_k:  # a plain window reads only what it may return
-            return self._as_buffer(self._conversational(self._window_entries(budget), self._entries(limit=2)))
+            first = self._entries(limit=2)
+            window = conversational(self._window_entries(budget), first)
+            if not turns(window):
+                window = conversational(self._window_entries(budget, pin=False), first)
+            return self._as_buffer(window)
         entries = self._entries()  # recall looks at every older message
-        window = self._conversational(self._window(entries, budget), entries[:2])
+        window = conversational(self._window(entries, budget), entries[:2])
+        if not turns(window):
+            window = conversational(self._window(entries, budget, pin=False), entries[:2])
         if entries:
-            query = _query_text(input, entries)
+            query = query_text(input, entries)
             if query:
                 recalled = self._recall(entries, window, query, budget)
                 if recalled:
-                    window = self._conversational(
+                    window = conversational(
                         self._window(entries, budget - self._count(recalled)), entries[:2]
                     )
                     pinned = 1 if window and is_system(window[0][1]) and window[0] is entries[0] else 0
                     window = window[:pinned] + recalled + window[pinned:]
         return self._as_buffer(window)
 
-    @staticmethod
-    def _conversational(window: list[Entry], first: list[Entry]) -> list[Entry]:
-        """A window cut short starts on a user message, as LlamaIndex's ``ChatMemoryBuffer``'s.
-
-        ``first``: the session's first two messages (to tell whether the window reaches back there).
-        Only the session's own leading system message is stepped over: a window that starts
-        on a later system message keeps what follows it, as ``ChatMemoryBuffer``'s does.
-        """
-        pinned = bool(window) and bool(first) and window[0][0] == first[0][0] and is_system(window[0][1])
-        start = 1 if pinned else 0
-        opening = next((key for key, message in first if not is_system(message)), None)
-        if start >= len(window) or window[start][0] == opening:
-            return window
-        end = start
-        while end < len(window) and window[end][1].role in (MessageRole.ASSISTANT, MessageRole.TOOL):
-            end += 1
-        return window[:start] + window[end:]
-
     def _as_buffer(self, window: list[Entry]) -> list[ChatMessage]:
         """The window's messages, or the newest alone when not even it fits.
 
         As LlamaIndex's ``ChatMemoryBuffer`` does, so the model can say the message is too long.
         """
-        if any(not is_system(message) for _, message in window):
+        if turns(window):
             return [message for _, message in window]
         newest = self._entries(last=1)
         if newest and (not window or not is_system(newest[-1][1])):  # a system one too, if nothing fits
@@ -393,14 +373,3 @@ class LanceMemory(StoreBound, BaseMemory):
     def reset(self) -> None:
         """Forget the session (a new version; older versions still show it)."""
         self._store.delete(run_id=self.run_id)
-
-
-def _query_text(input: str | ChatMessage | None, entries: list[Entry]) -> str | None:
-    if isinstance(input, ChatMessage):
-        return message_text(input)
-    if isinstance(input, str):
-        return input or None
-    for _, message in reversed(entries):
-        if message.role == MessageRole.USER:
-            return message_text(message)
-    return None
