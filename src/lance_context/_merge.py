@@ -55,7 +55,8 @@ from ._mergeplan import (
     three_way,
 )
 from ._opening import follow_schema
-from ._schema import EMBEDDER_KEY, embedding_dimension, embedding_field, read_embedder_info
+from ._schema import embedding_dimension, read_embedder_info, with_vectors_of
+from ._settle import settle, written_rows
 from ._state import StoreState
 from ._versions import MERGE_KEY, SESSIONS_KEY, commit_properties
 from ._writer import seq_base
@@ -221,8 +222,13 @@ class Merger:
         builder = ours.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
         if deletes:
             builder = builder.when_not_matched_by_source_delete(in_("id", deletes))
-        transaction, _ = builder.execute_uncommitted(table)
-        return target.commit(ours, transaction, props)
+        transaction, stats = builder.execute_uncommitted(table)
+        new = target.commit(ours, transaction, props)
+        # an id the target stores twice (add() of it again) had both copies updated, and a
+        # commit rebased over another writer's may sit beside its rows: one copy stays, as an upsert's
+        written = stats["num_inserted_rows"] + stats["num_updated_rows"]
+        settled = settle(target, ours, new, written_rows(table), None, written)
+        return new if settled is None else settled[1]
 
     def _sealed(self, table: pa.Table, schema: pa.Schema) -> pa.Table:
         """``table`` sealed again with the target's key (the branch may hold a retired one)."""
@@ -247,7 +253,7 @@ class Merger:
         never lost.
         """
         target = sides.target
-        schema = _vector_schema(ours.schema, sides.theirs.schema)
+        schema = with_vectors_of(ours.schema, sides.theirs.schema)
         kept = target.call(ours.to_table, "read the target's records")
         dropped = pa.array(list(dict.fromkeys([u.id for u in upserts] + list(deletes))), pa.string())
         kept = kept.filter(pc.invert(pc.is_in(kept.column("id"), value_set=dropped)))
@@ -263,17 +269,6 @@ class Merger:
         if target is self._state.handle:  # this store now holds vectors of the branch's model
             follow_schema(self._state.embedding, new.schema, target.uri)
         return new
-
-
-def _vector_schema(schema: pa.Schema, theirs: pa.Schema) -> pa.Schema:
-    """``schema`` with ``theirs``' vector column and the embedder ``theirs`` records."""
-    dimension = embedding_dimension(theirs)
-    assert dimension is not None
-    metadata = dict(schema.metadata or {})
-    recorded = (theirs.metadata or {}).get(EMBEDDER_KEY.encode())
-    if recorded is not None:
-        metadata[EMBEDDER_KEY.encode()] = recorded
-    return schema.append(embedding_field(dimension)).with_metadata(metadata)
 
 
 def _applied(sides: Sides, on_conflict: OnConflict) -> tuple[list[Upsert], list[str]]:

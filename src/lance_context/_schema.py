@@ -48,6 +48,7 @@ __all__ = [
     "build_schema",
     "embedding_dimension",
     "read_embedder_info",
+    "with_vectors_of",
 ]
 
 SCHEMA_VERSION = 2
@@ -150,3 +151,14 @@ def read_embedder_info(schema_metadata: dict[str, str]) -> EmbedderInfo | None:
         return None
     data = json.loads(raw)
     return EmbedderInfo(name=str(data["name"]), dimension=int(data["dimension"]))
+
+
+def with_vectors_of(schema: pa.Schema, theirs: pa.Schema) -> pa.Schema:
+    """``schema`` with ``theirs``' vector column and the embedder ``theirs`` records (for a merge)."""
+    dimension = embedding_dimension(theirs)
+    assert dimension is not None
+    metadata = dict(schema.metadata or {})
+    recorded = (theirs.metadata or {}).get(EMBEDDER_KEY.encode())
+    if recorded is not None:
+        metadata[EMBEDDER_KEY.encode()] = recorded
+    return schema.append(embedding_field(dimension)).with_metadata(metadata)

@@ -291,3 +291,22 @@ def test_a_new_vector_alone_is_a_change_that_review_diff_and_merge_carry(tmp_pat
     assert store.merge("work").merged
     assert store.get("a").embedding.tolist() == [0.0, 0.0, 0.0, 1.0]  # type: ignore[union-attr]
     assert store.search([0.0, 0.0, 0.0, 1.0], k=1)[0].record.id == "a"
+
+
+def test_merging_a_change_to_an_id_main_stores_twice_leaves_one_copy(store: ContextStore) -> None:
+    store.add(text("first", id="a"))
+    store.add([text("second", id="a"), text("after", id="b")])  # add() of an id again: a second copy
+    assert store.count() == 3
+    work = store.branch("work")
+    work.upsert(text("edited", id="a"))
+    work.add(text("new", id="c"))
+    assert work.count() == 3
+
+    result = store.merge("work")
+
+    assert result.merged and result.version == store.version()
+    assert store.count() == work.count() == 3  # not two copies of "a" beside "b" and "c"
+    assert [(r.id, r.text) for r in store.records("s1")] == [(r.id, r.text) for r in work.records("s1")]
+    assert [h.record.text for h in store.search("edited", k=5, mode="text", run_id="s1")] == ["edited"]
+    reopened = ContextStore.open(store.uri, embedder=None)
+    assert reopened.count() == 3 and reopened.get("a").text == "edited"  # type: ignore[union-attr]
