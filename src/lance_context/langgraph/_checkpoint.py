@@ -231,7 +231,7 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> builtins.list[CheckpointTuple]:
         if limit is not None and limit <= 0:
             return []
-        found = list_checkpoints(self.store, config, filter, before, limit)
+        found = list_checkpoints(self.store, config, filter, before, limit, self._payloads)
         return [to_tuple(self._payloads, record, writes) for record, writes in found]
 
     # ------------------------------------------------------------------ writes

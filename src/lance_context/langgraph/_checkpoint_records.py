@@ -24,6 +24,7 @@ import base64
 import copy
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
@@ -50,6 +51,7 @@ __all__ = [
     "WRITE_ROLE",
     "checkpoint_record",
     "checkpoint_record_id",
+    "json_native",
     "load_checkpoint",
     "load_metadata",
     "pending_writes",
@@ -92,11 +94,22 @@ def write_idx(channel: str, position: int) -> int:
     return WRITES_IDX_MAP.get(channel, position)
 
 
+def json_native(value: object) -> bool:
+    """Whether JSON holds ``value`` as it is: str keys, finite numbers (a tuple reads back as a list)."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return all(json_native(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and json_native(v) for k, v in value.items())
+    return False
+
+
 def _metadata_fields(serde: SerializerProtocol, metadata: Mapping[str, Any]) -> dict[str, Any]:
     """Checkpoint metadata as JSON for filters; the serializer's exact copy if JSON cannot hold it."""
-    try:
-        json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError):
+    if not json_native(dict(metadata)):  # e.g. a datetime, or an int key JSON would turn into a string
         kind, data = serde.dumps_typed(dict(metadata))
         readable = plain_json(metadata)
         return {

@@ -23,7 +23,15 @@ from langgraph.checkpoint.base import get_checkpoint_id
 from lance_context import ContextRecord, ContextStore, InvalidFilterError
 from lance_context.adapters import Outline, write_group
 
-from ._checkpoint_records import CHECKPOINT_ROLE, THREAD_PREFIX, WRITE_ROLE, thread_key
+from ._checkpoint_records import (
+    CHECKPOINT_ROLE,
+    THREAD_PREFIX,
+    WRITE_ROLE,
+    json_native,
+    load_metadata,
+    thread_key,
+)
+from ._serde import PayloadReader
 from ._store_filters import ValueFilter, equality_filter, first_kept
 
 __all__ = ["checkpoint_order", "list_checkpoints", "newest_checkpoints", "thread_checkpoints", "thread_rows"]
@@ -40,8 +48,13 @@ def list_checkpoints(
     filter: Mapping[str, Any] | None,
     before: RunnableConfig | None,
     limit: int | None,
+    reader: PayloadReader,
 ) -> Listed:
-    """Checkpoints matching ``config``, metadata ``filter`` and ``before``, newest first, with writes."""
+    """Checkpoints matching ``config``, metadata ``filter`` and ``before``, newest first, with writes.
+
+    A filter value JSON cannot hold (a datetime, a dict with int keys...) is compared in
+    Python with the exact metadata ``reader`` decodes, as LangGraph's savers compare.
+    """
     if config is not None and not filter:  # one thread, no metadata filter: one scan
         conf = config["configurable"]
         ns = conf.get("checkpoint_ns")
@@ -53,13 +66,22 @@ def list_checkpoints(
             before_id=None if before is None else get_checkpoint_id(before) or None,
             limit=limit,
         )
-    run_id, where, values = _list_filter(config, filter, before)
+    exotic = {k: v for k, v in (filter or {}).items() if not json_native(v)}
+    plain = {k: v for k, v in (filter or {}).items() if k not in exotic}
+    run_id, where, values = _list_filter(config, plain, before)
     view, newest = newest_checkpoints(store, run_id, where)
     # without a check, the first ``limit`` candidates are the answer; a list or dict holding
     # numbers or bools is checked in Python (its == decides), reading more until enough pass
-    found = first_kept(lambda n: view.fetch(newest(n)), values.check, limit, field="checkpoint_metadata")
+    wanted = None if exotic else limit  # the stored JSON holds only a readable copy of exotic values
+    found = first_kept(lambda n: view.fetch(newest(n)), values.check, wanted, field="checkpoint_metadata")
+    if exotic:
+        found = [r for r in found if _equal(load_metadata(reader, r), exotic)][:limit]
     writes = _writes_of(store, run_id, found)
     return [(r, writes.get(_key(r), [])) for r in found]
+
+
+def _equal(metadata: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:
+    return all(metadata.get(key) == value for key, value in filter.items())
 
 
 def checkpoint_order(row: Mapping[str, Any]) -> tuple[int, str, int, str]:
