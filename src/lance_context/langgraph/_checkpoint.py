@@ -21,13 +21,14 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from lance_context import ContextRecord, ContextStore
+from lance_context import ContextStore
 from lance_context.adapters import async_twin, open_store
 
 from ._checkpoint_records import (
     CHECKPOINT_ROLE,
     THREAD_PREFIX,
     checkpoint_record,
+    key_clause,
     retarget,
     thread_key,
     to_tuple,
@@ -44,18 +45,6 @@ __all__ = ["LanceCheckpointSaver"]
 
 #: Clauses per delete filter when deleting many checkpoints by key.
 _DELETE_CHUNK = 256
-
-Where = dict[Any, Any]
-
-
-def _key_clause(record: ContextRecord) -> Where:
-    """Filter matching a checkpoint and its writes (same thread, namespace and id)."""
-    meta = record.metadata
-    return {
-        "run_id": record.run_id,
-        "checkpoint_ns": meta["checkpoint_ns"],
-        "checkpoint_id": meta["checkpoint_id"],
-    }
 
 
 class LanceCheckpointSaver(BaseCheckpointSaver[str]):
@@ -334,7 +323,7 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         )
         for start in range(0, len(doomed), _DELETE_CHUNK):
             chunk = doomed[start : start + _DELETE_CHUNK]
-            self.store.delete(where={"$or": [_key_clause(r) for r in chunk]})
+            self.store.delete(where={"$or": [key_clause(r) for r in chunk]})
 
     @serialized
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
@@ -364,7 +353,9 @@ class LanceCheckpointSaver(BaseCheckpointSaver[str]):
         kept = kept_checkpoints(self._payloads, checkpoints)
         if len(kept) == len(checkpoints):
             return
-        keep_clause: Where = {"$or": [_key_clause(r) for r in kept]} if kept else {"run_id": {"$in": []}}
+        keep_clause: dict[str, Any] = (
+            {"$or": [key_clause(r) for r in kept]} if kept else {"run_id": {"$in": []}}
+        )
         self.store.delete(where={"run_id": {"$in": keys}, "$not": keep_clause})
 
     def get_next_version(self, current: str | None, channel: None) -> str:

@@ -52,6 +52,7 @@ __all__ = [
     "checkpoint_record",
     "checkpoint_record_id",
     "json_native",
+    "key_clause",
     "load_checkpoint",
     "load_metadata",
     "pending_writes",
@@ -263,3 +264,13 @@ def to_tuple(
         parent_config=_config(thread_id, ns, parent) if parent else None,
         pending_writes=pending_writes(reader, writes),
     )
+
+
+def key_clause(record: ContextRecord) -> dict[str, Any]:
+    """Filter matching a checkpoint and its writes (same thread, namespace and id)."""
+    meta = record.metadata
+    return {
+        "run_id": record.run_id,
+        "checkpoint_ns": meta["checkpoint_ns"],
+        "checkpoint_id": meta["checkpoint_id"],
+    }
