@@ -146,8 +146,25 @@ def _restore(image: Mapping[str, Any], data: bytes) -> object:
     return str(image.get("prefix", "")) + text if image["encoding"] == "data_url" else text
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _message_text(message: BaseMessage) -> str:
-    return str(message.text)
+    """The searchable text of a message: a lone surrogate becomes U+FFFD (the message keeps it)."""
+    return _SURROGATE.sub("\ufffd", str(message.text))
+
+
+def _dumps(value: object) -> str:
+    """JSON text storable as UTF-8, a lone surrogate kept as an escape that reads back as itself.
+
+    Text extracted from PDFs can hold lone surrogates; LangChain's own histories keep them.
+
+    Raises:
+        TypeError: ``value`` holds something JSON cannot.
+        ValueError: ``value`` holds NaN or an infinity.
+    """
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    return text if _SURROGATE.search(text) is None else json.dumps(value, allow_nan=False)
 
 
 def _check_message(message: object, index: int) -> BaseMessage:
@@ -204,7 +221,7 @@ def _stored_payload(msg: BaseMessage, index: int) -> tuple[dict[str, Any], list[
     for image in images:
         _set(payload, image.path, None)
     try:
-        text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
+        text = _dumps(payload)
     except (TypeError, ValueError) as exc:
         raise InvalidRecordError(
             f"message {index} ({msg.type}) cannot be stored: {exc}. Its additional_kwargs, "
@@ -255,7 +272,7 @@ def encode_message(message: object, session_id: str, index: int = 0) -> list[Con
             }
             for position, image in enumerate(images)
         ]
-        metadata_json += f", {json.dumps(IMAGES_KEY)}: {json.dumps(metadata[IMAGES_KEY], ensure_ascii=False)}"
+        metadata_json += f", {json.dumps(IMAGES_KEY)}: {_dumps(metadata[IMAGES_KEY])}"
     text_payload = _message_text(msg)
     head = ContextRecord.with_metadata_json(
         metadata_json + "}",
