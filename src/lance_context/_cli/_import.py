@@ -1,7 +1,7 @@
 """``import``: the records of an export (JSON Lines or Parquet, see ``_transfer``) into a store.
 
 Every record is written in one commit, so an import is one new version; records whose
-ids already exist are replaced (after a confirmation). A store the command creates and
+ids already exist are replaced in their place (after a confirmation). A store the command creates and
 cannot write into is removed again: a failed import leaves nothing behind.
 """
 
@@ -162,7 +162,8 @@ def import_(
         )
     try:
         with working(f"writing {len(records):,} records…"):
-            version = store.upsert(records) if existing else store.add(records)
+            # a replaced record keeps its place in its session, as import-snapshot keeps it
+            version = store.upsert(records, keep_order=True) if existing else store.add(records)
     except BaseException as exc:
         if created:  # the empty store this command made goes with the failed write
             lance.LanceDataset.drop(spec.uri, storage_options=dict(spec.storage_options) or None)

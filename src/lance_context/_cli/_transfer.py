@@ -5,7 +5,7 @@ version and embedder, then one record per line (``binary`` in base64, ``embeddin
 a list of floats or null). Parquet: one row per record, the same fields (``binary`` as
 bytes, JSON fields as text), the header in the schema metadata. An import writes every
 record in one commit, so it is one new version; records whose ids already exist are
-replaced (after a confirmation). Vectors travel with the records, so nothing is
+replaced in their place (after a confirmation). Vectors travel with the records, so nothing is
 re-embedded unless ``--drop-embeddings`` asks for it.
 """
 
