@@ -175,11 +175,16 @@ class Reader:
         last: int | None = None,
         offset: int = 0,
         with_vectors: bool = True,
+        index_text: bool = False,
     ) -> list[ContextRecord]:
         """Matching records in append order; see ``ContextStore.records``."""
         _count("limit", limit)
         _count("last", last)
         _count("offset", offset)
+        if index_text:  # for copies: every match read with its index text, then sliced
+            found = self._with_index_text(run_id, roles, since, until, where, with_vectors)
+            found = found[max(0, len(found) - last) :] if last is not None else found
+            return found[offset:] if limit is None else found[offset : offset + limit]
         tails = self._state.tails if self._state.pinned is None else None
         plain = run_id is not None and not offset and roles is None and since is None and until is None
         plain = plain and where is None and tails is not None
@@ -236,6 +241,23 @@ class Reader:
         if run_id is not None and any(r.run_id != run_id for r in found):
             raise AssertionError("filter returned another session's record")  # defence in depth
         return found
+
+    def _with_index_text(
+        self,
+        run_id: str | None,
+        roles: str | Iterable[str] | None,
+        since: datetime | None,
+        until: datetime | None,
+        where: Mapping[Any, Any] | None,
+        with_vectors: bool,
+    ) -> list[ContextRecord]:
+        """Every matching record in append order, with its ``search_text`` and ``embed_text``."""
+        sql = filter_sql(run_id, roles, since, until, where)
+        ds = self._state.snapshot()
+        skip = {"metadata_index"} if with_vectors else {"metadata_index", "embedding"}
+        columns = [name for name in self._state.handle.schema(ds).names if name not in skip]
+        table = ordered(self._scan(ds, columns, sql, run_id, row_ids=False))
+        return table_to_records(table, self._state.cipher, index_text=True)
 
     def _long_tail(
         self, view: Outline, chosen: TailRows, at: tuple[str, int], with_vectors: bool, keep: bool

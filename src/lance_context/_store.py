@@ -329,6 +329,7 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
         last: int | None = None,
         offset: int = 0,
         with_vectors: bool = True,
+        index_text: bool = False,
     ) -> list[ContextRecord]:
         """Records in append order, filtered; only the rows returned are read.
 
@@ -342,11 +343,13 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
             last: Only the newest ``last`` records (still oldest first).
             offset: Skip this many from the start.
             with_vectors: Read the vectors too (False: ``embedding`` is None, reads less).
+            index_text: Also return what was indexed and embedded (``search_text``,
+                ``embed_text``), to copy records into another store as they were written.
         """
         check_query(self._state.cipher, where=where)
         return self._reader.records(
             run_id, roles=roles, since=since, until=until, where=where,
-            limit=limit, last=last, offset=offset, with_vectors=with_vectors,
+            limit=limit, last=last, offset=offset, with_vectors=with_vectors, index_text=index_text,
         )  # fmt: skip
 
     def count(

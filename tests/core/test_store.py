@@ -361,3 +361,33 @@ def test_a_creation_killed_before_its_commit_can_be_redone(tmp_path: Path) -> No
     store = ContextStore.open(str(path), embedder=None)
     store.add(text("after the crash"))
     assert [r.content for r in ContextStore.open(str(path)).records()] == ["after the crash"]
+
+
+def test_records_with_index_text_return_what_was_indexed_and_slice_like_records(store: ContextStore) -> None:
+    store.add([ContextRecord.from_content(f"turn {i}", run_id="s1", search_text=f"[ctx] turn {i}",
+                                          embed_text=f"Ann: turn {i}") for i in range(6)])  # fmt: skip
+    store.add(
+        [ContextRecord.from_content("other", run_id="s2"), ContextRecord.from_content("more", run_id="s1")]
+    )
+    for options in (
+        {},
+        {"last": 3},
+        {"last": 0},
+        {"limit": 2},
+        {"offset": 2, "limit": 3},
+        {"last": 4, "offset": 1},
+    ):
+        plain = store.records("s1", **options)  # type: ignore[arg-type]
+        full = store.records("s1", index_text=True, **options)  # type: ignore[arg-type]
+        assert [r.id for r in full] == [r.id for r in plain], options
+        assert all(r.search_text is None and r.embed_text is None for r in plain)
+    full = store.records("s1", index_text=True)
+    assert [(r.search_text, r.embed_text) for r in full] == [
+        *((f"[ctx] turn {i}", f"Ann: turn {i}") for i in range(6)),
+        ("more", None),
+    ]  # a record given no index text is indexed by its text
+    copy = ContextStore.open(store.uri.replace("store.lance", "copy.lance"), embedder=None)
+    copy.add(full)  # a copy written elsewhere keeps what was indexed
+    assert [(r.search_text, r.embed_text) for r in copy.records("s1", index_text=True)] == [
+        (r.search_text, r.embed_text) for r in full
+    ]

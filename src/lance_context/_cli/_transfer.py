@@ -54,6 +54,8 @@ _PARQUET_SCHEMA = pa.schema(
         ("state_metadata", pa.large_string()),
         ("relationships", pa.large_string()),
         ("embedding", pa.list_(pa.float32())),
+        ("search_text", pa.large_string()),
+        ("embed_text", pa.large_string()),
     ]
 )
 
@@ -74,7 +76,12 @@ def inside(path: Path, root: str) -> bool:
 
 
 def record_to_json(record: ContextRecord, embeddings: bool = True) -> dict[str, Any]:
-    """One record as a JSON-able dict (the JSON Lines row)."""
+    """One record as a JSON-able dict (the JSON Lines row).
+
+    ``search_text`` and ``embed_text`` (what a chat adapter indexed and embedded beside the
+    message: its speaker, date and earlier turns) are null where they are the text itself.
+    """
+    search = record.search_text
     return {
         "id": record.id,
         "run_id": record.run_id,
@@ -89,6 +96,8 @@ def record_to_json(record: ContextRecord, embeddings: bool = True) -> dict[str, 
         "embedding": None
         if record.embedding is None or not embeddings
         else [float(x) for x in record.embedding],
+        "search_text": None if search == record.text_payload else search,
+        "embed_text": record.embed_text,
     }
 
 
@@ -110,6 +119,8 @@ def record_from_json(row: dict[str, Any], embeddings: bool = True) -> ContextRec
         metadata=row.get("metadata") or {},
         relationships=[Relationship(**r) for r in row.get("relationships") or []],
         embedding=None if vector is None else np.asarray(vector, dtype=np.float32),
+        search_text=row.get("search_text"),
+        embed_text=row.get("embed_text"),
     )
 
 
@@ -146,16 +157,16 @@ def _selected(view: Any, sessions: Sequence[str], prefix: str | None) -> list[Co
         run_ids = view.store.run_ids()
         # a session named twice (or by its key and its run id) is exported once
         chosen = dict.fromkeys(find_session(run_ids, name) for name in sessions)
-        return [r for run_id in chosen for r in view.store.records(run_id)]
+        return [r for run_id in chosen for r in view.store.records(run_id, index_text=True)]
     if prefix:
-        found = list(view.store.records(where={"run_id": {"$prefix": prefix}}))
+        found = view.store.records(where={"run_id": {"$prefix": prefix}}, index_text=True)
         if not found:
             raise click.ClickException(
                 f"no session's run id starts with {prefix!r} in {view.ref} "
                 "(lance-context sessions URI lists them); nothing was written"
             )
         return found
-    return list(view.store.records())
+    return view.store.records(index_text=True)
 
 
 def _destination(given: str, uri: str, force: bool) -> Path:
