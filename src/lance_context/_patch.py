@@ -6,7 +6,9 @@ are read from the snapshot the commit is based on; when another commit touched t
 first, Lance refuses this one as a conflict and the attempt runs again on the new
 version, so the change applies to what the other writer left. Ids not stored are
 skipped (a record deleted meanwhile stays deleted); each record keeps its place, text,
-vector and index text.
+vector and index text. An ``add()`` of a stored id committed meanwhile is an append
+Lance rebases this commit over without a conflict: its new copy, the one reads show, is
+patched by a second commit, as one step after the other would have patched it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from ._state import StoreState
 from ._validation import validate_record
 from ._versions import commit_properties
 
-__all__ = ["Patch", "patch_metadata", "patch_ids"]
+__all__ = ["Patch", "copies_added_meanwhile", "patch_ids", "patch_metadata"]
+
+Row = tuple[str, int]  # (id, seq)
 
 #: New metadata from a record's current metadata, or the keys to set in it.
 Patch = Callable[[dict[str, Any]], Mapping[str, Any]] | Mapping[str, Any]
@@ -56,10 +60,11 @@ def _patched(metadata: dict[str, Any], patch: Patch) -> dict[str, Any]:
 
 def patch_metadata(
     state: StoreState, ids: list[str], patch: Patch
-) -> tuple[lance.LanceDataset, lance.LanceDataset, set[str]] | None:
+) -> tuple[lance.LanceDataset, lance.LanceDataset, set[str], set[Row]] | None:
     """Commit the patched metadata of the stored ``ids``.
 
-    Returns (base, new, sessions touched), or None when none of them is stored.
+    Returns (base, new, sessions touched, the ``(id, seq)`` rows read), or None when
+    none of them is stored.
     """
     handle, cipher, limits = state.handle, state.cipher, state.settings.limits
     outcome: dict[str, Any] = {}
@@ -72,6 +77,7 @@ def patch_metadata(
         if rows.num_rows == 0:
             return None
         ids_read = rows.column("id").to_pylist()
+        outcome["read"] = set(zip(ids_read, rows.column("seq").to_pylist(), strict=True))
         newest = rows.take(_last_of_each(ids_read))  # an id stored twice: its newest copy
         records = [
             dataclasses.replace(r, metadata=_patched(r.metadata, patch))
@@ -88,7 +94,17 @@ def patch_metadata(
         return handle.commit(base, transaction, commit_properties("update", len(records), sessions))
 
     new = handle.call(attempt, f"update the metadata of {len(ids)} records")
-    return None if new is None else (outcome["base"], new, outcome["sessions"])
+    return None if new is None else (outcome["base"], new, outcome["sessions"], outcome["read"])
+
+
+def copies_added_meanwhile(base: lance.LanceDataset, new: lance.LanceDataset, read: set[Row]) -> list[str]:
+    """The ids of ``read`` that gained a copy the patch did not read (an ``add()`` rebased under it)."""
+    if int(new.version) == int(base.version) + 1:
+        return []
+    ids = sorted({record_id for record_id, _ in read})
+    found = new.to_table(filter=in_("id", ids), columns=["id", "seq"])
+    rows = zip(found.column("id").to_pylist(), found.column("seq").to_pylist(), strict=True)
+    return sorted({record_id for record_id, seq in rows if (record_id, seq) not in read})
 
 
 def _last_of_each(ids: list[str]) -> list[int]:

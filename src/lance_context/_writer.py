@@ -26,7 +26,7 @@ from ._errors import InvalidFilterError, InvalidRecordError
 from ._filters import and_, compile_where, eq, in_
 from ._maintenance import Maintainer
 from ._opening import check_still_embedded_as
-from ._patch import Patch, patch_ids, patch_metadata
+from ._patch import Patch, copies_added_meanwhile, patch_ids, patch_metadata
 from ._records import ContextRecord, check_embedding
 from ._schema import embedding_field
 from ._sessionfiles import remember
@@ -164,7 +164,12 @@ class Writer:
         done = patch_metadata(self._state, patch_ids(ids), patch)
         if done is None:
             return int(self._state.handle.latest().version)
-        self._after(*done)
+        self._after(*done[:3])
+        late = copies_added_meanwhile(*done[:2], done[3])
+        again = patch_metadata(self._state, late, patch) if late else None
+        if again is not None:  # a copy another writer added meanwhile is the one reads show
+            self._after(*again[:3])
+            done = again
         return int(done[1].version)
 
     def delete(

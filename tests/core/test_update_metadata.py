@@ -88,6 +88,29 @@ def test_a_write_committed_meanwhile_is_patched_not_undone(store: ContextStore, 
     assert found is not None and (found.text, found.metadata) == ("edited", {"n": 7, "seen": True})
 
 
+def test_a_copy_added_meanwhile_is_patched_too(store: ContextStore, monkeypatch: Any) -> None:
+    """Another handle add()s m1 again after this update read it: the copy reads show is patched."""
+    other = ContextStore.open(store.uri, embedder=HashingEmbedder(16))
+    handle, real, calls = store._state.handle, store._state.handle.commit, []
+
+    def commit(*args: Any, **kwargs: Any) -> Any:
+        if not calls:  # an append: Lance rebases the update over it without a conflict
+            calls.append(
+                other.add(ContextRecord(id="m1", run_id="s", text_payload="again", metadata={"n": 8}))
+            )
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(handle, "commit", commit)
+    store.update_metadata("m1", lambda meta: {**meta, "n": meta["n"] * 10})
+    assert calls
+    fresh = ContextStore.open(store.uri, embedder=HashingEmbedder(16))
+    found = fresh.get("m1")
+    # as the add, then the update: the update patches the newest copy, the one reads show
+    assert found is not None and (found.text, found.metadata) == ("again", {"n": 80})
+    assert [r.text for r in fresh.records("s", where={"metadata.n": 80})] == ["again"]
+    assert fresh.records("s", where={"metadata.n": 10}) == []  # no copy left with the older patch only
+
+
 def test_an_encrypted_store_patches_sealed_metadata(tmp_path: Path) -> None:
     policy = EncryptionPolicy(key=os.urandom(32))
     sealed = ContextStore.open(str(tmp_path / "sealed"), embedder=None, encryption=policy)
