@@ -279,8 +279,9 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
 
         ``patch`` is a dict of keys to set, or a function from a record's metadata to its
         new metadata. The records are read inside the commit, so a write another process
-        makes to them at the same moment is patched, never undone. Ids not stored are
-        skipped. Returns the new version (the current one when none is stored).
+        makes to them at the same moment is patched, never undone (a copy of an id it
+        ``add()``s then is patched by a second commit). Ids not stored are skipped.
+        Returns the new version (the current one when none is stored).
         """
         return self._writer.update_metadata(ids, patch)
 
