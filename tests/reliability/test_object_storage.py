@@ -188,6 +188,7 @@ def test_server_killed_mid_operation_then_back(new_moto_server: Callable[..., An
     TALLY.add(outages_survived=1)
 
 
+@pytest.mark.long_only  # 18 s of timeouts; test_server_killed_mid_operation_then_back covers outages in make test
 def test_stalled_link_times_out_then_recovers(s3_bucket: Any, moto_server: Any) -> None:
     """A server that accepts connections but never answers: the timeout ends the call."""
     link = StallableLink(moto_server.port)

@@ -69,6 +69,7 @@ def test_a_failed_job_leaves_the_store_at_its_previous_version(tmp_path: Path) -
     assert reopened.count() == 2
 
 
+@pytest.mark.long_only  # 18 s; the killed ingest worker above stays in make test
 def test_a_worker_killed_during_a_re_embed_changes_nothing_but_the_vectors(tmp_path: Path) -> None:
     count = scale.current().ray_records
     store = ContextStore.open(str(tmp_path / "s"), embedder=KillsItsWorkerOnce(16, "never", "unused"))
