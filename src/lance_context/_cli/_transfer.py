@@ -159,14 +159,14 @@ def _selected(view: Any, sessions: Sequence[str], prefix: str | None) -> list[Co
         chosen = dict.fromkeys(find_session(run_ids, name) for name in sessions)
         return [r for run_id in chosen for r in view.store.records(run_id, index_text=True)]
     if prefix:
-        found = view.store.records(where={"run_id": {"$prefix": prefix}}, index_text=True)
+        found = list(view.store.records(where={"run_id": {"$prefix": prefix}}, index_text=True))
         if not found:
             raise click.ClickException(
                 f"no session's run id starts with {prefix!r} in {view.ref} "
                 "(lance-context sessions URI lists them); nothing was written"
             )
         return found
-    return view.store.records(index_text=True)
+    return list(view.store.records(index_text=True))
 
 
 def _destination(given: str, uri: str, force: bool) -> Path:
