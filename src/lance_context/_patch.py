@@ -97,12 +97,16 @@ def patch_metadata(
     return None if new is None else (outcome["base"], new, outcome["sessions"], outcome["read"])
 
 
-def copies_added_meanwhile(base: lance.LanceDataset, new: lance.LanceDataset, read: set[Row]) -> list[str]:
+def copies_added_meanwhile(
+    state: StoreState, base: lance.LanceDataset, new: lance.LanceDataset, read: set[Row]
+) -> list[str]:
     """The ids of ``read`` that gained a copy the patch did not read (an ``add()`` rebased under it)."""
     if int(new.version) == int(base.version) + 1:
         return []
     ids = sorted({record_id for record_id, _ in read})
-    found = new.to_table(filter=in_("id", ids), columns=["id", "seq"])
+    found = state.handle.call(
+        lambda: new.to_table(filter=in_("id", ids), columns=["id", "seq"]), "check the patched records"
+    )
     rows = zip(found.column("id").to_pylist(), found.column("seq").to_pylist(), strict=True)
     return sorted({record_id for record_id, seq in rows if (record_id, seq) not in read})
 

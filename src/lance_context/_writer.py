@@ -165,7 +165,7 @@ class Writer:
         if done is None:
             return int(self._state.handle.latest().version)
         self._after(*done[:3])
-        late = copies_added_meanwhile(*done[:2], done[3])
+        late = copies_added_meanwhile(self._state, *done[:2], done[3])
         again = patch_metadata(self._state, late, patch) if late else None
         if again is not None:  # a copy another writer added meanwhile is the one reads show
             self._after(*again[:3])
