@@ -333,7 +333,7 @@ class WriteModel(RuleBasedStateMachine):
 
 
 WriteModel.TestCase.settings = settings(
-    max_examples=12,
+    max_examples=8,
     stateful_step_count=25,
     deadline=None,
     derandomize=True,

@@ -82,6 +82,7 @@ def _added(path: Path, records: Sequence[ContextRecord], *, times: bool = True) 
     return _stored(store, times=times)
 
 
+@pytest.mark.long_only  # 19 s; test_every_input_kind covers the kinds in make test
 def test_a_content_column_mixing_texts_bytes_and_json_keeps_each_kind(tmp_path: Path) -> None:
     png = _png()
     contents: list[Any] = ["plain text", png, {"a": 1}, b"\x00\x01raw", {"b": [2, None]}, "more text"]

@@ -137,9 +137,14 @@ def test_each_rows_metadata_comes_back_as_add_stores_it(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        ({"text": "x", "metadata": "{not json"}, "metadata is not JSON"),
+        # each case is a Ray job (~6 s): make test runs one, make reliability all three
+        pytest.param(
+            {"text": "x", "metadata": "{not json"}, "metadata is not JSON", marks=pytest.mark.long_only
+        ),
         ({"text": "x", "metadata": "[1, 2]"}, "metadata must be a JSON object"),
-        ({"text": "x", "created_at": "yesterday"}, "not an ISO 8601 time"),
+        pytest.param(
+            {"text": "x", "created_at": "yesterday"}, "not an ISO 8601 time", marks=pytest.mark.long_only
+        ),
     ],
 )
 def test_a_bad_row_is_refused_with_what_is_wrong_and_nothing_is_written(
