@@ -199,7 +199,7 @@ class DatasetHandle:
                     version += 1
                 return version
             if manifests.exists(version) if main else self._same_branch(version):
-                return manifests.past_gap(self.uri, self.branch, version)
+                return manifests.past_gap(version)
             self._manifests = None  # cleaned up, or another layout: ask Lance
         latest = int(ds.latest_version)
         if latest < version:  # a history never goes back: the branch was made again (see check_branch)

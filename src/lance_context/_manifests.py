@@ -42,6 +42,7 @@ class LocalManifests:
         self.naming = naming
         self._paths: dict[int, str] = {}  # recent versions' manifest paths (probed on every read)
         self._stamp: int | None = None  # the folder's modification time when last looked past a gap
+        self._hint: tuple[tuple[int, int, int, int], int] | None = None  # hint file's stat, version
 
     @property
     def known(self) -> bool:
@@ -82,7 +83,7 @@ class LocalManifests:
             self._paths[version] = path
         return os.path.exists(path)
 
-    def past_gap(self, uri: str, branch: str, version: int) -> int | None:
+    def past_gap(self, version: int) -> int | None:
         """A version after ``version`` past a gap in the numbers, or None when there is none.
 
         Versions are consecutive as commits make them, but cleanup may keep a tagged
@@ -100,8 +101,49 @@ class LocalManifests:
         if stamp == self._stamp and time.time_ns() - stamp > 1_000_000_000:
             return None
         self._stamp = stamp
-        latest = latest_local_version(uri, branch)
-        return latest if latest is not None and latest > version else None
+        latest = self._hinted()
+        if latest is None:
+            return None
+        while self.exists(latest + 1):
+            latest += 1
+        return latest if latest > version else None
+
+    def _hinted(self) -> int | None:
+        """The version in Lance's hint, if its manifest is here; read again only once replaced.
+
+        Lance replaces the hint by a rename on each commit, so a new hint is a new file:
+        its inode, times or size differ from the last one read. Right after a write the
+        folder's time alone cannot tell (see ``past_gap``), and reading the hint was most
+        of an agent loop's version check. A time with no fraction of a second (a file
+        system with coarse ticks) is never trusted to be unchanged.
+        """
+        assert self.folder is not None
+        try:
+            info = os.stat(os.path.join(self.folder, _HINT))
+        except OSError:
+            return None
+        key = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size)
+        if self._hint is not None and self._hint[0] == key and info.st_mtime_ns % 1_000_000_000:
+            return self._hint[1]
+        version = _read_hint(self.folder)
+        if version is None or not self.exists(version):  # gone (cleaned up): ask Lance
+            self._hint = None
+            return None
+        self._hint = (key, version)
+        return version
+
+
+def _read_hint(folder: str) -> int | None:
+    """The version recorded in ``folder``'s hint; None when it is missing or unreadable."""
+    try:
+        handle = os.open(os.path.join(folder, _HINT), os.O_RDONLY)
+        try:
+            data = os.read(handle, 65536)
+        finally:
+            os.close(handle)
+        return int(json.loads(data)["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def latest_local_version(uri: str, branch: str) -> int | None:
@@ -115,12 +157,8 @@ def latest_local_version(uri: str, branch: str) -> int | None:
         True
     """
     folder = LocalManifests.folder_of(uri, branch)
-    if folder is None:
-        return None
-    try:
-        with open(os.path.join(folder, _HINT), encoding="utf-8") as hint:
-            version = int(json.load(hint)["version"])
-    except (OSError, ValueError, KeyError, TypeError):
+    version = None if folder is None else _read_hint(folder)
+    if version is None:
         return None
     manifests = LocalManifests.find(uri, branch, version)
     if not manifests.known:

@@ -184,6 +184,67 @@ def test_a_store_sees_versions_committed_past_a_gap_left_by_cleanup(tmp_path: Pa
     assert [r.text for r in reader.records("s1", last=1)] == ["newest"]
 
 
+def test_a_store_keeps_finding_gaps_after_reading_the_hint_of_the_last_one(tmp_path: Path) -> None:
+    path = str(tmp_path / "gaps.lance")
+    reader = ContextStore.open(path, embedder=None)
+    writer = ContextStore.open(path, embedder=None)
+    nothing_kept = RetentionPolicy(keep_all=timedelta(0), hourly=timedelta(0), daily=timedelta(0))
+    reader.add(_msg("first"))
+    for round_ in range(3):
+        reader.tag(f"kept-{round_}")
+        assert reader.records("s1", last=1)[0].text == (["first"] + [f"newest {r}" for r in range(3)])[round_]
+        for i in range(2):
+            writer.add(_msg(f"later {round_}.{i}"))
+        writer.apply_retention(nothing_kept, now=datetime.now(timezone.utc) + timedelta(days=1))
+        writer.add(_msg(f"newest {round_}"))
+        for _ in range(2):  # the second read answers from the hint read by the first
+            assert [r.text for r in reader.records("s1", last=1)] == [f"newest {round_}"]
+        assert reader.version() == writer.version()
+
+
+def test_the_hint_is_read_again_only_when_replaced_and_never_on_coarse_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import os
+
+    from lance_context import _manifests
+
+    path = str(tmp_path / "hint.lance")
+    store = ContextStore.open(path, embedder=None)
+    for i in range(4):
+        store.add(_msg(f"m{i}"))
+    newest = store.version()
+    hint = os.path.join(path, "_versions", "latest_version_hint.json")
+    with open(hint, encoding="utf-8") as file:
+        saved = json.load(file)
+    reads: list[str] = []
+    real = _manifests._read_hint
+    monkeypatch.setattr(_manifests, "_read_hint", lambda folder: reads.append("hint") or real(folder))
+    manifests = _manifests.LocalManifests.find(path, "main", newest)
+
+    def gap_from(version: int) -> int | None:
+        manifests._stamp = None
+        return manifests.past_gap(version)
+
+    def replace_hint(version: int, mtime_ns: int | None = None) -> None:
+        with open(hint + ".tmp", "w", encoding="utf-8") as file:
+            json.dump({**saved, "version": version}, file)
+        if mtime_ns is not None:
+            os.utime(hint + ".tmp", ns=(mtime_ns, mtime_ns))
+        os.replace(hint + ".tmp", hint)
+
+    assert (gap_from(1), gap_from(1), gap_from(newest)) == (newest, newest, None)
+    assert reads == ["hint"]  # unchanged hint: read once
+    replace_hint(newest + 5)  # a hinted manifest that does not exist: Lance is asked instead
+    assert gap_from(1) is None and reads == ["hint"] * 2
+    replace_hint(2)  # a hint lagging behind a commit: probing forward still finds the newest
+    assert gap_from(1) == newest and reads == ["hint"] * 3
+    whole_second = os.stat(hint).st_mtime_ns // 1_000_000_000 * 1_000_000_000
+    replace_hint(newest, whole_second)  # coarse ticks: two hints may share a time
+    assert (gap_from(1), gap_from(1)) == (newest, newest) and reads == ["hint"] * 5
+
+
 def _other_saver(path: str) -> None:
     from lance_context.langgraph import LanceCheckpointSaver
 
