@@ -102,14 +102,16 @@ class LocalManifests:
             return None
         self._stamp = stamp
         latest = self._hinted()
-        if latest is None:
+        if latest is None or latest <= version:  # nothing recorded past ``version``
+            return None
+        if not self.exists(latest):  # cleaned up: a newer commit's hint is on its way
             return None
         while self.exists(latest + 1):
             latest += 1
-        return latest if latest > version else None
+        return latest
 
     def _hinted(self) -> int | None:
-        """The version in Lance's hint, if its manifest is here; read again only once replaced.
+        """The version recorded in Lance's hint; the file is read again only once replaced.
 
         Lance replaces the hint by a rename on each commit, so a new hint is a new file:
         its inode, times or size differ from the last one read. Right after a write the
@@ -126,10 +128,7 @@ class LocalManifests:
         if self._hint is not None and self._hint[0] == key and info.st_mtime_ns % 1_000_000_000:
             return self._hint[1]
         version = _read_hint(self.folder)
-        if version is None or not self.exists(version):  # gone (cleaned up): ask Lance
-            self._hint = None
-            return None
-        self._hint = (key, version)
+        self._hint = None if version is None else (key, version)
         return version
 
 

@@ -236,7 +236,7 @@ def test_the_hint_is_read_again_only_when_replaced_and_never_on_coarse_times(
 
     assert (gap_from(1), gap_from(1), gap_from(newest)) == (newest, newest, None)
     assert reads == ["hint"]  # unchanged hint: read once
-    replace_hint(newest + 5)  # a hinted manifest that does not exist: Lance is asked instead
+    replace_hint(newest + 5)  # a hinted manifest that does not exist: no gap to follow
     assert gap_from(1) is None and reads == ["hint"] * 2
     replace_hint(2)  # a hint lagging behind a commit: probing forward still finds the newest
     assert gap_from(1) == newest and reads == ["hint"] * 3
