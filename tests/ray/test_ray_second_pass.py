@@ -175,7 +175,7 @@ def test_bad_input_and_arguments_write_nothing(tmp_path: Path) -> None:
     assert store.count() == 4
 
 
-def test_on_s3_ingest_works_and_a_failing_worker_writes_nothing(tmp_path: Path, s3_bucket: Any) -> None:
+def test_on_s3_ingest_works(tmp_path: Path, s3_bucket: Any) -> None:
     uri, options = s3_bucket.uri("memory"), s3_bucket.storage_options
     items = [{"id": f"d{i}", "text": f"document {i}", "run_id": f"s{i % 2}"} for i in range(40)]
     store = ContextStore.open(uri, storage_options=options, embedder=FailsOn(8, "no such text", "unused"))
@@ -189,7 +189,13 @@ def test_on_s3_ingest_works_and_a_failing_worker_writes_nothing(tmp_path: Path, 
     assert record is not None and record.embedding is not None
     assert np.array_equal(record.embedding, HashingEmbedder(8).embed_texts(["document 17"])[0])
 
-    # The last job of the test: a failed job's actors may hold the CPUs until the test ends.
+
+@pytest.mark.long_only  # a failed job's retries; make test fails a job on local disk (test_ray_jobs.py)
+def test_on_s3_a_failing_worker_writes_nothing(tmp_path: Path, s3_bucket: Any) -> None:
+    uri, options = s3_bucket.uri("memory"), s3_bucket.storage_options
+    store = ContextStore.open(uri, storage_options=options, embedder=FailsOn(8, "no such text", "unused"))
+    store.add(ContextRecord.from_content("before the job", run_id="s0", id="before"))
+    # The only job of the test: a failed job's actors may hold the CPUs until the test ends.
     failing = FailsOn(8, "document 133", str(tmp_path / "failed.flag"))
     store = ContextStore.open(uri, storage_options=options, embedder=failing)
     before = _everything(store)

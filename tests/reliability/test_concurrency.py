@@ -137,6 +137,7 @@ def test_concurrent_processes_and_threads_on_local_disk(tmp_path: Any) -> None:
     assert run["store"].run_ids() == sorted(o["writer"] for o in run["outcomes"])
 
 
+@pytest.mark.long_only  # make test: the local-disk run above and two servers on S3 (test_many_writers_on_s3)
 def test_concurrent_processes_and_threads_on_s3(s3_bucket: Any) -> None:
     sizes = scale.current()
     uri = s3_bucket.uri("concurrent")
