@@ -62,9 +62,7 @@ def test_an_endpoint_that_is_not_a_url_is_a_clear_error(s3_bucket: Any) -> None:
         ContextStore.open(s3_bucket.uri("bad-endpoint"), storage_options=options)
 
 
-def _stalled_calls(
-    s3_bucket: Any, link: StallableLink, name: str, **options: str
-) -> list[tuple[str, float, Any]]:
+def _stalled_calls(s3_bucket: Any, link: StallableLink, name: str, **options: str) -> list[tuple[str, float, Any]]:
     opts = s3_bucket.options(link.endpoint, **options)
     uri = s3_bucket.uri(name)
     store = ContextStore.open(uri, storage_options=opts, embedder=HashingEmbedder(16))

@@ -53,18 +53,12 @@ def _seed(uri: str, *, embedder: Any = None, rounds: int = 8) -> list[str]:
 
 def test_forget_while_other_processes_append(tmp_path: Path) -> None:
     size = scale.current()
-    processes, threads, appends = (
-        max(2, size.processes // 2),
-        size.threads,
-        max(20, size.appends_per_thread // 3),
-    )
+    processes, threads, appends = max(2, size.processes // 2), size.threads, max(20, size.appends_per_thread // 3)
     uri = str(tmp_path / "store")
     _seed(uri, embedder=HashingEmbedder(_workers.DIMENSION))
     ready, go, results = SPAWN.Queue(), SPAWN.Event(), SPAWN.Queue()
     workers = [
-        SPAWN.Process(
-            target=_workers.append_worker, args=(uri, None, p, threads, appends, ready, go, results)
-        )
+        SPAWN.Process(target=_workers.append_worker, args=(uri, None, p, threads, appends, ready, go, results))
         for p in range(processes)
     ]
     for worker in workers:
