@@ -195,9 +195,7 @@ class DatasetHandle:
             if manifests.exists(version + 1):
                 if not main and not self._same_branch(version):
                     self.check_branch(ds)  # cleaned up, or a new branch that starts later: ask once
-                while manifests.exists(version + 1):
-                    version += 1
-                return version
+                return manifests.newest_from(version + 1)
             if manifests.exists(version) if main else self._same_branch(version):
                 return manifests.past_gap(version)
             self._manifests = None  # cleaned up, or another layout: ask Lance

@@ -83,6 +83,12 @@ class LocalManifests:
             self._paths[version] = path
         return os.path.exists(path)
 
+    def newest_from(self, version: int) -> int:
+        """The last of the consecutive versions from ``version`` whose manifests exist."""
+        while self.exists(version + 1):
+            version += 1
+        return version
+
     def past_gap(self, version: int) -> int | None:
         """A version after ``version`` past a gap in the numbers, or None when there is none.
 
@@ -106,9 +112,7 @@ class LocalManifests:
             return None
         if not self.exists(latest):  # cleaned up: a newer commit's hint is on its way
             return None
-        while self.exists(latest + 1):
-            latest += 1
-        return latest
+        return self.newest_from(latest)
 
     def _hinted(self) -> int | None:
         """The version recorded in Lance's hint; the file is read again only once replaced.
@@ -160,8 +164,4 @@ def latest_local_version(uri: str, branch: str) -> int | None:
     if version is None:
         return None
     manifests = LocalManifests.find(uri, branch, version)
-    if not manifests.known:
-        return None
-    while manifests.exists(version + 1):
-        version += 1
-    return version
+    return manifests.newest_from(version) if manifests.known else None
