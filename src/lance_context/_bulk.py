@@ -2,7 +2,7 @@
 
 This is Lance's distributed write, shaped to the store. The driver makes a plan from
 an open store (:meth:`BulkWriter.plan`: where the store is, its schema, the version
-the job starts from, the embedder); workers anywhere (Ray actors, processes) turn
+the job starts from, the embedder); workers anywhere (Ray tasks, processes) turn
 records into data files with :class:`BulkWorker` (validated, embedded and laid out
 exactly as ``add()`` does, written with ``lance.fragment.write_fragments`` and not
 committed); the driver commits every worker's fragments as one version
@@ -67,7 +67,8 @@ JOB_KEY = "lance_context.bulk_job"
 class BulkWorker:
     """The worker side: validates, embeds and lays out records, and writes fragments (no commit).
 
-    One per worker process (a Ray actor holds one); it opens the store's dataset once.
+    One per worker process and job (a Ray worker process keeps one per job); it opens the
+    store's dataset once.
 
     Example:
         >>> worker = BulkWorker(plan)                                 # doctest: +SKIP

@@ -57,6 +57,17 @@ class KillsItsWorkerOnce(_Hashing):
         return super().embed_texts(texts)
 
 
+class AlwaysKillsItsWorker(_Hashing):
+    """SIGKILLs the process embedding ``marker`` every time, counting the attempts in ``flag``."""
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        if self.hit(texts):
+            with open(self.flag, "a") as attempts:
+                attempts.write("x")
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().embed_texts(texts)
+
+
 class FailsOn(_Hashing):
     """Raises on ``marker``, as a model that breaks on one input would."""
 

@@ -58,6 +58,28 @@ def test_a_few_thousand_records_become_one_version_in_input_order(tmp_path: Path
     assert store.at_version(before[-1].version).count() == 1, "the version before the job is unchanged"
 
 
+def test_jobs_one_after_another_each_write_their_own_store_with_their_own_embedder(tmp_path: Path) -> None:
+    # Worker processes outlive a job (Ray reuses them): each job must start from its own plan.
+    first = ContextStore.open(str(tmp_path / "a"), embedder=HashingEmbedder(8))
+    second = ContextStore.open(str(tmp_path / "b"), embedder=HashingEmbedder(24))
+
+    for store, name in ((first, "a"), (second, "b"), (first, "a")):
+        ingest(
+            [f"{name} text {i}" for i in range(30)],
+            store,
+            run_id=name,
+            batch_size=5,
+            workers=2,
+            progress=False,
+        )
+
+    assert [r.text for r in first.records()] == [f"a text {i}" for i in range(30)] * 2
+    assert [r.text for r in second.records()] == [f"b text {i}" for i in range(30)]
+    assert {len(r.embedding) for r in first.records()} == {8}  # type: ignore[arg-type]
+    assert {len(r.embedding) for r in second.records()} == {24}  # type: ignore[arg-type]
+    assert [v.operation for v in first.versions()].count("add") == 2
+
+
 def test_every_input_kind(tmp_path: Path) -> None:
     from PIL import Image
 
@@ -156,7 +178,7 @@ def test_a_bad_row_is_refused_with_what_is_wrong_and_nothing_is_written(
     with pytest.raises(InvalidRecordError, match=message):
         ingest([*_items(3), row], store, progress=False)
     assert store.version() == before and store.count() == 0
-    ingest(_items(3), store, progress=False)  # the failed job's workers are gone: the next one runs
+    ingest(_items(3), store, progress=False)  # after a failed job the next one runs
     assert store.count() == 3
 
 

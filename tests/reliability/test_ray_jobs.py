@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from lance_context import ContextRecord, ContextStore, EmbeddingError
+from lance_context import ContextRecord, ContextStore, EmbeddingError, StoreError
 from lance_context.ray import ingest, reembed
 
-from ..ray._embedders import FailsOn, KillsItsWorkerOnce
+from ..ray._embedders import AlwaysKillsItsWorker, FailsOn, KillsItsWorkerOnce
 from . import scale
 from .report import TALLY
 
@@ -67,6 +67,23 @@ def test_a_failed_job_leaves_the_store_at_its_previous_version(tmp_path: Path) -
     TALLY.add(partial_batches=reopened.count() - 1)
     reopened.add(ContextRecord.from_content("the store still takes writes", run_id="s0"))
     assert reopened.count() == 2
+
+
+def test_a_batch_whose_worker_always_dies_is_tried_max_retries_times_then_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    flag = tmp_path / "attempts"
+    store = ContextStore.open(str(tmp_path / "s"), embedder=AlwaysKillsItsWorker(16, "document 7", str(flag)))
+    store.add(ContextRecord.from_content("already here", run_id="s0", id="here"))
+    version = store.version()
+
+    with pytest.raises(StoreError, match="the Ray job failed .*nothing was written to the store"):
+        ingest(_items(40), store, batch_size=10, workers=2, max_retries=1, progress=False)
+
+    TALLY.add(writes_attempted=40, writes_refused=40, crashes=2, crashes_survived=2)
+    assert flag.read_text() == "xx", "the first try and one retry, then the job gives up"
+    assert store.version() == version
+    assert [r.id for r in ContextStore.open(str(tmp_path / "s"), embedder=None).records()] == ["here"]
 
 
 @pytest.mark.long_only  # 18 s; the killed ingest worker above stays in make test

@@ -16,6 +16,7 @@ from ._jobs import (
     check_positive,
     job_context,
     job_failure,
+    job_worker,
     part_row,
     require_ray,
     run_workers,
@@ -26,19 +27,13 @@ from ._rows import row_to_record
 __all__ = ["ingest"]
 
 
-class _PartWriter:
-    """A Ray actor: rows to records, then validated, embedded and written as fragments."""
-
-    def __init__(self, plan: BulkPlan, run_id: str, role: str) -> None:
-        self._worker = BulkWorker(plan)
-        self._run_id = run_id
-        self._role = role
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        positions = batch.column(POSITION).to_pylist()
-        rows = batch.drop_columns([POSITION]).to_pylist()
-        records = [row_to_record(untag(row), run_id=self._run_id, role=self._role) for row in rows]
-        return part_row(self._worker.write(records, positions))
+def _write_part(batch: pa.Table, token: str, plan: BulkPlan, run_id: str, role: str) -> pa.Table:
+    """A Ray task: a batch of rows to records, then validated, embedded and written as fragments."""
+    worker = job_worker(token, lambda: BulkWorker(plan))
+    positions = batch.column(POSITION).to_pylist()
+    rows = batch.drop_columns([POSITION]).to_pylist()
+    records = [row_to_record(untag(row), run_id=run_id, role=role) for row in rows]
+    return part_row(worker.write(records, positions))
 
 
 def _numbered(ray: Any, dataset: Any, batch_size: int) -> tuple[Any, int, int]:
@@ -47,7 +42,7 @@ def _numbered(ray: Any, dataset: Any, batch_size: int) -> tuple[Any, int, int]:
     Ray Data does not number rows across blocks, so the blocks are materialized in order,
     counted, and numbered from their offsets (each by a small task next to its block).
     A content column whose type differs between blocks is tagged there (see ``_mixed``).
-    Each batch becomes a block of its own: a large block would otherwise reach one actor
+    Each batch becomes a block of its own: a large block would otherwise reach one worker
     only, however many workers the job has.
     """
     blocks = dataset.to_arrow_refs()
@@ -105,8 +100,8 @@ def ingest(
         run_id: The session of rows without a ``run_id``.
         role: The role of rows without a ``role``.
         batch_size: Records per worker call (and per data file).
-        workers: Ray actors writing at once (default: one per CPU of the cluster).
-        max_retries: How often a worker that dies is restarted and its batch retried.
+        workers: Ray tasks writing at once (default: one per CPU of the cluster).
+        max_retries: How often a batch whose worker process dies is run again.
         progress: Show Ray Data's progress bars.
 
     Returns:
@@ -140,7 +135,7 @@ def ingest(
             return int(store.version())
         parts = run_workers(
             numbered,
-            _PartWriter,
+            _write_part,
             (plan, run_id, role),
             batch_size=batch_size,
             workers=workers,

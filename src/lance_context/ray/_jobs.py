@@ -1,9 +1,12 @@
 """What ``ingest`` and ``reembed`` share: importing Ray, reading inputs, running a job's workers.
 
-Workers are Ray Data actors (``map_batches`` with an actor pool): each holds one
-``BulkWorker`` and so loads the embedder once, Ray restarts one that dies and
-retries its batch (a bounded number of times), and Ray Data shows progress. A batch
-a dead worker had half written leaves only data files no version references.
+Workers are Ray Data tasks (``map_batches`` with a task pool), so a job reuses the
+cluster's idle worker processes instead of starting one actor process per worker (a
+few seconds each). Each process keeps one ``BulkWorker`` for the job it last worked
+on (``job_worker``), so it opens the store and loads the embedder once per job, not
+once per batch. Ray runs a batch whose process died again (a bounded number of
+times), and Ray Data shows progress. A batch a dead worker had half written leaves
+only data files no version references.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ import gc
 import math
 import pickle
 import traceback
+import uuid
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +40,7 @@ __all__ = [
     "check_positive",
     "job_context",
     "job_failure",
+    "job_worker",
     "part_row",
     "parts_of",
     "require_ray",
@@ -181,9 +186,25 @@ def default_workers(ray: Any) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
+#: This worker process's state for the job it last worked on: (job token, state).
+_CURRENT: list[tuple[str, Any]] = []
+
+
+def job_worker(token: str, make: Callable[[], Any]) -> Any:
+    """This process's state for job ``token``, made by ``make()`` on the job's first batch here.
+
+    Ray runs one task at a time in a worker process; a new job's state replaces the last
+    one's, so a process holds at most one store handle and one embedder.
+    """
+    if not _CURRENT or _CURRENT[0][0] != token:
+        _CURRENT.clear()  # the last job's state goes before the new one loads its embedder
+        _CURRENT.append((token, make()))
+    return _CURRENT[0][1]
+
+
 def run_workers(
     dataset: Any,
-    worker: type,
+    task: Callable[..., pa.Table],
     args: tuple[Any, ...],
     *,
     batch_size: int,
@@ -191,38 +212,38 @@ def run_workers(
     retries: int,
     batches: int,
 ) -> list[BulkPart]:
-    """Run ``worker(*args)`` actors over ``dataset``'s (about ``batches``) batches; return the parts.
+    """Run ``task(batch, token, *args)`` over ``dataset``'s (about ``batches``) batches; return the parts.
+
+    ``token`` names this job (see ``job_worker``). At most ``workers`` tasks run at once.
 
     Raises:
         LanceContextError: The one a worker raised (an invalid record, a failing embedder).
         StoreError: Workers failed otherwise (Ray's error text is in its notes); nothing was committed.
     """
     ray = require_ray()
-    size = max(1, min(workers or default_workers(ray), batches))  # an idle actor still holds a CPU
+    size = max(1, min(workers or default_workers(ray), batches))
     try:
         with warnings.catch_warnings():
-            # Ray 2.60 deprecates passing actor options this way but offers no other way to
-            # bound restarts (its default retries a worker that always dies forever);
+            # Ray 2.60 deprecates passing task options this way but offers no other way to
+            # bound retries (its default runs a batch whose worker always dies forever);
             # pyproject pins ray below 2.64, which removes it.
             warnings.filterwarnings("ignore", message=".*ray_remote_args.*is deprecated")
             mapped = dataset.map_batches(
-                worker,
-                fn_constructor_args=args,
+                task,
+                fn_args=(uuid.uuid4().hex, *args),
                 batch_size=batch_size,
                 batch_format="pyarrow",
-                compute=ray.data.ActorPoolStrategy(size=size),
+                compute=ray.data.TaskPoolStrategy(size=size),
                 num_cpus=1,
-                max_restarts=retries,
-                max_task_retries=retries,
+                max_retries=retries,
             )
         written = mapped.take_all()
     except Exception as exc:
         failure = job_failure(exc)
     else:
         return parts_of(written)
-    # A failed job's actors hold the cluster's CPUs until Ray's error (a reference cycle
-    # through its tracebacks) is collected: free them now, or the next job waits for CPUs.
-    # ``failure`` carries none of it.
+    # Ray's error holds a reference cycle through its tracebacks (and the job's
+    # dataset): collect it now. ``failure`` carries none of it.
     mapped = None
     gc.collect()
     raise failure

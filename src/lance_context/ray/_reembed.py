@@ -10,23 +10,18 @@ import pyarrow as pa
 from lance_context import CommitConflictError, ContextStore
 from lance_context.adapters import BulkPart, BulkWorker, RewritePlan
 
-from ._jobs import check_job, check_positive, job_context, part_row, require_ray, run_workers
+from ._jobs import check_job, check_positive, job_context, job_worker, part_row, require_ray, run_workers
 
 __all__ = ["reembed"]
 
 _SLICE = "_lance_context_slice"
 
 
-class _SliceWriter:
-    """A Ray actor: rewrites slices of the store with the new embedder's vectors."""
-
-    def __init__(self, plan: RewritePlan) -> None:
-        self._worker = BulkWorker(plan)
-        self._slices = {piece.index: piece for piece in plan.slices}
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        (index,) = batch.column(_SLICE).to_pylist()
-        return part_row(self._worker.rewrite(self._slices[index]))
+def _rewrite_slice(batch: pa.Table, token: str, plan: RewritePlan) -> pa.Table:
+    """A Ray task: rewrites one slice of the store with the new embedder's vectors."""
+    worker = job_worker(token, lambda: BulkWorker(plan))
+    (index,) = batch.column(_SLICE).to_pylist()
+    return part_row(worker.rewrite(plan.slices[index]))
 
 
 def reembed(
@@ -53,8 +48,8 @@ def reembed(
         embedder: The new embedder (any embedder ``ContextStore.open`` accepts; picklable).
         rows_per_task: Records per worker call.
         batch_size: Texts per embedder call.
-        workers: Ray actors at once (default: one per CPU of the cluster).
-        max_retries: How often a worker that dies is restarted and its slice retried.
+        workers: Ray tasks at once (default: one per CPU of the cluster).
+        max_retries: How often a slice whose worker process dies is run again.
         attempts: Commits tried while other writers keep committing.
         progress: Show Ray Data's progress bars.
 
@@ -85,7 +80,7 @@ def reembed(
                 work = ray.data.from_items([{_SLICE: i} for i in todo], override_num_blocks=len(todo))
                 parts = run_workers(
                     work,
-                    _SliceWriter,
+                    _rewrite_slice,
                     (plan,),
                     batch_size=1,
                     workers=workers,
