@@ -347,8 +347,9 @@ class Reader:
         by_id = {r.id: r for r in table_to_records(ordered(pa.concat_tables(chunks)), self._state.cipher)}
         return [by_id[i] for i in wanted if i in by_id]
 
-    def run_ids(self) -> list[str]:
-        """Every session id in the store, sorted."""
+    def run_ids(self, roles: str | Iterable[str] | None = None) -> list[str]:
+        """Every session id in the store (holding a record of one of ``roles``, if given), sorted."""
+        sql = filter_sql(None, roles=roles)
         ds = self._state.snapshot()
-        table = self._call(lambda: ds.to_table(columns=["run_id"]), "list sessions")
+        table = self._call(lambda: ds.to_table(columns=["run_id"], filter=sql), "list sessions")
         return sorted(pc.unique(table.column("run_id")).to_pylist())

@@ -375,9 +375,16 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
         """Records with these ids, in the order asked; missing ids are left out."""
         return self._reader.get_many(ids, with_vectors=with_vectors)
 
-    def run_ids(self) -> list[str]:
-        """Every session id in the store, sorted."""
-        return self._reader.run_ids()
+    def run_ids(self, roles: str | Iterable[str] | None = None) -> list[str]:
+        """Every session id in the store, sorted.
+
+        Args:
+            roles: Only sessions holding at least one record of one of these roles.
+
+        Raises:
+            InvalidFilterError: ``roles`` is not a role or an iterable of roles.
+        """
+        return self._reader.run_ids(roles)
 
     def outline(
         self, run_id: str | None, metadata_keys: Sequence[str] = (), *, where: Mapping[Any, Any] | None = None

@@ -119,6 +119,20 @@ def test_run_ids(store: ContextStore) -> None:
     assert store.run_ids() == ["a", "b"]
 
 
+def test_run_ids_of_sessions_holding_a_role(store: ContextStore) -> None:
+    store.add([text("q", run_id="chat"), text("a", run_id="chat", role="assistant")])
+    store.add([text("note", run_id="notes", role="note'); --"), text("x", run_id="tools", role="tool")])
+    assert store.run_ids(roles="assistant") == ["chat"]
+    assert store.run_ids(roles=["tool", "note'); --"]) == ["notes", "tools"]
+    assert store.run_ids(roles=[]) == [] and store.run_ids(roles="nobody") == []
+    with pytest.raises(InvalidFilterError, match="roles are strings"):
+        store.run_ids(roles=["user", 3])  # type: ignore[list-item]
+    version = store.version()
+    store.delete(run_id="chat")
+    assert store.run_ids(roles="assistant") == []
+    assert store.at_version(version).run_ids(roles="user") == ["chat"]
+
+
 def test_delete_is_a_new_version_and_history_keeps_rows(store: ContextStore) -> None:
     store.add([text("keep", id="k"), text("drop", id="d"), text("other", run_id="s2")])
     before = store.version()

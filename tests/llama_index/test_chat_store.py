@@ -8,7 +8,7 @@ from llama_index.core.llms import MockLLM
 from llama_index.core.memory import ChatMemoryBuffer, ChatSummaryMemoryBuffer, Memory, VectorMemoryBlock
 from llama_index.core.storage.chat_store.base_db import MessageStatus
 
-from lance_context import ContextStore, HashingEmbedder, InvalidFilterError, ReadOnlyError
+from lance_context import ContextRecord, ContextStore, HashingEmbedder, InvalidFilterError, ReadOnlyError
 from lance_context.adapters import LLAMA_INDEX_CHAT
 from lance_context.llama_index import (
     LanceAsyncChatStore,
@@ -58,6 +58,21 @@ def test_keys_never_include_other_adapters_sessions(store: ContextStore) -> None
     assert other.get_keys() == ["chat-key"]
     assert contents(chats.get_messages("chat-key")) == ["hello"]
     assert contents(other.get_messages("chat-key")) == ["other team"]
+
+
+def test_keys_are_the_sessions_holding_a_message(store: ContextStore) -> None:
+    chats = LanceChatStore(store=store)
+    chats.add_message("chat", user("hello"))
+    # Records written through the core into a key's session: a note is not a message,
+    # a record with a chat role is one (get_messages shows it).
+    notes, foreign = (LLAMA_INDEX_CHAT.run_id(k, scope=chats.namespace) for k in ("notes", "foreign"))
+    store.add(ContextRecord.from_content("a summary", role="observation", run_id=notes))
+    store.add(ContextRecord.from_content("from elsewhere", role="assistant", run_id=foreign))
+    assert chats.get_messages("notes") == []
+    assert contents(chats.get_messages("foreign")) == ["from elsewhere"]
+    assert chats.get_keys() == ["chat", "foreign"]
+    chats.add_message("notes", user("now a chat"))
+    assert chats.get_keys() == ["chat", "foreign", "notes"]
 
 
 @pytest.mark.parametrize("key", HOSTILE_KEYS)

@@ -2,8 +2,8 @@
 
 Keys are session ids. Each key is the store session ``"llama_index.chat:<namespace>:<key>"``
 (the adapter's namespace, split further by the optional ``namespace`` option, escaped),
-so the keys of a chat store are exactly the sessions of its namespace and never
-another adapter's or another namespace's.
+so the keys of a chat store are exactly the sessions of its namespace that hold a
+message, and never another adapter's or another namespace's.
 
 A write to a key, with any read it depends on, holds the key's lock (one per location,
 branch and session, shared by every chat store of the process; async work runs in threads).
@@ -27,7 +27,7 @@ from lance_context.adapters import LLAMA_INDEX_CHAT, monotonic_times, session_lo
 
 from ._bound import StoreBound
 from ._common import check_key, resolve_store
-from ._messages import has_chat_role, message_list, message_to_record, record_to_message
+from ._messages import CHAT_ROLES, has_chat_role, message_list, message_to_record, record_to_message
 
 __all__ = ["DEFAULT_CHAT_NAMESPACE", "LanceAsyncChatStore", "LanceChatStore"]
 
@@ -127,8 +127,22 @@ class _KeyedStore:
         return record_to_message(record)
 
     def _keys(self) -> list[str]:
-        keys = (LLAMA_INDEX_CHAT.key(run, scope=self.namespace) for run in self._store.run_ids())
-        return [key for key in keys if key is not None]
+        """The keys holding at least one chat message.
+
+        A session whose records all have other roles (say, only core-written notes) is
+        looked at: it is a key only if one of its records reads as a message.
+        """
+        chats = set(self._store.run_ids(roles=CHAT_ROLES))
+        keys = []
+        for run in self._store.run_ids():
+            key = LLAMA_INDEX_CHAT.key(run, scope=self.namespace)
+            if key is None:
+                continue
+            if run in chats or any(
+                record_to_message(r) is not None for r in self._store.records(run, with_vectors=False)
+            ):
+                keys.append(key)
+        return keys
 
 
 def _integer(value: object, what: str) -> int:

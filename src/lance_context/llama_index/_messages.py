@@ -50,6 +50,7 @@ from lance_context.adapters import canonical_base64, sniff_mime
 from ._common import FRAMEWORK, FRAMEWORK_KEY
 
 __all__ = [
+    "CHAT_ROLES",
     "MESSAGE_KEY",
     "is_system",
     "is_tool_result",
@@ -77,6 +78,8 @@ _DATA_FIELDS: tuple[tuple[type[BaseModel], str], ...] = (
     (DocumentBlock, "data"),
 )
 _ROLE_ALIASES = {"human": "user", "ai": "assistant"}
+#: Roles whose records read as chat messages without looking at them (see ``has_chat_role``).
+CHAT_ROLES = frozenset(MessageRole._value2member_map_) | frozenset(_ROLE_ALIASES)
 _TOOL_RESULT_ROLES = frozenset({MessageRole.TOOL, MessageRole.FUNCTION})
 _SYSTEM_ROLES = frozenset({MessageRole.SYSTEM, MessageRole.DEVELOPER})
 
@@ -270,7 +273,7 @@ def has_chat_role(role: str) -> bool:
     Every record this adapter writes has one; a record of another role is a message
     only when ``record_to_message`` makes one of it (a newer LlamaIndex's role).
     """
-    return _ROLE_ALIASES.get(role, role) in MessageRole._value2member_map_
+    return role in CHAT_ROLES
 
 
 def _foreign_message(record: ContextRecord) -> ChatMessage | None:
