@@ -109,7 +109,10 @@ class Merger:
         fork = merge_base(listed, branch, into)
         base, renumbered_at = since_merges(fork, branch, into, theirs, ours)
         _check_embedders(ours, theirs, into, branch)
+        real = base
         base, base_ds = self._base_snapshot(base, listed, climb=base == fork)
+        # A fork point forget() erased: both sides hold the records written up to it in its order.
+        unknown = range(seq_base(base[1]), seq_base(real[1])) if real == fork and base != real else None
         states = (self._read(own, base_ds), self._read(target, ours), self._read(source, theirs))
         on_branch = None
         if renumbered_at is not None:
@@ -117,7 +120,8 @@ class Merger:
                 on_branch = self._read(source, source.at(renumbered_at))
             except VersionNotFoundError:
                 pass  # cleaned up: positions are compared as the target numbered them
-        return Sides(source, target, theirs, ours, base, three_way(*states, on_branch), states)
+        decided = three_way(*states, on_branch, unknown)
+        return Sides(source, target, theirs, ours, base, decided, states)
 
     def _base_snapshot(
         self, base: tuple[str, int], listed: Mapping[str, Mapping[str, Any]], *, climb: bool

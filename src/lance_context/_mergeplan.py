@@ -109,6 +109,7 @@ def three_way(
     ours: Mapping[str, RowState],
     theirs: Mapping[str, RowState],
     base_on_branch: Mapping[str, RowState] | None = None,
+    unknown: range | None = None,
 ) -> ThreeWay:
     """What to apply to ``ours`` so it gets every change ``theirs`` made since ``base``.
 
@@ -116,10 +117,20 @@ def three_way(
     of the target unless the target changed the record itself. Upserts come in the
     branch's order. ``base_on_branch`` gives the base's positions as the branch numbered
     them, when the base came to the branch through a merge (which renumbers what it brings).
+    ``unknown`` holds the positions of records written after ``base`` and up to the real
+    base, when ``forget()`` erased that one and an older version stands in: such a record
+    missing from ``base`` and from one side was deleted there after the real base, and
+    whether the other side changed it meanwhile cannot be told, so it is a conflict
+    (rather than added back, or its deletion undone).
     """
     out = ThreeWay()
     for record_id in sorted(set(base) | set(ours) | set(theirs)):
         b, o, t = base.get(record_id), ours.get(record_id), theirs.get(record_id)
+        if b is None and unknown is not None and (o is None) != (t is None):
+            present = o if o is not None else t
+            if present is not None and present.seq in unknown:
+                out.conflicts.append(record_id)
+                continue
         b_seq = b.seq if b is not None else None
         if base_on_branch is not None:
             on_branch = base_on_branch.get(record_id)

@@ -24,9 +24,11 @@ from lance_context import (
     EncryptionPolicy,
     HashingEmbedder,
     InvalidFilterError,
+    MergeConflictError,
     ReadOnlyError,
     VersionNotFoundError,
 )
+from lance_context._mergeplan import OnConflict
 
 from .conftest import text
 
@@ -140,6 +142,34 @@ def test_a_branch_made_where_the_records_were_loses_its_fork_point_and_still_mer
     merged = store.merge("what-if")
     assert [(c.kind, c.id) for c in merged.changes] == [("added", "b")]
     assert [r.id for r in store.records()] == ["h", "l", "b"]
+
+
+@pytest.mark.parametrize(("on_conflict", "kept"), [("ours", ["b", "h", "y"]), ("theirs", ["b", "h", "x"])])
+def test_a_record_one_side_deleted_after_an_erased_fork_point_conflicts_and_is_not_brought_back(
+    store: ContextStore, on_conflict: OnConflict, kept: list[str]
+) -> None:
+    store.add(text("hello", run_id=KEEPER, id="h"))
+    store.add(
+        [text(SECRET, run_id=ALICE), text("x", run_id=KEEPER, id="x"), text("y", run_id=KEEPER, id="y")]
+    )
+    fork = store.version()
+    branch = store.branch("what-if")
+    store.delete(ids=["x"])  # the target deletes x after the fork
+    branch.delete(ids=["y"])  # the branch deletes y
+    branch.add(text("on the branch", run_id=KEEPER, id="b"))
+
+    store.forget(
+        run_id=ALICE
+    )  # the fork point held the secret: the base is the version before, without x and y
+
+    review = store.review("what-if")
+    assert review.plan.base == ("main", fork - 1)
+    assert [(c.id, c.ours, c.theirs) for c in review.plan.conflicts] == [("x", None, "x"), ("y", "y", None)]
+    with pytest.raises(MergeConflictError, match="x"):
+        store.merge("what-if")
+    assert [r.id for r in store.records()] == ["h", "y"], "a refused merge writes nothing"
+    store.merge("what-if", on_conflict=on_conflict)
+    assert sorted(r.id for r in store.records()) == kept  # each side's deletion as chosen
 
 
 def test_forget_on_object_storage_leaves_no_object_holding_the_payloads(s3_bucket: Any) -> None:
