@@ -31,7 +31,7 @@ import numpy as np
 from ._records import ContextRecord
 from ._versions import RecordChanges
 
-__all__ = ["SessionCache", "Tail", "TailCache", "copy_record"]
+__all__ = ["SessionCache", "Tail", "TailCache", "copy_record", "derived_values"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -205,9 +205,27 @@ def record_size(record: ContextRecord) -> int:
     return size + _RELATIONSHIP_SIZE * len(record.relationships or ())
 
 
+def derived_values(record: ContextRecord) -> dict[str, Any]:
+    """Values derived from a stored record (a rebuilt message), kept as long as it is cached.
+
+    The store's caches hand out copies of the records they hold, and every copy of one
+    cached record shares this dict: a value derived once serves every later read until a
+    commit drops the record from the cache. Key entries by adapter, and keep with each
+    value what it was derived from (a copy's owner may have replaced its metadata).
+    """
+    values: dict[str, Any] | None = record.__dict__.get("_derived")
+    if values is None:
+        values = record.__dict__["_derived"] = {}
+    return values
+
+
 def copy_record(record: ContextRecord, *, with_vector: bool = True) -> ContextRecord:
-    """A copy a caller may change without changing the cache (nested metadata values are shared)."""
+    """A copy a caller may change without changing the cache (nested metadata values are shared).
+
+    The copy shares the original's :func:`derived_values`.
+    """
     # A field-by-field copy without __init__: cached tails are copied on every read.
+    derived_values(record)
     fields = record.__dict__.copy()
     fields["metadata"] = dict(record.metadata)
     fields["relationships"] = list(record.relationships) if record.relationships else []
@@ -224,6 +242,7 @@ def copy_record(record: ContextRecord, *, with_vector: bool = True) -> ContextRe
 def _as_stored(record: ContextRecord, vector: Any) -> ContextRecord:
     """A copy of a record as reading it back from the store gives it."""
     copied = copy_record(record, with_vector=False)
+    copied.__dict__["_derived"] = {}  # nothing derived from the caller's record carries over
     copied.search_text = copied.embed_text = None  # what to index and embed: reads do not return them
     copied.embedding = None if vector is None else np.array(vector, dtype=np.float32)
     known = record.known_metadata_json()

@@ -18,6 +18,8 @@ imports a private module).
   ``store.outline(run_id)`` (an :class:`Outline` to pick rows from), and
   ``store.changes_between(v1, v2)`` (:class:`RecordChanges`) and :class:`SessionCache`
   (version-checked, bounded) for in-memory views that survive commits to other sessions;
+  :func:`derived_values` (what an adapter derives from a record read, a rebuilt message,
+  kept for every later read of the same cached record);
   :func:`row_changes` (the rows two snapshots differ by, on one branch or across two);
   :func:`write_group` (which rows of an outline were committed at once, from ``seq``).
 - **Conversations.** :func:`fit_window` and :func:`group_exchanges` keep tool calls and
@@ -48,7 +50,7 @@ from __future__ import annotations
 
 from ._async import async_twin
 from ._bulk import BulkPart, BulkPlan, BulkWorker, BulkWriter, RewritePlan, Slice
-from ._cache import SessionCache
+from ._cache import SessionCache, derived_values
 from ._embedders import embed_query, to_matrix
 from ._encryption import read_marker
 from ._fingerprints import row_changes
@@ -117,6 +119,7 @@ __all__ = [
     "canonical_base64",
     "check_arguments",
     "check_unicode",
+    "derived_values",
     "json_problem",
     "embed_query",
     "fit_window",

@@ -147,6 +147,7 @@ ADAPTER_KIT = {
     "canonical_base64",
     "check_arguments",
     "check_unicode",
+    "derived_values",
     "json_problem",
     "embed_query",
     "fit_window",

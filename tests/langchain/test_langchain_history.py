@@ -120,6 +120,26 @@ def test_changing_a_returned_message_changes_no_later_read(store: ContextStore) 
     assert again[1].additional_kwargs == {"tags": ["a"], "ctx": {"k": 1}}
 
 
+def test_reads_of_rebuilt_messages_never_share_what_a_caller_changes(store: ContextStore) -> None:
+    """Messages are rebuilt once per cached record and handed out as copies of their own."""
+    h = history(store)
+    listed = HumanMessage([{"type": "text", "text": "look"}, "plain"], id="h1")
+    tool = ToolMessage("42", tool_call_id="call-1", artifact={"rows": [1, 2]}, id="t1")
+    h.add_messages([listed, tool, AIMessage("done", id="a1")])
+    for _ in range(3):
+        first, second, third = h.get_messages(last=3)
+        assert [first, second, third] == [listed, tool, AIMessage("done", id="a1")]
+        first.content[0]["text"] = "changed"  # type: ignore[index]
+        first.content.append("more")  # type: ignore[union-attr]
+        second.artifact["rows"].append(3)  # type: ignore[attr-defined]
+        third.content = "overwritten"
+    assert h.messages == [listed, tool, AIMessage("done", id="a1")]
+    assert h.messages[0] is not h.messages[0]
+    h.clear()
+    h.add_messages([HumanMessage("new words", id="h1")])  # same id, new content
+    assert h.get_messages(last=3) == [HumanMessage("new words", id="h1")]
+
+
 def test_conversation_survives_reopening_the_store(store_path: str) -> None:
     first = LanceChatMessageHistory("s1", uri=store_path, embedder=HashingEmbedder(64))
     first.add_messages(EVERY_TYPE)

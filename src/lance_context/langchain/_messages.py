@@ -32,6 +32,8 @@ from langchain_core.messages import BaseMessage, message_to_dict, messages_from_
 from lance_context import ContextRecord, InvalidRecordError, Relationship, UnsupportedContentError
 from lance_context.adapters import canonical_base64, new_id, sniff_mime
 
+from ._decoded import copy_json, decoded
+
 __all__ = [
     "ATTACHMENT_KEY",
     "ATTACHMENT_ROLE",
@@ -324,25 +326,16 @@ def is_message_record(record: ContextRecord) -> bool:
     return isinstance(record.metadata.get(MESSAGE_KEY), dict)
 
 
-def _copy_json(value: Any) -> Any:
-    """A deep copy of JSON-decoded data (about 4x faster than ``copy.deepcopy`` on a message).
-
-    Stored metadata is decoded JSON, shared with the store's cache: the rebuilt message
-    gets its own dicts and lists. Anything else is copied by ``copy.deepcopy``.
-    """
-    kind = type(value)
-    if kind is dict:
-        return {k: _copy_json(v) for k, v in value.items()}
-    if kind is list:
-        return [_copy_json(v) for v in value]
-    if kind is str or kind is int or kind is float or kind is bool or value is None:
-        return value
-    return copy.deepcopy(value)
-
-
 def decode_message(record: ContextRecord, attachments: Mapping[str, ContextRecord]) -> BaseMessage:
-    """Rebuild the message a record stores, putting its images back in place."""
-    payload = _copy_json(record.metadata[MESSAGE_KEY])
+    """Rebuild the message a record stores, putting its images back in place.
+
+    Each call returns a message of its own; one without images is rebuilt once per cached
+    record (see ``_decoded``).
+    """
+    stored = record.metadata[MESSAGE_KEY]
+    if not record.metadata.get(IMAGES_KEY):
+        return decoded(record, stored, lambda: _rebuild(copy_json(stored)))
+    payload = copy_json(stored)
     for image in record.metadata.get(IMAGES_KEY, ()):
         source = record if image["record"] is None else attachments.get(image["record"])
         if source is None or source.binary_payload is None:
