@@ -93,8 +93,16 @@ def cosine_top(matrix: Vector, vector: Vector, k: int) -> tuple[npt.NDArray[np.i
     return usable[order], similarity[order].astype(np.float32)
 
 
-def mmr_select(query: Vector, candidates: Vector, k: int, lambda_mult: float) -> list[int]:
-    """Maximal marginal relevance: pick ``k`` rows relevant to the query and diverse."""
+def mmr_select(
+    query: Vector, candidates: Vector, k: int, lambda_mult: float, redundancy: str = "all"
+) -> list[int]:
+    """Maximal marginal relevance: pick ``k`` rows relevant to the query and diverse.
+
+    Each pick maximises ``lambda_mult * relevance - (1 - lambda_mult) * redundancy``, where
+    redundancy is the cosine to the closest row already picked (``"all"``, as in the MMR
+    paper and LangChain) or to the row picked last (``"last"``, as in LlamaIndex). Ties go
+    to the earlier candidate.
+    """
     if len(candidates) == 0:
         return []
     unit = candidates / np.maximum(np.linalg.norm(candidates, axis=1, keepdims=True), 1e-12)
@@ -102,8 +110,9 @@ def mmr_select(query: Vector, candidates: Vector, k: int, lambda_mult: float) ->
     relevance = unit @ q
     chosen: list[int] = [int(np.argmax(relevance))]
     while len(chosen) < min(k, len(candidates)):
-        redundancy = (unit @ unit[chosen].T).max(axis=1)
-        objective = lambda_mult * relevance - (1 - lambda_mult) * redundancy
+        picked = unit[chosen] if redundancy == "all" else unit[chosen[-1:]]
+        overlap = (unit @ picked.T).max(axis=1)
+        objective = lambda_mult * relevance - (1 - lambda_mult) * overlap
         objective[chosen] = -np.inf
         chosen.append(int(np.argmax(objective)))
     return chosen

@@ -94,7 +94,7 @@ class Searcher:
         until: datetime | None = None,
         where: Mapping[Any, Any] | None = None,
         version: int | str | None = None,
-        mmr: bool = False,
+        mmr: bool | Literal["all", "last"] = False,
         fetch_k: int | None = None,
         lambda_mult: float = 0.5,
         vector: Any = None,
@@ -111,6 +111,8 @@ class Searcher:
             raise SearchError(f"k must be an integer from 1 to {_MAX_K:,}, got {k!r}")
         if mode not in ("vector", "text", "hybrid"):
             raise SearchError(f"mode must be 'vector', 'text' or 'hybrid', got {mode!r}")
+        if mmr not in (False, True, "all", "last") or type(mmr) not in (bool, str):
+            raise SearchError(f"mmr must be True, False, 'all' or 'last', got {mmr!r}")
         if fetch_k is not None and (isinstance(fetch_k, bool) or not isinstance(fetch_k, int) or fetch_k < 1):
             raise SearchError(f"fetch_k must be a positive integer or None, got {fetch_k!r}")
         for name, value in (("alpha", alpha), ("lambda_mult", lambda_mult)):
@@ -144,7 +146,8 @@ class Searcher:
                 lambda depth: self._vector(ds, query_vector, sql, depth, with_vectors=True), fetch
             )
             if ranked.vectors is not None and ranked.ids:
-                chosen = mmr_select(query_vector, ranked.vectors, k, lambda_mult)
+                redundancy = "last" if mmr == "last" else "all"
+                chosen = mmr_select(query_vector, ranked.vectors, k, lambda_mult, redundancy)
                 ranked = ChannelRanking(
                     [ranked.ids[i] for i in chosen],
                     [ranked.row_ids[i] for i in chosen],

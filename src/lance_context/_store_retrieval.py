@@ -42,7 +42,7 @@ class RetrievalMethods:
         until: datetime | None = None,
         where: Mapping[Any, Any] | None = None,
         version: int | str | None = None,
-        mmr: bool = False,
+        mmr: bool | Literal["all", "last"] = False,
         fetch_k: int | None = None,
         lambda_mult: float = 0.5,
         vector: Any = None,
@@ -62,7 +62,10 @@ class RetrievalMethods:
             until: Created before this time.
             where: A filter dict, applied before the top-k is cut.
             version: Search the store as it was at this version or tag.
-            mmr: Re-rank vector candidates by maximal marginal relevance.
+            mmr: Re-rank vector candidates by maximal marginal relevance: ``True`` (or
+                ``"all"``) weighs a candidate's cosine to the closest hit already chosen, as
+                LangChain does; ``"last"`` its cosine to the hit chosen last, as LlamaIndex
+                does. Scores stay cosine similarities.
             fetch_k: Candidates read before the final cut (never fewer than ``k``). MMR
                 re-ranks the top ``fetch_k`` vector hits (default ``4 * k``); hybrid reads
                 each channel's top ``fetch_k`` (default ``fusion.depth``, 100) and a value

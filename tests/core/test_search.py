@@ -147,6 +147,39 @@ def test_mmr_select_unit() -> None:
     assert mmr_select(np.array([1, 0], dtype=np.float32), candidates[:0], 2, 0.5) == []
 
 
+def _seeded_candidates(dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Eight vectors and a query on which the two MMR redundancies pick differently."""
+    rng = np.random.default_rng(1)
+    vectors, query = rng.normal(size=(8, 4)), rng.normal(size=4)
+    pad = np.zeros((9, dim - 4))
+    return np.hstack([vectors, pad[:8]]).astype(np.float32), np.hstack([query, pad[8]]).astype(np.float32)
+
+
+def test_mmr_redundancy_against_every_hit_chosen_or_the_last_one(store: ContextStore) -> None:
+    vectors, query = _seeded_candidates(32)
+    store.add(
+        [ContextRecord(id=f"r{i}", text_payload=f"note {i}", embedding=v) for i, v in enumerate(vectors)]
+    )
+
+    def ids(**options: object) -> list[str]:
+        return [h.record.id for h in store.search(query, k=4, fetch_k=8, **options)]  # type: ignore[arg-type]
+
+    # after r2, r0, r3: under "all" r7 pays for its cosine 0.62 to r0 (-0.22 against r5's
+    # -0.09); under "last" only r3 counts, and r7, opposite to it (-0.72), scores 0.45
+    assert ids(mmr=True) == ids(mmr="all") == ["r2", "r0", "r3", "r5"]
+    assert ids(mmr="last") == ["r2", "r0", "r3", "r7"]
+    hits = store.search(query, k=4, fetch_k=8, mmr="last")
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    cosines = unit @ (query / np.linalg.norm(query))
+    assert [h.score for h in hits] == pytest.approx([cosines[int(h.record.id[1:])] for h in hits], abs=1e-5)
+    for bad in ("first", 1, None):
+        with pytest.raises(SearchError, match="mmr must be True, False, 'all' or 'last'"):
+            store.search(query, k=4, mmr=bad)  # type: ignore[arg-type]
+    logged = store.search(query, k=4, fetch_k=8, mmr="last", record=True)
+    replay = store.replay(logged.search_id or "")
+    assert replay.identical and replay.ids == ["r2", "r0", "r3", "r7"]
+
+
 def test_rrf_fuse_unit() -> None:
     scores = rrf_fuse({"v": ["a", "b"], "t": ["b", "c"]}, k=60)
     assert scores["b"] == pytest.approx(1 / 62 + 1 / 61)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
 from llama_index.core.memory import ChatMemoryBuffer, Memory
@@ -41,7 +42,7 @@ from lance_context.llama_index import (
     message_to_record,
 )
 
-from .conftest import assistant, user
+from .conftest import DIM, assistant, user
 from .test_memory_chat_third_pass import answer, sql_chat_store
 
 MESSAGE_KEY = "llama_index.message"
@@ -96,8 +97,7 @@ def test_a_top_k_of_zero_or_none_ranks_every_node_as_simple_vector_store_does(
     expected, got = reference.query(query), ours.query(query)
     assert got.ids == expected.ids
     assert [n.node_id for n in got.nodes or []] == got.ids
-    if mode == VectorStoreQueryMode.DEFAULT:  # MMR: the reference reports its MMR score, ours the cosine
-        assert got.similarities == pytest.approx(expected.similarities)
+    assert got.similarities == pytest.approx(expected.similarities, abs=1e-5)  # MMR: its MMR scores
 
 
 @pytest.mark.parametrize("mode", [VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.HYBRID])
@@ -296,3 +296,34 @@ async def test_pages_of_every_status_are_cut_from_the_messages(store: ContextSto
         page = answer(await chats.get_messages("k", status=None, limit=limit, offset=offset))
         start = offset or 0
         assert page == every[start : None if limit is None else start + limit], (limit, offset)
+
+
+# (at 0 SimpleVectorStore starts from the node it happens to hold first; the store from the
+# most similar one, as with any other threshold)
+@pytest.mark.parametrize("threshold", [None, 0.05, 0.3, 0.5, 0.8, 1.0])
+def test_mmr_ranks_and_scores_as_simple_vector_store_does(
+    store: ContextStore, threshold: float | None
+) -> None:
+    """LlamaIndex's MMR weighs each candidate against the node chosen last, and reports MMR scores."""
+    rng = np.random.default_rng(1)  # eight nodes on which the two MMR formulas pick differently
+    vectors, query = rng.normal(size=(8, 4)), rng.normal(size=4)
+
+    def padded(values: Any) -> list[float]:
+        return [*map(float, values), *[0.0] * (DIM - 4)]
+
+    nodes = [TextNode(id_=f"n{i}", text=f"note {i}", embedding=padded(v)) for i, v in enumerate(vectors)]
+    reference = SimpleVectorStore()
+    reference.add(nodes)
+    ours = LanceVectorStore(store=store, collection="mmr-parity")
+    ours.add(nodes)
+    query_ = VectorStoreQuery(
+        query_embedding=padded(query), similarity_top_k=4, mode=VectorStoreQueryMode.MMR
+    )
+    kwargs = {} if threshold is None else {"mmr_threshold": threshold}
+    expected, got = reference.query(query_, **kwargs), ours.query(query_, **kwargs)
+    assert got.ids == expected.ids
+    assert got.similarities == pytest.approx(expected.similarities, abs=1e-5)
+    if threshold is None:  # the case tells the formulas apart: against every node chosen, r5 comes fourth
+        assert expected.ids == ["n2", "n0", "n3", "n7"]
+        langchain_style = store.search(padded(query), k=4, fetch_k=8, mmr=True)
+        assert [h.record.text_payload for h in langchain_style] == ["note 2", "note 0", "note 3", "note 5"]

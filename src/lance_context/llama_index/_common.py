@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from llama_index.core.vector_stores.types import VectorStoreQuery
 
-from lance_context import DEFAULT_EMBEDDER, ContextStore, InvalidFilterError, SearchError
+from lance_context import DEFAULT_EMBEDDER, ContextStore, InvalidFilterError, SearchError, SearchHit
 from lance_context.adapters import open_store
 
 from ._embedding import store_embedder
 
 __all__ = [
-    "FRAMEWORK", "FRAMEWORK_KEY", "check_key", "id_list", "query_text", "query_vector", "resolve_store",
+    "FRAMEWORK", "FRAMEWORK_KEY", "check_key", "id_list", "mmr_scores", "query_text", "query_vector",
+    "resolve_store",
 ]  # fmt: skip
 
 #: Metadata marker set on every record an adapter of this package writes.
@@ -70,3 +72,22 @@ def query_text(query: VectorStoreQuery) -> str:
     if query.query_str is None:
         raise SearchError("text search needs query_str")
     return query.query_str
+
+
+def mmr_scores(hits: Sequence[SearchHit], threshold: float) -> list[float]:
+    """The scores LlamaIndex reports for MMR hits (``get_top_k_mmr_embeddings``).
+
+    The first hit scores ``threshold`` times its cosine to the query; every later one
+    loses ``1 - threshold`` times its cosine to the hit before it.
+    """
+    scores: list[float] = []
+    previous: np.ndarray[Any, np.dtype[np.float64]] | None = None
+    for hit in hits:
+        vector = np.asarray(hit.record.embedding, dtype=np.float64)
+        score = threshold * float(hit.score)
+        if previous is not None:
+            norms = float(np.linalg.norm(vector) * np.linalg.norm(previous))
+            score -= (1 - threshold) * float(vector @ previous) / max(norms, 1e-30)
+        scores.append(score)
+        previous = vector
+    return scores

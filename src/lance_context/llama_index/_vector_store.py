@@ -40,7 +40,7 @@ from lance_context import (
 )
 from lance_context.adapters import LLAMA_INDEX_VECTORS, RECORDED_EMBEDDER, async_twin
 
-from ._common import check_key, id_list, query_text, query_vector, resolve_store
+from ._common import check_key, id_list, mmr_scores, query_text, query_vector, resolve_store
 from ._embedding import LanceEmbedding
 from ._filters import filters_to_where
 
@@ -316,19 +316,22 @@ class LanceVectorStore(BasePydanticVectorStore):
         elif mode in (VectorStoreQueryMode.MMR, VectorStoreQueryMode.DEFAULT):
             text, vector = query_vector(query)
             options: dict[str, Any] = {}
-            if mode == VectorStoreQueryMode.MMR:
+            if mode == VectorStoreQueryMode.MMR:  # LlamaIndex's own MMR: against the hit chosen last
                 threshold = (
                     query.mmr_threshold if query.mmr_threshold is not None else kwargs.get("mmr_threshold")
                 )
                 fetch = kwargs.get("mmr_prefetch_k") or k * int(kwargs.get("mmr_prefetch_factor", 4))
-                options = {
-                    "mmr": True,
-                    "fetch_k": fetch,
-                    "lambda_mult": 0.5 if threshold is None else float(threshold),
-                }
+                lambda_mult = 0.5 if threshold is None else float(threshold)
+                options = {"mmr": "last", "fetch_k": fetch, "lambda_mult": lambda_mult}
             hits = self._store.search(
                 text, vector=vector, k=k, run_id=self.run_id, where=where, record=record, **options
             )
+            if options:
+                nodes = [self._to_node(h.record) for h in hits]
+                scores = mmr_scores(hits, options["lambda_mult"])
+                return VectorStoreQueryResult(
+                    nodes=nodes, similarities=scores, ids=[n.node_id for n in nodes]
+                )
         else:
             raise SearchError(
                 f"query mode {mode.value!r} is not supported; use default, text_search, hybrid or mmr"
