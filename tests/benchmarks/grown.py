@@ -315,6 +315,40 @@ def _warm(bench: Bench, grown: Grown, label: str, api: str, picks: list[str], r:
     bench.add(Row(name, ms(p50(times["ours"])), "ms", peer, ms(p50(times["plain"]))))
 
 
+def whole_session_warm(bench: Bench, grown: Grown, label: str) -> None:
+    """Every message of a session, what ``RunnableWithMessageHistory`` reads each turn, warm."""
+    from langchain_community.chat_message_histories import SQLChatMessageHistory
+
+    from lance_context.langchain import LanceChatMessageHistory
+
+    r = _readers(grown)
+    ours, indexed = r["store"](), r["engine"](grown.sqlite_indexed)
+    picks = random.Random(4).choices(sorted(set(grown.data.run_ids)), k=bench.size(200, 60))
+
+    def mine(st: ContextStore, s: str) -> list[Any]:
+        return LanceChatMessageHistory(s, store=st).messages
+
+    def theirs(eng: Any, s: str) -> list[Any]:
+        return SQLChatMessageHistory(s, connection=eng).messages
+
+    for session in dict.fromkeys(picks):  # each session read once first
+        assert [m.content for m in mine(ours, session)] == [m.content for m in theirs(indexed, session)]
+    times = _interleaved(
+        picks, {"ours": (lambda: ours, mine), "indexed": (lambda: indexed, theirs)}, fresh=False
+    )
+    indexed.dispose()
+    size = len(grown.data) // len(set(grown.data.run_ids))
+    bench.add(
+        Row(
+            f"every message of a session (~{size}), history.messages, warm: same handle, no new version; {label}",
+            ms(p50(times["ours"])),
+            "ms",
+            "SQLChatMessageHistory + index on session_id, same engine",
+            ms(p50(times["indexed"])),
+        )
+    )
+
+
 def first_read_in_new_process(spec: dict[str, Any]) -> dict[str, float]:
     """Run ``first_read.py`` once: a fresh Python process times its first read of each side."""
     env = dict(os.environ)
@@ -459,6 +493,7 @@ def grown_small(bench: Bench) -> None:
     )
     label = f"{grown.how}"
     tail_reads(bench, grown, label, new_process=True)
+    whole_session_warm(bench, grown, label)
     disk(bench, grown)
     one_message_add(bench, grown)
 
