@@ -76,10 +76,22 @@ class SessionCache(Generic[K, V]):
         with self.lock:
             return list(self._entries.values())
 
+    @property
+    def at(self) -> Position | None:
+        """The (branch, version) the entries are valid at; None before the first lookup."""
+        return self._at
+
     def sync(self) -> Position:
-        """Catch up with the commits made since the cached version; return the store's position."""
+        """Catch up with the commits made since the cached version; return the store's position.
+
+        The store is asked for its position outside the lock, so a stalled request (a slow
+        object store) never holds up another thread's lookup.
+        """
+        now = self._position()
         with self.lock:
-            now, at = self._position(), self._at
+            at = self._at
+            if at is not None and at[0] == now[0] and now[1] < at[1]:
+                return at  # another thread caught up with a later version meanwhile
             if now != at and self._entries:
                 touched = None
                 if at is not None and at[0] == now[0]:
@@ -102,8 +114,8 @@ class SessionCache(Generic[K, V]):
 
     def get(self, key: K) -> V | None:
         """The value of ``key`` at the store's latest version, if cached."""
+        self.sync()
         with self.lock:
-            self.sync()
             found = self._entries.get(key)
             if found is not None:
                 self._entries.move_to_end(key)
@@ -331,6 +343,13 @@ class TailCache:
         chosen = tail.records[max(0, len(tail.records) - last) :] if last else []
         return [copy_record(r, with_vector=with_vectors) for r in chosen]
 
+    def read_all(self, run_id: str, with_vectors: bool) -> list[ContextRecord] | None:
+        """Every record of ``run_id`` if the cache holds the whole session, as copies."""
+        tail = self.cache.get(run_id)
+        if tail is None or not tail.complete or (with_vectors and not tail.vectors):
+            return None
+        return [copy_record(r, with_vector=with_vectors) for r in tail.records]
+
     def read_head(self, run_id: str, limit: int, with_vectors: bool) -> list[ContextRecord] | None:
         """The first ``limit`` records of ``run_id`` if the cache holds them, as copies."""
         tail = self.cache.get(run_id)
@@ -345,8 +364,10 @@ class TailCache:
         self, run_id: str, records: list[ContextRecord], vectors: bool, at: tuple[str, int]
     ) -> None:
         """Cache the first records of a session, read at ``at``."""
+        if self.cache.sync() != at:
+            return
         with self.cache.lock:
-            if self.cache.sync() != at:
+            if self.cache.at != at:  # another thread moved the cache on meanwhile
                 return
             tail = self.cache.peek(run_id)
             if tail is None:

@@ -190,12 +190,14 @@ class Reader:
         plain = plain and where is None and tails is not None
         plain_tail = plain and last is not None and limit is None
         plain_head = plain and limit is not None and last is None and limit <= _HEAD_MAX
-        if tails is not None and run_id is not None and (plain_tail or plain_head):
-            cached = (
-                tails.read(run_id, last, with_vectors)
-                if last is not None
-                else tails.read_head(run_id, limit or 0, with_vectors)
-            )
+        plain_all = plain and limit is None and last is None
+        if tails is not None and run_id is not None and (plain_tail or plain_head or plain_all):
+            if plain_all:
+                cached = tails.read_all(run_id, with_vectors)
+            elif last is not None:
+                cached = tails.read(run_id, last, with_vectors)
+            else:
+                cached = tails.read_head(run_id, limit or 0, with_vectors)
             if cached is not None:
                 return cached
         sql = filter_sql(run_id, roles, since, until, where)
@@ -204,6 +206,9 @@ class Reader:
         if limit is None and last is None and not offset:
             table = ordered(self._scan(ds, columns, sql, run_id, row_ids=False))
             found = table_to_records(table, self._state.cipher)
+            if tails is not None and plain_all and run_id is not None and len(found) <= tails.most:
+                # a whole session (a chat history's every message, read each turn) is kept whole
+                tails.keep(run_id, found, True, with_vectors, (self._state.handle.branch, int(ds.version)))
         else:
             raw = self._outline_rows(ds, sql, run_id, (), with_role=False)
             at = (self._state.handle.branch, int(ds.version))

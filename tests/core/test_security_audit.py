@@ -116,9 +116,11 @@ def test_the_latest_checkpoint_is_the_last_committed_whatever_the_ids(
 
 
 # ---------------------------------------------------------------------- 5. no lock across a network call
+@pytest.mark.parametrize("read", [{}, {"last": 1}, {"limit": 1}], ids=["whole", "tail", "head"])
 def test_a_stalled_freshness_probe_does_not_block_other_threads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read: dict[str, int]
 ) -> None:
+    """Session reads go through the version-checked cache: its lock is never held across a probe."""
     store = _store(tmp_path)
     store.add(ContextRecord.from_content("hello", run_id="s"))
     handle = store._state.handle
@@ -132,11 +134,12 @@ def test_a_stalled_freshness_probe_does_not_block_other_threads(
         return real(ds)
 
     monkeypatch.setattr(handle, "_newer", newer)
-    blocked = threading.Thread(target=lambda: store.records("s"), name="stalled")
+    store.records("s", **read)  # cached: the next reads only ask for the latest version
+    blocked = threading.Thread(target=lambda: store.records("s", **read), name="stalled")
     blocked.start()
     assert stalled.wait(10)
     started = time.monotonic()
-    assert [r.text for r in store.records("s")] == ["hello"]  # another thread reads meanwhile
+    assert [r.text for r in store.records("s", **read)] == ["hello"]  # another thread reads meanwhile
     assert time.monotonic() - started < 5
     release.set()
     blocked.join(30)

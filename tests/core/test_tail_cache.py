@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from lance_context import CachePolicy, CompactionPolicy, ContextRecord, ContextStore
+from lance_context._cache import TailCache
 from lance_context._reader import Reader
 
 
@@ -57,6 +58,47 @@ def test_a_session_tail_read_twice_is_read_from_lance_once(
     assert reads.count == 2
     assert _texts(store.records("chat", last=50)) == [f"m{i}" for i in range(11)]  # now the whole session
     assert reads.count == 2
+
+
+class _Scans:
+    """Counts the whole-session scans that reach Lance."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = Reader._scan
+
+        def counted(reader: Reader, *args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return real(reader, *args, **kwargs)
+
+        monkeypatch.setattr(Reader, "_scan", counted)
+
+
+def test_a_whole_session_read_each_turn_is_read_from_lance_once(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chat history reads every message each turn (LangChain's ``messages``): served from memory."""
+    store = ContextStore.open(path, embedder=None, compaction=CompactionPolicy(enabled=False))
+    other = ContextStore.open(path, embedder=None)  # another process's handle
+    store.add([_msg(f"m{i}") for i in range(5)] + [_msg("elsewhere", run_id="other")])
+    scans = _Scans(monkeypatch)
+    assert _texts(store.records("chat")) == [f"m{i}" for i in range(5)]
+    first = store.records("chat")
+    first[0].metadata["changed"] = True  # a caller's copy: the next read is unchanged
+    assert scans.count == 1 and "changed" not in store.records("chat")[0].metadata
+    store.add(_msg("m5"))  # this store's own append: the whole session stays known
+    assert _texts(store.records("chat")) == [f"m{i}" for i in range(6)] and scans.count == 1
+    assert _texts(store.records("chat", last=2)) == ["m4", "m5"] and scans.count == 1
+    other.add(_msg("other again", run_id="other"))  # another session: still known
+    assert _texts(store.records("chat"))[-1] == "m5" and scans.count == 1
+    other.add(_msg("m6"))  # this session, from elsewhere: read again
+    assert _texts(store.records("chat"))[-1] == "m6" and scans.count == 2
+    assert len(store.records("chat", with_vectors=False)) == 7 and scans.count == 2
+    assert _texts(store.records("chat", roles="user")) and scans.count == 3  # filtered: always read
+    monkeypatch.setattr(TailCache, "most", 3)  # a session longer than a tail is never kept whole
+    other.add(_msg("m7"))
+    store.records("chat")
+    assert _texts(store.records("chat"))[-1] == "m7" and scans.count == 5
 
 
 def test_other_writers_and_maintenance(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,3 +219,5 @@ def test_random_interleavings_match_uncached_reads(path: str) -> None:
                 name,
                 n,
             )
+            whole, fresh = cached.records(name), plain.records(name)
+            assert [(r.id, r.text, r.metadata) for r in whole] == [(r.id, r.text, r.metadata) for r in fresh]

@@ -107,11 +107,10 @@ class LatestCheckpoints:
 
     def load(self, key: Key) -> Latest:
         """Read ``key`` from the store (two-step read) and cache it."""
-        with self._cache.lock:
-            at = self._cache.sync()
-            found = _read(self._store, key)
-            self._cache.put(key, found, at)
-            return found
+        at = self._cache.sync()  # the read runs outside the lock: other threads' lookups go on
+        found = _read(self._store, key)
+        self._cache.put(key, found, at)  # ignored when the cache moved on meanwhile
+        return found
 
     def entries(self) -> list[Latest]:
         """Every cached entry (least recently used first)."""
