@@ -111,7 +111,7 @@ class Searcher:
             raise SearchError(f"k must be an integer from 1 to {_MAX_K:,}, got {k!r}")
         if mode not in ("vector", "text", "hybrid"):
             raise SearchError(f"mode must be 'vector', 'text' or 'hybrid', got {mode!r}")
-        if mmr not in (False, True, "all", "last") or type(mmr) not in (bool, str):
+        if type(mmr) not in (bool, str) or mmr not in (False, True, "all", "last"):
             raise SearchError(f"mmr must be True, False, 'all' or 'last', got {mmr!r}")
         if fetch_k is not None and (isinstance(fetch_k, bool) or not isinstance(fetch_k, int) or fetch_k < 1):
             raise SearchError(f"fetch_k must be a positive integer or None, got {fetch_k!r}")

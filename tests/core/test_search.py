@@ -172,7 +172,7 @@ def test_mmr_redundancy_against_every_hit_chosen_or_the_last_one(store: ContextS
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     cosines = unit @ (query / np.linalg.norm(query))
     assert [h.score for h in hits] == pytest.approx([cosines[int(h.record.id[1:])] for h in hits], abs=1e-5)
-    for bad in ("first", 1, None):
+    for bad in ("first", 1, None, np.array([True, False])):
         with pytest.raises(SearchError, match="mmr must be True, False, 'all' or 'last'"):
             store.search(query, k=4, mmr=bad)  # type: ignore[arg-type]
     logged = store.search(query, k=4, fetch_k=8, mmr="last", record=True)
