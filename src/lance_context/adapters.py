@@ -19,7 +19,9 @@ imports a private module).
   ``store.changes_between(v1, v2)`` (:class:`RecordChanges`) and :class:`SessionCache`
   (version-checked, bounded) for in-memory views that survive commits to other sessions;
   :func:`derived_values` (what an adapter derives from a record read, a rebuilt message,
-  kept for every later read of the same cached record);
+  kept for every later read of the same cached record) and :func:`copy_model` /
+  :func:`copy_tree` (fast deep copies of pydantic messages and JSON-like values, to hand
+  each read its own);
   :func:`row_changes` (the rows two snapshots differ by, on one branch or across two);
   :func:`write_group` (which rows of an outline were committed at once, from ``seq``).
 - **Conversations.** :func:`fit_window` and :func:`group_exchanges` keep tool calls and
@@ -51,6 +53,7 @@ from __future__ import annotations
 from ._async import async_twin
 from ._bulk import BulkPart, BulkPlan, BulkWorker, BulkWriter, RewritePlan, Slice
 from ._cache import SessionCache, derived_values
+from ._copies import copy_model, copy_tree
 from ._embedders import embed_query, to_matrix
 from ._encryption import read_marker
 from ._fingerprints import row_changes
@@ -119,6 +122,8 @@ __all__ = [
     "canonical_base64",
     "check_arguments",
     "check_unicode",
+    "copy_model",
+    "copy_tree",
     "derived_values",
     "json_problem",
     "embed_query",

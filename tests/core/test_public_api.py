@@ -147,6 +147,8 @@ ADAPTER_KIT = {
     "canonical_base64",
     "check_arguments",
     "check_unicode",
+    "copy_model",
+    "copy_tree",
     "derived_values",
     "json_problem",
     "embed_query",

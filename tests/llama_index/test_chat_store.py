@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms import MockLLM
 from llama_index.core.memory import ChatMemoryBuffer, ChatSummaryMemoryBuffer, Memory, VectorMemoryBlock
 from llama_index.core.storage.chat_store.base_db import MessageStatus
@@ -44,6 +44,26 @@ def test_chat_store_basic_operations(store: ContextStore) -> None:
     assert chats.delete_messages("b") is None
     assert chats.get_keys() == ["a"]
     assert all(r.run_id.startswith(LLAMA_INDEX_CHAT.prefix) for r in store.records())
+
+
+def test_messages_read_again_are_copies_a_caller_may_change(store: ContextStore) -> None:
+    """Reads rebuild a message once per cached record and hand each caller a copy of its own."""
+    chats = LanceChatStore(store=store)
+    memory = LanceMemory.from_defaults(session_id="s", store=store)
+    given = ChatMessage(role="user", content="hello", additional_kwargs={"tags": ["a"], "ctx": {"k": 1}})
+    chats.add_message("k", given)
+    memory.put(given)
+    for _ in range(3):
+        for read in (lambda: chats.get_messages("k"), memory.get_all, memory.get):
+            [got] = read()
+            assert got == given and got is not given
+            got.blocks[0].text = "changed"  # type: ignore[union-attr]
+            got.blocks.append(got.blocks[0])
+            got.additional_kwargs["tags"].append("b")
+            got.additional_kwargs["ctx"]["k"] = 2
+            got.role = MessageRole.ASSISTANT
+    chats.set_messages("k", [ChatMessage(role="user", content="new")])  # the same position, new content
+    assert contents(chats.get_messages("k")) == ["new"]
 
 
 def test_keys_never_include_other_adapters_sessions(store: ContextStore) -> None:

@@ -30,9 +30,9 @@ from langchain_core.load import dumpd, load
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 
 from lance_context import ContextRecord, InvalidRecordError, Relationship, UnsupportedContentError
-from lance_context.adapters import canonical_base64, new_id, sniff_mime
+from lance_context.adapters import canonical_base64, copy_tree, new_id, sniff_mime
 
-from ._decoded import copy_json, decoded
+from ._decoded import decoded
 
 __all__ = [
     "ATTACHMENT_KEY",
@@ -334,8 +334,8 @@ def decode_message(record: ContextRecord, attachments: Mapping[str, ContextRecor
     """
     stored = record.metadata[MESSAGE_KEY]
     if not record.metadata.get(IMAGES_KEY):
-        return decoded(record, stored, lambda: _rebuild(copy_json(stored)))
-    payload = copy_json(stored)
+        return decoded(record, stored, lambda: _rebuild(copy_tree(stored)))
+    payload = copy_tree(stored)
     for image in record.metadata.get(IMAGES_KEY, ()):
         source = record if image["record"] is None else attachments.get(image["record"])
         if source is None or source.binary_payload is None:

@@ -27,7 +27,14 @@ from lance_context.adapters import LLAMA_INDEX_CHAT, monotonic_times, session_lo
 
 from ._bound import StoreBound
 from ._common import check_key, resolve_store
-from ._messages import CHAT_ROLES, has_chat_role, message_list, message_to_record, record_to_message
+from ._messages import (
+    CHAT_ROLES,
+    has_chat_role,
+    message_list,
+    message_to_record,
+    read_message,
+    record_to_message,
+)
 
 __all__ = ["DEFAULT_CHAT_NAMESPACE", "LanceAsyncChatStore", "LanceChatStore"]
 
@@ -65,7 +72,7 @@ class _KeyedStore:
     ) -> list[tuple[str, ChatMessage]]:
         out = []
         for record in self._records(key, status, limit=limit, offset=offset):
-            message = record_to_message(record)
+            message = read_message(record)
             if message is not None:
                 out.append((record.id, message))
         return out

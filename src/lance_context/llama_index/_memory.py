@@ -32,7 +32,7 @@ from lance_context.adapters import (
 from ._bound import StoreBound
 from ._common import check_key, resolve_store
 from ._memory_entries import Entry, conversational, query_text, turns
-from ._messages import is_system, is_tool_result, message_list, record_to_message, records_for
+from ._messages import is_system, is_tool_result, message_list, read_message, records_for
 
 __all__ = ["DEFAULT_TOKEN_LIMIT", "LanceMemory"]
 
@@ -206,7 +206,7 @@ class LanceMemory(StoreBound, BaseMemory):
         """The session's messages (of its newest ``last`` or first ``limit`` records), oldest first."""
         entries = []
         for record in self._store.records(self.run_id, last=last, limit=limit, with_vectors=False):
-            message = record_to_message(record)
+            message = read_message(record)
             if message is not None:
                 entries.append((record.id, message))
         return entries
@@ -222,7 +222,7 @@ class LanceMemory(StoreBound, BaseMemory):
 
         def newest(n: int) -> tuple[list[Entry], bool]:
             records = self._store.records(self.run_id, last=n, with_vectors=False)
-            body = [(r.id, m) for r in records if (m := record_to_message(r)) is not None]
+            body = [(r.id, m) for r in records if (m := read_message(r)) is not None]
             if pinned and body and body[0][0] == pinned[0][0]:
                 body = body[1:]
             return body, len(records) < n

@@ -45,7 +45,7 @@ from llama_index.core.bridge.pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
 from lance_context import ContextRecord, InvalidRecordError, UnsupportedContentError
-from lance_context.adapters import canonical_base64, sniff_mime
+from lance_context.adapters import canonical_base64, copy_model, derived_values, sniff_mime
 
 from ._common import FRAMEWORK, FRAMEWORK_KEY
 
@@ -322,6 +322,25 @@ def _stored_role(value: object) -> MessageRole:
         return MessageRole(value)
     except ValueError:
         return MessageRole.USER
+
+
+def read_message(record: ContextRecord) -> ChatMessage | None:
+    """``record_to_message`` for a record the store just read: rebuilt once per cached record.
+
+    The rebuilt message is kept with the cached record (``derived_values``) and each call
+    gets its own copy; a record that is not a message this adapter wrote is read afresh.
+    """
+    payload = record.metadata.get(MESSAGE_KEY)
+    if not isinstance(payload, dict):
+        return record_to_message(record)
+    values = derived_values(record)
+    found = values.get(_KEPT)
+    if found is None or found[0] is not payload or found[1] is not record.binary_payload:
+        found = values[_KEPT] = (payload, record.binary_payload, record_to_message(record))
+    return None if found[2] is None else copy_model(found[2])
+
+
+_KEPT = "llama_index.message"
 
 
 def record_to_message(record: ContextRecord) -> ChatMessage | None:
