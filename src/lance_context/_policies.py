@@ -222,11 +222,13 @@ class CachePolicy:
     use 1-2 MB of it; with the default, a writer grew ~80 KB per add (1 GB after 10,000)."""
 
     tail_sessions: int = 1024
-    """Sessions whose newest records are kept in memory for ``records(run_id, last=n)``
-    (0 turns it off). Checked against the store version on every read, never stale."""
+    """Sessions whose newest records are kept in memory for ``records(run_id, last=n)``, and
+    whole, up to 1,024 records, for ``records(run_id)`` (0 turns it off). Checked against
+    the store version on every read, never stale."""
 
     tail_bytes: int = 32 * 2**20
-    """About how much memory those cached records may hold."""
+    """About how much memory those cached records may hold. The chat adapters keep each
+    rebuilt message beside its cached record, which takes up to about as much again."""
 
     index_bytes: int = 256 * 2**20
     """Index pages: scalar, full-text and vector index partitions (Lance's default is 6 GiB).
