@@ -15,17 +15,17 @@ from lance_context._reader import Reader
 
 
 class _Reads:
-    """Counts the two-step reads that reach Lance."""
+    """Counts the calls of one ``Reader`` step that reach Lance (default: two-step reads)."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, step: str = "_outline_rows") -> None:
         self.count = 0
-        real = Reader._outline_rows
+        real = getattr(Reader, step)
 
         def counted(reader: Reader, *args: Any, **kwargs: Any) -> Any:
             self.count += 1
             return real(reader, *args, **kwargs)
 
-        monkeypatch.setattr(Reader, "_outline_rows", counted)
+        monkeypatch.setattr(Reader, step, counted)
 
 
 def _msg(text: str, run_id: str = "chat", **fields: Any) -> ContextRecord:
@@ -60,20 +60,6 @@ def test_a_session_tail_read_twice_is_read_from_lance_once(
     assert reads.count == 2
 
 
-class _Scans:
-    """Counts the whole-session scans that reach Lance."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.count = 0
-        real = Reader._scan
-
-        def counted(reader: Reader, *args: Any, **kwargs: Any) -> Any:
-            self.count += 1
-            return real(reader, *args, **kwargs)
-
-        monkeypatch.setattr(Reader, "_scan", counted)
-
-
 def test_a_whole_session_read_each_turn_is_read_from_lance_once(
     path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -81,7 +67,7 @@ def test_a_whole_session_read_each_turn_is_read_from_lance_once(
     store = ContextStore.open(path, embedder=None, compaction=CompactionPolicy(enabled=False))
     other = ContextStore.open(path, embedder=None)  # another process's handle
     store.add([_msg(f"m{i}") for i in range(5)] + [_msg("elsewhere", run_id="other")])
-    scans = _Scans(monkeypatch)
+    scans = _Reads(monkeypatch, "_scan")  # whole-session scans
     assert _texts(store.records("chat")) == [f"m{i}" for i in range(5)]
     first = store.records("chat")
     first[0].metadata["changed"] = True  # a caller's copy: the next read is unchanged
