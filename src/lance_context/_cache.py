@@ -24,14 +24,18 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import timezone
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
-from ._records import ContextRecord
+from ._copies import copy_tree
+from ._records import METADATA_ON_READ, ContextRecord
 from ._versions import RecordChanges
 
-__all__ = ["SessionCache", "Tail", "TailCache", "copy_record", "derived_values"]
+if TYPE_CHECKING:
+    from ._store import ContextStore
+
+__all__ = ["SessionCache", "Tail", "TailCache", "copy_record", "derived_values", "shared_records"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -232,15 +236,18 @@ def derived_values(record: ContextRecord) -> dict[str, Any]:
 
 
 def copy_record(record: ContextRecord, *, with_vector: bool = True) -> ContextRecord:
-    """A copy a caller may change without changing the cache (nested metadata values are shared).
+    """A copy a caller may change, nested metadata included, without changing the cache.
 
     The copy shares the original's :func:`derived_values`.
     """
     # A field-by-field copy without __init__: cached tails are copied on every read.
     derived_values(record)
     fields = record.__dict__.copy()
-    fields["metadata"] = dict(record.metadata)
-    fields["relationships"] = list(record.relationships) if record.relationships else []
+    METADATA_ON_READ.defer(fields)  # deep-copied when the caller first reads it
+    fields["relationships"] = list(record.relationships) if record.relationships else []  # frozen items
+    state = record.state_metadata
+    if state is not None and state.custom:
+        fields["state_metadata"] = dataclasses.replace(state, custom=copy_tree(state.custom))
     if "_metadata_json" in fields:
         fields["_metadata_json"] = None  # it describes the original's metadata object only
     vector = record.embedding
@@ -258,12 +265,44 @@ def _as_stored(record: ContextRecord, vector: Any) -> ContextRecord:
     copied.search_text = copied.embed_text = None  # what to index and embed: reads do not return them
     copied.embedding = None if vector is None else np.array(vector, dtype=np.float32)
     known = record.known_metadata_json()
-    copied.metadata = json.loads(known) if known is not None else json.loads(json.dumps(record.metadata))
+    metadata = json.loads(known) if known is not None else json.loads(json.dumps(record.metadata))
+    METADATA_ON_READ.settle(copied, metadata)
     copied.created_at = record.created_at.astimezone(timezone.utc)
     if record.state_metadata is not None:
         custom = json.loads(json.dumps(record.state_metadata.custom))
         copied.state_metadata = dataclasses.replace(record.state_metadata, custom=custom)
     return copied
+
+
+def shared_records(
+    store: ContextStore, run_id: str, *, last: int | None = None, limit: int | None = None
+) -> list[ContextRecord]:
+    """A session's records as ``store.records`` reads them, what its cache holds uncopied.
+
+    The same records as ``store.records(run_id, last=last, limit=limit, with_vectors=False)``,
+    for an adapter that only reads records to rebuild its own objects, kept with them by
+    :func:`derived_values` (a rebuilt message, handed out as a copy): it skips copying
+    each record on every read, and what it derived stays with the cached record. The
+    records must not be changed or handed out. Embeddings may be present.
+
+    Example:
+        >>> from lance_context import ContextStore
+        >>> store = ContextStore.open("./memory.lance")                       # doctest: +SKIP
+        >>> [r.text for r in shared_records(store, "chat-1", last=10)]        # doctest: +SKIP
+        ['hello', 'hi, how can I help?']
+    """
+    return store._reader.records(run_id, last=last, limit=limit, with_vectors=False, copies=False)
+
+
+def _out(records: Sequence[ContextRecord], with_vectors: bool, copies: bool) -> list[ContextRecord]:
+    """Cached records handed out: copies, or (``copies=False``) the cached records themselves.
+
+    Cached records are shared by every later read: only code that reads them and hands
+    out nothing of them (an adapter rebuilding its messages) asks for them uncopied.
+    """
+    if copies:
+        return [copy_record(r, with_vector=with_vectors) for r in records]
+    return list(records)
 
 
 class Tail:
@@ -333,32 +372,36 @@ class TailCache:
         """Keep tails in ``cache``."""
         self.cache = cache
 
-    def read(self, run_id: str, last: int, with_vectors: bool) -> list[ContextRecord] | None:
-        """The newest ``last`` records of ``run_id`` if the cache holds them, as copies."""
+    def read(
+        self, run_id: str, last: int, with_vectors: bool, *, copies: bool = True
+    ) -> list[ContextRecord] | None:
+        """The newest ``last`` records of ``run_id`` if the cache holds them (see :func:`_out`)."""
         tail = self.cache.get(run_id)
         if tail is None or (with_vectors and not tail.vectors):
             return None
         if len(tail.records) < last and not tail.complete:
             return None
         chosen = tail.records[max(0, len(tail.records) - last) :] if last else []
-        return [copy_record(r, with_vector=with_vectors) for r in chosen]
+        return _out(chosen, with_vectors, copies)
 
-    def read_all(self, run_id: str, with_vectors: bool) -> list[ContextRecord] | None:
-        """Every record of ``run_id`` if the cache holds the whole session, as copies."""
+    def read_all(self, run_id: str, with_vectors: bool, *, copies: bool = True) -> list[ContextRecord] | None:
+        """Every record of ``run_id`` if the cache holds the whole session (see :func:`_out`)."""
         tail = self.cache.get(run_id)
         if tail is None or not tail.complete or (with_vectors and not tail.vectors):
             return None
-        return [copy_record(r, with_vector=with_vectors) for r in tail.records]
+        return _out(tail.records, with_vectors, copies)
 
-    def read_head(self, run_id: str, limit: int, with_vectors: bool) -> list[ContextRecord] | None:
-        """The first ``limit`` records of ``run_id`` if the cache holds them, as copies."""
+    def read_head(
+        self, run_id: str, limit: int, with_vectors: bool, *, copies: bool = True
+    ) -> list[ContextRecord] | None:
+        """The first ``limit`` records of ``run_id`` if the cache holds them (see :func:`_out`)."""
         tail = self.cache.get(run_id)
         if tail is None or (with_vectors and not tail.vectors):
             return None
         source = tail.records if tail.complete else tail.head
         if len(source) < limit and not tail.complete:
             return None
-        return [copy_record(r, with_vector=with_vectors) for r in source[:limit]]
+        return _out(source[:limit], with_vectors, copies)
 
     def keep_head(
         self, run_id: str, records: list[ContextRecord], vectors: bool, at: tuple[str, int]

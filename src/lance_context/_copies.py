@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import copy
 import enum
-from typing import TypeVar
+from typing import Any, TypeVar
 
-__all__ = ["copy_model", "copy_tree"]
+__all__ = ["CopyOnFirstRead", "copy_model", "copy_tree"]
 
 T = TypeVar("T")
 _set = object.__setattr__
 _SHARED = (str, int, float, bool, bytes, type(None))
+_MISSING = object()
 
 
 def copy_tree(value: T) -> T:
@@ -60,3 +61,46 @@ def copy_model(model: T) -> T:
     _set(copied, "__pydantic_extra__", None if extra is None else copy_tree(extra))
     _set(copied, "__pydantic_private__", None if private is None else copy_tree(private))
     return copied
+
+
+class CopyOnFirstRead:
+    """A dataclass field that a copy takes from its original, as a deep copy, when first read.
+
+    Installed on the class for one field (``setattr(cls, name, CopyOnFirstRead(name))``).
+    :meth:`defer` moves the field out of a copy's attributes and keeps the original's
+    value as the source; the first read stores a :func:`copy_tree` of the source on the
+    instance, which answers every later read and assignment itself (a descriptor without
+    ``__set__`` is not consulted once the instance holds the attribute). A copy that is
+    never read costs nothing more than a shallow one.
+
+    The source must not change until then: it is the value of a record the store's cache
+    keeps, which nothing changes.
+    """
+
+    def __init__(self, name: str) -> None:
+        """Handle the field ``name``."""
+        self.name = name
+        self.source = f"_{name}_source"
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> Any:
+        """The instance's deep copy of the source, made now if not yet made."""
+        values = None if instance is None else instance.__dict__
+        source = _MISSING if values is None else values.get(self.source, _MISSING)
+        if values is None or source is _MISSING:
+            if values is not None and self.name in values:  # another thread copied it just now
+                return values[self.name]
+            raise AttributeError(self.name)
+        value = values.setdefault(self.name, copy_tree(source))  # one copy, even when two threads read
+        values.pop(self.source, None)
+        return value
+
+    def defer(self, fields: dict[str, Any]) -> None:
+        """Make a copy's attributes ``fields`` (of an original's) copy the field when first read."""
+        if self.name in fields:
+            fields[self.source] = fields.pop(self.name)
+        # else: the original is such a copy, not read yet: the copy shares its source
+
+    def settle(self, instance: object, value: Any) -> None:
+        """Give ``instance`` its own ``value`` for the field, dropping any source."""
+        instance.__dict__.pop(self.source, None)
+        instance.__dict__[self.name] = value

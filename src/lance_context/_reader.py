@@ -176,8 +176,13 @@ class Reader:
         offset: int = 0,
         with_vectors: bool = True,
         index_text: bool = False,
+        copies: bool = True,
     ) -> list[ContextRecord]:
-        """Matching records in append order; see ``ContextStore.records``."""
+        """Matching records in append order; see ``ContextStore.records``.
+
+        ``copies=False``: what the tail cache holds comes back uncopied (see
+        ``adapters.shared_records``); a record read from Lance is the caller's either way.
+        """
         _count("limit", limit)
         _count("last", last)
         _count("offset", offset)
@@ -193,11 +198,11 @@ class Reader:
         plain_all = plain and limit is None and last is None
         if tails is not None and run_id is not None and (plain_tail or plain_head or plain_all):
             if plain_all:
-                cached = tails.read_all(run_id, with_vectors)
+                cached = tails.read_all(run_id, with_vectors, copies=copies)
             elif last is not None:
-                cached = tails.read(run_id, last, with_vectors)
+                cached = tails.read(run_id, last, with_vectors, copies=copies)
             else:
-                cached = tails.read_head(run_id, limit or 0, with_vectors)
+                cached = tails.read_head(run_id, limit or 0, with_vectors, copies=copies)
             if cached is not None:
                 return cached
         sql = filter_sql(run_id, roles, since, until, where)

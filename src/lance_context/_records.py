@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._codecs import decode_content, encode_content
+from ._copies import CopyOnFirstRead
 from ._errors import InvalidRecordError
 
 __all__ = [
@@ -206,6 +207,11 @@ class ContextRecord:
         return same_vector and _comparable(self) == _comparable(other)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+#: Copies the store's cache hands out take their metadata from the cached record when first read.
+METADATA_ON_READ = CopyOnFirstRead("metadata")
+setattr(ContextRecord, "metadata", METADATA_ON_READ)  # noqa: B010 (mypy: a dataclass field)
 
 
 def _comparable(record: ContextRecord) -> tuple[object, ...]:

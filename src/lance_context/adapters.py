@@ -21,7 +21,8 @@ imports a private module).
   :func:`derived_values` (what an adapter derives from a record read, a rebuilt message,
   kept for every later read of the same cached record) and :func:`copy_model` /
   :func:`copy_tree` (fast deep copies of pydantic messages and JSON-like values, to hand
-  each read its own);
+  each read its own); :func:`shared_records` (a session's records without copying what
+  the cache holds, for reads that only rebuild an adapter's own objects from them);
   :func:`row_changes` (the rows two snapshots differ by, on one branch or across two);
   :func:`write_group` (which rows of an outline were committed at once, from ``seq``).
 - **Conversations.** :func:`fit_window` and :func:`group_exchanges` keep tool calls and
@@ -52,7 +53,7 @@ from __future__ import annotations
 
 from ._async import async_twin
 from ._bulk import BulkPart, BulkPlan, BulkWorker, BulkWriter, RewritePlan, Slice
-from ._cache import SessionCache, derived_values
+from ._cache import SessionCache, derived_values, shared_records
 from ._copies import copy_model, copy_tree
 from ._embedders import embed_query, to_matrix
 from ._encryption import read_marker
@@ -141,6 +142,7 @@ __all__ = [
     "row_changes",
     "rrf_fuse",
     "session_lock",
+    "shared_records",
     "sniff_mime",
     "to_matrix",
     "utc_now",

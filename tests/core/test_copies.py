@@ -1,12 +1,16 @@
-"""copy_model / copy_tree: what an adapter hands each read shares nothing a caller can change."""
+"""copy_model / copy_tree / copy_record: what a read hands out shares nothing a caller can change."""
 
 from __future__ import annotations
 
 import enum
+import pickle
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
+from lance_context import ContextRecord
+from lance_context._cache import copy_record
 from lance_context.adapters import copy_model, copy_tree
 
 
@@ -62,3 +66,41 @@ def test_copy_tree_copies_containers_and_models_inside_them() -> None:
     copied["blocks"][0].text = "y"
     assert tree["blocks"][0].text == "x"  # type: ignore[index,union-attr]
     assert copied["b"] is tree["b"] and copied["s"] is tree["s"]  # immutable leaves are shared
+
+
+def _cached() -> ContextRecord:
+    return ContextRecord(run_id="s", id="r1", text_payload="hi", metadata={"tags": ["a"], "user": {"n": 1}})
+
+
+def test_a_record_copy_takes_its_metadata_when_first_read_and_shares_nothing() -> None:
+    original = _cached()
+    copied = copy_record(original)
+    assert "metadata" not in vars(copied)  # not copied until read
+    assert copied == original and copied.metadata == {"tags": ["a"], "user": {"n": 1}}
+    assert copied.metadata is copied.metadata  # copied once, then the record's own
+    copied.metadata["tags"].append("b")
+    copied.metadata["user"]["n"] = 2
+    assert original.metadata == {"tags": ["a"], "user": {"n": 1}}
+    again = copy_record(original)
+    assert again.metadata == {"tags": ["a"], "user": {"n": 1}}
+
+
+def test_a_copy_of_an_unread_copy_and_an_assignment_before_reading() -> None:
+    original = _cached()
+    first = copy_record(original)
+    second = copy_record(first)  # first not read yet: both copy from the original's metadata
+    second.metadata["tags"].append("x")
+    assert first.metadata == {"tags": ["a"], "user": {"n": 1}} and first.metadata is not second.metadata
+    replaced = copy_record(original)
+    replaced.metadata = {"new": True}
+    assert replaced.metadata == {"new": True} and original.metadata["tags"] == ["a"]
+
+
+def test_an_unread_copy_pickles_and_is_read_from_two_threads_as_one_object() -> None:
+    restored = pickle.loads(pickle.dumps(copy_record(_cached())))
+    assert restored.metadata == {"tags": ["a"], "user": {"n": 1}}
+    for _ in range(50):
+        shared = copy_record(_cached())
+        with ThreadPoolExecutor(4) as pool:
+            seen = list(pool.map(lambda record: record.metadata, [shared] * 4))
+        assert all(s is seen[0] for s in seen)

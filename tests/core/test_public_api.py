@@ -166,6 +166,7 @@ ADAPTER_KIT = {
     "row_changes",
     "rrf_fuse",
     "session_lock",
+    "shared_records",
     "sniff_mime",
     "to_matrix",
     "utc_now",

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from lance_context import CachePolicy, CompactionPolicy, ContextRecord, ContextStore
+from lance_context import CachePolicy, CompactionPolicy, ContextRecord, ContextStore, StateMetadata
 from lance_context._cache import TailCache
 from lance_context._reader import Reader
+from lance_context.adapters import shared_records
 
 
 class _Reads:
@@ -134,6 +135,21 @@ def test_callers_may_change_what_they_get(path: str) -> None:
     assert again[0].text == "hello" and again[0].metadata == {"n": 1}
 
 
+@pytest.mark.parametrize("read", ["last", "limit", "all"])
+def test_nested_values_a_caller_changes_stay_its_own(path: str, read: str) -> None:
+    store = ContextStore.open(path, embedder=None)
+    state = StateMetadata(step=1, custom={"plan": {"steps": ["a"]}})
+    store.add(_msg("hello", metadata={"tags": ["x"], "user": {"name": "ada"}}, state_metadata=state))
+    kwargs: dict[str, Any] = {"last": 1} if read == "last" else {"limit": 1} if read == "limit" else {}
+    for _ in range(2):  # the first read fills the cache, the second is served from it
+        got = store.records("chat", **kwargs)[0]
+        assert got.metadata == {"tags": ["x"], "user": {"name": "ada"}}
+        assert got.state_metadata is not None and got.state_metadata.custom == {"plan": {"steps": ["a"]}}
+        got.metadata["tags"].append("y")
+        got.metadata["user"]["name"] = "changed"
+        got.state_metadata.custom["plan"]["steps"].append("b")
+
+
 def test_the_cache_is_bounded(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     store = ContextStore.open(path, embedder=None, caches=CachePolicy(tail_sessions=2))
     store.add([_msg(f"in {s}", run_id=s) for s in "abc"])
@@ -207,3 +223,22 @@ def test_random_interleavings_match_uncached_reads(path: str) -> None:
             )
             whole, fresh = cached.records(name), plain.records(name)
             assert [(r.id, r.text, r.metadata) for r in whole] == [(r.id, r.text, r.metadata) for r in fresh]
+
+
+def test_shared_records_read_what_records_reads_without_copying_the_cache(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ContextStore.open(path, embedder=None)
+    store.add([_msg(f"m{i}", metadata={"n": {"i": i}}) for i in range(6)])
+    whole = shared_records(store, "chat")  # the whole session, read from Lance, then cached
+    assert _texts(whole) == [f"m{i}" for i in range(6)] and all(r.embedding is None for r in whole)
+    scans, outlines = _Reads(monkeypatch, "_scan"), _Reads(monkeypatch)
+    tail, again = shared_records(store, "chat", last=4), shared_records(store, "chat", last=4)
+    assert scans.count == outlines.count == 0  # from the cache
+    assert _texts(tail) == ["m2", "m3", "m4", "m5"]
+    assert [r.metadata for r in tail] == [{"n": {"i": i}} for i in range(2, 6)]
+    assert all(a is b for a, b in zip(tail, again, strict=True))  # the cached records themselves
+    copies = store.records("chat", last=4)
+    assert all(
+        c is not s and c.metadata["n"] is not s.metadata["n"] for c, s in zip(copies, tail, strict=True)
+    )

@@ -62,8 +62,10 @@ class AfterRead:
 
 
 def hook(monkeypatch: pytest.MonkeyPatch, store: ContextStore, read: str, wait: float = WAIT) -> AfterRead:
-    wrapped = AfterRead(getattr(store, read), wait)
-    monkeypatch.setattr(store, read, wrapped)
+    # records: the store's reader, which both ``store.records`` and ``shared_records`` reach
+    target: Any = store._reader if read == "records" else store
+    wrapped = AfterRead(getattr(target, read), wait)
+    monkeypatch.setattr(target, read, wrapped)
     return wrapped
 
 

@@ -26,6 +26,7 @@ from lance_context.adapters import (
     fit_window,
     newest_window,
     open_store,
+    shared_records,
 )
 
 from ._messages import (
@@ -129,9 +130,7 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """Every message of the session, oldest first."""
-        return [
-            message for _, message in decode_messages(self.store.records(self.run_id, with_vectors=False))
-        ]
+        return [message for _, message in decode_messages(shared_records(self.store, self.run_id))]
 
     def get_messages(
         self,
@@ -166,12 +165,12 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         chunk = (last or 32) + 8
         # the newest records first: the read brings the session's first ones along for the
         # store's cache, so the pinned system message below costs no read of its own
-        read = {chunk: self.store.records(self.run_id, last=chunk, with_vectors=False)}
+        read = {chunk: shared_records(self.store, self.run_id, last=chunk)}
         pinned = self._leading_system() if include_system else []
 
         def newest(n: int) -> tuple[list[BaseMessage], bool]:
             # the store keeps a session's newest records in memory between commits to it
-            records = read.pop(n, None) or self.store.records(self.run_id, last=n, with_vectors=False)
+            records = read.pop(n, None) or shared_records(self.store, self.run_id, last=n)
             body = decode_messages(records)
             if pinned and body and body[0][0].id == pinned[0][0].id:
                 body = body[1:]
@@ -198,7 +197,7 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         A ``SystemMessageChunk`` counts too (as in ``trim_messages``); any other first
         message is neither decoded nor read further.
         """
-        first = self.store.records(self.run_id, limit=1, with_vectors=False)
+        first = shared_records(self.store, self.run_id, limit=1)
         if not first or first[0].role not in _SYSTEM_ROLES:
             return []
         needed = attachment_ids(first[0])

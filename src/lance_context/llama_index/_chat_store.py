@@ -23,7 +23,7 @@ from llama_index.core.storage.chat_store.base import BaseChatStore
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
 from lance_context import DEFAULT_EMBEDDER, ContextRecord, ContextStore, InvalidFilterError
-from lance_context.adapters import LLAMA_INDEX_CHAT, monotonic_times, session_lock
+from lance_context.adapters import LLAMA_INDEX_CHAT, monotonic_times, session_lock, shared_records
 
 from ._bound import StoreBound
 from ._common import check_key, resolve_store
@@ -71,7 +71,12 @@ class _KeyedStore:
         self, key: str, status: MessageStatus | None = None, *, limit: int | None = None, offset: int = 0
     ) -> list[tuple[str, ChatMessage]]:
         out = []
-        for record in self._records(key, status, limit=limit, offset=offset):
+        records = (
+            shared_records(self._store, self._run(key), limit=limit)  # only read: cached ones uncopied
+            if status is None and not offset
+            else self._records(key, status, limit=limit, offset=offset)
+        )
+        for record in records:
             message = read_message(record)
             if message is not None:
                 out.append((record.id, message))

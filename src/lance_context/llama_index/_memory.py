@@ -27,6 +27,7 @@ from lance_context.adapters import (
     fit_window,
     group_exchanges,
     newest_window,
+    shared_records,
 )
 
 from ._bound import StoreBound
@@ -205,7 +206,7 @@ class LanceMemory(StoreBound, BaseMemory):
     def _entries(self, *, last: int | None = None, limit: int | None = None) -> list[Entry]:
         """The session's messages (of its newest ``last`` or first ``limit`` records), oldest first."""
         entries = []
-        for record in self._store.records(self.run_id, last=last, limit=limit, with_vectors=False):
+        for record in shared_records(self._store, self.run_id, last=last, limit=limit):
             message = read_message(record)
             if message is not None:
                 entries.append((record.id, message))
@@ -221,7 +222,7 @@ class LanceMemory(StoreBound, BaseMemory):
         pinned = first if first and is_system(first[0][1]) else []
 
         def newest(n: int) -> tuple[list[Entry], bool]:
-            records = self._store.records(self.run_id, last=n, with_vectors=False)
+            records = shared_records(self._store, self.run_id, last=n)
             body = [(r.id, m) for r in records if (m := read_message(r)) is not None]
             if pinned and body and body[0][0] == pinned[0][0]:
                 body = body[1:]
