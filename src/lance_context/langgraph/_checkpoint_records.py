@@ -21,7 +21,6 @@ This module is pure (no I/O): the saver and the benchmark share it.
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import json
 import math
@@ -40,7 +39,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from lance_context import ContextRecord
-from lance_context.adapters import LANGGRAPH_CHECKPOINTS, plain_json
+from lance_context.adapters import LANGGRAPH_CHECKPOINTS, copy_tree, plain_json
 
 from ._serde import PayloadReader
 
@@ -217,7 +216,7 @@ def load_metadata(reader: PayloadReader, record: ContextRecord) -> CheckpointMet
         where = f"the metadata of checkpoint record {record.id!r}"
         return cast(CheckpointMetadata, reader.loads(kind, base64.b64decode(str(data)), where))
     # a copy: the record may be the saver's cached one, and callers edit what they get
-    return cast(CheckpointMetadata, copy.deepcopy(record.metadata.get("checkpoint_metadata") or {}))
+    return cast(CheckpointMetadata, copy_tree(record.metadata.get("checkpoint_metadata") or {}))
 
 
 def pending_writes(reader: PayloadReader, writes: Iterable[ContextRecord]) -> list[PendingWrite]:
