@@ -294,6 +294,13 @@ def shared_records(
     return store._reader.records(run_id, last=last, limit=limit, with_vectors=False, copies=False)
 
 
+def _owned_copy(record: ContextRecord) -> ContextRecord:
+    """A copy for the cache to keep, its metadata its own now (the caller keeps the original)."""
+    copied = copy_record(record)
+    METADATA_ON_READ.settle(copied, copy_tree(record.metadata))
+    return copied
+
+
 def _out(records: Sequence[ContextRecord], with_vectors: bool, copies: bool) -> list[ContextRecord]:
     """Cached records handed out: copies, or (``copies=False``) the cached records themselves.
 
@@ -418,7 +425,7 @@ class TailCache:
                 self.cache.put(run_id, tail, at)
             elif vectors != tail.vectors:
                 return
-            tail.set_head([copy_record(r) for r in records])
+            tail.set_head([_owned_copy(r) for r in records])
             self.cache.trim([run_id])
 
     def keep(
@@ -435,8 +442,8 @@ class TailCache:
 
         Copies are kept, so the caller may change its own.
         """
-        kept = [copy_record(r) for r in records]
-        first = [copy_record(r) for r in head] if head is not None else []
+        kept = [_owned_copy(r) for r in records]
+        first = [_owned_copy(r) for r in head] if head is not None else []
         self.cache.put(run_id, Tail(kept, complete, vectors, first), at)
 
     #: The most records kept for one session.
