@@ -205,6 +205,42 @@ def test_the_real_default_model_embeds_a_padded_text_like_the_short_one() -> Non
     assert float(vectors[0] @ vectors[1]) > 0.999
 
 
+def test_one_text_gets_the_vector_encode_gives_without_going_through_encode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A query or a one-message add skips ``encode``'s per-call overhead; the vector is the same."""
+    embedder = SentenceTransformerEmbedder()
+    model = embedder._load()
+    texts = ["hello world", "", "naïve café ☕ 東京", "word " * 1000, "\u200b" * 100 + "x"]
+    expected = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    calls: list[object] = []
+    real = model.encode
+    monkeypatch.setattr(model, "encode", lambda *a, **k: calls.append(a) or real(*a, **k))
+    one_by_one = np.vstack([embedder.embed_texts([t]) for t in texts])
+    assert calls == [] and one_by_one.dtype == np.float32 and one_by_one.shape == (5, 384)
+    np.testing.assert_allclose(one_by_one, expected, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(one_by_one, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(embedder.embed_texts(texts), expected, atol=1e-6)
+    assert len(calls) == 1  # several texts go through encode, batched
+    raw = SentenceTransformerEmbedder(normalize=False).embed_texts(["hello world"])
+    unnormalized = real(
+        ["hello world"], normalize_embeddings=False, convert_to_numpy=True, show_progress_bar=False
+    )
+    np.testing.assert_allclose(raw, unnormalized, atol=1e-6)
+
+
+def test_a_model_with_a_prompt_or_a_cut_dimension_goes_through_encode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = SentenceTransformerEmbedder()._load()
+    assert _embedders._direct_ok(model)
+    monkeypatch.setattr(model, "default_prompt_name", "query")
+    assert not _embedders._direct_ok(model)  # encode would prepend the prompt
+    monkeypatch.setattr(model, "default_prompt_name", None)
+    monkeypatch.setattr(model, "truncate_dim", 64)
+    assert not _embedders._direct_ok(model)  # encode would cut the vector
+
+
 def test_reembed_names_the_record_the_new_embedder_got_wrong(store: ContextStore) -> None:
     records = [text("a"), text("b"), text("c")]
     store.add(records)
