@@ -109,6 +109,8 @@ def ordered(table: pa.Table) -> pa.Table:
 class Outline:
     """A session's rows at one version: ``seq``, ``id``, ``role``, chosen metadata, ``_rowid``.
 
+    An outline read for a search may hold the ``embedding`` column too.
+
     Metadata keys are columns named after the key, holding string values (null when a
     row has no such string). :meth:`fetch` reads whole records from the same version.
     """
@@ -147,18 +149,25 @@ class Reader:
         return self._state.handle.call(fn, action, retry=False)
 
     def _scan(
-        self, ds: lance.LanceDataset, columns: Any, sql: str | None, run_id: str | None, *, row_ids: bool
+        self,
+        ds: lance.LanceDataset,
+        columns: Any,
+        sql: str | None,
+        run_id: str | None,
+        *,
+        row_ids: bool,
+        limit: int | None = None,
     ) -> pa.Table:
-        """Rows of ``ds`` matching ``sql``; a session's read opens only the files that hold it."""
+        """Rows of ``ds`` matching ``sql`` (the first ``limit``); a session's read opens its files only."""
 
         def scan() -> pa.Table:
             fragments = (
                 None if run_id is None else session_fragments(ds, self._state.handle.facts(ds), run_id)
             )
             if fragments is None:
-                return ds.to_table(columns=columns, filter=sql, with_row_id=row_ids)
+                return ds.to_table(columns=columns, filter=sql, with_row_id=row_ids, limit=limit)
             return ds.scanner(
-                columns=columns, filter=sql, with_row_id=row_ids, fragments=fragments
+                columns=columns, filter=sql, with_row_id=row_ids, fragments=fragments, limit=limit
             ).to_table()
 
         return self._call(scan, "outline records" if row_ids else "read records")
@@ -290,9 +299,12 @@ class Reader:
         metadata_keys: Sequence[str],
         *,
         with_role: bool,
+        vectors_up_to: int | None = None,
     ) -> pa.Table:
-        """The unordered rows of :meth:`outline`."""
+        """The unordered rows of :meth:`outline` (with vectors, the first ``vectors_up_to + 1``)."""
         columns = {"seq": "seq", "id": "id", "role": "role"} if with_role else {"seq": "seq", "id": "id"}
+        if vectors_up_to is not None:
+            columns["embedding"] = "embedding"
         for key in metadata_keys:
             if key in _OUTLINE_COLUMNS:  # its column would replace the outline's own
                 raise InvalidFilterError(
@@ -300,7 +312,8 @@ class Reader:
                     f"({', '.join(_OUTLINE_COLUMNS)}); read its values from the records instead"
                 )
             columns[key] = f"json_get_string(metadata_index, {sql_string(key)})"
-        return self._scan(ds, columns, sql, run_id, row_ids=True)
+        limit = None if vectors_up_to is None else vectors_up_to + 1
+        return self._scan(ds, columns, sql, run_id, row_ids=True, limit=limit)
 
     def outline(
         self,
@@ -310,6 +323,7 @@ class Reader:
         where_sql: str | None = None,
         snapshot: lance.LanceDataset | None = None,
         with_role: bool = True,
+        vectors_up_to: int | None = None,
     ) -> Outline:
         """The outline of matching rows, in append order, one row per id.
 
@@ -320,9 +334,18 @@ class Reader:
             snapshot: The version to outline (default: the one the store reads).
             with_role: Read the ``role`` column too (a read that only picks rows by
                 position skips it).
+            vectors_up_to: Read the ``embedding`` column in the same scan when at most
+                this many rows match (a search ranks so few exactly); more are outlined
+                without it.
         """
         ds = snapshot if snapshot is not None else self._state.snapshot()
         sql = where_sql if where_sql is not None else filter_sql(run_id)
+        if vectors_up_to is not None:
+            table = self._outline_rows(
+                ds, sql, run_id, metadata_keys, with_role=with_role, vectors_up_to=vectors_up_to
+            )
+            if table.num_rows <= vectors_up_to:
+                return Outline(ordered(table), run_id, ds, self._state.handle, self._state.cipher)
         table = self._outline_rows(ds, sql, run_id, metadata_keys, with_role=with_role)
         state = self._state
         return Outline(ordered(table), run_id, ds, state.handle, state.cipher)

@@ -21,7 +21,7 @@ from ._reader import Outline, Reader, filter_sql, record_columns
 from ._recall import RecallOptions, rank_for_recall, with_neighbours
 from ._records import ContextRecord
 from ._rerank import as_reranker, rerank_order
-from ._search import _MAX_K, Searcher
+from ._search import _MAX_K, EXACT_MAX, Searcher
 from ._state import StoreState
 
 __all__ = ["Recall", "Recaller"]
@@ -97,9 +97,18 @@ class Recaller:
         ds = self._searcher.snapshot(version, ranks_by_vector=not text_only)
         asked = query if vector is None else vector
         query_vector = None if text_only else self._searcher.query_vector(ds, asked)
-        # the conversation is the records the filters keep: neighbours pass them too
-        outline = self._reader.outline(run_id, where_sql=sql, snapshot=ds) if run_id is not None else None
-        channels = self._searcher.channels(ds, query, query_vector, sql, options.fusion.depth)
+        # the conversation is the records the filters keep: neighbours pass them too. A
+        # session of few rows is read with its vectors, which the vector channel then ranks.
+        outline = None
+        if run_id is not None:
+            exact = None if query_vector is None else EXACT_MAX
+            outline = self._reader.outline(run_id, where_sql=sql, snapshot=ds, vectors_up_to=exact)
+        candidates = (
+            outline.table if outline is not None and "embedding" in outline.table.column_names else None
+        )
+        channels = self._searcher.channels(
+            ds, query, query_vector, sql, options.fusion.depth, candidates=candidates
+        )
         if outline is not None:
             channels = self._current_copies(
                 ds, channels, outline, query, query_vector, sql, options.fusion.depth

@@ -43,7 +43,7 @@ __all__ = ["RRF_K", "SearchHit", "SearchMode", "Searcher", "mmr_select", "rrf_fu
 SearchMode = Literal["vector", "text", "hybrid"]
 Vector = npt.NDArray[np.float32]
 #: Filters matching at most this many rows with vectors are searched exactly in numpy.
-_EXACT_MAX = 2_000
+EXACT_MAX = 2_000
 
 
 @dataclass(frozen=True)
@@ -194,14 +194,25 @@ class Searcher:
         return vector
 
     def channels(
-        self, ds: lance.LanceDataset, text: str, vector: Vector | None, sql: str | None, depth: int
+        self,
+        ds: lance.LanceDataset,
+        text: str,
+        vector: Vector | None,
+        sql: str | None,
+        depth: int,
+        *,
+        candidates: pa.Table | None = None,
     ) -> dict[str, ChannelRanking]:
         """Both channels' top ``depth`` distinct ids (with row ids and scores), filtered first.
 
         Without a vector (a store that does not embed) only the text channel ranks.
+        ``candidates``: the rows ``sql`` matches, one per id, with their vectors (an
+        outline read with them): the vector channel ranks them without reading again.
         """
         ranked = {"text": distinct(lambda n: self._text(ds, text, sql, n), depth)}
-        if vector is not None:
+        if vector is not None and candidates is not None:
+            ranked["vector"] = rank_exactly(candidates, vector, depth)
+        elif vector is not None:
             ranked["vector"] = distinct(lambda n: self._vector(ds, vector, sql, n), depth)
         return ranked
 
@@ -232,7 +243,7 @@ class Searcher:
         Records without a vector are dropped here: ``embedding IS NOT NULL`` in the
         filter would make Lance evaluate it row by row (about 0.6 ms on a session).
         """
-        most = _EXACT_MAX
+        most = EXACT_MAX
         table = self._state.handle.call(
             lambda: ds.to_table(filter=sql, columns=["id", "embedding"], with_row_id=True, limit=most + 1),
             "read search candidates",
@@ -240,19 +251,7 @@ class Searcher:
         )
         if table.num_rows > most:
             return None
-        if table.column("embedding").null_count:
-            table = table.filter(pc.is_valid(table.column("embedding")))
-        column = table.column("embedding").combine_chunks()
-        flat = column.flatten().to_numpy(zero_copy_only=False)
-        matrix = np.asarray(flat, dtype=np.float32).reshape(table.num_rows, column.type.list_size)
-        order, similarity = cosine_top(matrix, vector, k)
-        ids, row_ids = table.column("id").to_pylist(), table.column("_rowid").to_pylist()
-        return ChannelRanking(
-            [ids[i] for i in order],
-            [row_ids[i] for i in order],
-            [float(score) for score in similarity],
-            matrix[order] if with_vectors else None,
-        )
+        return rank_exactly(table, vector, k, with_vectors=with_vectors)
 
     def _vector(
         self,
@@ -365,6 +364,23 @@ class Searcher:
         return handle.call(
             lambda: handle.take_rows(ds, [row_of[i] for i in ids], columns), "read search hits", retry=False
         )
+
+
+def rank_exactly(table: pa.Table, vector: Vector, k: int, *, with_vectors: bool = False) -> ChannelRanking:
+    """Exact cosine top ``k`` of rows with ``id``, ``_rowid`` and ``embedding`` (rows without one skipped)."""
+    if table.column("embedding").null_count:
+        table = table.filter(pc.is_valid(table.column("embedding")))
+    column = table.column("embedding").combine_chunks()
+    flat = column.flatten().to_numpy(zero_copy_only=False)
+    matrix = np.asarray(flat, dtype=np.float32).reshape(table.num_rows, column.type.list_size)
+    order, similarity = cosine_top(matrix, vector, k)
+    ids, row_ids = table.column("id").to_pylist(), table.column("_rowid").to_pylist()
+    return ChannelRanking(
+        [ids[i] for i in order],
+        [row_ids[i] for i in order],
+        [float(score) for score in similarity],
+        matrix[order] if with_vectors else None,
+    )
 
 
 def _as_text(query: object) -> str:

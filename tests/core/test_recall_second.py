@@ -30,8 +30,10 @@ from lance_context import (
     HashingEmbedder,
     RecallOptions,
     SearchError,
+    _recollect,
 )
 from lance_context._fusion import fuse, with_next_turn
+from lance_context._search import Searcher
 from lance_context.adapters import ChatIndexing, as_reranker, newest_window
 
 VOCAB = ["river", "mountain", "cloud", "stone", "forest", "ocean", "desert", "valley", "meadow", "canyon",
@@ -79,10 +81,17 @@ def _cosine(vectors: np.ndarray, query: np.ndarray, keep: list[int]) -> list[tup
 
 @pytest.mark.parametrize("run_id", ["a", None])
 @pytest.mark.parametrize("group", [None, 0, 1])
+@pytest.mark.parametrize("session_rows", ["few", "many"])
 def test_vector_ranking_is_exact_cosine_filtered_before_top_k(
-    corpus: tuple[ContextStore, list[str], np.ndarray], run_id: str | None, group: int | None
+    corpus: tuple[ContextStore, list[str], np.ndarray],
+    run_id: str | None,
+    group: int | None,
+    session_rows: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store, _, vectors = corpus
+    if session_rows == "many":  # the session is outlined without vectors, the channel reads them
+        monkeypatch.setattr(_recollect, "EXACT_MAX", 10)
     rng = np.random.default_rng(5)
     where = None if group is None else {"g": group}
     for _ in range(5):
@@ -91,6 +100,25 @@ def test_vector_ranking_is_exact_cosine_filtered_before_top_k(
         expected = _cosine(vectors, query, [i for i in range(N) if _in(i, run_id, group)])[:7]
         assert [r.match.id for r in found] == [key for key, _ in expected]
         assert all(r.match.metadata["g"] == group for r in found if group is not None)
+
+
+def test_a_small_session_is_read_once_for_its_order_and_its_vectors(
+    corpus: tuple[ContextStore, list[str], np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, _, vectors = corpus
+    query = np.random.default_rng(3).normal(size=DIM).astype(np.float32)
+    scans: list[str] = []
+    real = Searcher._vector
+    monkeypatch.setattr(
+        Searcher, "_vector", lambda self, *a, **k: scans.append("vector") or real(self, *a, **k)
+    )
+    few = store.recall("zzz", run_id="a", vector=query, k=5, before=0, after=0, options=vector_only())
+    assert scans == []  # ranked from the outline's own read of the session
+    monkeypatch.setattr(_recollect, "EXACT_MAX", 10)
+    many = store.recall("zzz", run_id="a", vector=query, k=5, before=0, after=0, options=vector_only())
+    assert scans == ["vector"]
+    expected = [key for key, _ in _cosine(vectors, query, [i for i in range(N) if _in(i, "a", None)])[:5]]
+    assert [r.match.id for r in few] == [r.match.id for r in many] == expected
 
 
 def test_hybrid_recall_equals_the_fusion_of_exact_cosine_and_the_stores_bm25(
