@@ -21,6 +21,7 @@ from ._reader import Outline, Reader, filter_sql, record_columns
 from ._recall import RecallOptions, rank_for_recall, with_neighbours
 from ._records import ContextRecord
 from ._rerank import as_reranker, rerank_order
+from ._schema import embedding_dimension
 from ._search import _MAX_K, EXACT_MAX, Searcher
 from ._state import StoreState
 
@@ -95,6 +96,8 @@ class Recaller:
             raise SearchError("this store holds no vectors yet: recall without vector= ranks by text alone")
         text_only = vector is None and (embedding.dimension is None or embedding.embedder is None)
         ds = self._searcher.snapshot(version, ranks_by_vector=not text_only)
+        if vector is None and embedding_dimension(self._state.handle.schema(ds)) is None:
+            text_only = True  # a past version from before the store held vectors
         asked = query if vector is None else vector
         query_vector = None if text_only else self._searcher.query_vector(ds, asked)
         # the conversation is the records the filters keep: neighbours pass them too. A

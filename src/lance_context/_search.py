@@ -182,9 +182,14 @@ class Searcher:
         Raises:
             EmbedderMismatchError: A past version from before a ``reembed()`` holds vectors
                 of another size.
+            SearchError: A past version holds no vectors (they came later).
         """
         vector = self._state.embedding.query_vector(query)
         held = embedding_dimension(self._state.handle.schema(ds))
+        if held is None:
+            raise SearchError(
+                f"version {ds.version} holds no vectors (they were added later): search it with mode='text'"
+            )
         if held is not None and held != len(vector):
             raise EmbedderMismatchError(
                 f"version {ds.version} holds {held}-dimensional vectors (from before a reembed()) and the "

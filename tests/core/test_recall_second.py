@@ -601,3 +601,25 @@ def test_reranking_through_the_llama_index_memory(tmp_path: Path) -> None:
     assert "planet 107 is a gas giant" in contents and fact not in contents
     with pytest.raises(SearchError, match="twice"):
         memory(TwiceNodes()).get(input="what is my dog called")
+
+
+def test_a_version_from_before_the_store_held_vectors(tmp_path: Path) -> None:
+    """Recall there ranks by text; a vector search of it says why it cannot, writing nothing."""
+    path = str(tmp_path / "later.lance")
+    plain = ContextStore.open(path, embedder=None)
+    plain.add([ContextRecord.from_content(f"river stone {i}", run_id="a", id=f"r{i}") for i in range(4)])
+    plain.add([ContextRecord.from_content("ocean cloud", run_id="a", id="o")])
+    before = plain.version()
+    plain.reembed(HashingEmbedder(8), progress=False)
+    store = ContextStore.open(path)
+    latest = store.version()
+    found = store.recall("ocean", run_id="a", k=1, before=0, after=0, version=before)
+    assert [r.match.id for r in found] == ["o"]
+    assert [r.match.id for r in store.recall("ocean", run_id="a", k=1, before=0, after=0)] == ["o"]
+    for mode in ("vector", "hybrid"):
+        with pytest.raises(SearchError, match=rf"version {before} holds no vectors .*mode='text'"):
+            store.search("ocean", mode=mode, version=before)  # type: ignore[arg-type]
+    with pytest.raises(SearchError, match=rf"version {before} holds no vectors"):
+        store.recall("ocean", run_id="a", vector=[1.0] * 8, version=before)
+    assert [h.record.id for h in store.search("ocean", mode="text", k=1, version=before)] == ["o"]
+    assert store.version() == latest
