@@ -35,7 +35,7 @@ from ._versions import RecordChanges
 if TYPE_CHECKING:
     from ._store import ContextStore
 
-__all__ = ["SessionCache", "Tail", "TailCache", "copy_record", "derived_values", "shared_records"]
+__all__ = ["SessionCache", "Tail", "TailCache", "copy_record", "derived_values", "hand_out", "shared_records"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -294,18 +294,12 @@ def shared_records(
     return store._reader.records(run_id, last=last, limit=limit, with_vectors=False, copies=False)
 
 
-def _owned_copy(record: ContextRecord) -> ContextRecord:
-    """A copy for the cache to keep, its metadata its own now (the caller keeps the original)."""
-    copied = copy_record(record)
-    METADATA_ON_READ.settle(copied, copy_tree(record.metadata))
-    return copied
-
-
-def _out(records: Sequence[ContextRecord], with_vectors: bool, copies: bool) -> list[ContextRecord]:
+def hand_out(records: Sequence[ContextRecord], with_vectors: bool, copies: bool) -> list[ContextRecord]:
     """Cached records handed out: copies, or (``copies=False``) the cached records themselves.
 
     Cached records are shared by every later read: only code that reads them and hands
-    out nothing of them (an adapter rebuilding its messages) asks for them uncopied.
+    out nothing of them (an adapter rebuilding its messages) asks for them uncopied. A
+    read that has just put records in the cache hands them out this way too.
     """
     if copies:
         return [copy_record(r, with_vector=with_vectors) for r in records]
@@ -382,33 +376,33 @@ class TailCache:
     def read(
         self, run_id: str, last: int, with_vectors: bool, *, copies: bool = True
     ) -> list[ContextRecord] | None:
-        """The newest ``last`` records of ``run_id`` if the cache holds them (see :func:`_out`)."""
+        """The newest ``last`` records of ``run_id`` if the cache holds them (see :func:`hand_out`)."""
         tail = self.cache.get(run_id)
         if tail is None or (with_vectors and not tail.vectors):
             return None
         if len(tail.records) < last and not tail.complete:
             return None
         chosen = tail.records[max(0, len(tail.records) - last) :] if last else []
-        return _out(chosen, with_vectors, copies)
+        return hand_out(chosen, with_vectors, copies)
 
     def read_all(self, run_id: str, with_vectors: bool, *, copies: bool = True) -> list[ContextRecord] | None:
-        """Every record of ``run_id`` if the cache holds the whole session (see :func:`_out`)."""
+        """Every record of ``run_id`` if the cache holds the whole session (see :func:`hand_out`)."""
         tail = self.cache.get(run_id)
         if tail is None or not tail.complete or (with_vectors and not tail.vectors):
             return None
-        return _out(tail.records, with_vectors, copies)
+        return hand_out(tail.records, with_vectors, copies)
 
     def read_head(
         self, run_id: str, limit: int, with_vectors: bool, *, copies: bool = True
     ) -> list[ContextRecord] | None:
-        """The first ``limit`` records of ``run_id`` if the cache holds them (see :func:`_out`)."""
+        """The first ``limit`` records of ``run_id`` if the cache holds them (see :func:`hand_out`)."""
         tail = self.cache.get(run_id)
         if tail is None or (with_vectors and not tail.vectors):
             return None
         source = tail.records if tail.complete else tail.head
         if len(source) < limit and not tail.complete:
             return None
-        return _out(source[:limit], with_vectors, copies)
+        return hand_out(source[:limit], with_vectors, copies)
 
     def keep_head(
         self, run_id: str, records: list[ContextRecord], vectors: bool, at: tuple[str, int]
@@ -425,7 +419,7 @@ class TailCache:
                 self.cache.put(run_id, tail, at)
             elif vectors != tail.vectors:
                 return
-            tail.set_head([_owned_copy(r) for r in records])
+            tail.set_head(list(records))
             self.cache.trim([run_id])
 
     def keep(
@@ -440,10 +434,10 @@ class TailCache:
     ) -> None:
         """Cache what a read at ``at`` returned, with the session's first records when read along.
 
-        Copies are kept, so the caller may change its own.
+        The records themselves are kept: the reader hands out copies of them (``hand_out``).
         """
-        kept = [_owned_copy(r) for r in records]
-        first = [_owned_copy(r) for r in head] if head is not None else []
+        kept = list(records)
+        first = list(head) if head is not None else []
         self.cache.put(run_id, Tail(kept, complete, vectors, first), at)
 
     #: The most records kept for one session.

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._arrow import WRITE_ONLY, table_to_records
+from ._cache import hand_out
 from ._dataset import DatasetHandle
 from ._encryption import Cipher
 from ._errors import InvalidFilterError
@@ -189,8 +190,9 @@ class Reader:
     ) -> list[ContextRecord]:
         """Matching records in append order; see ``ContextStore.records``.
 
-        ``copies=False``: what the tail cache holds comes back uncopied (see
-        ``adapters.shared_records``); a record read from Lance is the caller's either way.
+        ``copies=False``: what the tail cache holds, or this read has just put there,
+        comes back uncopied (see ``adapters.shared_records``); any other record read from
+        Lance is the caller's either way.
         """
         _count("limit", limit)
         _count("last", last)
@@ -217,12 +219,14 @@ class Reader:
         sql = filter_sql(run_id, roles, since, until, where)
         ds = self._state.snapshot()
         columns = record_columns(self._state.handle.schema(ds), with_vectors=with_vectors)
+        kept = False  # the records read went into the tail cache: the caller gets copies
         if limit is None and last is None and not offset:
             table = ordered(self._scan(ds, columns, sql, run_id, row_ids=False))
             found = table_to_records(table, self._state.cipher)
             if tails is not None and plain_all and run_id is not None and len(found) <= tails.most:
                 # a whole session (a chat history's every message, read each turn) is kept whole
                 tails.keep(run_id, found, True, with_vectors, (self._state.handle.branch, int(ds.version)))
+                kept = True
         else:
             raw = self._outline_rows(ds, sql, run_id, (), with_role=False)
             at = (self._state.handle.branch, int(ds.version))
@@ -230,13 +234,14 @@ class Reader:
                 tail_rows(raw, last, _HEAD_MAX) if last is not None and limit is None and not offset else None
             )
             if chosen is not None:  # a long session: its newest rows, without ordering them all
-                return self._long_tail(
+                found = self._long_tail(
                     Outline(raw, run_id, ds, self._state.handle, self._state.cipher),
                     chosen,
                     at,
                     with_vectors,
                     plain_tail,
                 )
+                return hand_out(found, with_vectors, copies) if plain_tail else found
             view = Outline(ordered(raw), run_id, ds, self._state.handle, self._state.cipher)
             rows = view.table
             total = rows.num_rows
@@ -253,13 +258,15 @@ class Reader:
                 fetched = view.fetch(first + wanted, with_vectors=with_vectors)
                 head, found = fetched[: len(first)], fetched[len(first) :]
                 tails.keep(run_id, found, total <= last, with_vectors, at, head=head or found[:_HEAD_MAX])
+                kept = True
             else:
                 found = view.fetch(wanted, with_vectors=with_vectors)
                 if tails is not None and plain_head and run_id is not None:
                     tails.keep_head(run_id, found, with_vectors, at)
+                    kept = True
         if run_id is not None and any(r.run_id != run_id for r in found):
             raise AssertionError("filter returned another session's record")  # defence in depth
-        return found
+        return hand_out(found, with_vectors, copies) if kept else found
 
     def _with_index_text(
         self,

@@ -242,3 +242,20 @@ def test_shared_records_read_what_records_reads_without_copying_the_cache(
     assert all(
         c is not s and c.metadata["n"] is not s.metadata["n"] for c, s in zip(copies, tail, strict=True)
     )
+
+
+@pytest.mark.parametrize("read", ["last", "limit", "all"])
+def test_a_read_that_fills_the_cache_hands_out_what_it_kept(path: str, read: str) -> None:
+    """Uncopied, the records it read are the cached ones; copied, none of them is."""
+    store = ContextStore.open(path, embedder=None)
+    store.add([_msg(f"m{i}", metadata={"n": {"i": i}}) for i in range(3)])
+    kwargs: dict[str, Any] = {"last": 2} if read == "last" else {"limit": 2} if read == "limit" else {}
+    first = shared_records(store, "chat", **kwargs)  # a miss: read from Lance, then cached
+    assert all(a is b for a, b in zip(first, shared_records(store, "chat", **kwargs), strict=True))
+    other = ContextStore.open(path, embedder=None)
+    copies = other.records("chat", **kwargs)  # a miss on another handle, copies handed out
+    cached = shared_records(other, "chat", **kwargs)
+    assert [r.id for r in copies] == [r.id for r in cached] == [r.id for r in first]
+    assert all(
+        c is not k and c.metadata["n"] is not k.metadata["n"] for c, k in zip(copies, cached, strict=True)
+    )
