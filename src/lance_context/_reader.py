@@ -347,13 +347,15 @@ class Reader:
         """
         ds = snapshot if snapshot is not None else self._state.snapshot()
         sql = where_sql if where_sql is not None else filter_sql(run_id)
+        table = None
         if vectors_up_to is not None:
             table = self._outline_rows(
                 ds, sql, run_id, metadata_keys, with_role=with_role, vectors_up_to=vectors_up_to
             )
-            if table.num_rows <= vectors_up_to:
-                return Outline(ordered(table), run_id, ds, self._state.handle, self._state.cipher)
-        table = self._outline_rows(ds, sql, run_id, metadata_keys, with_role=with_role)
+            if table.num_rows > vectors_up_to:  # too many to rank exactly: outlined without vectors
+                table = None
+        if table is None:
+            table = self._outline_rows(ds, sql, run_id, metadata_keys, with_role=with_role)
         state = self._state
         return Outline(ordered(table), run_id, ds, state.handle, state.cipher)
 

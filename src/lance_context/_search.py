@@ -188,9 +188,10 @@ class Searcher:
         held = embedding_dimension(self._state.handle.schema(ds))
         if held is None:
             raise SearchError(
-                f"version {ds.version} holds no vectors (they were added later): search it with mode='text'"
+                f"version {ds.version} holds no vectors (they were added later): search it with "
+                "mode='text', or recall without vector="
             )
-        if held is not None and held != len(vector):
+        if held != len(vector):
             raise EmbedderMismatchError(
                 f"version {ds.version} holds {held}-dimensional vectors (from before a reembed()) and the "
                 f"query vector has {len(vector)}: search that version with mode='text', or pass vector= "
