@@ -16,8 +16,9 @@ from typing import Any
 
 from ._arrow import table_to_records
 from ._errors import SearchError
+from ._outlines import Conversation, OutlineMemo
 from ._ranking import ChannelRanking
-from ._reader import Outline, Reader, filter_sql, record_columns
+from ._reader import Reader, filter_sql, record_columns
 from ._recall import RecallOptions, rank_for_recall, with_neighbours
 from ._records import ContextRecord
 from ._rerank import as_reranker, rerank_order
@@ -55,6 +56,7 @@ class Recaller:
     def __init__(self, state: StoreState, reader: Reader, searcher: Searcher) -> None:
         """Recall through ``searcher``'s channels and ``reader``'s outlines of ``state``'s store."""
         self._state, self._reader, self._searcher = state, reader, searcher
+        self._outlines = OutlineMemo()
 
     def recall(
         self,
@@ -102,34 +104,38 @@ class Recaller:
         query_vector = None if text_only else self._searcher.query_vector(ds, asked)
         # the conversation is the records the filters keep: neighbours pass them too. A
         # session of few rows is read with its vectors, which the vector channel then ranks.
-        outline = None
+        # Recalled again at this version, the session is not read again.
+        session = None
         if run_id is not None:
             exact = None if query_vector is None else EXACT_MAX
-            outline = self._reader.outline(run_id, where_sql=sql, snapshot=ds, vectors_up_to=exact)
-        candidates = (
-            outline.table if outline is not None and "embedding" in outline.table.column_names else None
-        )
+            session = self._outlines.get(
+                (self._state.handle.branch, int(ds.version)),
+                (run_id, sql, exact),
+                lambda: self._reader.outline(run_id, where_sql=sql, snapshot=ds, vectors_up_to=exact),
+            )
+        table = None if session is None else session.outline.table
+        candidates = table if table is not None and "embedding" in table.column_names else None
         channels = self._searcher.channels(
             ds, query, query_vector, sql, options.fusion.depth, candidates=candidates
         )
-        if outline is not None:
+        if session is not None:
             channels = self._current_copies(
-                ds, channels, outline, query, query_vector, sql, options.fusion.depth
+                ds, channels, session, query, query_vector, sql, options.fusion.depth
             )
         rankings = {name: ranked.pairs() for name, ranked in channels.items()}
-        order = outline.table.column("id").to_pylist() if outline is not None else []
-        if outline is None:
+        order = session.ids if session is not None else []
+        if session is None:
             before = after = 0
             options = dataclasses.replace(options, k=k, before=0, after=0)
         ranked = rank_for_recall(rankings, order, options).ranked()
         records: dict[str, ContextRecord] = {}
         if options.reranker is not None and ranked:
-            ranked, records = self._reranked(ds, channels, outline, query, ranked, options)
-        if outline is None:
+            ranked, records = self._reranked(ds, channels, session, query, ranked, options)
+        if session is None:
             order = [key for key, _ in ranked]
         groups = with_neighbours(ranked, order, k, before, after)
         wanted = {t for g in groups for t in g.turns} | {g.match for g in groups}
-        records.update(self._read(ds, channels, outline, wanted - records.keys()))
+        records.update(self._read(ds, channels, session, wanted - records.keys()))
         return [
             Recall(records[g.match], g.score, tuple(records[t] for t in g.turns))
             for g in groups
@@ -140,14 +146,14 @@ class Recaller:
         self,
         ds: Any,
         channels: Mapping[str, Any],
-        outline: Outline | None,
+        session: Conversation | None,
         query: str,
         ranked: list[tuple[str, float]],
         options: RecallOptions,
     ) -> tuple[list[tuple[str, float]], dict[str, ContextRecord]]:
         """The best ``rerank_depth`` matches in the reranker's order, then the rest; their records."""
         top = ranked[: options.rerank_depth]
-        records = self._read(ds, channels, outline, {key for key, _ in top})
+        records = self._read(ds, channels, session, {key for key, _ in top})
         top = [(key, score) for key, score in top if key in records]
         texts = [records[key].text_payload or "" for key, _ in top]
         order = rerank_order(as_reranker(options.reranker), query, texts)
@@ -159,7 +165,7 @@ class Recaller:
         self,
         ds: Any,
         channels: dict[str, ChannelRanking],
-        outline: Outline,
+        session: Conversation,
         text: str,
         vector: Any,
         sql: str | None,
@@ -172,13 +178,7 @@ class Recaller:
         older copy is run again without the older copies, so a match is never a text the
         conversation no longer holds.
         """
-        rows = dict(
-            zip(
-                outline.table.column("id").to_pylist(),
-                outline.table.column("_rowid").to_pylist(),
-                strict=True,
-            )
-        )
+        rows = dict(zip(session.ids, session.rows, strict=True))
 
         def stale(ranked: ChannelRanking) -> bool:
             return any(rows.get(key) != row for key, row in zip(ranked.ids, ranked.row_ids, strict=True))
@@ -196,7 +196,7 @@ class Recaller:
         }
 
     def _read(
-        self, ds: Any, channels: Mapping[str, Any], outline: Outline | None, ids: set[str]
+        self, ds: Any, channels: Mapping[str, Any], session: Conversation | None, ids: set[str]
     ) -> dict[str, ContextRecord]:
         """The records of these ids, in one take from the snapshot the channels ranked.
 
@@ -208,10 +208,10 @@ class Recaller:
             for key, row in zip(ranked.ids, ranked.row_ids, strict=True):
                 if key in ids:
                     row_of.setdefault(key, row)
-        if outline is not None:
-            keys = outline.table.column("id").to_pylist()
-            rows = outline.table.column("_rowid").to_pylist()
-            row_of.update((key, row) for key, row in zip(keys, rows, strict=True) if key in ids)
+        if session is not None:
+            row_of.update(
+                (key, row) for key, row in zip(session.ids, session.rows, strict=True) if key in ids
+            )
         wanted = sorted(row_of, key=lambda key: row_of[key])
         if not wanted:
             return {}

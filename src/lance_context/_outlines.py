@@ -1,0 +1,97 @@
+"""Session outlines that ``recall()`` read at one version, reused while the store stays there.
+
+Recall orders a session by its outline (and, for a session of few rows, ranks the
+outline's vectors), read from the session's files on every call. An agent that recalls
+several times between two writes, or a reader of a memory nobody is writing to, reads
+the same rows again each time. :class:`OutlineMemo` keeps those outlines for exactly
+one (branch, version) of the store: the data of a version never changes, so an entry
+is never stale; a lookup at any other version empties the memo first, so no entry
+outlives the reads of the version it was read at. Bounded by count and by bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ._reader import Outline
+
+__all__ = ["Conversation", "OutlineMemo"]
+
+#: At most this many outlines are kept (sessions, or filters of one session).
+MAX_ENTRIES = 8
+#: About how many bytes of outline tables are kept (a 2,000-turn session with 384-d
+#: vectors takes about 3.3 MB).
+MAX_BYTES = 32 * 2**20
+
+Key = tuple[str | None, str | None, int | None]
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A session's outline with its ids and row ids as lists, built once.
+
+    Attributes:
+        outline: The outline read.
+        ids: Its ``id`` column, in conversation order (never changed by a reader).
+        rows: Its ``_rowid`` column, in the same order (never changed by a reader).
+    """
+
+    outline: Outline
+    ids: list[str] = field(init=False)
+    rows: list[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Convert the two columns every recall reads."""
+        table = self.outline.table
+        object.__setattr__(self, "ids", table.column("id").to_pylist())
+        object.__setattr__(self, "rows", table.column("_rowid").to_pylist())
+
+
+class OutlineMemo:
+    """Conversations read at one (branch, version), least recently used dropped first.
+
+    Example:
+        >>> memo = OutlineMemo()
+        >>> len(memo)
+        0
+    """
+
+    def __init__(self, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES) -> None:
+        """Keep at most ``max_entries`` outlines of about ``max_bytes`` in all."""
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self._at: tuple[str, int] | None = None
+        self._entries: OrderedDict[Key, tuple[Conversation, int]] = OrderedDict()
+        self._total = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, at: tuple[str, int], key: Key, read: Callable[[], Outline]) -> Conversation:
+        """The conversation ``key`` names at ``at``, read with ``read`` unless kept.
+
+        Args:
+            at: The branch and version the outline is of.
+            key: The session, the filter and how many rows are read with vectors.
+            read: Reads the outline at ``at`` (outside the lock).
+        """
+        with self._lock:
+            if at != self._at:
+                self._entries.clear()
+                self._total, self._at = 0, at
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                return found[0]
+        conversation = Conversation(read())
+        size = int(conversation.outline.table.nbytes)
+        with self._lock:
+            if at == self._at and key not in self._entries and size <= self.max_bytes:
+                self._entries[key] = (conversation, size)
+                self._total += size
+                while len(self._entries) > self.max_entries or self._total > self.max_bytes:
+                    self._total -= self._entries.popitem(last=False)[1][1]
+        return conversation
