@@ -70,6 +70,12 @@ class OutlineMemo:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def clear(self) -> None:
+        """Drop every outline kept."""
+        with self._lock:
+            self._entries.clear()
+            self._total = 0
+
     def get(self, at: tuple[str, int], key: Key, read: Callable[[], Outline]) -> Conversation:
         """The conversation ``key`` names at ``at``, read with ``read`` unless kept.
 
