@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import lance
@@ -227,6 +228,36 @@ def test_one_text_gets_the_vector_encode_gives_without_going_through_encode(
         ["hello world"], normalize_embeddings=False, convert_to_numpy=True, show_progress_bar=False
     )
     np.testing.assert_allclose(raw, unnormalized, atol=1e-6)
+
+
+def test_the_default_model_skips_the_pooler_its_vectors_never_read() -> None:
+    """The loaded model computes no pooler output, and embeds exactly as the model as shipped."""
+    from sentence_transformers import SentenceTransformer
+
+    embedder = SentenceTransformerEmbedder()
+    assert embedder._load()[0].auto_model.pooler is None
+    path = _embedders._bundled_model_path(embedder.model)
+    assert path is not None  # the bundled model, as in every other test here
+    shipped = SentenceTransformer(path, device="cpu")
+    assert shipped[0].auto_model.pooler is not None
+    texts = ["hello world", "What did Caroline research?", "naïve café ☕ 東京"]
+    expected = shipped.encode(
+        texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
+    np.testing.assert_allclose(embedder.embed_texts(texts), expected, atol=1e-6)
+    np.testing.assert_allclose(np.vstack([embedder.embed_texts([t]) for t in texts]), expected, atol=1e-5)
+
+
+def test_a_model_whose_vector_reads_the_pooler_keeps_it() -> None:
+    def model(output: str) -> list[Any]:
+        text = {"method": "forward", "method_output_name": output}
+        return [SimpleNamespace(modality_config={"text": text}, auto_model=SimpleNamespace(pooler=object()))]
+
+    kept, dropped = model("pooler_output"), model("last_hidden_state")
+    _embedders._skip_unread_pooler(kept)
+    _embedders._skip_unread_pooler(dropped)
+    assert kept[0].auto_model.pooler is not None and dropped[0].auto_model.pooler is None
+    _embedders._skip_unread_pooler([SimpleNamespace()])  # a module without the attributes: left alone
 
 
 def test_a_model_with_a_prompt_or_a_cut_dimension_goes_through_encode(
