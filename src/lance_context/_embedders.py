@@ -289,7 +289,7 @@ def _skip_unread_pooler(model: Any) -> None:
     first = model[0] if len(model) else None
     modalities = getattr(first, "modality_config", None)
     text = modalities.get("text") if isinstance(modalities, dict) else None
-    inner = getattr(first, "auto_model", None)
+    inner: Any = getattr(first, "auto_model", None)
     if (
         isinstance(text, dict)
         and text.get("method") == "forward"
