@@ -18,7 +18,7 @@ __all__ = ["CopyOnFirstRead", "copy_model", "copy_tree"]
 
 T = TypeVar("T")
 _set = object.__setattr__
-_SHARED = (str, int, float, bool, bytes, type(None))
+_SHARED = frozenset({str, int, float, bool, bytes, type(None)})
 _MISSING = object()
 
 
@@ -46,19 +46,22 @@ def copy_model(model: T) -> T:
     No validator runs (the model was valid when built); empty dicts and lists are made
     anew rather than copied.
     """
-    fields = dict(model.__dict__)
+    fields = model.__dict__.copy()
     for name, value in fields.items():
         kind = type(value)
+        if kind in _SHARED:
+            continue
         if kind is dict or kind is list:
             fields[name] = copy_tree(value) if value else kind()
-        elif kind not in _SHARED:
+        else:
             fields[name] = copy_tree(value)
-    copied = model.__class__.__new__(model.__class__)
+    cls = model.__class__
+    copied = cls.__new__(cls)
     extra = getattr(model, "__pydantic_extra__", None)
     private = getattr(model, "__pydantic_private__", None)
     _set(copied, "__dict__", fields)
     _set(copied, "__pydantic_fields_set__", set(model.__pydantic_fields_set__))  # type: ignore[attr-defined]
-    _set(copied, "__pydantic_extra__", None if extra is None else copy_tree(extra))
+    _set(copied, "__pydantic_extra__", None if extra is None else (copy_tree(extra) if extra else {}))
     _set(copied, "__pydantic_private__", None if private is None else copy_tree(private))
     return copied
 
