@@ -23,6 +23,8 @@ imports a private module).
   :func:`copy_tree` (fast deep copies of pydantic messages and JSON-like values, to hand
   each read its own); :func:`shared_records` (a session's records without copying what
   the cache holds, for reads that only rebuild an adapter's own objects from them);
+  :func:`kept_built` / :func:`keep_built` (what an adapter built from one such read, a
+  window of messages, kept until a read returns other records);
   :func:`row_changes` (the rows two snapshots differ by, on one branch or across two);
   :func:`write_group` (which rows of an outline were committed at once, from ``seq``).
 - **Conversations.** :func:`fit_window` and :func:`group_exchanges` keep tool calls and
@@ -55,6 +57,7 @@ from ._async import async_twin
 from ._bulk import BulkPart, BulkPlan, BulkWorker, BulkWriter, RewritePlan, Slice
 from ._cache import SessionCache, derived_values, shared_records
 from ._copies import copy_model, copy_tree
+from ._derived import keep_built, kept_built
 from ._embedders import embed_query, to_matrix
 from ._encryption import read_marker
 from ._fingerprints import row_changes
@@ -127,6 +130,8 @@ __all__ = [
     "copy_tree",
     "derived_values",
     "json_problem",
+    "keep_built",
+    "kept_built",
     "embed_query",
     "fit_window",
     "group_exchanges",

@@ -151,6 +151,8 @@ ADAPTER_KIT = {
     "copy_tree",
     "derived_values",
     "json_problem",
+    "keep_built",
+    "kept_built",
     "embed_query",
     "fit_window",
     "group_exchanges",

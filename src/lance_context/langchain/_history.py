@@ -23,7 +23,10 @@ from lance_context.adapters import (
     async_twin,
     check_arguments,
     check_unicode,
+    copy_model,
     fit_window,
+    keep_built,
+    kept_built,
     newest_window,
     open_store,
     shared_records,
@@ -45,6 +48,8 @@ _CHAT_INDEXING = ChatIndexing()
 _SYSTEM_ROLES = frozenset({SystemMessage(content="").type, SystemMessageChunk(content="").type})
 _ONLY_MESSAGES = {f"metadata.{MESSAGE_KEY}": {"$exists": True}}
 _SEARCH_MODES = ("recall", "vector", "text", "hybrid")
+_WINDOW = "langchain.window"
+_RECALL = RecallOptions()
 
 
 def _check_session(session_id: object) -> str:
@@ -116,7 +121,7 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         )
         super().__init__()
         self.indexing = indexing
-        self.recall_options = recall or RecallOptions()
+        self.recall_options = recall or _RECALL  # immutable: one default serves every history
         self.session_id = _check_session(session_id)
         self.run_id = LANGCHAIN_HISTORY.run_id(self.session_id)
         self.store = open_store(
@@ -166,17 +171,28 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         # the newest records first: the read brings the session's first ones along for the
         # store's cache, so the pinned system message below costs no read of its own
         read = {chunk: shared_records(self.store, self.run_id, last=chunk)}
-        pinned = self._leading_system() if include_system else []
+        head = shared_records(self.store, self.run_id, limit=1) if include_system else []
+        # the same cached records as a window already fitted: its messages again, as copies
+        sources = [*head, *read[chunk]]
+        key = (_WINDOW, last, max_tokens, include_system, None if max_tokens is None else id(token_counter))
+        kept = kept_built(sources, key)
+        if kept is not None and kept[0] is (None if max_tokens is None else token_counter):
+            return [copy_model(message) for message in kept[1]]
+        pinned = self._leading_system(head)
+        read_more = False
 
         def newest(n: int) -> tuple[list[BaseMessage], bool]:
+            nonlocal read_more
             # the store keeps a session's newest records in memory between commits to it
-            records = read.pop(n, None) or shared_records(self.store, self.run_id, last=n)
+            records = read.pop(n, None)
+            if records is None:
+                read_more, records = True, shared_records(self.store, self.run_id, last=n)
             body = decode_messages(records)
             if pinned and body and body[0][0].id == pinned[0][0].id:
                 body = body[1:]
             return [message for _, message in body], len(records) < n
 
-        return newest_window(
+        window = newest_window(
             newest,
             lambda messages: fit_window(
                 messages,
@@ -190,14 +206,17 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
             pinned=[message for _, message in pinned],
             chunk=chunk,
         )
+        if not read_more:  # built from these records alone
+            counted = None if max_tokens is None else token_counter
+            keep_built(sources, key, (counted, [copy_model(message) for message in window]))
+        return window
 
-    def _leading_system(self) -> list[tuple[ContextRecord, BaseMessage]]:
-        """The session's first message, when it is a system message, with its images.
+    def _leading_system(self, first: list[ContextRecord]) -> list[tuple[ContextRecord, BaseMessage]]:
+        """The session's first message (``first``), when it is a system message, with its images.
 
         A ``SystemMessageChunk`` counts too (as in ``trim_messages``); any other first
         message is neither decoded nor read further.
         """
-        first = shared_records(self.store, self.run_id, limit=1)
         if not first or first[0].role not in _SYSTEM_ROLES:
             return []
         needed = attachment_ids(first[0])
