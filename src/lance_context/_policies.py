@@ -228,7 +228,9 @@ class CachePolicy:
 
     tail_bytes: int = 32 * 2**20
     """About how much memory those cached records may hold. The chat adapters keep each
-    rebuilt message beside its cached record, which takes up to about as much again."""
+    rebuilt message beside its cached record, and the LangChain history a copy of each
+    window it fitted (up to 4 per session, one per set of arguments), which together take
+    up to about twice as much again."""
 
     index_bytes: int = 256 * 2**20
     """Index pages: scalar, full-text and vector index partitions (Lance's default is 6 GiB).
