@@ -8,6 +8,7 @@ process's write, a clear), and any other arguments, fit a window of their own.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -164,3 +165,32 @@ def test_kept_built_answers_only_for_the_same_record_objects_in_the_same_order()
     for n in range(10):  # bounded per newest record: the oldest keys go first
         keep_built(records, ("n", n), n)
     assert kept_built(records, ("n", 9)) == 9 and kept_built(records, ("n", 0)) is None
+
+
+def test_readers_beside_a_writer_always_see_a_whole_recent_window(tmp_path: Path) -> None:
+    """Threads reading windows while one thread appends: each window is a run of the newest messages."""
+    store = ContextStore.open(str(tmp_path / "m.lance"), embedder=None)
+    writer = LanceChatMessageHistory("s", store=store)
+    writer.add_messages([HumanMessage("m0")])
+    total, problems = 60, []
+    done = threading.Event()
+
+    def read() -> None:
+        history, seen = LanceChatMessageHistory("s", store=store), -1
+        while not done.is_set():
+            numbers = [int(str(m.content)[1:]) for m in history.get_messages(last=5)]
+            newest = numbers[-1]
+            if numbers != list(range(max(0, newest - 4), newest + 1)) or newest < seen:
+                problems.append(numbers)
+            seen = newest
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for thread in readers:
+        thread.start()
+    for i in range(1, total):
+        writer.add_messages([HumanMessage(f"m{i}")])
+    done.set()
+    for thread in readers:
+        thread.join(60)
+    assert problems == []
+    assert _texts(writer.get_messages(last=5)) == [f"m{i}" for i in range(total - 5, total)]
