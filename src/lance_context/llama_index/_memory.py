@@ -24,6 +24,7 @@ from lance_context.adapters import (
     LLAMA_INDEX_MEMORY,
     ChatIndexing,
     check_arguments,
+    copy_model,
     fit_window,
     group_exchanges,
     newest_window,
@@ -33,13 +34,14 @@ from lance_context.adapters import (
 from ._bound import StoreBound
 from ._common import check_key, resolve_store
 from ._memory_entries import Entry, conversational, query_text, turns
-from ._messages import is_system, is_tool_result, message_list, read_message, records_for
+from ._messages import is_system, is_tool_result, message_list, read_message, records_for, shared_message
 
 __all__ = ["DEFAULT_TOKEN_LIMIT", "LanceMemory"]
 
 DEFAULT_TOKEN_LIMIT = 3000
 _LLM_TOKEN_RATIO = 0.75  # the share of an LLM's context window a memory uses, as in LlamaIndex
 _CHAT_INDEXING = ChatIndexing()
+_MAX_COUNTED = 4096  # token counts a memory remembers (the messages of its recent reads)
 
 
 class LanceMemory(StoreBound, BaseMemory):
@@ -76,6 +78,7 @@ class LanceMemory(StoreBound, BaseMemory):
     _store: ContextStore = PrivateAttr()
     _indexing: ChatIndexing | None = PrivateAttr()
     _recall_options: RecallOptions = PrivateAttr()
+    _token_counts: dict[int, tuple[ChatMessage, Any, int, int]] = PrivateAttr(default_factory=dict)
 
     def __init__(
         self,
@@ -203,11 +206,18 @@ class LanceMemory(StoreBound, BaseMemory):
         return self._copy_on(self._store.branch(name, from_version=from_version))
 
     # ------------------------------------------------------------------ reads
-    def _entries(self, *, last: int | None = None, limit: int | None = None) -> list[Entry]:
-        """The session's messages (of its newest ``last`` or first ``limit`` records), oldest first."""
+    def _entries(
+        self, *, last: int | None = None, limit: int | None = None, shared: bool = False
+    ) -> list[Entry]:
+        """The session's messages (of its newest ``last`` or first ``limit`` records), oldest first.
+
+        ``shared``: the messages kept with the cached records themselves, for a read that
+        copies only the messages it returns (see :meth:`_as_buffer`); else copies.
+        """
+        read = shared_message if shared else read_message
         entries = []
         for record in shared_records(self._store, self.run_id, last=last, limit=limit):
-            message = read_message(record)
+            message = read(record)
             if message is not None:
                 entries.append((record.id, message))
         return entries
@@ -218,12 +228,12 @@ class LanceMemory(StoreBound, BaseMemory):
         Only the records the window may need are read; the store keeps a session's newest
         records in memory between commits to it.
         """
-        first = self._entries(limit=1) if pin else []
+        first = self._entries(limit=1, shared=True) if pin else []
         pinned = first if first and is_system(first[0][1]) else []
 
         def newest(n: int) -> tuple[list[Entry], bool]:
             records = shared_records(self._store, self.run_id, last=n)
-            body = [(r.id, m) for r in records if (m := read_message(r)) is not None]
+            body = [(r.id, m) for r in records if (m := shared_message(r)) is not None]
             if pinned and body and body[0][0] == pinned[0][0]:
                 body = body[1:]
             return body, len(records) < n
@@ -259,12 +269,12 @@ class LanceMemory(StoreBound, BaseMemory):
         if budget < 0:
             raise ValueError("Initial token count exceeds token limit")
         if not self.semantic_top_k:  # a plain window reads only what it may return
-            first = self._entries(limit=2)
+            first = self._entries(limit=2, shared=True)
             window = conversational(self._window_entries(budget), first)
             if not turns(window):
                 window = conversational(self._window_entries(budget, pin=False), first)
             return self._as_buffer(window)
-        entries = self._entries()  # recall looks at every older message
+        entries = self._entries(shared=True)  # recall looks at every older message
         window = conversational(self._window(entries, budget), entries[:2])
         if not turns(window):
             window = conversational(self._window(entries, budget, pin=False), entries[:2])
@@ -281,16 +291,18 @@ class LanceMemory(StoreBound, BaseMemory):
         return self._as_buffer(window)
 
     def _as_buffer(self, window: list[Entry]) -> list[ChatMessage]:
-        """The window's messages, or the newest alone when not even it fits.
+        """Copies of the window's messages, or of the newest alone when not even it fits.
 
         As LlamaIndex's ``ChatMemoryBuffer`` does, so the model can say the message is too long.
+        The window holds the messages kept with the cached records: only what is returned is
+        copied, so a caller changing a message changes no later read.
         """
         if turns(window):
-            return [message for _, message in window]
+            return [copy_model(message) for _, message in window]
         newest = self._entries(last=1)
         if newest and (not window or not is_system(newest[-1][1])):  # a system one too, if nothing fits
             return [newest[-1][1]]
-        return [m for _, m in window]
+        return [copy_model(m) for _, m in window]
 
     def _window(self, entries: list[Entry], budget: int, *, pin: bool = True) -> list[Entry]:
         return fit_window(
@@ -334,7 +346,17 @@ class LanceMemory(StoreBound, BaseMemory):
         return [entry for i in sorted(chosen) for entry in units[i]]
 
     def _count(self, entries: Sequence[Entry]) -> int:
-        return sum(self._message_tokens(message) for _, message in entries)
+        """The entries' tokens, each kept message (never changed) counted once per settings."""
+        known, tokenizer, media = self._token_counts, self.tokenizer_fn, self.media_token_estimate
+        total = 0
+        for _, message in entries:
+            found = known.get(id(message))
+            if found is None or found[0] is not message or found[1] is not tokenizer or found[2] != media:
+                if len(known) >= _MAX_COUNTED:
+                    known.clear()
+                found = known[id(message)] = (message, tokenizer, media, self._message_tokens(message))
+            total += found[3]
+        return total
 
     def _message_tokens(self, message: ChatMessage) -> int:
         parts: list[str] = []

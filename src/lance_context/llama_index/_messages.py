@@ -333,11 +333,28 @@ def read_message(record: ContextRecord) -> ChatMessage | None:
     payload = record.metadata.get(MESSAGE_KEY)
     if not isinstance(payload, dict):
         return record_to_message(record)
+    message = _kept(record, payload)
+    return None if message is None else copy_model(message)
+
+
+def shared_message(record: ContextRecord) -> ChatMessage | None:
+    """The message kept with a cached record itself, for a reader that copies only what it returns.
+
+    The message must not be changed or handed out: ``copy_model`` what leaves the adapter.
+    """
+    payload = record.metadata.get(MESSAGE_KEY)
+    if not isinstance(payload, dict):
+        return record_to_message(record)  # a record this adapter did not write: read afresh
+    return _kept(record, payload)
+
+
+def _kept(record: ContextRecord, payload: dict[str, Any]) -> ChatMessage | None:
     values = derived_values(record)
     found = values.get(_KEPT)
     if found is None or found[0] is not payload or found[1] is not record.binary_payload:
         found = values[_KEPT] = (payload, record.binary_payload, record_to_message(record))
-    return None if found[2] is None else copy_model(found[2])
+    message: ChatMessage | None = found[2]
+    return message
 
 
 _KEPT = "llama_index.message"
