@@ -174,9 +174,10 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         head = shared_records(self.store, self.run_id, limit=1) if include_system else []
         # the same cached records as a window already fitted: its messages again, as copies
         sources = [*head, *read[chunk]]
-        key = (_WINDOW, last, max_tokens, include_system, None if max_tokens is None else id(token_counter))
+        counted = None if max_tokens is None else token_counter  # a window without a budget counts nothing
+        key = (_WINDOW, last, max_tokens, include_system, id(counted))
         kept = kept_built(sources, key)
-        if kept is not None and kept[0] is (None if max_tokens is None else token_counter):
+        if kept is not None and kept[0] is counted:
             return [copy_model(message) for message in kept[1]]
         pinned = self._leading_system(head)
         read_more = False
@@ -207,7 +208,6 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
             chunk=chunk,
         )
         if not read_more:  # built from these records alone
-            counted = None if max_tokens is None else token_counter
             keep_built(sources, key, (counted, [copy_model(message) for message in window]))
         return window
 
