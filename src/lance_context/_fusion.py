@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Literal
@@ -30,6 +30,7 @@ __all__ = [
     "FusedScores",
     "FusionOptions",
     "Ranked",
+    "TurnOrder",
     "fuse",
     "normalise",
     "rrf",
@@ -156,8 +157,14 @@ class FusedScores:
 
     def ranked(self, k: int | None = None) -> list[tuple[str, float]]:
         """``(id, score)`` best first; ties keep the order the channels gave."""
-        position = {key: i for i, key in enumerate(self.order)}
-        ranked = sorted(self.scores.items(), key=lambda item: (-item[1], position.get(item[0], 0)))
+        scores = self.scores
+        keys = [key for key in self.order if key in scores]
+        if len(keys) == len(scores):  # every score in ``order``: a stable sort keeps its ties in it
+            keys.sort(key=scores.__getitem__, reverse=True)
+            ranked = [(key, scores[key]) for key in keys]
+        else:
+            position = {key: i for i, key in enumerate(self.order)}
+            ranked = sorted(scores.items(), key=lambda item: (-item[1], position.get(item[0], 0)))
         return ranked if k is None else ranked[:k]
 
 
@@ -175,7 +182,13 @@ def normalise(ranked: Ranked, method: Literal["zscore", "minmax"]) -> tuple[dict
     Returns:
         The normalised score per id, and the floor for ids not in the list.
     """
-    scores = _first_scores(ranked)
+    return _normalised(_first_scores(ranked), method)
+
+
+def _normalised(
+    scores: dict[str, float], method: Literal["zscore", "minmax"]
+) -> tuple[dict[str, float], float]:
+    """:func:`normalise` of one channel's first score per id."""
     if not scores:
         return {}, 0.0
     values = list(scores.values())
@@ -206,7 +219,7 @@ def rrf(
         weight = 1.0 if weights is None else weights[channel]
         for rank, key in enumerate(_first_scores(ranked), start=1):
             scores[key] = scores.get(key, 0.0) + weight / (k + rank)
-    return FusedScores(scores, 0.0, _first_seen(used.values()))
+    return FusedScores(scores, 0.0, _interleaved([list(_first_scores(r)) for r in used.values()]))
 
 
 def fuse(rankings: Mapping[str, Ranked], options: FusionOptions | None = None) -> FusedScores:
@@ -226,14 +239,38 @@ def fuse(rankings: Mapping[str, Ranked], options: FusionOptions | None = None) -
     method: Literal["zscore", "minmax"] = options.method
     fused: dict[str, float] = {}
     floor = 0.0
-    channels = [(c, r) for c, r in cut.items() if options.weights.get(c, 0.0) > 0]
-    normalised = [(options.weights[c], *normalise(r, method)) for c, r in channels]
+    channels = [(c, _first_scores(r)) for c, r in cut.items() if options.weights.get(c, 0.0) > 0]
+    normalised = [(options.weights[c], *_normalised(scores, method)) for c, scores in channels]
     for weight, _, channel_floor in normalised:
         floor += weight * channel_floor
-    order = _first_seen(r for _, r in channels)
+    order = _interleaved([list(scores) for _, scores in channels])
     for key in order:
-        fused[key] = sum(w * scores.get(key, low) for w, scores, low in normalised)
+        total = 0.0  # channel by channel, as ``sum()`` adds
+        for weight, scores, low in normalised:
+            total += weight * scores.get(key, low)
+        fused[key] = total
     return FusedScores(fused, floor, order)
+
+
+class TurnOrder(dict[str, "str | None"]):
+    """A session's turn ids in conversation order, as each id's following turn.
+
+    The mapping :func:`with_next_turn` takes (a dict: id to the next id, None for the
+    last turn), built once per conversation. It also knows each id's position, so the
+    turns before a few candidates are found without walking the whole session.
+
+    Example:
+        >>> order = TurnOrder(["a", "b", "c"])
+        >>> order["a"], order["c"], order.position["b"]
+        ('b', None, 1)
+    """
+
+    def __init__(self, ids: Sequence[str]) -> None:
+        """Order ``ids``, which are distinct (a conversation's turns)."""
+        self.ids = list(ids)
+        last = len(self.ids) - 1
+        super().__init__((key, self.ids[i + 1] if i < last else None) for i, key in enumerate(self.ids))
+        self.position = {key: i for i, key in enumerate(self.ids)}
 
 
 def with_next_turn(fused: FusedScores, next_of: Mapping[str, str | None], weight: float) -> FusedScores:
@@ -253,16 +290,23 @@ def with_next_turn(fused: FusedScores, next_of: Mapping[str, str | None], weight
     """
     if weight == 0:
         return fused
-    before = [key for key, nxt in next_of.items() if nxt in fused.scores and key not in fused.scores]
+    scored, floor = fused.scores, fused.floor
+    if isinstance(next_of, TurnOrder):  # the turns before candidates, without walking the session
+        position, ids = next_of.position, next_of.ids
+        earlier = {ids[i - 1] for key in scored if (i := position.get(key))}
+        before = sorted(earlier - scored.keys(), key=position.__getitem__)  # conversation order, as below
+    else:
+        before = [key for key, nxt in next_of.items() if nxt in scored and key not in scored]
     scores: dict[str, float] = {}
+    score_of = scored.get
     for key in (*fused.order, *before):
         if key not in next_of:
-            scores[key] = fused.scores[key]
+            scores[key] = scored[key]
             continue
         nxt = next_of[key]
-        follower = fused.floor if nxt is None else fused.scores.get(nxt, fused.floor)
-        scores[key] = fused.scores.get(key, fused.floor) + weight * follower
-    return FusedScores(scores, fused.floor * (1 + weight), (*fused.order, *before))
+        follower = floor if nxt is None else score_of(nxt, floor)
+        scores[key] = score_of(key, floor) + weight * follower
+    return FusedScores(scores, floor * (1 + weight), (*fused.order, *before))
 
 
 def _first_scores(ranked: Ranked) -> dict[str, float]:
@@ -275,9 +319,8 @@ def _first_scores(ranked: Ranked) -> dict[str, float]:
     return scores
 
 
-def _first_seen(rankings: Iterable[Ranked]) -> tuple[str, ...]:
-    """Ids interleaved by rank across channels (rank 1 of each, then rank 2...)."""
-    lists = [list(_first_scores(r)) for r in rankings]
+def _interleaved(lists: Sequence[Sequence[str]]) -> tuple[str, ...]:
+    """Ids interleaved by rank across channels (rank 1 of each, then rank 2...), each once."""
     seen: dict[str, None] = {}
     for rank in range(max((len(x) for x in lists), default=0)):
         for keys in lists:

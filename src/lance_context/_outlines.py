@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ._fusion import TurnOrder
 from ._reader import Outline
 
 __all__ = ["Conversation", "OutlineMemo"]
@@ -37,17 +38,23 @@ class Conversation:
         outline: The outline read.
         ids: Its ``id`` column, in conversation order (never changed by a reader).
         rows: Its ``_rowid`` column, in the same order (never changed by a reader).
+        order: The ids' :class:`TurnOrder` (each turn's next, its position).
+        row_of: Each id's row id.
     """
 
     outline: Outline
     ids: list[str] = field(init=False)
     rows: list[int] = field(init=False)
+    order: TurnOrder = field(init=False)
+    row_of: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
-        """Convert the two columns every recall reads."""
+        """Convert the two columns every recall reads, and index them once for every recall."""
         table = self.outline.table
         object.__setattr__(self, "ids", table.column("id").to_pylist())
         object.__setattr__(self, "rows", table.column("_rowid").to_pylist())
+        object.__setattr__(self, "order", TurnOrder(self.ids))
+        object.__setattr__(self, "row_of", dict(zip(self.ids, self.rows, strict=True)))
 
 
 class OutlineMemo:

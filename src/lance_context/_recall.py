@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral
 
-from ._fusion import FusedScores, FusionOptions, fuse, with_next_turn
+from ._fusion import FusedScores, FusionOptions, TurnOrder, fuse, with_next_turn
 from ._rerank import as_reranker
 
 __all__ = ["RecallGroup", "RecallOptions", "next_turns", "rank_for_recall", "with_neighbours"]
@@ -101,7 +101,7 @@ def next_turns(order: Sequence[str]) -> dict[str, str | None]:
 
 def rank_for_recall(
     rankings: Mapping[str, Sequence[tuple[str, float]]],
-    order: Sequence[str],
+    order: Sequence[str] | TurnOrder,
     options: RecallOptions | None = None,
 ) -> FusedScores:
     """Fuse the channels and add the next-turn support, for turns of one session.
@@ -109,17 +109,18 @@ def rank_for_recall(
     Args:
         rankings: Each channel's hits, best first (``"text"``, ``"vector"``).
         order: The session's turn ids in conversation order (at least the candidates
-            and the turns around them).
+            and the turns around them), or their :class:`TurnOrder`.
         options: :class:`RecallOptions` defaults when None.
     """
     options = options or RecallOptions()
     fused = fuse(rankings, options.fusion)
-    return with_next_turn(fused, next_turns(order), options.fusion.next_turn_weight)
+    follow = order if isinstance(order, TurnOrder) else next_turns(order)
+    return with_next_turn(fused, follow, options.fusion.next_turn_weight)
 
 
 def with_neighbours(
     ranked: Sequence[tuple[str, float]],
-    order: Sequence[str],
+    order: Sequence[str] | TurnOrder,
     k: int,
     before: int = 1,
     after: int = 1,
@@ -128,7 +129,7 @@ def with_neighbours(
 
     Args:
         ranked: Matches, best first (ids missing from ``order`` are skipped).
-        order: The session's turn ids in conversation order.
+        order: The session's turn ids in conversation order, or their :class:`TurnOrder`.
         k: How many matches.
         before: Turns before each match.
         after: Turns after each match.
@@ -136,7 +137,8 @@ def with_neighbours(
     Returns:
         One group per match, best first (at most ``k``); no turn is in two groups.
     """
-    where = {key: i for i, key in enumerate(order)}
+    ids: Sequence[str] = order.ids if isinstance(order, TurnOrder) else order
+    where = order.position if isinstance(order, TurnOrder) else {key: i for i, key in enumerate(ids)}
     taken: set[str] = set()
     groups: list[RecallGroup] = []
     for key, score in ranked:
@@ -145,7 +147,7 @@ def with_neighbours(
         if key not in where:
             continue
         at = where[key]
-        span = order[max(0, at - before) : at + after + 1]
+        span = ids[max(0, at - before) : at + after + 1]
         turns = tuple(t for t in span if t not in taken)
         taken.update(turns)
         groups.append(RecallGroup(key, score, turns))

@@ -16,6 +16,7 @@ from typing import Any
 
 from ._arrow import table_to_records
 from ._errors import SearchError
+from ._fusion import TurnOrder
 from ._outlines import Conversation, OutlineMemo
 from ._ranking import ChannelRanking
 from ._reader import Reader, filter_sql, record_columns
@@ -123,7 +124,7 @@ class Recaller:
                 ds, channels, session, query, query_vector, sql, options.fusion.depth
             )
         rankings = {name: ranked.pairs() for name, ranked in channels.items()}
-        order = session.ids if session is not None else []
+        order: TurnOrder | list[str] = session.order if session is not None else []
         if session is None:
             before = after = 0
             options = dataclasses.replace(options, k=k, before=0, after=0)
@@ -178,7 +179,7 @@ class Recaller:
         older copy is run again without the older copies, so a match is never a text the
         conversation no longer holds.
         """
-        rows = dict(zip(session.ids, session.rows, strict=True))
+        rows = session.row_of
 
         def stale(ranked: ChannelRanking) -> bool:
             return any(rows.get(key) != row for key, row in zip(ranked.ids, ranked.row_ids, strict=True))
@@ -209,9 +210,8 @@ class Recaller:
                 if key in ids:
                     row_of.setdefault(key, row)
         if session is not None:
-            row_of.update(
-                (key, row) for key, row in zip(session.ids, session.rows, strict=True) if key in ids
-            )
+            rows = session.row_of
+            row_of.update((key, rows[key]) for key in ids if key in rows)
         wanted = sorted(row_of, key=lambda key: row_of[key])
         if not wanted:
             return {}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from lance_context._fusion import FusionOptions
+from lance_context._fusion import FusedScores, FusionOptions, TurnOrder
 from lance_context._recall import RecallOptions, next_turns, rank_for_recall, with_neighbours
 
 ORDER = [f"t{i}" for i in range(1, 8)]
@@ -51,3 +53,38 @@ def test_rank_for_recall_adds_the_next_turn_support() -> None:
 def test_bad_options_are_refused(options: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         RecallOptions(**options)
+
+
+def test_a_turn_order_ranks_and_groups_as_the_plain_order() -> None:
+    """Recall indexes a conversation once (``TurnOrder``); every result is the plain list's.
+
+    Random channels with tied scores, ids outside the session and every fusion method:
+    the ranking (ties in the same order) and the groups are identical.
+    """
+    rng = random.Random(7)
+    for trial in range(300):
+        order = [f"t{i}" for i in range(rng.randint(1, 60))]
+        indexed = TurnOrder(order)
+        assert indexed == next_turns(order)
+        rankings = {}
+        for channel in ("text", "vector"):
+            keys = rng.sample([*order, "gone", "other"], rng.randint(0, min(len(order), 25)))
+            scores = [round(rng.random(), rng.choice([1, 6])) for _ in keys]  # ties on purpose
+            rankings[channel] = sorted(zip(keys, scores, strict=True), key=lambda hit: -hit[1])
+        fusion = FusionOptions(
+            method=rng.choice(["zscore", "minmax", "rrf"]), next_turn_weight=rng.choice([0.0, 0.3, 1.0])
+        )
+        options = RecallOptions(fusion=fusion)
+        ranked = rank_for_recall(rankings, order, options).ranked()
+        assert rank_for_recall(rankings, indexed, options).ranked() == ranked, trial
+        before, after = trial % 3, (trial // 3) % 3
+        assert with_neighbours(ranked, indexed, 5, before, after) == with_neighbours(
+            ranked, order, 5, before, after
+        )
+
+
+def test_ties_keep_the_candidates_order_also_for_scores_missing_from_it() -> None:
+    fused = FusedScores({"b": 1.0, "a": 1.0, "c": 2.0}, 0.0, ("a", "b", "c"))
+    assert fused.ranked() == [("c", 2.0), ("a", 1.0), ("b", 1.0)]
+    partial = FusedScores({"b": 1.0, "x": 1.0, "a": 1.0}, 0.0, ("a", "b"))  # "x" counts as first
+    assert partial.ranked() == [("x", 1.0), ("a", 1.0), ("b", 1.0)]
