@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ._fusion import TurnOrder
+from ._ranking import ExactRows
 from ._reader import Outline
 
 __all__ = ["Conversation", "OutlineMemo"]
@@ -40,6 +41,7 @@ class Conversation:
         rows: Its ``_rowid`` column, in the same order (never changed by a reader).
         order: The ids' :class:`TurnOrder` (each turn's next, its position).
         row_of: Each id's row id.
+        exact: The rows with their vectors, ready to rank (None when read without them).
     """
 
     outline: Outline
@@ -47,6 +49,7 @@ class Conversation:
     rows: list[int] = field(init=False)
     order: TurnOrder = field(init=False)
     row_of: dict[str, int] = field(init=False)
+    exact: ExactRows | None = field(init=False)
 
     def __post_init__(self) -> None:
         """Convert the two columns every recall reads, and index them once for every recall."""
@@ -55,6 +58,8 @@ class Conversation:
         object.__setattr__(self, "rows", table.column("_rowid").to_pylist())
         object.__setattr__(self, "order", TurnOrder(self.ids))
         object.__setattr__(self, "row_of", dict(zip(self.ids, self.rows, strict=True)))
+        vectors = "embedding" in table.column_names
+        object.__setattr__(self, "exact", ExactRows.of(table) if vectors else None)
 
 
 class OutlineMemo:

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "RRF_K",
     "ChannelRanking",
+    "ExactRows",
     "cosine_top",
     "distinct",
     "mmr_select",
@@ -79,13 +81,52 @@ def distinct(run: Callable[[int], ChannelRanking], k: int) -> ChannelRanking:
         depth *= 2
 
 
-def cosine_top(matrix: Vector, vector: Vector, k: int) -> tuple[npt.NDArray[np.intp], Vector]:
+@dataclass(frozen=True)
+class ExactRows:
+    """Rows to rank exactly by cosine: their ids, row ids and vectors, converted once.
+
+    A session's outline read with its vectors is ranked by every recall at its
+    version; converting its columns (and the vectors' norms) once saves doing so
+    on each query.
+    """
+
+    ids: list[str]
+    row_ids: list[int]
+    matrix: Vector
+    norms: Vector
+
+    @classmethod
+    def of(cls, table: pa.Table) -> ExactRows:
+        """The rows of ``table`` (``id``, ``_rowid``, ``embedding``) that have a vector."""
+        if table.column("embedding").null_count:
+            table = table.filter(pc.is_valid(table.column("embedding")))
+        column = table.column("embedding").combine_chunks()
+        flat = column.flatten().to_numpy(zero_copy_only=False)
+        matrix = np.asarray(flat, dtype=np.float32).reshape(table.num_rows, column.type.list_size)
+        ids, row_ids = table.column("id").to_pylist(), table.column("_rowid").to_pylist()
+        return cls(ids, row_ids, matrix, np.linalg.norm(matrix, axis=1))
+
+    def rank(self, vector: Vector, k: int, *, with_vectors: bool = False) -> ChannelRanking:
+        """Exact cosine top ``k`` (rows without a direction left out, see :func:`cosine_top`)."""
+        order, similarity = cosine_top(self.matrix, vector, k, norms=self.norms)
+        return ChannelRanking(
+            [self.ids[i] for i in order],
+            [self.row_ids[i] for i in order],
+            [float(score) for score in similarity],
+            self.matrix[order] if with_vectors else None,
+        )
+
+
+def cosine_top(
+    matrix: Vector, vector: Vector, k: int, *, norms: Vector | None = None
+) -> tuple[npt.NDArray[np.intp], Vector]:
     """Exact cosine top ``k`` of ``matrix``'s rows: their positions and similarities, best first.
 
     Rows with no direction (all zeros) are left out, as Lance leaves them out; so is
     every row for a query with no direction (callers refuse such a query first).
+    ``norms``: the rows' norms, when already known.
     """
-    norms = np.linalg.norm(matrix, axis=1)
+    norms = np.linalg.norm(matrix, axis=1) if norms is None else norms
     query_norm = float(np.linalg.norm(vector))
     usable = np.flatnonzero(norms > 0) if query_norm > 0 else np.zeros(0, dtype=np.intp)
     similarity = (matrix[usable] @ vector) / (norms[usable] * max(query_norm, 1e-30))

@@ -114,8 +114,7 @@ class Recaller:
                 (run_id, sql, exact),
                 lambda: self._reader.outline(run_id, where_sql=sql, snapshot=ds, vectors_up_to=exact),
             )
-        table = None if session is None else session.outline.table
-        candidates = table if table is not None and "embedding" in table.column_names else None
+        candidates = None if session is None else session.exact
         channels = self._searcher.channels(
             ds, query, query_vector, sql, options.fusion.depth, candidates=candidates
         )

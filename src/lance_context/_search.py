@@ -23,7 +23,6 @@ import lance
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 from lance.query import MatchQuery
 
 from ._arrow import table_to_records
@@ -31,7 +30,15 @@ from ._errors import EmbedderMismatchError, SearchError
 from ._fusion import FusionOptions, fuse
 from ._history import History
 from ._maintenance import VECTOR_INDEX, Maintainer
-from ._ranking import RRF_K, ChannelRanking, cosine_top, distinct, mmr_select, rrf_fuse, weighted_fuse
+from ._ranking import (
+    RRF_K,
+    ChannelRanking,
+    ExactRows,
+    distinct,
+    mmr_select,
+    rrf_fuse,
+    weighted_fuse,
+)
 from ._reader import filter_sql, record_columns
 from ._records import ContextRecord
 from ._schema import embedding_dimension
@@ -207,7 +214,7 @@ class Searcher:
         sql: str | None,
         depth: int,
         *,
-        candidates: pa.Table | None = None,
+        candidates: ExactRows | None = None,
     ) -> dict[str, ChannelRanking]:
         """Both channels' top ``depth`` distinct ids (with row ids and scores), filtered first.
 
@@ -217,7 +224,7 @@ class Searcher:
         """
         ranked = {"text": distinct(lambda n: self._text(ds, text, sql, n), depth)}
         if vector is not None and candidates is not None:
-            ranked["vector"] = rank_exactly(candidates, vector, depth)
+            ranked["vector"] = candidates.rank(vector, depth)
         elif vector is not None:
             ranked["vector"] = distinct(lambda n: self._vector(ds, vector, sql, n), depth)
         return ranked
@@ -374,19 +381,7 @@ class Searcher:
 
 def rank_exactly(table: pa.Table, vector: Vector, k: int, *, with_vectors: bool = False) -> ChannelRanking:
     """Exact cosine top ``k`` of rows with ``id``, ``_rowid`` and ``embedding`` (rows without one skipped)."""
-    if table.column("embedding").null_count:
-        table = table.filter(pc.is_valid(table.column("embedding")))
-    column = table.column("embedding").combine_chunks()
-    flat = column.flatten().to_numpy(zero_copy_only=False)
-    matrix = np.asarray(flat, dtype=np.float32).reshape(table.num_rows, column.type.list_size)
-    order, similarity = cosine_top(matrix, vector, k)
-    ids, row_ids = table.column("id").to_pylist(), table.column("_rowid").to_pylist()
-    return ChannelRanking(
-        [ids[i] for i in order],
-        [row_ids[i] for i in order],
-        [float(score) for score in similarity],
-        matrix[order] if with_vectors else None,
-    )
+    return ExactRows.of(table).rank(vector, k, with_vectors=with_vectors)
 
 
 def _as_text(query: object) -> str:

@@ -16,7 +16,9 @@ import pytest
 
 from lance_context import ContextRecord, ContextStore, HashingEmbedder, _reader
 from lance_context._outlines import OutlineMemo
+from lance_context._ranking import ExactRows
 from lance_context._reader import Outline
+from lance_context._search import rank_exactly
 
 TURNS = [
     "we hiked up the glacier trail",
@@ -163,3 +165,43 @@ def test_the_memo_keeps_one_version_within_its_bounds() -> None:
     assert reads[-1] == "a" and len(memo) == 1
     memo.get(("branch", 4), ("a", None, None), lambda: read("a", 10))  # same number, another branch
     assert reads[-1] == "a" and len(memo) == 1
+
+
+def test_rows_kept_for_ranking_rank_every_query_as_a_fresh_read() -> None:
+    """A kept outline's vectors are converted once; each query ranks them exactly, as a new read."""
+    rng = np.random.default_rng(5)
+    vectors: list[list[float] | None] = [list(v) for v in rng.normal(size=(40, 8)).astype(np.float32)]
+    vectors[3] = [0.0] * 8  # no direction: never a hit
+    vectors[7] = None  # no vector: never a hit
+    table = pa.table(
+        {
+            "id": [f"r{i}" for i in range(40)],
+            "_rowid": pa.array(range(100, 140), pa.uint64()),
+            "embedding": pa.array(vectors, pa.list_(pa.float32(), 8)),
+        }
+    )
+    rows = ExactRows.of(table)
+    assert "r7" not in rows.ids
+    for _ in range(5):
+        query = rng.normal(size=8).astype(np.float32)
+        ranked = rows.rank(query, 10)
+        usable = [(i, np.asarray(v)) for i, v in enumerate(vectors) if v is not None and any(v)]
+        cosine = {i: float(v @ query / (np.linalg.norm(v) * np.linalg.norm(query))) for i, v in usable}
+        best = sorted(cosine, key=lambda i: -cosine[i])[:10]
+        assert ranked.ids == [f"r{i}" for i in best]
+        assert ranked.row_ids == [100 + i for i in best]
+        assert ranked.scores == pytest.approx([cosine[i] for i in best], abs=1e-6)
+        assert ranked == rank_exactly(table, query, 10)
+
+
+def test_recall_from_a_kept_outline_ranks_as_a_new_handle(tmp_path: Path) -> None:
+    store = _store(tmp_path / "m.lance")
+    for query in ("sourdough", "stone bridge", "orchids in the meadow", "boats", "sourdough"):
+        kept = store.recall(query, run_id="chat", k=3, before=1, after=1)
+        fresh = ContextStore.open(str(tmp_path / "m.lance"), embedder=HashingEmbedder()).recall(
+            query, run_id="chat", k=3, before=1, after=1
+        )
+        assert [(r.match.id, r.score, [t.id for t in r.turns]) for r in kept] == [
+            (r.match.id, r.score, [t.id for t in r.turns]) for r in fresh
+        ]
+    assert len(store._recaller._outlines) == 1
