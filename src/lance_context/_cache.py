@@ -35,7 +35,16 @@ from ._versions import RecordChanges
 if TYPE_CHECKING:
     from ._store import ContextStore
 
-__all__ = ["SessionCache", "Tail", "TailCache", "copy_record", "derived_values", "hand_out", "shared_records"]
+__all__ = [
+    "SessionCache",
+    "Tail",
+    "TailCache",
+    "copy_record",
+    "derived_values",
+    "hand_out",
+    "shared_records",
+    "shares_records",
+]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -292,6 +301,22 @@ def shared_records(
         ['hello', 'hi, how can I help?']
     """
     return store._reader.records(run_id, last=last, limit=limit, with_vectors=False, copies=False)
+
+
+def shares_records(store: ContextStore) -> bool:
+    """Whether :func:`shared_records` can return the same record objects on a later read.
+
+    True when the store keeps its sessions' newest records in memory (its tail cache is
+    on) and reads its latest version; a pinned view (``at_version``) or a store with the
+    cache off reads new objects every time, so nothing kept beside them is found again.
+
+    Example:
+        >>> shares_records(ContextStore.open("./memory.lance"))               # doctest: +SKIP
+        True
+    """
+    state = store._state
+    tails = state.tails
+    return tails is not None and state.pinned is None and tails.cache.max_entries > 0
 
 
 def hand_out(records: Sequence[ContextRecord], with_vectors: bool, copies: bool) -> list[ContextRecord]:

@@ -24,7 +24,8 @@ imports a private module).
   each read its own); :func:`shared_records` (a session's records without copying what
   the cache holds, for reads that only rebuild an adapter's own objects from them);
   :func:`kept_built` / :func:`keep_built` (what an adapter built from one such read, a
-  window of messages, kept until a read returns other records);
+  window of messages, kept until a read returns other records; worth keeping only where
+  :func:`shares_records` says later reads return the same records);
   :func:`row_changes` (the rows two snapshots differ by, on one branch or across two);
   :func:`write_group` (which rows of an outline were committed at once, from ``seq``).
 - **Conversations.** :func:`fit_window` and :func:`group_exchanges` keep tool calls and
@@ -55,7 +56,7 @@ from __future__ import annotations
 
 from ._async import async_twin
 from ._bulk import BulkPart, BulkPlan, BulkWorker, BulkWriter, RewritePlan, Slice
-from ._cache import SessionCache, derived_values, shared_records
+from ._cache import SessionCache, derived_values, shared_records, shares_records
 from ._copies import copy_model, copy_tree
 from ._derived import keep_built, kept_built
 from ._embedders import embed_query, to_matrix
@@ -148,6 +149,7 @@ __all__ = [
     "rrf_fuse",
     "session_lock",
     "shared_records",
+    "shares_records",
     "sniff_mime",
     "to_matrix",
     "utc_now",

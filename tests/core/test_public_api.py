@@ -169,6 +169,7 @@ ADAPTER_KIT = {
     "rrf_fuse",
     "session_lock",
     "shared_records",
+    "shares_records",
     "sniff_mime",
     "to_matrix",
     "utc_now",

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from lance_context import ContextRecord, ContextStore
-from lance_context.adapters import LANGCHAIN_HISTORY, keep_built, kept_built
+from lance_context import CachePolicy, ContextRecord, ContextStore
+from lance_context.adapters import LANGCHAIN_HISTORY, keep_built, kept_built, shares_records
 from lance_context.langchain import LanceChatMessageHistory, _history
 
 
@@ -194,3 +194,27 @@ def test_readers_beside_a_writer_always_see_a_whole_recent_window(tmp_path: Path
         thread.join(60)
     assert problems == []
     assert _texts(writer.get_messages(last=5)) == [f"m{i}" for i in range(total - 5, total)]
+
+
+@pytest.mark.parametrize("view", ["cache off", "pinned version"])
+def test_a_read_that_never_returns_the_same_records_keeps_no_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, view: str
+) -> None:
+    """Without the tail cache, or on a past version, each read is new records: nothing is kept."""
+    path = str(tmp_path / "m.lance")
+    history = _chat(ContextStore.open(path, embedder=None))
+    if view == "cache off":
+        reader = LanceChatMessageHistory(
+            "s", store=ContextStore.open(path, embedder=None, caches=CachePolicy(tail_sessions=0))
+        )
+    else:
+        reader = history.at_version(history.store.version())
+    assert shares_records(reader.store) is False and shares_records(history.store) is True
+    kept: list[object] = []
+    real = _history.keep_built
+    monkeypatch.setattr(_history, "keep_built", lambda *args: (kept.append(args), real(*args)))
+    for _ in range(3):
+        assert _texts(reader.get_messages(last=3)) == ["be brief", "a27", "q28", "a29"]
+    assert kept == []
+    assert _texts(history.get_messages(last=3)) == ["be brief", "a27", "q28", "a29"]
+    assert len(kept) == 1  # the latest version with its cache keeps its window

@@ -30,6 +30,7 @@ from lance_context.adapters import (
     newest_window,
     open_store,
     shared_records,
+    shares_records,
 )
 
 from ._messages import (
@@ -207,7 +208,7 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
             pinned=[message for _, message in pinned],
             chunk=chunk,
         )
-        if not read_more:  # built from these records alone
+        if not read_more and shares_records(self.store):  # built from these cached records alone
             keep_built(sources, key, (counted, [copy_model(message) for message in window]))
         return window
 
