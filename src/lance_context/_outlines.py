@@ -33,31 +33,27 @@ Key = tuple[str | None, str | None, int | None]
 
 @dataclass(frozen=True)
 class Conversation:
-    """A session's outline with its ids and row ids as lists, built once.
+    """A session's outline, indexed once for every recall at its version.
 
     Attributes:
         outline: The outline read.
-        ids: Its ``id`` column, in conversation order (never changed by a reader).
-        rows: Its ``_rowid`` column, in the same order (never changed by a reader).
-        order: The ids' :class:`TurnOrder` (each turn's next, its position).
+        order: Its ids in conversation order, as a :class:`TurnOrder` (``order.ids``;
+            each turn's next, its position). Never changed by a reader.
         row_of: Each id's row id.
         exact: The rows with their vectors, ready to rank (None when read without them).
     """
 
     outline: Outline
-    ids: list[str] = field(init=False)
-    rows: list[int] = field(init=False)
     order: TurnOrder = field(init=False)
     row_of: dict[str, int] = field(init=False)
     exact: ExactRows | None = field(init=False)
 
     def __post_init__(self) -> None:
-        """Convert the two columns every recall reads, and index them once for every recall."""
+        """Convert the ``id`` and ``_rowid`` columns and the vectors once."""
         table = self.outline.table
-        object.__setattr__(self, "ids", table.column("id").to_pylist())
-        object.__setattr__(self, "rows", table.column("_rowid").to_pylist())
-        object.__setattr__(self, "order", TurnOrder(self.ids))
-        object.__setattr__(self, "row_of", dict(zip(self.ids, self.rows, strict=True)))
+        ids = table.column("id").to_pylist()
+        object.__setattr__(self, "order", TurnOrder(ids))
+        object.__setattr__(self, "row_of", dict(zip(ids, table.column("_rowid").to_pylist(), strict=True)))
         vectors = "embedding" in table.column_names
         object.__setattr__(self, "exact", ExactRows.of(table) if vectors else None)
 

@@ -151,7 +151,7 @@ def test_the_memo_keeps_one_version_within_its_bounds() -> None:
 
     at = ("main", 3)
     a = memo.get(at, ("a", None, None), lambda: read("a", 10))
-    assert a.ids[:2] == ["r0", "r1"] and a.rows[:2] == [0, 1]
+    assert a.order.ids[:2] == ["r0", "r1"] and [a.row_of["r0"], a.row_of["r1"]] == [0, 1]
     assert memo.get(at, ("a", None, None), lambda: read("a", 10)) is a
     memo.get(at, ("b", None, None), lambda: read("b", 10))
     memo.get(at, ("c", None, None), lambda: read("c", 10))  # drops a, the least recently used

@@ -177,7 +177,8 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         sources = [*head, *read[chunk]]
         counted = None if max_tokens is None else token_counter  # a window without a budget counts nothing
         key = (_WINDOW, last, max_tokens, include_system, id(counted))
-        kept = kept_built(sources, key)
+        shares = shares_records(self.store)  # else every read is new records: nothing to find or keep
+        kept = kept_built(sources, key) if shares else None
         if kept is not None and kept[0] is counted:
             return [copy_model(message) for message in kept[1]]
         pinned = self._leading_system(head)
@@ -208,7 +209,7 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
             pinned=[message for _, message in pinned],
             chunk=chunk,
         )
-        if not read_more and shares_records(self.store):  # built from these cached records alone
+        if shares and not read_more:  # built from these cached records alone
             keep_built(sources, key, (counted, [copy_model(message) for message in window]))
         return window
 
