@@ -249,22 +249,49 @@ def copy_record(record: ContextRecord, *, with_vector: bool = True) -> ContextRe
 
     The copy shares the original's :func:`derived_values`.
     """
+    return _copied(record, _prepared(record), with_vector)
+
+
+_PREPARED = "_prepared"  # a cached record's attributes as every copy of it starts (see hand_out)
+
+
+def _prepared(record: ContextRecord) -> dict[str, Any]:
+    """The attributes a copy of ``record`` starts from: a dict the caller owns."""
     # A field-by-field copy without __init__: cached tails are copied on every read.
     derived_values(record)
     fields = record.__dict__.copy()
+    fields.pop(_PREPARED, None)
     METADATA_ON_READ.defer(fields)  # deep-copied when the caller first reads it
+    if "_metadata_json" in fields:
+        fields["_metadata_json"] = None  # it describes the original's metadata object only
+    fields["embedding"] = None
+    return fields
+
+
+def _copied(record: ContextRecord, fields: dict[str, Any], with_vector: bool) -> ContextRecord:
+    """A record made of ``fields`` (from :func:`_prepared`), its mutable values copied from ``record``."""
     fields["relationships"] = list(record.relationships) if record.relationships else []  # frozen items
     state = record.state_metadata
     if state is not None and state.custom:
         fields["state_metadata"] = dataclasses.replace(state, custom=copy_tree(state.custom))
-    if "_metadata_json" in fields:
-        fields["_metadata_json"] = None  # it describes the original's metadata object only
     vector = record.embedding
-    # a vector is changed in place (normalised, scaled) more often than metadata: never share it
-    fields["embedding"] = None if vector is None or not with_vector else vector.copy()
+    if vector is not None and with_vector:
+        # a vector is changed in place (normalised, scaled) more often than metadata: never share it
+        fields["embedding"] = vector.copy()
     copied: ContextRecord = object.__new__(ContextRecord)
     copied.__dict__ = fields
     return copied
+
+
+def _copy_cached(record: ContextRecord, with_vector: bool) -> ContextRecord:
+    """:func:`copy_record` of a record the cache holds, which nothing changes.
+
+    Its prepared attributes are kept on it, so each later copy is one dict copy.
+    """
+    fields: dict[str, Any] | None = record.__dict__.get(_PREPARED)
+    if fields is None:
+        fields = record.__dict__[_PREPARED] = _prepared(record)
+    return _copied(record, fields.copy(), with_vector)
 
 
 def _as_stored(record: ContextRecord, vector: Any) -> ContextRecord:
@@ -327,7 +354,7 @@ def hand_out(records: Sequence[ContextRecord], with_vectors: bool, copies: bool)
     read that has just put records in the cache hands them out this way too.
     """
     if copies:
-        return [copy_record(r, with_vector=with_vectors) for r in records]
+        return [_copy_cached(r, with_vectors) for r in records]
     return list(records)
 
 

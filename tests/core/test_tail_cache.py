@@ -7,9 +7,17 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from lance_context import CachePolicy, CompactionPolicy, ContextRecord, ContextStore, StateMetadata
+from lance_context import (
+    CachePolicy,
+    CompactionPolicy,
+    ContextRecord,
+    ContextStore,
+    Relationship,
+    StateMetadata,
+)
 from lance_context._cache import TailCache
 from lance_context._reader import Reader
 from lance_context.adapters import shared_records
@@ -148,6 +156,32 @@ def test_nested_values_a_caller_changes_stay_its_own(path: str, read: str) -> No
         got.metadata["tags"].append("y")
         got.metadata["user"]["name"] = "changed"
         got.state_metadata.custom["plan"]["steps"].append("b")
+
+
+def test_every_copy_read_from_the_cache_is_its_own(path: str) -> None:
+    store = ContextStore.open(path, embedder=None)
+    store.add(
+        _msg(
+            "hello",
+            metadata={"tags": ["x"]},
+            embedding=np.ones(4, dtype=np.float32),
+            relationships=[Relationship("m0", "replies_to")],
+        )
+    )
+    first = store.records("chat", last=1)[0]  # fills the cache
+    for _ in range(3):  # every later read is a copy of the cached record
+        got = store.records("chat", last=1)[0]
+        assert got == first and got is not first
+        assert got.embedding is not None and got.embedding.tolist() == [1.0] * 4
+        assert got.relationships == [Relationship("m0", "replies_to")] and got.metadata == {"tags": ["x"]}
+        got.embedding *= 2
+        got.relationships.append(Relationship("m9", "cites"))
+        got.metadata["tags"].append("y")
+        got.text_payload = "changed"
+    texts = store.records("chat", last=1, with_vectors=False)
+    assert texts[0].embedding is None and texts[0].text == "hello"
+    again = ContextStore.open(path, embedder=None, caches=CachePolicy(tail_sessions=0))
+    assert again.records("chat", last=1) == [first]
 
 
 def test_the_cache_is_bounded(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
