@@ -42,6 +42,7 @@ __all__ = [
     "copy_record",
     "derived_values",
     "hand_out",
+    "shared_ends",
     "shared_records",
     "shares_records",
 ]
@@ -330,6 +331,28 @@ def shared_records(
     return store._reader.records(run_id, last=last, limit=limit, with_vectors=False, copies=False)
 
 
+def shared_ends(
+    store: ContextStore, run_id: str, *, first: int, last: int
+) -> tuple[list[ContextRecord], list[ContextRecord]]:
+    """A session's first ``first`` and newest ``last`` records, as :func:`shared_records` reads them.
+
+    What a chat window reads each turn (a pinned system message and the newest turns):
+    served from the store's cache after one check of the store's version instead of two,
+    so both lists come from the same version. On a miss, the two reads of
+    :func:`shared_records`. The same rules apply: the records must not be changed or
+    handed out.
+
+    Example:
+        >>> head, newest = shared_ends(store, "chat-1", first=1, last=10)    # doctest: +SKIP
+    """
+    tails = store._state.tails if store._state.pinned is None else None
+    found = None if tails is None else tails.read_ends(run_id, first, last)
+    if found is not None:
+        return found[0], found[1]
+    newest = shared_records(store, run_id, last=last)  # fills the cache with the head too
+    return shared_records(store, run_id, limit=first), newest
+
+
 def shares_records(store: ContextStore) -> bool:
     """Whether :func:`shared_records` can return the same record objects on a later read.
 
@@ -415,6 +438,25 @@ class Tail:
             self.complete = False
 
 
+def _newest(tail: Tail | None, last: int, with_vectors: bool) -> list[ContextRecord] | None:
+    """The newest ``last`` records ``tail`` holds, or None when it cannot tell."""
+    if tail is None or (with_vectors and not tail.vectors):
+        return None
+    if len(tail.records) < last and not tail.complete:
+        return None
+    return tail.records[max(0, len(tail.records) - last) :] if last else []
+
+
+def _first(tail: Tail | None, limit: int, with_vectors: bool) -> list[ContextRecord] | None:
+    """The first ``limit`` records ``tail`` holds, or None when it cannot tell."""
+    if tail is None or (with_vectors and not tail.vectors):
+        return None
+    source = tail.records if tail.complete else tail.head
+    if len(source) < limit and not tail.complete:
+        return None
+    return source[:limit]
+
+
 class TailCache:
     """The newest records of recently read sessions, for ``records(run_id, last=n)``."""
 
@@ -429,13 +471,8 @@ class TailCache:
         self, run_id: str, last: int, with_vectors: bool, *, copies: bool = True
     ) -> list[ContextRecord] | None:
         """The newest ``last`` records of ``run_id`` if the cache holds them (see :func:`hand_out`)."""
-        tail = self.cache.get(run_id)
-        if tail is None or (with_vectors and not tail.vectors):
-            return None
-        if len(tail.records) < last and not tail.complete:
-            return None
-        chosen = tail.records[max(0, len(tail.records) - last) :] if last else []
-        return hand_out(chosen, with_vectors, copies)
+        chosen = _newest(self.cache.get(run_id), last, with_vectors)
+        return None if chosen is None else hand_out(chosen, with_vectors, copies)
 
     def read_all(self, run_id: str, with_vectors: bool, *, copies: bool = True) -> list[ContextRecord] | None:
         """Every record of ``run_id`` if the cache holds the whole session (see :func:`hand_out`)."""
@@ -448,13 +485,14 @@ class TailCache:
         self, run_id: str, limit: int, with_vectors: bool, *, copies: bool = True
     ) -> list[ContextRecord] | None:
         """The first ``limit`` records of ``run_id`` if the cache holds them (see :func:`hand_out`)."""
+        chosen = _first(self.cache.get(run_id), limit, with_vectors)
+        return None if chosen is None else hand_out(chosen, with_vectors, copies)
+
+    def read_ends(self, run_id: str, first: int, last: int) -> tuple[list[ContextRecord], ...] | None:
+        """``read_head`` and ``read``, uncopied and without vectors, after one version check."""
         tail = self.cache.get(run_id)
-        if tail is None or (with_vectors and not tail.vectors):
-            return None
-        source = tail.records if tail.complete else tail.head
-        if len(source) < limit and not tail.complete:
-            return None
-        return hand_out(source[:limit], with_vectors, copies)
+        head, newest = _first(tail, first, False), _newest(tail, last, False)
+        return None if head is None or newest is None else (list(head), list(newest))
 
     def keep_head(
         self, run_id: str, records: list[ContextRecord], vectors: bool, at: tuple[str, int]

@@ -74,8 +74,9 @@ class ContextStore(RetrievalMethods, VersionMethods, GovernanceMethods):
         """Use :meth:`open`; this wires the collaborators around an opened store's state."""
         self._state = state
         self._history = History(state)
-        if state.tails is None and state.pinned is None:
-            caches = state.handle.caches
+        caches = state.handle.caches
+        if state.tails is None and state.pinned is None and caches.tail_sessions and caches.tail_bytes:
+            # none when the cache is off: reads skip its check of the store's version
             state.tails = TailCache(
                 SessionCache(
                     lambda: state.position,

@@ -22,7 +22,8 @@ imports a private module).
   kept for every later read of the same cached record) and :func:`copy_model` /
   :func:`copy_tree` (fast deep copies of pydantic messages and JSON-like values, to hand
   each read its own); :func:`shared_records` (a session's records without copying what
-  the cache holds, for reads that only rebuild an adapter's own objects from them);
+  the cache holds, for reads that only rebuild an adapter's own objects from them) and
+  :func:`shared_ends` (a session's first and newest records after one version check);
   :func:`kept_built` / :func:`keep_built` (what an adapter built from one such read, a
   window of messages, kept until a read returns other records; worth keeping only where
   :func:`shares_records` says later reads return the same records);
@@ -56,7 +57,7 @@ from __future__ import annotations
 
 from ._async import async_twin
 from ._bulk import BulkPart, BulkPlan, BulkWorker, BulkWriter, RewritePlan, Slice
-from ._cache import SessionCache, derived_values, shared_records, shares_records
+from ._cache import SessionCache, derived_values, shared_ends, shared_records, shares_records
 from ._copies import copy_model, copy_tree
 from ._derived import keep_built, kept_built
 from ._embedders import embed_query, to_matrix
@@ -148,6 +149,7 @@ __all__ = [
     "row_changes",
     "rrf_fuse",
     "session_lock",
+    "shared_ends",
     "shared_records",
     "shares_records",
     "sniff_mime",

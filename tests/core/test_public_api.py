@@ -168,6 +168,7 @@ ADAPTER_KIT = {
     "row_changes",
     "rrf_fuse",
     "session_lock",
+    "shared_ends",
     "shared_records",
     "shares_records",
     "sniff_mime",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,9 @@ from lance_context import (
     Relationship,
     StateMetadata,
 )
-from lance_context._cache import TailCache
+from lance_context._cache import SessionCache, TailCache
 from lance_context._reader import Reader
-from lance_context.adapters import shared_records
+from lance_context.adapters import shared_ends, shared_records
 
 
 class _Reads:
@@ -293,3 +294,37 @@ def test_a_read_that_fills_the_cache_hands_out_what_it_kept(path: str, read: str
     assert all(
         c is not k and c.metadata["n"] is not k.metadata["n"] for c, k in zip(copies, cached, strict=True)
     )
+
+
+def test_shared_ends_read_a_sessions_first_and_newest_records_after_one_version_check(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ContextStore.open(path, embedder=None)
+    other = ContextStore.open(path, embedder=None)
+    plain = ContextStore.open(path, embedder=None, caches=CachePolicy(tail_sessions=0))
+    store.add([_msg("system prompt", role="system")] + [_msg(f"m{i}") for i in range(30)])
+    checks = Counter()
+    real_sync = SessionCache.sync
+
+    def counted_sync(cache: SessionCache[Any, Any]) -> Any:
+        checks["sync"] += 1
+        return real_sync(cache)
+
+    monkeypatch.setattr(SessionCache, "sync", counted_sync)
+    for step in range(3):
+        if step == 2:
+            other.add([_msg("from another process")])  # the next read sees it
+        checks.clear()
+        head, newest = shared_ends(store, "chat", first=1, last=5)
+        served = checks["sync"]
+        assert _texts(head) == _texts(plain.records("chat", limit=1)) == ["system prompt"]
+        assert _texts(newest) == _texts(plain.records("chat", last=5))
+        if step == 1:
+            assert served == 1  # served from the cache: one check for both ends
+    assert _texts(newest)[-1] == "from another process"
+    checks.clear()
+    assert _texts(plain.records("chat", last=1)) == ["from another process"]
+    assert checks["sync"] == 0  # a store with its cache off does not check the cache's version
+    pinned = ContextStore.open(path, embedder=None).at_version(store.version() - 1)
+    head, newest = shared_ends(pinned, "chat", first=1, last=2)
+    assert _texts(head) == ["system prompt"] and _texts(newest) == ["m28", "m29"]

@@ -29,6 +29,7 @@ from lance_context.adapters import (
     kept_built,
     newest_window,
     open_store,
+    shared_ends,
     shared_records,
     shares_records,
 )
@@ -171,8 +172,11 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
         chunk = (last or 32) + 8
         # the newest records first: the read brings the session's first ones along for the
         # store's cache, so the pinned system message below costs no read of its own
-        read = {chunk: shared_records(self.store, self.run_id, last=chunk)}
-        head = shared_records(self.store, self.run_id, limit=1) if include_system else []
+        if include_system:  # both from one check of the store's version
+            head, newest_read = shared_ends(self.store, self.run_id, first=1, last=chunk)
+        else:
+            head, newest_read = [], shared_records(self.store, self.run_id, last=chunk)
+        read = {chunk: newest_read}
         # the same cached records as a window already fitted: its messages again, as copies
         sources = [*head, *read[chunk]]
         counted = None if max_tokens is None else token_counter  # a window without a budget counts nothing
