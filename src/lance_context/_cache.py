@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import numpy as np
 
 from ._copies import copy_tree
-from ._records import METADATA_ON_READ, ContextRecord
+from ._records import METADATA_ON_READ, RELATIONSHIPS_ON_READ, ContextRecord
 from ._versions import RecordChanges
 
 if TYPE_CHECKING:
@@ -263,6 +263,7 @@ def _prepared(record: ContextRecord) -> dict[str, Any]:
     fields = record.__dict__.copy()
     fields.pop(_PREPARED, None)
     METADATA_ON_READ.defer(fields)  # deep-copied when the caller first reads it
+    RELATIONSHIPS_ON_READ.defer(fields)  # likewise
     if "_metadata_json" in fields:
         fields["_metadata_json"] = None  # it describes the original's metadata object only
     fields["embedding"] = None
@@ -271,7 +272,6 @@ def _prepared(record: ContextRecord) -> dict[str, Any]:
 
 def _copied(record: ContextRecord, fields: dict[str, Any], with_vector: bool) -> ContextRecord:
     """A record made of ``fields`` (from :func:`_prepared`), its mutable values copied from ``record``."""
-    fields["relationships"] = list(record.relationships) if record.relationships else []  # frozen items
     state = record.state_metadata
     if state is not None and state.custom:
         fields["state_metadata"] = dataclasses.replace(state, custom=copy_tree(state.custom))
@@ -304,6 +304,7 @@ def _as_stored(record: ContextRecord, vector: Any) -> ContextRecord:
     known = record.known_metadata_json()
     metadata = json.loads(known) if known is not None else json.loads(json.dumps(record.metadata))
     METADATA_ON_READ.settle(copied, metadata)
+    RELATIONSHIPS_ON_READ.settle(copied, list(record.relationships or ()))  # the caller's list may change
     copied.created_at = record.created_at.astimezone(timezone.utc)
     if record.state_metadata is not None:
         custom = json.loads(json.dumps(record.state_metadata.custom))

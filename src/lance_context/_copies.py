@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import enum
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 __all__ = ["CopyOnFirstRead", "copy_model", "copy_tree"]
@@ -71,19 +72,20 @@ class CopyOnFirstRead:
 
     Installed on the class for one field (``setattr(cls, name, CopyOnFirstRead(name))``).
     :meth:`defer` moves the field out of a copy's attributes and keeps the original's
-    value as the source; the first read stores a :func:`copy_tree` of the source on the
-    instance, which answers every later read and assignment itself (a descriptor without
-    ``__set__`` is not consulted once the instance holds the attribute). A copy that is
-    never read costs nothing more than a shallow one.
+    value as the source; the first read stores a copy of the source (a :func:`copy_tree`
+    unless told otherwise) on the instance, which answers every later read and assignment
+    itself (a descriptor without ``__set__`` is not consulted once the instance holds the
+    attribute). A copy that is never read costs nothing more than a shallow one.
 
     The source must not change until then: it is the value of a record the store's cache
     keeps, which nothing changes.
     """
 
-    def __init__(self, name: str) -> None:
-        """Handle the field ``name``."""
+    def __init__(self, name: str, copier: Callable[[Any], Any] = copy_tree) -> None:
+        """Handle the field ``name``, copied by ``copier``."""
         self.name = name
         self.source = f"_{name}_source"
+        self.copier = copier
 
     def __get__(self, instance: object | None, owner: type | None = None) -> Any:
         """The instance's deep copy of the source, made now if not yet made."""
@@ -93,7 +95,7 @@ class CopyOnFirstRead:
             if values is not None and self.name in values:  # another thread copied it just now
                 return values[self.name]
             raise AttributeError(self.name)
-        value = values.setdefault(self.name, copy_tree(source))  # one copy, even when two threads read
+        value = values.setdefault(self.name, self.copier(source))  # one copy, even when two threads read
         values.pop(self.source, None)
         return value
 

@@ -212,6 +212,9 @@ class ContextRecord:
 #: Copies the store's cache hands out take their metadata from the cached record when first read.
 METADATA_ON_READ = CopyOnFirstRead("metadata")
 setattr(ContextRecord, "metadata", METADATA_ON_READ)  # noqa: B010 (mypy: a dataclass field)
+#: And their relationships (a list of frozen items: a shallow copy is the copy).
+RELATIONSHIPS_ON_READ = CopyOnFirstRead("relationships", lambda items: list(items) if items else [])
+setattr(ContextRecord, "relationships", RELATIONSHIPS_ON_READ)  # noqa: B010 (mypy: a dataclass field)
 
 
 def _comparable(record: ContextRecord) -> tuple[object, ...]:

@@ -328,3 +328,18 @@ def test_shared_ends_read_a_sessions_first_and_newest_records_after_one_version_
     pinned = ContextStore.open(path, embedder=None).at_version(store.version() - 1)
     head, newest = shared_ends(pinned, "chat", first=1, last=2)
     assert _texts(head) == ["system prompt"] and _texts(newest) == ["m28", "m29"]
+
+
+def test_what_a_caller_changes_after_adding_a_record_is_not_read_back(path: str) -> None:
+    store = ContextStore.open(path, embedder=None)
+    store.add(_msg("first"))
+    store.records("chat", last=5)  # the session is cached: the next add goes into it as stored
+    links = [Relationship("m0", "replies_to")]
+    meta = {"tags": ["x"]}
+    record = _msg("second", relationships=links, metadata=meta)
+    store.add(record)
+    links.append(Relationship("m9", "cites"))
+    meta["tags"].append("y")
+    record.relationships.append(Relationship("m8", "cites"))
+    got = store.records("chat", last=1)[0]
+    assert got.relationships == [Relationship("m0", "replies_to")] and got.metadata == {"tags": ["x"]}
