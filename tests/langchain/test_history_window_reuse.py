@@ -218,3 +218,29 @@ def test_a_read_that_never_returns_the_same_records_keeps_no_window(
     assert kept == []
     assert _texts(history.get_messages(last=3)) == ["be brief", "a27", "q28", "a29"]
     assert len(kept) == 1  # the latest version with its cache keeps its window
+
+
+def test_every_message_read_again_is_not_decoded_again_and_each_read_gets_its_own_copies(
+    tmp_path: Path, decodes: list[int]
+) -> None:
+    """``history.messages``, what ``RunnableWithMessageHistory`` reads each turn."""
+    path = str(tmp_path / "m.lance")
+    store = ContextStore.open(path, embedder=None)
+    history = _chat(store, turns=4)
+    first = history.messages
+    assert _texts(first) == ["be brief", "q0", "a1", "q2", "a3"]
+    decoded = len(decodes)
+    again = LanceChatMessageHistory("s", store=store).messages
+    assert len(decodes) == decoded  # the same cached records: the messages kept, no decoding
+    assert again == first and all(a is not b for a, b in zip(again, first, strict=True))
+    again[1].content = "changed"
+    again[1].additional_kwargs["k"] = 1
+    assert _texts(history.messages) == ["be brief", "q0", "a1", "q2", "a3"]
+    assert history.messages[1].additional_kwargs == {}
+    history.add_messages([HumanMessage("q4")])
+    assert _texts(history.messages)[-1] == "q4"
+    other = LanceChatMessageHistory("s", store=ContextStore.open(path, embedder=None))
+    other.add_messages([AIMessage("from elsewhere")])
+    assert _texts(history.messages)[-2:] == ["q4", "from elsewhere"]
+    off = ContextStore.open(path, embedder=None, caches=CachePolicy(tail_sessions=0))
+    assert LanceChatMessageHistory("s", store=off).messages == history.messages

@@ -51,6 +51,7 @@ _SYSTEM_ROLES = frozenset({SystemMessage(content="").type, SystemMessageChunk(co
 _ONLY_MESSAGES = {f"metadata.{MESSAGE_KEY}": {"$exists": True}}
 _SEARCH_MODES = ("recall", "vector", "text", "hybrid")
 _WINDOW = "langchain.window"
+_ALL = "langchain.messages"  # every message of the session, as kept_built keeps it
 _RECALL = RecallOptions()
 
 
@@ -137,7 +138,15 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """Every message of the session, oldest first."""
-        return [message for _, message in decode_messages(shared_records(self.store, self.run_id))]
+        records = shared_records(self.store, self.run_id)
+        shares = shares_records(self.store)  # else every read is new records: nothing to find or keep
+        kept = kept_built(records, _ALL) if shares else None
+        if kept is not None:  # the same cached records as a read before: its messages, as copies
+            return [copy_model(message) for message in kept]
+        messages = [message for _, message in decode_messages(records)]
+        if shares:
+            keep_built(records, _ALL, [copy_model(message) for message in messages])
+        return messages
 
     def get_messages(
         self,
