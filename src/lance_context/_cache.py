@@ -354,12 +354,18 @@ def shared_ends(
     return shared_records(store, run_id, limit=first), newest
 
 
-def shares_records(store: ContextStore) -> bool:
+def shares_records(store: ContextStore, *, whole: int | None = None) -> bool:
     """Whether :func:`shared_records` can return the same record objects on a later read.
 
     True when the store keeps its sessions' newest records in memory (its tail cache is
     on) and reads its latest version; a pinned view (``at_version``) or a store with the
     cache off reads new objects every time, so nothing kept beside them is found again.
+
+    Args:
+        store: The store read.
+        whole: For a read of a whole session (no ``last`` or ``limit``) that returned this
+            many records: the cache keeps whole sessions of up to 1,024 records only, so a
+            longer one is read afresh every time.
 
     Example:
         >>> shares_records(ContextStore.open("./memory.lance"))               # doctest: +SKIP
@@ -367,7 +373,8 @@ def shares_records(store: ContextStore) -> bool:
     """
     state = store._state
     tails = state.tails
-    return tails is not None and state.pinned is None and tails.cache.max_entries > 0
+    kept = whole is None or whole <= TailCache.most
+    return kept and tails is not None and state.pinned is None and tails.cache.max_entries > 0
 
 
 def hand_out(records: Sequence[ContextRecord], with_vectors: bool, copies: bool) -> list[ContextRecord]:

@@ -244,3 +244,23 @@ def test_every_message_read_again_is_not_decoded_again_and_each_read_gets_its_ow
     assert _texts(history.messages)[-2:] == ["q4", "from elsewhere"]
     off = ContextStore.open(path, embedder=None, caches=CachePolicy(tail_sessions=0))
     assert LanceChatMessageHistory("s", store=off).messages == history.messages
+
+
+def test_a_session_too_long_for_the_cache_keeps_no_messages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole session past what the cache keeps (1,024 records) is read afresh each time."""
+    store = ContextStore.open(str(tmp_path / "m.lance"), embedder=None)
+    assert shares_records(store, whole=1024) is True and shares_records(store, whole=1025) is False
+    long, short = LanceChatMessageHistory("long", store=store), LanceChatMessageHistory("short", store=store)
+    long.add_messages([HumanMessage(f"m{i}") for i in range(1025)])
+    short.add_messages([HumanMessage(f"m{i}") for i in range(1024)])
+    kept: list[object] = []
+    real = _history.keep_built
+    monkeypatch.setattr(_history, "keep_built", lambda *args: (kept.append(args), real(*args)))
+    for _ in range(2):
+        assert _texts(long.messages) == [f"m{i}" for i in range(1025)]
+    assert kept == []  # new records on every read: nothing kept beside them
+    for _ in range(2):
+        assert _texts(short.messages) == [f"m{i}" for i in range(1024)]
+    assert len(kept) == 1  # kept once, then found again

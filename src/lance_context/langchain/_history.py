@@ -139,7 +139,7 @@ class LanceChatMessageHistory(BaseChatMessageHistory):
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """Every message of the session, oldest first."""
         records = shared_records(self.store, self.run_id)
-        shares = shares_records(self.store)  # else every read is new records: nothing to find or keep
+        shares = shares_records(self.store, whole=len(records))  # else a read gives new records
         kept = kept_built(records, _ALL) if shares else None
         if kept is not None:  # the same cached records as a read before: its messages, as copies
             return [copy_model(message) for message in kept]
