@@ -32,6 +32,12 @@ from pathlib import Path
 
 import pytest
 
+# Exported models (the default embedder's ONNX Runtime twin) are kept with the test artifacts,
+# not in the user's cache; subprocesses inherit it.
+os.environ.setdefault(
+    "LANCE_CONTEXT_CACHE", str(Path(__file__).resolve().parent.parent / ".artifacts" / "cache")
+)
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

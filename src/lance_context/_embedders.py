@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ._errors import EmbedderUnavailableError
+from ._onnx import OnnxForward, onnx_forward
 from ._wrapped_embedders import LangChainEmbedder, LlamaIndexEmbedder, Matrix, WrappedEmbedder, to_matrix
 
 __all__ = [
@@ -124,6 +125,8 @@ class HashingEmbedder:
 _MODEL_CACHE: dict[tuple[str, str | None], Any] = {}
 #: Set on a cached model that a single text may go through directly (see ``_forward_one``).
 _DIRECT = "_lance_context_direct"
+#: Each cached model's ONNX Runtime twin for single texts, or None (see ``_onnx``); made on first use.
+_TWINS: dict[tuple[str, str | None], OnnxForward | None] = {}
 _MODEL_LOCK = threading.Lock()
 _KNOWN_DIMENSIONS = {"all-MiniLM-L6-v2": 384}
 _INSTALL_HINT = "pip install 'lance-context[embeddings]'"
@@ -206,6 +209,7 @@ class SentenceTransformerEmbedder:
         device: str | None = None,
         batch_size: int = 64,
         normalize: bool = True,
+        onnx: bool = True,
     ) -> None:
         """Describe the model; it is loaded on the first embed.
 
@@ -214,11 +218,17 @@ class SentenceTransformerEmbedder:
             device: ``cpu``, ``cuda``...; None lets sentence-transformers choose.
             batch_size: Texts per forward pass.
             normalize: Return unit-length vectors (cosine and dot product agree).
+            onnx: Embed a single text (a query, a one-message add) through ONNX Runtime
+                when ``onnxruntime`` and ``onnx`` are installed and the model runs on the
+                CPU: the same vector (checked against torch when the model loads), in about
+                a third of the time. The model is exported once into a cache folder
+                (``LANCE_CONTEXT_CACHE``, else ``~/.cache/lance-context``).
         """
         self.model = model
         self.device = device
         self.batch_size = batch_size
         self.normalize = normalize
+        self.onnx = onnx
 
     @property
     def name(self) -> str:
@@ -243,6 +253,16 @@ class SentenceTransformerEmbedder:
                 _MODEL_CACHE[key] = model
             return _MODEL_CACHE[key]
 
+    def _twin(self, model: Any) -> OnnxForward | None:
+        """The loaded model's ONNX Runtime twin, exported or read from the cache on first use."""
+        if not self.onnx:
+            return None
+        key = (self.model, self.device)
+        with _MODEL_LOCK:
+            if key not in _TWINS:
+                _TWINS[key] = onnx_forward(model, _bundled_model_path(self.model) or self.model)
+            return _TWINS[key]
+
     @property
     def dimension(self) -> int:
         """The model's dimension (known without loading for the default model)."""
@@ -266,7 +286,7 @@ class SentenceTransformerEmbedder:
         model = self._load()
         bound = int(getattr(model, "max_seq_length", 0) or 512) * 32
         if len(texts) == 1 and getattr(model, _DIRECT, False) is True:
-            return _forward_one(model, _bounded(texts[0], bound), self.normalize)
+            return _forward_one(model, _bounded(texts[0], bound), self.normalize, self._twin(model))
         vectors = model.encode(
             [_bounded(text, bound) for text in texts],
             batch_size=self.batch_size,
@@ -313,19 +333,25 @@ def _direct_ok(model: Any) -> bool:
     )
 
 
-def _forward_one(model: Any, text: str, normalize: bool) -> Matrix:
+def _forward_one(model: Any, text: str, normalize: bool, twin: OnnxForward | None = None) -> Matrix:
     """The vector of one text, from the model's forward pass alone.
 
     ``encode`` spends about 1 ms of each call (~11 ms for a short text here) outside the
     model: it finds the device by walking every parameter and sets every module to eval
     mode, which the cached model already is. A search embeds one query and a chat
     adapter one message per add, so those calls come here; the vector is the one
-    ``encode`` gives (pinned by a test).
+    ``encode`` gives (pinned by a test). With ``twin``, ONNX Runtime runs the forward pass.
     """
     import torch
 
     with torch.inference_mode():
-        output = model(model.preprocess([text]))["sentence_embedding"]
+        features = model.preprocess([text])
+        if twin is not None:
+            vector = twin(features)
+            if normalize:
+                vector = vector / np.maximum(np.linalg.norm(vector, axis=1, keepdims=True), 1e-12)
+            return np.asarray(vector, dtype=np.float32)
+        output = model(features)["sentence_embedding"]
         if normalize:
             output = torch.nn.functional.normalize(output, p=2, dim=1)
         return np.asarray(output.float().numpy(), dtype=np.float32)

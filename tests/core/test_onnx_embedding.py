@@ -1,0 +1,99 @@
+"""The default embedder's ONNX Runtime path for single texts: the same vectors, or torch's path."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lance_context import SentenceTransformerEmbedder, _embedders, _onnx
+
+TEXTS = ["hello world", "", "naïve café ☕ 東京", "word " * 1000, "What did Caroline research?"]
+KEY = ("all-MiniLM-L6-v2", None)
+
+
+@pytest.fixture
+def fresh(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """An empty export cache and no twin made yet (the loaded torch model is kept)."""
+    monkeypatch.setenv("LANCE_CONTEXT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(_embedders, "_TWINS", {})
+    yield tmp_path / "cache"
+
+
+def expected(texts: list[str]) -> np.ndarray:
+    """What torch's path gives, batched through ``encode``."""
+    return SentenceTransformerEmbedder(onnx=False).embed_texts(texts)
+
+
+def one_by_one(embedder: SentenceTransformerEmbedder, texts: list[str]) -> np.ndarray:
+    return np.vstack([embedder.embed_texts([t]) for t in texts])
+
+
+def test_a_single_text_goes_through_onnx_runtime_to_the_vector_torch_gives(fresh: Path) -> None:
+    embedder = SentenceTransformerEmbedder()
+    vectors = one_by_one(embedder, TEXTS)
+    assert isinstance(_embedders._TWINS[KEY], _onnx.OnnxForward)
+    np.testing.assert_allclose(vectors, expected(TEXTS), atol=1e-5)
+    assert vectors.dtype == np.float32
+    [export] = list(fresh.glob("*.onnx"))
+    assert export.stat().st_size > 1_000_000  # the graph with its weights, kept for the next process
+    raw = SentenceTransformerEmbedder(normalize=False).embed_texts(["hello world"])
+    np.testing.assert_allclose(raw, SentenceTransformerEmbedder(normalize=False, onnx=False).embed_texts(
+        ["hello world"]), atol=1e-5)  # fmt: skip
+
+
+def test_a_damaged_export_in_the_cache_is_made_again(fresh: Path) -> None:
+    SentenceTransformerEmbedder().embed_texts(["warm"])
+    [export] = list(fresh.glob("*.onnx"))
+    export.write_bytes(b"not a model")
+    _embedders._TWINS.clear()
+    vectors = one_by_one(SentenceTransformerEmbedder(), TEXTS[:3])
+    assert isinstance(_embedders._TWINS[KEY], _onnx.OnnxForward)
+    assert export.stat().st_size > 1_000_000
+    np.testing.assert_allclose(vectors, expected(TEXTS[:3]), atol=1e-5)
+
+
+def test_an_export_that_disagrees_with_torch_is_not_used(
+    fresh: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_onnx, "TOLERANCE", -1.0)  # no vector can agree
+    vectors = one_by_one(SentenceTransformerEmbedder(), TEXTS[:2])
+    assert _embedders._TWINS[KEY] is None
+    np.testing.assert_allclose(vectors, expected(TEXTS[:2]), atol=1e-5)
+
+
+def test_without_onnx_runtime_or_when_turned_off_torch_embeds(
+    fresh: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    SentenceTransformerEmbedder(onnx=False).embed_texts(["hello"])
+    assert KEY not in _embedders._TWINS and not fresh.exists()
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    vectors = one_by_one(SentenceTransformerEmbedder(), TEXTS[:2])
+    assert _embedders._TWINS[KEY] is None and not fresh.exists()
+    np.testing.assert_allclose(vectors, expected(TEXTS[:2]), atol=1e-5)
+
+
+def test_an_unwritable_cache_folder_still_gets_the_onnx_path(
+    fresh: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = fresh.parent / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("LANCE_CONTEXT_CACHE", str(blocked / "cache"))
+    vectors = one_by_one(SentenceTransformerEmbedder(), TEXTS[:2])
+    assert isinstance(_embedders._TWINS[KEY], _onnx.OnnxForward)
+    assert blocked.read_text() == "not a folder"
+    np.testing.assert_allclose(vectors, expected(TEXTS[:2]), atol=1e-5)
+
+
+def test_the_cache_folder_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LANCE_CONTEXT_CACHE", str(tmp_path / "mine"))
+    assert _onnx.cache_folder() == tmp_path / "mine"
+    monkeypatch.delenv("LANCE_CONTEXT_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert _onnx.cache_folder() == tmp_path / "xdg" / "lance-context"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert _onnx.cache_folder() == tmp_path / "home" / ".cache" / "lance-context"
