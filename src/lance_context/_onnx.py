@@ -1,14 +1,17 @@
-"""One text through a sentence-transformers model, run by ONNX Runtime: the same vector, faster.
+"""One text through a sentence-transformers model, run by ONNX Runtime: the same vector, sooner.
 
 A one-text forward pass of a small model such as all-MiniLM-L6-v2 is mostly torch's
 per-operator overhead: about 11 ms here, against about 4 ms for the same graph in ONNX
 Runtime, to the same vector (within 1e-6). Queries and one-message adds embed one text,
-so they go through it; batches stay with ``encode`` (bound by matrix products either way).
+so they come here; batches stay with ``encode`` (bound by matrix products either way).
 
-The loaded model is exported once per machine into a cache folder (``LANCE_CONTEXT_CACHE``,
-else ``$XDG_CACHE_HOME/lance-context``, else ``~/.cache/lance-context``) and, on every load,
-checked against torch on probe texts before it is used. Without ``onnxruntime`` and
-``onnx``, or when the export fails or differs, the torch path is kept.
+The loaded model is exported once into a cache folder (``LANCE_CONTEXT_CACHE``, else
+``$XDG_CACHE_HOME/lance-context``, else ``~/.cache/lance-context``), with the tokenizer it
+uses, and kept only when it embeds every probe text as torch does. A model loaded from a
+folder (the bundled default model) is then found again by its files' names, sizes and
+times, so a new process embeds a single text without importing torch or
+sentence-transformers at all. Without ``onnxruntime`` and ``onnx``, or when the export
+fails or differs, torch keeps the text.
 """
 
 from __future__ import annotations
@@ -19,19 +22,22 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["OnnxForward", "cache_folder", "onnx_forward"]
+__all__ = ["OnnxTwin", "cache_folder", "onnx_twin"]
 
-#: Bumped when the exported graph changes, so older exports are not reused.
+#: Bumped when the exported graph or its description changes, so older exports are not reused.
 EXPORT_VERSION = "1"
-#: Texts a loaded export must embed as torch does: short, empty, non-ASCII, and past the token bound.
+#: Texts an export must embed as torch does: short, empty, non-ASCII, and past the token bound.
 PROBES = ("hello world", "", "naïve café ☕ 東京, 12:30 pm!", "What did Caroline research?", "word " * 400)
 #: The largest difference allowed between the two paths' vectors, per coordinate.
 TOLERANCE = 1e-5
+#: The model inputs an export may take, and the tokenizer's encoding field each is read from.
+_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
 
 
 def cache_folder() -> Path:
@@ -43,79 +49,133 @@ def cache_folder() -> Path:
     return Path(base) / "lance-context"
 
 
-class OnnxForward:
-    """A model's sentence vector for preprocessed features, computed by ONNX Runtime."""
+class OnnxTwin:
+    """A model's sentence vector for one text: its tokenizer, then its graph in ONNX Runtime."""
 
-    def __init__(self, session: Any, inputs: tuple[str, ...]) -> None:
-        """Wrap ``session``, which takes the feature tensors named ``inputs``."""
+    def __init__(self, session: Any, tokenizer: Any, inputs: tuple[str, ...], max_length: int) -> None:
+        """Wrap ``session`` (taking ``inputs``) and ``tokenizer`` (truncating at ``max_length``)."""
         self._session = session
+        self._tokenizer = tokenizer
         self._inputs = inputs
+        self.max_length = max_length
+        """The most word pieces the model reads of a text."""
 
-    def __call__(self, features: dict[str, Any]) -> np.ndarray:
-        """The sentence vectors (float32, one row per text) of ``features`` (torch tensors)."""
-        feed = {name: features[name].numpy() for name in self._inputs}
-        out: np.ndarray = self._session.run(None, feed)[0]
-        return out
+    def embed_one(self, text: str) -> np.ndarray:
+        """The sentence vector of ``text``: one float32 row, as the model outputs it."""
+        encoding = self._tokenizer.encode(text)
+        feed = {name: np.asarray([getattr(encoding, _FIELDS[name])], dtype=np.int64) for name in self._inputs}
+        out = self._session.run(None, feed)[0]
+        return np.asarray(out, dtype=np.float32)
 
 
-def onnx_forward(model: Any, source: str) -> OnnxForward | None:
-    """An ONNX Runtime twin of ``model`` (loaded from ``source``), or None to keep torch.
+def onnx_twin(source: str, load: Callable[[], Any | None]) -> OnnxTwin | None:
+    """The ONNX Runtime twin of the model at ``source``, or None to keep torch.
 
-    None when ``onnxruntime`` or ``onnx`` is missing, the model cannot be exported, or
-    the export embeds a probe text differently from torch.
+    ``load()`` gives the loaded sentence-transformers model (None when one text may not go
+    through its forward pass alone); it is called only when no export of a model folder
+    is cached. None when ``onnxruntime``, ``onnx`` or
+    ``tokenizers`` is missing, the model cannot be exported, or its export embeds a
+    probe text differently from torch.
     """
     try:
-        import onnx  # noqa: F401  (the exporter needs it)
         import onnxruntime
+        import tokenizers
     except ImportError:
         return None
+    folder_key = _folder_key(source)
+    if folder_key is not None:
+        cached = _read(onnxruntime, tokenizers, folder_key)
+        if cached is not None:
+            return cached
+    model = load()
+    if model is None:
+        return None
+    tokenizer = _tokenizer(tokenizers, model)
     features = model.preprocess(["hello world"])
     inputs = tuple(name for name, value in features.items() if hasattr(value, "numpy"))
-    path = cache_folder() / f"{_key(model, source, inputs)}.onnx"
-    for fresh in (False, True):
-        graph = None if fresh else _read(path)
-        if graph is None:
-            graph = _export(model, features, inputs)
-            if graph is None:
-                return None
-            _write(path, graph)
-        try:
-            forward = OnnxForward(_session(onnxruntime, graph), inputs)
-        except Exception:  # a damaged or foreign file in the cache: exported again
-            continue
-        if _agrees(model, forward):
-            return forward
-    return None
+    if tokenizer is None or not set(inputs) <= set(_FIELDS):
+        return None
+    key = folder_key or _model_key(model, source, inputs)
+    if folder_key is None:
+        cached = _read(onnxruntime, tokenizers, key)
+        if cached is not None and _agrees(model, cached):
+            return cached
+    graph = _export(model, features, inputs)
+    if graph is None:
+        return None
+    try:
+        twin = OnnxTwin(_session(onnxruntime, graph), tokenizer, inputs, int(model.max_seq_length))
+    except Exception:  # a graph ONNX Runtime refuses: torch keeps the text
+        return None
+    if not _agrees(model, twin):
+        return None
+    about = {"inputs": list(inputs), "max_length": twin.max_length, "tokenizer": tokenizer.to_str()}
+    _write(cache_folder() / f"{key}.onnx", graph)
+    _write(cache_folder() / f"{key}.json", json.dumps(about).encode())  # written last: marks it checked
+    return twin
 
 
-def _key(model: Any, source: str, inputs: tuple[str, ...]) -> str:
-    """A name for the export of this model: what it was loaded from, its modules and configuration."""
-    import torch
+def _folder_key(source: str) -> str | None:
+    """A name for the export of the model in folder ``source``: its files' names, sizes and times."""
+    root = Path(source)
+    if not root.is_dir():
+        return None
+    try:
+        files = sorted(
+            (str(path.relative_to(root)), path.stat().st_size, path.stat().st_mtime_ns)
+            for path in root.rglob("*")
+            if path.is_file()
+        )
+    except OSError:
+        return None
+    text = json.dumps([EXPORT_VERSION, str(root.resolve()), files])
+    return "folder-" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
-    parts: list[object] = [EXPORT_VERSION, torch.__version__, os.path.abspath(source), inputs]
+
+def _model_key(model: Any, source: str, inputs: tuple[str, ...]) -> str:
+    """A name for the export of a model loaded by name: its modules and their configuration."""
+    parts: list[object] = [EXPORT_VERSION, source, inputs]
     for module in model:
         config = getattr(getattr(module, "auto_model", None), "config", None)
         parts.append([type(module).__name__, config.to_dict() if config is not None else None])
         parts.append(getattr(module, "get_config_dict", dict)())
     text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return "model-" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _read(path: Path) -> bytes | None:
+def _tokenizer(tokenizers: Any, model: Any) -> Any:
+    """The model's fast tokenizer as a plain ``tokenizers.Tokenizer``: truncating, never padding."""
+    backend = getattr(getattr(model, "tokenizer", None), "backend_tokenizer", None)
+    if backend is None:
+        return None
+    tokenizer = tokenizers.Tokenizer.from_str(backend.to_str())
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=int(model.max_seq_length))
+    return tokenizer
+
+
+def _read(onnxruntime: Any, tokenizers: Any, key: str) -> OnnxTwin | None:
+    """The cached export ``key``, or None when it is missing or damaged."""
     try:
-        return path.read_bytes()
-    except OSError:
+        about = json.loads((cache_folder() / f"{key}.json").read_text())
+        graph = (cache_folder() / f"{key}.onnx").read_bytes()
+        tokenizer = tokenizers.Tokenizer.from_str(about["tokenizer"])
+        inputs = tuple(str(name) for name in about["inputs"])
+        if not set(inputs) <= set(_FIELDS):
+            return None
+        return OnnxTwin(_session(onnxruntime, graph), tokenizer, inputs, int(about["max_length"]))
+    except Exception:  # missing, unreadable or damaged: exported again
         return None
 
 
-def _write(path: Path, graph: bytes) -> None:
-    """Keep ``graph`` at ``path`` (written whole, then renamed); an unwritable folder is skipped."""
+def _write(path: Path, data: bytes) -> None:
+    """Keep ``data`` at ``path`` (written whole, then renamed); an unwritable folder is skipped."""
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(graph)
+                out.write(data)
             os.replace(temporary, path)
         except OSError:
             os.unlink(temporary)
@@ -139,8 +199,8 @@ def _export(model: Any, features: dict[str, Any], inputs: tuple[str, ...]) -> by
 
     try:
         with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings(), torch.inference_mode():
-            target = Path(folder) / "model.onnx"
             warnings.simplefilter("ignore")
+            target = Path(folder) / "model.onnx"
             torch.onnx.export(
                 Sentence().eval(),
                 tuple(features[name] for name in inputs),
@@ -152,7 +212,7 @@ def _export(model: Any, features: dict[str, Any], inputs: tuple[str, ...]) -> by
                 dynamo=False,
             )
             return target.read_bytes()
-    except Exception:  # an architecture the exporter does not take: torch keeps it
+    except Exception:  # an architecture the exporter does not take (or no onnx package): torch keeps it
         return None
 
 
@@ -165,18 +225,17 @@ def _session(onnxruntime: Any, graph: bytes) -> Any:
     return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
-def _agrees(model: Any, forward: OnnxForward) -> bool:
-    """Whether ``forward`` gives torch's vector for every probe text."""
+def _agrees(model: Any, twin: OnnxTwin) -> bool:
+    """Whether ``twin`` gives torch's vector for every probe text."""
     import torch
 
     try:
         with torch.inference_mode():
             for text in PROBES:
-                features = model.preprocess([text])
-                expected = model(dict(features))["sentence_embedding"].float().numpy()
-                got = forward(features)
+                expected = model(model.preprocess([text]))["sentence_embedding"].float().numpy()
+                got = twin.embed_one(text)
                 if got.shape != expected.shape or not np.allclose(got, expected, rtol=0, atol=TOLERANCE):
                     return False
-    except Exception:  # a graph ONNX Runtime refuses or fails on
+    except Exception:  # a graph ONNX Runtime fails on
         return False
     return True

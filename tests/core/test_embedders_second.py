@@ -23,6 +23,7 @@ from lance_context import (
     HashingEmbedder,
     SentenceTransformerEmbedder,
     _embedders,
+    _torch_model,
     as_embedder,
 )
 from lance_context.llama_index import LanceEmbedding
@@ -254,22 +255,22 @@ def test_a_model_whose_vector_reads_the_pooler_keeps_it() -> None:
         return [SimpleNamespace(modality_config={"text": text}, auto_model=SimpleNamespace(pooler=object()))]
 
     kept, dropped = model("pooler_output"), model("last_hidden_state")
-    _embedders._skip_unread_pooler(kept)
-    _embedders._skip_unread_pooler(dropped)
+    _torch_model.skip_unread_pooler(kept)
+    _torch_model.skip_unread_pooler(dropped)
     assert kept[0].auto_model.pooler is not None and dropped[0].auto_model.pooler is None
-    _embedders._skip_unread_pooler([SimpleNamespace()])  # a module without the attributes: left alone
+    _torch_model.skip_unread_pooler([SimpleNamespace()])  # a module without the attributes: left alone
 
 
 def test_a_model_with_a_prompt_or_a_cut_dimension_goes_through_encode(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     model = SentenceTransformerEmbedder()._load()
-    assert _embedders._direct_ok(model)
+    assert _torch_model.direct_ok(model)
     monkeypatch.setattr(model, "default_prompt_name", "query")
-    assert not _embedders._direct_ok(model)  # encode would prepend the prompt
+    assert not _torch_model.direct_ok(model)  # encode would prepend the prompt
     monkeypatch.setattr(model, "default_prompt_name", None)
     monkeypatch.setattr(model, "truncate_dim", 64)
-    assert not _embedders._direct_ok(model)  # encode would cut the vector
+    assert not _torch_model.direct_ok(model)  # encode would cut the vector
 
 
 def test_reembed_names_the_record_the_new_embedder_got_wrong(store: ContextStore) -> None:

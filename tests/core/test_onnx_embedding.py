@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,11 +38,12 @@ def one_by_one(embedder: SentenceTransformerEmbedder, texts: list[str]) -> np.nd
 def test_a_single_text_goes_through_onnx_runtime_to_the_vector_torch_gives(fresh: Path) -> None:
     embedder = SentenceTransformerEmbedder()
     vectors = one_by_one(embedder, TEXTS)
-    assert isinstance(_embedders._TWINS[KEY], _onnx.OnnxForward)
+    assert isinstance(_embedders._TWINS[KEY], _onnx.OnnxTwin)
     np.testing.assert_allclose(vectors, expected(TEXTS), atol=1e-5)
     assert vectors.dtype == np.float32
     [export] = list(fresh.glob("*.onnx"))
     assert export.stat().st_size > 1_000_000  # the graph with its weights, kept for the next process
+    assert export.with_suffix(".json").exists()  # its tokenizer and inputs, written once it agreed
     raw = SentenceTransformerEmbedder(normalize=False).embed_texts(["hello world"])
     np.testing.assert_allclose(raw, SentenceTransformerEmbedder(normalize=False, onnx=False).embed_texts(
         ["hello world"]), atol=1e-5)  # fmt: skip
@@ -51,7 +55,7 @@ def test_a_damaged_export_in_the_cache_is_made_again(fresh: Path) -> None:
     export.write_bytes(b"not a model")
     _embedders._TWINS.clear()
     vectors = one_by_one(SentenceTransformerEmbedder(), TEXTS[:3])
-    assert isinstance(_embedders._TWINS[KEY], _onnx.OnnxForward)
+    assert isinstance(_embedders._TWINS[KEY], _onnx.OnnxTwin)
     assert export.stat().st_size > 1_000_000
     np.testing.assert_allclose(vectors, expected(TEXTS[:3]), atol=1e-5)
 
@@ -62,6 +66,7 @@ def test_an_export_that_disagrees_with_torch_is_not_used(
     monkeypatch.setattr(_onnx, "TOLERANCE", -1.0)  # no vector can agree
     vectors = one_by_one(SentenceTransformerEmbedder(), TEXTS[:2])
     assert _embedders._TWINS[KEY] is None
+    assert not list(fresh.glob("*.json"))  # nothing unchecked is kept for another process
     np.testing.assert_allclose(vectors, expected(TEXTS[:2]), atol=1e-5)
 
 
@@ -83,7 +88,7 @@ def test_an_unwritable_cache_folder_still_gets_the_onnx_path(
     blocked.write_text("not a folder")
     monkeypatch.setenv("LANCE_CONTEXT_CACHE", str(blocked / "cache"))
     vectors = one_by_one(SentenceTransformerEmbedder(), TEXTS[:2])
-    assert isinstance(_embedders._TWINS[KEY], _onnx.OnnxForward)
+    assert isinstance(_embedders._TWINS[KEY], _onnx.OnnxTwin)
     assert blocked.read_text() == "not a folder"
     np.testing.assert_allclose(vectors, expected(TEXTS[:2]), atol=1e-5)
 
@@ -97,3 +102,23 @@ def test_the_cache_folder_follows_the_environment(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert _onnx.cache_folder() == tmp_path / "home" / ".cache" / "lance-context"
+
+
+def test_a_new_process_embeds_one_text_from_the_cache_without_importing_torch(fresh: Path) -> None:
+    """The export is found again by the model folder's files: no torch, no sentence-transformers."""
+    SentenceTransformerEmbedder().embed_texts(["warm the cache"])
+    script = (
+        "import json, sys\n"
+        "from lance_context import SentenceTransformerEmbedder\n"
+        "vector = SentenceTransformerEmbedder().embed_texts([sys.argv[1]])\n"
+        "loaded = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)\n"
+        "print(json.dumps({'vector': vector[0].tolist(), 'loaded': loaded}))\n"
+    )
+    env = {**os.environ, "LANCE_CONTEXT_CACHE": str(fresh)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, "What did Caroline research?"],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    out = json.loads(done.stdout)
+    assert out["loaded"] == []
+    np.testing.assert_allclose([out["vector"]], expected(["What did Caroline research?"]), atol=1e-5)

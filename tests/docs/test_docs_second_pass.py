@@ -92,11 +92,13 @@ def test_every_long_flag_in_the_readme_prose_exists() -> None:
     for short, long in (("-o", "--storage-option"), ("-b", "--branch"), ("-V", "--version"), ("-t", "--tag")):
         assert f"`{short}/{long}" in README
         assert any({short, long} <= _flags(c) for c in _commands().values()), f"{short}/{long}"
-    cli_source = "".join(
-        p.read_text(encoding="utf-8") for p in (ROOT / "src/lance_context/_cli").glob("*.py")
+    package_source = "".join(
+        p.read_text(encoding="utf-8") for p in (ROOT / "src/lance_context").rglob("*.py")
     )
     for variable in re.findall(r"`(LANCE_CONTEXT_[A-Z_]+)", README):
-        assert variable in cli_source, f"the README names {variable}, which the command line never reads"
+        assert f'"{variable}"' in package_source, (
+            f"the README names {variable}, which the package never reads"
+        )
 
 
 def test_make_targets_in_the_readme_exist() -> None:
@@ -212,9 +214,7 @@ def test_context_create_refuses_a_bad_run_id_before_creating_anything(tmp_path: 
 def test_the_methods_the_readme_says_have_no_async_twin() -> None:
     from lance_context import AsyncContextStore
 
-    assert (
-        "(all but `bulk`, which does no I/O; the static\n`ContextStore.import_` has none" in README
-    )
+    assert "(all but `bulk`, which does no I/O; the static\n`ContextStore.import_` has none" in README
     public = {
         name
         for name in dir(ContextStore)
