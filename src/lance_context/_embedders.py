@@ -251,6 +251,15 @@ class SentenceTransformerEmbedder:
                 _TWINS[key] = onnx_twin(source, self._load_direct)
             return _TWINS[key]
 
+    def embeds_beside_reads(self) -> bool:
+        """Whether one text may be embedded on another thread while the store reads.
+
+        True when single texts run through the ONNX Runtime twin, which releases the GIL
+        and does not busy-wait between calls (recall then embeds its query while it reads
+        the session); a torch forward pass competes with the reads for the cores instead.
+        """
+        return self._twin() is not None
+
     def _load_direct(self) -> Any:
         """The loaded model when one text may go through its forward pass alone, else None."""
         model = self._load()

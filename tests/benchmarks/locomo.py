@@ -197,7 +197,7 @@ def session_latency(bench: Bench, split: Split, results: dict[str, Measured], ke
     search, after_write = results[key].search, results[key].after_write
     assert search is not None and after_write is not None
     torch_store = ContextStore.open(
-        bench.path("locomo-indexed.lance"), embedder=SentenceTransformerEmbedder(onnx=False)
+        str(bench.root / "locomo-indexed.lance"), embedder=SentenceTransformerEmbedder(onnx=False)
     )
     torch_search = store_recall(torch_store)
     memo = torch_store._recaller._outlines
@@ -292,7 +292,10 @@ def rerank_row(bench: Bench, split: Split) -> None:
         bench.skips.append("LoCoMo rerank: no cross-encoder available offline (see the message above)")
         bench.add(Row(label, None, "recall", status=SKIP, note="no cross-encoder offline"))
         return
-    indexed = ContextStore.open(bench.path("locomo-indexed.lance"), embedder=SentenceTransformerEmbedder())
+    # the store run_all built (bench.path would empty it)
+    indexed = ContextStore.open(
+        str(bench.root / "locomo-indexed.lance"), embedder=SentenceTransformerEmbedder()
+    )
     measured = measure(split, store_recall(indexed, RecallOptions(reranker=reranker)))
     s = measured.scores
     bench.add(Row(label, s.mean("hits5"), "recall",
