@@ -126,10 +126,13 @@ class HashingEmbedder:
 _MODEL_CACHE: dict[tuple[str, str | None], Any] = {}
 #: Set on a cached model that a single text may go through directly (see ``_torch_model.forward_one``).
 _DIRECT = "_lance_context_direct"
-#: Each model's ONNX Runtime twin for single texts, or None (see ``_onnx``); made on first use.
+#: Each model's ONNX Runtime twin for a few texts, or None (see ``_onnx``); made on first use.
 _TWINS: dict[tuple[str, str | None], OnnxTwin | None] = {}
 _MODEL_LOCK = threading.RLock()
 _KNOWN_DIMENSIONS = {"all-MiniLM-L6-v2": 384}
+#: The most texts one call sends through the ONNX Runtime twin (a chat turn's few messages); more
+#: go through ``encode``, as fast per text in a batch, and on a GPU when the model has one.
+TWIN_BATCH = 8
 _INSTALL_HINT = "pip install 'lance-context[embeddings]'"
 
 
@@ -204,12 +207,12 @@ class SentenceTransformerEmbedder:
             device: ``cpu``, ``cuda``...; None lets sentence-transformers choose.
             batch_size: Texts per forward pass.
             normalize: Return unit-length vectors (cosine and dot product agree).
-            onnx: Embed a single text (a query, a one-message add) through ONNX Runtime
-                on the CPU when ``onnxruntime`` and ``onnx`` are installed: the same vector
-                (checked against torch when exported), in about a third of the time. The
-                model is exported once into a cache folder (``LANCE_CONTEXT_CACHE``, else
-                ``~/.cache/lance-context``); a model loaded from a folder, as the default
-                one is, then embeds single texts without importing torch at all.
+            onnx: Embed up to 8 texts per call (a query, a chat turn's messages) through
+                ONNX Runtime on the CPU when ``onnxruntime`` and ``onnx`` are installed: the
+                same vectors (checked against torch when exported), in about a third of the
+                time. The model is exported once into a cache folder (``LANCE_CONTEXT_CACHE``,
+                else ``~/.cache/lance-context``); a model loaded from a folder, as the
+                default one is, then embeds them without importing torch at all.
         """
         self.model = model
         self.device = device
@@ -254,7 +257,7 @@ class SentenceTransformerEmbedder:
     def embeds_beside_reads(self) -> bool:
         """Whether one text may be embedded on another thread while the store reads.
 
-        True when single texts run through the ONNX Runtime twin, which releases the GIL
+        True when a query runs through the ONNX Runtime twin, which releases the GIL
         and does not busy-wait between calls (recall then embeds its query while it reads
         the session); a torch forward pass competes with the reads for the cores instead.
         """
@@ -285,9 +288,10 @@ class SentenceTransformerEmbedder:
         """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        twin = self._twin() if len(texts) == 1 else None
+        twin = self._twin() if len(texts) <= TWIN_BATCH else None
         if twin is not None:
-            return normalized(twin.embed_one(_bounded(texts[0], twin.max_length * 32)), self.normalize)
+            bound = twin.max_length * 32
+            return normalized(twin.embed([_bounded(text, bound) for text in texts]), self.normalize)
         model = self._load()
         bound = int(getattr(model, "max_seq_length", 0) or 512) * 32
         if len(texts) == 1 and getattr(model, _DIRECT, False) is True:

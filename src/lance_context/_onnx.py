@@ -1,17 +1,18 @@
-"""One text through a sentence-transformers model, run by ONNX Runtime: the same vector, sooner.
+"""A few texts through a sentence-transformers model, run by ONNX Runtime: the same vectors, sooner.
 
 A one-text forward pass of a small model such as all-MiniLM-L6-v2 is mostly torch's
 per-operator overhead: about 11 ms here, against about 4 ms for the same graph in ONNX
-Runtime, to the same vector (within 1e-6). Queries and one-message adds embed one text,
-so they come here; batches stay with ``encode`` (bound by matrix products either way).
+Runtime, to the same vector (within 1e-6). Queries, one-message adds and a chat turn's
+few messages come here (``TWIN_BATCH`` in ``_embedders``); larger batches stay with
+``encode`` (bound by matrix products either way, and on a GPU when the model has one).
 
 The loaded model is exported once into a cache folder (``LANCE_CONTEXT_CACHE``, else
 ``$XDG_CACHE_HOME/lance-context``, else ``~/.cache/lance-context``), with the tokenizer it
-uses, and kept only when it embeds every probe text as torch does. A model loaded from a
-folder (the bundled default model) is then found again by its files' names, sizes and
-times, so a new process embeds a single text without importing torch or
-sentence-transformers at all. Without ``onnxruntime`` and ``onnx``, or when the export
-fails or differs, torch keeps the text.
+uses, and kept only when it embeds every probe text as torch does, alone and padded in
+one batch. A model loaded from a folder (the bundled default model) is then found again
+by its files' names, sizes and times, so a new process embeds a query or a chat turn
+without importing torch or sentence-transformers at all. Without ``onnxruntime`` and
+``onnx``, or when the export fails or differs, torch keeps the texts.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import json
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ import numpy as np
 __all__ = ["OnnxTwin", "cache_folder", "onnx_twin"]
 
 #: Bumped when the exported graph or its description changes, so older exports are not reused.
-EXPORT_VERSION = "1"
+EXPORT_VERSION = "2"
 #: Texts an export must embed as torch does: short, empty, non-ASCII, and past the token bound.
 PROBES = ("hello world", "", "naïve café ☕ 東京, 12:30 pm!", "What did Caroline research?", "word " * 400)
 #: The largest difference allowed between the two paths' vectors, per coordinate.
@@ -50,22 +51,34 @@ def cache_folder() -> Path:
 
 
 class OnnxTwin:
-    """A model's sentence vector for one text: its tokenizer, then its graph in ONNX Runtime."""
+    """A model's sentence vectors for a few texts: its tokenizer, then its graph in ONNX Runtime."""
 
-    def __init__(self, session: Any, tokenizer: Any, inputs: tuple[str, ...], max_length: int) -> None:
-        """Wrap ``session`` (taking ``inputs``) and ``tokenizer`` (truncating at ``max_length``)."""
+    def __init__(
+        self, session: Any, tokenizer: Any, inputs: tuple[str, ...], max_length: int, pad_id: int
+    ) -> None:
+        """Wrap ``session`` (taking ``inputs``) and ``tokenizer`` (truncating at ``max_length``).
+
+        Texts of a batch are padded to the longest with ``pad_id`` (masked out, as ``encode`` does).
+        """
         self._session = session
         self._tokenizer = tokenizer
         self._inputs = inputs
+        self._pad_id = pad_id
         self.max_length = max_length
         """The most word pieces the model reads of a text."""
 
-    def embed_one(self, text: str) -> np.ndarray:
-        """The sentence vector of ``text``: one float32 row, as the model outputs it."""
-        encoding = self._tokenizer.encode(text)
-        feed = {name: np.asarray([getattr(encoding, _FIELDS[name])], dtype=np.int64) for name in self._inputs}
-        out = self._session.run(None, feed)[0]
-        return np.asarray(out, dtype=np.float32)
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The sentence vectors of ``texts``: one float32 row each, as the model outputs them."""
+        encodings = self._tokenizer.encode_batch(list(texts))
+        width = max(len(encoding.ids) for encoding in encodings)
+        feed = {}
+        for name in self._inputs:
+            rows = np.full((len(encodings), width), self._pad_id if name == "input_ids" else 0, np.int64)
+            for row, encoding in enumerate(encodings):
+                values = getattr(encoding, _FIELDS[name])
+                rows[row, : len(values)] = values
+            feed[name] = rows
+        return np.asarray(self._session.run(None, feed)[0], dtype=np.float32)
 
 
 def onnx_twin(source: str, load: Callable[[], Any | None]) -> OnnxTwin | None:
@@ -104,12 +117,18 @@ def onnx_twin(source: str, load: Callable[[], Any | None]) -> OnnxTwin | None:
     if graph is None:
         return None
     try:
-        twin = OnnxTwin(_session(onnxruntime, graph), tokenizer, inputs, int(model.max_seq_length))
+        pad_id = int(getattr(model.tokenizer, "pad_token_id", None) or 0)
+        twin = OnnxTwin(_session(onnxruntime, graph), tokenizer, inputs, int(model.max_seq_length), pad_id)
     except Exception:  # a graph ONNX Runtime refuses: torch keeps the text
         return None
     if not _agrees(model, twin):
         return None
-    about = {"inputs": list(inputs), "max_length": twin.max_length, "tokenizer": tokenizer.to_str()}
+    about = {
+        "inputs": list(inputs),
+        "max_length": twin.max_length,
+        "pad_id": pad_id,
+        "tokenizer": tokenizer.to_str(),
+    }
     _write(cache_folder() / f"{key}.onnx", graph)
     _write(cache_folder() / f"{key}.json", json.dumps(about).encode())  # written last: marks it checked
     return twin
@@ -163,7 +182,8 @@ def _read(onnxruntime: Any, tokenizers: Any, key: str) -> OnnxTwin | None:
         inputs = tuple(str(name) for name in about["inputs"])
         if not set(inputs) <= set(_FIELDS):
             return None
-        return OnnxTwin(_session(onnxruntime, graph), tokenizer, inputs, int(about["max_length"]))
+        session = _session(onnxruntime, graph)
+        return OnnxTwin(session, tokenizer, inputs, int(about["max_length"]), int(about["pad_id"]))
     except Exception:  # missing, unreadable or damaged: exported again
         return None
 
@@ -226,16 +246,19 @@ def _session(onnxruntime: Any, graph: bytes) -> Any:
 
 
 def _agrees(model: Any, twin: OnnxTwin) -> bool:
-    """Whether ``twin`` gives torch's vector for every probe text."""
+    """Whether ``twin`` gives torch's vector for every probe text, alone and padded in one batch."""
     import torch
 
     try:
         with torch.inference_mode():
-            for text in PROBES:
-                expected = model(model.preprocess([text]))["sentence_embedding"].float().numpy()
-                got = twin.embed_one(text)
-                if got.shape != expected.shape or not np.allclose(got, expected, rtol=0, atol=TOLERANCE):
-                    return False
+            expected = np.vstack(
+                [model(model.preprocess([text]))["sentence_embedding"].float().numpy() for text in PROBES]
+            )
+        alone = np.vstack([twin.embed([text]) for text in PROBES])
+        together = twin.embed(PROBES)
     except Exception:  # a graph ONNX Runtime fails on
         return False
-    return True
+    return all(
+        got.shape == expected.shape and np.allclose(got, expected, rtol=0, atol=TOLERANCE)
+        for got in (alone, together)
+    )

@@ -196,7 +196,7 @@ def test_the_default_models_input_bound_skips_padding_the_tokenizer_drops(
     model = FakeModel()
     monkeypatch.setattr(_embedders, "_MODEL_CACHE", {("all-MiniLM-L6-v2", None): model})
     padded = [" " * 9000 + "hello world", "\u200b" * 9000 + "hello world", "\n" * 5_000_000 + "x"]
-    SentenceTransformerEmbedder().embed_texts([*padded, "word " * 10_000])
+    SentenceTransformerEmbedder(onnx=False).embed_texts([*padded, "word " * 10_000])
     assert [t.split() for t in model.seen[:3]] == [["hello", "world"], ["hello", "world"], ["x"]]
     assert all(len(t) <= 2 * 8192 for t in model.seen)
     assert model.seen[3].count("word") == 8192 // 4  # 8,192 kept characters, as documented
@@ -210,8 +210,8 @@ def test_the_real_default_model_embeds_a_padded_text_like_the_short_one() -> Non
 def test_one_text_gets_the_vector_encode_gives_without_going_through_encode(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A query or a one-message add skips ``encode``'s per-call overhead; the vector is the same."""
-    embedder = SentenceTransformerEmbedder()
+    """On torch's path, one text skips ``encode``'s per-call overhead; the vector is the same."""
+    embedder = SentenceTransformerEmbedder(onnx=False)
     model = embedder._load()
     texts = ["hello world", "", "naïve café ☕ 東京", "word " * 1000, "\u200b" * 100 + "x"]
     expected = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
@@ -224,7 +224,7 @@ def test_one_text_gets_the_vector_encode_gives_without_going_through_encode(
     np.testing.assert_allclose(np.linalg.norm(one_by_one, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(embedder.embed_texts(texts), expected, atol=1e-6)
     assert len(calls) == 1  # several texts go through encode, batched
-    raw = SentenceTransformerEmbedder(normalize=False).embed_texts(["hello world"])
+    raw = SentenceTransformerEmbedder(normalize=False, onnx=False).embed_texts(["hello world"])
     unnormalized = real(
         ["hello world"], normalize_embeddings=False, convert_to_numpy=True, show_progress_bar=False
     )

@@ -220,7 +220,7 @@ def test_missing_sentence_transformers_names_the_install(monkeypatch: pytest.Mon
     embedder = SentenceTransformerEmbedder()
     assert embedder.dimension == 384  # known without loading anything
     with pytest.raises(EmbedderUnavailableError, match=r"pip install 'lance-context\[embeddings\]'"):
-        embedder.embed_texts(["hello", "world"])  # batches always go through sentence-transformers
+        embedder.embed_texts(["hello"] * 9)  # past TWIN_BATCH texts go through sentence-transformers
     monkeypatch.setattr(_embedders, "_TWINS", {})
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # and no ONNX Runtime twin either
     with pytest.raises(EmbedderUnavailableError, match=r"pip install 'lance-context\[embeddings\]'"):

@@ -122,3 +122,21 @@ def test_a_new_process_embeds_one_text_from_the_cache_without_importing_torch(fr
     out = json.loads(done.stdout)
     assert out["loaded"] == []
     np.testing.assert_allclose([out["vector"]], expected(["What did Caroline research?"]), atol=1e-5)
+
+
+def test_a_chat_turns_few_texts_go_through_the_twin_and_a_larger_batch_through_encode(
+    fresh: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Up to TWIN_BATCH texts are padded into one ONNX Runtime call; more go to torch's ``encode``."""
+    embedder = SentenceTransformerEmbedder()
+    turn = TEXTS[: _embedders.TWIN_BATCH]
+    many = [f"message number {n}: " + "word " * (n % 7) for n in range(_embedders.TWIN_BATCH + 1)]
+    torch_turn, alone = expected(turn), one_by_one(embedder, many)
+    model = embedder._load()
+    calls: list[int] = []
+    real = model.encode
+    monkeypatch.setattr(model, "encode", lambda texts, **k: calls.append(len(texts)) or real(texts, **k))
+    np.testing.assert_allclose(embedder.embed_texts(turn), torch_turn, atol=1e-5)
+    assert calls == []
+    np.testing.assert_allclose(embedder.embed_texts(many), alone, atol=1e-5)
+    assert calls == [len(many)]
