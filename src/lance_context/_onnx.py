@@ -69,7 +69,9 @@ class OnnxTwin:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """The sentence vectors of ``texts``: one float32 row each, as the model outputs them."""
-        encodings = self._tokenizer.encode_batch(list(texts))
+        # one by one: a few texts gain nothing from the tokenizer's thread pool, which would
+        # also make it warn in any process forked later
+        encodings = [self._tokenizer.encode(text) for text in texts]
         width = max(len(encoding.ids) for encoding in encodings)
         feed = {}
         for name in self._inputs:
@@ -86,9 +88,8 @@ def onnx_twin(source: str, load: Callable[[], Any | None]) -> OnnxTwin | None:
 
     ``load()`` gives the loaded sentence-transformers model (None when one text may not go
     through its forward pass alone); it is called only when no export of a model folder
-    is cached. None when ``onnxruntime``, ``onnx`` or
-    ``tokenizers`` is missing, the model cannot be exported, or its export embeds a
-    probe text differently from torch.
+    is cached. None when ``onnxruntime``, ``onnx`` or ``tokenizers`` is missing, the
+    model cannot be exported, or its export embeds a probe text differently from torch.
     """
     try:
         import onnxruntime
@@ -131,6 +132,8 @@ def onnx_twin(source: str, load: Callable[[], Any | None]) -> OnnxTwin | None:
     }
     _write(cache_folder() / f"{key}.onnx", graph)
     _write(cache_folder() / f"{key}.json", json.dumps(about).encode())  # written last: marks it checked
+    if folder_key is not None:
+        _forget_older(folder_key)
     return twin
 
 
@@ -147,8 +150,9 @@ def _folder_key(source: str) -> str | None:
         )
     except OSError:
         return None
-    text = json.dumps([EXPORT_VERSION, str(root.resolve()), files])
-    return "folder-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+    where = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+    what = hashlib.sha256(json.dumps([EXPORT_VERSION, files]).encode()).hexdigest()[:24]
+    return f"folder-{where}-{what}"
 
 
 def _model_key(model: Any, source: str, inputs: tuple[str, ...]) -> str:
@@ -186,6 +190,15 @@ def _read(onnxruntime: Any, tokenizers: Any, key: str) -> OnnxTwin | None:
         return OnnxTwin(session, tokenizer, inputs, int(about["max_length"]), int(about["pad_id"]))
     except Exception:  # missing, unreadable or damaged: exported again
         return None
+
+
+def _forget_older(key: str) -> None:
+    """Delete the exports of earlier versions of the same model folder (its files changed)."""
+    prefix = key.rsplit("-", 1)[0] + "-"
+    with contextlib.suppress(OSError):
+        for path in cache_folder().glob(prefix + "*"):
+            if path.stem != key:
+                path.unlink(missing_ok=True)
 
 
 def _write(path: Path, data: bytes) -> None:

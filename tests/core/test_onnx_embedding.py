@@ -140,3 +140,18 @@ def test_a_chat_turns_few_texts_go_through_the_twin_and_a_larger_batch_through_e
     assert calls == []
     np.testing.assert_allclose(embedder.embed_texts(many), alone, atol=1e-5)
     assert calls == [len(many)]
+
+
+def test_an_export_of_an_older_version_of_the_model_folder_is_deleted(fresh: Path) -> None:
+    SentenceTransformerEmbedder().embed_texts(["warm"])
+    [export] = list(fresh.glob("folder-*.onnx"))
+    older = export.with_name(export.stem.rsplit("-", 1)[0] + "-0123456789abcdef01234567")
+    other = fresh / "folder-aaaaaaaaaaaa-0123456789abcdef01234567.onnx"  # another model folder's
+    for path in (older.with_suffix(".onnx"), older.with_suffix(".json"), other):
+        path.write_bytes(b"an older export")
+    _embedders._TWINS.clear()
+    export.with_suffix(".json").unlink()  # as if this export had never been made
+    SentenceTransformerEmbedder().embed_texts(["again"])
+    assert sorted(p.name for p in fresh.iterdir()) == sorted(
+        [export.name, export.with_suffix(".json").name, other.name]
+    )
