@@ -1,4 +1,4 @@
-"""The default embedder's ONNX Runtime path for single texts: the same vectors, or torch's path."""
+"""The default embedder's ONNX Runtime path for a query or a chat turn: the same vectors, or torch's path."""
 
 from __future__ import annotations
 
