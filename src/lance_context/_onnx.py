@@ -29,7 +29,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["OnnxTwin", "cache_folder", "onnx_twin"]
+from ._wrapped_embedders import Matrix
+
+__all__ = ["OnnxTwin", "cache_folder", "normalized", "onnx_twin"]
 
 #: Bumped when the exported graph or its description changes, so older exports are not reused.
 EXPORT_VERSION = "2"
@@ -144,9 +146,10 @@ def _folder_key(source: str) -> str | None:
         return None
     try:
         files = sorted(
-            (str(path.relative_to(root)), path.stat().st_size, path.stat().st_mtime_ns)
+            (str(path.relative_to(root)), stat.st_size, stat.st_mtime_ns)
             for path in root.rglob("*")
             if path.is_file()
+            for stat in (path.stat(),)
         )
     except OSError:
         return None
@@ -275,3 +278,11 @@ def _agrees(model: Any, twin: OnnxTwin) -> bool:
         got.shape == expected.shape and np.allclose(got, expected, rtol=0, atol=TOLERANCE)
         for got in (alone, together)
     )
+
+
+def normalized(vectors: Matrix, normalize: bool) -> Matrix:
+    """``vectors`` scaled to unit length when ``normalize`` (as torch's ``normalize`` does)."""
+    if not normalize:
+        return vectors
+    norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return np.asarray(vectors / norms, dtype=np.float32)

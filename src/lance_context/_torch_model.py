@@ -8,7 +8,7 @@ import numpy as np
 
 from ._wrapped_embedders import Matrix
 
-__all__ = ["direct_ok", "forward_one", "normalized", "quietly", "skip_unread_pooler"]
+__all__ = ["direct_ok", "forward_one", "quietly", "skip_unread_pooler"]
 
 
 def quietly(load: Any) -> Any:
@@ -78,11 +78,3 @@ def forward_one(model: Any, text: str, normalize: bool) -> Matrix:
         if normalize:
             output = torch.nn.functional.normalize(output, p=2, dim=1)
         return np.asarray(output.float().numpy(), dtype=np.float32)
-
-
-def normalized(vectors: Matrix, normalize: bool) -> Matrix:
-    """``vectors`` scaled to unit length when ``normalize`` (as torch's ``normalize`` does)."""
-    if not normalize:
-        return vectors
-    norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    return np.asarray(vectors / norms, dtype=np.float32)
