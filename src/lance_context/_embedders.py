@@ -12,14 +12,15 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from ._errors import EmbedderUnavailableError
-from ._onnx import OnnxTwin, onnx_twin
-from ._torch_model import direct_ok, forward_one, normalized, quietly, skip_unread_pooler
+from ._onnx import OnnxTwin, normalized, onnx_twin
+from ._torch_model import direct_ok, forward_one, quietly, skip_unread_pooler
 from ._wrapped_embedders import LangChainEmbedder, LlamaIndexEmbedder, Matrix, WrappedEmbedder, to_matrix
 
 __all__ = [
@@ -29,9 +30,15 @@ __all__ = [
     "LlamaIndexEmbedder",
     "SentenceTransformerEmbedder",
     "as_embedder",
+    "embed_beside",
     "embed_query",
     "to_matrix",
 ]
+
+_T = TypeVar("_T")
+
+#: Threads that embed a text query while the store reads (see :func:`embed_beside`).
+_BESIDE = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lance-context-query")
 
 #: The largest vector a hashing embedder makes (256 KB a row); real models make at most a few thousand.
 MAX_DIMENSION = 65_536
@@ -42,7 +49,10 @@ class Embedder(Protocol):
     """Turns texts into float32 vectors of a fixed dimension.
 
     Implement ``embed_query`` when queries are embedded differently from documents,
-    and ``embed_images(images: Sequence[PIL.Image.Image])`` when the model embeds images.
+    ``embed_images(images: Sequence[PIL.Image.Image])`` when the model embeds images, and
+    ``embeds_beside_reads() -> bool`` returning True when one text may be embedded on
+    another thread while the store reads (the model releases the GIL and leaves the
+    cores idle between calls); the query is then embedded beside the read.
     """
 
     @property
@@ -66,6 +76,22 @@ def embed_query(embedder: Embedder, text: str) -> Matrix:
     raw = [method(text)] if callable(method) else embedder.embed_texts([text])
     vector: Matrix = to_matrix(raw, 1, embedder.dimension, embedder.name)[0]
     return vector
+
+
+def embed_beside(embedder: object, query: object, embed: Callable[[], _T]) -> Future[_T] | None:
+    """``embed()`` started on another thread when ``embedder`` embeds a text query well there.
+
+    Recall reads the session's outline, and hybrid search its full-text channel, while the
+    query is embedded. Only an embedder whose ``embeds_beside_reads()`` says so: the default
+    embedder's ONNX Runtime twin, measured paired (a torch forward pass beside the read
+    slowed both by more than it hid). Otherwise None, and the caller embeds on its own
+    thread. The caller takes the result even when its read fails, so the query's own
+    error comes first, as when it ran first.
+    """
+    method = getattr(embedder, "embeds_beside_reads", None)
+    if not isinstance(query, str) or not callable(method) or method() is not True:
+        return None
+    return _BESIDE.submit(embed)
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ._arrow import table_to_records
-from ._embedders import SentenceTransformerEmbedder
-from ._embedding import Vector
+from ._embedders import embed_beside
 from ._errors import SearchError
 from ._fusion import TurnOrder
 from ._outlines import Conversation, OutlineMemo
@@ -31,9 +29,6 @@ from ._search import _MAX_K, EXACT_MAX, Searcher
 from ._state import StoreState
 
 __all__ = ["Recall", "Recaller"]
-
-#: Threads that embed a recall's query while its session is read (see ``Recaller._embedding_beside``).
-_EMBEDDERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lance-context-query")
 
 
 @dataclass(frozen=True)
@@ -108,7 +103,9 @@ class Recaller:
         if vector is None and embedding_dimension(self._state.handle.schema(ds)) is None:
             text_only = True  # a past version from before the store held vectors
         asked = query if vector is None else vector
-        pending = self._embedding_beside(ds, asked) if not text_only and run_id is not None else None
+        pending = None  # recall across sessions reads no outline to embed beside
+        if not text_only and run_id is not None:
+            pending = embed_beside(embedding.embedder, asked, lambda: self._searcher.query_vector(ds, asked))
         query_vector = None if text_only or pending is not None else self._searcher.query_vector(ds, asked)
         # the conversation is the records the filters keep: neighbours pass them too. A
         # session of few rows is read with its vectors, which the vector channel then ranks.
@@ -171,22 +168,6 @@ class Recaller:
         best = ranked[0][1]  # reranked matches score above the rest, in the reranker's order
         reordered = [(top[i][0], best + len(order) - rank) for rank, i in enumerate(order)]
         return reordered + ranked[options.rerank_depth :], records
-
-    def _embedding_beside(self, ds: Any, query: object) -> Future[Vector] | None:
-        """The query's vector, started on another thread, when the embedder runs it there well.
-
-        The default embedder's ONNX Runtime twin releases the GIL and leaves the cores idle
-        between calls, so embedding a text query while the session's outline is read hides
-        the read: 22.2 → 18.1 ms per recall after a write, paired on the 680-turn LoCoMo
-        session. A torch forward pass slowed beside the read by more than it hid, and any
-        other embedder is left on the caller's thread (its own threads and context).
-        """
-        embedder = self._state.embedding.embedder
-        if not isinstance(query, str) or not isinstance(embedder, SentenceTransformerEmbedder):
-            return None
-        if not embedder.embeds_beside_reads():
-            return None
-        return _EMBEDDERS.submit(self._searcher.query_vector, ds, query)
 
     def _current_copies(
         self,

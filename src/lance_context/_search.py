@@ -14,8 +14,7 @@ exact cosine, MMR, RRF) is pure and lives in ``_ranking``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -25,7 +24,7 @@ import numpy.typing as npt
 import pyarrow as pa
 from lance.query import MatchQuery
 
-from ._arrow import table_to_records
+from ._embedders import embed_beside
 from ._errors import EmbedderMismatchError, SearchError
 from ._fusion import FusionOptions, fuse
 from ._history import History
@@ -40,8 +39,8 @@ from ._ranking import (
     weighted_fuse,
 )
 from ._reader import filter_sql, record_columns
-from ._records import ContextRecord
 from ._schema import embedding_dimension
+from ._searchhits import SearchHit, read_hits
 from ._state import StoreState
 
 __all__ = ["RRF_K", "SearchHit", "SearchMode", "Searcher", "mmr_select", "rrf_fuse", "weighted_fuse"]
@@ -51,29 +50,6 @@ SearchMode = Literal["vector", "text", "hybrid"]
 Vector = npt.NDArray[np.float32]
 #: Filters matching at most this many rows with vectors are searched exactly in numpy.
 EXACT_MAX = 2_000
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """One search result.
-
-    Attributes:
-        record: The matching record.
-        score: Larger is better: cosine similarity (vector), BM25 (text) or the fused
-            score (hybrid).
-        vector_distance: Cosine distance to the query, when the vector channel matched.
-        text_score: BM25 score, when the text channel matched.
-        channels: Which channels matched: ``("vector",)``, ``("text",)`` or both.
-
-    Example:
-        >>> hit = SearchHit(record=None, score=0.9, vector_distance=0.1)  # doctest: +SKIP
-    """
-
-    record: ContextRecord
-    score: float
-    vector_distance: float | None = None
-    text_score: float | None = None
-    channels: tuple[str, ...] = ()
 
 
 #: The most hits one search returns (Lance takes k as a 32-bit count).
@@ -137,7 +113,15 @@ class Searcher:
                 observe(ds, None)
             text = _as_text(query)
             ranked = distinct(lambda depth: self._text(ds, text, sql, depth), k)
-            return self._hits(ds, ranked.ids, {"text": ranked}, ranked.scores)[:k]
+            return read_hits(self._state, ds, ranked.ids, {"text": ranked}, ranked.scores)[:k]
+        if mode == "hybrid":
+            options = fusion or FusionOptions()
+            if alpha is not None:
+                weights = {"vector": float(alpha), "text": 1.0 - float(alpha)}
+                options = dataclasses.replace(options, weights=weights)
+            depth = max(fetch_k or options.depth, k)  # fusion reads as deep as the channels were fetched
+            options = dataclasses.replace(options, depth=depth) if depth > options.depth else options
+            return self._hybrid(ds, query, vector, sql, k, options, observe)
         query_vector = self.query_vector(ds, query if vector is None else vector)
         if observe is not None:
             observe(ds, query_vector)
@@ -148,7 +132,9 @@ class Searcher:
                 ranked = distinct(
                     lambda depth: self._vector(ds, query_vector, sql, depth, with_records=True), k
                 )
-                return self._hits(ds, ranked.ids, {"vector": ranked}, ranked.scores, ranked.rows)[:k]
+                return read_hits(self._state, ds, ranked.ids, {"vector": ranked}, ranked.scores, ranked.rows)[
+                    :k
+                ]
             ranked = distinct(
                 lambda depth: self._vector(ds, query_vector, sql, depth, with_vectors=True), fetch
             )
@@ -160,16 +146,43 @@ class Searcher:
                     [ranked.row_ids[i] for i in chosen],
                     [ranked.scores[i] for i in chosen],
                 )
-            return self._hits(ds, ranked.ids[:k], {"vector": ranked}, ranked.scores[:k])
-        options = fusion or FusionOptions()
-        if alpha is not None:
-            weights = {"vector": float(alpha), "text": 1.0 - float(alpha)}
-            options = dataclasses.replace(options, weights=weights)
-        depth = max(fetch_k or options.depth, k)  # fusion reads as deep as the channels were fetched
-        options = dataclasses.replace(options, depth=depth) if depth > options.depth else options
-        channels = self.channels(ds, _as_text(query), query_vector, sql, depth)
+            return read_hits(self._state, ds, ranked.ids[:k], {"vector": ranked}, ranked.scores[:k])
+
+    def _hybrid(
+        self,
+        ds: lance.LanceDataset,
+        query: Any,
+        vector: Any,
+        sql: str | None,
+        k: int,
+        options: FusionOptions,
+        observe: Callable[[lance.LanceDataset, Vector | None], None] | None,
+    ) -> list[SearchHit]:
+        """Both channels ranked and fused.
+
+        A text query is embedded while the text channel reads, when the embedder runs well
+        beside it (see ``embed_beside``).
+        """
+        embedder = self._state.embedding.embedder
+        pending = (
+            None
+            if vector is not None
+            else embed_beside(embedder, query, lambda: self.query_vector(ds, query))
+        )
+        text_ranked = None
+        if pending is None:
+            query_vector = self.query_vector(ds, query if vector is None else vector)
+        else:
+            try:
+                text_ranked = distinct(lambda n: self._text(ds, query, sql, n), options.depth)
+            finally:
+                query_vector = pending.result()  # the query's own error first, as when it ran first
+        if observe is not None:
+            observe(ds, query_vector)
+        text = _as_text(query)
+        channels = self.channels(ds, text, query_vector, sql, options.depth, text_ranked=text_ranked)
         best = fuse({name: r.pairs() for name, r in channels.items()}, options).ranked(k)
-        return self._hits(ds, [key for key, _ in best], channels, [score for _, score in best])
+        return read_hits(self._state, ds, [key for key, _ in best], channels, [score for _, score in best])
 
     def snapshot(self, version: int | str | None, *, ranks_by_vector: bool) -> lance.LanceDataset:
         """The version to read (the latest when None), its due vector index built first.
@@ -215,14 +228,21 @@ class Searcher:
         depth: int,
         *,
         candidates: ExactRows | None = None,
+        text_ranked: ChannelRanking | None = None,
     ) -> dict[str, ChannelRanking]:
         """Both channels' top ``depth`` distinct ids (with row ids and scores), filtered first.
 
         Without a vector (a store that does not embed) only the text channel ranks.
         ``candidates``: the rows ``sql`` matches, one per id, with their vectors (an
         outline read with them): the vector channel ranks them without reading again.
+        ``text_ranked``: the text channel, already read at ``depth``.
         """
-        ranked = {"text": distinct(lambda n: self._text(ds, text, sql, n), depth)}
+        text_ranked = (
+            text_ranked
+            if text_ranked is not None
+            else distinct(lambda n: self._text(ds, text, sql, n), depth)
+        )
+        ranked = {"text": text_ranked}
         if vector is not None and candidates is not None:
             ranked["vector"] = candidates.rank(vector, depth)
         elif vector is not None:
@@ -326,56 +346,6 @@ class Searcher:
             table.column("id").to_pylist(),
             table.column("_rowid").to_pylist(),
             [float(s) for s in table.column("_score").to_pylist()],
-        )
-
-    def _hits(
-        self,
-        ds: lance.LanceDataset,
-        ids: Sequence[str],
-        channels: Mapping[str, ChannelRanking],
-        scores: Sequence[float],
-        rows: pa.Table | None = None,
-    ) -> list[SearchHit]:
-        """Read the chosen records (and only them, unless ``rows`` holds them) and attach scores."""
-        if not ids:
-            return []
-        first = list({record_id: i for i, record_id in reversed(list(enumerate(ids)))}.values())
-        if len(first) < len(ids):  # copies of one id (added twice): its best-ranked copy only
-            first.sort()
-            ids, scores = [ids[i] for i in first], [scores[i] for i in first]
-            rows = None if rows is None else rows.take(pa.array(first, pa.int64()))
-        per_channel = {
-            name: dict(reversed(list(zip(r.ids, r.scores, strict=True)))) for name, r in channels.items()
-        }
-        table = rows if rows is not None else self._take(ds, ids, channels)
-        hits = []
-        for record, score in zip(table_to_records(table, self._state.cipher), scores, strict=True):
-            similarity = per_channel.get("vector", {}).get(record.id)
-            text_score = per_channel.get("text", {}).get(record.id)
-            hits.append(
-                SearchHit(
-                    record=record,
-                    score=float(score),
-                    vector_distance=None if similarity is None else 1.0 - similarity,
-                    text_score=text_score,
-                    channels=tuple(
-                        name for name in ("vector", "text") if record.id in per_channel.get(name, {})
-                    ),
-                )
-            )
-        return hits
-
-    def _take(
-        self, ds: lance.LanceDataset, ids: Sequence[str], channels: Mapping[str, ChannelRanking]
-    ) -> pa.Table:
-        """The records of ``ids`` (in that order), taken by the row ids their channels found."""
-        row_of: dict[str, int] = {}
-        for ranked in channels.values():
-            for record_id, row_id in zip(ranked.ids, ranked.row_ids, strict=True):
-                row_of.setdefault(record_id, row_id)
-        handle, columns = self._state.handle, record_columns(ds.schema)
-        return handle.call(
-            lambda: handle.take_rows(ds, [row_of[i] for i in ids], columns), "read search hits", retry=False
         )
 
 

@@ -1,4 +1,4 @@
-"""Recall embeds its query beside the session's read when the embedder runs well on another thread."""
+"""Recall and hybrid search embed the query beside their reads when the embedder runs well there."""
 
 from __future__ import annotations
 
@@ -81,3 +81,45 @@ def test_an_embedding_error_beside_the_read_reaches_the_caller(tmp_path: Path) -
     assert store.version() == version and watched.threads[0].startswith("lance-context-query")
     watched.fail = False
     assert recalled(store, "Who is coming to visit?")
+
+
+def searched(store: ContextStore, query: str) -> list[tuple[str, float, tuple[str, ...]]]:
+    hits = store.search(query, k=3, mode="hybrid", run_id="chat")
+    return [(h.record.text, round(h.score, 4), h.channels) for h in hits]
+
+
+def test_hybrid_search_embeds_the_query_while_the_text_channel_reads(tmp_path: Path) -> None:
+    store, watched = conversation(tmp_path / "onnx.lance", SentenceTransformerEmbedder())
+    serial, plain = conversation(tmp_path / "torch.lance", SentenceTransformerEmbedder(onnx=False))
+    for query in ("Who is coming to visit?", "What does the cat eat?", "balcony"):
+        assert searched(store, query) == searched(serial, query)  # the same hits, scores and channels
+    assert any(
+        text.startswith("Yes, mostly salmon") for text, _, _ in searched(store, "Does she like salmon?")
+    )
+    assert watched.threads and all(name.startswith("lance-context-query") for name in watched.threads)
+    here = threading.current_thread().name
+    assert plain.threads and all(name == here for name in plain.threads)
+    before = len(watched.threads)
+    store.search("What does the cat eat?", k=3, mode="vector", run_id="chat")  # nothing to read beside
+    assert watched.threads[before:] == [here]
+
+
+class OptingIn(HashingEmbedder):
+    """A hashing embedder that says it may embed beside the store's reads."""
+
+    def embeds_beside_reads(self) -> bool:
+        return True
+
+
+def test_any_embedder_can_opt_in_and_its_error_reaches_the_caller(tmp_path: Path) -> None:
+    store, watched = conversation(tmp_path / "opting.lance", OptingIn(64))
+    assert [t for _, t, _ in searched(store, "cat salmon")]
+    assert recalled(store, "cat salmon")
+    assert len(watched.threads) == 2 and all(n.startswith("lance-context-query") for n in watched.threads)
+    watched.fail = True
+    version = store.version()
+    with pytest.raises(RuntimeError, match="the embedder is down"):
+        store.search("cat salmon", mode="hybrid", run_id="chat")
+    assert store.version() == version
+    watched.fail = False
+    assert searched(store, "cat salmon")
