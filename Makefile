@@ -30,8 +30,13 @@ lint: install
 	$(BIN)/ruff check src tests integrations examples
 	$(BIN)/mypy
 
+# Two pytest workers, each taking whole test modules (module fixtures stay in one process):
+# most tests wait on subprocesses, servers and disk, so two workers on two cores take about
+# two thirds of one worker's time. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
+
 test: install lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 demo: install
 	$(PY) examples/quickstart.py
