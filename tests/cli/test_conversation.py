@@ -11,7 +11,7 @@ import pytest
 from lance_context import ContextRecord
 from lance_context._cli._common import parse_duration, safe
 from lance_context._cli._conversation import Binary, build_turns, human_bytes, session_kind
-from lance_context._cli._render import plural
+from lance_context._cli._render import heading, plural
 
 from ._stores import png
 
@@ -102,3 +102,14 @@ def test_small_helpers() -> None:
     assert parse_duration("2") == timedelta(days=2)
     with pytest.raises(click.BadParameter):
         parse_duration("soon")
+
+
+def test_a_heading_breaks_between_its_parts_in_a_narrow_terminal() -> None:
+    parts = ["/data/memory.lance", "branch main", "20 versions"]
+    assert heading(parts, "italic", 80).plain == "/data/memory.lance · branch main · 20 versions"
+    assert heading(parts, "italic", 40).plain == "/data/memory.lance · branch main ·\n20 versions"
+    assert heading(parts, "italic", 20).plain == "/data/memory.lance ·\nbranch main ·\n20 versions"
+    # width counts terminal cells: a wide character takes two
+    assert heading(["会話" * 5, "main@3"], "", 29).plain == "会話会話会話会話会話 · main@3"
+    assert heading(["会話" * 5, "main@3"], "", 28).plain == "会話会話会話会話会話 ·\nmain@3"
+    assert heading(["x" * 50, "y"], "bold", 10).style == "bold"  # a long part is left to fold

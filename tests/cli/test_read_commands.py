@@ -114,6 +114,8 @@ def test_log_in_an_80_column_terminal_wraps_instead_of_cropping(in_process: InPr
     lines = result.out.splitlines()
     assert max(len(line.rstrip()) for line in lines) <= 80
     header = next(line for line in lines if line.split()[:2] == ["version", "time"])  # not a wrapped title
+    title = [line.rstrip() for line in lines[: lines.index(header)] if line.strip()]
+    assert all(line.endswith(" ·") for line in title[:-1]) and title[-1].endswith("20 versions")
     assert "rows" not in header.split()  # the row totals give way to the sessions touched
     rows = lines[lines.index(header) + 2 :]
     assert any(TRIP in line for line in rows)  # a session name fits unbroken

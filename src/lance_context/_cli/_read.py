@@ -31,7 +31,7 @@ from ._common import (
 from ._conversation import human_bytes
 from ._facts import SessionSummary, all_tags, session_summaries, store_facts, version_changes
 from ._refs import View, open_view
-from ._render import plural
+from ._render import heading, plural
 
 __all__ = ["COMMANDS"]
 
@@ -193,7 +193,7 @@ def sessions(
         out.print(styled(f"no sessions{which} · {view.describe()}"))
         return
     # the title is a line of its own: as a table's title it would wrap at the table's width
-    out.print(styled(f"{plural(len(found), 'session')} · {view.describe()}", "italic"))
+    out.print(heading([plural(len(found), "session"), view.describe()], "italic", out.width))
     out.print(_sessions_table(found, out))
 
 
@@ -373,7 +373,8 @@ def log(uri: str, storage_options: tuple[str, ...], branch: str, limit: int, as_
     for cells in rows:
         table.add_row(*cells)
     # a line of its own: a table's title would wrap at the table's width, inside a long path
-    out.print(styled(f"{view.spec.uri} · branch {view.branch} · {plural(len(history), 'version')}", "italic"))
+    parts = [view.spec.uri, f"branch {view.branch}", plural(len(history), "version")]
+    out.print(heading(parts, "italic", out.width))
     out.print(table)
     if any(not changes[i.version].known for i in shown):
         out.print(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.padding import Padding
 from rich.text import Text
@@ -61,6 +62,24 @@ def render_turns(turns: list[Turn]) -> Group:
         blocks.extend(_body(turn))
         blocks.append(Text(""))
     return Group(*blocks)
+
+
+def heading(parts: Sequence[str], style: str, width: int) -> Text:
+    """``parts`` joined by `` · `` on a line of their own, broken between parts, never inside one.
+
+    In a narrow terminal ``memory.lance · branch main · 20 versions`` becomes two lines ending
+    and starting at a separator, rather than leaving ``versions`` alone on the next line; a
+    part wider than the terminal still folds.
+    """
+    lines: list[str] = []
+    for part in parts:
+        if lines and cell_len(lines[-1]) + 3 + cell_len(part) <= width:
+            lines[-1] += f" · {part}"
+        else:
+            if lines:
+                lines[-1] += " ·"
+            lines.append(part)
+    return styled("\n".join(lines), style)
 
 
 def plural(count: int, word: str) -> str:

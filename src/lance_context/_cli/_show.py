@@ -31,7 +31,7 @@ from ._common import (
 from ._conversation import build_turns, diff_groups, session_kind, session_order, short
 from ._facts import diff_views
 from ._refs import View, as_mode, resolve_ref, search_embedder
-from ._render import find_session, plural, record_line, render_turns
+from ._render import find_session, heading, plural, record_line, render_turns
 from ._threads import CheckpointState, thread_checkpoints, thread_id_of
 
 __all__ = ["COMMANDS"]
@@ -53,13 +53,8 @@ def _show_thread(view: View, run_id: str, thread: str, last: int | None, as_json
         )
         return
     out = console()
-    out.print(
-        styled(
-            f"{run_id} · LangGraph thread {thread!r} · {plural(len(states), 'checkpoint')} shown · "
-            f"{view.describe()}",
-            "bold",
-        )
-    )
+    parts = [run_id, f"LangGraph thread {thread!r}", f"{plural(len(states), 'checkpoint')} shown"]
+    out.print(heading([*parts, view.describe()], "bold", out.width))
     latest = next((s for s in states if not s.namespace), None)  # the graph's own, not a subgraph's
     if latest is not None and latest.sealed:
         out.print(
@@ -169,7 +164,7 @@ def show(
     out = console()
     count = plural(total, "record")
     shown = f"last {len(records)} of {count}" if len(records) < total else count
-    out.print(styled(f"{run_id} · {session_kind(run_id)} · {shown} · {view.describe()}", "bold"))
+    out.print(heading([run_id, session_kind(run_id), shown, view.describe()], "bold", out.width))
     out.print()
     out.print(render_turns(turns))
 
@@ -375,7 +370,7 @@ def search(
         return
     # Text, on a line of its own: a table's title is read as markup (a query holding "[/b]"
     # would crash) and wraps at the table's width
-    title = styled(f"{plural(len(hits), 'hit')} for {query!r} ({mode}) · {view.describe()}", "italic")
+    title = [f"{plural(len(hits), 'hit')} for {query!r} ({mode})", view.describe()]
     table = Table(box=TABLE_BOX)
     for column in ("#", "score", "session", "place", "role", "content"):
         table.add_column(
@@ -395,7 +390,7 @@ def search(
             styled(short(content, 80)),
         )
     out = console()
-    out.print(title)
+    out.print(heading(title, "italic", out.width))
     out.print(table)
 
 
