@@ -132,9 +132,8 @@ class Searcher:
                 ranked = distinct(
                     lambda depth: self._vector(ds, query_vector, sql, depth, with_records=True), k
                 )
-                return read_hits(self._state, ds, ranked.ids, {"vector": ranked}, ranked.scores, ranked.rows)[
-                    :k
-                ]
+                hits = read_hits(self._state, ds, ranked.ids, {"vector": ranked}, ranked.scores, ranked.rows)
+                return hits[:k]
             ranked = distinct(
                 lambda depth: self._vector(ds, query_vector, sql, depth, with_vectors=True), fetch
             )
