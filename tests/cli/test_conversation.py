@@ -112,4 +112,5 @@ def test_a_heading_breaks_between_its_parts_in_a_narrow_terminal() -> None:
     # width counts terminal cells: a wide character takes two
     assert heading(["会話" * 5, "main@3"], "", 29).plain == "会話会話会話会話会話 · main@3"
     assert heading(["会話" * 5, "main@3"], "", 28).plain == "会話会話会話会話会話 ·\nmain@3"
-    assert heading(["x" * 50, "y"], "bold", 10).style == "bold"  # a long part is left to fold
+    long = heading(["x" * 50, "y"], "bold", 10)  # a part wider than the terminal is left whole, to fold
+    assert long.plain == "x" * 50 + " ·\ny" and long.style == "bold"
