@@ -71,8 +71,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_MOTO_ATOMIC = Path(__file__).with_name("_moto_atomic.py")
+
+
 class MotoServer:
     """A moto S3 server in a subprocess, bound to 127.0.0.1.
+
+    Its conditional writes are atomic, as the real services' are (see ``_moto_atomic``).
 
     ``stop()`` terminates the process (clients then get "connection refused");
     ``start()`` runs a new one on the same port. moto keeps its state in memory, so a
@@ -96,7 +101,7 @@ class MotoServer:
             env["MOTO_ENABLE_RECORDING"] = "True"
             env["MOTO_RECORDER_FILEPATH"] = str(self.record_to)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, str(_MOTO_ATOMIC), "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,

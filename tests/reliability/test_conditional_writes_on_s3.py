@@ -13,7 +13,7 @@ import pytest
 
 from lance_context import ContextRecord, ContextStore, HashingEmbedder, StoreError
 
-from ._proxy import IgnoringPreconditions, OneAtATime
+from ._proxy import IgnoringPreconditions
 from .report import TALLY
 
 pytestmark = pytest.mark.reliability
@@ -93,10 +93,9 @@ def test_the_named_fix_commits_safely_through_the_same_server(s3_bucket: Any, mo
         BillingMode="PAY_PER_REQUEST",
     )
     proxy = IgnoringPreconditions(moto_server.port)
-    atomic = OneAtATime(moto_server.port)  # moto's conditional puts race; DynamoDB's do not
     try:
         uri = f"s3+ddb://{s3_bucket.name}/external?ddbTableName={table}"
-        options = s3_bucket.options(proxy.endpoint, dynamodb_endpoint=atomic.endpoint)
+        options = s3_bucket.options(proxy.endpoint, dynamodb_endpoint=moto_server.endpoint)
         stores = [ContextStore.open(uri, storage_options=options, embedder=None) for _ in range(3)]
 
         def write(n: int) -> None:
@@ -114,5 +113,4 @@ def test_the_named_fix_commits_safely_through_the_same_server(s3_bucket: Any, mo
         assert reopened.count() == 24
     finally:
         proxy.close()
-        atomic.close()
     TALLY.add(writes_attempted=24, writes_committed=24)
