@@ -15,6 +15,7 @@ Usage (what ``tests.conftest.MotoServer`` runs): ``python tests/_moto_atomic.py 
 
 from __future__ import annotations
 
+import io
 import sys
 import threading
 from pathlib import Path
@@ -42,6 +43,14 @@ def _conditional(environ: dict[str, Any]) -> bool:
 def _atomic_dispatch(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any) -> Any:
     if not _conditional(environ):
         return _dispatch(self, environ, start_response)
+    # The body is read before the lock: a client that stalls while sending it holds up
+    # only its own request, not every other conditional write.
+    length = environ.get("CONTENT_LENGTH")
+    stream = environ["wsgi.input"]
+    body = (
+        stream.read(int(length)) if length else stream.read() if environ.get("wsgi.input_terminated") else b""
+    )
+    environ["wsgi.input"] = io.BytesIO(body)
     with _ONE_AT_A_TIME:
         return _dispatch(self, environ, start_response)
 
