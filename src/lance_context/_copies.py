@@ -1,7 +1,7 @@
 """Deep copies of what adapters hand out, cheaper than ``copy.deepcopy``.
 
 A value kept for many reads (a message rebuilt once per cached record, see
-``_cache.derived_values``) is handed out as a copy on every read, so a caller may change
+``_handouts.derived_values``) is handed out as a copy on every read, so a caller may change
 what it gets without changing what the next read returns. Framework messages are pydantic
 models holding JSON-like values; copying them field by field, and their dicts and lists
 item by item, is several times faster than ``copy.deepcopy`` and shares only immutable

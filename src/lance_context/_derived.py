@@ -1,7 +1,7 @@
 """What an adapter built from a read of cached records, kept until those records change.
 
 The store's tail cache hands an adapter the same record objects on every read of a
-session until a commit touches it (:func:`lance_context._cache.shared_records`). What the
+session until a commit touches it (:func:`lance_context._tailcache.shared_records`). What the
 adapter builds from one such read (a window of messages fitted to a budget) depends on
 those records alone, so it can be kept beside them and used again while a later read
 returns exactly the same objects in the same order. Anything else (another order, one new
@@ -14,7 +14,7 @@ import threading
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from ._cache import derived_values
+from ._handouts import derived_values
 from ._records import ContextRecord
 
 __all__ = ["MAX_KEPT", "keep_built", "kept_built"]

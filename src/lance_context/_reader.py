@@ -18,11 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._arrow import WRITE_ONLY, table_to_records
-from ._cache import hand_out
 from ._dataset import DatasetHandle
 from ._encryption import Cipher
 from ._errors import InvalidFilterError
 from ._filters import and_, compile_where, eq, in_, sql_string, time_range
+from ._handouts import hand_out
 from ._records import ContextRecord
 from ._sessionfiles import session_fragments
 from ._state import StoreState

@@ -12,13 +12,13 @@ from dataclasses import dataclass, replace
 
 import lance
 
-from ._cache import TailCache
 from ._dataset import DatasetHandle
 from ._embedding import Embedding
 from ._encryption import Cipher
 from ._errors import ReadOnlyError, ReadOnlyVersionError
 from ._policies import CompactionPolicy, IndexPolicy, StoreLimits
 from ._retention import RetentionPolicy
+from ._tailcache import TailCache
 
 __all__ = ["Settings", "StoreState"]
 

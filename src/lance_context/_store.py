@@ -15,7 +15,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._cache import SessionCache, TailCache
+from ._cache import SessionCache
 from ._dataset import MAIN_BRANCH, DatasetHandle
 from ._embedders import Embedder
 from ._embedding import Embedding
@@ -49,6 +49,7 @@ from ._storage import dataset_exists, refuse_inside_store
 from ._store_governance import GovernanceMethods
 from ._store_retrieval import RetrievalMethods
 from ._store_versions import VersionMethods
+from ._tailcache import TailCache
 from ._writer import Writer
 
 if TYPE_CHECKING:

@@ -57,12 +57,13 @@ from __future__ import annotations
 
 from ._async import async_twin
 from ._bulk import BulkPart, BulkPlan, BulkWorker, BulkWriter, RewritePlan, Slice
-from ._cache import SessionCache, derived_values, shared_ends, shared_records, shares_records
+from ._cache import SessionCache
 from ._copies import copy_model, copy_tree
 from ._derived import keep_built, kept_built
 from ._embedders import embed_query, to_matrix
 from ._encryption import read_marker
 from ._fingerprints import row_changes
+from ._handouts import derived_values
 from ._index_text import ChatIndexing, ChatTurn, IndexTextOptions, index_texts
 from ._jsonvalues import json_problem
 from ._locks import session_lock
@@ -89,6 +90,7 @@ from ._reader import Outline
 from ._records import check_unicode, new_id, plain_json, utc_now
 from ._rerank import Reranker, as_reranker
 from ._search import SearchMode, mmr_select, rrf_fuse, weighted_fuse
+from ._tailcache import shared_ends, shared_records, shares_records
 from ._versions import RecordChanges
 from ._window import fit_window, group_exchanges, newest_window
 from ._writer import write_group

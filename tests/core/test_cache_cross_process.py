@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from lance_context import CachePolicy, ContextRecord, ContextStore, RetentionPolicy, _cache
+from lance_context import CachePolicy, ContextRecord, ContextStore, RetentionPolicy, _tailcache
 
 Snapshot = dict[str, list[tuple[str, str | None]]]
 
@@ -140,13 +140,13 @@ def test_an_append_to_a_long_cached_session_measures_only_what_it_appends(
     store.add([_msg(f"m{i}") for i in range(500)])
     assert len(store.records("s1", last=500)) == 500  # cached whole
     measured: list[str] = []
-    real = _cache.record_size
+    real = _tailcache.record_size
 
     def counted(record: ContextRecord) -> int:
         measured.append(record.id)
         return real(record)
 
-    monkeypatch.setattr(_cache, "record_size", counted)
+    monkeypatch.setattr(_tailcache, "record_size", counted)
     new = _msg("one more")
     store.add(new)
     assert measured == [new.id]

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from lance_context import ContextRecord
-from lance_context._cache import copy_record
+from lance_context._handouts import copy_record
 from lance_context.adapters import copy_model, copy_tree
 
 

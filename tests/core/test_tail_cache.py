@@ -19,8 +19,9 @@ from lance_context import (
     Relationship,
     StateMetadata,
 )
-from lance_context._cache import SessionCache, TailCache
+from lance_context._cache import SessionCache
 from lance_context._reader import Reader
+from lance_context._tailcache import TailCache
 from lance_context.adapters import shared_ends, shared_records
 
 
