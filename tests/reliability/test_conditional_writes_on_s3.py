@@ -7,6 +7,8 @@ that ignores it, and ``aws_conditional_put=disabled`` makes the client refuse to
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -68,8 +70,6 @@ def test_a_server_that_ignores_conditional_writes_is_refused_before_any_write(
 
 def test_the_named_fix_commits_safely_through_the_same_server(s3_bucket: Any, moto_server: Any) -> None:
     """``s3+ddb://``: Lance's external commit store (DynamoDB, here moto's) makes the commits safe."""
-    import threading
-
     import boto3
 
     dynamodb = boto3.client(
@@ -114,3 +114,76 @@ def test_the_named_fix_commits_safely_through_the_same_server(s3_bucket: Any, mo
     finally:
         proxy.close()
     TALLY.add(writes_attempted=24, writes_committed=24)
+
+
+def _race(writers: int, write: Callable[[int], None], refused: set[str]) -> int:
+    """Run ``write(0..writers-1)`` at once; the one writer that succeeded (the others refused)."""
+    from botocore.exceptions import ClientError
+
+    start, won, codes = threading.Barrier(writers), [], []
+
+    def run(n: int) -> None:
+        start.wait()
+        try:
+            write(n)
+            won.append(n)
+        except ClientError as error:
+            codes.append(error.response["Error"]["Code"])
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1 and set(codes) <= refused, (won, codes)
+    return won[0]
+
+
+def test_racing_conditional_writes_have_one_winner_on_the_test_server(
+    s3_bucket: Any, moto_server: Any
+) -> None:
+    """What the tests above rely on, as S3 and DynamoDB guarantee it.
+
+    Of writers racing to create one object (``If-None-Match: *``) or one item
+    (``attribute_not_exists``), exactly one succeeds, and what is stored is its bytes.
+    """
+    import boto3
+
+    keys = {
+        "aws_access_key_id": s3_bucket.access_key_id,
+        "aws_secret_access_key": s3_bucket.secret_access_key,
+    }
+    s3 = boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="us-east-1", **keys)
+    dynamodb = boto3.client("dynamodb", endpoint_url=moto_server.endpoint, region_name="us-east-1", **keys)
+    table = f"race-{s3_bucket.name}"
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def body(key: int, n: int) -> bytes:
+        return f"object {key} from writer {n}\n".encode() * 2_000  # ~60 kB: read before the lock
+
+    for key in range(12):
+        winner = _race(
+            4,
+            lambda n, key=key: s3.put_object(
+                Bucket=s3_bucket.name, Key=f"race/{key}", Body=body(key, n), IfNoneMatch="*"
+            ),
+            {"PreconditionFailed", "ConditionalRequestConflict"},
+        )
+        assert s3.get_object(Bucket=s3_bucket.name, Key=f"race/{key}")["Body"].read() == body(key, winner)
+
+        winner = _race(
+            4,
+            lambda n, key=key: dynamodb.put_item(
+                TableName=table,
+                Item={"k": {"S": str(key)}, "writer": {"N": str(n)}},
+                ConditionExpression="attribute_not_exists(k)",
+            ),
+            {"ConditionalCheckFailedException"},
+        )
+        item = dynamodb.get_item(TableName=table, Key={"k": {"S": str(key)}}, ConsistentRead=True)["Item"]
+        assert item["writer"] == {"N": str(winner)}
