@@ -10,8 +10,8 @@ do not exist yet), and kept apart from the stored message, which reads return ex
 as written.
 
 Two texts are built per turn (:class:`ChatIndexing`): the full-text index gets the
-message with its date and context, and the embedding gets the message line alone
-(speaker and caption), which costs the model what ``Speaker: text`` did. Measured
+message with its date, an image's caption and the context, and the embedding gets
+``Speaker: text`` alone, which costs the model what it did before. Measured
 on the LoCoMo development split (``docs/recall.md``): BM25 R@5 0.59 on ``Speaker:
 text`` and 0.73 on the default indexed text; fused hybrid 0.76.
 
@@ -140,13 +140,17 @@ class ChatIndexing:
     text: IndexTextOptions = IndexTextOptions()
     """The full-text (BM25) channel's text: the message with its context."""
 
-    vector: IndexTextOptions = IndexTextOptions(time=False, context_turns=0, repeat_message=False)
-    """The embedded text: ``"Speaker: text [shares caption]"``, as long as the bare
-    ``Speaker: text`` so appends cost the model what they did. Adding the time (with
-    the time of day, as measured) made the vector channel better alone (0.446 against
-    0.414 R@5) but not the fusion (hybrid 0.755/0.855 either way) and cost more model
-    time (+32% characters, 1.68x in one loaded run); embedding the full indexed text
-    cost ~5x for a worse fusion (0.753/0.844 at 0.7/0.3)."""
+    vector: IndexTextOptions = IndexTextOptions(
+        time=False, caption=False, context_turns=0, repeat_message=False
+    )
+    """The embedded text: ``"Speaker: text"``, so appends cost the model exactly what
+    they did. An image's caption stays in the full-text text: embedding it as well
+    (``"Speaker: text [shares caption]"``) cost 7-15% more model time per turn on
+    LoCoMo for the same fusion (recall 0.763/0.853 against 0.766/0.853 without it).
+    Adding the time (with the time of day, as measured) made the vector channel better
+    alone (0.446 against 0.414 R@5) but not the fusion (hybrid 0.755/0.855 either way)
+    and cost more model time (+32% characters, 1.68x in one loaded run); embedding the
+    full indexed text cost ~5x for a worse fusion (0.753/0.844 at 0.7/0.3)."""
 
     def __post_init__(self) -> None:
         """Reject channel texts that are not :class:`IndexTextOptions`."""

@@ -131,8 +131,10 @@ ATTEMPTS: list[Attempt] = [
     Attempt("ISO date ('2023-05-08'): recall", DEFAULT, SHORT, next_turn=0.3, date_form="ISO"),
     Attempt("month, year and ISO date ('May 2023, 2023-05-08'): hybrid", DEFAULT, SHORT, date_form="month, year and ISO"),
     Attempt("month, year and ISO date ('May 2023, 2023-05-08'): recall", DEFAULT, SHORT, next_turn=0.3, date_form="month, year and ISO"),
-    Attempt("DEFAULT hybrid: date only ('8 May, 2023'), two texts (vector: speaker+caption), z-score 0.8/0.2", DEFAULT, SHORT),
-    Attempt("DEFAULT recall: the same + next turn 0.3", DEFAULT, SHORT, next_turn=0.3),
+    Attempt("date only ('8 May, 2023'), two texts (vector: speaker+caption), z-score 0.8/0.2: hybrid", DEFAULT, SHORT),
+    Attempt("date only, vector: speaker+caption: recall, the same + next turn 0.3", DEFAULT, SHORT, next_turn=0.3),
+    Attempt("DEFAULT hybrid: date only, two texts (vector: 'Speaker: text', the caption in the full text only), z-score 0.8/0.2", DEFAULT, SPEAKER_ONLY),
+    Attempt("DEFAULT recall: the same + next turn 0.3", DEFAULT, SPEAKER_ONLY, next_turn=0.3),
 ]  # fmt: skip
 
 

@@ -119,6 +119,7 @@ def test_bad_options_are_refused(options: dict[str, int]) -> None:
 def test_chat_indexing_gives_a_full_text_and_a_short_embedded_text() -> None:
     full, embedded = ChatIndexing().texts([ASK, ANSWER])
     assert full == index_texts([ASK, ANSWER])
-    assert embedded == ["Mel: Where did you go?", "Caro: Paris! [shares a photo of the Eiffel tower]"]
+    assert embedded == ["Mel: Where did you go?", "Caro: Paris!"]  # the caption: full text only
+    assert "[shares a photo of the Eiffel tower]" in full[1]
     history_full, _ = ChatIndexing().texts([ANSWER], history=[ASK])
     assert history_full == [full[1]]
