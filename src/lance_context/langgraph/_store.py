@@ -7,7 +7,7 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal, get_args
 
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
@@ -29,6 +29,7 @@ from lance_context import (
     ContextRecord,
     ContextStore,
     EmbedderMismatchError,
+    FusionOptions,
     InvalidFilterError,
 )
 from lance_context.adapters import open_store
@@ -60,6 +61,8 @@ __all__ = ["LanceStore"]
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
+
+SearchMode = Literal["vector", "hybrid"]
 
 #: ``record=`` of the ``search`` call in progress (None: ``store.record_searches`` decides).
 _RECORD: ContextVar[bool | None] = ContextVar("lance_context_record", default=None)
@@ -93,6 +96,12 @@ class LanceStore(BaseStore):
         ttl: LangGraph TTL config (``default_ttl``, ``refresh_on_read``, ``omit_expired``,
             ``sweep_interval_minutes``).
         embedder: The embedder for a store opened from ``uri`` without ``index["embed"]``.
+        search_mode: How ``query=`` ranks the indexed texts: ``"vector"`` (default) by
+            cosine similarity, the scores ``InMemoryStore`` gives; ``"hybrid"`` by the
+            store's hybrid search, BM25 and vectors fused (``fusion``, default
+            :class:`~lance_context.FusionOptions`), which also finds an item by a rare
+            word (a name, a code) that the embedding blurs; its scores are fused scores.
+        fusion: How ``"hybrid"`` fuses the two channels.
 
     Example:
         >>> memory = LanceStore(uri="memory.lance", embedder=HashingEmbedder())  # doctest: +SKIP
@@ -112,7 +121,17 @@ class LanceStore(BaseStore):
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         embedder: Any = DEFAULT_EMBEDDER,
+        search_mode: SearchMode = "vector",
+        fusion: FusionOptions | None = None,
     ) -> None:
+        if search_mode not in get_args(SearchMode):
+            raise ValueError(f"search_mode must be 'vector' or 'hybrid', got {search_mode!r}")
+        if fusion is not None and not isinstance(fusion, FusionOptions):
+            raise ValueError(f"fusion takes a FusionOptions, got {type(fusion).__name__}")
+        if fusion is not None and search_mode != "hybrid":
+            raise ValueError("fusion applies to search_mode='hybrid' only")
+        self.search_mode: SearchMode = search_mode
+        self.fusion = (fusion or FusionOptions()) if search_mode == "hybrid" else None
         self.index_config: dict[str, Any] | None = dict(index) if index else None
         self.ttl_config = ttl
         self.embeddings: Embeddings | None = None
@@ -275,7 +294,8 @@ class LanceStore(BaseStore):
         if op.query and self.semantic:
             record = _RECORD.get()
             logs = self.store.record_searches if record is None else record
-            return ranked_items(self.store, op, plan.queries.get(op.query), clauses, values, logs)
+            vector = plan.queries.get(op.query)
+            return ranked_items(self.store, op, vector, clauses, values, logs, self.fusion)
         return newest_items(self.store, op, clauses, values)
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:

@@ -8,9 +8,11 @@ lists them after its ranked ones.
 
 from __future__ import annotations
 
+from typing import Any
+
 from langgraph.store.base import SearchOp
 
-from lance_context import ContextRecord, ContextStore, InvalidFilterError
+from lance_context import ContextRecord, ContextStore, FusionOptions, InvalidFilterError
 
 from ._store_filters import ValueFilter, first_kept
 from ._store_records import ITEM_ROLE, TEXT_ROLE, Vector, Where
@@ -39,6 +41,7 @@ def ranked_items(
     clauses: list[Where],
     values: ValueFilter,
     record: bool,
+    fusion: FusionOptions | None = None,
 ) -> list[Hit]:
     """One page of: items by best-matching text (max pooling), then the unindexed items.
 
@@ -47,14 +50,17 @@ def ranked_items(
     every page that passes its ranked ones (the same items again, page after page).
 
     ``record``: whether the store's search log keeps this search (once, however many
-    times the texts are read again to fill the page).
+    times the texts are read again to fill the page). ``fusion``: rank the texts by the
+    store's hybrid search (BM25 and vectors fused so); None ranks by cosine similarity,
+    the scores ``InMemoryStore`` gives.
     """
+    mode: dict[str, Any] = {} if fusion is None else {"mode": "hybrid", "fusion": fusion}
     wanted = op.offset + op.limit
     fetch = max(2 * wanted, 10)
     where = {"$and": [{"role": {"$in": [ITEM_ROLE, TEXT_ROLE]}}, *clauses]}
 
     def pooled(k: int, record: bool) -> tuple[int, dict[tuple[str, str], Hit]]:
-        hits = store.search(op.query, vector=vector, k=k, where=where, record=record)
+        hits = store.search(op.query, vector=vector, k=k, where=where, record=record, **mode)
         found: dict[tuple[str, str], Hit] = {}
         for hit in hits:
             if values.check is None or values.check(hit.record.metadata["value"]):
