@@ -8,8 +8,6 @@ lists them after its ranked ones.
 
 from __future__ import annotations
 
-from typing import Any
-
 from langgraph.store.base import SearchOp
 
 from lance_context import ContextRecord, ContextStore, FusionOptions, InvalidFilterError
@@ -54,13 +52,15 @@ def ranked_items(
     store's hybrid search (BM25 and vectors fused so); None ranks by cosine similarity,
     the scores ``InMemoryStore`` gives.
     """
-    mode: dict[str, Any] = {} if fusion is None else {"mode": "hybrid", "fusion": fusion}
+    mode = "vector" if fusion is None else "hybrid"
     wanted = op.offset + op.limit
     fetch = max(2 * wanted, 10)
     where = {"$and": [{"role": {"$in": [ITEM_ROLE, TEXT_ROLE]}}, *clauses]}
 
     def pooled(k: int, record: bool) -> tuple[int, dict[tuple[str, str], Hit]]:
-        hits = store.search(op.query, vector=vector, k=k, where=where, record=record, **mode)
+        hits = store.search(
+            op.query, vector=vector, k=k, where=where, record=record, mode=mode, fusion=fusion
+        )
         found: dict[tuple[str, str], Hit] = {}
         for hit in hits:
             if values.check is None or values.check(hit.record.metadata["value"]):
