@@ -8,6 +8,8 @@ lists them after its ranked ones.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from langgraph.store.base import SearchOp
 
 from lance_context import ContextRecord, ContextStore, FusionOptions, InvalidFilterError
@@ -52,7 +54,7 @@ def ranked_items(
     store's hybrid search (BM25 and vectors fused so); None ranks by cosine similarity,
     the scores ``InMemoryStore`` gives.
     """
-    mode = "vector" if fusion is None else "hybrid"
+    mode: Literal["vector", "hybrid"] = "vector" if fusion is None else "hybrid"
     wanted = op.offset + op.limit
     fetch = max(2 * wanted, 10)
     where = {"$and": [{"role": {"$in": [ITEM_ROLE, TEXT_ROLE]}}, *clauses]}
