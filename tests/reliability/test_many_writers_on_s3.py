@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import queue
+import time
 from collections import Counter
 from typing import Any
 
@@ -28,6 +30,28 @@ from .report import TALLY
 pytestmark = pytest.mark.reliability
 
 SPAWN = multiprocessing.get_context("spawn")
+STALL = 300
+"""Seconds without a new acknowledged write from any server before the run is called hung.
+
+The servers' pace follows the S3 server's (one process serves all of them), so the run
+is bounded by progress, not by a total time that a slow machine would exceed.
+"""
+
+
+def _outcomes(results: Any, count: int, acks: Any) -> list[dict[str, Any]]:
+    """Each server's outcome; fails if no server acknowledged a write for ``STALL`` seconds."""
+    outcomes: list[dict[str, Any]] = []
+    seen, since = dict(acks), time.monotonic()
+    while len(outcomes) < count:
+        try:
+            outcomes.append(results.get(timeout=10))
+            since = time.monotonic()
+        except queue.Empty:
+            now = dict(acks)
+            if now != seen:
+                seen, since = now, time.monotonic()
+            assert time.monotonic() - since < STALL, f"no server acknowledged a write in {STALL} s: {now}"
+    return outcomes
 
 
 def _run(uri: str, options: dict[str, str], servers: int, rounds: int) -> tuple[list[dict[str, Any]], Any]:
@@ -54,7 +78,7 @@ def _run(uri: str, options: dict[str, str], servers: int, rounds: int) -> tuple[
                 assert status == "ready", detail
             upkeep.start()
             go.set()
-            outcomes = [results.get(timeout=900) for _ in processes]
+            outcomes = _outcomes(results, len(processes), shared["acks"])
             stop.set()
             maintenance = results.get(timeout=300)
             turns = list(shared["turns"])
