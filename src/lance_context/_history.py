@@ -306,6 +306,7 @@ class History:
         *,
         keep_tagged: bool = True,
         keep_versions: int | None = None,
+        unreferenced: bool = False,
     ) -> dict[str, int]:
         """Delete the files of versions older than ``older_than`` (time travel to them ends).
 
@@ -315,6 +316,11 @@ class History:
                 removes are removed first (a tag on the latest version, or on one of the
                 newest ``keep_versions``, stays with its version).
             keep_versions: Also keep at least this many of the newest versions.
+            unreferenced: Also delete files that no version references, however new: those
+                of a write, compaction or index refresh that lost a race to another writer
+                or was killed before its commit. Lance otherwise keeps them for 7 days, as
+                they may belong to a write still in progress. Only while nothing else
+                (thread or process) writes to the store: such a write would lose its files.
 
         Returns:
             ``{"bytes_removed": ..., "old_versions": ...}``.
@@ -327,6 +333,8 @@ class History:
             raise InvalidFilterError(f"older_than must be a timedelta of zero or more, got {older_than!r}")
         if not isinstance(keep_tagged, bool):
             raise InvalidFilterError(f"keep_tagged must be True or False, got {keep_tagged!r}")
+        if not isinstance(unreferenced, bool):
+            raise InvalidFilterError(f"unreferenced must be True or False, got {unreferenced!r}")
         if keep_versions is not None and (
             isinstance(keep_versions, bool) or not isinstance(keep_versions, int) or keep_versions < 1
         ):
@@ -345,6 +353,7 @@ class History:
             lambda ds: ds.cleanup_old_versions(
                 older_than=older_than,
                 retain_versions=keep_versions,
+                delete_unverified=unreferenced,
                 error_if_tagged_old_versions=False,
             ),
             "clean up old versions",

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import lance
 from lance.dataset import Index
 
-from ._cluster import sorted_compaction
-from ._errors import CommitConflictError, LanceContextError, redact
+from ._cluster import discard, sorted_compaction
+from ._errors import CommitConflictError, LanceContextError, redact, translate_lance_error
 from ._known import Facts
 from ._policies import CompactionPolicy, IndexPolicy
 from ._retention import apply_retention, retention_due
@@ -203,7 +203,12 @@ class Maintainer:
             base = handle.private_latest()
             planned = sorted_compaction(base, target, deletions_threshold=deletions)
             if isinstance(planned, lance.LanceOperation.Rewrite):
-                handle.commit(base, planned, {OP_KEY: "compact"})
+                try:
+                    handle.commit(base, planned, {OP_KEY: "compact"})
+                except (OSError, ValueError, RuntimeError) as exc:
+                    if isinstance(translate_lance_error(exc, action, ()), CommitConflictError):
+                        discard(base, planned)  # lost to another writer: no version names them
+                    raise
             elif planned is not None:  # too large to sort in memory: Lance streams it
                 base.optimize.compact_files(
                     target_rows_per_fragment=target, materialize_deletions_threshold=deletions

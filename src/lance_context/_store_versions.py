@@ -170,13 +170,19 @@ class VersionMethods:
         *,
         keep_tagged: bool = True,
         keep_versions: int | None = None,
+        unreferenced: bool = False,
     ) -> dict[str, int]:
         """Delete the files of versions older than ``older_than`` (time travel to them ends).
 
         Tagged versions are kept unless ``keep_tagged=False``; ``keep_versions`` keeps at
-        least that many of the newest. Returns ``{"bytes_removed", "old_versions"}``.
+        least that many of the newest. ``unreferenced=True`` also deletes the files no
+        version references (left by writes that lost a race or were killed), which Lance
+        otherwise keeps for 7 days: only while nothing else writes to the store.
+        Returns ``{"bytes_removed", "old_versions"}``.
         """
-        return self._history.cleanup(older_than, keep_tagged=keep_tagged, keep_versions=keep_versions)
+        return self._history.cleanup(
+            older_than, keep_tagged=keep_tagged, keep_versions=keep_versions, unreferenced=unreferenced
+        )
 
 
 def _refuse_if_read_only(state: StoreState, action: str) -> None:

@@ -91,7 +91,7 @@ def test_cleanup_with_a_retention_policy(in_process: InProcess, store_copy: Call
     bad = in_process("cleanup", built.uri, "--retention", "weekly=2", "--yes")
     assert bad.code == 2 and "all=AGE" in bad.err
     both = in_process("cleanup", built.uri, "--retention", "default", "--keep-versions", "5", "--yes")
-    assert both.code == 2 and "--keep-versions goes with --older-than" in both.err
+    assert both.code == 2 and "--keep-versions and --unreferenced go with --older-than" in both.err
     years = in_process("cleanup", built.uri, "--retention", "all=7d,hourly=30d,daily=1y", "--yes", "--json")
     assert years.code == 0, years.err  # the README's example
     huge = in_process("cleanup", built.uri, "--older-than", "99999999d", "--yes")

@@ -205,3 +205,36 @@ def test_a_hashing_dimension_too_large_to_store_is_refused(cli: Cli, store: str)
     before = snapshot(store)
     _one_error(cli("reembed", store, "-e", "hashing:100000000", "--yes"), 2, "from 2 to 65,536")
     assert snapshot(store) == before
+
+
+def test_cleanup_unreferenced_asks_first_then_removes_what_no_version_reads(
+    cli: Cli, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memory = ContextStore.open(store, embedder=HashingEmbedder(16))
+    before = set((Path(store) / "data").iterdir())
+
+    def dies(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt("killed before the commit")
+
+    monkeypatch.setattr(lance.LanceDataset, "commit", staticmethod(dies))
+    with pytest.raises(KeyboardInterrupt):  # a write killed before its commit leaves its file
+        memory.add(ContextRecord.from_content("never acknowledged", run_id="trip"))
+    monkeypatch.undo()
+    left = set((Path(store) / "data").iterdir()) - before
+    assert len(left) == 1
+    _one_error(
+        cli("cleanup", store, "--retention", "default", "--unreferenced", "--yes"),
+        2,
+        "--keep-versions and --unreferenced go with --older-than",
+    )
+    asked = cli("cleanup", store, "--older-than", "30d", "--unreferenced")  # no version that old
+    _one_error(asked, 2, "Delete the files no version references", "nothing else writes", "pass --yes")
+    assert left <= set((Path(store) / "data").iterdir())
+    done = json.loads(cli("cleanup", store, "--older-than", "30d", "--unreferenced", "--yes", "--json").out)
+    assert done["old_versions"] == 0 and done["bytes_removed"] > 0
+    assert not left & set((Path(store) / "data").iterdir())
+    assert [r.text for r in ContextStore.open(store, embedder=None).records("trip")] == [
+        "trip 0",
+        "trip 1",
+        "trip 2",
+    ]

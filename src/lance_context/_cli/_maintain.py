@@ -160,6 +160,12 @@ def _retention(spec: StoreSpec, policy: RetentionPolicy, yes: bool, as_json: boo
     help="With --older-than: also keep the newest N versions.",
 )
 @click.option("--include-tagged", is_flag=True, help="Also delete tagged versions (their tags go too).")
+@click.option(
+    "--unreferenced",
+    is_flag=True,
+    help="With --older-than: also delete files no version references, however new "
+    "(left by writes that lost a race or were killed). Only while nothing else writes.",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask first.")
 @json_option
 def cleanup(
@@ -169,15 +175,17 @@ def cleanup(
     retention: str | None,
     keep_versions: int | None,
     include_tagged: bool,
+    unreferenced: bool,
     yes: bool,
     as_json: bool,
 ) -> None:
     """Delete the files of old versions: time travel to them ends, disk space comes back."""
     if (older_than is None) == (retention is None):
         raise click.UsageError("give --older-than AGE or --retention POLICY (one of them)")
-    if retention is not None and keep_versions is not None:
+    if retention is not None and (keep_versions is not None or unreferenced):
         raise click.UsageError(
-            "--keep-versions goes with --older-than; a retention policy keeps versions by age"
+            "--keep-versions and --unreferenced go with --older-than; "
+            "a retention policy keeps versions by age"
         )
     spec = spec_from(uri, storage_options)
     if retention is not None:
@@ -201,19 +209,27 @@ def cleanup(
     # only the tags of versions that go: a tag on a version kept (the latest, the newest N) stays
     untag = sorted(name for v in tagged for name in v.tags) if include_tagged else []
     doomed = len(old) - (0 if include_tagged else len(tagged))
+    questions = []
     if doomed:  # nothing old enough: nothing to ask (unreferenced files still go)
-        confirm(
+        questions.append(
             f"Delete the files of up to {plural(doomed, 'version')} older than {when(cutoff)} UTC"
             + (f" (keeping {len(tagged)} tagged)" if tagged and not include_tagged else "")
             + (f" and {plural(len(untag), 'tag')} ({', '.join(untag)})" if untag else "")
-            + "? Time travel to them ends.",
-            yes,
+            + "? Time travel to them ends."
         )
+    if unreferenced:
+        questions.append(
+            ("Also delete" if doomed else "Delete")
+            + " the files no version references, however new? Only while nothing else writes to "
+            "this store: a write in progress would lose its files."
+        )
+    if questions:
+        confirm(" ".join(questions), yes)
     store = writable(spec)
     with working("cleaning up…"):
         for name in untag:
             store.delete_tag(name)
-        stats = store.cleanup(age, keep_tagged=True, keep_versions=keep_versions)
+        stats = store.cleanup(age, keep_tagged=True, keep_versions=keep_versions, unreferenced=unreferenced)
     if as_json:
         emit_json({**stats, "tags_removed": untag})
         return

@@ -1,0 +1,103 @@
+"""``cleanup(unreferenced=True)``: the files no version references go, however new.
+
+A write killed between writing its data file and committing (or a compaction or index
+refresh that lost a race to another writer) leaves files no manifest names. Lance keeps
+such files for 7 days, since they may belong to a write still in progress; the option
+removes them at once, and removes nothing any version (tagged or not) still reads.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import lance
+import pytest
+
+from lance_context import CompactionPolicy, ContextRecord, ContextStore, InvalidFilterError
+
+
+def _data_files(uri: str) -> set[str]:
+    return set(os.listdir(os.path.join(uri, "data")))
+
+
+def _killed_before_commit(store: ContextStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An add whose process dies after its data file is written, before the commit."""
+
+    def dies(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt("killed before the commit")
+
+    monkeypatch.setattr(lance.LanceDataset, "commit", staticmethod(dies))
+    with pytest.raises(KeyboardInterrupt):
+        store.add(ContextRecord.from_content("never acknowledged " * 500, run_id="chat"))
+    monkeypatch.undo()
+
+
+def test_the_files_of_a_write_killed_before_its_commit_go_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = str(tmp_path / "memory.lance")
+    store = ContextStore.open(uri, embedder=None)
+    store.add(ContextRecord.from_content("first", run_id="chat"))
+    store.tag("first")
+    store.add(ContextRecord.from_content("second", run_id="chat"))
+    committed = _data_files(uri)
+    _killed_before_commit(store, monkeypatch)
+    left = _data_files(uri) - committed
+    assert len(left) == 1  # the dead write's data file, named by no version
+
+    store.cleanup(timedelta(0))  # Lance keeps an unverified file for 7 days
+    assert left <= _data_files(uri)
+
+    stats = store.cleanup(timedelta(0), unreferenced=True)
+    assert stats["bytes_removed"] > 0
+    assert not left & _data_files(uri)
+    assert [r.text for r in store.records("chat")] == ["first", "second"]
+    assert [r.text for r in store.at_version("first").records("chat")] == ["first"]  # tagged: kept
+    reopened = ContextStore.open(uri, embedder=None)
+    assert [r.text for r in reopened.records("chat")] == ["first", "second"]
+
+
+def test_a_wrong_unreferenced_argument_is_refused_and_removes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = str(tmp_path / "memory.lance")
+    store = ContextStore.open(uri, embedder=None)
+    store.add(ContextRecord.from_content("first", run_id="chat"))
+    store.add(ContextRecord.from_content("second", run_id="chat"))
+    _killed_before_commit(store, monkeypatch)
+    files, versions = _data_files(uri), [v.version for v in store.versions()]
+    with pytest.raises(InvalidFilterError, match="unreferenced must be True or False, got 'yes'"):
+        store.cleanup(timedelta(0), unreferenced="yes")  # type: ignore[arg-type]
+    assert _data_files(uri) == files and [v.version for v in store.versions()] == versions
+
+
+def test_a_merge_that_loses_to_another_writers_merge_leaves_no_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers compact the same fragments; the loser deletes what it wrote at once."""
+    uri = str(tmp_path / "memory.lance")
+    one = ContextStore.open(uri, embedder=None, compaction=CompactionPolicy(enabled=False))
+    for i in range(6):
+        one.add(ContextRecord.from_content(f"message {i}", run_id=f"s{i % 2}"))
+    two = ContextStore.open(uri, embedder=None, compaction=CompactionPolicy(enabled=False))
+    real = lance.LanceDataset.commit
+    raced: list[int] = []
+
+    def other_writer_first(base: object, *args: object, **kwargs: object) -> object:
+        if not raced:  # the other writer's merge commits between this one's plan and commit
+            raced.append(len(_data_files(uri)))
+            monkeypatch.setattr(lance.LanceDataset, "commit", staticmethod(real))
+            two.compact()
+        return real(base, *args, **kwargs)
+
+    monkeypatch.setattr(lance.LanceDataset, "commit", staticmethod(other_writer_first))
+    one.compact()  # its merge conflicts; retried on the merged version, nothing is left to merge
+    monkeypatch.undo()
+    assert raced == [7]  # six appends and this writer's merged file, not yet committed
+    assert [v.operation for v in one.versions()].count("compact") == 1
+    one.cleanup(timedelta(0))  # no unreferenced=True: nothing unverified is left to remove
+    latest = lance.dataset(uri)
+    assert _data_files(uri) == {f.path for fragment in latest.get_fragments() for f in fragment.data_files()}
+    assert [r.text for r in one.records("s0")] == ["message 0", "message 2", "message 4"]
