@@ -34,14 +34,20 @@ def _killed_before_commit(store: ContextStore, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.undo()
 
 
-def test_the_files_of_a_write_killed_before_its_commit_go_only_when_asked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    uri = str(tmp_path / "memory.lance")
+def _two_messages(uri: str) -> ContextStore:
+    """Versions 2 (tagged ``first``) and 3, one message each."""
     store = ContextStore.open(uri, embedder=None)
     store.add(ContextRecord.from_content("first", run_id="chat"))
     store.tag("first")
     store.add(ContextRecord.from_content("second", run_id="chat"))
+    return store
+
+
+def test_the_files_of_a_write_killed_before_its_commit_go_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = str(tmp_path / "memory.lance")
+    store = _two_messages(uri)
     committed = _data_files(uri)
     _killed_before_commit(store, monkeypatch)
     left = _data_files(uri) - committed
@@ -63,9 +69,7 @@ def test_a_wrong_unreferenced_argument_is_refused_and_removes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     uri = str(tmp_path / "memory.lance")
-    store = ContextStore.open(uri, embedder=None)
-    store.add(ContextRecord.from_content("first", run_id="chat"))
-    store.add(ContextRecord.from_content("second", run_id="chat"))
+    store = _two_messages(uri)
     _killed_before_commit(store, monkeypatch)
     files, versions = _data_files(uri), [v.version for v in store.versions()]
     with pytest.raises(InvalidFilterError, match="unreferenced must be True or False, got 'yes'"):
