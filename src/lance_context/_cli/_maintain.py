@@ -210,7 +210,7 @@ def cleanup(
     untag = sorted(name for v in tagged for name in v.tags) if include_tagged else []
     doomed = len(old) - (0 if include_tagged else len(tagged))
     questions = []
-    if doomed:  # nothing old enough: nothing to ask (unreferenced files still go)
+    if doomed:  # nothing old enough: nothing to ask (Lance still removes week-old unnamed files)
         questions.append(
             f"Delete the files of up to {plural(doomed, 'version')} older than {when(cutoff)} UTC"
             + (f" (keeping {len(tagged)} tagged)" if tagged and not include_tagged else "")
