@@ -206,6 +206,12 @@ class DatasetHandle:
             self.check_branch(ds)  # its manifest is gone: cleaned up, or a new branch starts later
         return latest if latest != version else None
 
+    def _noted(self) -> None:
+        """After this handle's commit: let a local store's manifests read the new hint now."""
+        manifests = self._manifests
+        if manifests is not None and manifests.known:
+            manifests.note_commit()
+
     def _same_branch(self, version: int) -> bool:
         """Whether ``version``'s manifest on a local branch is the file this handle first saw.
 
@@ -303,6 +309,7 @@ class DatasetHandle:
         if isinstance(change, lance.LanceOperation.Append):
             self._known.after_append(base, new, change.fragments)
         self.adopt(new)
+        self._noted()
         return new  # this commit's own version, even when another thread's is newer by now
 
     def own_properties(self, version: int) -> dict[str, str] | None:
@@ -338,6 +345,7 @@ class DatasetHandle:
             if keeps_records and int(private.version) == before + 1:  # one commit, ours, nothing between
                 self._known.keep_properties(before + 1, {OP_KEY: "maintenance"})
             self.adopt(private)
+            self._noted()
             return result
 
         return self.call(attempt, action, retry=retry)

@@ -114,6 +114,15 @@ class LocalManifests:
             return None
         return self.newest_from(latest)
 
+    def note_commit(self) -> None:
+        """Read the hint right after this process committed, while the commit is being written.
+
+        The commit replaced the hint; reading it now (a stat and a small read) instead of
+        on the next probe leaves that probe a stat: an agent loop reads right after each
+        write, and the read was about half of its version check.
+        """
+        self._hinted()
+
     def _hinted(self) -> int | None:
         """The version recorded in Lance's hint; the file is read again only once replaced.
 

@@ -247,6 +247,29 @@ def test_the_hint_is_read_again_only_when_replaced_and_never_on_coarse_times(
     assert (gap_from(1), gap_from(1)) == (newest, newest) and reads == ["hint"] * 5
 
 
+def test_the_read_after_a_write_finds_the_hint_already_read_by_the_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lance_context import _manifests
+
+    path = str(tmp_path / "loop.lance")
+    store = ContextStore.open(path, embedder=None)
+    other = ContextStore.open(path, embedder=None)
+    store.add(_msg("first"))
+    store.version()  # the first probe finds the layout
+    reads: list[str] = []
+    real = _manifests._read_hint
+    monkeypatch.setattr(_manifests, "_read_hint", lambda folder: reads.append("hint") or real(folder))
+    for i in range(3):
+        store.add(_msg(f"turn {i}"))
+        during_commit = len(reads)
+        assert during_commit >= 1
+        assert [r.text for r in store.records("s1", last=1)] == [f"turn {i}"]
+        assert len(reads) == during_commit  # the read's version check did not read it again
+    other.add(_msg("from another handle"))
+    assert [r.text for r in store.records("s1", last=1)] == ["from another handle"]
+
+
 def _other_saver(path: str) -> None:
     from lance_context.langgraph import LanceCheckpointSaver
 
