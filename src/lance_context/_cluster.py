@@ -22,10 +22,12 @@ streaming compaction (row order kept), so memory stays bounded.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import lance
 import pyarrow.compute as pc
+from lance.dataset import Index
 from lance.fragment import write_fragments
 from lance.optimize import Compaction, CompactionOptions
 
@@ -35,6 +37,9 @@ from ._written import keep_written, written_rows
 __all__ = ["SORT_MAX_BYTES", "SORT_MAX_ROWS", "discard", "sorted_compaction"]
 
 log = logging.getLogger("lance_context")
+
+#: At most this many versions after a lost commit are read to check it did not land.
+_CHECKED_VERSIONS = 16
 
 #: The largest merge sorted in memory, in rows (fragments up to the fifth level at fanout 8).
 SORT_MAX_ROWS = 65_536
@@ -99,20 +104,55 @@ def sorted_compaction(
     return lance.LanceOperation.Rewrite(groups, [])
 
 
-def discard(ds: lance.LanceDataset, rewrite: lance.LanceOperation.Rewrite) -> None:
-    """Delete the data files written for ``rewrite``, whose commit lost to another writer's.
+def discard(
+    ds: lance.LanceDataset, lost: lance.LanceOperation.Rewrite | lance.LanceOperation.CreateIndex
+) -> None:
+    """Delete the files written for an operation committed on ``ds`` whose commit lost to another's.
 
-    No version names them (their names are random and the commit failed), but Lance's
-    cleanup cannot tell them from a write in progress and keeps them for 7 days: with
-    several writers, merges that lost the race were most of a store's disk (4 processes
-    x 150 adds: 1.5 MB of lost merges beside 0.3 MB read by the latest version).
-    Best effort: a file that cannot be deleted is left to ``cleanup()``.
+    ``lost`` is a merge's ``Rewrite`` or an index build's ``CreateIndex``. No version
+    names those files (their names are random and the commit failed), but Lance's cleanup
+    cannot tell them from a write in progress and keeps them for 7 days: with several
+    writers, merges that lost the race were most of a store's disk (4 processes x 150 adds:
+    1.5 MB of lost merges beside 0.3 MB read by the latest version). They are kept when a
+    version after ``ds`` names them (see :func:`_named_after`). Best effort: a file that
+    cannot be deleted is left to ``cleanup()``.
     """
+    if isinstance(lost, lance.LanceOperation.Rewrite):
+        what = "a merge"
+        files = {data_file.path for g in lost.groups for f in g.new_fragments for data_file in f.files}
+        paths = [f"data/{path}" for path in sorted(files)]
+
+        def names(later: lance.LanceDataset) -> bool:
+            return any(f.path in files for fragment in later.get_fragments() for f in fragment.data_files())
+
+    else:
+        what = "an index build"
+        segments: Sequence[Index] = lost.new_indices
+        uuids = {str(segment.uuid) for segment in segments}
+        paths = [f"_indices/{s.uuid}/{file.path}" for s in segments for file in s.files or ()]
+
+        def names(later: lance.LanceDataset) -> bool:
+            return any(str(s.uuid) in uuids for index in later.describe_indices() for s in index.segments)
+
     try:
+        if _named_after(ds, names):
+            return
         session = ds.new_file_session()
-        for group in rewrite.groups:
-            for fragment in group.new_fragments:
-                for data_file in fragment.files:
-                    session.delete_file(f"data/{data_file.path}")
+        for path in paths:
+            session.delete_file(path)
     except (OSError, ValueError, RuntimeError) as exc:
-        log.info("lance-context: files of a merge that was not committed are left to cleanup (%s)", exc)
+        log.info("lance-context: files of %s that was not committed are left to cleanup (%s)", what, exc)
+
+
+def _named_after(ds: lance.LanceDataset, names: Callable[[lance.LanceDataset], bool]) -> bool:
+    """Whether a version after ``ds`` ``names`` the files of a commit reported as lost.
+
+    An object store's answer to a commit that landed can be lost and the request retried;
+    the retry then finds the version taken, and Lance reports a conflict with what is its
+    own commit. The versions since ``ds`` are read to rule that out (a lost race leaves
+    one or a few); past :data:`_CHECKED_VERSIONS` of them the files are left to cleanup.
+    """
+    base, latest = int(ds.version), int(ds.latest_version)
+    if latest - base > _CHECKED_VERSIONS:
+        return True
+    return any(names(ds.checkout_version(version)) for version in range(base + 1, latest + 1))

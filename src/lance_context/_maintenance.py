@@ -107,6 +107,25 @@ def _unbuilt(ds: lance.LanceDataset) -> list[Index]:
     return built
 
 
+def _commit_or_discard(
+    handle: DatasetHandle,
+    base: lance.LanceDataset,
+    operation: lance.LanceOperation.Rewrite | lance.LanceOperation.CreateIndex,
+    kind: str,
+    action: str,
+) -> None:
+    """Commit a maintenance ``operation`` on ``base``; if another writer's commit wins, delete its files.
+
+    No version names the files of an operation that lost (see ``_cluster.discard``).
+    """
+    try:
+        handle.commit(base, operation, {OP_KEY: kind})
+    except (OSError, ValueError, RuntimeError) as exc:
+        if isinstance(translate_lance_error(exc, action, ()), CommitConflictError):
+            discard(base, operation)
+        raise
+
+
 def build_indexes(handle: DatasetHandle, action: str, *, retry: bool = True) -> None:
     """Build the scalar and full-text indexes the latest version lacks, as one version.
 
@@ -119,8 +138,9 @@ def build_indexes(handle: DatasetHandle, action: str, *, retry: bool = True) -> 
     def attempt() -> None:
         base = handle.private_latest()
         segments = _unbuilt(base)
-        if segments:
-            handle.commit(base, lance.LanceOperation.CreateIndex(segments, []), {OP_KEY: "index"})
+        if not segments:
+            return
+        _commit_or_discard(handle, base, lance.LanceOperation.CreateIndex(segments, []), "index", action)
 
     handle.call(attempt, action, retry=retry)
 
@@ -203,12 +223,7 @@ class Maintainer:
             base = handle.private_latest()
             planned = sorted_compaction(base, target, deletions_threshold=deletions)
             if isinstance(planned, lance.LanceOperation.Rewrite):
-                try:
-                    handle.commit(base, planned, {OP_KEY: "compact"})
-                except (OSError, ValueError, RuntimeError) as exc:
-                    if isinstance(translate_lance_error(exc, action, ()), CommitConflictError):
-                        discard(base, planned)  # lost to another writer: no version names them
-                    raise
+                _commit_or_discard(handle, base, planned, "compact", action)
             elif planned is not None:  # too large to sort in memory: Lance streams it
                 base.optimize.compact_files(
                     target_rows_per_fragment=target, materialize_deletions_threshold=deletions

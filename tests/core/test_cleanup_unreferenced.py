@@ -1,16 +1,20 @@
 """``cleanup(unreferenced=True)``: the files no version references go, however new.
 
-A write killed between writing its data file and committing (or a compaction or index
-refresh that lost a race to another writer) leaves files no manifest names. Lance keeps
+A write killed between writing its data file and committing (or an index refresh that
+lost a race to another writer) leaves files no manifest names. Lance keeps
 such files for 7 days, since they may belong to a write still in progress; the option
-removes them at once, and removes nothing any version (tagged or not) still reads.
+removes them at once, and removes nothing any version (tagged or not) still reads. A merge
+or a first index build that loses a race deletes its own files, unless the commit
+reported lost had in fact landed.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import lance
 import pytest
@@ -105,3 +109,74 @@ def test_a_merge_that_loses_to_another_writers_merge_leaves_no_files(
     latest = lance.dataset(uri)
     assert _data_files(uri) == {f.path for fragment in latest.get_fragments() for f in fragment.data_files()}
     assert [r.text for r in one.records("s0")] == ["message 0", "message 2", "message 4"]
+
+
+def _index_dirs_with_files(uri: str) -> set[str]:
+    root = os.path.join(uri, "_indices")
+    return {d for d in os.listdir(root) if any(files for _, _, files in os.walk(os.path.join(root, d)))}
+
+
+def _on_commit_of(kind: type, then: Callable[[], None], monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Run ``then`` once, just before the first commit of a ``kind`` operation (a race lost to it)."""
+    real = lance.LanceDataset.commit
+    ran: list[int] = []
+
+    def commit(base: object, transaction: Any, *args: object, **kwargs: object) -> object:
+        if not ran and isinstance(getattr(transaction, "operation", None), kind):
+            ran.append(1)
+            monkeypatch.setattr(lance.LanceDataset, "commit", staticmethod(real))
+            then()
+        return real(base, transaction, *args, **kwargs)
+
+    monkeypatch.setattr(lance.LanceDataset, "commit", staticmethod(commit))
+    return ran
+
+
+def test_an_index_build_that_loses_to_another_writers_leaves_no_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = str(tmp_path / "memory.lance")
+    one = ContextStore.open(uri, embedder=None, compaction=CompactionPolicy(enabled=False))
+    for i in range(6):
+        one.add(ContextRecord.from_content(f"message {i}", run_id=f"s{i % 2}"))
+    assert not os.path.exists(os.path.join(uri, "_indices"))  # too few rows to index yet
+    two = ContextStore.open(uri, embedder=None, compaction=CompactionPolicy(enabled=False))
+    ran = _on_commit_of(lance.LanceOperation.CreateIndex, two.compact, monkeypatch)
+    one.compact()  # its index build conflicts; retried, it finds the indexes built
+    monkeypatch.undo()
+    assert ran == [1]
+    assert [v.operation for v in one.versions()].count("index") == 1
+    one.cleanup(timedelta(0))  # no unreferenced=True: nothing unverified is left to remove
+    named = {str(s.uuid) for index in lance.dataset(uri).describe_indices() for s in index.segments}
+    assert _index_dirs_with_files(uri) == named
+    assert [h.record.text for h in one.search("message 4", k=1, mode="text", run_id="s0")] == ["message 4"]
+
+
+def test_a_merge_reported_lost_after_it_landed_keeps_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object store's answer to a commit that landed was lost: Lance reports a conflict."""
+    uri = str(tmp_path / "memory.lance")
+    store = ContextStore.open(uri, embedder=None, compaction=CompactionPolicy(enabled=False))
+    for i in range(6):
+        store.add(ContextRecord.from_content(f"message {i}", run_id=f"s{i % 2}"))
+    real = lance.LanceDataset.commit
+    landed: list[int] = []
+
+    def answer_lost(base: object, transaction: Any, *args: object, **kwargs: object) -> object:
+        new = real(base, transaction, *args, **kwargs)
+        if not landed and isinstance(transaction.operation, lance.LanceOperation.Rewrite):
+            landed.append(int(new.version))
+            raise OSError(f"Retryable commit conflict for version {new.version}: preempted. Please retry.")
+        return new
+
+    monkeypatch.setattr(lance.LanceDataset, "commit", staticmethod(answer_lost))
+    store.compact()
+    monkeypatch.undo()
+    assert len(landed) == 1
+    merged = lance.dataset(uri, version=landed[0])
+    for fragment in merged.get_fragments():
+        for data_file in fragment.data_files():
+            assert os.path.exists(os.path.join(uri, "data", data_file.path))
+    assert merged.count_rows() == 6
+    assert [r.text for r in store.records("s0")] == ["message 0", "message 2", "message 4"]
