@@ -147,10 +147,14 @@ def discard(
 def _named_after(ds: lance.LanceDataset, names: Callable[[lance.LanceDataset], bool]) -> bool:
     """Whether a version after ``ds`` ``names`` the files of a commit reported as lost.
 
-    An object store's answer to a commit that landed can be lost and the request retried;
-    the retry then finds the version taken, and Lance reports a conflict with what is its
-    own commit. The versions since ``ds`` are read to rule that out (a lost race leaves
-    one or a few); past :data:`_CHECKED_VERSIONS` of them the files are left to cleanup.
+    Deleting files that a version names would break that version, so a conflict is not
+    taken on trust: an object store's answer to a commit that landed can be lost and the
+    request retried, and the retry finds the version taken. Lance recognises its own
+    commit then in the cases tested (an append and a merge whose answers the S3 test
+    server's link lost: ``tests/reliability``); this check keeps the files should any
+    other path report such a commit as lost. The versions since ``ds`` are read (a lost
+    race leaves one or a few); past :data:`_CHECKED_VERSIONS` of them the files are left
+    to cleanup.
     """
     base, latest = int(ds.version), int(ds.latest_version)
     if latest - base > _CHECKED_VERSIONS:

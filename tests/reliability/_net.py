@@ -1,12 +1,15 @@
-"""A TCP forwarder between a store and the S3 server whose link the tests can stall.
+"""TCP forwarders between a store and the S3 server that the tests can make fail.
 
-``stall()`` keeps accepting connections but never answers (a server or network that
-hangs, the case only timeouts can end); ``resume()`` forwards again. The S3 server and
-its data stay untouched, so "the store works again" is checked against the same state.
+``StallableLink.stall()`` keeps accepting connections but never answers (a server or
+network that hangs, the case only timeouts can end); ``resume()`` forwards again. The
+S3 server and its data stay untouched, so "the store works again" is checked against
+the same state. ``ReplyLosingLink`` loses the answer to one request the server carried
+out (the case where a client cannot know whether its write happened).
 """
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import threading
@@ -88,3 +91,62 @@ class StallableLink:
             except OSError:
                 pass
             sock.close()
+
+
+class ReplyLosingLink:
+    """Forward to 127.0.0.1:``target_port``; once armed, lose the answer to one request.
+
+    The request whose first bytes match ``pattern`` reaches the server and is carried
+    out; its answer never reaches the client, whose connection is closed instead (a
+    network that fails after the server acted). ``lost`` holds the requests treated so.
+    """
+
+    def __init__(self, target_port: int, pattern: bytes) -> None:
+        self.target_port = target_port
+        self.pattern = re.compile(pattern)
+        self.armed = threading.Event()
+        self.lost: list[bytes] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._pipe, args=(client,), daemon=True).start()
+
+    def _pipe(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        except OSError:
+            client.close()
+            return
+        peers = {client: upstream, upstream: client}
+        doomed = False  # this connection carries the request whose answer is lost
+        try:
+            while True:
+                readable, _, _ = select.select(list(peers), [], [], 0.1)
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        raise ConnectionResetError
+                    if sock is upstream and doomed:
+                        raise ConnectionResetError  # the server acted; the client never hears
+                    if sock is client and self.armed.is_set() and (found := self.pattern.search(data)):
+                        self.armed.clear()
+                        self.lost.append(found.group(0))
+                        doomed = True
+                    peers[sock].sendall(data)
+        except OSError:
+            client.close()
+            upstream.close()
+
+    def close(self) -> None:
+        self._listener.close()

@@ -32,7 +32,7 @@ from lance_context import (
     VersionNotFoundError,
 )
 
-from ._net import StallableLink
+from ._net import ReplyLosingLink, StallableLink
 from .report import TALLY
 
 pytestmark = pytest.mark.reliability
@@ -217,6 +217,36 @@ def test_stalled_link_times_out_then_recovers(s3_bucket: Any, moto_server: Any) 
         link.resume()
         _check_recovered(store, acknowledged, [r.id for r in in_flight])
         TALLY.add(outages_survived=1)
+    finally:
+        link.close()
+
+
+def test_a_commit_whose_answer_is_lost_lands_once(s3_bucket: Any, moto_server: Any) -> None:
+    """The server commits a version, the answer never arrives: neither lost nor done twice.
+
+    The client retries the request, finds the version taken, and must recognise its own
+    commit: an append that counted it as another writer's would append its rows again,
+    and a merge that counted itself as lost would delete the files of its own version.
+    """
+    link = ReplyLosingLink(moto_server.port, rb"PUT /[^ ]*/_versions/[^ ]*\.manifest")
+    try:
+        options = s3_bucket.options(link.endpoint)
+        store = ContextStore.open(s3_bucket.uri("lost"), storage_options=options, embedder=None)
+        store.add(_message("s", 0))
+        link.armed.set()
+        store.add(_message("s", 1))
+        assert len(link.lost) == 1
+        for i in range(2, 6):
+            store.add(_message("s", i))
+        link.armed.set()
+        store.compact()
+        assert len(link.lost) == 2
+        TALLY.add(writes_attempted=6, writes_committed=6)
+        fresh = ContextStore.open(s3_bucket.uri("lost"), storage_options=s3_bucket.storage_options)
+        assert [r.metadata["i"] for r in fresh.records("s")] == list(range(6))
+        assert [v.operation for v in fresh.versions()].count("compact") == 1
+        for version in fresh.versions():  # every version still reads: no file of one was deleted
+            assert fresh.checkout(version.version).count() == min(version.version - 1, 6)
     finally:
         link.close()
 
