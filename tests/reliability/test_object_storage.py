@@ -227,6 +227,7 @@ def test_a_commit_whose_answer_is_lost_lands_once(s3_bucket: Any, moto_server: A
     The client retries the request, finds the version taken, and must recognise its own
     commit: an append that counted it as another writer's would append its rows again,
     and a merge that counted itself as lost would delete the files of its own version.
+    Upserts and deletes are checked the same way.
     """
     link = ReplyLosingLink(moto_server.port, rb"PUT /[^ ]*/_versions/[^ ]*\.manifest")
     try:
@@ -241,12 +242,22 @@ def test_a_commit_whose_answer_is_lost_lands_once(s3_bucket: Any, moto_server: A
         link.armed.set()
         store.compact()
         assert len(link.lost) == 2
-        TALLY.add(writes_attempted=6, writes_committed=6)
         fresh = ContextStore.open(s3_bucket.uri("lost"), storage_options=s3_bucket.storage_options)
         assert [r.metadata["i"] for r in fresh.records("s")] == list(range(6))
         assert [v.operation for v in fresh.versions()].count("compact") == 1
         for version in fresh.versions():  # every version still reads: no file of one was deleted
-            assert fresh.checkout(version.version).count() == min(version.version - 1, 6)
+            assert fresh.at_version(version.version).count() == min(version.version - 1, 6)
+        first, second = fresh.records("s")[:2]
+        link.armed.set()  # an upsert and a delete are merges of rows: neither may happen twice
+        store.upsert(
+            ContextRecord(id=first.id, run_id="s", role="user", text_payload="changed", metadata={"i": 0})
+        )
+        link.armed.set()
+        store.delete(ids=[second.id])
+        assert len(link.lost) == 4
+        TALLY.add(writes_attempted=8, writes_committed=8)
+        after = [(r.metadata["i"], r.text) for r in fresh.records("s")]  # an upserted record moves last
+        assert after == [(i, f"s note {i} about paris") for i in range(2, 6)] + [(0, "changed")]
     finally:
         link.close()
 
