@@ -115,11 +115,11 @@ class LocalManifests:
         return self.newest_from(latest)
 
     def note_commit(self) -> None:
-        """Read the hint right after this process committed, while the commit is being written.
+        """Read the hint this process's commit just replaced, as part of the write.
 
-        The commit replaced the hint; reading it now (a stat and a small read) instead of
-        on the next probe leaves that probe a stat: an agent loop reads right after each
-        write, and the read was about half of its version check.
+        The next probe then only stats it. This moves the read (~50-70 µs) from the read
+        after a write to the write itself: where the write runs in the background
+        (LangGraph's checkpoint puts), the read the caller waits for gets shorter.
         """
         self._hinted()
 

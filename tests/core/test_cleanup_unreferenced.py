@@ -81,14 +81,20 @@ def test_a_wrong_unreferenced_argument_is_refused_and_removes_nothing(
     assert _data_files(uri) == files and [v.version for v in store.versions()] == versions
 
 
+def _six_messages(uri: str) -> ContextStore:
+    """Six one-message appends over two sessions, nothing merged or indexed."""
+    store = ContextStore.open(uri, embedder=None, compaction=CompactionPolicy(enabled=False))
+    for i in range(6):
+        store.add(ContextRecord.from_content(f"message {i}", run_id=f"s{i % 2}"))
+    return store
+
+
 def test_a_merge_that_loses_to_another_writers_merge_leaves_no_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two writers compact the same fragments; the loser deletes what it wrote at once."""
     uri = str(tmp_path / "memory.lance")
-    one = ContextStore.open(uri, embedder=None, compaction=CompactionPolicy(enabled=False))
-    for i in range(6):
-        one.add(ContextRecord.from_content(f"message {i}", run_id=f"s{i % 2}"))
+    one = _six_messages(uri)
     two = ContextStore.open(uri, embedder=None, compaction=CompactionPolicy(enabled=False))
     real = lance.LanceDataset.commit
     raced: list[int] = []
@@ -136,9 +142,7 @@ def test_an_index_build_that_loses_to_another_writers_leaves_no_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     uri = str(tmp_path / "memory.lance")
-    one = ContextStore.open(uri, embedder=None, compaction=CompactionPolicy(enabled=False))
-    for i in range(6):
-        one.add(ContextRecord.from_content(f"message {i}", run_id=f"s{i % 2}"))
+    one = _six_messages(uri)
     assert not os.path.exists(os.path.join(uri, "_indices"))  # too few rows to index yet
     two = ContextStore.open(uri, embedder=None, compaction=CompactionPolicy(enabled=False))
     ran = _on_commit_of(lance.LanceOperation.CreateIndex, two.compact, monkeypatch)
@@ -155,11 +159,13 @@ def test_an_index_build_that_loses_to_another_writers_leaves_no_files(
 def test_a_merge_reported_lost_after_it_landed_keeps_its_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An object store's answer to a commit that landed was lost: Lance reports a conflict."""
+    """A merge whose commit landed but came back as a conflict keeps the files its version reads.
+
+    Lance recognises its own commit after an answer lost on the way back from S3
+    (``tests/reliability``); this stands for any path where a landed commit looks lost.
+    """
     uri = str(tmp_path / "memory.lance")
-    store = ContextStore.open(uri, embedder=None, compaction=CompactionPolicy(enabled=False))
-    for i in range(6):
-        store.add(ContextRecord.from_content(f"message {i}", run_id=f"s{i % 2}"))
+    store = _six_messages(uri)
     real = lance.LanceDataset.commit
     landed: list[int] = []
 

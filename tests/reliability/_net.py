@@ -15,12 +15,11 @@ import socket
 import threading
 
 
-class StallableLink:
-    """Forward 127.0.0.1:``port`` to 127.0.0.1:``target_port`` until told to stall."""
+class _Link:
+    """Forward 127.0.0.1:``port`` to 127.0.0.1:``target_port``, one thread per connection."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
-        self.stalled = threading.Event()
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
@@ -43,8 +42,16 @@ class StallableLink:
             except OSError:
                 return
             self._track(client)
-            if not self.stalled.is_set():  # while stalled: hold the connection, say nothing
+            if self._answers():
                 threading.Thread(target=self._pipe, args=(client,), daemon=True).start()
+
+    def _answers(self) -> bool:
+        """Whether a new connection is served (False: held open, silent)."""
+        return True
+
+    def _passes(self, from_client: bool, data: bytes, connection: dict[str, bool]) -> bool | None:
+        """Whether ``data`` is forwarded; None stops forwarding and leaves the sockets silent."""
+        return True
 
     def _pipe(self, client: socket.socket) -> None:
         try:
@@ -54,28 +61,20 @@ class StallableLink:
             return
         self._track(upstream)
         peers = {client: upstream, upstream: client}
+        connection: dict[str, bool] = {}
         try:
             while not self._closed.is_set():
                 readable, _, _ = select.select(list(peers), [], [], 0.1)
-                if self.stalled.is_set():
-                    return  # stop forwarding; the sockets stay open and silent
+                if self._passes(False, b"", connection) is None:
+                    return  # the sockets stay open and silent
                 for sock in readable:
                     data = sock.recv(65536)
-                    if not data:
+                    if not data or not self._passes(sock is client, data, connection):
                         raise ConnectionResetError
                     peers[sock].sendall(data)
         except OSError:
             client.close()
             upstream.close()
-
-    def stall(self) -> None:
-        """From now on nothing gets an answer."""
-        self.stalled.set()
-
-    def resume(self) -> None:
-        """Drop the silent connections and forward new ones again."""
-        self.stalled.clear()
-        self._close_sockets()
 
     def close(self) -> None:
         self._closed.set()
@@ -93,7 +92,30 @@ class StallableLink:
             sock.close()
 
 
-class ReplyLosingLink:
+class StallableLink(_Link):
+    """Forward 127.0.0.1:``port`` to 127.0.0.1:``target_port`` until told to stall."""
+
+    def __init__(self, target_port: int) -> None:
+        self.stalled = threading.Event()
+        super().__init__(target_port)
+
+    def _answers(self) -> bool:
+        return not self.stalled.is_set()  # while stalled: hold the connection, say nothing
+
+    def _passes(self, from_client: bool, data: bytes, connection: dict[str, bool]) -> bool | None:
+        return None if self.stalled.is_set() else True
+
+    def stall(self) -> None:
+        """From now on nothing gets an answer."""
+        self.stalled.set()
+
+    def resume(self) -> None:
+        """Drop the silent connections and forward new ones again."""
+        self.stalled.clear()
+        self._close_sockets()
+
+
+class ReplyLosingLink(_Link):
     """Forward to 127.0.0.1:``target_port``; once armed, lose the answer to one request.
 
     The request whose first bytes match ``pattern`` reaches the server and is carried
@@ -102,51 +124,18 @@ class ReplyLosingLink:
     """
 
     def __init__(self, target_port: int, pattern: bytes) -> None:
-        self.target_port = target_port
         self.pattern = re.compile(pattern)
         self.armed = threading.Event()
         self.lost: list[bytes] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(target_port)
 
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._pipe, args=(client,), daemon=True).start()
-
-    def _pipe(self, client: socket.socket) -> None:
-        try:
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-        except OSError:
-            client.close()
-            return
-        peers = {client: upstream, upstream: client}
-        doomed = False  # this connection carries the request whose answer is lost
-        try:
-            while True:
-                readable, _, _ = select.select(list(peers), [], [], 0.1)
-                for sock in readable:
-                    data = sock.recv(65536)
-                    if not data:
-                        raise ConnectionResetError
-                    if sock is upstream and doomed:
-                        raise ConnectionResetError  # the server acted; the client never hears
-                    if sock is client and self.armed.is_set() and (found := self.pattern.search(data)):
-                        self.armed.clear()
-                        self.lost.append(found.group(0))
-                        doomed = True
-                    peers[sock].sendall(data)
-        except OSError:
-            client.close()
-            upstream.close()
-
-    def close(self) -> None:
-        self._listener.close()
+    def _passes(self, from_client: bool, data: bytes, connection: dict[str, bool]) -> bool | None:
+        if not data:
+            return True
+        if not from_client:
+            return not connection.get("doomed")  # the server acted; the client never hears
+        if self.armed.is_set() and (found := self.pattern.search(data)):
+            self.armed.clear()
+            self.lost.append(found.group(0))
+            connection["doomed"] = True
+        return True
