@@ -22,8 +22,10 @@ every expired version are deleted.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 import lance
 import pyarrow as pa
@@ -43,6 +45,7 @@ _CONTENT = ("id", "run_id", "text_payload", "binary_payload", "metadata")
 #: Text written beside a message for its indexes; a chat turn's quotes the turns before it.
 _INDEX_TEXT = ("search_text", "embed_text")
 _NONE = pa.array([], pa.string())
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,7 @@ class _Scan:
     def _leftover(self, path: str) -> bool:
         if path in self.referenced or not _deletable(path):
             return False
-        self.files.delete(path)
+        _unless_gone(partial(self.files.delete, path))
         self.leftovers.append(path)
         return True
 
@@ -202,10 +205,15 @@ class _Scan:
         for path in sorted(self.on_disk):
             if not path.endswith(".lance") or "_indices" in path.split("/"):
                 continue
-            columns = [c for c in (*_CONTENT, *_INDEX_TEXT) if c in self.files.columns(path)]
+            held_columns = _unless_gone(partial(self.files.columns, path))
+            if held_columns is None:
+                continue
+            columns = [c for c in (*_CONTENT, *_INDEX_TEXT) if c in held_columns]
             if "id" not in columns:
                 continue
-            table = self.files.table(path, columns)
+            table = _unless_gone(partial(self.files.table, path, columns))
+            if table is None:
+                continue
             self.decoded, self.rows = self.decoded + 1, self.rows + table.num_rows
             held = table.column("id").filter(pc.is_in(table.column("id"), value_set=erased)).to_pylist()
             if held and self._leftover(path):
@@ -228,14 +236,26 @@ class _Scan:
         for path, size in sorted(self.on_disk.items()):
             if path in self.leftovers:
                 continue
-            try:
-                data = self.files.raw(path, size)
-            except VersionNotFoundError:
-                continue  # gone since the listing: another writer's temporary file, which no version names
+            data = _unless_gone(partial(self.files.raw, path, size))
+            if data is None:
+                continue
             self.scanned += len(data)
             found = sorted({self.needles[needle] for needle in searched if needle in data})
             if found and not self._leftover(path):
                 self.leaks.append(f"{path}: holds erased {', '.join(found)}")
+
+
+def _unless_gone(read: Callable[[], T]) -> T | None:
+    """``read()``, or None when its file is gone since the listing.
+
+    Files no version names come and go while other processes write: a write's data file
+    before its commit, and the files a merge or an index build deletes when its commit
+    loses to another writer's. A file gone holds nothing that could leak.
+    """
+    try:
+        return read()
+    except VersionNotFoundError:
+        return None
 
 
 def verify_forgotten(

@@ -228,6 +228,35 @@ def test_a_leftover_file_of_an_interrupted_write_is_found_and_deleted(
     assert holding(local_files(store_path), [b"LEFTOVER-SECRET-0004"]) == {}
 
 
+def test_a_file_another_writer_deletes_during_the_verification_is_passed_over(
+    store: ContextStore, store_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lost merge deletes its file while the scan runs: gone, it holds nothing to find."""
+    from lance_context import _verify
+
+    record = text("FORGET-WHILE-A-MERGE-LOSES-0006", run_id="s1")
+    store.add([record, text("other", run_id="s1")])
+    ds = lance.dataset(store_path)
+    fragments = write_fragments(ds.to_table(filter="run_id = 's2' OR id != ''"), ds, schema=ds.schema)
+    doomed = {f"data/{data_file.path}" for fragment in fragments for data_file in fragment.files}
+    listed: list[set[str]] = []
+    real = _verify.present
+
+    def listing_then_the_merge_loses(handle: Any) -> dict[str, int]:
+        found: dict[str, int] = real(handle)
+        listed.append(doomed & set(found))
+        for path in doomed:  # as another writer's lost merge does, once the scan has listed it
+            os.remove(os.path.join(store_path, path))
+        return found
+
+    monkeypatch.setattr(_verify, "present", listing_then_the_merge_loses)
+    report = store.forget([record.id])
+    assert listed == [doomed]
+    assert report.verified and report.verification is not None
+    assert not report.verification.leaks
+    assert holding(local_files(store_path), [b"FORGET-WHILE-A-MERGE-LOSES-0006"]) == {}
+
+
 def test_the_verification_reports_what_it_finds(store: ContextStore, monkeypatch: pytest.MonkeyPatch) -> None:
     store.add([text("TRACE-TO-BE-FOUND-0005", run_id="s1"), text("other", run_id="s1")])
     monkeypatch.setattr("lance_context._forget.expire_versions", lambda handle, versions, action: (0, 0))
