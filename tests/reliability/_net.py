@@ -42,15 +42,15 @@ class _Link:
             except OSError:
                 return
             self._track(client)
-            if self._answers():
+            if not self._silent():  # silent: the connection is held open, unanswered
                 threading.Thread(target=self._pipe, args=(client,), daemon=True).start()
 
-    def _answers(self) -> bool:
-        """Whether a new connection is served (False: held open, silent)."""
-        return True
+    def _silent(self) -> bool:
+        """Whether connections, open and new, stay open and unanswered."""
+        return False
 
-    def _passes(self, from_client: bool, data: bytes, connection: dict[str, bool]) -> bool | None:
-        """Whether ``data`` is forwarded; None stops forwarding and leaves the sockets silent."""
+    def _passes(self, from_client: bool, data: bytes, connection: dict[str, bool]) -> bool:
+        """Whether ``data`` is forwarded (False closes the connection)."""
         return True
 
     def _pipe(self, client: socket.socket) -> None:
@@ -65,7 +65,7 @@ class _Link:
         try:
             while not self._closed.is_set():
                 readable, _, _ = select.select(list(peers), [], [], 0.1)
-                if self._passes(False, b"", connection) is None:
+                if self._silent():
                     return  # the sockets stay open and silent
                 for sock in readable:
                     data = sock.recv(65536)
@@ -99,11 +99,8 @@ class StallableLink(_Link):
         self.stalled = threading.Event()
         super().__init__(target_port)
 
-    def _answers(self) -> bool:
-        return not self.stalled.is_set()  # while stalled: hold the connection, say nothing
-
-    def _passes(self, from_client: bool, data: bytes, connection: dict[str, bool]) -> bool | None:
-        return None if self.stalled.is_set() else True
+    def _silent(self) -> bool:
+        return self.stalled.is_set()
 
     def stall(self) -> None:
         """From now on nothing gets an answer."""
@@ -129,9 +126,7 @@ class ReplyLosingLink(_Link):
         self.lost: list[bytes] = []
         super().__init__(target_port)
 
-    def _passes(self, from_client: bool, data: bytes, connection: dict[str, bool]) -> bool | None:
-        if not data:
-            return True
+    def _passes(self, from_client: bool, data: bytes, connection: dict[str, bool]) -> bool:
         if not from_client:
             return not connection.get("doomed")  # the server acted; the client never hears
         if self.armed.is_set() and (found := self.pattern.search(data)):
