@@ -39,7 +39,12 @@ def _records_per_thread(appends: int) -> int:
 
 
 def _compact_while_writing(store: ContextStore, done: threading.Event, seen: list[Any]) -> None:
-    """Compact again and again until the writers finish; note the record count before each."""
+    """Compact again and again until the writers finish; note each outcome.
+
+    Each entry is the record count before a compaction that committed, ``"conflict"``
+    for one that lost to a writer's own compaction (the error says to retry, so we do),
+    or the exception that stopped the loop.
+    """
     while not done.is_set():
         try:
             before = store.count()
@@ -49,7 +54,7 @@ def _compact_while_writing(store: ContextStore, done: threading.Event, seen: lis
             store.compact()
             seen.append(before)
         except CommitConflictError:
-            pass  # it met a writer's own compaction: the error says to retry, so we do
+            seen.append("conflict")
         except BaseException as exc:
             seen.append(exc)
             return
@@ -124,8 +129,12 @@ def _check_nothing_lost(run: dict[str, Any]) -> None:
     assert store.count() == len(committed)
     compactions = run["compactions"]
     assert not [c for c in compactions if isinstance(c, BaseException)], compactions
-    assert any(0 < seen < run["expected"] for seen in compactions), f"no compaction mid-run: {compactions}"
-    assert "compact" in {v.operation for v in store.versions()}
+    assert compactions, "the compactor never ran"
+    # A compaction landed while writers were still adding: ours or a writer's own (under
+    # load every one of ours can lose to the writers' compactions, which is allowed).
+    operations = [v.operation for v in store.versions()]
+    last_add = max(i for i, op in enumerate(operations) if op == "add")
+    assert "compact" in operations[:last_add], f"no compaction mid-run: {compactions}"
 
 
 def test_concurrent_processes_and_threads_on_local_disk(tmp_path: Any) -> None:
