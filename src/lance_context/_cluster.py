@@ -62,7 +62,11 @@ def _fragment(ds: lance.LanceDataset, fragment_id: int) -> Any:
 
 
 def sorted_compaction(
-    ds: lance.LanceDataset, target_rows: int, *, deletions_threshold: float = 0.1
+    ds: lance.LanceDataset,
+    target_rows: int,
+    *,
+    deletions_threshold: float = 0.1,
+    up_to: int | None = None,
 ) -> lance.LanceOperation.Rewrite | CompactionOptions | None:
     """Plan a merge of ``ds``'s small fragments and write its rows sorted by session.
 
@@ -70,6 +74,9 @@ def sorted_compaction(
         ds: The version to compact (a private snapshot: nothing is committed here).
         target_rows: Rows per merged fragment.
         deletions_threshold: Share of deleted rows past which a fragment is rewritten alone.
+        up_to: Merge only groups whose fragments all have ids up to this one (Lance numbers
+            new fragments upwards): the fragments a retried compaction found on its first
+            attempt, not those other writers wrote or merged since. None: every group.
 
     Returns:
         The ``Rewrite`` operation to commit on ``ds``; the options to hand Lance's
@@ -83,6 +90,8 @@ def sorted_compaction(
     )
     plan = Compaction.plan(ds, options)
     tasks = [list(task.fragments) for task in plan.tasks]
+    if up_to is not None:
+        tasks = [fragments for fragments in tasks if all(int(f.id) <= up_to for f in fragments)]
     if not tasks:
         return None
     sizes = [_size(fragments) for fragments in tasks]

@@ -215,13 +215,22 @@ class Maintainer:
             self._busy.release()
 
     def _compact(self, target: int, deletions: float, action: str, *, retry: bool) -> None:
-        """Merge small fragments into ones of ``target`` rows, sorted by session (``_cluster``)."""
+        """Merge small fragments into ones of ``target`` rows, sorted by session (``_cluster``).
+
+        A retry after a conflict merges only what is left of the fragments the first
+        attempt found: with writers in other processes adding and compacting all the
+        while, a merge of every fragment present would lose to them again and again, and
+        the fragments they write meanwhile are theirs to maintain.
+        """
         handle = self._state.handle
         handle.check_commits()
+        found: list[int] = []  # the largest fragment id of the first attempt's version
 
         def attempt() -> None:
             base = handle.private_latest()
-            planned = sorted_compaction(base, target, deletions_threshold=deletions)
+            if not found:
+                found.append(max((int(f.fragment_id) for f in base.get_fragments()), default=-1))
+            planned = sorted_compaction(base, target, deletions_threshold=deletions, up_to=found[0])
             if isinstance(planned, lance.LanceOperation.Rewrite):
                 _commit_or_discard(handle, base, planned, "compact", action)
             elif planned is not None:  # too large to sort in memory: Lance streams it

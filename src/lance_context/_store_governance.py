@@ -119,7 +119,12 @@ class GovernanceMethods:
 
     # ------------------------------------------------------------------ maintenance
     def compact(self) -> None:
-        """Merge every small fragment now and refresh the indexes (new versions)."""
+        """Merge every small fragment now and refresh the indexes (new versions).
+
+        With other processes writing meanwhile, "every" means the fragments present when
+        the call began: a retry after another writer's compaction won merges what is left
+        of them, and leaves the fragments written since to their writers' own compaction.
+        """
         self._maintainer.compact()
 
     def build_vector_index(self) -> None:

@@ -190,3 +190,46 @@ def test_the_rows_kept_for_merges_stay_bounded(store_path: str) -> None:
         store.add(text(f"message {i}", run_id=f"s{i % 7}"))
     assert len(written._TABLES) == written.MAX_FILES  # the newest files only, never one per add
     assert 0 < written._bytes <= written.MAX_BYTES
+
+
+def test_an_explicit_compaction_is_not_starved_by_writers_that_keep_compacting(
+    store_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each time it is about to commit, another writer merges first and adds more; it still returns.
+
+    Its retry merges what is left of the fragments it first found (here nothing: the other
+    writer merged them), instead of planning over the other writer's new fragments and
+    losing to it again on every attempt (8 attempts, then ``CommitConflictError``).
+    """
+    from lance_context import _maintenance
+
+    no_auto = CompactionPolicy(enabled=False)
+    ours = ContextStore.open(store_path, embedder=None, compaction=no_auto)
+    other = ContextStore.open(store_path, embedder=None, compaction=no_auto)  # another process's
+    for i in range(6):
+        ours.add(text(f"m{i}", run_id=f"s{i % 2}", id=f"m{i}"))
+    real = _maintenance.sorted_compaction
+    attempts = []
+
+    def other_writer_first(ds: Any, target: int, **options: Any) -> Any:
+        planned = real(ds, target, **options)
+        if attempts and attempts[-1] == "other's":  # the other writer's own compaction
+            attempts[-1] = "ours"
+            return planned
+        attempts.append("other's")
+        other.compact()  # merges what we planned to merge: our commit will conflict
+        n = len(attempts)
+        other.add([text(f"o{n}a", run_id="s0", id=f"o{n}a")])  # and two small fragments to merge
+        other.add([text(f"o{n}b", run_id="s0", id=f"o{n}b")])
+        attempts[-1] = "ours"
+        return planned
+
+    monkeypatch.setattr(_maintenance, "sorted_compaction", other_writer_first)
+    ours.compact()
+    monkeypatch.undo()
+    assert len(attempts) == 2, attempts  # the first attempt lost to the other writer, the retry did not
+    assert [r.id for r in ours.records("s0")] == ["m0", "m2", "m4", "o1a", "o1b", "o2a", "o2b"]
+    assert [r.id for r in ours.records("s1")] == ["m1", "m3", "m5"]
+    # the other writer merged the six first fragments and then o1a and o1b; the fragments
+    # written after the call began are left to their writer's own maintenance
+    assert [f.metadata.physical_rows for f in lance.dataset(store_path).get_fragments()] == [6, 2, 1, 1]
