@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,23 @@ def test_an_explicit_compaction_is_not_starved_by_writers_that_keep_compacting(
     # the other writer merged the six first fragments and then o1a and o1b; the fragments
     # written after the call began are left to their writer's own maintenance
     assert [f.metadata.physical_rows for f in lance.dataset(store_path).get_fragments()] == [6, 2, 1, 1]
+
+
+def test_an_explicit_compaction_that_lands_is_not_reported_as_unwritten_when_index_upkeep_loses(
+    store_path: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from lance_context import CommitConflictError, _maintenance
+
+    store = ContextStore.open(store_path, embedder=None, compaction=CompactionPolicy(enabled=False))
+    for i in range(4):
+        store.add(text(f"m{i}", run_id="s", id=f"m{i}"))
+
+    def other_writers_keep_winning(*args: Any, **kwargs: Any) -> None:
+        raise CommitConflictError("could not build the store's indexes: it conflicted with another writer")
+
+    monkeypatch.setattr(_maintenance, "build_indexes", other_writers_keep_winning)
+    with caplog.at_level(logging.INFO, logger="lance_context"):
+        store.compact()
+    assert [f.metadata.physical_rows for f in lance.dataset(store_path).get_fragments()] == [4]
+    assert "compacted; index upkeep was left to a later write" in caplog.text
+    assert [r.id for r in store.records("s")] == ["m0", "m1", "m2", "m3"]
