@@ -361,9 +361,14 @@ class Writer:
 def _kept_positions(
     table: pa.Table, stored: pa.Table, positions: Mapping[str, int] | None = None
 ) -> pa.Table:
-    """``table`` with the ``seq`` of ``positions``, else the stored one (new ids keep theirs)."""
+    """``table`` with the ``seq`` of ``positions``, else the stored one (new ids keep theirs).
+
+    An id stored twice (two concurrent adds of it) keeps the place of its newest copy, the
+    one reads show, whatever order compaction left the copies' rows in.
+    """
     ids = table.column("id").to_pylist()
     if positions is None:
+        stored = stored.sort_by("seq")
         known = dict(zip(stored.column("id").to_pylist(), stored.column("seq").to_pylist(), strict=True))
     else:
         known = dict(positions)

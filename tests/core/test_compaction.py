@@ -254,3 +254,23 @@ def test_an_explicit_compaction_that_lands_is_not_reported_as_unwritten_when_ind
     assert [f.metadata.physical_rows for f in lance.dataset(store_path).get_fragments()] == [4]
     assert "compacted; index upkeep was left to a later write" in caplog.text
     assert [r.id for r in store.records("s")] == ["m0", "m1", "m2", "m3"]
+
+
+def test_an_upsert_keeping_order_keeps_the_place_of_the_copy_reads_show_after_a_compaction(
+    store_path: str,
+) -> None:
+    """An id added twice (as two concurrent adds can) is read as its newest copy; so it stays.
+
+    The compaction sorts rows by session, so here the older copy's row ends up last in the
+    file: the place kept must not depend on that.
+    """
+    store = ContextStore.open(store_path, embedder=None, compaction=CompactionPolicy(enabled=False))
+    store.add(text("first copy", run_id="b", id="x"))
+    store.add(text("between", run_id="a", id="m"))
+    store.add(text("second copy", run_id="a", id="x"))
+    assert [r.text for r in store.records()] == ["between", "second copy"]
+    store.compact()
+    rows = lance.dataset(store_path).to_table(columns=["id", "run_id"]).to_pylist()
+    assert rows[-1] == {"id": "x", "run_id": "b"}  # the older copy is physically last
+    store.upsert(text("edited", run_id="a", id="x"), keep_order=True)
+    assert [r.text for r in store.records()] == ["between", "edited"]
