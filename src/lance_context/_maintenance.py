@@ -224,13 +224,14 @@ class Maintainer:
         """
         handle = self._state.handle
         handle.check_commits()
-        found: list[int] = []  # the largest fragment id of the first attempt's version
+        up_to: int | None = None  # the largest fragment id of the first attempt's version
 
         def attempt() -> None:
+            nonlocal up_to
             base = handle.private_latest()
-            if not found:
-                found.append(max((int(f.fragment_id) for f in base.get_fragments()), default=-1))
-            planned = sorted_compaction(base, target, deletions_threshold=deletions, up_to=found[0])
+            if up_to is None:
+                up_to = max((fragment for fragment, _ in handle.facts(base).fragments), default=-1)
+            planned = sorted_compaction(base, target, deletions_threshold=deletions, up_to=up_to)
             if isinstance(planned, lance.LanceOperation.Rewrite):
                 _commit_or_discard(handle, base, planned, "compact", action)
             elif planned is not None:  # too large to sort in memory: Lance streams it

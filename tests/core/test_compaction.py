@@ -210,25 +210,26 @@ def test_an_explicit_compaction_is_not_starved_by_writers_that_keep_compacting(
     for i in range(6):
         ours.add(text(f"m{i}", run_id=f"s{i % 2}", id=f"m{i}"))
     real = _maintenance.sorted_compaction
-    attempts = []
+    attempts = 0
+    inside_other = False
 
     def other_writer_first(ds: Any, target: int, **options: Any) -> Any:
+        nonlocal attempts, inside_other
         planned = real(ds, target, **options)
-        if attempts and attempts[-1] == "other's":  # the other writer's own compaction
-            attempts[-1] = "ours"
+        if inside_other:  # the other writer's own compaction
             return planned
-        attempts.append("other's")
+        attempts += 1
+        inside_other = True
         other.compact()  # merges what we planned to merge: our commit will conflict
-        n = len(attempts)
-        other.add([text(f"o{n}a", run_id="s0", id=f"o{n}a")])  # and two small fragments to merge
-        other.add([text(f"o{n}b", run_id="s0", id=f"o{n}b")])
-        attempts[-1] = "ours"
+        other.add([text(f"o{attempts}a", run_id="s0", id=f"o{attempts}a")])  # and two small fragments
+        other.add([text(f"o{attempts}b", run_id="s0", id=f"o{attempts}b")])
+        inside_other = False
         return planned
 
     monkeypatch.setattr(_maintenance, "sorted_compaction", other_writer_first)
     ours.compact()
     monkeypatch.undo()
-    assert len(attempts) == 2, attempts  # the first attempt lost to the other writer, the retry did not
+    assert attempts == 2  # the first attempt lost to the other writer, the retry did not
     assert [r.id for r in ours.records("s0")] == ["m0", "m2", "m4", "o1a", "o1b", "o2a", "o2b"]
     assert [r.id for r in ours.records("s1")] == ["m1", "m3", "m5"]
     # the other writer merged the six first fragments and then o1a and o1b; the fragments
