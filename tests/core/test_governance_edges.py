@@ -6,12 +6,14 @@ runs beside another handle: a specific error and nothing written, or nothing los
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import lance
 import pytest
 
 from lance_context import (
@@ -221,3 +223,54 @@ def test_a_file_another_writer_removes_during_the_scan_is_not_an_error(
     report = store.forget(run_id="victim")
     assert report.verified and report.records == 1
     assert [r.text for r in store.records()] == ["keep me"]
+
+
+def _indexed_store(store_path: str, **options: Any) -> ContextStore:
+    """A store with its full-text, scalar and vector indexes built, and one search logged."""
+    store = ContextStore.open(store_path, embedder=HashingEmbedder(16), **options)
+    store.add([text(SECRET, run_id="dave", id="d1")] + [text(f"note {i}", run_id="keep") for i in range(40)])
+    store.compact()
+    store.build_vector_index()
+    assert "embedding_idx" in {i.name for i in lance.dataset(store_path).describe_indices()}
+    assert [h.record.id for h in store.search("zebras", k=3, run_id="dave", record=True)] == ["d1"]
+    return store
+
+
+def _other_writers_keep_winning(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lance_context import CommitConflictError, _maintenance
+
+    def build(*args: Any, **kwargs: Any) -> None:
+        raise CommitConflictError("could not build the vector index: it conflicted with another writer")
+
+    monkeypatch.setattr(_maintenance.Maintainer, "build_vector_index", build)
+
+
+def test_a_forget_whose_index_rebuild_loses_to_other_writers_still_finishes_and_reports(
+    store_path: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The records are erased once the rewrite commits: "nothing was written" would be false.
+
+    The steps after the rebuild (the search log, the verification) run too.
+    """
+    store = _indexed_store(store_path)
+    _other_writers_keep_winning(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="lance_context"):
+        report = store.forget(run_id="dave")
+    assert report.record_ids == ("d1",) and report.searches_removed == 1
+    assert report.verified, report.verification
+    assert "rebuilding its indexes was left to a later write" in caplog.text
+    assert store.search_log() == [] and store.get("d1") is None
+    monkeypatch.undo()
+    assert [h.record.run_id for h in store.search("note", k=3)] == ["keep"] * 3
+    store.build_vector_index()
+    assert "embedding_idx" in {i.name for i in lance.dataset(store_path).describe_indices()}
+
+
+def test_a_key_rotation_whose_index_rebuild_loses_to_other_writers_returns_its_version(
+    store_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _indexed_store(store_path, encryption=EncryptionPolicy(key=os.urandom(32)))
+    _other_writers_keep_winning(monkeypatch)
+    version = store.rotate_key(EncryptionPolicy(key=os.urandom(32)))
+    assert {v.version: v.operation for v in store.versions()}[version] == "rotate-key"
+    assert store.get("d1") is not None and store.get("d1").text == SECRET  # type: ignore[union-attr]
