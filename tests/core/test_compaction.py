@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -275,3 +276,53 @@ def test_an_upsert_keeping_order_keeps_the_place_of_the_copy_reads_show_after_a_
     assert rows[-1] == {"id": "x", "run_id": "b"}  # the older copy is physically last
     store.upsert(text("edited", run_id="a", id="x"), keep_order=True)
     assert [r.text for r in store.records()] == ["between", "edited"]
+
+
+def test_a_vector_index_build_is_not_starved_by_writers_that_keep_compacting(
+    store_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each time it is about to commit, another writer adds records whose own compactions merge first.
+
+    The first attempt covered the small fragments those merges rewrite, and loses; the retry
+    covers only the settled ones (``fanout**3`` rows or more, here 8), which such merges
+    leave alone, and commits, reusing the partitions trained once. An attempt that covers
+    every fragment can lose again (here the next one did too). The rows left out are still
+    found, searched exactly.
+    """
+    from lance_context import _maintenance
+
+    policy = CompactionPolicy(enabled=False, fanout=2, max_rows_per_fragment=16)
+    ours = ContextStore.open(store_path, embedder=HashingEmbedder(16), compaction=policy)
+    tiered = CompactionPolicy(fanout=2, max_rows_per_fragment=16)  # its adds merge small fragments
+    other = ContextStore.open(store_path, embedder=HashingEmbedder(16), compaction=tiered)
+    ours.add([text(f"bulk note number {i}", run_id="s", id=f"b{i}") for i in range(16)])  # one fragment
+    for i in range(3):
+        ours.add(text(f"small note {i} about zebras", run_id="s", id=f"m{i}"))
+    trainings, attempts = [], 0
+    real_partitions, real_segments = _maintenance._partitions, _maintenance._segments
+
+    def counted(ds: Any) -> Any:
+        trainings.append(int(ds.version))
+        return real_partitions(ds)
+
+    def other_writer_first(ds: Any, name: str) -> Any:
+        nonlocal attempts
+        attempts += 1
+        for i in range(4):
+            other.add(text(f"other note {attempts}.{i}", run_id="s", id=f"o{attempts}.{i}"))
+        return real_segments(ds, name)
+
+    monkeypatch.setattr(_maintenance, "_partitions", counted)
+    monkeypatch.setattr(_maintenance, "_segments", other_writer_first)
+    ours.build_vector_index()
+    monkeypatch.undo()
+    assert attempts == 2 and len(trainings) == 1
+    (index,) = [i for i in lance.dataset(store_path).describe_indices() if i.name == "embedding_idx"]
+    assert index.num_rows_indexed == 16  # the settled fragment alone
+    kept = {str(segment.uuid) for i in lance.dataset(store_path).describe_indices() for segment in i.segments}
+    indices = os.path.join(store_path, "_indices")
+    holding = {name for name in os.listdir(indices) if os.listdir(os.path.join(indices, name))}
+    assert holding == kept  # the lost build's files were deleted
+    hits = ours.search("small note 2 about zebras", k=1, mode="vector")
+    assert [h.record.id for h in hits] == ["m2"]  # an unindexed row, found exactly
+    assert ours.count() == 16 + 3 + 2 * 4
