@@ -46,7 +46,8 @@ from ._errors import (
     StoreError,
     VersionNotFoundError,
 )
-from ._maintenance import Maintainer, build_indexes
+from ._files import restore_indexes
+from ._maintenance import INDEXES, Maintainer
 from ._policies import CompactionPolicy, IndexPolicy
 from ._records import ContextRecord
 from ._reembed import _embed_all, _embedded_texts, _with_vectors
@@ -316,11 +317,11 @@ class BulkWriter:
             "write the re-embedded records",
             retry=False,
         )
-        build_indexes(handle, "rebuild indexes")
         embedding = state.embedding
         embedding.embedder = plan.embedder
         embedding.dimension = plan.embedder.dimension
         embedding.recorded = plan.info
+        restore_indexes(state, [f"{column}_idx" for column, _ in INDEXES])  # the overwrite has none
         return int(new.version)
 
     def _base(self, read_version: int) -> lance.LanceDataset:

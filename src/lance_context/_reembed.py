@@ -14,7 +14,8 @@ from ._arrow import vectors_to_array
 from ._embedders import Embedder, as_embedder, to_matrix
 from ._encryption import open_table
 from ._errors import CommitConflictError, EmbeddingError, LanceContextError
-from ._maintenance import build_indexes
+from ._files import restore_indexes
+from ._maintenance import INDEXES
 from ._schema import EMBEDDER_KEY, EmbedderInfo, embedding_field
 from ._state import StoreState
 from ._versions import OP_KEY
@@ -127,10 +128,10 @@ class Reembedder:
                 )
             except CommitConflictError:
                 continue  # another writer committed since ``base``: read again, embed only what is new
-            build_indexes(handle, "rebuild indexes")
             state.embedding.embedder = new
             state.embedding.dimension = new.dimension
             state.embedding.recorded = info
+            restore_indexes(state, [f"{column}_idx" for column, _ in INDEXES])  # the overwrite has none
             return version
         raise CommitConflictError(
             f"the store changed during each of {self.attempts} re-embedding attempts; nothing was "

@@ -274,3 +274,31 @@ def test_a_key_rotation_whose_index_rebuild_loses_to_other_writers_returns_its_v
     version = store.rotate_key(EncryptionPolicy(key=os.urandom(32)))
     assert {v.version: v.operation for v in store.versions()}[version] == "rotate-key"
     assert store.get("d1") is not None and store.get("d1").text == SECRET  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("how", ["reembed", "bulk"])
+def test_a_re_embedding_whose_index_rebuild_loses_to_other_writers_switches_the_model(
+    store_path: str, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The new vectors are committed: the store (and this process) embed with the new model after."""
+    from lance_context import CommitConflictError, _maintenance
+    from lance_context.adapters import BulkWorker
+
+    store = ContextStore.open(store_path, embedder=HashingEmbedder(16))
+    store.add([text(f"note {i} about zebras", id=f"n{i}") for i in range(8)])
+
+    def other_writers_keep_winning(*args: Any, **kwargs: Any) -> None:
+        raise CommitConflictError("could not rebuild the store's indexes: it conflicted with another writer")
+
+    monkeypatch.setattr(_maintenance, "_commit_or_discard", other_writers_keep_winning)
+    if how == "reembed":
+        version = store.reembed(HashingEmbedder(8))
+    else:
+        writer = store.bulk()
+        plan = writer.plan_reembed(HashingEmbedder(8))
+        version = writer.commit_reembed(plan, [BulkWorker(plan).rewrite(s) for s in plan.slices])
+    monkeypatch.undo()
+    assert {v.version: v.operation for v in store.versions()}[version] == "reembed"
+    store.add(text("a later note", id="later"))  # embedded with the new model
+    assert store.dimension == 8 and store.get("later").embedding.shape == (8,)  # type: ignore[union-attr]
+    assert [h.record.id for h in store.search("note 3 about zebras", k=1, mode="vector")] == ["n3"]
