@@ -47,7 +47,7 @@ from ._errors import (
     VersionNotFoundError,
 )
 from ._files import restore_indexes
-from ._maintenance import INDEXES, Maintainer
+from ._maintenance import INDEX_NAMES, Maintainer
 from ._policies import CompactionPolicy, IndexPolicy
 from ._records import ContextRecord
 from ._reembed import _embed_all, _embedded_texts, _with_vectors
@@ -321,7 +321,7 @@ class BulkWriter:
         embedding.embedder = plan.embedder
         embedding.dimension = plan.embedder.dimension
         embedding.recorded = plan.info
-        restore_indexes(state, [f"{column}_idx" for column, _ in INDEXES])  # the overwrite has none
+        restore_indexes(state, INDEX_NAMES)  # the overwrite has none
         return int(new.version)
 
     def _base(self, read_version: int) -> lance.LanceDataset:

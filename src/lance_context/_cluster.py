@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lance
 import pyarrow.compute as pc
@@ -31,10 +31,15 @@ from lance.dataset import Index
 from lance.fragment import write_fragments
 from lance.optimize import Compaction, CompactionOptions
 
+from ._errors import CommitConflictError, translate_lance_error
 from ._sessionfiles import remember
+from ._versions import OP_KEY
 from ._written import keep_written, written_rows
 
-__all__ = ["SORT_MAX_BYTES", "SORT_MAX_ROWS", "discard", "sorted_compaction"]
+if TYPE_CHECKING:
+    from ._dataset import DatasetHandle
+
+__all__ = ["SORT_MAX_BYTES", "SORT_MAX_ROWS", "commit_or_discard", "discard", "sorted_compaction"]
 
 log = logging.getLogger("lance_context")
 
@@ -151,6 +156,25 @@ def discard(
             session.delete_file(path)
     except (OSError, ValueError, RuntimeError) as exc:
         log.info("lance-context: files of %s that was not committed are left to cleanup (%s)", what, exc)
+
+
+def commit_or_discard(
+    handle: DatasetHandle,
+    base: lance.LanceDataset,
+    operation: lance.LanceOperation.Rewrite | lance.LanceOperation.CreateIndex,
+    kind: str,
+    action: str,
+) -> None:
+    """Commit a maintenance ``operation`` on ``base``; if another writer's commit wins, delete its files.
+
+    No version names the files of an operation that lost (see :func:`discard`).
+    """
+    try:
+        handle.commit(base, operation, {OP_KEY: kind})
+    except (OSError, ValueError, RuntimeError) as exc:
+        if isinstance(translate_lance_error(exc, action, ()), CommitConflictError):
+            discard(base, operation)
+        raise
 
 
 def _named_after(ds: lance.LanceDataset, names: Callable[[lance.LanceDataset], bool]) -> bool:

@@ -10,7 +10,6 @@ the store's own object-store settings. Paths are relative to the store's root.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,11 +20,10 @@ import pyarrow as pa
 from lance.file import LanceFileSession
 
 from ._dataset import MAIN_BRANCH, DatasetHandle
-from ._errors import CommitConflictError, LanceContextError
-from ._maintenance import INDEXES, VECTOR_INDEX, build_indexes
+from ._errors import LanceContextError
+from ._maintenance import INDEX_NAMES, build_indexes, upkeep_left_to_later
 from ._state import StoreState
-
-log = logging.getLogger("lance_context")
+from ._vector_index import VECTOR_INDEX, build_vector_index
 
 __all__ = [
     "Files",
@@ -220,24 +218,14 @@ def restore_indexes(state: StoreState, had: Iterable[str]) -> None:
     """Build again, on ``state``'s branch, the indexes a rewrite dropped (those in ``had``).
 
     The rewrite is committed by then, so a build that keeps losing to other writers'
-    commits is logged and left to the store's maintenance (a later write builds missing
-    indexes, a search the due vector index) rather than raised: a ``CommitConflictError``
-    saying nothing was written would be wrong.
+    commits is logged and left to the store's maintenance (``upkeep_left_to_later``).
     """
     names = set(had)
-    handle = state.handle
-    try:
-        if names & {f"{column}_idx" for column, _ in INDEXES}:
-            build_indexes(handle, "rebuild the store's indexes")
+    with upkeep_left_to_later("the rewrite was committed; rebuilding its indexes was left to a later write"):
+        if names & INDEX_NAMES:
+            build_indexes(state.handle, "rebuild the store's indexes")
         if VECTOR_INDEX in names:
-            from ._maintenance import Maintainer
-
-            Maintainer(state).build_vector_index()
-    except CommitConflictError:
-        log.info(
-            "lance-context: the rewrite was committed; rebuilding its indexes was left to a later "
-            "write (other writers kept committing first)"
-        )
+            build_vector_index(state)
 
 
 _REMOVED = ("old_versions", "data_files_removed", "transaction_files_removed", "index_files_removed",

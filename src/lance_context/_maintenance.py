@@ -18,27 +18,35 @@ that could lose work or outlive the process. A failed compaction never fails the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Literal
 
 import lance
 from lance.dataset import Index
 
-from ._cluster import discard, sorted_compaction
-from ._errors import CommitConflictError, LanceContextError, redact, translate_lance_error
+from ._cluster import commit_or_discard, sorted_compaction
+from ._errors import CommitConflictError, LanceContextError, redact
 from ._known import Facts
 from ._policies import CompactionPolicy, IndexPolicy
 from ._retention import apply_retention, retention_due
 from ._state import StoreState
-from ._versions import OP_KEY
+from ._vector_index import VECTOR_INDEX, build_vector_index
 
 if TYPE_CHECKING:
     from ._dataset import DatasetHandle
 
-__all__ = ["INDEXES", "Maintainer", "build_indexes", "compaction_target"]
+__all__ = [
+    "INDEXES",
+    "INDEX_NAMES",
+    "Maintainer",
+    "build_indexes",
+    "compaction_target",
+    "upkeep_left_to_later",
+]
 
 log = logging.getLogger("lance_context")
 
@@ -48,7 +56,8 @@ INDEXES: tuple[tuple[str, Literal["BITMAP", "BTREE", "INVERTED"]], ...] = (
     ("id", "BTREE"),
     ("search_text", "INVERTED"),
 )
-VECTOR_INDEX = "embedding_idx"
+#: The names of the indexes in ``INDEXES``.
+INDEX_NAMES = frozenset(f"{column}_idx" for column, _ in INDEXES)
 
 
 def _level(rows: int, fanout: int) -> int:
@@ -107,23 +116,18 @@ def _unbuilt(ds: lance.LanceDataset) -> list[Index]:
     return built
 
 
-def _commit_or_discard(
-    handle: DatasetHandle,
-    base: lance.LanceDataset,
-    operation: lance.LanceOperation.Rewrite | lance.LanceOperation.CreateIndex,
-    kind: str,
-    action: str,
-) -> None:
-    """Commit a maintenance ``operation`` on ``base``; if another writer's commit wins, delete its files.
+@contextlib.contextmanager
+def upkeep_left_to_later(message: str) -> Iterator[None]:
+    """Log ``message`` instead of raising when index upkeep after a committed change keeps losing.
 
-    No version names the files of an operation that lost (see ``_cluster.discard``).
+    The change is not undone, so a ``CommitConflictError`` saying nothing was written
+    would be wrong; the store's maintenance (a later write, or the search that finds the
+    vector index due) does the upkeep.
     """
     try:
-        handle.commit(base, operation, {OP_KEY: kind})
-    except (OSError, ValueError, RuntimeError) as exc:
-        if isinstance(translate_lance_error(exc, action, ()), CommitConflictError):
-            discard(base, operation)
-        raise
+        yield
+    except CommitConflictError:
+        log.info("lance-context: %s (other writers kept committing first)", message)
 
 
 def build_indexes(handle: DatasetHandle, action: str, *, retry: bool = True) -> None:
@@ -140,55 +144,9 @@ def build_indexes(handle: DatasetHandle, action: str, *, retry: bool = True) -> 
         segments = _unbuilt(base)
         if not segments:
             return
-        _commit_or_discard(handle, base, lance.LanceOperation.CreateIndex(segments, []), "index", action)
+        commit_or_discard(handle, base, lance.LanceOperation.CreateIndex(segments, []), "index", action)
 
     handle.call(attempt, action, retry=retry)
-
-
-def _partitions(ds: lance.LanceDataset) -> dict[str, Any]:
-    """The IVF options of a vector index build on ``ds``: about sqrt(rows) partitions, trained.
-
-    k-means on 64 rows per partition for 20 rounds: ~5x faster to build than Lance's
-    defaults (256, 50) at the same recall on the bench's data. The centroids are trained
-    here, so a retried build reuses them; below 4 vectors Lance cannot train them apart
-    from a build, so the build trains them.
-    """
-    from lance.indices import IndicesBuilder
-
-    rows = ds.count_rows(filter="embedding IS NOT NULL")
-    partitions = max(1, min(1024, round(rows**0.5)))
-    sample_rate = min(64, rows // partitions)  # Lance samples at least 2 rows per partition
-    if sample_rate < 2:
-        return {"num_partitions": partitions, "sample_rate": 64, "max_iters": 20}
-    model = IndicesBuilder(ds, "embedding").train_ivf(
-        partitions, distance_type="cosine", sample_rate=sample_rate, max_iters=20
-    )
-    return {"num_partitions": partitions, "ivf_centroids": model.centroids}
-
-
-def _segments(ds: lance.LanceDataset, name: str) -> list[Index]:
-    """The segments of ``ds``'s index ``name``, as a ``CreateIndex`` that replaces them lists them."""
-    return [
-        Index(
-            uuid=str(segment.uuid),
-            name=name,
-            fields=list(index.fields),
-            dataset_version=segment.dataset_version_at_last_update,
-            fragment_ids=segment.fragment_ids,
-            index_version=segment.index_version,
-        )
-        for index in ds.describe_indices()
-        if index.name == name
-        for segment in index.segments
-    ]
-
-
-def _sub_vectors(dimension: int) -> int:
-    """PQ sub-vectors of about 8 dimensions each, dividing the dimension exactly."""
-    for width in (8, 4, 16, 2, 1):
-        if dimension % width == 0:
-            return dimension // width
-    return 1
 
 
 class Maintainer:
@@ -271,7 +229,7 @@ class Maintainer:
                 up_to = max((fragment for fragment, _ in handle.facts(base).fragments), default=-1)
             planned = sorted_compaction(base, target, deletions_threshold=deletions, up_to=up_to)
             if isinstance(planned, lance.LanceOperation.Rewrite):
-                _commit_or_discard(handle, base, planned, "compact", action)
+                commit_or_discard(handle, base, planned, "compact", action)
             elif planned is not None:  # too large to sort in memory: Lance streams it
                 base.optimize.compact_files(
                     target_rows_per_fragment=target, materialize_deletions_threshold=deletions
@@ -330,64 +288,22 @@ class Maintainer:
         return state.handle.latest()
 
     def build_vector_index(self) -> None:
-        """Build (or rebuild) the approximate vector index now, as one new version.
-
-        The partitions are trained once per call. When another writer's compaction commits
-        during the build and rewrote fragments it covers, the retry covers only fragments
-        of ``fanout**3`` rows or more, which writers' frequent merges of small fragments
-        leave alone (a full retry lost again and again to writers that keep compacting);
-        the rest is searched exactly until index upkeep folds it in.
-        """
-        self._state.check_writable()
-        dimension = self._state.embedding.dimension
-        if dimension is None:
-            raise LanceContextError("this store has no vector column to index")
-        kind = self._indexing.vector_index_type
-        settled = min(self._compaction.fanout**3, self._compaction.max_rows_per_fragment)
-        handle = self._state.handle
-        handle.check_commits()
-        options: dict[str, Any] = {}  # the partitions, trained on the first attempt's version
-        if kind == "IVF_PQ":
-            options["num_sub_vectors"] = _sub_vectors(dimension)
-        attempts = 0
-
-        def attempt() -> None:
-            nonlocal attempts
-            attempts += 1  # only a lost commit is retried
-            base = handle.private_latest()
-            if "num_partitions" not in options:
-                options.update(_partitions(base))
-            fragments = handle.facts(base).fragments
-            covered = [f for f, rows in fragments if rows >= settled] if attempts > 1 else []
-            segment = base.create_index_uncommitted(
-                "embedding", kind, name=VECTOR_INDEX, metric="cosine", replace=True,
-                fragment_ids=covered or [f for f, _ in fragments], **options,
-            )  # fmt: skip
-            replaced = _segments(base, VECTOR_INDEX)
-            operation = lance.LanceOperation.CreateIndex([segment], replaced)
-            _commit_or_discard(handle, base, operation, "index", "build the vector index")
-
-        handle.call(attempt, "build the vector index")
+        """Build (or rebuild) the approximate vector index now, as one new version (``_vector_index``)."""
+        build_vector_index(self._state)
 
     def compact(self) -> None:
         """Merge every small fragment now and refresh (or build) the indexes; new versions.
 
         Once the merge is committed, index upkeep that keeps losing to other writers'
-        commits is left to their maintenance (logged), as after a write: the merge is not
-        undone, so a ``CommitConflictError`` saying nothing was written would be wrong.
+        commits is left to their maintenance (``upkeep_left_to_later``), as after a write.
         """
         self._state.check_writable()
         handle = self._state.handle
         with self._busy:
             self._compact(self._compaction.max_rows_per_fragment, 0.1, "compact the store", retry=True)
-            try:
+            with upkeep_left_to_later("the store was compacted; index upkeep was left to a later write"):
                 build_indexes(handle, "build the store's indexes")
                 handle.write(lambda ds: ds.optimize.optimize_indices(), "refresh indexes", keeps_records=True)
-            except CommitConflictError:
-                log.info(
-                    "lance-context: the store was compacted; index upkeep was left to a later write "
-                    "(other writers kept committing first)"
-                )
 
 
 def _reason(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from ._embedders import Embedder, as_embedder, to_matrix
 from ._encryption import open_table
 from ._errors import CommitConflictError, EmbeddingError, LanceContextError
 from ._files import restore_indexes
-from ._maintenance import INDEXES
+from ._maintenance import INDEX_NAMES
 from ._schema import EMBEDDER_KEY, EmbedderInfo, embedding_field
 from ._state import StoreState
 from ._versions import OP_KEY
@@ -131,7 +131,7 @@ class Reembedder:
             state.embedding.embedder = new
             state.embedding.dimension = new.dimension
             state.embedding.recorded = info
-            restore_indexes(state, [f"{column}_idx" for column, _ in INDEXES])  # the overwrite has none
+            restore_indexes(state, INDEX_NAMES)  # the overwrite has none
             return version
         raise CommitConflictError(
             f"the store changed during each of {self.attempts} re-embedding attempts; nothing was "

@@ -28,7 +28,7 @@ from ._embedders import embed_beside
 from ._errors import EmbedderMismatchError, SearchError
 from ._fusion import FusionOptions, fuse
 from ._history import History
-from ._maintenance import VECTOR_INDEX, Maintainer
+from ._maintenance import Maintainer
 from ._ranking import (
     RRF_K,
     ChannelRanking,
@@ -42,6 +42,7 @@ from ._reader import filter_sql, record_columns
 from ._schema import embedding_dimension
 from ._searchhits import SearchHit, read_hits
 from ._state import StoreState
+from ._vector_index import VECTOR_INDEX
 
 __all__ = ["RRF_K", "SearchHit", "SearchMode", "Searcher", "mmr_select", "rrf_fuse", "weighted_fuse"]
 

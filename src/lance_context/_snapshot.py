@@ -52,11 +52,12 @@ from ._errors import (
     redact,
 )
 from ._files import Files, branch_handles, present, tracked
-from ._maintenance import INDEXES, VECTOR_INDEX, Maintainer
+from ._maintenance import INDEXES, Maintainer
 from ._reader import stored_records
 from ._schema import EmbedderInfo, embedding_dimension, read_embedder_info
 from ._state import StoreState
 from ._storage import dataset_exists, secret_values, storage_defaults
+from ._vector_index import VECTOR_INDEX
 
 if TYPE_CHECKING:
     from ._store import ContextStore

@@ -289,7 +289,7 @@ def test_a_vector_index_build_is_not_starved_by_writers_that_keep_compacting(
     every fragment can lose again (here the next one did too). The rows left out are still
     found, searched exactly.
     """
-    from lance_context import _maintenance
+    from lance_context import _vector_index
 
     policy = CompactionPolicy(enabled=False, fanout=2, max_rows_per_fragment=16)
     ours = ContextStore.open(store_path, embedder=HashingEmbedder(16), compaction=policy)
@@ -299,7 +299,7 @@ def test_a_vector_index_build_is_not_starved_by_writers_that_keep_compacting(
     for i in range(3):
         ours.add(text(f"small note {i} about zebras", run_id="s", id=f"m{i}"))
     trainings, attempts = [], 0
-    real_partitions, real_segments = _maintenance._partitions, _maintenance._segments
+    real_partitions, real_segments = _vector_index._partitions, _vector_index._segments
 
     def counted(ds: Any) -> Any:
         trainings.append(int(ds.version))
@@ -312,8 +312,8 @@ def test_a_vector_index_build_is_not_starved_by_writers_that_keep_compacting(
             other.add(text(f"other note {attempts}.{i}", run_id="s", id=f"o{attempts}.{i}"))
         return real_segments(ds, name)
 
-    monkeypatch.setattr(_maintenance, "_partitions", counted)
-    monkeypatch.setattr(_maintenance, "_segments", other_writer_first)
+    monkeypatch.setattr(_vector_index, "_partitions", counted)
+    monkeypatch.setattr(_vector_index, "_segments", other_writer_first)
     ours.build_vector_index()
     monkeypatch.undo()
     assert attempts == 2 and len(trainings) == 1

@@ -25,6 +25,8 @@ from lance_context import (
     NotAContextStoreError,
     RetentionPolicy,
     VersionNotFoundError,
+    _files,
+    _maintenance,
 )
 
 from .conftest import text
@@ -236,13 +238,14 @@ def _indexed_store(store_path: str, **options: Any) -> ContextStore:
     return store
 
 
-def _other_writers_keep_winning(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lance_context import CommitConflictError, _maintenance
+def _other_writers_keep_winning(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> None:
+    """``module.name`` (an index build, or its commit) always loses to another writer's commit."""
+    from lance_context import CommitConflictError
 
-    def build(*args: Any, **kwargs: Any) -> None:
-        raise CommitConflictError("could not build the vector index: it conflicted with another writer")
+    def lose(*args: Any, **kwargs: Any) -> None:
+        raise CommitConflictError("could not build the index: it conflicted with another writer")
 
-    monkeypatch.setattr(_maintenance.Maintainer, "build_vector_index", build)
+    monkeypatch.setattr(module, name, lose)
 
 
 def test_a_forget_whose_index_rebuild_loses_to_other_writers_still_finishes_and_reports(
@@ -253,7 +256,7 @@ def test_a_forget_whose_index_rebuild_loses_to_other_writers_still_finishes_and_
     The steps after the rebuild (the search log, the verification) run too.
     """
     store = _indexed_store(store_path)
-    _other_writers_keep_winning(monkeypatch)
+    _other_writers_keep_winning(monkeypatch, _files, "build_vector_index")
     with caplog.at_level(logging.INFO, logger="lance_context"):
         report = store.forget(run_id="dave")
     assert report.record_ids == ("d1",) and report.searches_removed == 1
@@ -270,7 +273,7 @@ def test_a_key_rotation_whose_index_rebuild_loses_to_other_writers_returns_its_v
     store_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = _indexed_store(store_path, encryption=EncryptionPolicy(key=os.urandom(32)))
-    _other_writers_keep_winning(monkeypatch)
+    _other_writers_keep_winning(monkeypatch, _files, "build_vector_index")
     version = store.rotate_key(EncryptionPolicy(key=os.urandom(32)))
     assert {v.version: v.operation for v in store.versions()}[version] == "rotate-key"
     assert store.get("d1") is not None and store.get("d1").text == SECRET  # type: ignore[union-attr]
@@ -281,16 +284,11 @@ def test_a_re_embedding_whose_index_rebuild_loses_to_other_writers_switches_the_
     store_path: str, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
     """The new vectors are committed: the store (and this process) embed with the new model after."""
-    from lance_context import CommitConflictError, _maintenance
     from lance_context.adapters import BulkWorker
 
     store = ContextStore.open(store_path, embedder=HashingEmbedder(16))
     store.add([text(f"note {i} about zebras", id=f"n{i}") for i in range(8)])
-
-    def other_writers_keep_winning(*args: Any, **kwargs: Any) -> None:
-        raise CommitConflictError("could not rebuild the store's indexes: it conflicted with another writer")
-
-    monkeypatch.setattr(_maintenance, "_commit_or_discard", other_writers_keep_winning)
+    _other_writers_keep_winning(monkeypatch, _maintenance, "commit_or_discard")
     if how == "reembed":
         version = store.reembed(HashingEmbedder(8))
     else:
